@@ -1,0 +1,138 @@
+import { UNIT_NAMES, diffUnits, type UnitName, type Units } from "../capacity/units";
+import type { DeploymentSpec } from "./spec";
+
+/** Stable rejection codes; also metric labels. */
+export type RejectCode =
+  | "insufficient_capacity"
+  | "invalid_spec"
+  | "unauthorized"
+  | "bad_signature"
+  | "stale_version"
+  | "node_standby"
+  | "too_large"
+  | "malformed"
+  | "gpu_requires_rent"
+  | "not_found"
+  | "stale_request"
+  | "internal";
+
+export interface Rejection {
+  code: RejectCode;
+  message: string;
+  unit?: UnitName;
+  requested?: number;
+  free?: number;
+  path?: string;
+}
+
+export interface Reservation {
+  id: number;
+  twinId: number;
+  version: number;
+  units: Units;
+  /** sha256 of the exact deployment bytes, for idempotency */
+  hash: string;
+  createdMs: number;
+  updatedMs: number;
+}
+
+export interface NodeState {
+  reservable: Units;
+  used: Units;
+  deployments: ReadonlyMap<number, Reservation>;
+  /** deleted deployment id -> the version it had; a deleted id never comes back at that version or below */
+  tombstones: ReadonlyMap<number, number>;
+  power: "up" | "standby";
+  /** a rented (dedicated) node may host GPU workloads */
+  rented: boolean;
+}
+
+export type Decision =
+  | { accepted: true; kind: "create" | "update"; reservation: Reservation; previous?: Reservation }
+  | { accepted: true; kind: "duplicate"; reservation: Reservation }
+  | { accepted: true; kind: "delete"; previous: Reservation }
+  | { accepted: true; kind: "already_deleted"; id: number; version: number }
+  | { accepted: false; rejection: Rejection };
+
+function reject(code: RejectCode, message: string, extra: Partial<Rejection> = {}): Decision {
+  return { accepted: false, rejection: { code, message, ...extra } };
+}
+
+/** The first unit whose increase does not fit in what is free, or undefined. */
+export function firstShortfall(delta: Units, used: Units, reservable: Units): { unit: UnitName; requested: number; free: number } | undefined {
+  for (const u of UNIT_NAMES) {
+    if (delta[u] <= 0) continue;
+    const free = Math.max(0, reservable[u] - used[u]);
+    if (delta[u] > free) return { unit: u, requested: delta[u], free };
+  }
+  return undefined;
+}
+
+export interface DeployInput {
+  spec: DeploymentSpec;
+  units: Units;
+  hash: string;
+}
+
+/**
+ * Decide a deploy (create or update). Pure: no I/O, no clock (`now` is passed in).
+ * Order: idempotency and versions first (one id + version gives one answer), then ownership,
+ * power state, GPU rules, and last the capacity check of every unit (an update checks its delta).
+ */
+export function admitDeploy(input: DeployInput, state: NodeState, now: number): Decision {
+  const { spec, units, hash } = input;
+  const existing = state.deployments.get(spec.id);
+  if (existing) {
+    if (existing.twinId !== spec.twinId) {
+      return reject("unauthorized", `deployment ${spec.id} belongs to twin ${existing.twinId}, not twin ${spec.twinId}`);
+    }
+    if (spec.version === existing.version) {
+      if (hash === existing.hash) return { accepted: true, kind: "duplicate", reservation: existing };
+      return reject("stale_version", `deployment ${spec.id} version ${spec.version} exists with other contents; send version ${existing.version + 1} to change it`);
+    }
+    if (spec.version < existing.version) {
+      return reject("stale_version", `deployment ${spec.id} is at version ${existing.version}; version ${spec.version} is older`);
+    }
+  } else {
+    const deletedAt = state.tombstones.get(spec.id);
+    if (deletedAt !== undefined && spec.version <= deletedAt) {
+      return reject("stale_version", `deployment ${spec.id} was deleted at version ${deletedAt}; a new deployment needs a higher version`);
+    }
+  }
+  if (state.power === "standby") {
+    return reject("node_standby", "the node is in standby and takes no new deployments; wake it or choose another node");
+  }
+  if (units.gpu > 0 && !state.rented) {
+    return reject("gpu_requires_rent", "GPU workloads are allowed only on a rented (dedicated) node", { unit: "gpu", requested: units.gpu, free: 0 });
+  }
+  const delta = existing ? diffUnits(units, existing.units) : units;
+  const short = firstShortfall(delta, state.used, state.reservable);
+  if (short) {
+    const what = existing ? `an update of deployment ${spec.id} needs ${short.requested} more ${short.unit}` : `deployment ${spec.id} needs ${short.requested} ${short.unit}`;
+    return reject("insufficient_capacity", `${what} but only ${short.free} is free`, short);
+  }
+  const reservation: Reservation = {
+    id: spec.id,
+    twinId: spec.twinId,
+    version: spec.version,
+    units,
+    hash,
+    createdMs: existing ? existing.createdMs : now,
+    updatedMs: now,
+  };
+  return existing ? { accepted: true, kind: "update", reservation, previous: existing } : { accepted: true, kind: "create", reservation };
+}
+
+/** Decide a delete. Only the owner may delete; deleting twice answers the same. */
+export function admitDelete(input: { id: number; twinId: number }, state: NodeState): Decision {
+  const existing = state.deployments.get(input.id);
+  if (!existing) {
+    const deletedAt = state.tombstones.get(input.id);
+    if (deletedAt !== undefined) return { accepted: true, kind: "already_deleted", id: input.id, version: deletedAt };
+    return reject("not_found", `deployment ${input.id} is not on this node`);
+  }
+  if (existing.twinId !== input.twinId) {
+    return reject("unauthorized", `deployment ${input.id} belongs to twin ${existing.twinId}; only its owner may delete it`);
+  }
+  return { accepted: true, kind: "delete", previous: existing };
+}

@@ -1,0 +1,156 @@
+import { EventEmitter } from "node:events";
+import { capacityOf, freeOf, type Capacity, type CapacityPolicy } from "../capacity/model";
+import { addUnits, diffUnits, zeroUnits, type Units } from "../capacity/units";
+import type { Logger } from "../log/logger";
+import type { Store } from "../store/store";
+import type { Metrics } from "../metrics/metrics";
+import { admitDelete, admitDeploy, type Decision, type DeployInput, type NodeState, type Reservation } from "./admit";
+
+export interface LedgerOptions {
+  power: "up" | "standby";
+  rented: boolean;
+  policy: CapacityPolicy;
+}
+
+export interface LedgerModules {
+  store: Store;
+  logger: Logger;
+  now: () => number;
+  metrics: Metrics | null;
+}
+
+export type LedgerChange =
+  | { kind: "create" | "update" | "delete"; id: number; version: number }
+  | { kind: "capacity" }
+  | { kind: "power" };
+
+/**
+ * The I/O shell around the pure admission functions: it holds the node's state in memory, asks
+ * `admitDeploy`/`admitDelete` for a decision, writes an accepted change to the store (durable when
+ * the call returns) and only then updates memory. Every method is synchronous, so decisions on one
+ * node are serialised by the event loop: of concurrent requests for the last capacity exactly one
+ * wins.
+ */
+export class Ledger {
+  private readonly events = new EventEmitter();
+  private readonly log: Logger;
+  private readonly deploymentsById = new Map<number, Reservation>();
+  private readonly tombstones: Map<number, number>;
+  private usedUnits: Units = zeroUnits();
+  private cap: Capacity;
+  private power: "up" | "standby";
+
+  constructor(
+    private readonly options: LedgerOptions,
+    private readonly modules: LedgerModules,
+    total: Units,
+  ) {
+    this.log = modules.logger.child({ module: "admission" });
+    this.power = options.power;
+    this.cap = capacityOf(total, options.policy);
+    for (const d of modules.store.loadDeployments()) {
+      const { request: _request, ...res } = d;
+      this.deploymentsById.set(d.id, res);
+      this.usedUnits = addUnits(this.usedUnits, d.units);
+    }
+    this.tombstones = modules.store.loadTombstones();
+  }
+
+  onChange(fn: (change: LedgerChange) => void): () => void {
+    this.events.on("change", fn);
+    return () => this.events.off("change", fn);
+  }
+
+  private emit(change: LedgerChange): void {
+    this.events.emit("change", change);
+  }
+
+  state(): NodeState {
+    return {
+      reservable: this.cap.reservable,
+      used: this.usedUnits,
+      deployments: this.deploymentsById,
+      tombstones: this.tombstones,
+      power: this.power,
+      rented: this.options.rented,
+    };
+  }
+
+  capacity(): Capacity {
+    return this.cap;
+  }
+
+  used(): Units {
+    return this.usedUnits;
+  }
+
+  free(): Units {
+    return freeOf(this.cap, this.usedUnits);
+  }
+
+  powerState(): "up" | "standby" {
+    return this.power;
+  }
+
+  setPower(state: "up" | "standby"): void {
+    if (state === this.power) return;
+    this.power = state;
+    this.log.info({ event: "power_changed", state }, "power state changed");
+    this.emit({ kind: "power" });
+  }
+
+  deployments(): Reservation[] {
+    return [...this.deploymentsById.values()].sort((a, b) => a.id - b.id);
+  }
+
+  get(id: number): Reservation | undefined {
+    return this.deploymentsById.get(id);
+  }
+
+  /** New hardware totals (a re-probe found a change). Existing reservations stay; free may go to zero. */
+  setTotal(total: Units): void {
+    const before = this.cap;
+    this.cap = capacityOf(total, this.options.policy);
+    this.log.info({ event: "capacity_changed", before: before.reservable, after: this.cap.reservable }, "reservable capacity changed");
+    this.emit({ kind: "capacity" });
+  }
+
+  /** Decide and, when accepted, durably apply a deploy. */
+  deploy(input: DeployInput, request: Uint8Array): Decision {
+    const decision = admitDeploy(input, this.state(), this.modules.now());
+    if (decision.accepted && (decision.kind === "create" || decision.kind === "update")) {
+      const res = decision.reservation;
+      this.modules.store.putDeployment(res, request, decision.kind);
+      const delta = decision.kind === "update" && decision.previous ? diffUnits(res.units, decision.previous.units) : res.units;
+      this.usedUnits = addUnits(this.usedUnits, delta);
+      this.deploymentsById.set(res.id, res);
+      this.tombstones.delete(res.id);
+      this.emit({ kind: decision.kind, id: res.id, version: res.version });
+    }
+    this.record("deploy", decision);
+    return decision;
+  }
+
+  /** Decide and, when accepted, durably apply a delete. */
+  delete(input: { id: number; twinId: number }): Decision {
+    const decision = admitDelete(input, this.state());
+    if (decision.accepted && decision.kind === "delete") {
+      const prev = decision.previous;
+      this.modules.store.deleteDeployment(prev, this.modules.now());
+      this.usedUnits = diffUnits(this.usedUnits, prev.units);
+      this.deploymentsById.delete(prev.id);
+      this.tombstones.set(prev.id, prev.version);
+      this.emit({ kind: "delete", id: prev.id, version: prev.version });
+    }
+    this.record("delete", decision);
+    return decision;
+  }
+
+  private record(op: "deploy" | "delete", d: Decision): void {
+    if (d.accepted) {
+      this.modules.metrics?.decisions.inc({ op, result: d.kind });
+    } else {
+      this.modules.metrics?.decisions.inc({ op, result: d.rejection.code });
+    }
+  }
+}

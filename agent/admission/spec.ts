@@ -1,0 +1,293 @@
+import { parseSize } from "../capacity/size";
+import { GiB, MiB, zeroUnits, type Units } from "../capacity/units";
+
+/** Workload types (GRID.md) and what each consumes. */
+export const WORKLOAD_TYPES = [
+  "zmachine",
+  "zmount",
+  "volume",
+  "zdb",
+  "qsfs",
+  "ipv4",
+  "ip",
+  "network",
+  "gateway-name-proxy",
+  "gateway-fqdn-proxy",
+  "zlogs",
+] as const;
+export type WorkloadType = (typeof WORKLOAD_TYPES)[number];
+
+export interface WorkloadSpec {
+  name: string;
+  type: WorkloadType;
+  cpu: number;
+  memory: number;
+  rootfs: number;
+  size: number;
+  mode: string;
+  gpus: string[];
+  cache: number;
+  v4: boolean;
+}
+
+export interface SignatureRequestSpec {
+  twinId: number;
+  weight: number;
+  required: boolean;
+}
+
+export interface DeploymentSpec {
+  id: number;
+  twinId: number;
+  version: number;
+  workloads: WorkloadSpec[];
+  signatureRequirement: { weightRequired: number; requests: SignatureRequestSpec[] };
+  description: string;
+  metadata: string;
+}
+
+export interface SpecError {
+  code: "invalid_spec";
+  path: string;
+  message: string;
+}
+
+export type SpecResult = { ok: true; spec: DeploymentSpec } | { ok: false; error: SpecError };
+
+export const LIMITS = {
+  maxWorkloads: 256,
+  maxSignatureRequests: 64,
+  maxNameLength: 64,
+  maxDescription: 4096,
+  maxMetadata: 16384,
+  maxGpusPerMachine: 16,
+  maxCpu: 1024,
+};
+
+/** zos: a zmachine needs cpu >= 1 and memory >= 250 MB (zos MB = MiB). */
+export const MIN_MACHINE_MEMORY = 250 * MiB;
+
+/** zos rootfs minimum: 500 MB when floor(cpu x memory / 8 GiB) == 0, else 2 GiB (zos MB = MiB). */
+export function rootfsMinimum(cpu: number, memory: number): number {
+  return Math.floor((cpu * memory) / (8 * GiB)) === 0 ? 500 * MiB : 2 * GiB;
+}
+
+export function workloadUnits(w: WorkloadSpec): Units {
+  const u = zeroUnits();
+  switch (w.type) {
+    case "zmachine":
+      u.cru = w.cpu;
+      u.mru = w.memory;
+      u.sru = Math.max(w.rootfs, rootfsMinimum(w.cpu, w.memory));
+      u.gpu = w.gpus.length;
+      break;
+    case "zmount":
+    case "volume":
+      u.sru = w.size;
+      break;
+    case "zdb":
+      u.hru = w.size;
+      break;
+    case "qsfs":
+      u.cru = 1;
+      u.mru = 1 * GiB;
+      u.sru = w.cache;
+      break;
+    case "ipv4":
+      u.ipv4u = 1;
+      break;
+    case "ip":
+      u.ipv4u = w.v4 ? 1 : 0;
+      break;
+    case "network":
+    case "gateway-name-proxy":
+    case "gateway-fqdn-proxy":
+    case "zlogs":
+      break;
+  }
+  return u;
+}
+
+export function deploymentUnits(spec: DeploymentSpec): Units {
+  const total = zeroUnits();
+  for (const w of spec.workloads) {
+    const u = workloadUnits(w);
+    total.cru += u.cru;
+    total.mru += u.mru;
+    total.sru += u.sru;
+    total.hru += u.hru;
+    total.ipv4u += u.ipv4u;
+    total.gpu += u.gpu;
+  }
+  return total;
+}
+
+class Invalid extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function obj(v: unknown, path: string): Record<string, unknown> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Invalid(path, "expected an object");
+  return v as Record<string, unknown>;
+}
+
+function int(v: unknown, path: string, min: number, max: number): number {
+  if (typeof v === "string" && /^\d+$/.test(v)) v = Number(v);
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new Invalid(path, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function size(v: unknown, path: string): number {
+  const r = parseSize(v);
+  if (!r.ok) throw new Invalid(path, r.error);
+  return r.bytes;
+}
+
+function str(v: unknown, path: string, max: number): string {
+  if (v === undefined || v === null) return "";
+  if (typeof v !== "string") throw new Invalid(path, "expected a string");
+  if (v.length > max) throw new Invalid(path, `longer than ${max} characters`);
+  return v;
+}
+
+const NAME_RE = /^[A-Za-z0-9_-]+$/;
+const U32 = 0xffffffff;
+
+function workload(raw: unknown, path: string): WorkloadSpec {
+  const o = obj(raw, path);
+  const name = str(o.name, `${path}.name`, LIMITS.maxNameLength);
+  if (!name || !NAME_RE.test(name)) throw new Invalid(`${path}.name`, "expected a name of letters, digits, _ or -");
+  if (typeof o.type !== "string" || !(WORKLOAD_TYPES as readonly string[]).includes(o.type)) {
+    throw new Invalid(`${path}.type`, `unknown workload type ${JSON.stringify(o.type)} (known: ${WORKLOAD_TYPES.join(", ")})`);
+  }
+  const type = o.type as WorkloadType;
+  const w: WorkloadSpec = { name, type, cpu: 0, memory: 0, rootfs: 0, size: 0, mode: "", gpus: [], cache: 0, v4: false };
+  const positiveSize = (field: string): number => {
+    const s = size(o[field], `${path}.${field}`);
+    if (s <= 0) throw new Invalid(`${path}.${field}`, "must be greater than zero");
+    return s;
+  };
+  switch (type) {
+    case "zmachine": {
+      w.cpu = int(o.cpu, `${path}.cpu`, 1, LIMITS.maxCpu);
+      w.memory = size(o.memory, `${path}.memory`);
+      if (w.memory < MIN_MACHINE_MEMORY) throw new Invalid(`${path}.memory`, `a zmachine needs at least 250 MiB of memory, got ${w.memory} bytes`);
+      w.rootfs = o.rootfs === undefined || o.rootfs === 0 ? 0 : size(o.rootfs, `${path}.rootfs`);
+      if (o.gpus !== undefined) {
+        if (!Array.isArray(o.gpus)) throw new Invalid(`${path}.gpus`, "expected a list of GPU ids");
+        if (o.gpus.length > LIMITS.maxGpusPerMachine) throw new Invalid(`${path}.gpus`, `at most ${LIMITS.maxGpusPerMachine} GPUs`);
+        const seen = new Set<string>();
+        o.gpus.forEach((g, i) => {
+          if (typeof g !== "string" || g.length === 0 || g.length > 128) throw new Invalid(`${path}.gpus[${i}]`, "expected a GPU id");
+          if (seen.has(g)) throw new Invalid(`${path}.gpus[${i}]`, `GPU ${g} is listed twice`);
+          seen.add(g);
+        });
+        w.gpus = o.gpus as string[];
+      }
+      break;
+    }
+    case "zmount":
+    case "volume":
+      w.size = positiveSize("size");
+      break;
+    case "zdb":
+      w.size = positiveSize("size");
+      w.mode = o.mode === undefined || o.mode === "" ? "user" : String(o.mode);
+      if (w.mode !== "user" && w.mode !== "seq") throw new Invalid(`${path}.mode`, 'expected "user" or "seq"');
+      break;
+    case "qsfs":
+      w.cache = positiveSize("cache");
+      break;
+    case "ip":
+      if (o.v4 !== undefined && typeof o.v4 !== "boolean") throw new Invalid(`${path}.v4`, "expected true or false");
+      w.v4 = o.v4 === true;
+      break;
+    default:
+      break;
+  }
+  return w;
+}
+
+/**
+ * Validate a deployment, from the JSON file a deployer writes or from a decoded wire message
+ * (both have the same camelCase shape). Sizes are bytes or strings with units. The first problem
+ * found is reported with the path of the bad field.
+ */
+export function parseDeployment(raw: unknown): SpecResult {
+  try {
+    const o = obj(raw, "$");
+    const id = int(o.id, "id", 1, Number.MAX_SAFE_INTEGER);
+    const twinId = int(o.twinId, "twinId", 1, U32);
+    const version = int(o.version ?? 0, "version", 0, U32);
+    if (!Array.isArray(o.workloads)) throw new Invalid("workloads", "expected a list of workloads");
+    if (o.workloads.length > LIMITS.maxWorkloads) throw new Invalid("workloads", `at most ${LIMITS.maxWorkloads} workloads`);
+    const workloads = o.workloads.map((w, i) => workload(w, `workloads[${i}]`));
+    const names = new Set<string>();
+    workloads.forEach((w, i) => {
+      if (names.has(w.name)) throw new Invalid(`workloads[${i}].name`, `workload name ${w.name} is used twice`);
+      names.add(w.name);
+    });
+    let requirement: DeploymentSpec["signatureRequirement"];
+    const sr = o.signatureRequirement;
+    const srEmpty = sr === undefined || sr === null || (typeof sr === "object" && !Array.isArray(sr) && ((sr as { requests?: unknown[] }).requests ?? []).length === 0 && !(sr as { weightRequired?: number }).weightRequired);
+    if (srEmpty) {
+      requirement = { weightRequired: 1, requests: [{ twinId, weight: 1, required: true }] };
+    } else {
+      const so = obj(sr, "signatureRequirement");
+      if (!Array.isArray(so.requests) || so.requests.length === 0) throw new Invalid("signatureRequirement.requests", "expected a non-empty list");
+      if (so.requests.length > LIMITS.maxSignatureRequests) throw new Invalid("signatureRequirement.requests", `at most ${LIMITS.maxSignatureRequests} requests`);
+      const requests = so.requests.map((r, i) => {
+        const p = `signatureRequirement.requests[${i}]`;
+        const ro = obj(r, p);
+        if (ro.required !== undefined && typeof ro.required !== "boolean") throw new Invalid(`${p}.required`, "expected true or false");
+        return { twinId: int(ro.twinId, `${p}.twinId`, 1, U32), weight: int(ro.weight, `${p}.weight`, 1, 1_000_000), required: ro.required === true };
+      });
+      const twins = new Set<number>();
+      requests.forEach((r, i) => {
+        if (twins.has(r.twinId)) throw new Invalid(`signatureRequirement.requests[${i}].twinId`, `twin ${r.twinId} is listed twice`);
+        twins.add(r.twinId);
+      });
+      const owner = requests.find((r) => r.twinId === twinId);
+      if (!owner || !owner.required) throw new Invalid("signatureRequirement.requests", `the owning twin ${twinId} must be listed as required`);
+      const weightRequired = int(so.weightRequired, "signatureRequirement.weightRequired", 1, 64_000_000);
+      const reachable = requests.reduce((s, r) => s + r.weight, 0);
+      if (weightRequired > reachable) throw new Invalid("signatureRequirement.weightRequired", `${weightRequired} is more than all listed weights together (${reachable})`);
+      requirement = { weightRequired, requests };
+    }
+    return {
+      ok: true,
+      spec: {
+        id,
+        twinId,
+        version,
+        workloads,
+        signatureRequirement: requirement,
+        description: str(o.description, "description", LIMITS.maxDescription),
+        metadata: str(o.metadata, "metadata", LIMITS.maxMetadata),
+      },
+    };
+  } catch (err) {
+    if (err instanceof Invalid) return { ok: false, error: { code: "invalid_spec", path: err.path, message: `${err.path}: ${err.message}` } };
+    throw err;
+  }
+}
+
+/** The spec as the wire Deployment message wants it (sizes as bytes). */
+export function specToWire(spec: DeploymentSpec): Record<string, unknown> {
+  return {
+    id: spec.id,
+    twinId: spec.twinId,
+    version: spec.version,
+    workloads: spec.workloads.map((w) => ({ ...w })),
+    signatureRequirement: spec.signatureRequirement,
+    description: spec.description,
+    metadata: spec.metadata,
+  };
+}

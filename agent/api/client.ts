@@ -1,0 +1,55 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Subjects } from "../bus/subjects";
+import { encode, toSafeNumber, unitsFromWire } from "../wire/codec";
+import { decode } from "../wire/codec";
+import { open } from "../identity/envelope";
+import { DOMAIN } from "../identity/domains";
+import { readDecisionReply, readStatusReply, type Decided, type StatusView, type WireGetReply } from "./messages";
+import type { Units } from "../capacity/units";
+
+export class NodeUnreachable extends Error {
+  readonly code = "node_unreachable";
+  constructor(node: number, cause: unknown) {
+    super(`node ${node} did not answer (${(cause as Error)?.message ?? cause}); is its agent running and connected to this NATS?`, { cause });
+    this.name = "NodeUnreachable";
+  }
+}
+
+/** A client of the node API (deployers, the CLI, tests). */
+export class NodeClient {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subjects: Subjects,
+    private readonly timeoutMs = 5000,
+  ) {}
+
+  private async request(node: number, subject: string, body: Uint8Array): Promise<Uint8Array> {
+    try {
+      const m = await this.nc.request(subject, body, { timeout: this.timeoutMs });
+      return m.data;
+    } catch (err) {
+      throw new NodeUnreachable(node, err);
+    }
+  }
+
+  async deploy(node: number, request: Uint8Array): Promise<Decided> {
+    return readDecisionReply(await this.request(node, this.subjects.nodeDeploy(node), request));
+  }
+
+  async delete(node: number, request: Uint8Array): Promise<Decided> {
+    return readDecisionReply(await this.request(node, this.subjects.nodeDelete(node), request));
+  }
+
+  async status(node: number): Promise<StatusView> {
+    return readStatusReply(await this.request(node, this.subjects.nodeStatus(node), new Uint8Array()));
+  }
+
+  async get(node: number, id: number): Promise<{ found: false; code: string; message: string } | { found: true; id: number; twinId: number; version: number; units: Units }> {
+    const bytes = await this.request(node, this.subjects.nodeGet(node), encode("GetRequest", { id }));
+    const o = open(bytes, DOMAIN.GetReply, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 });
+    if (!o.ok) throw new Error(`node reply: ${o.message}`);
+    const r = decode<WireGetReply>("GetReply", o.value.payload, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 });
+    if (!r.found || !r.summary) return { found: false, code: r.rejection?.code ?? "not_found", message: r.rejection?.message ?? "not found" };
+    return { found: true, id: toSafeNumber(r.summary.id, "id"), twinId: r.summary.twinId, version: r.summary.version, units: unitsFromWire(r.summary.units) };
+  }
+}

@@ -1,0 +1,168 @@
+import * as crypto from "node:crypto";
+import type { Rejection } from "../admission/admit";
+import { specToWire, type DeploymentSpec } from "../admission/spec";
+import { DOMAIN } from "../identity/domains";
+import { open, seal } from "../identity/envelope";
+import { SCHEME_WIRE, signDomain, type Signer } from "../identity/keys";
+import { decode, encode, toSafeNumber, unitsFromWire, unitsToWire, WireError, type U64, type WireUnits } from "../wire/codec";
+import type { Units } from "../capacity/units";
+
+export interface WireRejection {
+  code: string;
+  message: string;
+  unit: string;
+  requested: U64;
+  free: U64;
+  path: string;
+}
+
+export interface WireTwinSignature {
+  twinId: number;
+  scheme: number;
+  signature: Uint8Array;
+}
+
+export interface WireDeployRequest {
+  deployment: Uint8Array;
+  signatures: WireTwinSignature[];
+}
+
+export interface WireDecisionReply {
+  accepted: boolean;
+  rejection: WireRejection | null;
+  id: U64;
+  version: number;
+  duplicate: boolean;
+  nodeId: number;
+}
+
+export interface WireDeploymentSummary {
+  id: U64;
+  twinId: number;
+  version: number;
+  units: WireUnits | null;
+  createdMs: U64;
+  updatedMs: U64;
+}
+
+export interface WireStatusReply {
+  nodeId: number;
+  farmId: number;
+  twinId: number;
+  total: WireUnits | null;
+  reserved: WireUnits | null;
+  allocatable: WireUnits | null;
+  reservable: WireUnits | null;
+  used: WireUnits | null;
+  free: WireUnits | null;
+  deployments: WireDeploymentSummary[];
+  power: number;
+  agentVersion: string;
+  timestampMs: U64;
+}
+
+export interface WireGetReply {
+  found: boolean;
+  rejection: WireRejection | null;
+  summary: WireDeploymentSummary | null;
+  request: WireDeployRequest | null;
+}
+
+export function rejectionToWire(r: Rejection): WireRejection {
+  return { code: r.code, message: r.message, unit: r.unit ?? "", requested: r.requested ?? 0, free: r.free ?? 0, path: r.path ?? "" };
+}
+
+/** Encode a deployment and sign it with each of `signers` (the owner first, then co-signers). */
+export function buildDeployRequest(spec: DeploymentSpec, signers: Array<{ twinId: number; signer: Signer }>): Uint8Array {
+  const deployment = encode("Deployment", specToWire(spec));
+  return encode("DeployRequest", {
+    deployment,
+    signatures: signers.map(({ twinId, signer }) => ({
+      twinId,
+      scheme: SCHEME_WIRE[signer.scheme],
+      signature: signDomain(signer, DOMAIN.Deployment, deployment),
+    })),
+  });
+}
+
+export function sha256Hex(b: Uint8Array): string {
+  return crypto.createHash("sha256").update(b).digest("hex");
+}
+
+/** A delete request: a Signed envelope made by the owning twin. */
+export function buildDeleteRequest(id: number, twinId: number, signer: Signer, nowMs: number): Uint8Array {
+  return seal(signer, DOMAIN.DeleteRequest, encode("DeleteRequest", { id, twinId, timestampMs: nowMs }));
+}
+
+export interface Decided {
+  accepted: boolean;
+  code: string;
+  message: string;
+  id: number;
+  version: number;
+  duplicate: boolean;
+  nodeId: number;
+  rejection?: { code: string; message: string; unit?: string; requested?: number; free?: number; path?: string };
+  /** the public key that signed the reply */
+  signer: Uint8Array;
+}
+
+/** Decode a node's signed decision reply (deploy and delete). */
+export function readDecisionReply(bytes: Uint8Array): Decided {
+  const o = open(bytes, DOMAIN.DecisionReply);
+  if (!o.ok) throw new WireError(o.code === "bad_signature" ? "malformed" : o.code, `node reply: ${o.message}`);
+  const r = decode<WireDecisionReply>("DecisionReply", o.value.payload);
+  const rej = r.rejection;
+  const base = { id: toSafeNumber(r.id, "id"), version: r.version, duplicate: r.duplicate, nodeId: r.nodeId, signer: o.value.signer };
+  if (r.accepted) return { ...base, accepted: true, code: r.duplicate ? "duplicate" : "ok", message: r.duplicate ? "already applied; nothing changed" : "accepted" };
+  return {
+    ...base,
+    accepted: false,
+    code: rej?.code || "internal",
+    message: rej?.message || "refused",
+    rejection: rej
+      ? { code: rej.code, message: rej.message, ...(rej.unit ? { unit: rej.unit, requested: toSafeNumber(rej.requested, "requested"), free: toSafeNumber(rej.free, "free") } : {}), ...(rej.path ? { path: rej.path } : {}) }
+      : undefined,
+  };
+}
+
+export interface StatusView {
+  nodeId: number;
+  farmId: number;
+  twinId: number;
+  total: Units;
+  reserved: Units;
+  allocatable: Units;
+  reservable: Units;
+  used: Units;
+  free: Units;
+  power: "up" | "standby";
+  agentVersion: string;
+  timestampMs: number;
+  deployments: Array<{ id: number; twinId: number; version: number; units: Units }>;
+  signer: Uint8Array;
+}
+
+export function readStatusReply(bytes: Uint8Array): StatusView {
+  const o = open(bytes, DOMAIN.StatusReply, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
+  if (!o.ok) throw new WireError(o.code === "bad_signature" ? "malformed" : o.code, `node reply: ${o.message}`);
+  const s = decode<WireStatusReply>("StatusReply", o.value.payload, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
+  return {
+    nodeId: s.nodeId,
+    farmId: s.farmId,
+    twinId: s.twinId,
+    total: unitsFromWire(s.total),
+    reserved: unitsFromWire(s.reserved),
+    allocatable: unitsFromWire(s.allocatable),
+    reservable: unitsFromWire(s.reservable),
+    used: unitsFromWire(s.used),
+    free: unitsFromWire(s.free),
+    power: s.power === 2 ? "standby" : "up",
+    agentVersion: s.agentVersion,
+    timestampMs: toSafeNumber(s.timestampMs, "timestampMs"),
+    deployments: s.deployments.map((d) => ({ id: toSafeNumber(d.id, "id"), twinId: d.twinId, version: d.version, units: unitsFromWire(d.units) })),
+    signer: o.value.signer,
+  };
+}
+
+export { unitsToWire };

@@ -1,0 +1,212 @@
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Decision, Rejection, Reservation } from "../admission/admit";
+import type { Ledger } from "../admission/ledger";
+import type { Subjects } from "../bus/subjects";
+import { DOMAIN } from "../identity/domains";
+import { open, sameKey, seal } from "../identity/envelope";
+import type { Signer } from "../identity/keys";
+import type { Logger } from "../log/logger";
+import type { Metrics } from "../metrics/metrics";
+import type { Registry } from "../registry/types";
+import type { Store } from "../store/store";
+import { decode, encode, toSafeNumber, unitsToWire, WireError } from "../wire/codec";
+import { rejectionToWire, type WireDeployRequest } from "./messages";
+import { verifyDeployRequest } from "./verify";
+import { AGENT_VERSION } from "../version";
+
+export interface NodeApiOptions {
+  nodeId: number;
+  farmId: number;
+  twinId: number;
+  maxRequestBytes: number;
+  deleteSkewMs: number;
+}
+
+export interface NodeApiModules {
+  nc: NatsConnection;
+  subjects: Subjects;
+  ledger: Ledger;
+  store: Store;
+  registry: Registry;
+  signer: Signer;
+  logger: Logger;
+  metrics: Metrics | null;
+  now: () => number;
+}
+
+/**
+ * The node API: tfgrid.v1.node.<node>.deploy / .delete / .get / .status over NATS request/reply.
+ * Every reply is a Signed envelope made by the node key. Bad input gets an error reply with a
+ * stable code; nothing a client sends can stop the agent or change its state without a decision.
+ */
+export class NodeApi {
+  private readonly log: Logger;
+  private subs: Subscription[] = [];
+
+  constructor(
+    private readonly options: NodeApiOptions,
+    private readonly m: NodeApiModules,
+  ) {
+    this.log = m.logger.child({ module: "api" });
+  }
+
+  start(): void {
+    const { subjects, nc } = this.m;
+    const id = this.options.nodeId;
+    const routes: Array<[string, (msg: Msg) => Promise<Uint8Array> | Uint8Array]> = [
+      [subjects.nodeDeploy(id), (msg) => this.onDeploy(msg.data)],
+      [subjects.nodeDelete(id), (msg) => this.onDelete(msg.data)],
+      [subjects.nodeGet(id), (msg) => this.onGet(msg.data)],
+      [subjects.nodeStatus(id), () => this.statusReply()],
+    ];
+    for (const [subject, handler] of routes) {
+      const sub = nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err) {
+            this.log.warn({ event: "api_subscription_error", subject, err: String(err) }, "subscription error");
+            return;
+          }
+          void this.serve(msg, handler);
+        },
+      });
+      this.subs.push(sub);
+    }
+    this.log.info({ event: "api_listening", subjects: routes.map((r) => r[0]) }, "node API listening");
+  }
+
+  private async serve(msg: Msg, handler: (msg: Msg) => Promise<Uint8Array> | Uint8Array): Promise<void> {
+    let reply: Uint8Array;
+    try {
+      reply = await handler(msg);
+    } catch (err) {
+      // a bug or an I/O failure (e.g. the disk is full): the request is refused, the agent stays up
+      this.log.error({ event: "api_internal_error", subject: msg.subject, err }, "request failed");
+      reply = this.decisionReply({ accepted: false, rejection: { code: "internal", message: "the node could not process the request; see its log" } }, 0, 0);
+    }
+    if (msg.reply) msg.respond(reply);
+  }
+
+  private refuse(rejection: Rejection, id = 0, version = 0): Uint8Array {
+    this.m.metrics?.apiErrors.inc({ code: rejection.code });
+    return this.decisionReply({ accepted: false, rejection }, id, version);
+  }
+
+  private decisionReply(d: Decision, id: number, version: number): Uint8Array {
+    const payload: Record<string, unknown> = { nodeId: this.options.nodeId, id, version };
+    if (d.accepted) {
+      payload.accepted = true;
+      payload.duplicate = d.kind === "duplicate" || d.kind === "already_deleted";
+    } else {
+      payload.accepted = false;
+      payload.rejection = rejectionToWire(d.rejection);
+    }
+    return seal(this.m.signer, DOMAIN.DecisionReply, encode("DecisionReply", payload));
+  }
+
+  private tooLarge(bytes: Uint8Array): Rejection | undefined {
+    if (bytes.length <= this.options.maxRequestBytes) return undefined;
+    return { code: "too_large", message: `request of ${bytes.length} bytes exceeds the limit of ${this.options.maxRequestBytes}` };
+  }
+
+  async onDeploy(bytes: Uint8Array): Promise<Uint8Array> {
+    const big = this.tooLarge(bytes);
+    if (big) return this.refuse(big);
+    const v = await verifyDeployRequest(bytes, this.m.registry, { maxBytes: this.options.maxRequestBytes, maxRepeated: 1024 });
+    if (!v.ok) {
+      this.log.info({ event: "deployment_rejected", code: v.rejection.code, path: v.rejection.path, reason: v.rejection.message }, "deployment rejected");
+      return this.refuse(v.rejection);
+    }
+    const { spec } = v;
+    const d = this.m.ledger.deploy({ spec: v.spec, units: v.units, hash: v.hash }, bytes);
+    if (d.accepted) {
+      const ev = d.kind === "duplicate" ? "deployment_duplicate" : d.kind === "update" ? "deployment_updated" : "deployment_accepted";
+      this.log.info({ event: ev, id: spec.id, version: spec.version, twinId: spec.twinId, units: v.units }, "deployment accepted");
+    } else {
+      const r = d.rejection;
+      this.log.info({ event: "deployment_rejected", id: spec.id, version: spec.version, twinId: spec.twinId, code: r.code, unit: r.unit, requested: r.requested, free: r.free, reason: r.message }, "deployment rejected");
+    }
+    return this.decisionReply(d, spec.id, spec.version);
+  }
+
+  async onDelete(bytes: Uint8Array): Promise<Uint8Array> {
+    const big = this.tooLarge(bytes);
+    if (big) return this.refuse(big);
+    const o = open(bytes, DOMAIN.DeleteRequest, { maxBytes: this.options.maxRequestBytes });
+    if (!o.ok) return this.refuse({ code: o.code, message: o.message });
+    let req: { id: string; twinId: number; timestampMs: string };
+    let id: number;
+    let ts: number;
+    try {
+      req = decode("DeleteRequest", o.value.payload);
+      id = toSafeNumber(req.id, "id");
+      ts = toSafeNumber(req.timestampMs, "timestampMs");
+    } catch (err) {
+      if (err instanceof WireError) return this.refuse({ code: err.code, message: err.message });
+      throw err;
+    }
+    const twin = await this.m.registry.twin(req.twinId);
+    if (!twin) return this.refuse({ code: "unauthorized", message: `twin ${req.twinId} is not in the registry` }, id);
+    if (!sameKey(twin.publicKey, o.value.signer) || twin.scheme !== o.value.scheme) {
+      return this.refuse({ code: "bad_signature", message: `the delete request is not signed by twin ${req.twinId}'s key` }, id);
+    }
+    const skew = Math.abs(this.m.now() - ts);
+    if (skew > this.options.deleteSkewMs) {
+      return this.refuse({ code: "stale_request", message: `the request's timestamp is ${Math.round(skew / 1000)} s from the node's clock (allowed ${this.options.deleteSkewMs / 1000} s); check the clock and send a fresh request` }, id);
+    }
+    const d = this.m.ledger.delete({ id, twinId: req.twinId });
+    const version = d.accepted ? (d.kind === "delete" ? d.previous.version : d.kind === "already_deleted" ? d.version : 0) : 0;
+    if (d.accepted) this.log.info({ event: d.kind === "delete" ? "deployment_deleted" : "deployment_duplicate", id, version, twinId: req.twinId }, "deployment deleted");
+    else this.log.info({ event: "deletion_rejected", id, twinId: req.twinId, code: d.rejection.code, reason: d.rejection.message }, "delete rejected");
+    return this.decisionReply(d, id, version);
+  }
+
+  private summary(r: Reservation): Record<string, unknown> {
+    return { id: r.id, twinId: r.twinId, version: r.version, units: unitsToWire(r.units), createdMs: r.createdMs, updatedMs: r.updatedMs };
+  }
+
+  onGet(bytes: Uint8Array): Uint8Array {
+    let id: number;
+    try {
+      id = toSafeNumber(decode<{ id: string }>("GetRequest", bytes, { maxBytes: 1024 }).id, "id");
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      return seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: false, rejection: rejectionToWire({ code: err.code, message: err.message }) }));
+    }
+    const r = this.m.ledger.get(id);
+    if (!r) {
+      return seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: false, rejection: rejectionToWire({ code: "not_found", message: `deployment ${id} is not on this node` }) }));
+    }
+    const request = this.m.store.getDeploymentRequest(id);
+    const wireReq = request ? decode<WireDeployRequest>("DeployRequest", request, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 }) : undefined;
+    return seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: true, summary: this.summary(r), request: wireReq }));
+  }
+
+  statusReply(): Uint8Array {
+    const l = this.m.ledger;
+    const cap = l.capacity();
+    return seal(
+      this.m.signer,
+      DOMAIN.StatusReply,
+      encode("StatusReply", {
+        nodeId: this.options.nodeId,
+        farmId: this.options.farmId,
+        twinId: this.options.twinId,
+        total: unitsToWire(cap.total),
+        reserved: unitsToWire(cap.reserved),
+        allocatable: unitsToWire(cap.allocatable),
+        reservable: unitsToWire(cap.reservable),
+        used: unitsToWire(l.used()),
+        free: unitsToWire(l.free()),
+        deployments: l.deployments().map((r) => this.summary(r)),
+        power: l.powerState() === "standby" ? 2 : 1,
+        agentVersion: AGENT_VERSION,
+        timestampMs: this.m.now(),
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+  }
+}

@@ -1,0 +1,61 @@
+import type { Rejection } from "../admission/admit";
+import { deploymentUnits, parseDeployment, type DeploymentSpec } from "../admission/spec";
+import type { Units } from "../capacity/units";
+import { DOMAIN } from "../identity/domains";
+import { schemeFromWire, verifyDomain } from "../identity/keys";
+import type { Registry } from "../registry/types";
+import { decode, WireError, type DecodeLimits } from "../wire/codec";
+import { sha256Hex, type WireDeployRequest } from "./messages";
+
+export type Verified = { ok: true; spec: DeploymentSpec; units: Units; hash: string } | { ok: false; rejection: Rejection };
+
+function fail(code: Rejection["code"], message: string, extra: Partial<Rejection> = {}): Verified {
+  return { ok: false, rejection: { code, message, ...extra } };
+}
+
+/**
+ * Check a deploy request from the outside: size and shape, the spec, then the signatures under
+ * the weighted multi-signature rules (GRID.md): every signature present must verify with its
+ * twin's registered key and scheme; the owning twin's signature is always needed; required
+ * signers must all sign; the weights of valid signatures must reach weightRequired.
+ */
+export async function verifyDeployRequest(bytes: Uint8Array, registry: Registry, limits: DecodeLimits): Promise<Verified> {
+  let req: WireDeployRequest;
+  let raw: unknown;
+  try {
+    req = decode<WireDeployRequest>("DeployRequest", bytes, limits);
+    raw = decode<unknown>("Deployment", req.deployment, limits);
+  } catch (err) {
+    if (err instanceof WireError) return fail(err.code, err.message);
+    throw err;
+  }
+  const parsed = parseDeployment(raw);
+  if (!parsed.ok) return fail("invalid_spec", parsed.error.message, { path: parsed.error.path });
+  const spec = parsed.spec;
+  if (req.signatures.length === 0) return fail("unauthorized", `deployment ${spec.id} carries no signature; the owning twin ${spec.twinId} must sign it`);
+  const requested = new Map(spec.signatureRequirement.requests.map((r) => [r.twinId, r]));
+  const signed = new Set<number>();
+  let weight = 0;
+  for (const [i, s] of req.signatures.entries()) {
+    const request = requested.get(s.twinId);
+    if (!request) return fail("unauthorized", `signatures[${i}]: twin ${s.twinId} is not among the deployment's signers`);
+    if (signed.has(s.twinId)) return fail("malformed", `signatures[${i}]: twin ${s.twinId} signed twice`);
+    const twin = await registry.twin(s.twinId);
+    if (!twin) return fail("unauthorized", `signatures[${i}]: twin ${s.twinId} is not in the registry`);
+    const scheme = schemeFromWire(s.scheme);
+    if (!scheme || scheme !== twin.scheme) return fail("bad_signature", `signatures[${i}]: twin ${s.twinId} signs with ${twin.scheme}, not ${scheme ?? `scheme ${s.scheme}`}`);
+    if (!verifyDomain(scheme, twin.publicKey, DOMAIN.Deployment, req.deployment, s.signature)) {
+      return fail("bad_signature", `signatures[${i}]: the signature of twin ${s.twinId} does not verify`);
+    }
+    signed.add(s.twinId);
+    weight += request.weight;
+  }
+  if (!signed.has(spec.twinId)) return fail("unauthorized", `the owning twin ${spec.twinId} did not sign deployment ${spec.id}`);
+  for (const r of spec.signatureRequirement.requests) {
+    if (r.required && !signed.has(r.twinId)) return fail("unauthorized", `required signer twin ${r.twinId} did not sign`);
+  }
+  if (weight < spec.signatureRequirement.weightRequired) {
+    return fail("unauthorized", `signature weight ${weight} is below the required ${spec.signatureRequirement.weightRequired}`);
+  }
+  return { ok: true, spec, units: deploymentUnits(spec), hash: sha256Hex(req.deployment) };
+}

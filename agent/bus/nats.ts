@@ -1,0 +1,129 @@
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { spawn, type ChildProcess } from "node:child_process";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "../log/logger";
+
+export type { NatsConnection };
+
+export interface BusOptions {
+  servers: string[];
+  /** connection name shown by nats-server */
+  name: string;
+  /** how long the first connect may take, ms (default 5000) */
+  timeoutMs?: number;
+}
+
+/**
+ * Connect to NATS and ride reconnects forever: the agent keeps serving from its store while the
+ * bus is away, and NATS moves it to another server of the cluster when one dies.
+ */
+export async function connectBus(options: BusOptions, logger: Logger): Promise<NatsConnection> {
+  const log = logger.child({ module: "bus" });
+  const nc = await connect({
+    servers: options.servers,
+    name: options.name,
+    timeout: options.timeoutMs ?? 5000,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 100,
+    pingInterval: 5000,
+    maxPingOut: 2,
+  });
+  log.info({ event: "nats_connected", server: nc.getServer() }, "connected to NATS");
+  void (async () => {
+    for await (const s of nc.status()) {
+      switch (s.type) {
+        case "disconnect":
+          log.warn({ event: "nats_disconnected", server: s.server }, "NATS connection lost; reconnecting");
+          break;
+        case "reconnect":
+          log.info({ event: "nats_reconnected", server: nc.getServer() }, "reconnected to NATS");
+          break;
+        case "error":
+          log.warn({ event: "nats_error", err: String(s.error) }, "NATS error");
+          break;
+        default:
+          log.debug({ event: "nats_status", type: s.type }, "NATS status");
+      }
+    }
+  })().catch(() => undefined);
+  return nc;
+}
+
+/** True when something speaks NATS at host:port (a TCP connect and the INFO line), within ms. */
+export function natsAnswers(url: string, ms = 1000): Promise<boolean> {
+  const m = /^(?:nats:\/\/)?([^:/]+):(\d+)/.exec(url);
+  if (!m) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: m[1], port: Number(m[2]) });
+    const done = (ok: boolean): void => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(ms, () => done(false));
+    sock.once("error", () => done(false));
+    sock.once("data", (d) => done(d.toString("utf8").startsWith("INFO")));
+  });
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(addr.port));
+    });
+  });
+}
+
+export const NATS_SERVER_CANDIDATES = ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"];
+
+export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.NATS_SERVER_BIN && fs.existsSync(env.NATS_SERVER_BIN)) return env.NATS_SERVER_BIN;
+  for (const dir of (env.PATH ?? "").split(path.delimiter)) {
+    const p = path.join(dir, "nats-server");
+    if (dir && fs.existsSync(p)) return p;
+  }
+  return NATS_SERVER_CANDIDATES.find((p) => fs.existsSync(p));
+}
+
+export interface EmbeddedNats {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Start a nats-server child on a free loopback port and wait until it answers. */
+export async function startEmbeddedNats(bin: string, storeDir: string, logger: Logger): Promise<EmbeddedNats> {
+  const port = await freePort();
+  const url = `nats://127.0.0.1:${port}`;
+  fs.mkdirSync(storeDir, { recursive: true });
+  const child = spawn(bin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const deadline = Date.now() + 10_000;
+  while (!(await natsAnswers(url, 500))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`the embedded nats-server did not start: ${stderr.trim() || "no output"}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  logger.child({ module: "bus" }).info({ event: "nats_embedded_started", url, pid: child.pid }, "started an embedded nats-server");
+  return {
+    url,
+    child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+        setTimeout(() => child.kill("SIGKILL"), 3000).unref();
+      }),
+  };
+}

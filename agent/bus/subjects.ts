@@ -1,0 +1,36 @@
+/** NATS subjects (DESIGN.md). The prefix is configurable; default "tfgrid.v1". */
+export class Subjects {
+  constructor(readonly prefix = "tfgrid.v1") {}
+  nodeDeploy(node: number): string {
+    return `${this.prefix}.node.${node}.deploy`;
+  }
+  nodeDelete(node: number): string {
+    return `${this.prefix}.node.${node}.delete`;
+  }
+  nodeGet(node: number): string {
+    return `${this.prefix}.node.${node}.get`;
+  }
+  nodeStatus(node: number): string {
+    return `${this.prefix}.node.${node}.status`;
+  }
+  /** audit of usage records: tfgrid.v1.node.<node>.usage.<period> */
+  nodeUsage(node: number, period: number | string): string {
+    return `${this.prefix}.node.${node}.usage.${period}`;
+  }
+  /** the view agent N holds (capacity-agent peers) */
+  nodePeers(node: number): string {
+    return `${this.prefix}.node.${node}.peers`;
+  }
+  capacity(farm: number | "*", node: number | "*"): string {
+    return `${this.prefix}.capacity.${farm}.${node}`;
+  }
+  capacitySync(farm: number | "*"): string {
+    return `${this.prefix}.capacity.sync.${farm}`;
+  }
+  capacityFind(): string {
+    return `${this.prefix}.capacity.find`;
+  }
+  chain(call: string): string {
+    return `${this.prefix}.chain.${call}`;
+  }
+}

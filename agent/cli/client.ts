@@ -1,0 +1,28 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { NodeClient } from "../api/client";
+import { Subjects } from "../bus/subjects";
+import { natsServers, type Io } from "./framework";
+
+export class NatsUnavailable extends Error {
+  readonly code = "nats_unavailable";
+}
+
+/** Connect to NATS for one CLI command, run `fn`, and always close the connection. */
+export async function withNats<T>(values: Record<string, unknown>, io: Io, fn: (nc: NatsConnection, subjects: Subjects) => Promise<T>): Promise<T> {
+  const servers = natsServers(values, io.env);
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers, timeout: 3000, name: "capacity-agent cli" });
+  } catch (err) {
+    throw new NatsUnavailable(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`);
+  }
+  try {
+    return await fn(nc, new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1"));
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+}
+
+export async function withNodeClient<T>(values: Record<string, unknown>, io: Io, fn: (client: NodeClient, nc: NatsConnection, subjects: Subjects) => Promise<T>): Promise<T> {
+  return withNats(values, io, (nc, subjects) => fn(new NodeClient(nc, subjects), nc, subjects));
+}

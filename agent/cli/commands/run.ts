@@ -1,0 +1,81 @@
+import { Agent } from "../../agent";
+import { loadConfig, type ConfigOverrides } from "../../config/options";
+import { createLogger } from "../../log/logger";
+import { EXIT_FAIL, EXIT_OK, type Command } from "../framework";
+
+export const RUN_OPTIONS = {
+  config: { type: "string" as const },
+  nats: { type: "string" as const },
+  data: { type: "string" as const },
+  "node-id": { type: "string" as const },
+  "farm-id": { type: "string" as const },
+  "twin-id": { type: "string" as const },
+  key: { type: "string" as const },
+  registry: { type: "string" as const },
+  pretty: { type: "boolean" as const },
+  "log-level": { type: "string" as const },
+  heartbeat: { type: "string" as const },
+  period: { type: "string" as const },
+  "metrics-port": { type: "string" as const },
+};
+
+export const runCommand: Command = {
+  name: "run",
+  summary: "run the agent (the daemon)",
+  help: `usage: capacity-agent run [--config FILE] [--nats URL[,URL...]] [--data DIR] [--node-id N]
+                          [--farm-id F] [--twin-id T] [--key FILE] [--registry FILE] [--pretty]
+                          [--log-level LEVEL] [--heartbeat SECONDS] [--period SECONDS]
+                          [--metrics-port PORT]
+
+With no options it runs on embedded defaults: a dev identity (node 1, farm 1) created in
+./.capacity-agent, NATS at nats://127.0.0.1:4222, and if nothing answers there, a nats-server
+child on a free port (when the binary exists).
+  --config FILE       JSON config file (see README, "Configuration")
+  --nats URLS         NATS server URLs, comma separated (several = a cluster to fail over to)
+  --data DIR          data directory (store, dev key, dev registry)
+  --node-id N         node id; --farm-id F farm id; --twin-id T the node's twin id
+  --key FILE          node key file (from capacity-agent keys new)
+  --registry FILE     JSON registry of twin and node keys
+  --pretty            human-readable logs instead of JSON
+  --log-level LEVEL   fatal, error, warn, info (default), debug, trace, silent
+  --heartbeat SECONDS capacity announcement heartbeat (default 30)
+  --period SECONDS    usage metering period (default 3600)
+  --metrics-port PORT serve Prometheus metrics on 127.0.0.1:PORT/metrics (and /healthz)
+Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. CAPACITY_AGENT_NODE_ID).`,
+  options: RUN_OPTIONS,
+  async run({ values }, io) {
+    const flags: ConfigOverrides = {
+      config: values.config as string | undefined,
+      nats: values.nats as string | undefined,
+      data: values.data as string | undefined,
+      nodeId: values["node-id"] as string | undefined,
+      farmId: values["farm-id"] as string | undefined,
+      twinId: values["twin-id"] as string | undefined,
+      key: values.key as string | undefined,
+      registry: values.registry as string | undefined,
+      pretty: values.pretty as boolean | undefined,
+      logLevel: values["log-level"] as string | undefined,
+      heartbeat: values.heartbeat as string | undefined,
+      period: values.period as string | undefined,
+      metricsPort: values["metrics-port"] as string | undefined,
+    };
+    const config = loadConfig(flags, io.env);
+    const logger = createLogger(config.log);
+    const agent = new Agent(config, logger);
+    try {
+      await agent.start();
+    } catch (err) {
+      const e = err as { code?: string; message: string };
+      logger.fatal({ event: "agent_start_failed", code: e.code, err: e.message }, "agent could not start");
+      await agent.close();
+      io.err(`capacity-agent run: ${e.code ? `[${e.code}] ` : ""}${e.message}`);
+      return EXIT_FAIL;
+    }
+    await new Promise<void>((resolve) => {
+      if (io.signal.aborted) return resolve();
+      io.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await agent.close();
+    return EXIT_OK;
+  },
+};

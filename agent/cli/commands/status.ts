@@ -1,0 +1,52 @@
+import { withNodeClient } from "../client";
+import { EXIT_OK, JSON_OPTION, NATS_OPTION, intFlag, type Command } from "../framework";
+import { unitsLine } from "./hardware";
+
+export const statusCommand: Command = {
+  name: "status",
+  summary: "show a node's capacity and deployments",
+  help: `usage: capacity-agent status --node N [--nats URL] [--json]
+
+JSON: {"nodeId","farmId","total","reserved","reservable","used","free","power","deployments":[{"id","twinId","version","units"}]}
+with units cru, mru, sru, hru, ipv4u, gpu (memory and storage in bytes).
+  --node N     the node
+  --nats URL   NATS server(s)
+  --json       print JSON`,
+  options: { node: { type: "string" }, ...NATS_OPTION, ...JSON_OPTION },
+  async run({ values }, io) {
+    const node = intFlag(values, "node", { required: true, max: 0xffffffff })!;
+    const s = await withNodeClient(values, io, (client) => client.status(node));
+    if (values.json) {
+      io.out(
+        JSON.stringify({
+          nodeId: s.nodeId,
+          farmId: s.farmId,
+          twinId: s.twinId,
+          total: s.total,
+          reserved: s.reserved,
+          allocatable: s.allocatable,
+          reservable: s.reservable,
+          used: s.used,
+          free: s.free,
+          power: s.power,
+          agentVersion: s.agentVersion,
+          deployments: s.deployments,
+        }),
+      );
+    } else {
+      io.out(
+        [
+          `node ${s.nodeId} (farm ${s.farmId}, twin ${s.twinId}), power ${s.power}, agent ${s.agentVersion}`,
+          `total       ${unitsLine(s.total)}`,
+          `reserved    ${unitsLine(s.reserved)}`,
+          `reservable  ${unitsLine(s.reservable)}`,
+          `used        ${unitsLine(s.used)}`,
+          `free        ${unitsLine(s.free)}`,
+          `deployments ${s.deployments.length}`,
+          ...s.deployments.map((d) => `  ${d.id} v${d.version} twin ${d.twinId}: ${unitsLine(d.units)}`),
+        ].join("\n"),
+      );
+    }
+    return EXIT_OK;
+  },
+};

@@ -1,0 +1,73 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** Exit codes: 0 ok, 1 refused or failed, 2 usage error. */
+export const EXIT_OK = 0;
+export const EXIT_FAIL = 1;
+export const EXIT_USAGE = 2;
+
+export class UsageError extends Error {
+  readonly code = "usage";
+}
+
+export interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** aborted on SIGINT/SIGTERM for long-running commands */
+  signal: AbortSignal;
+}
+
+export type Options = NonNullable<ParseArgsConfig["options"]>;
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** usage lines and option descriptions shown by --help */
+  help: string;
+  options: Options;
+  /** sub-commands like `keys new`: positional words allowed */
+  positionals?: boolean;
+  run(args: { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] }, io: Io): Promise<number>;
+}
+
+export function parse(cmd: Command, argv: string[]): { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options: cmd.options, strict: true, allowPositionals: cmd.positionals ?? false });
+    return { values: r.values as Record<string, string | boolean | string[] | undefined>, positionals: r.positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Read a required string flag. */
+export function req(values: Record<string, unknown>, name: string): string {
+  const v = values[name];
+  if (typeof v !== "string" || v === "") throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+/** Read an integer flag (a positive id unless min says otherwise). */
+export function intFlag(values: Record<string, unknown>, name: string, opts: { required?: boolean; min?: number; max?: number } = {}): number | undefined {
+  const v = values[name];
+  if (v === undefined) {
+    if (opts.required) throw new UsageError(`--${name} is required`);
+    return undefined;
+  }
+  const min = opts.min ?? 1;
+  const max = opts.max ?? Number.MAX_SAFE_INTEGER;
+  if (typeof v !== "string" || !/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new UsageError(`--${name} expects an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return Number(v);
+}
+
+export const NATS_OPTION = { nats: { type: "string" as const } };
+export const JSON_OPTION = { json: { type: "boolean" as const } };
+
+export function natsServers(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string[] {
+  const v = (values.nats as string | undefined) ?? env.CAPACITY_AGENT_NATS ?? "nats://127.0.0.1:4222";
+  return v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}

@@ -1,0 +1,353 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { DEFAULT_POLICY, OVERPROVISION_RANGE, type CapacityPolicy } from "../capacity/model";
+import { parseSize } from "../capacity/size";
+import { UNIT_NAMES } from "../capacity/units";
+import { LOG_LEVELS } from "../log/logger";
+import { ConfigError } from "./errors";
+
+/**
+ * The agent's configuration. One JSON file (`--config`), environment variables and flags; flags
+ * win over the environment, the environment over the file, the file over the defaults below.
+ * Every field is validated and an error names the bad field.
+ */
+export interface AgentConfig {
+  /** node id on the grid (tfchain node id); default 1 for a dev node */
+  nodeId: number;
+  /** farm the node belongs to; default 1 */
+  farmId: number;
+  /** the node's own twin; default: the node id */
+  twinId: number;
+  /** where the store, dev keys and the dev registry live; default ./.capacity-agent */
+  dataDir: string;
+  /** node key file; default <dataDir>/node-key.json, created on first start when missing */
+  keyFile: string;
+  /** JSON registry file; default <dataDir>/registry.json (a dev registry naming this node) */
+  registryFile: string;
+  /** true when the key and registry are the dev defaults created in dataDir */
+  devIdentity: boolean;
+  nats: {
+    /** server URLs; default ["nats://127.0.0.1:4222"] */
+    servers: string[];
+    /** with no --nats given and nothing answering: start a nats-server child on a free port (default true) */
+    embedded: boolean;
+  };
+  /** subject prefix; default "tfgrid.v1" */
+  subjectPrefix: string;
+  power: {
+    /** "up" or "standby"; a node in standby refuses new deployments with node_standby */
+    state: "up" | "standby";
+    /** a rented (dedicated) node may host GPU workloads; default false */
+    rented: boolean;
+  };
+  capacity: CapacityPolicy;
+  /** raw hardware options, validated by the hardware module */
+  hardware: Record<string, unknown>;
+  api: {
+    /** largest accepted request in bytes; default 256 KiB */
+    maxRequestBytes: number;
+    /** how far a delete request's timestamp may be from the node's clock; default 300000 ms */
+    deleteSkewMs: number;
+  };
+  gossip: {
+    /** heartbeat interval in seconds; default 30 */
+    heartbeatSeconds: number;
+    /** "farm" (default: own farm's subjects only) or "grid" (every farm) */
+    scope: "farm" | "grid";
+  };
+  usage: {
+    /** metering period in seconds, aligned to the clock; default 3600 */
+    periodSeconds: number;
+  };
+  log: { level: string; pretty: boolean };
+  /** Prometheus endpoint (GET /metrics, /healthz); off unless a port is set */
+  metrics: { host: string; port: number | null };
+}
+
+export function defaultConfig(): AgentConfig {
+  const dataDir = path.resolve(".capacity-agent");
+  return {
+    nodeId: 1,
+    farmId: 1,
+    twinId: 1,
+    dataDir,
+    keyFile: path.join(dataDir, "node-key.json"),
+    registryFile: path.join(dataDir, "registry.json"),
+    devIdentity: true,
+    nats: { servers: ["nats://127.0.0.1:4222"], embedded: true },
+    subjectPrefix: "tfgrid.v1",
+    power: { state: "up", rented: false },
+    capacity: { ...DEFAULT_POLICY, overprovision: { ...DEFAULT_POLICY.overprovision } },
+    hardware: {},
+    api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000 },
+    gossip: { heartbeatSeconds: 30, scope: "farm" },
+    usage: { periodSeconds: 3600 },
+    log: { level: "info", pretty: false },
+    metrics: { host: "127.0.0.1", port: null },
+  };
+}
+
+/** Flags and environment variables, already named by the config field they set. */
+export interface ConfigOverrides {
+  config?: string;
+  nats?: string;
+  data?: string;
+  nodeId?: string;
+  farmId?: string;
+  twinId?: string;
+  key?: string;
+  registry?: string;
+  pretty?: boolean;
+  logLevel?: string;
+  heartbeat?: string;
+  period?: string;
+  metricsPort?: string;
+}
+
+/** Environment variables: CAPACITY_AGENT_<FLAG>, e.g. CAPACITY_AGENT_NODE_ID, CAPACITY_AGENT_NATS. */
+export const ENV_VARS: Record<keyof ConfigOverrides, string> = {
+  config: "CAPACITY_AGENT_CONFIG",
+  nats: "CAPACITY_AGENT_NATS",
+  data: "CAPACITY_AGENT_DATA",
+  nodeId: "CAPACITY_AGENT_NODE_ID",
+  farmId: "CAPACITY_AGENT_FARM_ID",
+  twinId: "CAPACITY_AGENT_TWIN_ID",
+  key: "CAPACITY_AGENT_KEY",
+  registry: "CAPACITY_AGENT_REGISTRY",
+  pretty: "CAPACITY_AGENT_PRETTY",
+  logLevel: "CAPACITY_AGENT_LOG_LEVEL",
+  heartbeat: "CAPACITY_AGENT_HEARTBEAT",
+  period: "CAPACITY_AGENT_PERIOD",
+  metricsPort: "CAPACITY_AGENT_METRICS_PORT",
+};
+
+export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
+  const o: ConfigOverrides = {};
+  for (const [k, name] of Object.entries(ENV_VARS) as Array<[keyof ConfigOverrides, string]>) {
+    const v = env[name];
+    if (v === undefined || v === "") continue;
+    if (k === "pretty") o.pretty = v === "1" || v.toLowerCase() === "true";
+    else (o as Record<string, string>)[k] = v;
+  }
+  return o;
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function intField(v: unknown, field: string, min: number, max: number): number {
+  const n = typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(field, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+function numField(v: unknown, field: string, min: number, max: number): number {
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isFinite(n) || n < min || n > max) {
+    throw new ConfigError(field, `expected a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+function sizeField(v: unknown, field: string): number {
+  const r = parseSize(v);
+  if (!r.ok) throw new ConfigError(field, r.error);
+  return r.bytes;
+}
+
+function boolField(v: unknown, field: string): boolean {
+  if (typeof v !== "boolean") throw new ConfigError(field, "expected true or false");
+  return v;
+}
+
+function strField(v: unknown, field: string): string {
+  if (typeof v !== "string" || v === "") throw new ConfigError(field, "expected a non-empty string");
+  return v;
+}
+
+function checkKeys(o: Obj, allowed: string[], prefix: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) throw new ConfigError(prefix ? `${prefix}.${k}` : k, `unknown field (known: ${allowed.join(", ")})`);
+  }
+}
+
+const NATS_URL_RE = /^(nats|tls|ws|wss):\/\/[^\s]+$|^[A-Za-z0-9.\-[\]:]+:\d+$/;
+
+export function parseServers(v: unknown, field: string): string[] {
+  const list = typeof v === "string" ? v.split(",").map((s) => s.trim()).filter(Boolean) : v;
+  if (!Array.isArray(list) || list.length === 0) throw new ConfigError(field, "expected one or more NATS server URLs");
+  return list.map((s, i) => {
+    if (typeof s !== "string" || !NATS_URL_RE.test(s)) throw new ConfigError(`${field}[${i}]`, `not a NATS server URL: ${JSON.stringify(s)} (e.g. nats://127.0.0.1:4222)`);
+    return s;
+  });
+}
+
+const SUBJECT_TOKEN_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+/** Apply a parsed JSON config file onto `c` (validating every field). */
+export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
+  if (!isObj(raw)) throw new ConfigError(source, "expected a JSON object");
+  checkKeys(raw, ["nodeId", "farmId", "twinId", "dataDir", "keyFile", "registryFile", "nats", "subjectPrefix", "power", "capacity", "hardware", "api", "gossip", "usage", "log", "metrics"], "");
+  if (raw.nodeId !== undefined) c.nodeId = intField(raw.nodeId, "nodeId", 1, 0xffffffff);
+  if (raw.farmId !== undefined) c.farmId = intField(raw.farmId, "farmId", 1, 0xffffffff);
+  if (raw.twinId !== undefined) c.twinId = intField(raw.twinId, "twinId", 1, 0xffffffff);
+  if (raw.dataDir !== undefined) c.dataDir = path.resolve(path.dirname(source), strField(raw.dataDir, "dataDir"));
+  if (raw.keyFile !== undefined) c.keyFile = path.resolve(path.dirname(source), strField(raw.keyFile, "keyFile"));
+  if (raw.registryFile !== undefined) c.registryFile = path.resolve(path.dirname(source), strField(raw.registryFile, "registryFile"));
+  if (raw.subjectPrefix !== undefined) {
+    const p = strField(raw.subjectPrefix, "subjectPrefix");
+    if (!SUBJECT_TOKEN_RE.test(p)) throw new ConfigError("subjectPrefix", "expected dot-separated tokens of letters, digits, _ or -");
+    c.subjectPrefix = p;
+  }
+  if (raw.nats !== undefined) {
+    if (!isObj(raw.nats)) throw new ConfigError("nats", "expected an object");
+    checkKeys(raw.nats, ["servers", "embedded"], "nats");
+    if (raw.nats.servers !== undefined) c.nats.servers = parseServers(raw.nats.servers, "nats.servers");
+    if (raw.nats.embedded !== undefined) c.nats.embedded = boolField(raw.nats.embedded, "nats.embedded");
+  }
+  if (raw.power !== undefined) {
+    if (!isObj(raw.power)) throw new ConfigError("power", "expected an object");
+    checkKeys(raw.power, ["state", "rented"], "power");
+    if (raw.power.state !== undefined) {
+      if (raw.power.state !== "up" && raw.power.state !== "standby") throw new ConfigError("power.state", 'expected "up" or "standby"');
+      c.power.state = raw.power.state;
+    }
+    if (raw.power.rented !== undefined) c.power.rented = boolField(raw.power.rented, "power.rented");
+  }
+  if (raw.capacity !== undefined) {
+    const cap = raw.capacity;
+    if (!isObj(cap)) throw new ConfigError("capacity", "expected an object");
+    checkKeys(cap, ["reservedMemoryFraction", "reservedMemoryMin", "reservedSsd", "reservedCpu", "reservedHdd", "overprovision"], "capacity");
+    if (cap.reservedMemoryFraction !== undefined) c.capacity.reservedMemoryFraction = numField(cap.reservedMemoryFraction, "capacity.reservedMemoryFraction", 0, 0.9);
+    if (cap.reservedMemoryMin !== undefined) c.capacity.reservedMemoryMin = sizeField(cap.reservedMemoryMin, "capacity.reservedMemoryMin");
+    if (cap.reservedSsd !== undefined) c.capacity.reservedSsd = sizeField(cap.reservedSsd, "capacity.reservedSsd");
+    if (cap.reservedHdd !== undefined) c.capacity.reservedHdd = sizeField(cap.reservedHdd, "capacity.reservedHdd");
+    if (cap.reservedCpu !== undefined) c.capacity.reservedCpu = intField(cap.reservedCpu, "capacity.reservedCpu", 0, 1024);
+    if (cap.overprovision !== undefined) {
+      if (!isObj(cap.overprovision)) throw new ConfigError("capacity.overprovision", "expected an object of unit -> factor");
+      checkKeys(cap.overprovision, [...UNIT_NAMES], "capacity.overprovision");
+      for (const u of UNIT_NAMES) {
+        const v = cap.overprovision[u];
+        if (v === undefined) continue;
+        const [lo, hi] = OVERPROVISION_RANGE[u];
+        c.capacity.overprovision[u] = numField(v, `capacity.overprovision.${u}`, lo, hi);
+      }
+    }
+  }
+  if (raw.hardware !== undefined) {
+    if (!isObj(raw.hardware)) throw new ConfigError("hardware", "expected an object");
+    c.hardware = raw.hardware;
+  }
+  if (raw.api !== undefined) {
+    if (!isObj(raw.api)) throw new ConfigError("api", "expected an object");
+    checkKeys(raw.api, ["maxRequestBytes", "deleteSkewMs"], "api");
+    if (raw.api.maxRequestBytes !== undefined) c.api.maxRequestBytes = intField(raw.api.maxRequestBytes, "api.maxRequestBytes", 1024, 8 * 1024 * 1024);
+    if (raw.api.deleteSkewMs !== undefined) c.api.deleteSkewMs = intField(raw.api.deleteSkewMs, "api.deleteSkewMs", 1000, 86_400_000);
+  }
+  if (raw.gossip !== undefined) {
+    if (!isObj(raw.gossip)) throw new ConfigError("gossip", "expected an object");
+    checkKeys(raw.gossip, ["heartbeatSeconds", "scope"], "gossip");
+    if (raw.gossip.heartbeatSeconds !== undefined) c.gossip.heartbeatSeconds = numField(raw.gossip.heartbeatSeconds, "gossip.heartbeatSeconds", 0.1, 3600);
+    if (raw.gossip.scope !== undefined) {
+      if (raw.gossip.scope !== "farm" && raw.gossip.scope !== "grid") throw new ConfigError("gossip.scope", 'expected "farm" or "grid"');
+      c.gossip.scope = raw.gossip.scope;
+    }
+  }
+  if (raw.usage !== undefined) {
+    if (!isObj(raw.usage)) throw new ConfigError("usage", "expected an object");
+    checkKeys(raw.usage, ["periodSeconds"], "usage");
+    if (raw.usage.periodSeconds !== undefined) c.usage.periodSeconds = intField(raw.usage.periodSeconds, "usage.periodSeconds", 1, 86400);
+  }
+  if (raw.metrics !== undefined) {
+    if (!isObj(raw.metrics)) throw new ConfigError("metrics", "expected an object");
+    checkKeys(raw.metrics, ["host", "port"], "metrics");
+    if (raw.metrics.host !== undefined) c.metrics.host = strField(raw.metrics.host, "metrics.host");
+    if (raw.metrics.port !== undefined) c.metrics.port = raw.metrics.port === null ? null : intField(raw.metrics.port, "metrics.port", 0, 65535);
+  }
+  if (raw.log !== undefined) {
+    if (!isObj(raw.log)) throw new ConfigError("log", "expected an object");
+    checkKeys(raw.log, ["level", "pretty"], "log");
+    if (raw.log.level !== undefined) {
+      if (typeof raw.log.level !== "string" || !LOG_LEVELS.includes(raw.log.level)) throw new ConfigError("log.level", `expected one of ${LOG_LEVELS.join(", ")}`);
+      c.log.level = raw.log.level;
+    }
+    if (raw.log.pretty !== undefined) c.log.pretty = boolField(raw.log.pretty, "log.pretty");
+  }
+}
+
+/**
+ * Build the configuration: defaults, then the file (from flags, else the environment), then the
+ * environment, then the flags. `explicitNats` tells whether a NATS URL was given anywhere (if so,
+ * no embedded server is started).
+ */
+export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const c = defaultConfig();
+  const fromEnv = overridesFromEnv(env);
+  const configFile = flags.config ?? fromEnv.config;
+  let fileSetData = false;
+  let fileSetKey = false;
+  let fileSetRegistry = false;
+  let twinSet = false;
+  if (configFile) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(configFile, "utf8"));
+    } catch (err) {
+      throw new ConfigError("--config", `cannot read ${configFile} as JSON: ${(err as Error).message}`, { cause: err });
+    }
+    applyFile(c, raw, path.resolve(configFile));
+    const r = raw as Obj;
+    fileSetData = r.dataDir !== undefined;
+    fileSetKey = r.keyFile !== undefined;
+    fileSetRegistry = r.registryFile !== undefined;
+    twinSet = r.twinId !== undefined;
+    // servers named in the file mean "use these" unless the file also asks for the fallback
+    if (isObj(r.nats) && r.nats.servers !== undefined && r.nats.embedded === undefined) c.nats.embedded = false;
+  }
+  for (const [source, o] of [["env", fromEnv], ["flag", flags]] as const) {
+    const name = (k: keyof ConfigOverrides, flag: string): string => (source === "env" ? ENV_VARS[k] : flag);
+    if (o.data !== undefined) {
+      c.dataDir = path.resolve(o.data);
+      fileSetData = true;
+    }
+    if (o.nodeId !== undefined) c.nodeId = intField(o.nodeId, name("nodeId", "--node-id"), 1, 0xffffffff);
+    if (o.farmId !== undefined) c.farmId = intField(o.farmId, name("farmId", "--farm-id"), 1, 0xffffffff);
+    if (o.twinId !== undefined) {
+      c.twinId = intField(o.twinId, name("twinId", "--twin-id"), 1, 0xffffffff);
+      twinSet = true;
+    }
+    if (o.nats !== undefined) {
+      c.nats.servers = parseServers(o.nats, name("nats", "--nats"));
+      c.nats.embedded = false;
+    }
+    if (o.key !== undefined) {
+      c.keyFile = path.resolve(o.key);
+      fileSetKey = true;
+    }
+    if (o.registry !== undefined) {
+      c.registryFile = path.resolve(o.registry);
+      fileSetRegistry = true;
+    }
+    if (o.pretty !== undefined) c.log.pretty = o.pretty;
+    if (o.logLevel !== undefined) {
+      if (!LOG_LEVELS.includes(o.logLevel)) throw new ConfigError(name("logLevel", "--log-level"), `expected one of ${LOG_LEVELS.join(", ")}`);
+      c.log.level = o.logLevel;
+    }
+    if (o.heartbeat !== undefined) c.gossip.heartbeatSeconds = numField(o.heartbeat, name("heartbeat", "--heartbeat"), 0.1, 3600);
+    if (o.period !== undefined) c.usage.periodSeconds = intField(o.period, name("period", "--period"), 1, 86400);
+    if (o.metricsPort !== undefined) c.metrics.port = intField(o.metricsPort, name("metricsPort", "--metrics-port"), 0, 65535);
+  }
+  // the node's twin defaults to the node id when nothing set it
+  if (!twinSet) c.twinId = c.nodeId;
+  if (fileSetData) {
+    if (!fileSetKey) c.keyFile = path.join(c.dataDir, "node-key.json");
+    if (!fileSetRegistry) c.registryFile = path.join(c.dataDir, "registry.json");
+  }
+  c.devIdentity = !fileSetKey && !fileSetRegistry;
+  return c;
+}

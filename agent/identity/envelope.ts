@@ -1,0 +1,55 @@
+import { decode, encode, WireError, type DecodeLimits } from "../wire/codec";
+import type { Domain } from "./domains";
+import { SCHEME_WIRE, schemeFromWire, signDomain, verifyDomain, type SchemeName, type Signer } from "./keys";
+
+interface WireSigned {
+  payload: Uint8Array;
+  signer: Uint8Array;
+  scheme: number;
+  signature: Uint8Array;
+}
+
+export interface Opened {
+  payload: Uint8Array;
+  signer: Uint8Array;
+  scheme: SchemeName;
+}
+
+/** Wrap a payload in a Signed envelope (common.proto) signed under `domain`. */
+export function seal(signer: Signer, domain: Domain, payload: Uint8Array): Uint8Array {
+  return encode("Signed", {
+    payload,
+    signer: signer.publicKey,
+    scheme: SCHEME_WIRE[signer.scheme],
+    signature: signDomain(signer, domain, payload),
+  });
+}
+
+export type OpenResult = { ok: true; value: Opened } | { ok: false; code: "malformed" | "too_large" | "bad_signature"; message: string };
+
+/**
+ * Decode a Signed envelope and check its signature under `domain`. It does not say WHO may sign:
+ * the caller compares `value.signer` with the key the registry binds to the claimed identity.
+ */
+export function open(bytes: Uint8Array, domain: Domain, limits?: DecodeLimits): OpenResult {
+  let env: WireSigned;
+  try {
+    env = decode<WireSigned>("Signed", bytes, limits);
+  } catch (err) {
+    if (err instanceof WireError) return { ok: false, code: err.code, message: err.message };
+    throw err;
+  }
+  const scheme = schemeFromWire(env.scheme);
+  if (!scheme) return { ok: false, code: "malformed", message: `unknown signature scheme ${env.scheme}` };
+  if (env.signer.length !== 32 || env.signature.length !== 64) {
+    return { ok: false, code: "malformed", message: "signer must be 32 bytes and signature 64 bytes" };
+  }
+  if (!verifyDomain(scheme, env.signer, domain, env.payload, env.signature)) {
+    return { ok: false, code: "bad_signature", message: `signature does not verify for ${domain}` };
+  }
+  return { ok: true, value: { payload: env.payload, signer: env.signer, scheme } };
+}
+
+export function sameKey(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
+}

@@ -1,0 +1,4 @@
+export * from "./keys";
+export * from "./domains";
+export * from "./errors";
+export * from "./envelope";

@@ -1,0 +1,40 @@
+import * as http from "node:http";
+import type { Logger } from "../log/logger";
+import type { MetricsRegistry } from "./metrics";
+
+/** Serves GET /metrics (Prometheus text) and GET /healthz on host:port. */
+export class MetricsServer {
+  private server: http.Server | null = null;
+  constructor(
+    private readonly options: { host: string; port: number },
+    private readonly modules: { registry: MetricsRegistry; logger: Logger; healthy: () => boolean },
+  ) {}
+
+  start(): Promise<void> {
+    const log = this.modules.logger.child({ module: "metrics" });
+    this.server = http.createServer((req, res) => {
+      if (req.method === "GET" && req.url === "/metrics") {
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+        res.end(this.modules.registry.expose());
+      } else if (req.method === "GET" && req.url === "/healthz") {
+        const ok = this.modules.healthy();
+        res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
+        res.end(ok ? "ok\n" : "unhealthy\n");
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    return new Promise((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(this.options.port, this.options.host, () => {
+        const addr = this.server!.address() as { port: number };
+        log.info({ event: "metrics_listening", host: this.options.host, port: addr.port }, "metrics endpoint listening");
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}

@@ -1,0 +1,162 @@
+import * as fs from "node:fs";
+import { parsePublicKey, type SchemeName } from "../identity/keys";
+import type { NodeRecord, Registry, TwinRecord } from "./types";
+
+export class RegistryError extends Error {
+  readonly code = "invalid_registry";
+  readonly field: string;
+  constructor(field: string, message: string, options?: { cause?: unknown }) {
+    super(`${field}: ${message}`, options);
+    this.name = "RegistryError";
+    this.field = field;
+  }
+}
+
+export interface RegistryFileJson {
+  twins?: Array<{ id: number; publicKey: string; scheme?: SchemeName }>;
+  nodes?: Array<{ id: number; farmId: number; twinId?: number; publicKey: string; scheme?: SchemeName }>;
+}
+
+function id(v: unknown, field: string): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v <= 0 || v > 0xffffffff) {
+    throw new RegistryError(field, "expected an integer id from 1 to 4294967295");
+  }
+  return v;
+}
+
+function scheme(v: unknown, field: string): SchemeName {
+  if (v === undefined) return "ed25519";
+  if (v !== "ed25519" && v !== "sr25519") throw new RegistryError(field, 'expected "ed25519" or "sr25519"');
+  return v;
+}
+
+function key(v: unknown, field: string): Uint8Array {
+  try {
+    return parsePublicKey(v, field);
+  } catch {
+    throw new RegistryError(field, "expected a 32-byte public key as 0x hex");
+  }
+}
+
+/** Parse and validate the registry file format; errors name the bad field. */
+export function parseRegistry(raw: unknown, source = "registry"): { twins: Map<number, TwinRecord>; nodes: Map<number, NodeRecord> } {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new RegistryError(source, "expected an object with twins and nodes");
+  const r = raw as Record<string, unknown>;
+  const twins = new Map<number, TwinRecord>();
+  const nodes = new Map<number, NodeRecord>();
+  for (const [name, list] of [["twins", r.twins], ["nodes", r.nodes]] as const) {
+    if (list !== undefined && !Array.isArray(list)) throw new RegistryError(`${source}.${name}`, "expected a list");
+  }
+  ((r.twins as unknown[]) ?? []).forEach((t, i) => {
+    const f = `${source}.twins[${i}]`;
+    if (t === null || typeof t !== "object") throw new RegistryError(f, "expected an object");
+    const o = t as Record<string, unknown>;
+    const rec: TwinRecord = { id: id(o.id, `${f}.id`), publicKey: key(o.publicKey, `${f}.publicKey`), scheme: scheme(o.scheme, `${f}.scheme`) };
+    if (twins.has(rec.id)) throw new RegistryError(`${f}.id`, `twin ${rec.id} is listed twice`);
+    twins.set(rec.id, rec);
+  });
+  ((r.nodes as unknown[]) ?? []).forEach((n, i) => {
+    const f = `${source}.nodes[${i}]`;
+    if (n === null || typeof n !== "object") throw new RegistryError(f, "expected an object");
+    const o = n as Record<string, unknown>;
+    const rec: NodeRecord = {
+      id: id(o.id, `${f}.id`),
+      farmId: id(o.farmId, `${f}.farmId`),
+      twinId: o.twinId === undefined ? 0 : id(o.twinId, `${f}.twinId`),
+      publicKey: key(o.publicKey, `${f}.publicKey`),
+      scheme: scheme(o.scheme, `${f}.scheme`),
+    };
+    if (nodes.has(rec.id)) throw new RegistryError(`${f}.id`, `node ${rec.id} is listed twice`);
+    nodes.set(rec.id, rec);
+  });
+  return { twins, nodes };
+}
+
+/**
+ * The JSON registry file. It is re-read when its modification time changes (checked at most
+ * once per `recheckMs` on lookups), so twins added to the file are known without a restart. A file
+ * that becomes invalid keeps the last good contents and reports the error through `onError`.
+ */
+export class FileRegistry implements Registry {
+  private twins = new Map<number, TwinRecord>();
+  private nodes = new Map<number, NodeRecord>();
+  private mtimeMs = -1;
+  private checkedAt = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly options: { recheckMs?: number; onError?: (err: RegistryError) => void; now?: () => number } = {},
+  ) {
+    this.load(true);
+  }
+
+  private load(strict: boolean): void {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(this.file);
+    } catch (err) {
+      const e = new RegistryError(this.file, "registry file cannot be read", { cause: err });
+      if (strict) throw e;
+      this.options.onError?.(e);
+      return;
+    }
+    if (st.mtimeMs === this.mtimeMs) return;
+    try {
+      const parsed = parseRegistry(JSON.parse(fs.readFileSync(this.file, "utf8")), this.file);
+      this.twins = parsed.twins;
+      this.nodes = parsed.nodes;
+      this.mtimeMs = st.mtimeMs;
+    } catch (err) {
+      const e = err instanceof RegistryError ? err : new RegistryError(this.file, "registry file is not valid JSON", { cause: err });
+      if (strict) throw e;
+      this.mtimeMs = st.mtimeMs;
+      this.options.onError?.(e);
+    }
+  }
+
+  private maybeReload(): void {
+    const now = (this.options.now ?? Date.now)();
+    if (now - this.checkedAt < (this.options.recheckMs ?? 1000)) return;
+    this.checkedAt = now;
+    this.load(false);
+  }
+
+  async twin(id: number): Promise<TwinRecord | undefined> {
+    let t = this.twins.get(id);
+    if (!t) {
+      this.maybeReload();
+      t = this.twins.get(id);
+    }
+    return t;
+  }
+
+  async node(id: number): Promise<NodeRecord | undefined> {
+    let n = this.nodes.get(id);
+    if (!n) {
+      this.maybeReload();
+      n = this.nodes.get(id);
+    }
+    return n;
+  }
+}
+
+/** Add or replace an entry in a registry file (used by `capacity-agent registry add` and dev setup). */
+export function upsertRegistryFile(file: string, entry: { kind: "twin" | "node"; id: number; publicKey: string; scheme: SchemeName; farmId?: number; twinId?: number }): void {
+  let data: RegistryFileJson = { twins: [], nodes: [] };
+  if (fs.existsSync(file)) {
+    data = JSON.parse(fs.readFileSync(file, "utf8")) as RegistryFileJson;
+    parseRegistry(data, file);
+  }
+  data.twins ??= [];
+  data.nodes ??= [];
+  if (entry.kind === "twin") {
+    data.twins = data.twins.filter((t) => t.id !== entry.id);
+    data.twins.push({ id: entry.id, publicKey: entry.publicKey, scheme: entry.scheme });
+  } else {
+    data.nodes = data.nodes.filter((n) => n.id !== entry.id);
+    data.nodes.push({ id: entry.id, farmId: entry.farmId ?? 1, twinId: entry.twinId, publicKey: entry.publicKey, scheme: entry.scheme });
+  }
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, JSON.stringify(data, null, 2) + "\n");
+  fs.renameSync(tmp, file);
+}

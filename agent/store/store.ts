@@ -1,0 +1,227 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import Database from "better-sqlite3";
+import type { Reservation } from "../admission/admit";
+import { StoreError } from "./errors";
+
+/**
+ * The agent's durable store: SQLite in WAL mode with synchronous=FULL, so a transaction is on
+ * disk (fsync'd) when commit returns, and a crash at any instant leaves either all of a decision
+ * or none of it. Modules keep their own tables and schema versions (`ensureSchema`), so gossip,
+ * usage and proofs can evolve without one shared migration list.
+ */
+export const STORE_FORMAT = 1;
+export const STORE_FILE = "agent.db";
+
+export interface StoredDeployment extends Reservation {
+  /** the exact DeployRequest bytes the node accepted (signatures included), served by .get */
+  request: Uint8Array;
+}
+
+/** One change of reservations, in order; the usage meter reads these. */
+export interface ReservationEvent {
+  seq: number;
+  atMs: number;
+  deploymentId: number;
+  twinId: number;
+  version: number;
+  kind: "create" | "update" | "delete";
+  units: string; // JSON of Units after the change (zeros on delete)
+}
+
+const CORE_SCHEMA = [
+  `CREATE TABLE deployments (
+     id INTEGER PRIMARY KEY,
+     twin_id INTEGER NOT NULL,
+     version INTEGER NOT NULL,
+     units TEXT NOT NULL,
+     hash TEXT NOT NULL,
+     request BLOB NOT NULL,
+     created_ms INTEGER NOT NULL,
+     updated_ms INTEGER NOT NULL
+   )`,
+  `CREATE TABLE tombstones (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, deleted_ms INTEGER NOT NULL)`,
+  `CREATE TABLE reservation_events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at_ms INTEGER NOT NULL,
+     deployment_id INTEGER NOT NULL,
+     twin_id INTEGER NOT NULL,
+     version INTEGER NOT NULL,
+     kind TEXT NOT NULL,
+     units TEXT NOT NULL
+   )`,
+  `CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
+];
+
+export class Store {
+  readonly db: Database.Database;
+  readonly file: string;
+
+  private constructor(db: Database.Database, file: string) {
+    this.db = db;
+    this.file = file;
+  }
+
+  /**
+   * Open (or create) the store in `dir`. A file that is not a sound SQLite database, or one written
+   * by a newer agent, stops the agent with a StoreError; the store is never silently reset.
+   */
+  static open(dir: string): Store {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, STORE_FILE);
+    let db: Database.Database;
+    try {
+      db = new Database(file);
+    } catch (err) {
+      throw new StoreError("io", file, `cannot open the store ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      db.pragma("foreign_keys = ON");
+      db.pragma("busy_timeout = 5000");
+      const check = db.pragma("quick_check", { simple: true });
+      if (check !== "ok") throw new StoreError("corrupt", file, `the store ${file} failed its integrity check: ${String(check)}`);
+      db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+      db.exec(`CREATE TABLE IF NOT EXISTS schema_versions (module TEXT PRIMARY KEY, version INTEGER NOT NULL)`);
+      const row = db.prepare(`SELECT value FROM meta WHERE key = 'format'`).get() as { value: string } | undefined;
+      if (!row) {
+        db.prepare(`INSERT INTO meta (key, value) VALUES ('format', ?)`).run(String(STORE_FORMAT));
+      } else if (Number(row.value) > STORE_FORMAT) {
+        throw new StoreError("newer_schema", file, `the store ${file} has format ${row.value}, newer than this agent understands (${STORE_FORMAT}); run a newer agent or restore a backup`);
+      }
+    } catch (err) {
+      db.close();
+      if (err instanceof StoreError) throw err;
+      const code = (err as { code?: string }).code;
+      if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
+        throw new StoreError("corrupt", file, `the store ${file} is not a readable database (${code}); it was left as it is, move it away or restore a backup`, { cause: err });
+      }
+      if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
+        throw new StoreError("locked", file, `the store ${file} is in use by another process`, { cause: err });
+      }
+      throw new StoreError("io", file, `cannot open the store ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    const store = new Store(db, file);
+    store.ensureSchema("core", CORE_SCHEMA);
+    return store;
+  }
+
+  /**
+   * Bring a module's tables to the latest of `migrations` (each entry one step, applied once, in
+   * order, in one transaction). A store whose module version is newer than the code knows is refused.
+   */
+  ensureSchema(module: string, migrations: string[]): void {
+    const row = this.db.prepare(`SELECT version FROM schema_versions WHERE module = ?`).get(module) as { version: number } | undefined;
+    const have = row?.version ?? 0;
+    if (have > migrations.length) {
+      throw new StoreError("newer_schema", this.file, `the store's "${module}" tables are at version ${have}, newer than this agent understands (${migrations.length}); run a newer agent`);
+    }
+    if (have === migrations.length) return;
+    this.db.transaction(() => {
+      for (let i = have; i < migrations.length; i++) this.db.exec(migrations[i]);
+      this.db.prepare(`INSERT INTO schema_versions (module, version) VALUES (?, ?) ON CONFLICT(module) DO UPDATE SET version = excluded.version`).run(module, migrations.length);
+    })();
+  }
+
+  loadDeployments(): StoredDeployment[] {
+    const rows = this.db.prepare(`SELECT * FROM deployments ORDER BY id`).all() as Array<{
+      id: number;
+      twin_id: number;
+      version: number;
+      units: string;
+      hash: string;
+      request: Buffer;
+      created_ms: number;
+      updated_ms: number;
+    }>;
+    return rows.map((r) => ({
+      id: r.id,
+      twinId: r.twin_id,
+      version: r.version,
+      units: JSON.parse(r.units),
+      hash: r.hash,
+      request: new Uint8Array(r.request),
+      createdMs: r.created_ms,
+      updatedMs: r.updated_ms,
+    }));
+  }
+
+  getDeploymentRequest(id: number): Uint8Array | undefined {
+    const r = this.db.prepare(`SELECT request FROM deployments WHERE id = ?`).get(id) as { request: Buffer } | undefined;
+    return r ? new Uint8Array(r.request) : undefined;
+  }
+
+  loadTombstones(): Map<number, number> {
+    const rows = this.db.prepare(`SELECT id, version FROM tombstones`).all() as Array<{ id: number; version: number }>;
+    return new Map(rows.map((r) => [r.id, r.version]));
+  }
+
+  /** Store a created or updated reservation and its event, in one durable transaction. */
+  putDeployment(res: Reservation, request: Uint8Array, kind: "create" | "update"): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO deployments (id, twin_id, version, units, hash, request, created_ms, updated_ms)
+           VALUES (@id, @twinId, @version, @units, @hash, @request, @createdMs, @updatedMs)
+           ON CONFLICT(id) DO UPDATE SET twin_id = excluded.twin_id, version = excluded.version, units = excluded.units,
+             hash = excluded.hash, request = excluded.request, updated_ms = excluded.updated_ms`,
+        )
+        .run({ ...res, units: JSON.stringify(res.units), request: Buffer.from(request) });
+      this.db.prepare(`DELETE FROM tombstones WHERE id = ?`).run(res.id);
+      this.insertEvent(res.updatedMs, res.id, res.twinId, res.version, kind, JSON.stringify(res.units));
+    })();
+  }
+
+  /** Delete a reservation, leave a tombstone with its version, record the event: one transaction. */
+  deleteDeployment(res: Reservation, atMs: number): void {
+    this.db.transaction(() => {
+      this.db.prepare(`DELETE FROM deployments WHERE id = ?`).run(res.id);
+      this.db.prepare(`INSERT INTO tombstones (id, version, deleted_ms) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET version = excluded.version, deleted_ms = excluded.deleted_ms`).run(res.id, res.version, atMs);
+      this.insertEvent(atMs, res.id, res.twinId, res.version, "delete", JSON.stringify({ cru: 0, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }));
+    })();
+  }
+
+  private insertEvent(atMs: number, id: number, twinId: number, version: number, kind: string, units: string): void {
+    this.db.prepare(`INSERT INTO reservation_events (at_ms, deployment_id, twin_id, version, kind, units) VALUES (?, ?, ?, ?, ?, ?)`).run(atMs, id, twinId, version, kind, units);
+  }
+
+  /** Reservation events with at_ms in [fromMs, toMs), in order. */
+  reservationEvents(fromMs: number, toMs: number): ReservationEvent[] {
+    const rows = this.db
+      .prepare(`SELECT seq, at_ms, deployment_id, twin_id, version, kind, units FROM reservation_events WHERE at_ms >= ? AND at_ms < ? ORDER BY seq`)
+      .all(fromMs, toMs) as Array<{ seq: number; at_ms: number; deployment_id: number; twin_id: number; version: number; kind: ReservationEvent["kind"]; units: string }>;
+    return rows.map((r) => ({ seq: r.seq, atMs: r.at_ms, deploymentId: r.deployment_id, twinId: r.twin_id, version: r.version, kind: r.kind, units: r.units }));
+  }
+
+  counter(name: string): number {
+    const r = this.db.prepare(`SELECT value FROM counters WHERE name = ?`).get(name) as { value: number } | undefined;
+    return r?.value ?? 0;
+  }
+
+  /**
+   * Durably advance a counter by `step` and return the new value. Callers that hand out many
+   * numbers may reserve a block (step > 1) and use it from memory: a restart then skips ahead and
+   * never reuses a number.
+   */
+  advanceCounter(name: string, step = 1): number {
+    return this.db.transaction(() => {
+      const next = this.counter(name) + step;
+      this.db.prepare(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`).run(name, next);
+      return next;
+    })();
+  }
+
+  getMeta(key: string): string | undefined {
+    const r = this.db.prepare(`SELECT value FROM meta WHERE key = ?`).get(key) as { value: string } | undefined;
+    return r?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,81 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { loadConfig } from "../../agent/config/options";
+import { parseRegistry } from "../../agent/registry/file";
+import { tmpDir } from "../utils/agent";
+
+function withFile(obj: unknown): string {
+  const f = path.join(tmpDir(), "c.json");
+  fs.writeFileSync(f, JSON.stringify(obj));
+  return f;
+}
+
+describe("config", () => {
+  test("defaults: dev identity, node 1, farm 1, local NATS with an embedded fallback", () => {
+    const c = loadConfig({}, {});
+    expect(c).toMatchObject({ nodeId: 1, farmId: 1, twinId: 1, devIdentity: true, nats: { servers: ["nats://127.0.0.1:4222"], embedded: true } });
+    expect(c.capacity.overprovision.cru).toBe(2);
+  });
+
+  test("flags win over the environment, the environment over the file", () => {
+    const file = withFile({ nodeId: 3, farmId: 4, nats: { servers: ["nats://10.0.0.1:4222"] } });
+    const c = loadConfig({ config: file, nodeId: "5" }, { CAPACITY_AGENT_NODE_ID: "6", CAPACITY_AGENT_FARM_ID: "9" });
+    expect(c.nodeId).toBe(5);
+    expect(c.farmId).toBe(9);
+    expect(c.twinId).toBe(5);
+    expect(c.nats).toEqual({ servers: ["nats://10.0.0.1:4222"], embedded: false });
+    expect(loadConfig({ nats: "nats://a:1,nats://b:2" }, {}).nats.servers).toEqual(["nats://a:1", "nats://b:2"]);
+  });
+
+  test("--data moves the dev key and registry with it", () => {
+    const c = loadConfig({ data: "/tmp/x1" }, {});
+    expect(c.keyFile).toBe("/tmp/x1/node-key.json");
+    expect(c.registryFile).toBe("/tmp/x1/registry.json");
+    expect(loadConfig({ key: "/k.json" }, {}).devIdentity).toBe(false);
+  });
+
+  test.each([
+    [{ nodeId: 0 }, "nodeId"],
+    [{ capacity: { overprovision: { cru: 5 } } }, "capacity.overprovision.cru"],
+    [{ capacity: { overprovision: { mru: 2 } } }, "capacity.overprovision.mru"],
+    [{ capacity: { reservedSsd: "lots" } }, "capacity.reservedSsd"],
+    [{ power: { state: "sleepy" } }, "power.state"],
+    [{ nats: { servers: ["http://x"] } }, "nats.servers[0]"],
+    [{ log: { level: "loud" } }, "log.level"],
+    [{ bogus: 1 }, "bogus"],
+    [{ gossip: { scope: "world" } }, "gossip.scope"],
+  ])("file %o is refused naming %s", (obj, field) => {
+    expect(() => loadConfig({ config: withFile(obj) }, {})).toThrow(expect.objectContaining({ code: "invalid_config", field }));
+  });
+
+  test.each([
+    [{ nodeId: "x" }, "--node-id"],
+    [{ nats: "not a url" }, "--nats[0]"],
+    [{ heartbeat: "0" }, "--heartbeat"],
+  ])("flags %o are refused naming %s", (flags, field) => {
+    expect(() => loadConfig(flags, {})).toThrow(expect.objectContaining({ field }));
+  });
+
+  test("an unreadable config file is named", () => {
+    expect(() => loadConfig({ config: "/nonexistent/c.json" }, {})).toThrow(expect.objectContaining({ field: "--config" }));
+  });
+});
+
+describe("registry file format", () => {
+  const key = "0x" + "11".repeat(32);
+  test("valid registry", () => {
+    const r = parseRegistry({ twins: [{ id: 7, publicKey: key, scheme: "sr25519" }], nodes: [{ id: 1, farmId: 1, publicKey: key }] });
+    expect(r.twins.get(7)?.scheme).toBe("sr25519");
+    expect(r.nodes.get(1)?.scheme).toBe("ed25519");
+  });
+  test.each([
+    [{ twins: {} }, "registry.twins"],
+    [{ twins: [{ id: 0, publicKey: key }] }, "registry.twins[0].id"],
+    [{ twins: [{ id: 1, publicKey: "0x12" }] }, "registry.twins[0].publicKey"],
+    [{ twins: [{ id: 1, publicKey: key, scheme: "rsa" }] }, "registry.twins[0].scheme"],
+    [{ twins: [{ id: 1, publicKey: key }, { id: 1, publicKey: key }] }, "registry.twins[1].id"],
+    [{ nodes: [{ id: 1, publicKey: key }] }, "registry.nodes[0].farmId"],
+  ])("%o is refused naming %s", (raw, field) => {
+    expect(() => parseRegistry(raw)).toThrow(expect.objectContaining({ field }));
+  });
+});

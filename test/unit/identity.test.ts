@@ -1,0 +1,65 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Keyring } from "@polkadot/keyring";
+import { signatureVerify } from "@polkadot/util-crypto";
+import { createKeyFile, cryptoReady, domainMessage, loadKeyFile, signDomain, signerFromSeed, verify, verifyDomain } from "../../agent/identity/keys";
+import { DOMAIN } from "../../agent/identity/domains";
+import { open, seal } from "../../agent/identity/envelope";
+import { tmpDir } from "../utils/agent";
+
+beforeAll(() => cryptoReady());
+
+const seed = new Uint8Array(32).map((_, i) => i + 1);
+
+describe("keys and signatures (real crypto)", () => {
+  test.each(["ed25519", "sr25519"] as const)("%s: our signer matches @polkadot/keyring keys and signatures verify both ways", (scheme) => {
+    const ours = signerFromSeed(scheme, seed);
+    const pair = new Keyring({ type: scheme, ss58Format: 42 }).addFromSeed(seed);
+    expect(Buffer.from(ours.publicKey).toString("hex")).toBe(Buffer.from(pair.publicKey).toString("hex"));
+    expect(ours.address).toBe(pair.address);
+    const msg = domainMessage(DOMAIN.Deployment, new Uint8Array([1, 2, 3]));
+    const sig = ours.sign(msg);
+    expect(signatureVerify(msg, sig, pair.publicKey).isValid).toBe(true);
+    expect(verify(scheme, pair.publicKey, msg, pair.sign(msg))).toBe(true);
+  });
+
+  test.each(["ed25519", "sr25519"] as const)("%s: a signature for one domain does not verify under another, or for other bytes", (scheme) => {
+    const s = signerFromSeed(scheme, seed);
+    const payload = new Uint8Array([9, 9, 9]);
+    const sig = signDomain(s, DOMAIN.DecisionReply, payload);
+    expect(verifyDomain(scheme, s.publicKey, DOMAIN.DecisionReply, payload, sig)).toBe(true);
+    expect(verifyDomain(scheme, s.publicKey, DOMAIN.StatusReply, payload, sig)).toBe(false);
+    expect(verifyDomain(scheme, s.publicKey, DOMAIN.DecisionReply, new Uint8Array([9, 9, 8]), sig)).toBe(false);
+    expect(verify(scheme, s.publicKey, new Uint8Array(1), new Uint8Array(10))).toBe(false);
+  });
+
+  test("envelopes: open checks the signature and the domain; tampering is bad_signature, junk is malformed", () => {
+    const s = signerFromSeed("ed25519", seed);
+    const env = seal(s, DOMAIN.StatusReply, new Uint8Array([1, 2]));
+    const ok = open(env, DOMAIN.StatusReply);
+    expect(ok.ok && Buffer.from(ok.value.payload)).toEqual(Buffer.from([1, 2]));
+    expect(open(env, DOMAIN.DecisionReply)).toMatchObject({ ok: false, code: "bad_signature" });
+    const tampered = Uint8Array.from(env);
+    tampered[3] ^= 1;
+    expect(open(tampered, DOMAIN.StatusReply).ok).toBe(false);
+    expect(open(new Uint8Array([0xff, 0xff, 0xff]), DOMAIN.StatusReply)).toMatchObject({ ok: false, code: "malformed" });
+    expect(open(new Uint8Array(300 * 1024), DOMAIN.StatusReply)).toMatchObject({ ok: false, code: "too_large" });
+  });
+
+  test("key files: 0600, never overwritten, refused when readable by others, type checked", async () => {
+    const dir = tmpDir();
+    const file = path.join(dir, "k.json");
+    const kf = await createKeyFile(file, "sr25519");
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(kf.address).toMatch(/^5/);
+    const signer = await loadKeyFile(file);
+    expect(signer.address).toBe(kf.address);
+    expect(signer.scheme).toBe("sr25519");
+    await expect(createKeyFile(file, "ed25519")).rejects.toMatchObject({ code: "key_exists" });
+    fs.chmodSync(file, 0o644);
+    await expect(loadKeyFile(file)).rejects.toMatchObject({ code: "key_permissions" });
+    await expect(loadKeyFile(path.join(dir, "none.json"))).rejects.toMatchObject({ code: "key_missing" });
+    fs.writeFileSync(path.join(dir, "bad.json"), JSON.stringify({ type: "rsa", seed: "0x00" }), { mode: 0o600 });
+    await expect(loadKeyFile(path.join(dir, "bad.json"))).rejects.toMatchObject({ code: "key_invalid" });
+  });
+});

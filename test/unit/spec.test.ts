@@ -1,0 +1,99 @@
+import { deploymentUnits, parseDeployment, rootfsMinimum, workloadUnits, type WorkloadSpec } from "../../agent/admission/spec";
+import { GiB, MiB } from "../../agent/capacity/units";
+
+const ISSUE_EXAMPLE = {
+  id: 42,
+  twinId: 7,
+  version: 1,
+  workloads: [
+    { name: "vm1", type: "zmachine", cpu: 2, memory: "4GiB", rootfs: "10GiB" },
+    { name: "data", type: "zmount", size: "50GiB" },
+    { name: "db", type: "zdb", size: "100GiB", mode: "user" },
+    { name: "pub", type: "ipv4" },
+  ],
+  signatureRequirement: { weightRequired: 1, requests: [{ twinId: 7, weight: 1, required: true }] },
+};
+
+const w = (p: Partial<WorkloadSpec>): WorkloadSpec => ({ name: "w", type: "zmachine", cpu: 0, memory: 0, rootfs: 0, size: 0, mode: "", gpus: [], cache: 0, v4: false, ...p });
+
+describe("deployment spec", () => {
+  test("the issue's example file parses and consumes what GRID.md says", () => {
+    const r = parseDeployment(ISSUE_EXAMPLE);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(deploymentUnits(r.spec)).toEqual({ cru: 2, mru: 4 * GiB, sru: 60 * GiB, hru: 100 * GiB, ipv4u: 1, gpu: 0 });
+  });
+
+  test("a missing signature requirement means the owner alone, weight 1", () => {
+    const { signatureRequirement: _s, ...rest } = ISSUE_EXAMPLE;
+    const r = parseDeployment(rest);
+    expect(r.ok && r.spec.signatureRequirement).toEqual({ weightRequired: 1, requests: [{ twinId: 7, weight: 1, required: true }] });
+  });
+
+  test.each([
+    // cpu, memory, minimum rootfs: floor(cpu x memory / 8 GiB) == 0 -> 500 MiB, else 2 GiB
+    [1, 4 * GiB, 500 * MiB],
+    [1, 8 * GiB - 1, 500 * MiB],
+    [1, 8 * GiB, 2 * GiB],
+    [2, 4 * GiB, 2 * GiB],
+    [4, 1 * GiB, 500 * MiB],
+    [8, 1 * GiB, 2 * GiB],
+  ])("rootfs minimum for cpu %p memory %p is %p", (cpu, memory, min) => {
+    expect(rootfsMinimum(cpu, memory)).toBe(min);
+    expect(workloadUnits(w({ cpu, memory, rootfs: 0 })).sru).toBe(min);
+    expect(workloadUnits(w({ cpu, memory, rootfs: 100 * GiB })).sru).toBe(100 * GiB);
+  });
+
+  test.each([
+    [w({ type: "zmount", size: 5 }), { sru: 5 }],
+    [w({ type: "volume", size: 7 }), { sru: 7 }],
+    [w({ type: "zdb", size: 9, mode: "seq" }), { hru: 9 }],
+    [w({ type: "qsfs", cache: 3 * GiB }), { cru: 1, mru: 1 * GiB, sru: 3 * GiB }],
+    [w({ type: "ipv4" }), { ipv4u: 1 }],
+    [w({ type: "ip", v4: true }), { ipv4u: 1 }],
+    [w({ type: "ip", v4: false }), {}],
+    [w({ type: "network" }), {}],
+    [w({ type: "gateway-name-proxy" }), {}],
+    [w({ type: "gateway-fqdn-proxy" }), {}],
+    [w({ type: "zlogs" }), {}],
+    [w({ type: "zmachine", cpu: 1, memory: 1 * GiB, rootfs: 1 * GiB, gpus: ["a", "b"] }), { cru: 1, mru: 1 * GiB, sru: 1 * GiB, gpu: 2 }],
+  ])("workload %o consumes %o", (workload, units) => {
+    expect(workloadUnits(workload)).toEqual({ cru: 0, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0, ...units });
+  });
+
+  const bad = (patch: (d: Record<string, unknown>) => void): unknown => {
+    const d = JSON.parse(JSON.stringify(ISSUE_EXAMPLE)) as Record<string, unknown>;
+    patch(d);
+    return d;
+  };
+  const wl = (d: Record<string, unknown>, i: number): Record<string, unknown> => (d.workloads as Array<Record<string, unknown>>)[i];
+
+  test.each([
+    ["id", bad((d) => (d.id = 0))],
+    ["id", bad((d) => (d.id = "x"))],
+    ["twinId", bad((d) => delete d.twinId)],
+    ["version", bad((d) => (d.version = -1))],
+    ["workloads", bad((d) => (d.workloads = {}))],
+    ["workloads[0].cpu", bad((d) => (wl(d, 0).cpu = 0))],
+    ["workloads[0].cpu", bad((d) => (wl(d, 0).cpu = 1.5))],
+    ["workloads[0].memory", bad((d) => (wl(d, 0).memory = "200MiB"))],
+    ["workloads[0].memory", bad((d) => (wl(d, 0).memory = "4 XB"))],
+    ["workloads[0].rootfs", bad((d) => (wl(d, 0).rootfs = "lots"))],
+    ["workloads[0].gpus[1]", bad((d) => (wl(d, 0).gpus = ["g0", "g0"]))],
+    ["workloads[1].size", bad((d) => (wl(d, 1).size = 0))],
+    ["workloads[2].mode", bad((d) => (wl(d, 2).mode = "fast"))],
+    ["workloads[3].type", bad((d) => (wl(d, 3).type = "kubernetes"))],
+    ["workloads[3].name", bad((d) => (wl(d, 3).name = "vm1"))],
+    ["workloads[3].name", bad((d) => (wl(d, 3).name = "has space"))],
+    ["signatureRequirement.requests", bad((d) => ((d.signatureRequirement as Record<string, unknown>).requests = [{ twinId: 8, weight: 1, required: true }]))],
+    ["signatureRequirement.weightRequired", bad((d) => ((d.signatureRequirement as Record<string, unknown>).weightRequired = 5))],
+    ["signatureRequirement.requests[0].weight", bad((d) => ((d.signatureRequirement as { requests: Array<Record<string, unknown>> }).requests[0].weight = 0))],
+    ["$", 42],
+  ])("invalid_spec names %s", (path, input) => {
+    const r = parseDeployment(input);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.error.code).toBe("invalid_spec");
+      expect(r.error.path).toBe(path);
+    }
+  });
+});
