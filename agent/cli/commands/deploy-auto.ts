@@ -1,0 +1,73 @@
+import { RequestError } from "@nats-io/transport-node";
+import { deploymentUnits } from "../../admission/spec";
+import { NodeClient, NodeUnreachable } from "../../api/client";
+import { buildDeployRequest, type Decided } from "../../api/messages";
+import { formatBytes } from "../../capacity/size";
+import { UNIT_NAMES, type Units } from "../../capacity/units";
+import { findCapacity } from "../../gossip/find";
+import { withNats } from "../client";
+import { intFlag, req, type Io } from "../framework";
+import { decisionOutput, printDecision, readDeploymentFile, signersFor, type DecisionOutput } from "./deploy";
+import { NO_REGISTRY_NOTE, registryFrom } from "./find";
+
+/** Refusals that say "not on this node, right now": the next candidate may take it. */
+const TRY_NEXT = new Set(["insufficient_capacity", "node_standby"]);
+
+function describe(u: Units): string {
+  const parts = UNIT_NAMES.filter((k) => u[k] > 0).map((k) => `${k} ${k === "mru" || k === "sru" || k === "hru" ? formatBytes(u[k]) : u[k]}`);
+  return parts.length ? parts.join(", ") : "nothing";
+}
+
+/** True when nobody listens on the node's subject (the request reached no one, so retrying elsewhere is safe). */
+function noResponders(err: NodeUnreachable): boolean {
+  const c = err.cause;
+  return c instanceof RequestError && c.isNoResponders();
+}
+
+/**
+ * deploy --auto: find the nodes that fit the deployment (verified, ranked best first), send the
+ * signed request to the best, and when it answers `insufficient_capacity` (another deployer won
+ * the race for that room since it answered find) or `node_standby`, try the next. Any other
+ * refusal (bad signature, invalid spec, unauthorized, stale version) would be the same everywhere
+ * and ends the attempt. A node that does not answer in time ends it too: it may have applied the
+ * deployment, and the same contract must not land on two nodes. Progress goes to stderr.
+ */
+export async function deployAuto(values: Record<string, unknown>, io: Io): Promise<number> {
+  const json = values.json === true;
+  const file = req(values, "file");
+  req(values, "key");
+  const farmId = intFlag(values, "farm", { max: 0xffffffff }) ?? 0;
+  const read = readDeploymentFile(file);
+  if (!read.ok) return printDecision(io, read.out, json);
+  const request = buildDeployRequest(read.spec, await signersFor(read.spec, values));
+  const want = deploymentUnits(read.spec);
+  const registry = registryFrom(values, io.env);
+  return withNats(values, io, async (nc, subjects) => {
+    const outcome = await findCapacity(nc, subjects, { want, farmId, limit: 0 }, { registry, signal: io.signal });
+    if (!registry) io.err(NO_REGISTRY_NOTE);
+    if (outcome.found.length === 0) {
+      return printDecision(io, { accepted: false, code: "insufficient_capacity", message: `no node answered find with room for ${describe(want)}${farmId ? ` in farm ${farmId}` : ""}` }, json);
+    }
+    io.err(`candidates, best first: ${outcome.found.map((a) => a.nodeId).join(", ")}`);
+    const client = new NodeClient(nc, subjects);
+    let last: DecisionOutput | undefined;
+    for (const cand of outcome.found) {
+      let d: Decided;
+      try {
+        d = await client.deploy(cand.nodeId, request);
+      } catch (err) {
+        if (err instanceof NodeUnreachable && noResponders(err)) {
+          io.err(`node ${cand.nodeId} is not listening any more; trying the next node`);
+          continue;
+        }
+        throw err;
+      }
+      const out = decisionOutput(d, cand.nodeId);
+      if (d.accepted || !TRY_NEXT.has(d.code)) return printDecision(io, out, json);
+      io.err(`node ${cand.nodeId} refused [${d.code}]: ${d.message}; trying the next node`);
+      last = out;
+    }
+    const tried = outcome.found.map((a) => a.nodeId).join(", ");
+    return printDecision(io, last ? { ...last, message: `every fitting node refused (tried ${tried}); last: ${last.message}` } : { accepted: false, code: "insufficient_capacity", message: `no fitting node was reachable (tried ${tried})` }, json);
+  });
+}

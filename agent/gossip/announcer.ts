@@ -1,0 +1,172 @@
+import type { Capacity } from "../capacity/model";
+import type { Units } from "../capacity/units";
+import type { Subjects } from "../bus/subjects";
+import type { Signer } from "../identity/keys";
+import type { Logger } from "../log/logger";
+import type { Store } from "../store/store";
+import { AGENT_VERSION } from "../version";
+import type { GossipMetrics } from "./metrics";
+import { SequenceSource } from "./sequence";
+import { sealAnnouncement, type Announcement, type Envelope } from "./wire";
+
+/** What the announcer reads; the Ledger is one. */
+export interface CapacitySource {
+  capacity(): Capacity;
+  used(): Units;
+  free(): Units;
+  deployments(): readonly unknown[];
+  powerState(): "up" | "standby";
+  /** `rented`: only a rented (dedicated) node takes GPU workloads */
+  state(): { rented: boolean };
+  onChange(fn: () => void): () => void;
+}
+
+/** Where announcements go; a NatsConnection is one. */
+export interface Publisher {
+  publish(subject: string, data: Uint8Array): void;
+}
+
+export interface AnnouncerOptions {
+  nodeId: number;
+  farmId: number;
+  twinId: number;
+  heartbeatMs: number;
+  debounceMs: number;
+  sequenceBlock: number;
+}
+
+export interface AnnouncerModules {
+  source: CapacitySource;
+  bus: Publisher;
+  subjects: Subjects;
+  signer: Signer;
+  store: Store;
+  logger: Logger;
+  metrics: GossipMetrics | null;
+  now: () => number;
+}
+
+export interface Sealed {
+  announcement: Announcement;
+  envelope: Envelope;
+  bytes: Uint8Array;
+}
+
+export type PublishTrigger = "start" | "change" | "heartbeat" | "reconnect";
+
+/**
+ * Publishes this node's signed capacity announcement on `<prefix>.capacity.<farm>.<node>`:
+ *   - on change: the first Ledger change arms one timer of `debounceMs` (< 100 ms); changes while
+ *     it is armed ride along, so a burst is one message and every change is out within 100 ms;
+ *   - as a heartbeat: `heartbeatMs` after the last publish, whatever triggered it;
+ *   - on start and after a NATS reconnect (the Gossip component calls `publish("reconnect")`).
+ * `current()` is the latest announcement, rebuilt (new sequence, new timestamp) only when the
+ * Ledger changed since; sync and find answers use it.
+ */
+export class Announcer {
+  private readonly log: Logger;
+  private readonly seq: SequenceSource;
+  private latest: Sealed | null = null;
+  private dirty = true;
+  private changeTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly options: AnnouncerOptions,
+    private readonly m: AnnouncerModules,
+  ) {
+    this.log = m.logger.child({ module: "gossip" });
+    this.seq = new SequenceSource(m.store, options.sequenceBlock, m.now());
+  }
+
+  get subject(): string {
+    return this.m.subjects.capacity(this.options.farmId, this.options.nodeId);
+  }
+
+  /** true while a change is waiting for its debounce timer */
+  get changePending(): boolean {
+    return this.changeTimer !== null;
+  }
+
+  start(): void {
+    this.unsubscribe = this.m.source.onChange(() => this.onChange());
+    this.publish("start");
+  }
+
+  private onChange(): void {
+    this.dirty = true;
+    if (this.changeTimer || this.closed) return;
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = null;
+      this.publish("change");
+    }, this.options.debounceMs);
+    this.changeTimer.unref();
+  }
+
+  private build(): Sealed {
+    const src = this.m.source;
+    const cap = src.capacity();
+    const a: Announcement = {
+      nodeId: this.options.nodeId,
+      farmId: this.options.farmId,
+      twinId: this.options.twinId,
+      sequence: this.seq.take(),
+      timestampMs: this.m.now(),
+      total: cap.total,
+      reserved: cap.reserved,
+      reservable: cap.reservable,
+      used: src.used(),
+      free: src.free(),
+      deployments: src.deployments().length,
+      power: src.powerState(),
+      heartbeatMs: this.options.heartbeatMs,
+      agentVersion: AGENT_VERSION.slice(0, 64),
+    };
+    const { bytes, envelope } = sealAnnouncement(this.m.signer, a);
+    this.dirty = false;
+    this.latest = { announcement: a, envelope, bytes };
+    return this.latest;
+  }
+
+  /** The latest announcement; rebuilt when the node's capacity changed since it was built. */
+  current(): Sealed {
+    return this.latest && !this.dirty ? this.latest : this.build();
+  }
+
+  /** Publish now. A heartbeat, start or reconnect always builds a fresh one (new timestamp). */
+  publish(trigger: PublishTrigger): Sealed | null {
+    if (this.closed) return null;
+    if (this.changeTimer && trigger !== "change") {
+      clearTimeout(this.changeTimer);
+      this.changeTimer = null;
+    }
+    const s = trigger === "change" ? this.current() : this.build();
+    try {
+      this.m.bus.publish(this.subject, s.bytes);
+      this.m.metrics?.published.inc({ trigger });
+      this.log.debug({ event: "announcement_published", trigger, sequence: s.announcement.sequence, free: s.announcement.free }, "capacity announced");
+    } catch (err) {
+      // the connection is closing or closed; the next heartbeat or reconnect tries again
+      this.log.debug({ event: "announcement_not_published", trigger, err: String(err) }, "could not publish the capacity announcement");
+    }
+    this.armHeartbeat();
+    return s;
+  }
+
+  private armHeartbeat(): void {
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    if (this.closed) return;
+    this.heartbeatTimer = setTimeout(() => this.publish("heartbeat"), this.options.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unsubscribe?.();
+    if (this.changeTimer) clearTimeout(this.changeTimer);
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.changeTimer = this.heartbeatTimer = null;
+  }
+}

@@ -1,0 +1,137 @@
+import type { Msg, NatsConnection, Status, Subscription } from "@nats-io/transport-node";
+import type { Subjects } from "../bus/subjects";
+import { fits } from "../capacity/units";
+import type { Signer } from "../identity/keys";
+import type { Logger } from "../log/logger";
+import type { Metrics } from "../metrics/metrics";
+import type { Registry } from "../registry/types";
+import type { Store } from "../store/store";
+import { WireError } from "../wire/codec";
+import { Announcer, type CapacitySource } from "./announcer";
+import { createGossipMetrics, type GossipMetrics } from "./metrics";
+import type { GossipOptions } from "./options";
+import { PeerView } from "./peers";
+import { decodeFindRequest } from "./wire";
+
+export interface GossipModules {
+  nc: NatsConnection;
+  subjects: Subjects;
+  /** the Ledger */
+  ledger: CapacitySource;
+  store: Store;
+  registry: Registry;
+  signer: Signer;
+  logger: Logger;
+  metrics: Metrics | null;
+  now: () => number;
+}
+
+/**
+ * Capacity gossip, one component of the agent:
+ *   - the Announcer publishes this node's signed announcement (on change, debounced, and as a
+ *     heartbeat) on `<prefix>.capacity.<farm>.<node>`;
+ *   - the PeerView keeps the farm's (or grid's) verified announcements and answers
+ *     `<prefix>.node.<node>.peers`;
+ *   - responders: `capacity.sync.<farm>` (always answer with the current announcement) and
+ *     `capacity.find` (answer only when the request fits, the farm matches and power is up);
+ *   - after a NATS reconnect it publishes a fresh announcement and catches up again.
+ * start() returns once the first announcement is out and the catch-up answers are in, so a
+ * started agent already holds its farm's view.
+ */
+export class Gossip {
+  readonly announcer: Announcer;
+  readonly view: PeerView;
+  private readonly log: Logger;
+  private readonly metrics: GossipMetrics | null;
+  private subs: Subscription[] = [];
+  private statusIter: (AsyncIterable<Status> & { stop?: () => void }) | null = null;
+  private closed = false;
+
+  constructor(
+    readonly options: GossipOptions,
+    private readonly m: GossipModules,
+  ) {
+    this.log = m.logger.child({ module: "gossip" });
+    this.metrics = m.metrics ? createGossipMetrics(m.metrics.registry) : null;
+    this.announcer = new Announcer(options, { source: m.ledger, bus: m.nc, subjects: m.subjects, signer: m.signer, store: m.store, logger: m.logger, metrics: this.metrics, now: m.now });
+    this.view = new PeerView(options, { nc: m.nc, subjects: m.subjects, registry: m.registry, signer: m.signer, logger: m.logger, metrics: this.metrics, now: m.now });
+  }
+
+  async start(): Promise<void> {
+    const { nc, subjects } = this.m;
+    this.view.start();
+    const respond = (subject: string, handler: (msg: Msg) => Uint8Array | null): Subscription =>
+      nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err || !msg.reply) return;
+          try {
+            const reply = handler(msg);
+            if (reply) msg.respond(reply);
+          } catch (e) {
+            this.log.warn({ event: "gossip_internal_error", subject, err: String(e) }, "could not answer a gossip request");
+          }
+        },
+      });
+    this.subs.push(
+      respond(subjects.capacitySync(this.options.farmId), () => this.announcer.current().bytes),
+      respond(subjects.capacityFind(), (msg) => this.onFind(msg.data)),
+    );
+    await nc.flush();
+    this.announcer.start();
+    const answers = await this.view.sync();
+    this.log.info({ event: "gossip_started", heartbeatMs: this.options.heartbeatMs, scope: this.options.scope, peers: this.view.table.size, syncAnswers: answers }, "capacity gossip started");
+    this.watchReconnects();
+  }
+
+  /** Answer a find request with the current announcement when it fits; stay silent otherwise. */
+  onFind(data: Uint8Array): Uint8Array | null {
+    let q;
+    try {
+      q = decodeFindRequest(data);
+    } catch (err) {
+      if (err instanceof WireError) {
+        this.log.debug({ event: "find_request_invalid", code: err.code, detail: err.message }, "ignored an invalid find request");
+        return null;
+      }
+      throw err;
+    }
+    const l = this.m.ledger;
+    // answer only when a deploy of `want` would be admitted: farm, power, every unit, GPUs only when rented
+    if ((q.farmId && q.farmId !== this.options.farmId) || l.powerState() !== "up" || !fits(q.want, l.free()) || (q.want.gpu > 0 && !l.state().rented)) {
+      this.metrics?.find.inc({ result: "no_fit" });
+      return null;
+    }
+    this.metrics?.find.inc({ result: "answered" });
+    return this.announcer.current().bytes;
+  }
+
+  private watchReconnects(): void {
+    const iter = this.m.nc.status() as AsyncIterable<Status> & { stop?: () => void };
+    this.statusIter = iter;
+    void (async () => {
+      for await (const s of iter) {
+        if (this.closed) break;
+        if (s.type === "reconnect") {
+          this.announcer.publish("reconnect");
+          const answers = await this.view.sync();
+          this.log.info({ event: "gossip_resynced", server: this.m.nc.getServer(), answers, peers: this.view.table.size }, "re-announced and caught up after a reconnect");
+        }
+      }
+    })().catch((err: unknown) => this.log.debug({ event: "gossip_status_ended", err: String(err) }, "status watch ended"));
+  }
+
+  close(): void {
+    this.closed = true;
+    this.statusIter?.stop?.();
+    this.announcer.close();
+    this.view.close();
+    for (const s of this.subs) {
+      try {
+        s.unsubscribe();
+      } catch {
+        /* the connection is closed */
+      }
+    }
+    this.subs = [];
+  }
+}

@@ -1,0 +1,28 @@
+import type { Counter, Gauge, MetricsRegistry } from "../metrics/metrics";
+
+/** Gossip metrics, built once from the agent's registry (module-owned, so metrics.ts stays untouched). */
+export interface GossipMetrics {
+  /** announcements published, by trigger: start, change, heartbeat, reconnect */
+  published: Counter;
+  /** announcements kept in the view, by source: gossip or sync */
+  accepted: Counter;
+  /** announcements not kept, by reason (DROP_REASONS) */
+  dropped: Counter;
+  /** peers that left the view after missing their heartbeats */
+  expired: Counter;
+  /** find-capacity requests this node answered (it fitted) and skipped (it did not) */
+  find: Counter;
+  /** peers in the view */
+  peers: Gauge;
+}
+
+export function createGossipMetrics(registry: MetricsRegistry): GossipMetrics {
+  return {
+    published: registry.counter("capacity_agent_gossip_published_total", "capacity announcements published, by trigger"),
+    accepted: registry.counter("capacity_agent_gossip_accepted_total", "peer announcements kept in the view, by source"),
+    dropped: registry.counter("capacity_agent_gossip_dropped_total", "peer announcements dropped, by reason"),
+    expired: registry.counter("capacity_agent_gossip_expired_total", "peers dropped from the view after 3 missed heartbeats"),
+    find: registry.counter("capacity_agent_gossip_find_requests_total", "find-capacity requests seen, by result (answered, no_fit)"),
+    peers: registry.gauge("capacity_agent_gossip_peers", "peers in the view"),
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * Gossip messages on the wire (proto/tfgrid/capacity/v1/gossip.proto): plain objects in, bytes
+ * out, and back. Pure: no I/O, no clock.
+ */
+import type { Units } from "../capacity/units";
+import { DOMAIN } from "../identity/domains";
+import { SCHEME_WIRE, signDomain, type SchemeName, type Signer } from "../identity/keys";
+import { decode, encode, toSafeNumber, unitsFromWire, unitsToWire, WireError, type U64, type WireUnits } from "../wire/codec";
+import { HEARTBEAT_RANGE_MS } from "./options";
+
+export type PowerState = "up" | "standby";
+
+/** A capacity announcement: what a node has, as it tells its peers. */
+export interface Announcement {
+  nodeId: number;
+  farmId: number;
+  twinId: number;
+  /** only grows, also across restarts */
+  sequence: number;
+  /** the announcing node's clock, ms since epoch */
+  timestampMs: number;
+  total: Units;
+  reserved: Units;
+  reservable: Units;
+  used: Units;
+  free: Units;
+  /** number of deployments on the node */
+  deployments: number;
+  power: PowerState;
+  heartbeatMs: number;
+  agentVersion: string;
+}
+
+interface WireAnnouncement {
+  nodeId: number;
+  farmId: number;
+  twinId: number;
+  sequence: U64;
+  timestampMs: U64;
+  total: WireUnits | null;
+  reserved: WireUnits | null;
+  reservable: WireUnits | null;
+  used: WireUnits | null;
+  free: WireUnits | null;
+  deployments: number;
+  power: number;
+  heartbeatMs: number;
+  agentVersion: string;
+}
+
+/** The Signed envelope fields, as decoded (the payload is the encoded announcement). */
+export interface Envelope {
+  payload: Uint8Array;
+  signer: Uint8Array;
+  scheme: SchemeName;
+  signature: Uint8Array;
+}
+
+export const MAX_AGENT_VERSION_LENGTH = 64;
+
+const POWER_WIRE: Record<PowerState, number> = { up: 1, standby: 2 };
+
+export function encodeAnnouncement(a: Announcement): Uint8Array {
+  return encode("CapacityAnnouncement", {
+    nodeId: a.nodeId,
+    farmId: a.farmId,
+    twinId: a.twinId,
+    sequence: a.sequence,
+    timestampMs: a.timestampMs,
+    total: unitsToWire(a.total),
+    reserved: unitsToWire(a.reserved),
+    reservable: unitsToWire(a.reservable),
+    used: unitsToWire(a.used),
+    free: unitsToWire(a.free),
+    deployments: a.deployments,
+    power: POWER_WIRE[a.power],
+    heartbeatMs: a.heartbeatMs,
+    agentVersion: a.agentVersion,
+  });
+}
+
+/** Sign an announcement: Signed{payload, signer, scheme, signature over the CapacityAnnouncement tag}. */
+export function sealAnnouncement(signer: Signer, a: Announcement): { bytes: Uint8Array; envelope: Envelope } {
+  const payload = encodeAnnouncement(a);
+  const signature = signDomain(signer, DOMAIN.CapacityAnnouncement, payload);
+  const bytes = encode("Signed", { payload, signer: signer.publicKey, scheme: SCHEME_WIRE[signer.scheme], signature });
+  return { bytes, envelope: { payload, signer: signer.publicKey, scheme: signer.scheme, signature } };
+}
+
+/** Re-encode a kept envelope (e.g. to serve it in a peers reply). */
+export function envelopeToWire(e: Envelope): Record<string, unknown> {
+  return { payload: e.payload, signer: e.signer, scheme: SCHEME_WIRE[e.scheme], signature: e.signature };
+}
+
+function id(v: number, field: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new WireError("malformed", `${field}: must be a positive id, got ${v}`);
+  return v;
+}
+
+/** Decode and validate an announcement payload. Throws WireError("malformed") on anything off. */
+export function decodeAnnouncementPayload(payload: Uint8Array, maxBytes: number): Announcement {
+  const w = decode<WireAnnouncement>("CapacityAnnouncement", payload, { maxBytes, maxRepeated: 16 });
+  const power = w.power === 1 ? "up" : w.power === 2 ? "standby" : undefined;
+  if (!power) throw new WireError("malformed", `power: unknown power state ${w.power}`);
+  if (w.heartbeatMs < HEARTBEAT_RANGE_MS[0] || w.heartbeatMs > HEARTBEAT_RANGE_MS[1]) {
+    throw new WireError("malformed", `heartbeatMs: ${w.heartbeatMs} is outside ${HEARTBEAT_RANGE_MS[0]}..${HEARTBEAT_RANGE_MS[1]}`);
+  }
+  if (w.agentVersion.length > MAX_AGENT_VERSION_LENGTH) throw new WireError("malformed", `agentVersion: longer than ${MAX_AGENT_VERSION_LENGTH} characters`);
+  const sequence = toSafeNumber(w.sequence, "sequence");
+  if (sequence < 1) throw new WireError("malformed", "sequence: must be at least 1");
+  for (const f of ["total", "reserved", "reservable", "used", "free"] as const) {
+    if (!w[f]) throw new WireError("malformed", `${f}: missing`);
+  }
+  return {
+    nodeId: id(w.nodeId, "nodeId"),
+    farmId: id(w.farmId, "farmId"),
+    twinId: w.twinId,
+    sequence,
+    timestampMs: toSafeNumber(w.timestampMs, "timestampMs"),
+    total: unitsFromWire(w.total, "total"),
+    reserved: unitsFromWire(w.reserved, "reserved"),
+    reservable: unitsFromWire(w.reservable, "reservable"),
+    used: unitsFromWire(w.used, "used"),
+    free: unitsFromWire(w.free, "free"),
+    deployments: w.deployments,
+    power,
+    heartbeatMs: w.heartbeatMs,
+    agentVersion: w.agentVersion,
+  };
+}
+
+export interface FindQuery {
+  want: Units;
+  /** 0 = any farm */
+  farmId: number;
+  /** 0 = no limit */
+  limit: number;
+}
+
+export function encodeFindRequest(q: FindQuery): Uint8Array {
+  return encode("FindRequest", { want: unitsToWire(q.want), farmId: q.farmId, limit: q.limit });
+}
+
+export function decodeFindRequest(bytes: Uint8Array): FindQuery {
+  const w = decode<{ want: WireUnits | null; farmId: number; limit: number }>("FindRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
+  return { want: unitsFromWire(w.want, "want"), farmId: w.farmId, limit: w.limit };
+}
+
+export function encodeSyncRequest(farmId: number, requesterNodeId: number): Uint8Array {
+  return encode("SyncRequest", { farmId, requesterNodeId });
+}
+
+export function decodeSyncRequest(bytes: Uint8Array): { farmId: number; requesterNodeId: number } {
+  return decode<{ farmId: number; requesterNodeId: number }>("SyncRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
+}

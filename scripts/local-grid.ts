@@ -1,0 +1,232 @@
+/**
+ * A local grid on this machine: (when needed) a nats-server on a free port, a registry, keys, and
+ * N agents in one or more farms, each with its own data dir, key and node id. They all measure the
+ * same real hardware, so they announce the same totals: a demo and test bed for gossip, not N
+ * machines. Ctrl-C (SIGINT/SIGTERM) stops everything this script started.
+ *
+ * Run: scripts/local-grid [--nodes N] [--farms F] [--nats URL] [--dir DIR] [--heartbeat S]
+ *                         [--ssd] [--ipv4 K] [--log-level L] [--json]
+ * (the wrapper builds dist/ when needed, then runs: node dist/scripts/local-grid.js ...)
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { findNatsServer, freePort, natsAnswers } from "../agent/bus/nats";
+import { createKeyFile } from "../agent/identity/keys";
+import { upsertRegistryFile } from "../agent/registry/file";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const CLI = path.join(ROOT, "dist", "agent", "cli", "main.js");
+/** the demo deployer's twin id (node twins use the node ids) */
+export const DEMO_TWIN = 1000;
+
+const HELP = `usage: scripts/local-grid [--nodes N] [--farms F] [--nats URL] [--dir DIR] [--heartbeat S]
+                         [--ssd] [--ipv4 K] [--log-level L] [--json]
+
+Starts N capacity agents on this machine (node ids 1..N, node i in farm ((i-1) mod F)+1), with
+their own data dirs and keys, a registry naming them and a demo twin (${DEMO_TWIN}), and a
+nats-server on a free port unless --nats names one that answers. All agents measure the SAME real
+hardware of this machine. Ctrl-C stops everything it started.
+  --nodes N        agents to start (default 3)
+  --farms F        farms to spread them over (default 1)
+  --nats URL       use this NATS server instead of starting one
+  --dir DIR        where keys, registry, data and logs go (default: a new directory in /tmp)
+  --heartbeat S    announcement heartbeat in seconds (default 30)
+  --ssd            count every disk as SSD (virtual disks report rotational, i.e. HDD)
+  --ipv4 K         public IPv4 addresses per node (default 0)
+  --log-level L    agent log level (default info); logs go to DIR/node-<id>.log
+  --json           print one JSON line describing the grid when it is ready (for scripts and tests)`;
+
+interface NodeInfo {
+  nodeId: number;
+  farmId: number;
+  pid: number;
+  data: string;
+  log: string;
+  key: string;
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`local-grid: ${msg}\n`);
+  process.exit(2);
+}
+
+function intOpt(v: string | undefined, name: string, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) fail(`--${name} expects an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+async function waitForLine(file: string, event: string, child: ChildProcess, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+    if (text.includes(`"event":"${event}"`)) return;
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`an agent exited before ${event}; see ${file}:\n${text.split("\n").slice(-5).join("\n")}`);
+    if (Date.now() > deadline) throw new Error(`no ${event} within ${ms} ms; see ${file}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function stopChild(child: ChildProcess, ms = 5000): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const t = setTimeout(() => child.kill("SIGKILL"), ms);
+    child.once("exit", () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
+}
+
+async function main(): Promise<void> {
+  let args;
+  try {
+    args = parseArgs({
+      args: process.argv.slice(2),
+      options: {
+        nodes: { type: "string" },
+        farms: { type: "string" },
+        nats: { type: "string" },
+        dir: { type: "string" },
+        heartbeat: { type: "string" },
+        ssd: { type: "boolean" },
+        ipv4: { type: "string" },
+        "log-level": { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${HELP}`);
+  }
+  if (args.help) {
+    process.stdout.write(HELP + "\n");
+    return;
+  }
+  if (!fs.existsSync(CLI)) fail(`${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
+  const nodes = intOpt(args.nodes, "nodes", 3, 1, 200);
+  const farms = intOpt(args.farms, "farms", 1, 1, nodes);
+  const ipv4 = intOpt(args.ipv4, "ipv4", 0, 0, 1024);
+  const heartbeat = args.heartbeat ?? "30";
+  if (!/^\d+(\.\d+)?$/.test(heartbeat) || Number(heartbeat) < 0.1 || Number(heartbeat) > 3600) fail(`--heartbeat expects seconds from 0.1 to 3600, got ${JSON.stringify(heartbeat)}`);
+  const json = args.json === true;
+  const say = (s: string): void => {
+    if (!json) process.stdout.write(s + "\n");
+  };
+  const dir = path.resolve(args.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "local-grid-")));
+  fs.mkdirSync(path.join(dir, "keys"), { recursive: true });
+
+  const children: ChildProcess[] = [];
+  let natsChild: ChildProcess | null = null;
+  let stopping = false;
+  const stopAll = async (code: number): Promise<never> => {
+    if (!stopping) {
+      stopping = true;
+      say("\nstopping the agents...");
+      await Promise.all(children.map((c) => stopChild(c)));
+      if (natsChild) await stopChild(natsChild);
+      say(`stopped. keys, registry, data and logs are kept in ${dir}`);
+    }
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void stopAll(0));
+  process.on("SIGTERM", () => void stopAll(0));
+
+  try {
+    // NATS: the one given, else a new nats-server on a free loopback port
+    let natsUrl = args.nats;
+    if (natsUrl) {
+      if (!(await natsAnswers(natsUrl, 1000))) fail(`nothing answers at ${natsUrl}`);
+    } else {
+      const bin = findNatsServer();
+      if (!bin) fail("no nats-server binary found (apt-get install nats-server, or pass --nats URL)");
+      const port = await freePort();
+      natsUrl = `nats://127.0.0.1:${port}`;
+      natsChild = spawn(bin, ["-a", "127.0.0.1", "-p", String(port)], { stdio: ["ignore", "ignore", fs.openSync(path.join(dir, "nats.log"), "a")] });
+      const deadline = Date.now() + 10_000;
+      while (!(await natsAnswers(natsUrl, 300))) {
+        if (natsChild.exitCode !== null || Date.now() > deadline) throw new Error(`nats-server did not start; see ${path.join(dir, "nats.log")}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+
+    // hardware config shared by every agent: public IPv4 count, and disks classed SSD with --ssd
+    const hardware: Record<string, unknown> = { ipv4u: ipv4 };
+    if (args.ssd) {
+      const hw = spawnSync(process.execPath, [CLI, "hardware", "--json"], { encoding: "utf8" });
+      if (hw.status !== 0) throw new Error(`capacity-agent hardware failed: ${hw.stderr}`);
+      const disks = (JSON.parse(hw.stdout) as { disks: Array<{ name: string }> }).disks;
+      hardware.diskOverrides = Object.fromEntries(disks.map((d) => [d.name, "ssd"]));
+    }
+    const config = path.join(dir, "config.json");
+    fs.writeFileSync(config, JSON.stringify({ hardware }, null, 2) + "\n");
+
+    // keys and registry: one key per node, and a demo twin to deploy with
+    const registry = path.join(dir, "registry.json");
+    const twinKey = path.join(dir, "keys", `twin-${DEMO_TWIN}.json`);
+    if (!fs.existsSync(twinKey)) await createKeyFile(twinKey, "ed25519");
+    const twin = JSON.parse(fs.readFileSync(twinKey, "utf8")) as { publicKey: string };
+    upsertRegistryFile(registry, { kind: "twin", id: DEMO_TWIN, publicKey: twin.publicKey, scheme: "ed25519" });
+    const infos: NodeInfo[] = [];
+    for (let i = 1; i <= nodes; i++) {
+      const key = path.join(dir, "keys", `node-${i}.json`);
+      if (!fs.existsSync(key)) await createKeyFile(key, "ed25519");
+      const farmId = ((i - 1) % farms) + 1;
+      const kf = JSON.parse(fs.readFileSync(key, "utf8")) as { publicKey: string };
+      upsertRegistryFile(registry, { kind: "node", id: i, farmId, twinId: i, publicKey: kf.publicKey, scheme: "ed25519" });
+      infos.push({ nodeId: i, farmId, pid: 0, data: path.join(dir, `node-${i}`), log: path.join(dir, `node-${i}.log`), key });
+    }
+
+    // the agents
+    for (const n of infos) {
+      const out = fs.openSync(n.log, "a");
+      const child = spawn(
+        process.execPath,
+        [CLI, "run", "--nats", natsUrl, "--data", n.data, "--node-id", String(n.nodeId), "--farm-id", String(n.farmId), "--key", n.key, "--registry", registry, "--config", config, "--heartbeat", heartbeat, "--log-level", args["log-level"] ?? "info"],
+        { stdio: ["ignore", out, out] },
+      );
+      fs.closeSync(out);
+      n.pid = child.pid ?? 0;
+      children.push(child);
+      child.once("exit", (code, sig) => {
+        if (!stopping) process.stderr.write(`local-grid: agent ${n.nodeId} exited (${sig ?? code}); see ${n.log}\n`);
+      });
+    }
+    await Promise.all(infos.map((n, i) => waitForLine(n.log, "agent_started", children[i], 30_000)));
+
+    if (json) {
+      process.stdout.write(JSON.stringify({ event: "local_grid_ready", nats: natsUrl, natsStarted: natsChild !== null, dir, registry, config, twin: { id: DEMO_TWIN, key: twinKey }, sharedHardware: true, nodes: infos }) + "\n");
+    } else {
+      say(`local grid ready: ${nodes} agent${nodes === 1 ? "" : "s"} in ${farms} farm${farms === 1 ? "" : "s"}, NATS ${natsUrl}${natsChild ? " (started here)" : ""}`);
+      say(`NOTE: every agent measures the SAME real hardware of this machine, so they announce the same totals;`);
+      say(`      the capacity is counted once per agent. This is a test bed for gossip, not ${nodes} machines.`);
+      say("");
+      say("  node  farm  pid      data / log");
+      for (const n of infos) say(`  ${String(n.nodeId).padEnd(4)}  ${String(n.farmId).padEnd(4)}  ${String(n.pid).padEnd(7)}  ${n.data}  ${n.log}`);
+      say("");
+      say("reach them with:");
+      say(`  export CAPACITY_AGENT_NATS=${natsUrl} CAPACITY_AGENT_REGISTRY=${registry}`);
+      say(`  alias ca="node ${CLI}"`);
+      say(`  ca peers --node 1                       # the view node 1 holds`);
+      say(`  ca find --cru 1 --mru 1GiB               # nodes with room, best first`);
+      say(`  ca status --node 2`);
+      say(`  ca deploy --auto --file vm.json --key ${twinKey}   # a deployment owned by twin ${DEMO_TWIN}`);
+      say(`     (vm.json: {"id":1,"twinId":${DEMO_TWIN},"version":1,"workloads":[{"name":"vm","type":"zmachine","cpu":1,"memory":"1GiB"}]})`);
+      if (!args.ssd) say(`     VMs need SSD; on a virtual machine every disk reports HDD: restart with --ssd`);
+      say("");
+      say("Ctrl-C stops everything.");
+    }
+  } catch (err) {
+    process.stderr.write(`local-grid: ${(err as Error).message}\n`);
+    await stopAll(1);
+  }
+  // stay up until a signal
+  await new Promise<void>(() => undefined);
+}
+
+void main();
