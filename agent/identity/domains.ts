@@ -14,6 +14,8 @@ export const DOMAIN = {
   UsageProof: "tfgrid.capacity.v1/UsageProof",
   ChainCall: "tfgrid.capacity.v1/ChainCall",
   ChainReply: "tfgrid.capacity.v1/ChainReply",
+  ChainEvent: "tfgrid.capacity.v1/ChainEvent",
+  UsageAuditReply: "tfgrid.capacity.v1/UsageAuditReply",
 } as const;
 
 export type Domain = (typeof DOMAIN)[keyof typeof DOMAIN];
