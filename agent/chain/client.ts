@@ -1,0 +1,217 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Subjects } from "../bus/subjects";
+import type { Units } from "../capacity/units";
+import { DOMAIN } from "../identity/domains";
+import { open, sameKey, seal } from "../identity/envelope";
+import { schemeFromWire, type SchemeName, type Signer } from "../identity/keys";
+import { decodeProofHeader, type ProofHeader } from "../proofs/proof";
+import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
+import { ChainError } from "./errors";
+import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "./options";
+import { chainCallToWire, type WireChainReply, type WireNodeInfo, type WireTwinInfo } from "./wire";
+
+/** The answer to a call: accepted (`duplicate`: the same proof was accepted before) or refused with a code. */
+export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array } | { ok: false; code: string; message: string };
+
+/** A node as the chain knows it (chain.proto NodeInfo). */
+export interface ChainNode {
+  nodeId: number;
+  farmId: number;
+  twinId: number;
+  publicKey: Uint8Array;
+  scheme: SchemeName;
+  total: Units;
+  registeredMs: number;
+  updatedMs: number;
+  /** 0 before the first proof */
+  lastSequence: number;
+  lastPeriodEndMs: number;
+  /** hash of the last accepted proof header (32 zero bytes before the first) */
+  lastHash: Uint8Array;
+}
+
+/** A twin as the chain knows it (chain.proto TwinInfo). */
+export interface ChainTwin {
+  twinId: number;
+  publicKey: Uint8Array;
+  scheme: SchemeName;
+  registeredMs: number;
+}
+
+export interface ChainProof {
+  /** the Signed{UsageProof} envelope as the chain accepted it */
+  proof: Uint8Array;
+  header: ProofHeader;
+  acceptedMs: number;
+}
+
+/** Largest reply accepted (a proofs page stays under the NATS max payload, 1 MiB by default). */
+const REPLY_LIMITS = { maxBytes: 8 * 1024 * 1024, maxRepeated: 1000 };
+
+function nodeFromWire(w: WireNodeInfo): ChainNode {
+  const scheme = schemeFromWire(w.scheme);
+  if (!scheme) throw new WireError("malformed", `node ${w.nodeId}: unknown key scheme ${w.scheme}`);
+  return {
+    nodeId: w.nodeId,
+    farmId: w.farmId,
+    twinId: w.twinId,
+    publicKey: new Uint8Array(w.publicKey),
+    scheme,
+    total: unitsFromWire(w.total, "node.total"),
+    registeredMs: toSafeNumber(w.registeredMs, "node.registered_ms"),
+    updatedMs: toSafeNumber(w.updatedMs, "node.updated_ms"),
+    lastSequence: toSafeNumber(w.lastSequence, "node.last_sequence"),
+    lastPeriodEndMs: toSafeNumber(w.lastPeriodEndMs, "node.last_period_end_ms"),
+    lastHash: new Uint8Array(w.lastHash),
+  };
+}
+
+function twinFromWire(w: WireTwinInfo): ChainTwin {
+  const scheme = schemeFromWire(w.scheme);
+  if (!scheme) throw new WireError("malformed", `twin ${w.twinId}: unknown key scheme ${w.scheme}`);
+  return { twinId: w.twinId, publicKey: new Uint8Array(w.publicKey), scheme, registeredMs: toSafeNumber(w.registeredMs, "twin.registered_ms") };
+}
+
+/**
+ * Talks to the chain stand-in (`capacity-agent chain`) over NATS. Refusals are values
+ * (ChainResult); ChainError is thrown only when the chain does not answer in time
+ * (`chain_unavailable`) or its answer cannot be trusted (`bad_reply`: bad envelope, not signed by
+ * the pinned chain key, undecodable).
+ *
+ * It also serves as the usage service's proof sink (submitProof, head).
+ */
+export class ChainClient {
+  private readonly timeoutMs: number;
+  private readonly chainKey?: Uint8Array;
+  private lastTs = 0;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly subjects: Subjects,
+    options: ChainClientOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? CHAIN_CLIENT_DEFAULTS.timeoutMs;
+    this.chainKey = options.chainKey;
+  }
+
+  /** ChainCall timestamps: the wall clock, strictly increasing per client (the chain refuses replays). */
+  private nextTimestamp(): number {
+    const t = Math.max(Date.now(), this.lastTs + 1);
+    this.lastTs = t;
+    return t;
+  }
+
+  private async request(call: string, data: Uint8Array): Promise<WireChainReply> {
+    const subject = this.subjects.chain(call);
+    let bytes: Uint8Array;
+    try {
+      bytes = (await this.nc.request(subject, data, { timeout: this.timeoutMs })).data;
+    } catch (err) {
+      throw new ChainError("chain_unavailable", `the chain did not answer on ${subject} within ${this.timeoutMs} ms (${(err as Error).message}); is \`capacity-agent chain\` running on this NATS?`, { cause: err });
+    }
+    const o = open(bytes, DOMAIN.ChainReply, REPLY_LIMITS);
+    if (!o.ok) throw new ChainError("bad_reply", `the chain's reply on ${subject} does not verify: ${o.message}`);
+    if (this.chainKey && !sameKey(this.chainKey, o.value.signer)) {
+      throw new ChainError("bad_reply", `the reply on ${subject} is not signed by the pinned chain key`);
+    }
+    try {
+      return decode<WireChainReply>("ChainReply", o.value.payload, REPLY_LIMITS);
+    } catch (err) {
+      throw new ChainError("bad_reply", `the chain's reply on ${subject} cannot be decoded: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private static result(r: WireChainReply): ChainResult {
+    const hash = r.proofHash.length ? new Uint8Array(r.proofHash) : undefined;
+    if (r.ok) return hash ? { ok: true, code: "ok", proofHash: hash } : { ok: true, code: "ok" };
+    const code = r.rejection?.code || "unknown";
+    if (code === "duplicate") return hash ? { ok: true, code: "duplicate", proofHash: hash } : { ok: true, code: "duplicate" };
+    return { ok: false, code, message: r.rejection?.message ?? "" };
+  }
+
+  private async call(subject: "twin.register" | "node.register", signer: Signer, c: Parameters<typeof chainCallToWire>[1]): Promise<ChainResult> {
+    const payload = encode("ChainCall", chainCallToWire(this.nextTimestamp(), c));
+    return ChainClient.result(await this.request(subject, seal(signer, DOMAIN.ChainCall, payload)));
+  }
+
+  /** Register (or refresh) twin `twinId` bound to `signer`'s key. */
+  registerTwin(signer: Signer, twinId: number): Promise<ChainResult> {
+    return this.call("twin.register", signer, { registerTwin: { twinId } });
+  }
+
+  /** Register (or update) a node bound to `signer`'s key (the node key). */
+  registerNode(signer: Signer, node: { nodeId: number; farmId: number; twinId: number; total: Units }): Promise<ChainResult> {
+    return this.call("node.register", signer, { registerNode: { nodeId: node.nodeId, farmId: node.farmId, twinId: node.twinId, total: node.total } });
+  }
+
+  /** Submit a Signed{UsageProof} envelope. A replay of an accepted proof is {ok: true, code: "duplicate"}. */
+  async submitProof(signedProof: Uint8Array): Promise<ChainResult> {
+    return ChainClient.result(await this.request("proof.submit", signedProof));
+  }
+
+  private async query(q: { nodeId?: number; twinId?: number; wantProofs?: boolean; fromSequence?: number; limit?: number }): Promise<WireChainReply | undefined> {
+    const r = await this.request("query", encode("ChainQuery", q));
+    if (r.ok) return r;
+    const code = r.rejection?.code ?? "unknown";
+    if (code === "not_found") return undefined;
+    throw new ChainError("refused", `the chain refused the query: [${code}] ${r.rejection?.message ?? ""}`, { refusal: code });
+  }
+
+  /** The node's registration and proof chain head; undefined when it is not registered. */
+  async node(nodeId: number): Promise<ChainNode | undefined> {
+    const r = await this.query({ nodeId });
+    if (!r) return undefined;
+    if (!r.node || r.node.nodeId !== nodeId) throw new ChainError("bad_reply", `asked for node ${nodeId}, the chain answered ${r.node ? `node ${r.node.nodeId}` : "no node"}`);
+    try {
+      return nodeFromWire(r.node);
+    } catch (err) {
+      throw new ChainError("bad_reply", `the chain's record of node ${nodeId}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** The twin's registration; undefined when it is not registered. */
+  async twin(twinId: number): Promise<ChainTwin | undefined> {
+    const r = await this.query({ twinId });
+    if (!r) return undefined;
+    if (!r.twin || r.twin.twinId !== twinId) throw new ChainError("bad_reply", `asked for twin ${twinId}, the chain answered ${r.twin ? `twin ${r.twin.twinId}` : "no twin"}`);
+    try {
+      return twinFromWire(r.twin);
+    } catch (err) {
+      throw new ChainError("bad_reply", `the chain's record of twin ${twinId}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Accepted proofs of a node: fromSequence 0 = the last one only; else up to `limit` (at most
+   * 1000) from that sequence on, in order. A page may hold fewer than asked (the reply stays under
+   * the NATS max payload): ask again from the next sequence. Unknown node: [].
+   * Each proof's envelope is checked (signature and header) before it is returned.
+   */
+  async proofs(nodeId: number, fromSequence: number, limit: number): Promise<ChainProof[]> {
+    const r = await this.query({ nodeId, wantProofs: true, fromSequence, limit });
+    if (!r) return [];
+    const out: ChainProof[] = [];
+    for (const p of r.proofs) {
+      const o = open(p.proof, DOMAIN.UsageProof, { maxBytes: 64 * 1024 });
+      if (!o.ok) throw new ChainError("bad_reply", `a proof of node ${nodeId} from the chain does not verify: ${o.message}`);
+      let header: ProofHeader;
+      let acceptedMs: number;
+      try {
+        header = decodeProofHeader(o.value.payload);
+        acceptedMs = toSafeNumber(p.acceptedMs, "accepted_ms");
+      } catch (err) {
+        throw new ChainError("bad_reply", `a proof of node ${nodeId} from the chain cannot be decoded: ${(err as Error).message}`, { cause: err });
+      }
+      if (header.nodeId !== nodeId) throw new ChainError("bad_reply", `asked for node ${nodeId}'s proofs, the chain sent one of node ${header.nodeId}`);
+      out.push({ proof: new Uint8Array(p.proof), header, acceptedMs });
+    }
+    return out;
+  }
+
+  /** The node's proof chain head (for the usage service); undefined before its first proof or when unknown. */
+  async head(nodeId: number): Promise<{ sequence: number; periodEndMs: number; hash: Uint8Array } | undefined> {
+    const n = await this.node(nodeId);
+    if (!n || n.lastSequence === 0) return undefined;
+    return { sequence: n.lastSequence, periodEndMs: n.lastPeriodEndMs, hash: n.lastHash };
+  }
+}

@@ -1,0 +1,107 @@
+import type { UnitName } from "../capacity/units";
+import { ChainError } from "./errors";
+
+/**
+ * The rules the chain enforces (rules.ts); what a pallet would keep as its configuration.
+ * `parseChainPolicy` / `parseChainOptions` check each field and name the bad one.
+ */
+export interface ChainPolicy {
+  /**
+   * clock difference tolerated between the chain and the nodes and twins that call it, ms
+   * (default 60000): a ChainCall whose timestamp is further than this from the chain's clock is
+   * `stale_request`, and a proof whose period ends further than this in the future is `malformed`
+   */
+  maxClockSkewMs: number;
+  /**
+   * how long before the node's first registration its FIRST proof (sequence 1) may start, ms
+   * (default 86400000, a day). A node aligns its first period down to a period boundary and may
+   * have metered a little before it registered; a bound keeps a new node from claiming months of
+   * usage from before it existed on the chain. Later proofs are bound by contiguity instead.
+   */
+  firstProofLookbackMs: number;
+  /**
+   * largest overprovision factor per unit the chain accepts in proofs: a unit's amount over a
+   * period may be at most capacity x factor x period (default CRU 4, as the agent allows 1..4 for
+   * CPU; every other unit 1). Integers.
+   */
+  overprovision: Record<UnitName, number>;
+}
+
+export const CHAIN_POLICY_DEFAULTS: ChainPolicy = {
+  maxClockSkewMs: 60_000,
+  firstProofLookbackMs: 86_400_000,
+  overprovision: { cru: 4, mru: 1, sru: 1, hru: 1, ipv4u: 1, gpu: 1 },
+};
+
+/** Options of the chain stand-in's server (server.ts). */
+export interface ChainOptions {
+  policy: ChainPolicy;
+  /** largest request accepted on any chain subject, bytes (default 16384); larger ones are `too_large` */
+  maxRequestBytes: number;
+  /** most proofs one query returns (default 1000, also the largest allowed) */
+  maxProofsPerQuery: number;
+  /** refusal counters are written to the store at most this often, ms (default 1000) */
+  refusalFlushMs: number;
+}
+
+export const CHAIN_DEFAULTS: Omit<ChainOptions, "policy"> = {
+  maxRequestBytes: 16 * 1024,
+  maxProofsPerQuery: 1000,
+  refusalFlushMs: 1000,
+};
+
+/** Options of ChainClient. */
+export interface ChainClientOptions {
+  /** how long a call waits for the chain, ms (default 5000) */
+  timeoutMs?: number;
+  /** pin: when set, replies must be signed by this 32-byte public key, else `bad_reply` */
+  chainKey?: Uint8Array;
+}
+
+export const CHAIN_CLIENT_DEFAULTS = { timeoutMs: 5000 };
+
+/** Options of ChainRegistry. */
+export interface ChainRegistryOptions {
+  /** how long a found twin or node is served from the cache, ms (default 60000) */
+  ttlMs?: number;
+  /** how long "not registered" is served from the cache, ms (default 2000) */
+  negativeTtlMs?: number;
+  /** most cached ids (twins and nodes together); the oldest go first (default 10000) */
+  maxEntries?: number;
+}
+
+export const CHAIN_REGISTRY_DEFAULTS: Required<ChainRegistryOptions> = { ttlMs: 60_000, negativeTtlMs: 2_000, maxEntries: 10_000 };
+
+function int(v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new ChainError("invalid_options", `${field}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`, { field });
+  }
+  return v;
+}
+
+export function parseChainPolicy(raw: Partial<ChainPolicy> = {}): ChainPolicy {
+  const o = { ...CHAIN_POLICY_DEFAULTS, ...raw, overprovision: { ...CHAIN_POLICY_DEFAULTS.overprovision, ...(raw.overprovision ?? {}) } };
+  int(o.maxClockSkewMs, "chain.policy.maxClockSkewMs", 0, 86_400_000);
+  int(o.firstProofLookbackMs, "chain.policy.firstProofLookbackMs", 0, Number.MAX_SAFE_INTEGER);
+  for (const [unit, f] of Object.entries(o.overprovision)) {
+    if (!(unit in CHAIN_POLICY_DEFAULTS.overprovision)) throw new ChainError("invalid_options", `chain.policy.overprovision.${unit}: unknown unit`, { field: `chain.policy.overprovision.${unit}` });
+    int(f, `chain.policy.overprovision.${unit}`, 1, 16);
+  }
+  return o;
+}
+
+export function parseChainOptions(raw: Partial<Omit<ChainOptions, "policy">> & { policy?: Partial<ChainPolicy> } = {}): ChainOptions {
+  const o = { ...CHAIN_DEFAULTS, ...raw, policy: parseChainPolicy(raw.policy) };
+  int(o.maxRequestBytes, "chain.maxRequestBytes", 1024, 1024 * 1024);
+  int(o.maxProofsPerQuery, "chain.maxProofsPerQuery", 1, 1000);
+  int(o.refusalFlushMs, "chain.refusalFlushMs", 10, 3_600_000);
+  return o;
+}
+
+export function parseChainRegistryOptions(raw: ChainRegistryOptions = {}): Required<ChainRegistryOptions> {
+  const o = { ...CHAIN_REGISTRY_DEFAULTS, ...raw };
+  int(o.ttlMs, "chainRegistry.ttlMs", 0, 86_400_000);
+  int(o.negativeTtlMs, "chainRegistry.negativeTtlMs", 0, 86_400_000);
+  int(o.maxEntries, "chainRegistry.maxEntries", 1, 10_000_000);
+  return o;
+}

@@ -1,0 +1,364 @@
+/**
+ * The chain's rules, as a pallet would enforce them (DESIGN.md "Identity, registry, chain" and
+ * "Usage proofs"). Pure functions: no I/O, no clock of their own (`nowMs` is passed in), no
+ * signature checks (the caller verifies the envelope and says whether its signer is the key the
+ * chain binds to the claimed id: `signerOk`). Every refusal is a value with a stable code, reused
+ * as a metric label, and a message a person can act on.
+ */
+import { GiB, UNIT_NAMES, type UnitName, type Units } from "../capacity/units";
+import { sameKey } from "../identity/envelope";
+import type { SchemeName } from "../identity/keys";
+import { ZERO_HASH, type AmountField, type ProofHeader } from "../proofs/proof";
+import type { ChainPolicy } from "./options";
+
+/** Codes of proof.submit refusals. */
+export const PROOF_REFUSALS = ["bad_signature", "unknown_node", "gap", "overlap", "duplicate", "hash_mismatch", "exceeds_capacity", "malformed"] as const;
+export type ProofRefusalCode = (typeof PROOF_REFUSALS)[number];
+
+/** Codes of twin.register / node.register refusals. */
+export const CALL_REFUSALS = ["bad_signature", "unauthorized", "stale_request", "malformed"] as const;
+export type CallRefusalCode = (typeof CALL_REFUSALS)[number];
+
+export interface Refusal<C extends string = string> {
+  ok: false;
+  code: C;
+  message: string;
+  /** for exceeds_capacity: the amount field that does not fit, its amount and the largest allowed */
+  unit?: AmountField;
+  requested?: bigint;
+  allowed?: bigint;
+}
+
+/** A twin as the chain keeps it. */
+export interface ChainTwinRecord {
+  twinId: number;
+  publicKey: Uint8Array;
+  scheme: SchemeName;
+  registeredMs: number;
+  updatedMs: number;
+  /** timestamp of the last accepted ChainCall for this twin (replays at or below it are stale) */
+  lastCallMs: number;
+}
+
+/** A node's registration as the chain keeps it. */
+export interface ChainNodeRecord {
+  nodeId: number;
+  farmId: number;
+  /** the node's twin; 0 = none given. Not required to be registered (see checkRegisterNode) */
+  twinId: number;
+  publicKey: Uint8Array;
+  scheme: SchemeName;
+  /** hardware capacity as last registered */
+  total: Units;
+  registeredMs: number;
+  updatedMs: number;
+  /** chain time of the last change of `total` (the first registration counts) */
+  capacityUpdatedMs: number;
+  /** timestamp of the last accepted ChainCall for this node */
+  lastCallMs: number;
+}
+
+/** The proof chain's head for one node: the one small entry per node the chain keeps. */
+export interface NodeChainState {
+  /** 0 before the first proof */
+  lastSequence: number;
+  lastPeriodEndMs: number;
+  /** hash of the last accepted proof header; ZERO_HASH before the first */
+  lastHash: Uint8Array;
+  /**
+   * per unit, the largest capacity the node registered since its last proof: a proof's period may
+   * have run partly under a larger capacity than the current one, and is judged against this
+   */
+  maxCapacity: Units;
+}
+
+export interface CallerKey {
+  publicKey: Uint8Array;
+  scheme: SchemeName;
+}
+
+export function initialNodeState(total: Units): NodeChainState {
+  return { lastSequence: 0, lastPeriodEndMs: 0, lastHash: ZERO_HASH, maxCapacity: { ...total } };
+}
+
+function maxUnits(a: Units, b: Units): Units {
+  const r = { ...a };
+  for (const u of UNIT_NAMES) r[u] = Math.max(a[u], b[u]);
+  return r;
+}
+
+function refuse<C extends string>(code: C, message: string, extra: Partial<Refusal<C>> = {}): Refusal<C> {
+  return { ok: false, code, message, ...extra };
+}
+
+/** The proto (snake_case) name of an amount field: cruSeconds -> cru_seconds. */
+export function amountWireName(f: AmountField): string {
+  return f.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString("hex");
+}
+
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proofs
+
+/** Which amount field is bounded by which unit of capacity (nu_bytes is not bounded: see below). */
+const UNIT_OF: Partial<Record<AmountField, UnitName>> = {
+  cruSeconds: "cru",
+  mruByteSeconds: "mru",
+  sruByteSeconds: "sru",
+  hruByteSeconds: "hru",
+  ipv4Seconds: "ipv4u",
+  gpuSeconds: "gpu",
+};
+
+function ceilDiv(a: bigint, b: bigint): bigint {
+  return (a + b - 1n) / b;
+}
+
+const GIB = BigInt(GiB);
+
+/**
+ * The largest amounts a node with `capacity` can serve over a period of `periodMs`:
+ * - cru/mru/sru/hru/ipv4/gpu seconds: capacity x overprovision(unit) x period seconds (rounded up);
+ * - cu_micro_hours: CU is not additive (the sum of per-deployment CU can pass the CU of the sum:
+ *   1 CRU + 1 GB and 1 CRU + 4 GB give 0.5 + 1 CU, together 2 CRU + 5 GB give 1.25 CU), so the
+ *   bound is the tightest additive upper bound of GRID.md's formula, CU <= CRU/2 + MRU/8 (MRU in
+ *   GB), over the overprovisioned capacity: never below the CU of the full capacity, and safe
+ *   however the agent sums it (per deployment or over the node);
+ * - su_micro_hours: SU = HRU/1200 + SRU/200 is additive, so the SU of the full capacity;
+ * - nu_bytes: no bound (the chain knows no bandwidth for a node).
+ */
+export function capacityBounds(capacity: Units, periodMs: number, policy: ChainPolicy): Partial<Record<AmountField, bigint>> {
+  const ms = BigInt(periodMs);
+  const eff = {} as Record<UnitName, bigint>;
+  for (const u of UNIT_NAMES) eff[u] = BigInt(capacity[u]) * BigInt(policy.overprovision[u]);
+  const r: Partial<Record<AmountField, bigint>> = {};
+  for (const [field, unit] of Object.entries(UNIT_OF) as Array<[AmountField, UnitName]>) r[field] = ceilDiv(eff[unit] * ms, 1000n);
+  // micro-hours = per-hour value x periodMs / 3.6
+  r.cuMicroHours = ceilDiv((eff.cru * 4n * GIB + eff.mru) * ms * 10n, 8n * GIB * 36n);
+  r.suMicroHours = ceilDiv((eff.hru + 6n * eff.sru) * ms * 10n, 1200n * GIB * 36n);
+  return r;
+}
+
+export type ProofCheck = { ok: true; next: NodeChainState } | Refusal<ProofRefusalCode>;
+
+/**
+ * Judge a proof header against the node's chain state.
+ *
+ * `node` is the node's registration (undefined: `unknown_node`); `state` its proof chain head
+ * (undefined: no proof yet). `headerHash` is blake2b-256 of the signed header bytes. `signerOk`
+ * says the envelope verified AND its signer is the key registered for `header.nodeId`.
+ * `storedHash(seq)` returns the hash of the accepted proof with that sequence (for telling a
+ * replay, `duplicate`, from a different proof for a used sequence, `overlap`).
+ *
+ * Rules, in the order they are checked:
+ * 1. the node is registered (unknown_node), the header names it (malformed), its key signed (bad_signature);
+ * 2. sequence >= 1; a sequence at or below the last is `duplicate` when it is the very proof that
+ *    was accepted with it (same header hash), else `overlap`; above last + 1 is `gap`;
+ * 3. period_end > period_start, the end at most maxClockSkewMs past the chain's clock, and no
+ *    totals without records (malformed);
+ * 4. the period starts where the last proof ended (earlier: overlap; later: gap). The first proof
+ *    may start anywhere from firstProofLookbackMs before the node's first registration (earlier:
+ *    malformed), since the chain cannot know when the node started metering;
+ * 5. previous_hash is the last proof's hash, ZERO_HASH for sequence 1 (hash_mismatch);
+ * 6. totals fit the largest capacity registered since the last proof (capacityBounds;
+ *    exceeds_capacity names the first amount that does not fit).
+ */
+export function checkProof(
+  state: NodeChainState | undefined,
+  node: ChainNodeRecord | undefined,
+  header: ProofHeader,
+  headerHash: Uint8Array,
+  signerOk: boolean,
+  nowMs: number,
+  policy: ChainPolicy,
+  storedHash: (sequence: number) => Uint8Array | undefined = () => undefined,
+): ProofCheck {
+  const id = header.nodeId;
+  if (!node) return refuse("unknown_node", `node ${id} is not registered on the chain; register it (node.register) before submitting proofs`);
+  if (node.nodeId !== id) return refuse("malformed", `the proof names node ${id}, not node ${node.nodeId}`);
+  if (!signerOk) return refuse("bad_signature", `the proof is not signed by the key registered for node ${id}; sign it with the node's key`);
+  const st = state ?? initialNodeState(node.total);
+  const seq = header.sequence;
+  if (seq < 1) return refuse("malformed", "sequence must start at 1");
+  if (seq <= st.lastSequence) {
+    const stored = seq === st.lastSequence ? st.lastHash : storedHash(seq);
+    if (stored && sameKey(stored, headerHash)) return refuse("duplicate", `proof ${seq} of node ${id} was accepted already; nothing to do`);
+    return refuse("overlap", `node ${id} has an accepted proof ${seq} that differs from this one (its last accepted sequence is ${st.lastSequence}); a sequence is never reused, send proof ${st.lastSequence + 1}`);
+  }
+  if (seq > st.lastSequence + 1) {
+    return refuse("gap", `proof ${seq} does not follow node ${id}'s last accepted proof ${st.lastSequence}; send proof ${st.lastSequence + 1} first`);
+  }
+  if (header.periodEndMs <= header.periodStartMs) {
+    return refuse("malformed", `the period ends (${header.periodEndMs}) at or before it starts (${header.periodStartMs})`);
+  }
+  if (header.periodEndMs > nowMs + policy.maxClockSkewMs) {
+    return refuse("malformed", `the period ends at ${iso(header.periodEndMs)}, ${Math.round((header.periodEndMs - nowMs) / 1000)} s after the chain's clock (allowed ${policy.maxClockSkewMs / 1000} s); check the node's clock and send a proof only after its period ended`);
+  }
+  if (header.recordCount === 0) {
+    const nonZero = (Object.keys(header.totals) as AmountField[]).find((f) => header.totals[f] !== 0n);
+    if (nonZero) return refuse("malformed", `the proof has no records but its total ${amountWireName(nonZero)} is ${header.totals[nonZero]}`);
+  }
+  if (seq === 1) {
+    const earliest = node.registeredMs - policy.firstProofLookbackMs;
+    if (header.periodStartMs < earliest) {
+      return refuse("malformed", `node ${id}'s first proof starts at ${iso(header.periodStartMs)}, more than ${Math.round(policy.firstProofLookbackMs / 1000)} s before the node was registered (${iso(node.registeredMs)}); start the first period at or after ${iso(earliest)}`);
+    }
+  } else if (header.periodStartMs < st.lastPeriodEndMs) {
+    return refuse("overlap", `the period starts at ${iso(header.periodStartMs)}, before node ${id}'s last proof ended (${iso(st.lastPeriodEndMs)}); periods never overlap, start it at ${st.lastPeriodEndMs}`);
+  } else if (header.periodStartMs > st.lastPeriodEndMs) {
+    return refuse("gap", `the period starts at ${iso(header.periodStartMs)}, after node ${id}'s last proof ended (${iso(st.lastPeriodEndMs)}); periods are contiguous, start it at ${st.lastPeriodEndMs}`);
+  }
+  const expectHash = seq === 1 ? ZERO_HASH : st.lastHash;
+  if (!sameKey(header.previousHash, expectHash)) {
+    return refuse("hash_mismatch", `previous_hash ${hex(header.previousHash)} is not the hash of node ${id}'s proof ${seq - 1} (${hex(expectHash)})`);
+  }
+  const capacity = maxUnits(st.maxCapacity, node.total);
+  const periodMs = header.periodEndMs - header.periodStartMs;
+  const bounds = capacityBounds(capacity, periodMs, policy);
+  for (const [field, allowed] of Object.entries(bounds) as Array<[AmountField, bigint]>) {
+    const requested = header.totals[field];
+    if (requested > allowed) {
+      const unit = UNIT_OF[field];
+      const basis = unit
+        ? `${policy.overprovision[unit]} x ${capacity[unit]} ${unit.toUpperCase()} x ${periodMs / 1000} s`
+        : field === "cuMicroHours"
+          ? `CRU/2 + MRU/8 per hour over ${policy.overprovision.cru} x ${capacity.cru} CRU and ${capacity.mru} bytes MRU for ${periodMs / 1000} s`
+          : `HRU/1200 + SRU/200 per hour over ${capacity.hru} bytes HRU and ${capacity.sru} bytes SRU for ${periodMs / 1000} s`;
+      return refuse("exceeds_capacity", `${amountWireName(field)} ${requested} exceeds what node ${id} can serve in this period: at most ${allowed} (${basis}; the largest capacity registered since its last proof)`, { unit: field, requested, allowed });
+    }
+  }
+  // The period is judged; what the NEXT period is judged against: the current capacity, unless the
+  // capacity changed after this period ended (allowing for clock skew), when the larger one is kept.
+  const settled = node.capacityUpdatedMs + policy.maxClockSkewMs <= header.periodEndMs;
+  return {
+    ok: true,
+    next: { lastSequence: seq, lastPeriodEndMs: header.periodEndMs, lastHash: new Uint8Array(headerHash), maxCapacity: settled ? { ...node.total } : capacity },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registry calls
+
+export interface RegisterTwinCall {
+  timestampMs: number;
+  twinId: number;
+}
+
+export interface RegisterNodeCall {
+  timestampMs: number;
+  nodeId: number;
+  farmId: number;
+  twinId: number;
+  /** undefined when the call carried none (malformed) */
+  total: Units | undefined;
+}
+
+function checkTimestamp(ts: number, lastCallMs: number | undefined, nowMs: number, policy: ChainPolicy, what: string): Refusal<CallRefusalCode> | undefined {
+  const skew = Math.abs(nowMs - ts);
+  if (skew > policy.maxClockSkewMs) {
+    return refuse("stale_request", `the call's timestamp is ${Math.round(skew / 1000)} s from the chain's clock (allowed ${policy.maxClockSkewMs / 1000} s); check the clock and send a fresh call`);
+  }
+  if (lastCallMs !== undefined && ts <= lastCallMs) {
+    return refuse("stale_request", `the call's timestamp ${ts} is not after the last accepted call for ${what} (${lastCallMs}); a replayed call is refused, send a fresh one`);
+  }
+  return undefined;
+}
+
+function checkId(v: number, field: string, allowZero = false): Refusal<CallRefusalCode> | undefined {
+  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 0xffffffff) return refuse("malformed", `${field} must be an integer from ${allowZero ? 0 : 1} to 4294967295, got ${v}`);
+  return undefined;
+}
+
+export type TwinCheck = { ok: true; kind: "registered" | "unchanged"; record: ChainTwinRecord } | Refusal<CallRefusalCode>;
+
+/**
+ * twin.register: the first registration binds the twin id to the caller's key; a later call for
+ * the same id must come from the same key (else `unauthorized`) and only refreshes the record.
+ * The call's timestamp must be within maxClockSkewMs of the chain's clock and, for a known twin,
+ * after its last accepted call (`stale_request`: a replay).
+ */
+export function checkRegisterTwin(existing: ChainTwinRecord | undefined, call: RegisterTwinCall, signer: CallerKey, signerOk: boolean, nowMs: number, policy: ChainPolicy): TwinCheck {
+  if (!signerOk) return refuse("bad_signature", "the call's signature does not verify");
+  const bad = checkId(call.twinId, "register_twin.twin_id");
+  if (bad) return bad;
+  if (existing && !(sameKey(existing.publicKey, signer.publicKey) && existing.scheme === signer.scheme)) {
+    return refuse("unauthorized", `twin ${call.twinId} is registered with another key; only that key may update it`);
+  }
+  const stale = checkTimestamp(call.timestampMs, existing?.lastCallMs, nowMs, policy, `twin ${call.twinId}`);
+  if (stale) return stale;
+  if (existing) return { ok: true, kind: "unchanged", record: { ...existing, lastCallMs: call.timestampMs } };
+  return { ok: true, kind: "registered", record: { twinId: call.twinId, publicKey: new Uint8Array(signer.publicKey), scheme: signer.scheme, registeredMs: nowMs, updatedMs: nowMs, lastCallMs: call.timestampMs } };
+}
+
+export type NodeCheck = { ok: true; kind: "registered" | "updated" | "unchanged"; record: ChainNodeRecord; state: NodeChainState } | Refusal<CallRefusalCode>;
+
+function sameUnits(a: Units, b: Units): boolean {
+  return UNIT_NAMES.every((u) => a[u] === b[u]);
+}
+
+/**
+ * node.register: the first registration binds the node id to the caller's key and records farm,
+ * twin and total capacity; a later call for the same id must come from the same key (else
+ * `unauthorized`) and may change farm, twin and capacity. Timestamps as for twins.
+ *
+ * The node's twin need not be registered (yet): nodes and twins register independently, in any
+ * order, and nothing on the chain acts on a node's twin. twin_id 0 means "none given".
+ * A capacity change raises the node's max-capacity-since-last-proof (never lowers it) so a proof
+ * for a period that ran partly under the larger capacity still fits.
+ */
+export function checkRegisterNode(
+  existing: { record: ChainNodeRecord; state: NodeChainState } | undefined,
+  call: RegisterNodeCall,
+  signer: CallerKey,
+  signerOk: boolean,
+  nowMs: number,
+  policy: ChainPolicy,
+): NodeCheck {
+  if (!signerOk) return refuse("bad_signature", "the call's signature does not verify");
+  const bad = checkId(call.nodeId, "register_node.node_id") ?? checkId(call.farmId, "register_node.farm_id") ?? checkId(call.twinId, "register_node.twin_id", true);
+  if (bad) return bad;
+  if (!call.total) return refuse("malformed", "register_node.total is required: the node's hardware capacity");
+  const rec = existing?.record;
+  if (rec && !(sameKey(rec.publicKey, signer.publicKey) && rec.scheme === signer.scheme)) {
+    return refuse("unauthorized", `node ${call.nodeId} is registered with another key; only that key may update it`);
+  }
+  const stale = checkTimestamp(call.timestampMs, rec?.lastCallMs, nowMs, policy, `node ${call.nodeId}`);
+  if (stale) return stale;
+  const total = { ...call.total };
+  if (!existing || !rec) {
+    const record: ChainNodeRecord = {
+      nodeId: call.nodeId,
+      farmId: call.farmId,
+      twinId: call.twinId,
+      publicKey: new Uint8Array(signer.publicKey),
+      scheme: signer.scheme,
+      total,
+      registeredMs: nowMs,
+      updatedMs: nowMs,
+      capacityUpdatedMs: nowMs,
+      lastCallMs: call.timestampMs,
+    };
+    return { ok: true, kind: "registered", record, state: initialNodeState(total) };
+  }
+  const capacityChanged = !sameUnits(rec.total, total);
+  const changed = capacityChanged || rec.farmId !== call.farmId || rec.twinId !== call.twinId;
+  const record: ChainNodeRecord = {
+    ...rec,
+    farmId: call.farmId,
+    twinId: call.twinId,
+    total,
+    updatedMs: changed ? nowMs : rec.updatedMs,
+    capacityUpdatedMs: capacityChanged ? nowMs : rec.capacityUpdatedMs,
+    lastCallMs: call.timestampMs,
+  };
+  const state: NodeChainState = { ...existing.state, maxCapacity: maxUnits(existing.state.maxCapacity, total) };
+  return { ok: true, kind: changed ? "updated" : "unchanged", record, state };
+}

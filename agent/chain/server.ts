@@ -1,0 +1,357 @@
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Subjects } from "../bus/subjects";
+import { DOMAIN } from "../identity/domains";
+import { open, sameKey, seal } from "../identity/envelope";
+import type { Signer } from "../identity/keys";
+import type { Logger } from "../log/logger";
+import { decodeProofHeader, proofHash, type ProofHeader } from "../proofs/proof";
+import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
+import type { ChainMetrics } from "./metrics";
+import type { ChainOptions } from "./options";
+import { amountWireName, checkProof, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type NodeChainState, type Refusal } from "./rules";
+import type { ChainStore } from "./store";
+import { nodeInfoToWire, twinInfoToWire, type WireChainCall, type WireChainQuery } from "./wire";
+
+/** The calls the chain serves: `<prefix>.chain.<call>`. */
+export const CHAIN_CALLS = ["twin.register", "node.register", "proof.submit", "query"] as const;
+export type ChainCallName = (typeof CHAIN_CALLS)[number];
+
+/** Kinds of ChainEvent, published on `<prefix>.chain.events.<kind>`. */
+export type ChainEventKind = "proof_accepted" | "node_registered" | "node_updated" | "twin_registered";
+
+export interface ChainServerModules {
+  nc: NatsConnection;
+  subjects: Subjects;
+  /** the chain's own key: every reply and event is signed with it */
+  signer: Signer;
+  store: ChainStore;
+  logger: Logger;
+  metrics: ChainMetrics | null;
+  now: () => number;
+}
+
+/** Headroom kept under the server's max payload for the rest of a proofs reply, bytes. */
+const REPLY_HEADROOM = 8 * 1024;
+
+interface ReplyBody {
+  ok: boolean;
+  rejection?: Refusal;
+  node?: Record<string, unknown>;
+  twin?: Record<string, unknown>;
+  proofs?: Array<{ proof: Uint8Array; acceptedMs: number }>;
+  proofHash?: Uint8Array;
+}
+
+/**
+ * The chain stand-in: plays tfchain's role for capacity-agent (DESIGN.md "Identity, registry,
+ * chain") over NATS request/reply. It keeps the registry (twin and node keys, node capacity) and
+ * verifies and stores usage proofs with the rules of rules.ts, durably (ChainStore).
+ *
+ * Every reply is a Signed{ChainReply} made with the chain key; bad input of any kind gets a
+ * refusal with a stable code (counted in capacity_agent_chain_refusals_total{code}), never a crash.
+ * Handlers run synchronously (better-sqlite3), so calls are judged one at a time, in arrival order.
+ * close() does not close the store or the NATS connection: their owner does.
+ */
+export class ChainServer {
+  private readonly log: Logger;
+  private subs: Subscription[] = [];
+  private pendingRefusals = new Map<string, number>();
+  private flushTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly options: ChainOptions,
+    private readonly m: ChainServerModules,
+  ) {
+    this.log = m.logger.child({ module: "chain" });
+  }
+
+  /** Subscribe to the chain subjects; resolves once the server has them (a flush round trip). */
+  async start(): Promise<void> {
+    for (const call of CHAIN_CALLS) {
+      const subject = this.m.subjects.chain(call);
+      const sub = this.m.nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (err) {
+            if (!this.closed) this.log.warn({ event: "chain_subscription_error", subject, err: String(err) }, "subscription error");
+            return;
+          }
+          this.serve(call, msg);
+        },
+      });
+      this.subs.push(sub);
+    }
+    this.flushTimer = setInterval(() => this.flushRefusals(), this.options.refusalFlushMs);
+    this.flushTimer.unref();
+    await this.m.nc.flush();
+    this.log.info({ event: "chain_listening", subjects: CHAIN_CALLS.map((c) => this.m.subjects.chain(c)) }, "chain listening");
+  }
+
+  private serve(call: ChainCallName, msg: Msg): void {
+    let reply: Uint8Array;
+    try {
+      reply = this.handle(call, msg.data);
+    } catch (err) {
+      // a bug or an I/O failure (disk full): the call is refused, the chain stays up
+      this.log.error({ event: "chain_internal_error", call, err }, "call failed");
+      try {
+        reply = this.refuse(call, { ok: false, code: "internal", message: "the chain could not process the call; see its log" });
+      } catch {
+        return;
+      }
+    }
+    if (!msg.reply) return;
+    try {
+      msg.respond(reply);
+    } catch (err) {
+      this.log.debug({ event: "chain_reply_failed", call, err: String(err) }, "could not reply");
+    }
+  }
+
+  /** Judge one call's raw bytes and return the signed reply. Never throws on bad input. */
+  handle(call: ChainCallName, bytes: Uint8Array): Uint8Array {
+    if (bytes.length > this.options.maxRequestBytes) {
+      const r: Refusal = { ok: false, code: "too_large", message: `request of ${bytes.length} bytes exceeds the limit of ${this.options.maxRequestBytes}` };
+      return call === "proof.submit" ? this.refuseProof(r) : this.refuse(call, r);
+    }
+    switch (call) {
+      case "twin.register":
+        return this.onRegisterTwin(bytes);
+      case "node.register":
+        return this.onRegisterNode(bytes);
+      case "proof.submit":
+        return this.onSubmitProof(bytes);
+      case "query":
+        return this.onQuery(bytes);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private reply(body: ReplyBody): Uint8Array {
+    const r = body.rejection;
+    const payload: Record<string, unknown> = { ok: body.ok, timestampMs: this.m.now() };
+    if (r) {
+      payload.rejection = {
+        code: r.code,
+        message: r.message,
+        unit: r.unit ? amountWireName(r.unit) : "",
+        requested: r.requested !== undefined ? r.requested.toString() : 0,
+        free: r.allowed !== undefined ? r.allowed.toString() : 0,
+      };
+    }
+    if (body.node) payload.node = body.node;
+    if (body.twin) payload.twin = body.twin;
+    if (body.proofs) payload.proofs = body.proofs;
+    if (body.proofHash) payload.proofHash = body.proofHash;
+    return seal(this.m.signer, DOMAIN.ChainReply, encode("ChainReply", payload));
+  }
+
+  private refuse(call: ChainCallName, rejection: Refusal, extra: Omit<ReplyBody, "ok" | "rejection"> = {}): Uint8Array {
+    this.m.metrics?.refusals.inc({ code: rejection.code });
+    this.pendingRefusals.set(rejection.code, (this.pendingRefusals.get(rejection.code) ?? 0) + 1);
+    if (call !== "proof.submit") this.log.info({ event: "call_refused", call, code: rejection.code, reason: rejection.message }, "call refused");
+    return this.reply({ ok: false, rejection, ...extra });
+  }
+
+  private accepted(call: ChainCallName, body: Omit<ReplyBody, "ok">): Uint8Array {
+    this.m.metrics?.accepted.inc({ call });
+    return this.reply({ ok: true, ...body });
+  }
+
+  private event(kind: ChainEventKind, e: { nodeId?: number; twinId?: number; sequence?: number; proofHash?: Uint8Array }, atMs: number): { kind: string; atMs: number; bytes: Uint8Array } {
+    const bytes = seal(this.m.signer, DOMAIN.ChainEvent, encode("ChainEvent", { kind, timestampMs: atMs, ...e }));
+    return { kind, atMs, bytes };
+  }
+
+  private publish(ev: { kind: string; bytes: Uint8Array }): void {
+    try {
+      this.m.nc.publish(this.m.subjects.chain(`events.${ev.kind}`), ev.bytes);
+    } catch (err) {
+      // the event is in the store; a closed or draining connection only loses the live copy
+      this.log.debug({ event: "chain_event_publish_failed", kind: ev.kind, err: String(err) }, "could not publish an event");
+    }
+  }
+
+  private wireError(call: ChainCallName, err: unknown): Uint8Array {
+    if (err instanceof WireError) return this.refuse(call, { ok: false, code: err.code, message: err.message });
+    throw err;
+  }
+
+  /** Open a Signed{ChainCall} and decode it; a refusal reply when it cannot be. */
+  private openCall(call: ChainCallName, bytes: Uint8Array): { reply: Uint8Array } | { signer: Uint8Array; scheme: "ed25519" | "sr25519"; c: WireChainCall; ts: number } {
+    const o = open(bytes, DOMAIN.ChainCall, { maxBytes: this.options.maxRequestBytes });
+    if (!o.ok) return { reply: this.refuse(call, { ok: false, code: o.code, message: o.message }) };
+    try {
+      const c = decode<WireChainCall>("ChainCall", o.value.payload, { maxBytes: this.options.maxRequestBytes, maxRepeated: 0 });
+      const ts = toSafeNumber(c.timestampMs, "timestamp_ms");
+      return { signer: o.value.signer, scheme: o.value.scheme, c, ts };
+    } catch (err) {
+      return { reply: this.wireError(call, err) };
+    }
+  }
+
+  private onRegisterTwin(bytes: Uint8Array): Uint8Array {
+    const call = "twin.register";
+    const oc = this.openCall(call, bytes);
+    if ("reply" in oc) return oc.reply;
+    const { c } = oc;
+    if (!c.registerTwin || c.registerNode) return this.refuse(call, { ok: false, code: "malformed", message: "a twin.register call carries register_twin and nothing else" });
+    const now = this.m.now();
+    const twinId = c.registerTwin.twinId;
+    const r = checkRegisterTwin(this.m.store.twin(twinId), { timestampMs: oc.ts, twinId }, { publicKey: oc.signer, scheme: oc.scheme }, true, now, this.options.policy);
+    if (!r.ok) {
+      return this.refuse(call, r);
+    }
+    const ev = r.kind === "registered" ? this.event("twin_registered", { twinId }, now) : undefined;
+    this.m.store.putTwin(r.record, ev);
+    if (ev) {
+      this.publish(ev);
+      this.log.info({ event: "twin_registered", twinId, scheme: r.record.scheme }, "twin registered");
+    } else {
+      this.log.debug({ event: "twin_unchanged", twinId }, "twin registration refreshed");
+    }
+    return this.accepted(call, { twin: twinInfoToWire(r.record) });
+  }
+
+  private onRegisterNode(bytes: Uint8Array): Uint8Array {
+    const call = "node.register";
+    const oc = this.openCall(call, bytes);
+    if ("reply" in oc) return oc.reply;
+    const { c } = oc;
+    if (!c.registerNode || c.registerTwin) return this.refuse(call, { ok: false, code: "malformed", message: "a node.register call carries register_node and nothing else" });
+    const rn = c.registerNode;
+    let total;
+    try {
+      total = rn.total ? unitsFromWire(rn.total, "register_node.total") : undefined;
+    } catch (err) {
+      return this.wireError(call, err);
+    }
+    const now = this.m.now();
+    const existing = this.m.store.node(rn.nodeId);
+    const r = checkRegisterNode(existing, { timestampMs: oc.ts, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total }, { publicKey: oc.signer, scheme: oc.scheme }, true, now, this.options.policy);
+    if (!r.ok) return this.refuse(call, r);
+    const kind = r.kind === "registered" ? "node_registered" : r.kind === "updated" ? "node_updated" : undefined;
+    const ev = kind ? this.event(kind, { nodeId: rn.nodeId, twinId: rn.twinId }, now) : undefined;
+    this.m.store.putNode(r.record, r.state, ev);
+    if (ev && kind) {
+      this.publish(ev);
+      this.log.info({ event: kind, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total: r.record.total }, kind === "node_registered" ? "node registered" : "node updated");
+    } else {
+      this.log.debug({ event: "node_unchanged", nodeId: rn.nodeId }, "node registration refreshed");
+    }
+    return this.accepted(call, { node: nodeInfoToWire(r.record, r.state) });
+  }
+
+  private onSubmitProof(bytes: Uint8Array): Uint8Array {
+    const call = "proof.submit";
+    const o = open(bytes, DOMAIN.UsageProof, { maxBytes: this.options.maxRequestBytes });
+    if (!o.ok) return this.refuseProof({ ok: false, code: o.code, message: o.message });
+    let header: ProofHeader;
+    try {
+      header = decodeProofHeader(o.value.payload);
+    } catch (err) {
+      if (err instanceof WireError) return this.refuseProof({ ok: false, code: err.code, message: err.message });
+      throw err;
+    }
+    const entry = this.m.store.node(header.nodeId);
+    const hash = proofHash(o.value.payload);
+    const signerOk = !!entry && sameKey(entry.record.publicKey, o.value.signer) && entry.record.scheme === o.value.scheme;
+    const now = this.m.now();
+    const r = checkProof(entry?.state, entry?.record, header, hash, signerOk, now, this.options.policy, (seq) => this.m.store.proofHashAt(header.nodeId, seq));
+    if (!r.ok) {
+      // the head lets an agent see where the chain stands (e.g. adopt it after losing its store)
+      const node = entry && r.code !== "unknown_node" ? nodeInfoToWire(entry.record, entry.state) : undefined;
+      return this.refuseProof(r, header, { node, proofHash: r.code === "duplicate" ? hash : undefined });
+    }
+    const ev = this.event("proof_accepted", { nodeId: header.nodeId, twinId: entry!.record.twinId, sequence: header.sequence, proofHash: hash }, now);
+    this.m.store.acceptProof(header.nodeId, r.next, bytes, now, ev);
+    this.publish(ev);
+    this.log.info(
+      { event: "proof_accepted", nodeId: header.nodeId, sequence: header.sequence, periodStartMs: header.periodStartMs, periodEndMs: header.periodEndMs, records: header.recordCount, hash: Buffer.from(hash).toString("hex") },
+      "proof accepted",
+    );
+    return this.accepted(call, { proofHash: hash, node: nodeInfoToWire(entry!.record, r.next) });
+  }
+
+  private refuseProof(r: Refusal, header?: ProofHeader, extra: Omit<ReplyBody, "ok" | "rejection"> = {}): Uint8Array {
+    this.log.info({ event: "proof_refused", code: r.code, nodeId: header?.nodeId, sequence: header?.sequence, unit: r.unit, reason: r.message }, "proof refused");
+    return this.refuse("proof.submit", r, extra);
+  }
+
+  private onQuery(bytes: Uint8Array): Uint8Array {
+    const call = "query";
+    let q: WireChainQuery;
+    let from: number;
+    try {
+      q = decode<WireChainQuery>("ChainQuery", bytes, { maxBytes: 1024, maxRepeated: 0 });
+      from = toSafeNumber(q.fromSequence, "from_sequence");
+    } catch (err) {
+      return this.wireError(call, err);
+    }
+    if (!q.nodeId && !q.twinId) return this.refuse(call, { ok: false, code: "malformed", message: "a query names a node_id or a twin_id" });
+    const body: Omit<ReplyBody, "ok"> = {};
+    if (q.nodeId) {
+      const entry = this.m.store.node(q.nodeId);
+      if (!entry) return this.refuse(call, { ok: false, code: "not_found", message: `node ${q.nodeId} is not registered` });
+      body.node = nodeInfoToWire(entry.record, entry.state);
+      if (q.wantProofs) body.proofs = this.proofsFor(entry.record, entry.state, from, q.limit);
+    }
+    if (q.twinId) {
+      const twin = this.m.store.twin(q.twinId);
+      if (!twin) return this.refuse(call, { ok: false, code: "not_found", message: `twin ${q.twinId} is not registered` });
+      body.twin = twinInfoToWire(twin);
+    }
+    return this.accepted(call, body);
+  }
+
+  /**
+   * from 0: the last proof only; else up to `limit` (0 = 1, at most maxProofsPerQuery) from that
+   * sequence on, in order, cut short to stay under the NATS server's max payload: a reply may hold
+   * fewer than asked, the caller asks again from the next sequence.
+   */
+  private proofsFor(node: ChainNodeRecord, state: NodeChainState, from: number, limit: number): Array<{ proof: Uint8Array; acceptedMs: number }> {
+    const rows =
+      from === 0
+        ? state.lastSequence > 0
+          ? this.m.store.proofs(node.nodeId, state.lastSequence, 1)
+          : []
+        : this.m.store.proofs(node.nodeId, from, Math.min(Math.max(limit, 1), this.options.maxProofsPerQuery));
+    const maxPayload = this.m.nc.info?.max_payload ?? 1024 * 1024;
+    let budget = maxPayload - REPLY_HEADROOM;
+    const out: Array<{ proof: Uint8Array; acceptedMs: number }> = [];
+    for (const r of rows) {
+      budget -= r.proof.length + 24; // field tags, lengths, accepted_ms, and the envelope's share
+      if (budget < 0) break;
+      out.push({ proof: r.proof, acceptedMs: r.acceptedMs });
+    }
+    return out;
+  }
+
+  private flushRefusals(): void {
+    if (this.pendingRefusals.size === 0) return;
+    const counts = this.pendingRefusals;
+    this.pendingRefusals = new Map();
+    try {
+      this.m.store.addRefusals(counts);
+    } catch (err) {
+      if (!this.closed) this.log.warn({ event: "chain_refusal_counts_not_saved", err: String(err) }, "refusal counters could not be saved");
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    this.flushTimer = null;
+    for (const s of this.subs) {
+      try {
+        s.unsubscribe();
+      } catch {
+        // the connection is closed already
+      }
+    }
+    this.subs = [];
+    this.flushRefusals();
+  }
+}

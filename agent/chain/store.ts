@@ -1,0 +1,343 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import Database from "better-sqlite3";
+import type { Units } from "../capacity/units";
+import { SCHEME_WIRE, schemeFromWire, type SchemeName } from "../identity/keys";
+import { proofHash } from "../proofs/proof";
+import { StoreError } from "../store/errors";
+import { decode, encode, unitsFromWire, unitsToWire, type WireUnits } from "../wire/codec";
+import type { ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
+
+/**
+ * The chain stand-in's own durable store: SQLite (chain.db in the chain's data directory) in WAL
+ * mode with synchronous=FULL, like the agent's store (agent/store/store.ts): a transaction is on
+ * disk when commit returns, a crash leaves all of an accepted proof or none of it, and a corrupt
+ * store or one written by a newer version is refused (StoreError), never reset.
+ *
+ * What it keeps is what a pallet would keep: one small entry per twin and per node (the node's
+ * entry holds its proof chain head), the accepted proof headers (signed envelopes), the events the
+ * chain emitted, and counters of refusals by code.
+ */
+export const CHAIN_STORE_FORMAT = 1;
+export const CHAIN_STORE_FILE = "chain.db";
+
+const MIGRATIONS = [
+  `CREATE TABLE twins (
+     twin_id INTEGER PRIMARY KEY,
+     public_key BLOB NOT NULL,
+     scheme INTEGER NOT NULL,
+     registered_ms INTEGER NOT NULL,
+     updated_ms INTEGER NOT NULL,
+     last_call_ms INTEGER NOT NULL
+   );
+   CREATE TABLE nodes (
+     node_id INTEGER PRIMARY KEY,
+     public_key BLOB NOT NULL,
+     scheme INTEGER NOT NULL,
+     farm_id INTEGER NOT NULL,
+     twin_id INTEGER NOT NULL,
+     total BLOB NOT NULL,
+     registered_ms INTEGER NOT NULL,
+     updated_ms INTEGER NOT NULL,
+     capacity_updated_ms INTEGER NOT NULL,
+     last_call_ms INTEGER NOT NULL,
+     last_sequence INTEGER NOT NULL,
+     last_period_end_ms INTEGER NOT NULL,
+     last_hash BLOB NOT NULL,
+     max_capacity BLOB NOT NULL
+   );
+   CREATE TABLE proofs (
+     node_id INTEGER NOT NULL,
+     sequence INTEGER NOT NULL,
+     proof BLOB NOT NULL,
+     accepted_ms INTEGER NOT NULL,
+     PRIMARY KEY (node_id, sequence)
+   ) WITHOUT ROWID;
+   CREATE TABLE events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     at_ms INTEGER NOT NULL,
+     kind TEXT NOT NULL,
+     event BLOB NOT NULL
+   );
+   CREATE TABLE refusals (code TEXT PRIMARY KEY, count INTEGER NOT NULL);`,
+];
+
+export const CHAIN_TABLES = ["twins", "nodes", "proofs", "events", "refusals"] as const;
+export type ChainTable = (typeof CHAIN_TABLES)[number];
+
+/** A signed event to record with a change (stored in `events` in the same transaction). */
+export interface ChainEventRecord {
+  kind: string;
+  atMs: number;
+  /** the Signed{ChainEvent} envelope as published */
+  bytes: Uint8Array;
+}
+
+export interface StoredChainProof {
+  sequence: number;
+  /** the Signed{UsageProof} envelope as accepted */
+  proof: Uint8Array;
+  acceptedMs: number;
+}
+
+interface TwinRow {
+  twin_id: number;
+  public_key: Buffer;
+  scheme: number;
+  registered_ms: number;
+  updated_ms: number;
+  last_call_ms: number;
+}
+
+interface NodeRow {
+  node_id: number;
+  public_key: Buffer;
+  scheme: number;
+  farm_id: number;
+  twin_id: number;
+  total: Buffer;
+  registered_ms: number;
+  updated_ms: number;
+  capacity_updated_ms: number;
+  last_call_ms: number;
+  last_sequence: number;
+  last_period_end_ms: number;
+  last_hash: Buffer;
+  max_capacity: Buffer;
+}
+
+function unitsBytes(u: Units): Buffer {
+  return Buffer.from(encode("Units", unitsToWire(u)));
+}
+
+function unitsOf(b: Buffer, field: string): Units {
+  return unitsFromWire(decode<WireUnits>("Units", new Uint8Array(b), { maxBytes: 1024 }), field);
+}
+
+function schemeOf(n: number, file: string): SchemeName {
+  const s = schemeFromWire(n);
+  if (!s) throw new StoreError("corrupt", file, `the chain store ${file} holds an unknown key scheme ${n}`);
+  return s;
+}
+
+export class ChainStore {
+  readonly db: Database.Database;
+  readonly file: string;
+
+  private constructor(db: Database.Database, file: string) {
+    this.db = db;
+    this.file = file;
+  }
+
+  /**
+   * Open (or create) chain.db in `dir`. A file that is not a sound SQLite database, or one written
+   * by a newer version, is refused with a StoreError (code corrupt, newer_schema, locked or io).
+   */
+  static open(dir: string): ChainStore {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = path.join(dir, CHAIN_STORE_FILE);
+    let db: Database.Database;
+    try {
+      db = new Database(file);
+    } catch (err) {
+      throw new StoreError("io", file, `cannot open the chain store ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      db.pragma("busy_timeout = 5000");
+      const check = db.pragma("quick_check", { simple: true });
+      if (check !== "ok") throw new StoreError("corrupt", file, `the chain store ${file} failed its integrity check: ${String(check)}`);
+      db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+      const format = db.prepare(`SELECT value FROM meta WHERE key = 'format'`).get() as { value: string } | undefined;
+      if (!format) {
+        db.prepare(`INSERT INTO meta (key, value) VALUES ('format', ?)`).run(String(CHAIN_STORE_FORMAT));
+      } else if (Number(format.value) > CHAIN_STORE_FORMAT) {
+        throw new StoreError("newer_schema", file, `the chain store ${file} has format ${format.value}, newer than this version understands (${CHAIN_STORE_FORMAT}); run a newer capacity-agent or restore a backup`);
+      }
+      const schema = db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string } | undefined;
+      const have = schema ? Number(schema.value) : 0;
+      if (have > MIGRATIONS.length) {
+        throw new StoreError("newer_schema", file, `the chain store ${file} has schema ${have}, newer than this version understands (${MIGRATIONS.length}); run a newer capacity-agent`);
+      }
+      if (have < MIGRATIONS.length) {
+        db.transaction(() => {
+          for (let i = have; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]);
+          db.prepare(`INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(String(MIGRATIONS.length));
+        })();
+      }
+    } catch (err) {
+      db.close();
+      if (err instanceof StoreError) throw err;
+      const code = (err as { code?: string }).code;
+      if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
+        throw new StoreError("corrupt", file, `the chain store ${file} is not a readable database (${code}); it was left as it is, move it away or restore a backup`, { cause: err });
+      }
+      if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
+        throw new StoreError("locked", file, `the chain store ${file} is in use by another process`, { cause: err });
+      }
+      throw new StoreError("io", file, `cannot open the chain store ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    return new ChainStore(db, file);
+  }
+
+  twin(twinId: number): ChainTwinRecord | undefined {
+    const r = this.db.prepare(`SELECT * FROM twins WHERE twin_id = ?`).get(twinId) as TwinRow | undefined;
+    if (!r) return undefined;
+    return { twinId: r.twin_id, publicKey: new Uint8Array(r.public_key), scheme: schemeOf(r.scheme, this.file), registeredMs: r.registered_ms, updatedMs: r.updated_ms, lastCallMs: r.last_call_ms };
+  }
+
+  node(nodeId: number): { record: ChainNodeRecord; state: NodeChainState } | undefined {
+    const r = this.db.prepare(`SELECT * FROM nodes WHERE node_id = ?`).get(nodeId) as NodeRow | undefined;
+    if (!r) return undefined;
+    return {
+      record: {
+        nodeId: r.node_id,
+        farmId: r.farm_id,
+        twinId: r.twin_id,
+        publicKey: new Uint8Array(r.public_key),
+        scheme: schemeOf(r.scheme, this.file),
+        total: unitsOf(r.total, "total"),
+        registeredMs: r.registered_ms,
+        updatedMs: r.updated_ms,
+        capacityUpdatedMs: r.capacity_updated_ms,
+        lastCallMs: r.last_call_ms,
+      },
+      state: { lastSequence: r.last_sequence, lastPeriodEndMs: r.last_period_end_ms, lastHash: new Uint8Array(r.last_hash), maxCapacity: unitsOf(r.max_capacity, "max_capacity") },
+    };
+  }
+
+  /** Store a twin (new or refreshed) and, when given, the event it caused: one transaction. */
+  putTwin(t: ChainTwinRecord, event?: ChainEventRecord): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO twins (twin_id, public_key, scheme, registered_ms, updated_ms, last_call_ms) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(twin_id) DO UPDATE SET public_key = excluded.public_key, scheme = excluded.scheme, updated_ms = excluded.updated_ms, last_call_ms = excluded.last_call_ms`,
+        )
+        .run(t.twinId, Buffer.from(t.publicKey), SCHEME_WIRE[t.scheme], t.registeredMs, t.updatedMs, t.lastCallMs);
+      if (event) this.insertEvent(event);
+    })();
+  }
+
+  /** Store a node's registration and state (new or updated) and, when given, its event: one transaction. */
+  putNode(n: ChainNodeRecord, s: NodeChainState, event?: ChainEventRecord): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO nodes (node_id, public_key, scheme, farm_id, twin_id, total, registered_ms, updated_ms, capacity_updated_ms, last_call_ms,
+                              last_sequence, last_period_end_ms, last_hash, max_capacity)
+           VALUES (@nodeId, @publicKey, @scheme, @farmId, @twinId, @total, @registeredMs, @updatedMs, @capacityUpdatedMs, @lastCallMs,
+                   @lastSequence, @lastPeriodEndMs, @lastHash, @maxCapacity)
+           ON CONFLICT(node_id) DO UPDATE SET public_key = excluded.public_key, scheme = excluded.scheme, farm_id = excluded.farm_id,
+             twin_id = excluded.twin_id, total = excluded.total, updated_ms = excluded.updated_ms, capacity_updated_ms = excluded.capacity_updated_ms,
+             last_call_ms = excluded.last_call_ms, last_sequence = excluded.last_sequence, last_period_end_ms = excluded.last_period_end_ms,
+             last_hash = excluded.last_hash, max_capacity = excluded.max_capacity`,
+        )
+        .run({
+          nodeId: n.nodeId,
+          publicKey: Buffer.from(n.publicKey),
+          scheme: SCHEME_WIRE[n.scheme],
+          farmId: n.farmId,
+          twinId: n.twinId,
+          total: unitsBytes(n.total),
+          registeredMs: n.registeredMs,
+          updatedMs: n.updatedMs,
+          capacityUpdatedMs: n.capacityUpdatedMs,
+          lastCallMs: n.lastCallMs,
+          lastSequence: s.lastSequence,
+          lastPeriodEndMs: s.lastPeriodEndMs,
+          lastHash: Buffer.from(s.lastHash),
+          maxCapacity: unitsBytes(s.maxCapacity),
+        });
+      if (event) this.insertEvent(event);
+    })();
+  }
+
+  /**
+   * Accept a proof: advance the node's state, keep the proof envelope and record the event, in ONE
+   * durable transaction. A second proof with the same (node, sequence) violates the primary key
+   * and rolls the whole transaction back.
+   */
+  acceptProof(nodeId: number, state: NodeChainState, proof: Uint8Array, acceptedMs: number, event: ChainEventRecord): void {
+    this.db.transaction(() => {
+      const r = this.db
+        .prepare(`UPDATE nodes SET last_sequence = ?, last_period_end_ms = ?, last_hash = ?, max_capacity = ? WHERE node_id = ?`)
+        .run(state.lastSequence, state.lastPeriodEndMs, Buffer.from(state.lastHash), unitsBytes(state.maxCapacity), nodeId);
+      if (r.changes !== 1) throw new Error(`node ${nodeId} is not in the chain store`);
+      this.db.prepare(`INSERT INTO proofs (node_id, sequence, proof, accepted_ms) VALUES (?, ?, ?, ?)`).run(nodeId, state.lastSequence, Buffer.from(proof), acceptedMs);
+      this.insertEvent(event);
+    })();
+  }
+
+  private insertEvent(e: ChainEventRecord): void {
+    this.db.prepare(`INSERT INTO events (at_ms, kind, event) VALUES (?, ?, ?)`).run(e.atMs, e.kind, Buffer.from(e.bytes));
+  }
+
+  /** The header hash of node `nodeId`'s accepted proof `sequence` (undefined when there is none). */
+  proofHashAt(nodeId: number, sequence: number): Uint8Array | undefined {
+    const r = this.db.prepare(`SELECT proof FROM proofs WHERE node_id = ? AND sequence = ?`).get(nodeId, sequence) as { proof: Buffer } | undefined;
+    if (!r) return undefined;
+    const env = decode<{ payload: Uint8Array }>("Signed", new Uint8Array(r.proof), { maxBytes: 64 * 1024 });
+    return proofHash(env.payload);
+  }
+
+  /** Accepted proofs of a node with sequence >= fromSequence, in order, at most `limit`. */
+  proofs(nodeId: number, fromSequence: number, limit: number): StoredChainProof[] {
+    const rows = this.db.prepare(`SELECT sequence, proof, accepted_ms FROM proofs WHERE node_id = ? AND sequence >= ? ORDER BY sequence LIMIT ?`).all(nodeId, fromSequence, limit) as Array<{
+      sequence: number;
+      proof: Buffer;
+      accepted_ms: number;
+    }>;
+    return rows.map((r) => ({ sequence: r.sequence, proof: new Uint8Array(r.proof), acceptedMs: r.accepted_ms }));
+  }
+
+  proofCount(nodeId?: number): number {
+    const r = (nodeId === undefined ? this.db.prepare(`SELECT COUNT(*) AS n FROM proofs`).get() : this.db.prepare(`SELECT COUNT(*) AS n FROM proofs WHERE node_id = ?`).get(nodeId)) as { n: number };
+    return r.n;
+  }
+
+  /** Events in order, after `afterSeq`. */
+  events(afterSeq = 0, limit = 1000): Array<{ seq: number } & ChainEventRecord> {
+    const rows = this.db.prepare(`SELECT seq, at_ms, kind, event FROM events WHERE seq > ? ORDER BY seq LIMIT ?`).all(afterSeq, limit) as Array<{ seq: number; at_ms: number; kind: string; event: Buffer }>;
+    return rows.map((r) => ({ seq: r.seq, atMs: r.at_ms, kind: r.kind, bytes: new Uint8Array(r.event) }));
+  }
+
+  /** Add refusal counts (code -> how many) in one transaction. */
+  addRefusals(counts: ReadonlyMap<string, number>): void {
+    if (counts.size === 0) return;
+    const up = this.db.prepare(`INSERT INTO refusals (code, count) VALUES (?, ?) ON CONFLICT(code) DO UPDATE SET count = count + excluded.count`);
+    this.db.transaction(() => {
+      for (const [code, n] of counts) up.run(code, n);
+    })();
+  }
+
+  refusals(): Record<string, number> {
+    const rows = this.db.prepare(`SELECT code, count FROM refusals ORDER BY code`).all() as Array<{ code: string; count: number }>;
+    return Object.fromEntries(rows.map((r) => [r.code, r.count]));
+  }
+
+  /**
+   * Bytes stored per table: the sum of the column byte lengths of every row (BLOB and TEXT by
+   * their length, INTEGER as 8 bytes, the u64 a chain would keep), not the file size, so the
+   * number says what a pallet would store, without SQLite's pages, indexes and free space.
+   */
+  footprint(): Record<ChainTable, { rows: number; bytes: number }> & { total: { rows: number; bytes: number } } {
+    const out = {} as Record<ChainTable, { rows: number; bytes: number }> & { total: { rows: number; bytes: number } };
+    const total = { rows: 0, bytes: 0 };
+    for (const table of CHAIN_TABLES) {
+      const cols = this.db.prepare(`SELECT name, type FROM pragma_table_info(?)`).all(table) as Array<{ name: string; type: string }>;
+      const expr = cols.map((c) => (c.type.toUpperCase() === "INTEGER" ? "8" : `COALESCE(length("${c.name}"), 0)`)).join(" + ");
+      const r = this.db.prepare(`SELECT COUNT(*) AS rows, COALESCE(SUM(${expr}), 0) AS bytes FROM "${table}"`).get() as { rows: number; bytes: number };
+      out[table] = { rows: r.rows, bytes: r.bytes };
+      total.rows += r.rows;
+      total.bytes += r.bytes;
+    }
+    out.total = total;
+    return out;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

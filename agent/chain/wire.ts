@@ -1,0 +1,96 @@
+import type { Units } from "../capacity/units";
+import { SCHEME_WIRE } from "../identity/keys";
+import { type U64, type WireUnits, unitsToWire } from "../wire/codec";
+import type { ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
+
+/** Wire shapes of chain.proto as `decode` returns them (64-bit integers as decimal strings). */
+export interface WireChainCall {
+  timestampMs: U64;
+  registerTwin: { twinId: number } | null;
+  registerNode: { nodeId: number; farmId: number; twinId: number; total: WireUnits | null } | null;
+}
+
+export interface WireChainQuery {
+  nodeId: number;
+  twinId: number;
+  wantProofs: boolean;
+  fromSequence: U64;
+  limit: number;
+}
+
+export interface WireNodeInfo {
+  nodeId: number;
+  farmId: number;
+  twinId: number;
+  publicKey: Uint8Array;
+  scheme: number;
+  total: WireUnits | null;
+  registeredMs: U64;
+  updatedMs: U64;
+  lastSequence: U64;
+  lastPeriodEndMs: U64;
+  lastHash: Uint8Array;
+}
+
+export interface WireTwinInfo {
+  twinId: number;
+  publicKey: Uint8Array;
+  scheme: number;
+  registeredMs: U64;
+}
+
+export interface WireChainRejection {
+  code: string;
+  message: string;
+  unit: string;
+  requested: U64;
+  free: U64;
+  path: string;
+}
+
+export interface WireChainReply {
+  ok: boolean;
+  rejection: WireChainRejection | null;
+  node: WireNodeInfo | null;
+  twin: WireTwinInfo | null;
+  proofs: Array<{ proof: Uint8Array; acceptedMs: U64 }>;
+  proofHash: Uint8Array;
+  timestampMs: U64;
+}
+
+export interface WireChainEvent {
+  kind: string;
+  nodeId: number;
+  twinId: number;
+  sequence: U64;
+  proofHash: Uint8Array;
+  timestampMs: U64;
+}
+
+export function nodeInfoToWire(r: ChainNodeRecord, s: NodeChainState): Record<string, unknown> {
+  return {
+    nodeId: r.nodeId,
+    farmId: r.farmId,
+    twinId: r.twinId,
+    publicKey: r.publicKey,
+    scheme: SCHEME_WIRE[r.scheme],
+    total: unitsToWire(r.total),
+    registeredMs: r.registeredMs,
+    updatedMs: r.updatedMs,
+    lastSequence: s.lastSequence,
+    lastPeriodEndMs: s.lastPeriodEndMs,
+    lastHash: s.lastHash,
+  };
+}
+
+export function twinInfoToWire(t: ChainTwinRecord): Record<string, unknown> {
+  return { twinId: t.twinId, publicKey: t.publicKey, scheme: SCHEME_WIRE[t.scheme], registeredMs: t.registeredMs };
+}
+
+/** A ChainCall payload (what ChainClient signs). */
+export function chainCallToWire(timestampMs: number, call: { registerTwin?: { twinId: number }; registerNode?: { nodeId: number; farmId: number; twinId: number; total: Units } }): Record<string, unknown> {
+  const o: Record<string, unknown> = { timestampMs };
+  if (call.registerTwin) o.registerTwin = call.registerTwin;
+  if (call.registerNode) o.registerNode = { ...call.registerNode, total: unitsToWire(call.registerNode.total) };
+  return o;
+}

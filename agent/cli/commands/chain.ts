@@ -1,0 +1,108 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { connectBus, type NatsConnection } from "../../bus/nats";
+import { Subjects } from "../../bus/subjects";
+import { createChainMetrics } from "../../chain/metrics";
+import { parseChainOptions } from "../../chain/options";
+import { ChainServer } from "../../chain/server";
+import { ChainStore } from "../../chain/store";
+import { createKeyFile, loadKeyFile, toHex, type Signer } from "../../identity/keys";
+import { createLogger, LOG_LEVELS, type Logger } from "../../log/logger";
+import { MetricsServer } from "../../metrics/http";
+import { MetricsRegistry } from "../../metrics/metrics";
+import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, intFlag, natsServers, type Command } from "../framework";
+
+export const CHAIN_DEFAULT_DATA = "./.capacity-agent-chain";
+
+export const chainCommand: Command = {
+  name: "chain",
+  summary: "run the chain stand-in (registry and usage proofs, as tfchain would keep them)",
+  help: `usage: capacity-agent chain [--data DIR] [--nats URL[,URL...]] [--key FILE] [--pretty]
+                            [--log-level LEVEL] [--metrics-port PORT]
+
+Plays tfchain's role for capacity-agent: binds twin and node ids to keys, keeps node capacity,
+and verifies and durably stores usage proofs with the rules a chain pallet would enforce
+(signed by the node's key, sequence = last + 1, contiguous periods, previous hash, totals within
+the node's capacity). Subjects (prefix $CAPACITY_AGENT_SUBJECT_PREFIX, default tfgrid.v1):
+  tfgrid.v1.chain.twin.register  tfgrid.v1.chain.node.register  tfgrid.v1.chain.proof.submit
+  tfgrid.v1.chain.query          events on tfgrid.v1.chain.events.<kind>
+Every reply and event is signed by the chain's key; pin it in clients with its public key.
+  --data DIR          where chain.db and the default key live (default ${CHAIN_DEFAULT_DATA})
+  --nats URLS         NATS server URLs, comma separated (default $CAPACITY_AGENT_NATS or nats://127.0.0.1:4222)
+  --key FILE          the chain's key file (default <data>/chain-key.json, created mode 0600 on first start)
+  --pretty            human-readable logs instead of JSON
+  --log-level LEVEL   fatal, error, warn, info (default), debug, trace, silent
+  --metrics-port PORT serve Prometheus metrics on 127.0.0.1:PORT/metrics (and /healthz)`,
+  options: {
+    data: { type: "string" },
+    ...NATS_OPTION,
+    key: { type: "string" },
+    pretty: { type: "boolean" },
+    "log-level": { type: "string" },
+    "metrics-port": { type: "string" },
+  },
+  async run({ values }, io) {
+    const data = (values.data as string | undefined) ?? CHAIN_DEFAULT_DATA;
+    const level = (values["log-level"] as string | undefined) ?? "info";
+    if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
+    const metricsPort = intFlag(values, "metrics-port", { min: 0, max: 65535 });
+    const servers = natsServers(values, io.env);
+    const subjects = new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1");
+    const logger = createLogger({ level, pretty: values.pretty === true });
+    const log = logger.child({ module: "chain" });
+
+    let store: ChainStore | null = null;
+    let nc: NatsConnection | null = null;
+    let server: ChainServer | null = null;
+    let metricsServer: MetricsServer | null = null;
+    const shutdown = async (): Promise<void> => {
+      await server?.close().catch(() => undefined);
+      await metricsServer?.close().catch(() => undefined);
+      if (nc && !nc.isClosed()) {
+        // drain sends what is buffered; with the server away it would wait for a reconnect, so bound it
+        const conn = nc;
+        await Promise.race([conn.drain().catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
+        await conn.close().catch(() => undefined);
+      }
+      store?.close();
+    };
+    try {
+      const signer = await chainKey(values.key as string | undefined, data, log);
+      store = ChainStore.open(data);
+      nc = await connectBus({ servers, name: "capacity-agent chain" }, logger);
+      const registry = new MetricsRegistry();
+      server = new ChainServer(parseChainOptions(), { nc, subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
+      await server.start();
+      if (metricsPort !== undefined) {
+        metricsServer = new MetricsServer({ host: "127.0.0.1", port: metricsPort }, { registry, logger, healthy: () => nc !== null && !nc.isClosed() });
+        await metricsServer.start();
+      }
+      log.info({ event: "chain_started", publicKey: toHex(signer.publicKey), address: signer.address, scheme: signer.scheme, store: store.file, nats: servers, prefix: subjects.prefix }, "chain stand-in started");
+    } catch (err) {
+      const e = err as { code?: string; message: string };
+      logger.fatal({ event: "chain_start_failed", code: e.code, err: e.message }, "chain stand-in could not start");
+      await shutdown();
+      io.err(`capacity-agent chain: ${e.code ? `[${e.code}] ` : ""}${e.message}`);
+      return EXIT_FAIL;
+    }
+    await new Promise<void>((resolve) => {
+      if (io.signal.aborted) return resolve();
+      io.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await shutdown();
+    log.info({ event: "chain_stopped" }, "chain stand-in stopped");
+    return EXIT_OK;
+  },
+};
+
+/** The chain's key: --key FILE (must exist), or <data>/chain-key.json, created on first start. */
+async function chainKey(file: string | undefined, data: string, log: Logger): Promise<Signer> {
+  if (file) return loadKeyFile(file);
+  const def = path.join(data, "chain-key.json");
+  if (!fs.existsSync(def)) {
+    fs.mkdirSync(data, { recursive: true, mode: 0o700 });
+    const kf = await createKeyFile(def, "ed25519");
+    log.info({ event: "chain_key_created", file: def, address: kf.address }, "created the chain's key");
+  }
+  return loadKeyFile(def);
+}
