@@ -7,12 +7,16 @@ import { Subjects } from "./bus/subjects";
 import { capacityOf } from "./capacity/model";
 import type { AgentConfig } from "./config/options";
 import { HardwareMonitor, SystemHardwareProbe, parseHardwareOptions, type HardwareReport } from "./hardware";
-import { createKeyFile, loadKeyFile, toHex, type Signer } from "./identity/keys";
+import { createKeyFile, loadKeyFile, parsePublicKey, toHex, type Signer } from "./identity/keys";
 import type { Logger } from "./log/logger";
 import { createMetrics, type Metrics } from "./metrics/metrics";
 import { MetricsServer } from "./metrics/http";
 import { Gossip, gossipOptionsFrom } from "./gossip";
 import { FileRegistry, upsertRegistryFile } from "./registry/file";
+import { ChainClient } from "./chain/client";
+import { ChainLink, CHAIN_LINK_RETRY } from "./chain/link";
+import { ChainRegistry, CompositeRegistry } from "./chain/registry";
+import { UsageService, usageOptionsFrom, type ProofSink } from "./usage/service";
 import type { Registry } from "./registry/types";
 import { Store } from "./store/store";
 import { UNIT_NAMES } from "./capacity/units";
@@ -47,6 +51,9 @@ export class Agent {
   hardware!: HardwareMonitor;
   nc!: NatsConnection;
   api!: NodeApi;
+  /** the chain client (null when chain.enabled is false) */
+  chain: ChainClient | null = null;
+  usage!: UsageService;
   natsUrl = "";
   private embedded: EmbeddedNats | null = null;
   private probe: SystemHardwareProbe | null = null;
@@ -74,12 +81,18 @@ export class Agent {
     if (c.devIdentity) {
       upsertRegistryFile(c.registryFile, { kind: "node", id: c.nodeId, farmId: c.farmId, twinId: c.twinId, publicKey: toHex(this.signer.publicKey), scheme: this.signer.scheme });
     }
+    if (c.chain.enabled && !fs.existsSync(c.registryFile)) {
+      // keys come from the chain alone (the registry file is an option)
+      this.registry = new CompositeRegistry([]);
+      this.log.info({ event: "registry_file_absent", file: c.registryFile }, "no registry file; twin and node keys come from the chain");
+      return;
+    }
     this.registry = new FileRegistry(c.registryFile, {
       onError: (err) => this.log.warn({ event: "registry_invalid", file: c.registryFile, err: err.message }, "registry file is invalid; keeping the last good one"),
     });
     const self = await this.registry.node(c.nodeId);
     if (!self) {
-      this.log.warn({ event: "node_not_registered", nodeId: c.nodeId, registry: c.registryFile }, "this node is not in the registry; peers will not trust its announcements");
+      if (!c.chain.enabled) this.log.warn({ event: "node_not_registered", nodeId: c.nodeId, registry: c.registryFile }, "this node is not in the registry; peers will not trust its announcements");
     } else if (toHex(self.publicKey) !== toHex(this.signer.publicKey)) {
       throw new AgentStartError("key_mismatch", `the registry binds node ${c.nodeId} to another key than ${c.keyFile}`);
     }
@@ -106,6 +119,11 @@ export class Agent {
       throw new AgentStartError("nats_unavailable", `cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message}`, { cause: err });
     }
     this.natsUrl = this.nc.getServer();
+    if (c.chain.enabled) {
+      this.chain = new ChainClient(this.nc, this.subjects, { chainKey: c.chain.publicKey ? parsePublicKey(c.chain.publicKey, "chain.publicKey") : undefined });
+      // the registry file (when there is one) first, then the chain (cached)
+      this.registry = new CompositeRegistry([this.registry, new ChainRegistry({}, { client: this.chain, logger: this.log, now: this.now })]);
+    }
   }
 
   private updateGauges(): void {
@@ -145,6 +163,24 @@ export class Agent {
       this.add(new MetricsServer({ host: c.metrics.host, port: c.metrics.port }, { registry: this.metrics.registry, logger: this.log, healthy: () => !this.nc.isClosed() }));
     }
     // --- components: begin ---
+    let sink: ProofSink | null = null;
+    if (this.chain) {
+      const chain = this.chain;
+      const link = new ChainLink({ nodeId: c.nodeId, farmId: c.farmId, twinId: c.twinId, ...CHAIN_LINK_RETRY }, { client: chain, signer: this.signer, logger: this.log, total: report.total });
+      this.hardware.onChange((r: HardwareReport) => link.setTotal(r.total));
+      this.add(link);
+      sink = {
+        head: (nodeId) => chain.head(nodeId),
+        submitProof: async (envelope) => {
+          const r = await chain.submitProof(envelope);
+          // the chain lost this node (a new chain store): register again, the proof is retried
+          if (!r.ok && r.code === "unknown_node") link.setTotal(this.hardware.current().total);
+          return r;
+        },
+      };
+    }
+    this.usage = new UsageService(usageOptionsFrom(c), { nc: this.nc, subjects: this.subjects, store: this.store, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, sink });
+    this.add(this.usage);
     this.add(new Gossip(gossipOptionsFrom(c), { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now }));
     // --- components: end ---
     for (const comp of this.components) await comp.start();

@@ -8,10 +8,12 @@ import { statusCommand } from "./commands/status";
 import { registryCommand } from "./commands/registry";
 import { findCommand } from "./commands/find";
 import { peersCommand } from "./commands/peers";
+import { chainCommand } from "./commands/chain";
+import { proofsCommand } from "./commands/proofs";
 import { AGENT_VERSION } from "../version";
 
 /** Every command of the CLI. Add a command: one file in commands/, one line here. */
-export const COMMANDS: Command[] = [runCommand, hardwareCommand, keysCommand, deployCommand, deleteCommand, statusCommand, registryCommand, findCommand, peersCommand];
+export const COMMANDS: Command[] = [runCommand, hardwareCommand, keysCommand, deployCommand, deleteCommand, statusCommand, registryCommand, findCommand, peersCommand, proofsCommand, chainCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

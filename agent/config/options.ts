@@ -56,8 +56,14 @@ export interface AgentConfig {
     scope: "farm" | "grid";
   };
   usage: {
-    /** metering period in seconds, aligned to the clock; default 3600 */
+    /** metering period in seconds, aligned to the clock; default 3600, at most MAX_PERIOD_SECONDS (4 h) */
     periodSeconds: number;
+  };
+  chain: {
+    /** register with the chain, resolve keys through it and send usage proofs to it (default true) */
+    enabled: boolean;
+    /** pin the chain's key (0x hex): replies signed by any other key are refused; default: not pinned */
+    publicKey: string | null;
   };
   log: { level: string; pretty: boolean };
   /** Prometheus endpoint (GET /metrics, /healthz); off unless a port is set */
@@ -82,6 +88,7 @@ export function defaultConfig(): AgentConfig {
     api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000 },
     gossip: { heartbeatSeconds: 30, scope: "farm" },
     usage: { periodSeconds: 3600 },
+    chain: { enabled: true, publicKey: null },
     log: { level: "info", pretty: false },
     metrics: { host: "127.0.0.1", port: null },
   };
@@ -187,12 +194,18 @@ export function parseServers(v: unknown, field: string): string[] {
   });
 }
 
+/**
+ * Longest usage period: a proof's byte-second totals are uint64, and 4 h keeps a node with up to
+ * 1.1 PiB reserved inside that (24 h would overflow above ~194 TiB).
+ */
+export const MAX_PERIOD_SECONDS = 14_400;
+
 const SUBJECT_TOKEN_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /** Apply a parsed JSON config file onto `c` (validating every field). */
 export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   if (!isObj(raw)) throw new ConfigError(source, "expected a JSON object");
-  checkKeys(raw, ["nodeId", "farmId", "twinId", "dataDir", "keyFile", "registryFile", "nats", "subjectPrefix", "power", "capacity", "hardware", "api", "gossip", "usage", "log", "metrics"], "");
+  checkKeys(raw, ["nodeId", "farmId", "twinId", "dataDir", "keyFile", "registryFile", "nats", "subjectPrefix", "power", "capacity", "hardware", "api", "gossip", "usage", "chain", "log", "metrics"], "");
   if (raw.nodeId !== undefined) c.nodeId = intField(raw.nodeId, "nodeId", 1, 0xffffffff);
   if (raw.farmId !== undefined) c.farmId = intField(raw.farmId, "farmId", 1, 0xffffffff);
   if (raw.twinId !== undefined) c.twinId = intField(raw.twinId, "twinId", 1, 0xffffffff);
@@ -261,7 +274,18 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   if (raw.usage !== undefined) {
     if (!isObj(raw.usage)) throw new ConfigError("usage", "expected an object");
     checkKeys(raw.usage, ["periodSeconds"], "usage");
-    if (raw.usage.periodSeconds !== undefined) c.usage.periodSeconds = intField(raw.usage.periodSeconds, "usage.periodSeconds", 1, 86400);
+    if (raw.usage.periodSeconds !== undefined) c.usage.periodSeconds = intField(raw.usage.periodSeconds, "usage.periodSeconds", 1, MAX_PERIOD_SECONDS);
+  }
+  if (raw.chain !== undefined) {
+    if (!isObj(raw.chain)) throw new ConfigError("chain", "expected an object");
+    checkKeys(raw.chain, ["enabled", "publicKey"], "chain");
+    if (raw.chain.enabled !== undefined) c.chain.enabled = boolField(raw.chain.enabled, "chain.enabled");
+    if (raw.chain.publicKey !== undefined) {
+      if (raw.chain.publicKey !== null && (typeof raw.chain.publicKey !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(raw.chain.publicKey))) {
+        throw new ConfigError("chain.publicKey", "expected a 32-byte public key as 0x hex (66 characters) or null");
+      }
+      c.chain.publicKey = raw.chain.publicKey;
+    }
   }
   if (raw.metrics !== undefined) {
     if (!isObj(raw.metrics)) throw new ConfigError("metrics", "expected an object");
@@ -339,7 +363,7 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
       c.log.level = o.logLevel;
     }
     if (o.heartbeat !== undefined) c.gossip.heartbeatSeconds = numField(o.heartbeat, name("heartbeat", "--heartbeat"), 0.1, 3600);
-    if (o.period !== undefined) c.usage.periodSeconds = intField(o.period, name("period", "--period"), 1, 86400);
+    if (o.period !== undefined) c.usage.periodSeconds = intField(o.period, name("period", "--period"), 1, MAX_PERIOD_SECONDS);
     if (o.metricsPort !== undefined) c.metrics.port = intField(o.metricsPort, name("metricsPort", "--metrics-port"), 0, 65535);
   }
   // the node's twin defaults to the node id when nothing set it

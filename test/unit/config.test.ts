@@ -44,6 +44,10 @@ describe("config", () => {
     [{ log: { level: "loud" } }, "log.level"],
     [{ bogus: 1 }, "bogus"],
     [{ gossip: { scope: "world" } }, "gossip.scope"],
+    [{ usage: { periodSeconds: 86400 } }, "usage.periodSeconds"],
+    [{ chain: { enabled: "yes" } }, "chain.enabled"],
+    [{ chain: { publicKey: "0x12" } }, "chain.publicKey"],
+    [{ chain: { pin: true } }, "chain.pin"],
   ])("file %o is refused naming %s", (obj, field) => {
     expect(() => loadConfig({ config: withFile(obj) }, {})).toThrow(expect.objectContaining({ code: "invalid_config", field }));
   });
@@ -52,8 +56,19 @@ describe("config", () => {
     [{ nodeId: "x" }, "--node-id"],
     [{ nats: "not a url" }, "--nats[0]"],
     [{ heartbeat: "0" }, "--heartbeat"],
+    [{ period: "0" }, "--period"],
+    [{ period: "14401" }, "--period"],
   ])("flags %o are refused naming %s", (flags, field) => {
     expect(() => loadConfig(flags, {})).toThrow(expect.objectContaining({ field }));
+  });
+
+  test("chain and usage: on by default, a pinned key and a period from the file", () => {
+    expect(loadConfig({}, {}).chain).toEqual({ enabled: true, publicKey: null });
+    const key = "0x" + "ab".repeat(32);
+    const c = loadConfig({ config: withFile({ chain: { enabled: false, publicKey: key }, usage: { periodSeconds: 14400 } }) }, {});
+    expect(c.chain).toEqual({ enabled: false, publicKey: key });
+    expect(c.usage.periodSeconds).toBe(14400);
+    expect(loadConfig({ period: "5" }, {}).usage.periodSeconds).toBe(5);
   });
 
   test("an unreadable config file is named", () => {

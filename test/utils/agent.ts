@@ -51,9 +51,19 @@ export interface AgentProcess {
 }
 
 /** Start `capacity-agent run` as a real process; resolves once it logs agent_started. */
-export async function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<AgentProcess> {
+export function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<AgentProcess> {
+  return startDaemon(["run", ...args], "agent_started", env, cwd);
+}
+
+/** Start `capacity-agent chain` (the chain stand-in) as a real process; resolves once it logs chain_started. */
+export function startChain(args: string[], env: NodeJS.ProcessEnv = {}): Promise<AgentProcess> {
+  return startDaemon(["chain", ...args], "chain_started", env);
+}
+
+/** Start a long-running CLI command that logs JSON lines; resolves once it logs `readyEvent`. */
+export async function startDaemon(argv: string[], readyEvent: string, env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<AgentProcess> {
   requireBuilt();
-  const child = spawn(process.execPath, [CLI, "run", ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], cwd });
+  const child = spawn(process.execPath, [CLI, ...argv], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], cwd });
   const logs: Array<Record<string, unknown>> = [];
   let buf = "";
   let stderr = "";
@@ -97,7 +107,7 @@ export async function startAgent(args: string[], env: NodeJS.ProcessEnv = {}, cw
       loop();
     });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  await waitForEvent("agent_started");
+  await waitForEvent(readyEvent);
   return {
     child,
     logs,

@@ -1,25 +1,46 @@
 import * as fs from "node:fs";
+import { ChainClient } from "../../chain/client";
 import { upsertRegistryFile } from "../../registry/file";
-import { EXIT_OK, UsageError, intFlag, req, type Command } from "../framework";
-import type { KeyFile } from "../../identity/keys";
+import { loadKeyFile, type KeyFile } from "../../identity/keys";
+import { withNats } from "../client";
+import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, intFlag, req, type Command } from "../framework";
 
 export const registryCommand: Command = {
   name: "registry",
-  summary: "add a twin or node key to a JSON registry file",
+  summary: "bind a twin or node id to a key: in a JSON registry file, or a twin on the chain",
   help: `usage: capacity-agent registry add --file REGISTRY --twin ID --key KEYFILE
        capacity-agent registry add --file REGISTRY --node ID --farm F [--node-twin T] --key KEYFILE
+       capacity-agent registry add --chain --twin ID --key KEYFILE [--nats URL]
 
-Adds (or replaces) an entry binding an id to the public key of KEYFILE (only the public key is
-copied). Agents re-read the file when it changes.`,
-  options: { file: { type: "string" }, twin: { type: "string" }, node: { type: "string" }, farm: { type: "string" }, "node-twin": { type: "string" }, key: { type: "string" } },
+--file: adds (or replaces) an entry binding an id to the public key of KEYFILE (only the public
+key is copied). Agents re-read the file when it changes.
+--chain: registers twin ID on the chain stand-in with a call signed by KEYFILE, as a twin does on
+tfchain (the first registration binds the id to the key; later ones must be signed by the same
+key). Agents resolve twins through the chain, so a twin registered there can deploy on any node.
+Nodes register themselves on the chain when their agent starts.
+Prints {"twin","address","publicKey","type"} (or {"node","farm",...}); exit 1 when the chain refuses.`,
+  options: { file: { type: "string" }, chain: { type: "boolean" }, twin: { type: "string" }, node: { type: "string" }, farm: { type: "string" }, "node-twin": { type: "string" }, key: { type: "string" }, ...NATS_OPTION },
   positionals: true,
   async run({ values, positionals }, io) {
     if (positionals.length !== 1 || positionals[0] !== "add") throw new UsageError(`expected "registry add"`);
-    const file = req(values, "file");
-    const kf = JSON.parse(fs.readFileSync(req(values, "key"), "utf8")) as KeyFile;
+    const keyFile = req(values, "key");
     const twin = intFlag(values, "twin", { max: 0xffffffff });
     const node = intFlag(values, "node", { max: 0xffffffff });
     if ((twin === undefined) === (node === undefined)) throw new UsageError("give exactly one of --twin ID or --node ID");
+    if (values.chain) {
+      if (values.file !== undefined) throw new UsageError("give --file REGISTRY or --chain, not both");
+      if (twin === undefined) throw new UsageError("--chain registers twins; a node registers itself when its agent starts");
+      const signer = await loadKeyFile(keyFile);
+      const r = await withNats(values, io, (nc, subjects) => new ChainClient(nc, subjects).registerTwin(signer, twin));
+      if (!r.ok) {
+        io.err(`capacity-agent registry: the chain refused: [${r.code}] ${r.message}`);
+        return EXIT_FAIL;
+      }
+      io.out(JSON.stringify({ twin, address: signer.address, publicKey: "0x" + Buffer.from(signer.publicKey).toString("hex"), type: signer.scheme }));
+      return EXIT_OK;
+    }
+    const file = req(values, "file");
+    const kf = JSON.parse(fs.readFileSync(keyFile, "utf8")) as KeyFile;
     if (twin !== undefined) {
       upsertRegistryFile(file, { kind: "twin", id: twin, publicKey: kf.publicKey, scheme: kf.type });
       io.out(JSON.stringify({ twin, address: kf.address, publicKey: kf.publicKey, type: kf.type }));

@@ -1,0 +1,4 @@
+export * from "./meter";
+export * from "./outbox";
+export * from "./audit";
+export * from "./service";

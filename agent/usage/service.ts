@@ -1,0 +1,354 @@
+import type { NatsConnection, Status, Subscription } from "@nats-io/transport-node";
+import type { Subjects } from "../bus/subjects";
+import { DOMAIN } from "../identity/domains";
+import { seal } from "../identity/envelope";
+import type { Signer } from "../identity/keys";
+import type { Logger } from "../log/logger";
+import type { Counter, Gauge, MetricsRegistry } from "../metrics/metrics";
+import { inclusionPath, leafHash, merkleRoot } from "../proofs/merkle";
+import { encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
+import type { Store } from "../store/store";
+import { decode, encode, WireError } from "../wire/codec";
+import { rejectionToWire } from "../api/messages";
+import { meterPeriod } from "./meter";
+import { UsageOutbox, type ChainHead } from "./outbox";
+
+/** Where proofs go: the chain (ChainClient is one). Throws when the chain cannot be reached. */
+export interface ProofSink {
+  submitProof(envelope: Uint8Array): Promise<{ ok: true; code: string } | { ok: false; code: string; message: string }>;
+  /** the chain's head for this node, to go on from after the local store was lost */
+  head?(nodeId: number): Promise<ChainHead | undefined>;
+}
+
+/** Public traffic per deployment; the default source measures nothing (see README). */
+export interface NetworkCounter {
+  bytes(deploymentId: number, fromMs: number, toMs: number): bigint;
+}
+
+export const NO_NETWORK_COUNTER: NetworkCounter = { bytes: () => 0n };
+
+export interface UsageOptions {
+  nodeId: number;
+  farmId: number;
+  /** period length, ms; periods are aligned to the Unix epoch (default 3600000) */
+  periodMs: number;
+  /** how often the agent marks itself alive in the store, ms; a crash loses at most this much served time (never bills it) */
+  aliveMs: number;
+  /** retry backoff of proof delivery, ms */
+  retryMinMs: number;
+  retryMaxMs: number;
+}
+
+export function usageOptionsFrom(c: { nodeId: number; farmId: number; usage: { periodSeconds: number } }): UsageOptions {
+  const periodMs = c.usage.periodSeconds * 1000;
+  return { nodeId: c.nodeId, farmId: c.farmId, periodMs, aliveMs: Math.min(10_000, Math.max(250, Math.floor(periodMs / 20))), retryMinMs: 500, retryMaxMs: Math.min(60_000, Math.max(2_000, periodMs)) };
+}
+
+export interface UsageModules {
+  nc: NatsConnection;
+  subjects: Subjects;
+  store: Store;
+  signer: Signer;
+  logger: Logger;
+  metrics: { registry: MetricsRegistry } | null;
+  now: () => number;
+  /** null: proofs are built and kept for audit, but not sent (no chain configured) */
+  sink: ProofSink | null;
+  network?: NetworkCounter;
+}
+
+interface UsageMetrics {
+  built: Counter;
+  submitted: Counter;
+  pending: Gauge;
+}
+
+/**
+ * Usage metering and proofs, one component of the agent:
+ *   - marks the agent alive in the store every `aliveMs` (time between a crash and the next start
+ *     is downtime: stated in the proof, never billed as served);
+ *   - at every period boundary meters each deployment from the store's reservation events, commits
+ *     the sorted records with a Merkle root, signs the header and puts it in the outbox (one
+ *     transaction, before anything is sent); periods missed while the agent was down are closed at
+ *     start, one proof each;
+ *   - sends pending proofs in sequence order until the chain acknowledges each (`duplicate` of the
+ *     identical proof counts as delivered), with exponential backoff while the chain is away;
+ *   - answers audits on `<prefix>.node.<node>.usage.<sequence>` with a record and its inclusion path.
+ */
+export class UsageService {
+  readonly outbox: UsageOutbox;
+  private readonly log: Logger;
+  private readonly metrics: UsageMetrics | null;
+  private uptimeId = 0;
+  private periodTimer: NodeJS.Timeout | null = null;
+  private aliveTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryMs: number;
+  private sending = false;
+  private again = false;
+  private closed = false;
+  private sub: Subscription | null = null;
+  private statusIter: (AsyncIterable<Status> & { stop?: () => void }) | null = null;
+
+  constructor(
+    readonly options: UsageOptions,
+    private readonly m: UsageModules,
+  ) {
+    this.log = m.logger.child({ module: "usage" });
+    this.outbox = new UsageOutbox(m.store);
+    this.retryMs = options.retryMinMs;
+    this.metrics = m.metrics
+      ? {
+          built: m.metrics.registry.counter("capacity_agent_usage_proofs_built_total", "usage proofs built and put in the outbox"),
+          submitted: m.metrics.registry.counter("capacity_agent_usage_proofs_submitted_total", "usage proof submissions, by result (ok, duplicate, a refusal code, chain_unavailable)"),
+          pending: m.metrics.registry.gauge("capacity_agent_usage_outbox_pending", "usage proofs waiting for the chain"),
+        }
+      : null;
+  }
+
+  async start(): Promise<void> {
+    const now = this.m.now();
+    if (!this.outbox.head()) await this.initHead(now);
+    this.uptimeId = this.outbox.beginUptime(now);
+    this.closeDuePeriods();
+    this.scheduleAlive();
+    this.schedulePeriod();
+    this.sub = this.m.nc.subscribe(this.m.subjects.nodeUsage(this.options.nodeId, "*"), {
+      callback: (err, msg) => {
+        if (err || !msg.reply) return;
+        try {
+          msg.respond(this.audit(msg.subject, msg.data));
+        } catch (e) {
+          this.log.warn({ event: "usage_audit_failed", err: String(e) }, "could not answer an audit request");
+        }
+      },
+    });
+    this.watchReconnects();
+    const head = this.outbox.head()!;
+    this.log.info({ event: "usage_started", periodMs: this.options.periodMs, sequence: head.sequence, meteredUntil: head.periodEndMs, pending: this.outbox.pendingCount(), chain: this.m.sink !== null }, "usage metering started");
+    void this.send();
+  }
+
+  /**
+   * First start with this store: go on from the chain's head for this node when the chain knows
+   * one (the store was lost or replaced; sequences and hashes must continue), else start metering now.
+   */
+  private async initHead(now: number): Promise<void> {
+    let head: ChainHead | undefined;
+    if (this.m.sink?.head) {
+      try {
+        head = await this.m.sink.head(this.options.nodeId);
+      } catch (err) {
+        this.log.warn({ event: "usage_chain_head_unknown", err: String(err) }, "the chain did not answer; metering starts now at sequence 1");
+      }
+    }
+    if (head && head.sequence > 0) {
+      this.outbox.setHead(head);
+      this.log.warn({ event: "usage_head_adopted", sequence: head.sequence, periodEndMs: head.periodEndMs }, "no local proofs: going on from the chain's last proof of this node");
+    } else {
+      this.outbox.setHead({ sequence: 0, periodEndMs: now, hash: ZERO_HASH });
+    }
+  }
+
+  private alignedEnd(afterMs: number): number {
+    const p = this.options.periodMs;
+    return (Math.floor(afterMs / p) + 1) * p;
+  }
+
+  /** Build a proof for every period that has ended since the head. */
+  closeDuePeriods(): number {
+    const now = this.m.now();
+    this.outbox.markAlive(this.uptimeId, now);
+    let built = 0;
+    for (;;) {
+      const head = this.outbox.head()!;
+      const end = this.alignedEnd(head.periodEndMs);
+      if (end > now) break;
+      this.build(head, end, now);
+      built++;
+    }
+    if (built > 0) {
+      this.metrics?.pending.set({}, this.outbox.pendingCount());
+      void this.send();
+    }
+    return built;
+  }
+
+  private build(head: ChainHead, endMs: number, nowMs: number): void {
+    const startMs = head.periodEndMs;
+    const network = this.m.network ?? NO_NETWORK_COUNTER;
+    const metered = meterPeriod({
+      periodStartMs: startMs,
+      periodEndMs: endMs,
+      initial: this.outbox.reservationsAt(startMs),
+      events: this.outbox.changes(startMs, endMs),
+      uptime: this.outbox.uptime(startMs, endMs),
+      network: (id: number) => network.bytes(id, startMs, endMs),
+    });
+    const encoded = metered.records.map((r) => ({ deploymentId: r.deploymentId, bytes: encodeRecord(r) }));
+    const header: ProofHeader = {
+      nodeId: this.options.nodeId,
+      farmId: this.options.farmId,
+      sequence: head.sequence + 1,
+      periodStartMs: startMs,
+      periodEndMs: endMs,
+      previousHash: head.hash,
+      recordCount: encoded.length,
+      totals: metered.totals,
+      recordsRoot: merkleRoot(encoded.map((r) => leafHash(r.bytes))),
+      downtimeMs: metered.downtimeMs,
+    };
+    const headerBytes = encodeProofHeader(header);
+    const envelope = seal(this.m.signer, DOMAIN.UsageProof, headerBytes);
+    this.outbox.append({ sequence: header.sequence, periodStartMs: startMs, periodEndMs: endMs, header: headerBytes, envelope, hash: proofHash(headerBytes), records: encoded }, nowMs);
+    this.metrics?.built.inc({});
+    this.log.info(
+      { event: "usage_proof_built", sequence: header.sequence, periodStartMs: startMs, periodEndMs: endMs, records: encoded.length, downtimeMs: metered.downtimeMs, cuMicroHours: metered.totals.cuMicroHours.toString(), suMicroHours: metered.totals.suMicroHours.toString() },
+      "usage proof built",
+    );
+  }
+
+  private scheduleAlive(): void {
+    if (this.closed) return;
+    this.aliveTimer = setTimeout(() => {
+      try {
+        this.outbox.markAlive(this.uptimeId, this.m.now());
+      } catch (err) {
+        this.log.error({ event: "usage_alive_failed", err: String(err) }, "could not mark the agent alive in the store");
+      }
+      this.scheduleAlive();
+    }, this.options.aliveMs);
+    this.aliveTimer.unref?.();
+  }
+
+  private schedulePeriod(): void {
+    if (this.closed) return;
+    const now = this.m.now();
+    const delay = Math.max(1, this.alignedEnd(this.outbox.head()!.periodEndMs) - now);
+    this.periodTimer = setTimeout(() => {
+      try {
+        this.closeDuePeriods();
+      } catch (err) {
+        this.log.error({ event: "usage_proof_failed", err: String(err) }, "could not build a usage proof; retrying at the next tick");
+      }
+      this.schedulePeriod();
+    }, Math.min(delay, 2_147_000_000));
+    this.periodTimer.unref?.();
+  }
+
+  /** Send pending proofs, oldest first, until the outbox is empty or the chain is away. */
+  async send(): Promise<void> {
+    const sink = this.m.sink;
+    if (!sink || this.closed) return;
+    if (this.sending) {
+      this.again = true;
+      return;
+    }
+    this.sending = true;
+    try {
+      do {
+        this.again = false;
+        for (;;) {
+          if (this.closed) return;
+          const p = this.outbox.nextPending();
+          if (!p) break;
+          let r: Awaited<ReturnType<ProofSink["submitProof"]>>;
+          try {
+            r = await sink.submitProof(p.envelope);
+          } catch (err) {
+            this.outbox.markAttempt(p.sequence, "chain_unavailable");
+            this.metrics?.submitted.inc({ result: "chain_unavailable" });
+            if (p.attempts === 0) this.log.warn({ event: "usage_chain_unavailable", sequence: p.sequence, err: String((err as Error).message ?? err) }, "the chain did not answer; the proof stays in the outbox and is retried");
+            this.retryLater();
+            return;
+          }
+          if (this.closed) return;
+          this.metrics?.submitted.inc({ result: r.code });
+          if (r.ok) {
+            this.outbox.markDelivered(p.sequence, r.code, this.m.now());
+            this.retryMs = this.options.retryMinMs;
+            this.metrics?.pending.set({}, this.outbox.pendingCount());
+            this.log.info({ event: "usage_proof_delivered", sequence: p.sequence, code: r.code, attempts: p.attempts + 1 }, "usage proof delivered");
+            continue;
+          }
+          this.outbox.markAttempt(p.sequence, r.code);
+          this.log.error({ event: "usage_proof_refused", sequence: p.sequence, code: r.code, reason: r.message }, "the chain refused a usage proof; it stays in the outbox and is retried");
+          this.retryLater();
+          return;
+        }
+      } while (this.again);
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  private retryLater(): void {
+    if (this.closed || this.retryTimer) return;
+    const jitter = 0.8 + Math.random() * 0.4;
+    const delay = Math.round(this.retryMs * jitter);
+    this.retryMs = Math.min(this.options.retryMaxMs, this.retryMs * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.send();
+    }, delay);
+    this.retryTimer.unref?.();
+  }
+
+  /** A reconnect to NATS may mean the chain is back: try at once. */
+  private watchReconnects(): void {
+    const iter = this.m.nc.status() as AsyncIterable<Status> & { stop?: () => void };
+    this.statusIter = iter;
+    void (async () => {
+      for await (const s of iter) {
+        if (this.closed) break;
+        if (s.type === "reconnect") {
+          if (this.retryTimer) clearTimeout(this.retryTimer);
+          this.retryTimer = null;
+          this.retryMs = this.options.retryMinMs;
+          void this.send();
+        }
+      }
+    })().catch(() => undefined);
+  }
+
+  /** Answer `<prefix>.node.<node>.usage.<sequence>`: a deployment's record and its inclusion path. */
+  audit(subject: string, data: Uint8Array): Uint8Array {
+    const reply = (v: Record<string, unknown>): Uint8Array => seal(this.m.signer, DOMAIN.UsageAuditReply, encode("UsageAuditReply", v));
+    const token = subject.slice(subject.lastIndexOf(".") + 1);
+    if (!/^[1-9]\d{0,15}$/.test(token)) return reply({ found: false, rejection: rejectionToWire({ code: "malformed", message: `"${token}" is not a proof sequence number` }) });
+    let deploymentId: number;
+    try {
+      const q = decode<{ deploymentId: string }>("UsageAuditRequest", data, { maxBytes: 64, maxRepeated: 0 });
+      deploymentId = Number(q.deploymentId);
+      if (!Number.isSafeInteger(deploymentId)) throw new WireError("malformed", "deploymentId is out of range");
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      return reply({ found: false, rejection: rejectionToWire({ code: err.code, message: err.message }) });
+    }
+    const sequence = Number(token);
+    const proof = this.outbox.proof(sequence);
+    if (!proof) return reply({ found: false, rejection: rejectionToWire({ code: "not_found", message: `node ${this.options.nodeId} has no proof ${sequence}` }) });
+    const records = this.outbox.records(sequence);
+    const index = records.findIndex((r) => r.deploymentId === deploymentId);
+    if (index < 0) return reply({ found: false, proof: proof.envelope, rejection: rejectionToWire({ code: "not_found", message: `deployment ${deploymentId} has no record in proof ${sequence}` }) });
+    const path = inclusionPath(records.map((r) => leafHash(r.bytes)), index);
+    return reply({ found: true, proof: proof.envelope, record: records[index].bytes, leafIndex: index, path: path.map((s) => ({ hash: s.hash, left: s.left })) });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of [this.periodTimer, this.aliveTimer, this.retryTimer]) if (t) clearTimeout(t);
+    this.statusIter?.stop?.();
+    try {
+      this.sub?.unsubscribe();
+    } catch {
+      /* the connection is closed */
+    }
+    try {
+      this.outbox.markAlive(this.uptimeId, this.m.now());
+    } catch {
+      /* the store is closed */
+    }
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * Usage proofs end to end: a real nats-server, the chain stand-in and an agent as real processes
+ * (`capacity-agent chain`, `capacity-agent run --period 5`), real keys, real stores on disk.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { NodeClient } from "../../agent/api/client";
+import { buildDeployRequest } from "../../agent/api/messages";
+import { parseDeployment } from "../../agent/admission/spec";
+import { Subjects } from "../../agent/bus/subjects";
+import { ChainClient } from "../../agent/chain/client";
+import { DOMAIN } from "../../agent/identity/domains";
+import { seal } from "../../agent/identity/envelope";
+import { cryptoReady, loadKeyFile, type Signer } from "../../agent/identity/keys";
+import { encodeProofHeader, proofHash, type ProofHeader } from "../../agent/proofs/proof";
+import { decode } from "../../agent/wire/codec";
+import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
+import { eventually } from "../utils/grid";
+import { startNats, type NatsServerHandle } from "../utils/nats";
+
+const PERIOD_MS = 5000;
+let nats: NatsServerHandle;
+let chainProc: AgentProcess;
+let agent: AgentProcess;
+let nc: NatsConnection;
+let chain: ChainClient;
+let dir: string;
+let chainArgs: string[];
+let agentArgs: string[];
+let nodeKey: Signer;
+const keys: Record<string, string> = {};
+/** when both deployments were in place */
+let deployedAt = 0;
+
+type Proof = Awaited<ReturnType<ChainClient["proofs"]>>[number];
+
+async function allProofs(): Promise<Proof[]> {
+  return chain.proofs(1, 1, 1000);
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString("hex");
+}
+
+/** Every proof follows the one before it: sequence + 1, period contiguous, previous hash = its hash. */
+function expectChained(proofs: Proof[]): void {
+  proofs.forEach((p, i) => {
+    expect(p.header.sequence).toBe(i + 1);
+    expect(p.header.periodEndMs % PERIOD_MS).toBe(0);
+    if (i === 0) {
+      expect(hex(p.header.previousHash)).toBe("00".repeat(32));
+      return;
+    }
+    const prev = proofs[i - 1];
+    expect(p.header.periodStartMs).toBe(prev.header.periodEndMs);
+    expect(hex(p.header.previousHash)).toBe(hex(proofHash(headerBytes(prev.proof))));
+  });
+}
+
+/** The chain returns each proof as the Signed envelope it accepted; the header is its payload. */
+function headerBytes(envelope: Uint8Array): Uint8Array {
+  return decode<{ payload: Uint8Array }>("Signed", envelope).payload;
+}
+
+beforeAll(async () => {
+  await cryptoReady();
+  nats = await startNats();
+  dir = tmpDir("usage-");
+  for (const name of ["node", "owner", "forger", "chainTwin"]) {
+    keys[name] = path.join(dir, `${name}.json`);
+    expect((await cli(["keys", "new", "--out", keys[name]])).code).toBe(0);
+  }
+  const registry = path.join(dir, "registry.json");
+  expect((await cli(["registry", "add", "--file", registry, "--node", "1", "--farm", "1", "--key", keys.node])).code).toBe(0);
+  expect((await cli(["registry", "add", "--file", registry, "--twin", "7", "--key", keys.owner])).code).toBe(0);
+  const hw = JSON.parse((await cli(["hardware", "--json"])).stdout) as { disks: Array<{ name: string }> };
+  const config = path.join(dir, "config.json");
+  fs.writeFileSync(config, JSON.stringify({ hardware: { ipv4u: 1, diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
+  chainArgs = ["--nats", nats.url, "--data", path.join(dir, "chain")];
+  chainProc = await startChain(chainArgs);
+  agentArgs = ["--nats", nats.url, "--data", path.join(dir, "data"), "--node-id", "1", "--farm-id", "1", "--key", keys.node, "--registry", registry, "--config", config, "--period", String(PERIOD_MS / 1000)];
+  agent = await startAgent(agentArgs);
+  nodeKey = await loadKeyFile(keys.node);
+  nc = await connect({ servers: nats.url });
+  chain = new ChainClient(nc, new Subjects());
+  const owner = await loadKeyFile(keys.owner);
+  const client = new NodeClient(nc, new Subjects());
+  for (const [id, workloads] of [
+    [1, [{ name: "vm", type: "zmachine", cpu: 1, memory: "1GiB", rootfs: "2GiB" }, { name: "pub", type: "ipv4" }]],
+    [2, [{ name: "data", type: "zmount", size: "10GiB" }]],
+  ] as const) {
+    const r = parseDeployment({ id, twinId: 7, version: 1, workloads });
+    if (!r.ok) throw new Error(r.error.message);
+    expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: 7, signer: owner }]))).toMatchObject({ accepted: true });
+  }
+  deployedAt = Date.now();
+}, 60_000);
+
+/** Wait until the chain holds `n` proofs of periods that began with both deployments in place. */
+async function fullProofs(n: number): Promise<{ all: Proof[]; full: Proof[] }> {
+  return eventually(async () => {
+    const all = await allProofs();
+    const full = all.filter((p) => p.header.periodStartMs >= deployedAt);
+    return full.length >= n ? { all, full } : null;
+  }, (n + 2) * PERIOD_MS + 10_000, `${n} proofs with both deployments`);
+}
+
+afterAll(async () => {
+  await nc?.close();
+  await agent?.stop();
+  await chainProc?.stop();
+  await nats?.stop();
+});
+
+test("the node registers itself and its proofs form a contiguous, hash-chained series the chain accepts", async () => {
+  const info = await eventually(() => chain.node(1), 10_000, "node 1 registered on the chain");
+  expect(hex(info.publicKey)).toBe(hex(nodeKey.publicKey));
+  expect(info.total.cru).toBeGreaterThan(0);
+  const { all, full: [full] } = await fullProofs(2);
+  expectChained(all);
+  expect(full.header.recordCount).toBe(2);
+  expect(full.header.downtimeMs).toBe(0);
+  // deployment 1 reserves 1 CPU and one IPv4 for the whole period: 5 CPU-seconds, 5 IPv4-seconds
+  expect(full.header.totals.cruSeconds).toBe(5n);
+  expect(full.header.totals.ipv4Seconds).toBe(5n);
+  expect(full.header.totals.mruByteSeconds).toBe(5n * 1024n ** 3n);
+  expect(full.header.totals.sruByteSeconds).toBe(5n * (2n + 10n) * 1024n ** 3n);
+});
+
+test("proofs verify confirms each deployment's record against the chain's root; an absent one does not hold", async () => {
+  await fullProofs(2);
+  const list = await cli(["proofs", "list", "--node", "1", "--nats", nats.url, "--json"]);
+  expect(list.code).toBe(0);
+  const rows = JSON.parse(list.stdout) as Array<{ sequence: number; periodStart: number; periodEnd: number; root: string; records: number }>;
+  expect(rows.length).toBeGreaterThanOrEqual(2);
+  expect(rows.map((r) => r.sequence)).toEqual(rows.map((_, i) => i + 1));
+  const withBoth = rows.find((r) => r.periodStart >= deployedAt)!;
+  expect(withBoth.records).toBe(2);
+  expect(withBoth.root).toMatch(/^0x[0-9a-f]{64}$/);
+  for (const d of [1, 2]) {
+    const v = await cli(["proofs", "verify", "--node", "1", "--deployment", String(d), "--nats", nats.url, "--json"]);
+    expect(v.stderr).toBe("");
+    const out = JSON.parse(v.stdout);
+    expect(out.checked.filter((c: { code: string }) => c.code !== "holds")).toEqual([]);
+    expect(v.code).toBe(0);
+    expect(out.holds).toBe(true);
+    expect(out.checked.length).toBeGreaterThanOrEqual(2);
+    expect(out.checked.every((c: { code: string }) => c.code === "holds")).toBe(true);
+    const one = await cli(["proofs", "verify", "--node", "1", "--deployment", String(d), "--sequence", String(withBoth.sequence), "--nats", nats.url]);
+    expect(one.code).toBe(0);
+  }
+  const absent = await cli(["proofs", "verify", "--node", "1", "--deployment", "999", "--sequence", String(withBoth.sequence), "--nats", nats.url, "--json"]);
+  expect(absent.code).toBe(1);
+  expect(JSON.parse(absent.stdout)).toMatchObject({ holds: false, checked: [{ code: "not_found" }] });
+  const show = await cli(["proofs", "show", "--node", "1", "--sequence", String(withBoth.sequence), "--nats", nats.url, "--json"]);
+  expect(JSON.parse(show.stdout)).toMatchObject({ sequence: withBoth.sequence, root: withBoth.root, records: 2 });
+});
+
+test("a twin registered only on the chain deploys: the agent resolves its key through the chain", async () => {
+  const reg = await cli(["registry", "add", "--chain", "--twin", "9", "--key", keys.chainTwin, "--nats", nats.url]);
+  expect(reg.stderr).toBe("");
+  expect(JSON.parse(reg.stdout)).toMatchObject({ twin: 9, publicKey: expect.stringMatching(/^0x[0-9a-f]{64}$/) });
+  // the same twin id with another key is refused by the chain
+  const steal = await cli(["registry", "add", "--chain", "--twin", "9", "--key", keys.forger, "--nats", nats.url]);
+  expect(steal.code).toBe(1);
+  expect(steal.stderr).toContain("[unauthorized]");
+  const twin9 = await loadKeyFile(keys.chainTwin);
+  const forger = await loadKeyFile(keys.forger);
+  const client = new NodeClient(nc, new Subjects());
+  const r = parseDeployment({ id: 90, twinId: 9, version: 1, workloads: [{ name: "n", type: "network" }] });
+  if (!r.ok) throw new Error(r.error.message);
+  expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: 9, signer: forger }]))).toMatchObject({ accepted: false, code: "bad_signature" });
+  expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: 9, signer: twin9 }]))).toMatchObject({ accepted: true, code: "ok" });
+});
+
+test("forged, replayed, out-of-order and over-capacity proofs are refused with their codes", async () => {
+  const proofs = await allProofs();
+  const last = proofs[proofs.length - 1];
+  const forger = await loadKeyFile(keys.forger);
+  const next: ProofHeader = {
+    ...last.header,
+    sequence: last.header.sequence + 1,
+    periodStartMs: last.header.periodEndMs,
+    periodEndMs: last.header.periodEndMs + PERIOD_MS,
+    previousHash: proofHash(headerBytes(last.proof)),
+  };
+  const forged = await chain.submitProof(seal(forger, DOMAIN.UsageProof, encodeProofHeader(next)));
+  expect(forged).toMatchObject({ ok: false, code: "bad_signature" });
+  const replayed = await chain.submitProof(last.proof);
+  expect(replayed).toMatchObject({ ok: true, code: "duplicate" });
+  const outOfOrder = await chain.submitProof(seal(nodeKey, DOMAIN.UsageProof, encodeProofHeader({ ...next, sequence: next.sequence + 1 })));
+  expect(outOfOrder).toMatchObject({ ok: false, code: "gap" });
+  const huge = { ...next.totals, mruByteSeconds: 1n << 62n };
+  const over = await chain.submitProof(seal(nodeKey, DOMAIN.UsageProof, encodeProofHeader({ ...next, totals: huge })));
+  expect(over).toMatchObject({ ok: false, code: "exceeds_capacity" });
+  // none of them changed the chain's series
+  const after = await allProofs();
+  expect(after.slice(0, proofs.length).map((p) => hex(p.proof))).toEqual(proofs.map((p) => hex(p.proof)));
+});
+
+test("with the chain away for several periods and the agent restarted meanwhile, every proof arrives once, in order", async () => {
+  await chainProc.stop();
+  const builtBefore = agent.logs.filter((l) => l.event === "usage_proof_built").length;
+  await eventually(() => agent.logs.filter((l) => l.event === "usage_proof_built").length >= builtBefore + 1, 2 * PERIOD_MS + 5000, "a proof built while the chain is away");
+  await agent.stop();
+  // the agent is down for more than two periods, so at least one whole period is downtime, not served time
+  await new Promise((r) => setTimeout(r, 2 * PERIOD_MS + 500));
+  agent = await startAgent(agentArgs);
+  const restartedAt = Date.now();
+  await eventually(() => agent.logs.some((l) => l.event === "usage_proof_built"), 2 * PERIOD_MS + 5000, "a proof built after the restart");
+  chainProc = await startChain(chainArgs);
+  const lastBuilt = () => Math.max(...agent.logs.filter((l) => l.event === "usage_proof_built").map((l) => l.sequence as number));
+  const proofs = await eventually(async () => {
+    const ps = await allProofs();
+    return ps.length > 0 && ps[ps.length - 1].header.sequence >= lastBuilt() ? ps : null;
+  }, 30_000, "the chain catching up with every proof");
+  expectChained(proofs);
+  // a period the agent was down for entirely states its whole length as downtime and bills nothing
+  const down = proofs.find((p) => p.header.downtimeMs === PERIOD_MS);
+  expect(down).toBeDefined();
+  expect(down!.header.recordCount).toBe(0);
+  expect(down!.header.totals.cruSeconds).toBe(0n);
+  expect(down!.header.periodEndMs).toBeLessThanOrEqual(restartedAt);
+  // nothing was refused: each proof was accepted exactly once (a lost ack shows as "duplicate", never twice stored)
+  expect(agent.logs.filter((l) => l.event === "usage_proof_refused")).toEqual([]);
+  expect(chainProc.logs.filter((l) => l.event === "proof_refused")).toEqual([]);
+}, 120_000);
