@@ -5,7 +5,7 @@
  * machines. Ctrl-C (SIGINT/SIGTERM) stops everything this script started.
  *
  * Run: scripts/local-grid [--nodes N] [--farms F] [--nats URL] [--dir DIR] [--heartbeat S]
- *                         [--ssd] [--ipv4 K] [--log-level L] [--json]
+ *                         [--period S] [--no-chain] [--ssd] [--ipv4 K] [--log-level L] [--json]
  * (the wrapper builds dist/ when needed, then runs: node dist/scripts/local-grid.js ...)
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -23,10 +23,11 @@ const CLI = path.join(ROOT, "dist", "agent", "cli", "main.js");
 export const DEMO_TWIN = 1000;
 
 const HELP = `usage: scripts/local-grid [--nodes N] [--farms F] [--nats URL] [--dir DIR] [--heartbeat S]
-                         [--ssd] [--ipv4 K] [--log-level L] [--json]
+                         [--period S] [--no-chain] [--ssd] [--ipv4 K] [--log-level L] [--json]
 
 Starts N capacity agents on this machine (node ids 1..N, node i in farm ((i-1) mod F)+1), with
-their own data dirs and keys, a registry naming them and a demo twin (${DEMO_TWIN}), and a
+their own data dirs and keys, a registry naming them and a demo twin (${DEMO_TWIN}), the chain
+stand-in (capacity-agent chain, which the agents register with and send usage proofs to), and a
 nats-server on a free port unless --nats names one that answers. All agents measure the SAME real
 hardware of this machine. Ctrl-C stops everything it started.
   --nodes N        agents to start (default 3)
@@ -34,6 +35,8 @@ hardware of this machine. Ctrl-C stops everything it started.
   --nats URL       use this NATS server instead of starting one
   --dir DIR        where keys, registry, data and logs go (default: a new directory in /tmp)
   --heartbeat S    announcement heartbeat in seconds (default 30)
+  --period S       usage proof period in seconds (default 3600; e.g. 10 to watch proofs arrive)
+  --no-chain       do not start the chain stand-in (agents then keep their proofs in the outbox)
   --ssd            count every disk as SSD (virtual disks report rotational, i.e. HDD)
   --ipv4 K         public IPv4 addresses per node (default 0)
   --log-level L    agent log level (default info); logs go to DIR/node-<id>.log
@@ -93,6 +96,8 @@ async function main(): Promise<void> {
         nats: { type: "string" },
         dir: { type: "string" },
         heartbeat: { type: "string" },
+        period: { type: "string" },
+        "no-chain": { type: "boolean" },
         ssd: { type: "boolean" },
         ipv4: { type: "string" },
         "log-level": { type: "string" },
@@ -114,6 +119,8 @@ async function main(): Promise<void> {
   const ipv4 = intOpt(args.ipv4, "ipv4", 0, 0, 1024);
   const heartbeat = args.heartbeat ?? "30";
   if (!/^\d+(\.\d+)?$/.test(heartbeat) || Number(heartbeat) < 0.1 || Number(heartbeat) > 3600) fail(`--heartbeat expects seconds from 0.1 to 3600, got ${JSON.stringify(heartbeat)}`);
+  const period = String(intOpt(args.period, "period", 3600, 1, 14_400));
+  const withChain = args["no-chain"] !== true;
   const json = args.json === true;
   const say = (s: string): void => {
     if (!json) process.stdout.write(s + "\n");
@@ -123,12 +130,14 @@ async function main(): Promise<void> {
 
   const children: ChildProcess[] = [];
   let natsChild: ChildProcess | null = null;
+  let chainChild: ChildProcess | null = null;
   let stopping = false;
   const stopAll = async (code: number): Promise<never> => {
     if (!stopping) {
       stopping = true;
       say("\nstopping the agents...");
       await Promise.all(children.map((c) => stopChild(c)));
+      if (chainChild) await stopChild(chainChild);
       if (natsChild) await stopChild(natsChild);
       say(`stopped. keys, registry, data and logs are kept in ${dir}`);
     }
@@ -182,12 +191,24 @@ async function main(): Promise<void> {
       infos.push({ nodeId: i, farmId, pid: 0, data: path.join(dir, `node-${i}`), log: path.join(dir, `node-${i}.log`), key });
     }
 
+    // the chain stand-in: the agents register with it and send it their usage proofs
+    const chainLog = path.join(dir, "chain.log");
+    if (withChain) {
+      const out = fs.openSync(chainLog, "a");
+      chainChild = spawn(process.execPath, [CLI, "chain", "--nats", natsUrl, "--data", path.join(dir, "chain"), "--log-level", args["log-level"] ?? "info"], { stdio: ["ignore", out, out] });
+      fs.closeSync(out);
+      chainChild.once("exit", (code, sig) => {
+        if (!stopping) process.stderr.write(`local-grid: the chain stand-in exited (${sig ?? code}); see ${chainLog}\n`);
+      });
+      await waitForLine(chainLog, "chain_started", chainChild, 30_000);
+    }
+
     // the agents
     for (const n of infos) {
       const out = fs.openSync(n.log, "a");
       const child = spawn(
         process.execPath,
-        [CLI, "run", "--nats", natsUrl, "--data", n.data, "--node-id", String(n.nodeId), "--farm-id", String(n.farmId), "--key", n.key, "--registry", registry, "--config", config, "--heartbeat", heartbeat, "--log-level", args["log-level"] ?? "info"],
+        [CLI, "run", "--nats", natsUrl, "--data", n.data, "--node-id", String(n.nodeId), "--farm-id", String(n.farmId), "--key", n.key, "--registry", registry, "--config", config, "--heartbeat", heartbeat, "--period", period, "--log-level", args["log-level"] ?? "info"],
         { stdio: ["ignore", out, out] },
       );
       fs.closeSync(out);
@@ -200,9 +221,9 @@ async function main(): Promise<void> {
     await Promise.all(infos.map((n, i) => waitForLine(n.log, "agent_started", children[i], 30_000)));
 
     if (json) {
-      process.stdout.write(JSON.stringify({ event: "local_grid_ready", nats: natsUrl, natsStarted: natsChild !== null, dir, registry, config, twin: { id: DEMO_TWIN, key: twinKey }, sharedHardware: true, nodes: infos }) + "\n");
+      process.stdout.write(JSON.stringify({ event: "local_grid_ready", nats: natsUrl, natsStarted: natsChild !== null, dir, registry, config, twin: { id: DEMO_TWIN, key: twinKey }, sharedHardware: true, chain: withChain ? { log: chainLog, data: path.join(dir, "chain"), pid: chainChild?.pid ?? 0 } : null, periodSeconds: Number(period), nodes: infos }) + "\n");
     } else {
-      say(`local grid ready: ${nodes} agent${nodes === 1 ? "" : "s"} in ${farms} farm${farms === 1 ? "" : "s"}, NATS ${natsUrl}${natsChild ? " (started here)" : ""}`);
+      say(`local grid ready: ${nodes} agent${nodes === 1 ? "" : "s"} in ${farms} farm${farms === 1 ? "" : "s"}, NATS ${natsUrl}${natsChild ? " (started here)" : ""}${withChain ? `, chain stand-in (log ${chainLog})` : ", no chain"}; usage period ${period} s`);
       say(`NOTE: every agent measures the SAME real hardware of this machine, so they announce the same totals;`);
       say(`      the capacity is counted once per agent. This is a test bed for gossip, not ${nodes} machines.`);
       say("");
@@ -217,6 +238,10 @@ async function main(): Promise<void> {
       say(`  ca status --node 2`);
       say(`  ca deploy --auto --file vm.json --key ${twinKey}   # a deployment owned by twin ${DEMO_TWIN}`);
       say(`     (vm.json: {"id":1,"twinId":${DEMO_TWIN},"version":1,"workloads":[{"name":"vm","type":"zmachine","cpu":1,"memory":"1GiB"}]})`);
+      if (withChain) {
+        say(`  ca proofs list --node 1                 # usage proofs the chain holds for node 1 (one per ${period} s)`);
+        say(`  ca proofs verify --node 1 --deployment 1   # check a record against the chain's root`);
+      }
       if (!args.ssd) say(`     VMs need SSD; on a virtual machine every disk reports HDD: restart with --ssd`);
       say("");
       say("Ctrl-C stops everything.");
