@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Used by `npm start`: install dependencies when missing and build when the sources are newer
+// Used by `npm start` and `npm test`: install dependencies when missing and build when the sources are newer
 // than dist/, so the quickstart's one command works on a fresh clone.
 "use strict";
 const { execSync } = require("node:child_process");
