@@ -182,8 +182,18 @@ export class Store {
     })();
   }
 
+  /**
+   * Event times never go back: should the clock step back, an event keeps the time of the one
+   * written before it, so "in force at t" (the last event before t) and "the events in [a, b)"
+   * always agree and the usage meter bills one consistent timeline.
+   */
   private insertEvent(atMs: number, id: number, twinId: number, version: number, kind: string, units: string): void {
-    this.db.prepare(`INSERT INTO reservation_events (at_ms, deployment_id, twin_id, version, kind, units) VALUES (?, ?, ?, ?, ?, ?)`).run(atMs, id, twinId, version, kind, units);
+    this.db
+      .prepare(
+        `INSERT INTO reservation_events (at_ms, deployment_id, twin_id, version, kind, units)
+         VALUES (MAX(?, COALESCE((SELECT at_ms FROM reservation_events ORDER BY seq DESC LIMIT 1), 0)), ?, ?, ?, ?, ?)`,
+      )
+      .run(atMs, id, twinId, version, kind, units);
   }
 
   /** Reservation events with at_ms in [fromMs, toMs), in order. */

@@ -149,17 +149,9 @@ export class UsageOutbox {
     return rows.filter((r) => r.kind !== "delete").map((r) => ({ deploymentId: r.deployment_id, twinId: r.twin_id, version: r.version, units: JSON.parse(r.units) as Units }));
   }
 
-  /**
-   * Reservation changes with fromMs <= at < toMs, in the order they were made. Should the clock
-   * have stepped back between two changes, a change keeps the time of the one before it (times
-   * never decrease), so the meter sees a consistent timeline instead of refusing the period.
-   */
+  /** Reservation changes with fromMs <= at < toMs, in order (the store keeps their times non-decreasing). */
   changes(fromMs: number, toMs: number): ReservationChange[] {
-    let last = fromMs;
-    return this.store.reservationEvents(fromMs, toMs).map((e) => {
-      last = Math.max(last, e.atMs);
-      return { atMs: last, deploymentId: e.deploymentId, twinId: e.twinId, version: e.version, kind: e.kind, units: JSON.parse(e.units) as Units };
-    });
+    return this.store.reservationEvents(fromMs, toMs).map((e) => ({ atMs: e.atMs, deploymentId: e.deploymentId, twinId: e.twinId, version: e.version, kind: e.kind, units: JSON.parse(e.units) as Units }));
   }
 
   /**
