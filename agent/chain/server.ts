@@ -2,9 +2,9 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
 import { open, sameKey, seal } from "../identity/envelope";
-import type { Signer } from "../identity/keys";
+import { SCHEME_WIRE, type Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
-import { decodeProofHeader, proofHash, type ProofHeader } from "../proofs/proof";
+import { decodeProofHeader, encodeProofHeader, proofHash, type ProofHeader } from "../proofs/proof";
 import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
 import type { ChainMetrics } from "./metrics";
 import type { ChainOptions } from "./options";
@@ -254,6 +254,13 @@ export class ChainServer {
       if (err instanceof WireError) return this.refuseProof({ ok: false, code: err.code, message: err.message });
       throw err;
     }
+    // Store only what was signed, in its one encoding: a header with fields this chain does not
+    // know (or encoded another way) is refused, and the envelope is re-encoded from its four
+    // fields, so nobody can pad a node's proof with unsigned bytes the chain would keep forever.
+    if (Buffer.compare(Buffer.from(encodeProofHeader(header)), Buffer.from(o.value.payload)) !== 0) {
+      return this.refuseProof({ ok: false, code: "malformed", message: "the proof header is not in its canonical encoding (unknown fields, or fields out of order)" }, header);
+    }
+    const canonical = encode("Signed", { payload: o.value.payload, signer: o.value.signer, scheme: SCHEME_WIRE[o.value.scheme], signature: o.value.signature });
     const entry = this.m.store.node(header.nodeId);
     const hash = proofHash(o.value.payload);
     const signerOk = !!entry && sameKey(entry.record.publicKey, o.value.signer) && entry.record.scheme === o.value.scheme;
@@ -265,7 +272,7 @@ export class ChainServer {
       return this.refuseProof(r, header, { node, proofHash: r.code === "duplicate" ? hash : undefined });
     }
     const ev = this.event("proof_accepted", { nodeId: header.nodeId, twinId: entry!.record.twinId, sequence: header.sequence, proofHash: hash }, now);
-    this.m.store.acceptProof(header.nodeId, r.next, bytes, now, ev);
+    this.m.store.acceptProof(header.nodeId, r.next, canonical, now, ev);
     this.publish(ev);
     this.log.info(
       { event: "proof_accepted", nodeId: header.nodeId, sequence: header.sequence, periodStartMs: header.periodStartMs, periodEndMs: header.periodEndMs, records: header.recordCount, hash: Buffer.from(hash).toString("hex") },

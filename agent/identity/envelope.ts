@@ -13,6 +13,7 @@ export interface Opened {
   payload: Uint8Array;
   signer: Uint8Array;
   scheme: SchemeName;
+  signature: Uint8Array;
 }
 
 /** Wrap a payload in a Signed envelope (common.proto) signed under `domain`. */
@@ -47,7 +48,7 @@ export function open(bytes: Uint8Array, domain: Domain, limits?: DecodeLimits): 
   if (!verifyDomain(scheme, env.signer, domain, env.payload, env.signature)) {
     return { ok: false, code: "bad_signature", message: `signature does not verify for ${domain}` };
   }
-  return { ok: true, value: { payload: env.payload, signer: env.signer, scheme } };
+  return { ok: true, value: { payload: env.payload, signer: env.signer, scheme, signature: env.signature } };
 }
 
 export function sameKey(a: Uint8Array, b: Uint8Array): boolean {

@@ -305,3 +305,25 @@ test("a corrupt chain store is refused, not reset", () => {
   expect(fs.readFileSync(path.join(bad, "chain.db")).every((b) => b === 0x41)).toBe(true);
   fs.rmSync(bad, { recursive: true, force: true });
 });
+
+test("the chain keeps only what was signed: padding outside the signature is dropped, unknown header fields are refused", async () => {
+  // the next period: from where the chain's head ends, one second long (it ended in the past)
+  const head = (await client.head(NODE))!;
+  const next = header(head.sequence + 1, head.hash, { periodStartMs: head.periodEndMs, periodEndMs: head.periodEndMs + 1000, recordCount: 0, totals: zeroAmounts() });
+  const headerBytes = encodeProofHeader(next);
+  // an unknown field (number 15, length-delimited, 100 bytes) inside the signed header
+  const small = Buffer.concat([Buffer.from([0x7a, 0x64]), Buffer.alloc(100, 1)]);
+  const paddedHeader = seal(nodeKey, DOMAIN.UsageProof, Buffer.concat([Buffer.from(headerBytes), small]));
+  expect(await client.submitProof(paddedHeader)).toMatchObject({ ok: false, code: "malformed" });
+  // 4000 bytes of it: refused before parsing
+  const extra = Buffer.concat([Buffer.from([0x7a, 0xa0, 0x1f]), Buffer.alloc(4000, 1)]);
+  expect(await client.submitProof(seal(nodeKey, DOMAIN.UsageProof, Buffer.concat([Buffer.from(headerBytes), extra])))).toMatchObject({ ok: false, code: "too_large" });
+  // the same bytes appended to the envelope, outside the signature: accepted, stored without them
+  const proof = seal(nodeKey, DOMAIN.UsageProof, headerBytes);
+  const padded = Buffer.concat([Buffer.from(proof), extra]);
+  expect(await client.submitProof(padded)).toMatchObject({ ok: true, code: "ok" });
+  const [stored] = await client.proofs(NODE, next.sequence, 1);
+  expect(hex(stored.proof)).toBe(hex(proof));
+  // the unpadded original is then a duplicate of what the chain holds
+  expect(await client.submitProof(proof)).toMatchObject({ ok: true, code: "duplicate" });
+});
