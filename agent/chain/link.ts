@@ -82,7 +82,10 @@ export class ChainLink {
     try {
       if (!this.twinDone) {
         const t = await client.registerTwin(signer, o.twinId);
-        if (!t.ok) return this.refused("twin", t);
+        if (!t.ok && t.code !== "unauthorized") return this.refused("twin", t);
+        // unauthorized: the twin id is another key's; retrying will not change that, so say so
+        // once and register the node all the same (its proofs do not depend on its twin)
+        if (!t.ok) this.log.error({ event: "chain_registration_refused", what: "twin", code: t.code, reason: t.message }, "the chain binds this node's twin id to another key; check --twin-id");
         this.twinDone = true;
       }
       r = await client.registerNode(signer, { nodeId: o.nodeId, farmId: o.farmId, twinId: o.twinId, total });

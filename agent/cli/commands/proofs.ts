@@ -24,14 +24,14 @@ function headerJson(h: ProofHeader, headerBytes: Uint8Array, acceptedMs?: number
   };
 }
 
-/** All proofs the chain holds for a node, in sequence order (paged). */
-async function chainProofs(chain: ChainClient, node: number, from = 1, upTo = Number.MAX_SAFE_INTEGER): Promise<Array<{ proof: Uint8Array; header: ProofHeader; acceptedMs: number }>> {
+/** All proofs the chain holds for a node, in sequence order (paged: a page may come back shorter than asked). */
+async function chainProofs(chain: ChainClient, node: number): Promise<Array<{ proof: Uint8Array; header: ProofHeader; acceptedMs: number }>> {
   const out: Array<{ proof: Uint8Array; header: ProofHeader; acceptedMs: number }> = [];
-  let next = from;
+  let next = 1;
   for (;;) {
     const page = await chain.proofs(node, next, 500);
-    for (const p of page) if (p.header.sequence <= upTo) out.push(p);
-    if (page.length < 500 || page[page.length - 1].header.sequence >= upTo) return out;
+    if (page.length === 0) return out;
+    out.push(...page);
     next = page[page.length - 1].header.sequence + 1;
   }
 }
