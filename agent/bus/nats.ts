@@ -127,3 +127,22 @@ export async function startEmbeddedNats(bin: string, storeDir: string, logger: L
       }),
   };
 }
+
+/**
+ * Call `fn` after every reconnect of `nc` (awaited one at a time); returns a stop function.
+ * Components that must redo something when the bus comes back (re-announce, resend) use it.
+ */
+export function onReconnect(nc: NatsConnection, fn: () => Promise<void> | void, onEnd?: (err: unknown) => void): () => void {
+  const iter = nc.status() as AsyncIterable<{ type: string }> & { stop?: () => void };
+  let stopped = false;
+  void (async () => {
+    for await (const s of iter) {
+      if (stopped) break;
+      if (s.type === "reconnect") await fn();
+    }
+  })().catch((err: unknown) => onEnd?.(err));
+  return () => {
+    stopped = true;
+    iter.stop?.();
+  };
+}

@@ -1,10 +1,10 @@
-import * as fs from "node:fs";
 import * as path from "node:path";
 import Database from "better-sqlite3";
 import type { Units } from "../capacity/units";
 import { SCHEME_WIRE, schemeFromWire, type SchemeName } from "../identity/keys";
 import { proofHash } from "../proofs/proof";
 import { StoreError } from "../store/errors";
+import { ensureSchema, openDatabase } from "../store/store";
 import { decode, encode, unitsFromWire, unitsToWire, type WireUnits } from "../wire/codec";
 import type { ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
 
@@ -134,49 +134,13 @@ export class ChainStore {
    * by a newer version, is refused with a StoreError (code corrupt, newer_schema, locked or io).
    */
   static open(dir: string): ChainStore {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, CHAIN_STORE_FILE);
-    let db: Database.Database;
+    const db = openDatabase(file, "chain store", CHAIN_STORE_FORMAT);
     try {
-      db = new Database(file);
-    } catch (err) {
-      throw new StoreError("io", file, `cannot open the chain store ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    try {
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = FULL");
-      db.pragma("busy_timeout = 5000");
-      const check = db.pragma("quick_check", { simple: true });
-      if (check !== "ok") throw new StoreError("corrupt", file, `the chain store ${file} failed its integrity check: ${String(check)}`);
-      db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
-      const format = db.prepare(`SELECT value FROM meta WHERE key = 'format'`).get() as { value: string } | undefined;
-      if (!format) {
-        db.prepare(`INSERT INTO meta (key, value) VALUES ('format', ?)`).run(String(CHAIN_STORE_FORMAT));
-      } else if (Number(format.value) > CHAIN_STORE_FORMAT) {
-        throw new StoreError("newer_schema", file, `the chain store ${file} has format ${format.value}, newer than this version understands (${CHAIN_STORE_FORMAT}); run a newer capacity-agent or restore a backup`);
-      }
-      const schema = db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string } | undefined;
-      const have = schema ? Number(schema.value) : 0;
-      if (have > MIGRATIONS.length) {
-        throw new StoreError("newer_schema", file, `the chain store ${file} has schema ${have}, newer than this version understands (${MIGRATIONS.length}); run a newer capacity-agent`);
-      }
-      if (have < MIGRATIONS.length) {
-        db.transaction(() => {
-          for (let i = have; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]);
-          db.prepare(`INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(String(MIGRATIONS.length));
-        })();
-      }
+      ensureSchema(db, file, "chain", MIGRATIONS);
     } catch (err) {
       db.close();
-      if (err instanceof StoreError) throw err;
-      const code = (err as { code?: string }).code;
-      if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
-        throw new StoreError("corrupt", file, `the chain store ${file} is not a readable database (${code}); it was left as it is, move it away or restore a backup`, { cause: err });
-      }
-      if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
-        throw new StoreError("locked", file, `the chain store ${file} is in use by another process`, { cause: err });
-      }
-      throw new StoreError("io", file, `cannot open the chain store ${file}: ${(err as Error).message}`, { cause: err });
+      throw err;
     }
     return new ChainStore(db, file);
   }

@@ -1,3 +1,4 @@
+import type { WireRejection } from "../api/messages";
 import type { Units } from "../capacity/units";
 import { SCHEME_WIRE } from "../identity/keys";
 import { type U64, type WireUnits, unitsToWire } from "../wire/codec";
@@ -39,18 +40,9 @@ export interface WireTwinInfo {
   registeredMs: U64;
 }
 
-export interface WireChainRejection {
-  code: string;
-  message: string;
-  unit: string;
-  requested: U64;
-  free: U64;
-  path: string;
-}
-
 export interface WireChainReply {
   ok: boolean;
-  rejection: WireChainRejection | null;
+  rejection: WireRejection | null;
   node: WireNodeInfo | null;
   twin: WireTwinInfo | null;
   proofs: Array<{ proof: Uint8Array; acceptedMs: U64 }>;

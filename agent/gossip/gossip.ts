@@ -1,4 +1,5 @@
-import type { Msg, NatsConnection, Status, Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { onReconnect } from "../bus/nats";
 import type { Subjects } from "../bus/subjects";
 import { fits } from "../capacity/units";
 import type { Signer } from "../identity/keys";
@@ -44,8 +45,7 @@ export class Gossip {
   private readonly log: Logger;
   private readonly metrics: GossipMetrics | null;
   private subs: Subscription[] = [];
-  private statusIter: (AsyncIterable<Status> & { stop?: () => void }) | null = null;
-  private closed = false;
+  private stopWatch: (() => void) | null = null;
 
   constructor(
     readonly options: GossipOptions,
@@ -106,23 +106,19 @@ export class Gossip {
   }
 
   private watchReconnects(): void {
-    const iter = this.m.nc.status() as AsyncIterable<Status> & { stop?: () => void };
-    this.statusIter = iter;
-    void (async () => {
-      for await (const s of iter) {
-        if (this.closed) break;
-        if (s.type === "reconnect") {
-          this.announcer.publish("reconnect");
-          const answers = await this.view.sync();
-          this.log.info({ event: "gossip_resynced", server: this.m.nc.getServer(), answers, peers: this.view.table.size }, "re-announced and caught up after a reconnect");
-        }
-      }
-    })().catch((err: unknown) => this.log.debug({ event: "gossip_status_ended", err: String(err) }, "status watch ended"));
+    this.stopWatch = onReconnect(
+      this.m.nc,
+      async () => {
+        this.announcer.publish("reconnect");
+        const answers = await this.view.sync();
+        this.log.info({ event: "gossip_resynced", server: this.m.nc.getServer(), answers, peers: this.view.table.size }, "re-announced and caught up after a reconnect");
+      },
+      (err) => this.log.debug({ event: "gossip_status_ended", err: String(err) }, "status watch ended"),
+    );
   }
 
   close(): void {
-    this.closed = true;
-    this.statusIter?.stop?.();
+    this.stopWatch?.();
     this.announcer.close();
     this.view.close();
     for (const s of this.subs) {

@@ -53,6 +53,68 @@ const CORE_SCHEMA = [
   `CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
 ];
 
+/**
+ * Open (or create) an SQLite database for durable state: WAL with synchronous=FULL (a transaction
+ * is on disk when commit returns), an integrity check, and a format number in a meta table. A
+ * file that is not a sound database, is locked, or was written by a newer version is refused with
+ * a StoreError (code corrupt, locked, newer_schema or io) and left as it is: never reset.
+ * `what` names it in messages ("store", "chain store").
+ */
+export function openDatabase(file: string, what: string, format: number): Database.Database {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  let db: Database.Database;
+  try {
+    db = new Database(file);
+  } catch (err) {
+    throw new StoreError("io", file, `cannot open the ${what} ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+    db.pragma("foreign_keys = ON");
+    db.pragma("busy_timeout = 5000");
+    const check = db.pragma("quick_check", { simple: true });
+    if (check !== "ok") throw new StoreError("corrupt", file, `the ${what} ${file} failed its integrity check: ${String(check)}`);
+    db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_versions (module TEXT PRIMARY KEY, version INTEGER NOT NULL)`);
+    const row = db.prepare(`SELECT value FROM meta WHERE key = 'format'`).get() as { value: string } | undefined;
+    if (!row) {
+      db.prepare(`INSERT INTO meta (key, value) VALUES ('format', ?)`).run(String(format));
+    } else if (Number(row.value) > format) {
+      throw new StoreError("newer_schema", file, `the ${what} ${file} has format ${row.value}, newer than this version understands (${format}); run a newer capacity-agent or restore a backup`);
+    }
+  } catch (err) {
+    db.close();
+    if (err instanceof StoreError) throw err;
+    const code = (err as { code?: string }).code;
+    if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
+      throw new StoreError("corrupt", file, `the ${what} ${file} is not a readable database (${code}); it was left as it is, move it away or restore a backup`, { cause: err });
+    }
+    if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
+      throw new StoreError("locked", file, `the ${what} ${file} is in use by another process`, { cause: err });
+    }
+    throw new StoreError("io", file, `cannot open the ${what} ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return db;
+}
+
+/**
+ * Bring a module's tables in `db` to the latest of `migrations` (each entry one step, applied once,
+ * in order, in one transaction). Modules keep their own versions, so each evolves on its own.
+ */
+export function ensureSchema(db: Database.Database, file: string, module: string, migrations: string[]): void {
+  const row = db.prepare(`SELECT version FROM schema_versions WHERE module = ?`).get(module) as { version: number } | undefined;
+  const have = row?.version ?? 0;
+  if (have > migrations.length) {
+    throw new StoreError("newer_schema", file, `the "${module}" tables of ${file} are at version ${have}, newer than this version understands (${migrations.length}); run a newer capacity-agent`);
+  }
+  if (have === migrations.length) return;
+  db.transaction(() => {
+    for (let i = have; i < migrations.length; i++) db.exec(migrations[i]);
+    db.prepare(`INSERT INTO schema_versions (module, version) VALUES (?, ?) ON CONFLICT(module) DO UPDATE SET version = excluded.version`).run(module, migrations.length);
+  })();
+}
+
 export class Store {
   readonly db: Database.Database;
   readonly file: string;
@@ -67,42 +129,8 @@ export class Store {
    * by a newer agent, stops the agent with a StoreError; the store is never silently reset.
    */
   static open(dir: string): Store {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const file = path.join(dir, STORE_FILE);
-    let db: Database.Database;
-    try {
-      db = new Database(file);
-    } catch (err) {
-      throw new StoreError("io", file, `cannot open the store ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    try {
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = FULL");
-      db.pragma("foreign_keys = ON");
-      db.pragma("busy_timeout = 5000");
-      const check = db.pragma("quick_check", { simple: true });
-      if (check !== "ok") throw new StoreError("corrupt", file, `the store ${file} failed its integrity check: ${String(check)}`);
-      db.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
-      db.exec(`CREATE TABLE IF NOT EXISTS schema_versions (module TEXT PRIMARY KEY, version INTEGER NOT NULL)`);
-      const row = db.prepare(`SELECT value FROM meta WHERE key = 'format'`).get() as { value: string } | undefined;
-      if (!row) {
-        db.prepare(`INSERT INTO meta (key, value) VALUES ('format', ?)`).run(String(STORE_FORMAT));
-      } else if (Number(row.value) > STORE_FORMAT) {
-        throw new StoreError("newer_schema", file, `the store ${file} has format ${row.value}, newer than this agent understands (${STORE_FORMAT}); run a newer agent or restore a backup`);
-      }
-    } catch (err) {
-      db.close();
-      if (err instanceof StoreError) throw err;
-      const code = (err as { code?: string }).code;
-      if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
-        throw new StoreError("corrupt", file, `the store ${file} is not a readable database (${code}); it was left as it is, move it away or restore a backup`, { cause: err });
-      }
-      if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
-        throw new StoreError("locked", file, `the store ${file} is in use by another process`, { cause: err });
-      }
-      throw new StoreError("io", file, `cannot open the store ${file}: ${(err as Error).message}`, { cause: err });
-    }
-    const store = new Store(db, file);
+    const store = new Store(openDatabase(file, "store", STORE_FORMAT), file);
     store.ensureSchema("core", CORE_SCHEMA);
     return store;
   }
@@ -112,16 +140,7 @@ export class Store {
    * order, in one transaction). A store whose module version is newer than the code knows is refused.
    */
   ensureSchema(module: string, migrations: string[]): void {
-    const row = this.db.prepare(`SELECT version FROM schema_versions WHERE module = ?`).get(module) as { version: number } | undefined;
-    const have = row?.version ?? 0;
-    if (have > migrations.length) {
-      throw new StoreError("newer_schema", this.file, `the store's "${module}" tables are at version ${have}, newer than this agent understands (${migrations.length}); run a newer agent`);
-    }
-    if (have === migrations.length) return;
-    this.db.transaction(() => {
-      for (let i = have; i < migrations.length; i++) this.db.exec(migrations[i]);
-      this.db.prepare(`INSERT INTO schema_versions (module, version) VALUES (?, ?) ON CONFLICT(module) DO UPDATE SET version = excluded.version`).run(module, migrations.length);
-    })();
+    ensureSchema(this.db, this.file, module, migrations);
   }
 
   loadDeployments(): StoredDeployment[] {

@@ -1,4 +1,5 @@
-import type { NatsConnection, Status, Subscription } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { onReconnect } from "../bus/nats";
 import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
 import { seal } from "../identity/envelope";
@@ -88,7 +89,7 @@ export class UsageService {
   private again = false;
   private closed = false;
   private sub: Subscription | null = null;
-  private statusIter: (AsyncIterable<Status> & { stop?: () => void }) | null = null;
+  private stopWatch: (() => void) | null = null;
 
   constructor(
     readonly options: UsageOptions,
@@ -296,19 +297,12 @@ export class UsageService {
 
   /** A reconnect to NATS may mean the chain is back: try at once. */
   private watchReconnects(): void {
-    const iter = this.m.nc.status() as AsyncIterable<Status> & { stop?: () => void };
-    this.statusIter = iter;
-    void (async () => {
-      for await (const s of iter) {
-        if (this.closed) break;
-        if (s.type === "reconnect") {
-          if (this.retryTimer) clearTimeout(this.retryTimer);
-          this.retryTimer = null;
-          this.retryMs = this.options.retryMinMs;
-          void this.send();
-        }
-      }
-    })().catch(() => undefined);
+    this.stopWatch = onReconnect(this.m.nc, () => {
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.retryMs = this.options.retryMinMs;
+      void this.send();
+    });
   }
 
   /** Answer `<prefix>.node.<node>.usage.<sequence>`: a deployment's record and its inclusion path. */
@@ -339,7 +333,7 @@ export class UsageService {
     if (this.closed) return;
     this.closed = true;
     for (const t of [this.periodTimer, this.aliveTimer, this.retryTimer]) if (t) clearTimeout(t);
-    this.statusIter?.stop?.();
+    this.stopWatch?.();
     try {
       this.sub?.unsubscribe();
     } catch {
