@@ -154,7 +154,7 @@ export class Agent {
     await this.bus();
     this.api = new NodeApi(
       { nodeId: c.nodeId, farmId: c.farmId, twinId: c.twinId, maxRequestBytes: c.api.maxRequestBytes, deleteSkewMs: c.api.deleteSkewMs },
-      { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now },
+      { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, usage: () => this.usage?.status() },
     );
     this.api.start();
     // Components built on the core (gossip, usage metering, chain registration) are created

@@ -59,6 +59,28 @@ export interface WireStatusReply {
   power: number;
   agentVersion: string;
   timestampMs: U64;
+  usage: WireUsageStatus | null;
+}
+
+export interface WireUsageStatus {
+  periodMs: U64;
+  lastSequence: U64;
+  deliveredSequence: U64;
+  pending: number;
+  meteredUntilMs: U64;
+  lastCode: string;
+  chain: boolean;
+}
+
+/** What `status` shows of usage metering (node.proto UsageStatus). */
+export interface UsageStatusView {
+  periodMs: number;
+  lastSequence: number;
+  deliveredSequence: number;
+  pending: number;
+  meteredUntilMs: number;
+  lastCode: string;
+  chain: boolean;
 }
 
 export interface WireGetReply {
@@ -140,6 +162,7 @@ export interface StatusView {
   agentVersion: string;
   timestampMs: number;
   deployments: Array<{ id: number; twinId: number; version: number; units: Units }>;
+  usage?: UsageStatusView;
   signer: Uint8Array;
 }
 
@@ -161,6 +184,17 @@ export function readStatusReply(bytes: Uint8Array): StatusView {
     agentVersion: s.agentVersion,
     timestampMs: toSafeNumber(s.timestampMs, "timestampMs"),
     deployments: s.deployments.map((d) => ({ id: toSafeNumber(d.id, "id"), twinId: d.twinId, version: d.version, units: unitsFromWire(d.units) })),
+    usage: s.usage
+      ? {
+          periodMs: toSafeNumber(s.usage.periodMs, "usage.periodMs"),
+          lastSequence: toSafeNumber(s.usage.lastSequence, "usage.lastSequence"),
+          deliveredSequence: toSafeNumber(s.usage.deliveredSequence, "usage.deliveredSequence"),
+          pending: s.usage.pending,
+          meteredUntilMs: toSafeNumber(s.usage.meteredUntilMs, "usage.meteredUntilMs"),
+          lastCode: s.usage.lastCode,
+          chain: s.usage.chain,
+        }
+      : undefined,
     signer: o.value.signer,
   };
 }

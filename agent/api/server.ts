@@ -10,7 +10,7 @@ import type { Metrics } from "../metrics/metrics";
 import type { Registry } from "../registry/types";
 import type { Store } from "../store/store";
 import { decode, encode, toSafeNumber, unitsToWire, WireError } from "../wire/codec";
-import { rejectionToWire, type WireDeployRequest } from "./messages";
+import { rejectionToWire, type UsageStatusView, type WireDeployRequest } from "./messages";
 import { verifyDeployRequest } from "./verify";
 import { AGENT_VERSION } from "../version";
 
@@ -32,6 +32,8 @@ export interface NodeApiModules {
   logger: Logger;
   metrics: Metrics | null;
   now: () => number;
+  /** usage metering's state for status replies (absent: the node does not meter) */
+  usage?: () => UsageStatusView | undefined;
 }
 
 /**
@@ -201,6 +203,7 @@ export class NodeApi {
         power: l.powerState() === "standby" ? 2 : 1,
         agentVersion: AGENT_VERSION,
         timestampMs: this.m.now(),
+        usage: this.m.usage?.(),
       }),
     );
   }

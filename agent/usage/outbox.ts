@@ -183,6 +183,11 @@ export class UsageOutbox {
     return (this.db.prepare(`SELECT COUNT(*) AS n FROM usage_proofs WHERE state = 'pending'`).get() as { n: number }).n;
   }
 
+  /** The highest sequence the chain acknowledged (0: none). */
+  deliveredSequence(): number {
+    return (this.db.prepare(`SELECT COALESCE(MAX(sequence), 0) AS s FROM usage_proofs WHERE state = 'delivered'`).get() as { s: number }).s;
+  }
+
   markDelivered(sequence: number, code: string, nowMs: number): void {
     this.db.prepare(`UPDATE usage_proofs SET state = 'delivered', attempts = attempts + 1, last_code = ?, delivered_ms = ? WHERE sequence = ?`).run(code, nowMs, sequence);
   }

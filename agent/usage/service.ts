@@ -10,7 +10,7 @@ import { inclusionPath, leafHash, merkleRoot } from "../proofs/merkle";
 import { encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
 import type { Store } from "../store/store";
 import { decode, encode, WireError } from "../wire/codec";
-import { rejectionToWire } from "../api/messages";
+import { rejectionToWire, type UsageStatusView } from "../api/messages";
 import { meterPeriod } from "./meter";
 import { UsageOutbox, type ChainHead } from "./outbox";
 
@@ -303,6 +303,21 @@ export class UsageService {
       this.retryMs = this.options.retryMinMs;
       void this.send();
     });
+  }
+
+  /** What `status` shows: the last proof built and delivered, what waits, the chain's last answer. */
+  status(): UsageStatusView {
+    const head = this.outbox.head();
+    const pending = this.outbox.nextPending();
+    return {
+      periodMs: this.options.periodMs,
+      lastSequence: head?.sequence ?? 0,
+      deliveredSequence: this.outbox.deliveredSequence(),
+      pending: this.outbox.pendingCount(),
+      meteredUntilMs: head?.periodEndMs ?? 0,
+      lastCode: pending?.lastCode ?? "",
+      chain: this.m.sink !== null,
+    };
   }
 
   /** Answer `<prefix>.node.<node>.usage.<sequence>`: a deployment's record and its inclusion path. */

@@ -203,6 +203,13 @@ test("with the chain away for several periods and the agent restarted meanwhile,
   await chainProc.stop();
   const builtBefore = agent.logs.filter((l) => l.event === "usage_proof_built").length;
   await eventually(() => agent.logs.filter((l) => l.event === "usage_proof_built").length >= builtBefore + 1, 2 * PERIOD_MS + 5000, "a proof built while the chain is away");
+  // the farmer sees it in status: proofs waiting, and why
+  const waiting = await eventually(async () => {
+    const u = (await new NodeClient(nc, new Subjects()).status(1)).usage;
+    return u && u.pending >= 1 && u.lastCode === "chain_unavailable" ? u : null;
+  }, 10_000, "status to show a pending proof");
+  expect(waiting).toMatchObject({ periodMs: PERIOD_MS, chain: true });
+  expect(waiting.deliveredSequence).toBe(waiting.lastSequence - waiting.pending);
   await agent.stop();
   // the agent is down for more than two periods, so at least one whole period is downtime, not served time
   await new Promise((r) => setTimeout(r, 2 * PERIOD_MS + 500));
@@ -216,6 +223,12 @@ test("with the chain away for several periods and the agent restarted meanwhile,
     return ps.length > 0 && ps[ps.length - 1].header.sequence >= lastBuilt() ? ps : null;
   }, 30_000, "the chain catching up with every proof");
   expectChained(proofs);
+  const done = await eventually(async () => {
+    const u = (await new NodeClient(nc, new Subjects()).status(1)).usage;
+    return u && u.pending === 0 ? u : null;
+  }, 10_000, "status to show every proof delivered");
+  expect(done.deliveredSequence).toBe(done.lastSequence);
+  expect(done.lastCode).toBe("");
   // a period the agent was down for entirely states its whole length as downtime and bills nothing
   const down = proofs.find((p) => p.header.downtimeMs === PERIOD_MS);
   expect(down).toBeDefined();
