@@ -31,6 +31,7 @@ import { leafHash, merkleRoot } from "../agent/proofs/merkle";
 import { encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../agent/proofs/proof";
 import { meterPeriod, type MeterReservation } from "../agent/usage/meter";
 import { decode, encode } from "../agent/wire/codec";
+import { intOption, scriptFail } from "./script-util";
 
 // =================================================================================================
 // The model of tfchain today. Sizes are SCALE encodings (parity-scale-codec) of the types in
@@ -573,15 +574,9 @@ of tfchain today, for each number of deployments (contracts) per node, and their
   --json                        print the same as JSON`;
 
 function fail(msg: string): never {
-  process.stderr.write(`chain-footprint: ${msg}\n`);
-  process.exit(2);
+  return scriptFail("chain-footprint", msg);
 }
-
-function intOpt(v: string | undefined, name: string, def: number, min: number, max: number): number {
-  if (v === undefined) return def;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) fail(`--${name} expects an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  return Number(v);
-}
+const intOpt = (v: string | undefined, flag: string, def: number, min: number, max: number): number => intOption(fail, v, flag, def, min, max);
 
 const fmt = (n: number): string => Math.round(n).toLocaleString("en-US");
 const ratio = (r: number): string => `${r >= 100 ? r.toFixed(0) : r.toFixed(1)}x`;
@@ -608,7 +603,7 @@ async function main(): Promise<void> {
       strict: true,
     }).values;
   } catch (err) {
-    fail(`${(err as Error).message}\n\n${HELP}`);
+    return fail(`${(err as Error).message}\n\n${HELP}`);
   }
   if (args.help) {
     process.stdout.write(HELP + "\n");

@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { findNatsServer, freePort, natsAnswers } from "../agent/bus/nats";
 import { createKeyFile } from "../agent/identity/keys";
 import { upsertRegistryFile } from "../agent/registry/file";
+import { intOption, scriptFail } from "./script-util";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const CLI = path.join(ROOT, "dist", "agent", "cli", "main.js");
@@ -52,15 +53,9 @@ interface NodeInfo {
 }
 
 function fail(msg: string): never {
-  process.stderr.write(`local-grid: ${msg}\n`);
-  process.exit(2);
+  return scriptFail("local-grid", msg);
 }
-
-function intOpt(v: string | undefined, name: string, def: number, min: number, max: number): number {
-  if (v === undefined) return def;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) fail(`--${name} expects an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  return Number(v);
-}
+const intOpt = (v: string | undefined, flag: string, def: number, min: number, max: number): number => intOption(fail, v, flag, def, min, max);
 
 async function waitForLine(file: string, event: string, child: ChildProcess, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
@@ -107,7 +102,7 @@ async function main(): Promise<void> {
       strict: true,
     }).values;
   } catch (err) {
-    fail(`${(err as Error).message}\n\n${HELP}`);
+    return fail(`${(err as Error).message}\n\n${HELP}`);
   }
   if (args.help) {
     process.stdout.write(HELP + "\n");
