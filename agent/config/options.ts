@@ -109,6 +109,8 @@ export interface ConfigOverrides {
   heartbeat?: string;
   period?: string;
   metricsPort?: string;
+  /** run without the chain (chain.enabled = false) */
+  noChain?: boolean;
 }
 
 /** Environment variables: CAPACITY_AGENT_<FLAG>, e.g. CAPACITY_AGENT_NODE_ID, CAPACITY_AGENT_NATS. */
@@ -126,6 +128,7 @@ export const ENV_VARS: Record<keyof ConfigOverrides, string> = {
   heartbeat: "CAPACITY_AGENT_HEARTBEAT",
   period: "CAPACITY_AGENT_PERIOD",
   metricsPort: "CAPACITY_AGENT_METRICS_PORT",
+  noChain: "CAPACITY_AGENT_NO_CHAIN",
 };
 
 export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
@@ -133,7 +136,7 @@ export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   for (const [k, name] of Object.entries(ENV_VARS) as Array<[keyof ConfigOverrides, string]>) {
     const v = env[name];
     if (v === undefined || v === "") continue;
-    if (k === "pretty") o.pretty = v === "1" || v.toLowerCase() === "true";
+    if (k === "pretty" || k === "noChain") o[k] = v === "1" || v.toLowerCase() === "true";
     else (o as Record<string, string>)[k] = v;
   }
   return o;
@@ -365,6 +368,7 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
     if (o.heartbeat !== undefined) c.gossip.heartbeatSeconds = numField(o.heartbeat, name("heartbeat", "--heartbeat"), 0.1, 3600);
     if (o.period !== undefined) c.usage.periodSeconds = intField(o.period, name("period", "--period"), 1, MAX_PERIOD_SECONDS);
     if (o.metricsPort !== undefined) c.metrics.port = intField(o.metricsPort, name("metricsPort", "--metrics-port"), 0, 65535);
+    if (o.noChain) c.chain.enabled = false;
   }
   // the node's twin defaults to the node id when nothing set it
   if (!twinSet) c.twinId = c.nodeId;

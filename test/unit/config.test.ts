@@ -69,6 +69,8 @@ describe("config", () => {
     expect(c.chain).toEqual({ enabled: false, publicKey: key });
     expect(c.usage.periodSeconds).toBe(14400);
     expect(loadConfig({ period: "5" }, {}).usage.periodSeconds).toBe(5);
+    expect(loadConfig({ noChain: true }, {}).chain.enabled).toBe(false);
+    expect(loadConfig({}, { CAPACITY_AGENT_NO_CHAIN: "1" }).chain.enabled).toBe(false);
   });
 
   test("an unreadable config file is named", () => {

@@ -17,6 +17,7 @@ export const RUN_OPTIONS = {
   heartbeat: { type: "string" as const },
   period: { type: "string" as const },
   "metrics-port": { type: "string" as const },
+  "no-chain": { type: "boolean" as const },
 };
 
 export const runCommand: Command = {
@@ -25,7 +26,7 @@ export const runCommand: Command = {
   help: `usage: capacity-agent run [--config FILE] [--nats URL[,URL...]] [--data DIR] [--node-id N]
                           [--farm-id F] [--twin-id T] [--key FILE] [--registry FILE] [--pretty]
                           [--log-level LEVEL] [--heartbeat SECONDS] [--period SECONDS]
-                          [--metrics-port PORT]
+                          [--metrics-port PORT] [--no-chain]
 
 With no options it runs on embedded defaults: a dev identity (node 1, farm 1) created in
 ./.capacity-agent, NATS at nats://127.0.0.1:4222, and if nothing answers there, a nats-server
@@ -41,6 +42,11 @@ child on a free port (when the binary exists).
   --heartbeat SECONDS capacity announcement heartbeat (default 30)
   --period SECONDS    usage metering period (default 3600)
   --metrics-port PORT serve Prometheus metrics on 127.0.0.1:PORT/metrics (and /healthz)
+  --no-chain          do not register with the chain nor send it usage proofs (they are still
+                      built and kept for audit); keys come from the registry file only
+The agent registers itself with the chain stand-in (capacity-agent chain) on the same NATS,
+resolves twin and node keys through it after the registry file, and sends it one usage proof
+per period; while no chain answers it keeps working and delivers the proofs later.
 Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. CAPACITY_AGENT_NODE_ID).`,
   options: RUN_OPTIONS,
   async run({ values }, io) {
@@ -58,6 +64,7 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
       heartbeat: values.heartbeat as string | undefined,
       period: values.period as string | undefined,
       metricsPort: values["metrics-port"] as string | undefined,
+      noChain: values["no-chain"] as boolean | undefined,
     };
     const config = loadConfig(flags, io.env);
     const logger = createLogger(config.log);
