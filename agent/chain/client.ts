@@ -8,7 +8,7 @@ import { decodeProofHeader, type ProofHeader } from "../proofs/proof";
 import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
 import { ChainError } from "./errors";
 import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "./options";
-import { chainCallToWire, type WireChainReply, type WireNodeInfo, type WireTwinInfo } from "./wire";
+import { chainCallToWire, type WireChainReply, type WireFarmInfo, type WireNodeInfo, type WireTwinInfo } from "./wire";
 
 /** The answer to a call: accepted (`duplicate`: the same proof was accepted before) or refused with a code. */
 export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array } | { ok: false; code: string; message: string };
@@ -36,6 +36,18 @@ export interface ChainTwin {
   publicKey: Uint8Array;
   scheme: SchemeName;
   registeredMs: number;
+}
+
+/** A farm as the chain knows it (chain.proto FarmInfo). */
+export interface ChainFarm {
+  farmId: number;
+  /** the twin that owns it */
+  twinId: number;
+  name: string;
+  registeredMs: number;
+  updatedMs: number;
+  /** nodes registered in this farm */
+  nodeCount: number;
 }
 
 export interface ChainProof {
@@ -70,6 +82,17 @@ function twinFromWire(w: WireTwinInfo): ChainTwin {
   const scheme = schemeFromWire(w.scheme);
   if (!scheme) throw new WireError("malformed", `twin ${w.twinId}: unknown key scheme ${w.scheme}`);
   return { twinId: w.twinId, publicKey: new Uint8Array(w.publicKey), scheme, registeredMs: toSafeNumber(w.registeredMs, "twin.registered_ms") };
+}
+
+function farmFromWire(w: WireFarmInfo): ChainFarm {
+  return {
+    farmId: w.farmId,
+    twinId: w.twinId,
+    name: w.name,
+    registeredMs: toSafeNumber(w.registeredMs, "farm.registered_ms"),
+    updatedMs: toSafeNumber(w.updatedMs, "farm.updated_ms"),
+    nodeCount: w.nodeCount,
+  };
 }
 
 /**
@@ -129,7 +152,7 @@ export class ChainClient {
     return { ok: false, code, message: r.rejection?.message ?? "" };
   }
 
-  private async call(subject: "twin.register" | "node.register", signer: Signer, c: Parameters<typeof chainCallToWire>[1]): Promise<ChainResult> {
+  private async call(subject: "twin.register" | "node.register" | "farm.register", signer: Signer, c: Parameters<typeof chainCallToWire>[1]): Promise<ChainResult> {
     const payload = encode("ChainCall", chainCallToWire(this.nextTimestamp(), c));
     return ChainClient.result(await this.request(subject, seal(signer, DOMAIN.ChainCall, payload)));
   }
@@ -144,12 +167,20 @@ export class ChainClient {
     return this.call("node.register", signer, { registerNode: { nodeId: node.nodeId, farmId: node.farmId, twinId: node.twinId, total: node.total } });
   }
 
+  /**
+   * Register farm `farmId` owned by twin `twinId`, or rename it; `signer` is that twin's key (the
+   * twin must be registered first). An empty name on a later call keeps the farm's name.
+   */
+  registerFarm(signer: Signer, farm: { farmId: number; twinId: number; name?: string }): Promise<ChainResult> {
+    return this.call("farm.register", signer, { registerFarm: { farmId: farm.farmId, twinId: farm.twinId, name: farm.name ?? "" } });
+  }
+
   /** Submit a Signed{UsageProof} envelope. A replay of an accepted proof is {ok: true, code: "duplicate"}. */
   async submitProof(signedProof: Uint8Array): Promise<ChainResult> {
     return ChainClient.result(await this.request("proof.submit", signedProof));
   }
 
-  private async query(q: { nodeId?: number; twinId?: number; wantProofs?: boolean; fromSequence?: number; limit?: number }): Promise<WireChainReply | undefined> {
+  private async query(q: { nodeId?: number; twinId?: number; farmId?: number; wantProofs?: boolean; fromSequence?: number; limit?: number }): Promise<WireChainReply | undefined> {
     const r = await this.request("query", encode("ChainQuery", q));
     if (r.ok) return r;
     const code = r.rejection?.code ?? "unknown";
@@ -178,6 +209,18 @@ export class ChainClient {
       return twinFromWire(r.twin);
     } catch (err) {
       throw new ChainError("bad_reply", `the chain's record of twin ${twinId}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** The farm's registration (owner, name, how many nodes it has); undefined when it is not registered. */
+  async farm(farmId: number): Promise<ChainFarm | undefined> {
+    const r = await this.query({ farmId });
+    if (!r) return undefined;
+    if (!r.farm || r.farm.farmId !== farmId) throw new ChainError("bad_reply", `asked for farm ${farmId}, the chain answered ${r.farm ? `farm ${r.farm.farmId}` : "no farm"}`);
+    try {
+      return farmFromWire(r.farm);
+    } catch (err) {
+      throw new ChainError("bad_reply", `the chain's record of farm ${farmId}: ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -4,7 +4,7 @@ import type { Counter, MetricsRegistry } from "../metrics/metrics";
 export interface ChainMetrics {
   /** refused calls, by code (bad_signature, unknown_node, gap, overlap, duplicate, ..., internal) */
   refusals: Counter;
-  /** accepted calls, by call: twin.register, node.register, proof.submit, query */
+  /** accepted calls, by call: twin.register, node.register, farm.register, proof.submit, query */
   accepted: Counter;
 }
 

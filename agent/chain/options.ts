@@ -25,12 +25,19 @@ export interface ChainPolicy {
    * CPU; every other unit 1). Integers.
    */
   overprovision: Record<UnitName, number>;
+  /**
+   * a node may register (or update its registration) only into a farm registered on the chain
+   * (farm.register), else `unknown_farm` (default false: dev grids and agents that never register
+   * a farm keep working, and a node's farm id is taken as given, as before farms were kept)
+   */
+  requireFarm: boolean;
 }
 
 export const CHAIN_POLICY_DEFAULTS: ChainPolicy = {
   maxClockSkewMs: 60_000,
   firstProofLookbackMs: 86_400_000,
   overprovision: { cru: 4, mru: 1, sru: 1, hru: 1, ipv4u: 1, gpu: 1 },
+  requireFarm: false,
 };
 
 /** Options of the chain stand-in's server (server.ts). */
@@ -86,6 +93,9 @@ export function parseChainPolicy(raw: Partial<ChainPolicy> = {}): ChainPolicy {
   for (const [unit, f] of Object.entries(o.overprovision)) {
     if (!(unit in CHAIN_POLICY_DEFAULTS.overprovision)) throw new ChainError("invalid_options", `chain.policy.overprovision.${unit}: unknown unit`, { field: `chain.policy.overprovision.${unit}` });
     int(f, `chain.policy.overprovision.${unit}`, 1, 16);
+  }
+  if (typeof o.requireFarm !== "boolean") {
+    throw new ChainError("invalid_options", `chain.policy.requireFarm: expected true or false, got ${JSON.stringify(o.requireFarm)}`, { field: "chain.policy.requireFarm" });
   }
   return o;
 }

@@ -15,8 +15,8 @@ import type { ChainPolicy } from "./options";
 export const PROOF_REFUSALS = ["bad_signature", "unknown_node", "gap", "overlap", "duplicate", "hash_mismatch", "exceeds_capacity", "malformed"] as const;
 export type ProofRefusalCode = (typeof PROOF_REFUSALS)[number];
 
-/** Codes of twin.register / node.register refusals. */
-export const CALL_REFUSALS = ["bad_signature", "unauthorized", "stale_request", "malformed"] as const;
+/** Codes of twin.register / node.register / farm.register refusals. */
+export const CALL_REFUSALS = ["bad_signature", "unauthorized", "stale_request", "malformed", "unknown_farm"] as const;
 export type CallRefusalCode = (typeof CALL_REFUSALS)[number];
 
 export interface Refusal<C extends string = string> {
@@ -37,6 +37,19 @@ export interface ChainTwinRecord {
   registeredMs: number;
   updatedMs: number;
   /** timestamp of the last accepted ChainCall for this twin (replays at or below it are stale) */
+  lastCallMs: number;
+}
+
+/** A farm as the chain keeps it. */
+export interface ChainFarmRecord {
+  farmId: number;
+  /** the twin that owns the farm: bound at the first registration, never changed */
+  twinId: number;
+  name: string;
+  registeredMs: number;
+  /** chain time of the last change of the name (the first registration counts) */
+  updatedMs: number;
+  /** timestamp of the last accepted ChainCall for this farm (replays at or below it are stale) */
   lastCallMs: number;
 }
 
@@ -252,6 +265,15 @@ export interface RegisterTwinCall {
   twinId: number;
 }
 
+export interface RegisterFarmCall {
+  timestampMs: number;
+  farmId: number;
+  /** the owner; the call must be signed by the key the chain binds to this twin */
+  twinId: number;
+  /** "" = none given: no name on a first registration, the current name kept on a later one */
+  name: string;
+}
+
 export interface RegisterNodeCall {
   timestampMs: number;
   nodeId: number;
@@ -298,6 +320,60 @@ export function checkRegisterTwin(existing: ChainTwinRecord | undefined, call: R
   return { ok: true, kind: "registered", record: { twinId: call.twinId, publicKey: new Uint8Array(signer.publicKey), scheme: signer.scheme, registeredMs: nowMs, updatedMs: nowMs, lastCallMs: call.timestampMs } };
 }
 
+/** Longest farm name, in characters (Unicode code points). */
+export const FARM_NAME_MAX = 64;
+
+/** Not printable: control, format, surrogate, private-use and unassigned code points, line and paragraph separators. */
+const NOT_PRINTABLE = /[\p{C}\p{Zl}\p{Zp}]/u;
+
+export type FarmCheck = { ok: true; kind: "registered" | "renamed" | "unchanged"; record: ChainFarmRecord } | Refusal<CallRefusalCode>;
+
+/**
+ * farm.register: a farm belongs to a twin, as on tfchain. The call is signed by the key the chain
+ * binds to `call.twinId` (`twin`, its record; undefined: not registered, `unauthorized`, register
+ * the twin first; another key: `bad_signature`). The first registration binds the farm id to that
+ * twin; a later call (a rename) must name the same twin (else `unauthorized`). Timestamps as for
+ * twins, per farm (`stale_request`). The name is at most FARM_NAME_MAX printable characters
+ * (`malformed`); an empty name on a later call keeps the current one.
+ *
+ * `signerOk` says the envelope verified; whether its signer is the twin's key is checked here.
+ */
+export function checkRegisterFarm(
+  existing: ChainFarmRecord | undefined,
+  twin: ChainTwinRecord | undefined,
+  call: RegisterFarmCall,
+  signer: CallerKey,
+  signerOk: boolean,
+  nowMs: number,
+  policy: ChainPolicy,
+): FarmCheck {
+  if (!signerOk) return refuse("bad_signature", "the call's signature does not verify");
+  const bad = checkId(call.farmId, "register_farm.farm_id") ?? checkId(call.twinId, "register_farm.twin_id");
+  if (bad) return bad;
+  const chars = [...call.name];
+  if (chars.length > FARM_NAME_MAX) return refuse("malformed", `register_farm.name has ${chars.length} characters; at most ${FARM_NAME_MAX} are allowed`);
+  const np = NOT_PRINTABLE.exec(call.name);
+  if (np) return refuse("malformed", `register_farm.name holds a character that is not printable (U+${np[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}); use printable characters only`);
+  if (!twin || twin.twinId !== call.twinId) {
+    return refuse("unauthorized", `twin ${call.twinId} is not registered on the chain; register the twin first (twin.register, \`capacity-agent registry add --chain --twin ${call.twinId} --key TWINKEY\`), then its farm`);
+  }
+  if (!(sameKey(twin.publicKey, signer.publicKey) && twin.scheme === signer.scheme)) {
+    return refuse("bad_signature", `the call is not signed by the key registered for twin ${call.twinId}; sign it with that twin's key`);
+  }
+  if (existing && existing.twinId !== call.twinId) {
+    return refuse("unauthorized", `farm ${call.farmId} belongs to twin ${existing.twinId}; only that twin may rename it`);
+  }
+  const stale = checkTimestamp(call.timestampMs, existing?.lastCallMs, nowMs, policy, `farm ${call.farmId}`);
+  if (stale) return stale;
+  if (!existing) {
+    return { ok: true, kind: "registered", record: { farmId: call.farmId, twinId: call.twinId, name: call.name, registeredMs: nowMs, updatedMs: nowMs, lastCallMs: call.timestampMs } };
+  }
+  if (call.name !== "" && call.name !== existing.name) {
+    return { ok: true, kind: "renamed", record: { ...existing, name: call.name, updatedMs: nowMs, lastCallMs: call.timestampMs } };
+  }
+  return { ok: true, kind: "unchanged", record: { ...existing, lastCallMs: call.timestampMs } };
+}
+
 export type NodeCheck = { ok: true; kind: "registered" | "updated" | "unchanged"; record: ChainNodeRecord; state: NodeChainState } | Refusal<CallRefusalCode>;
 
 function sameUnits(a: Units, b: Units): boolean {
@@ -311,6 +387,9 @@ function sameUnits(a: Units, b: Units): boolean {
  *
  * The node's twin need not be registered (yet): nodes and twins register independently, in any
  * order, and nothing on the chain acts on a node's twin. twin_id 0 means "none given".
+ * The node's farm need not be registered either, unless policy.requireFarm: then `farm` (the
+ * chain's record of call.farmId, undefined when it has none) must exist, on every call, first
+ * registration or update (`unknown_farm`, checked last: after the key and the timestamp).
  * A capacity change raises the node's max-capacity-since-last-proof (never lowers it) so a proof
  * for a period that ran partly under the larger capacity still fits.
  */
@@ -321,6 +400,7 @@ export function checkRegisterNode(
   signerOk: boolean,
   nowMs: number,
   policy: ChainPolicy,
+  farm?: ChainFarmRecord,
 ): NodeCheck {
   if (!signerOk) return refuse("bad_signature", "the call's signature does not verify");
   const bad = checkId(call.nodeId, "register_node.node_id") ?? checkId(call.farmId, "register_node.farm_id") ?? checkId(call.twinId, "register_node.twin_id", true);
@@ -332,6 +412,9 @@ export function checkRegisterNode(
   }
   const stale = checkTimestamp(call.timestampMs, rec?.lastCallMs, nowMs, policy, `node ${call.nodeId}`);
   if (stale) return stale;
+  if (policy.requireFarm && (!farm || farm.farmId !== call.farmId)) {
+    return refuse("unknown_farm", `farm ${call.farmId} is not registered on the chain, and this chain registers nodes only into registered farms; have the farm's owner register it first (farm.register, \`capacity-agent registry add --chain --farm ${call.farmId} --twin OWNER\`)`);
+  }
   const total = { ...call.total };
   if (!existing || !rec) {
     const record: ChainNodeRecord = {

@@ -8,16 +8,16 @@ import { decodeProofHeader, encodeProofHeader, proofHash, type ProofHeader } fro
 import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
 import type { ChainMetrics } from "./metrics";
 import type { ChainOptions } from "./options";
-import { amountWireName, checkProof, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type NodeChainState, type Refusal } from "./rules";
+import { amountWireName, checkProof, checkRegisterFarm, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type NodeChainState, type Refusal } from "./rules";
 import type { ChainStore } from "./store";
-import { nodeInfoToWire, twinInfoToWire, type WireChainCall, type WireChainQuery } from "./wire";
+import { farmInfoToWire, nodeInfoToWire, twinInfoToWire, type WireChainCall, type WireChainQuery } from "./wire";
 
 /** The calls the chain serves: `<prefix>.chain.<call>`. */
-export const CHAIN_CALLS = ["twin.register", "node.register", "proof.submit", "query"] as const;
+export const CHAIN_CALLS = ["twin.register", "node.register", "farm.register", "proof.submit", "query"] as const;
 export type ChainCallName = (typeof CHAIN_CALLS)[number];
 
 /** Kinds of ChainEvent, published on `<prefix>.chain.events.<kind>`. */
-export type ChainEventKind = "proof_accepted" | "node_registered" | "node_updated" | "twin_registered";
+export type ChainEventKind = "proof_accepted" | "node_registered" | "node_updated" | "twin_registered" | "farm_registered";
 
 export interface ChainServerModules {
   nc: NatsConnection;
@@ -38,14 +38,16 @@ interface ReplyBody {
   rejection?: Refusal;
   node?: Record<string, unknown>;
   twin?: Record<string, unknown>;
+  farm?: Record<string, unknown>;
   proofs?: Array<{ proof: Uint8Array; acceptedMs: number }>;
   proofHash?: Uint8Array;
 }
 
 /**
  * The chain stand-in: plays tfchain's role for capacity-agent (DESIGN.md "Identity, registry,
- * chain") over NATS request/reply. It keeps the registry (twin and node keys, node capacity) and
- * verifies and stores usage proofs with the rules of rules.ts, durably (ChainStore).
+ * chain") over NATS request/reply. It keeps the registry (twin and node keys, farms and their
+ * owner twins, node capacity) and verifies and stores usage proofs with the rules of rules.ts,
+ * durably (ChainStore).
  *
  * Every reply is a Signed{ChainReply} made with the chain key; bad input of any kind gets a
  * refusal with a stable code (counted in capacity_agent_chain_refusals_total{code}), never a crash.
@@ -119,6 +121,8 @@ export class ChainServer {
         return this.onRegisterTwin(bytes);
       case "node.register":
         return this.onRegisterNode(bytes);
+      case "farm.register":
+        return this.onRegisterFarm(bytes);
       case "proof.submit":
         return this.onSubmitProof(bytes);
       case "query":
@@ -142,6 +146,7 @@ export class ChainServer {
     }
     if (body.node) payload.node = body.node;
     if (body.twin) payload.twin = body.twin;
+    if (body.farm) payload.farm = body.farm;
     if (body.proofs) payload.proofs = body.proofs;
     if (body.proofHash) payload.proofHash = body.proofHash;
     return seal(this.m.signer, DOMAIN.ChainReply, encode("ChainReply", payload));
@@ -159,7 +164,7 @@ export class ChainServer {
     return this.reply({ ok: true, ...body });
   }
 
-  private event(kind: ChainEventKind, e: { nodeId?: number; twinId?: number; sequence?: number; proofHash?: Uint8Array }, atMs: number): { kind: string; atMs: number; bytes: Uint8Array } {
+  private event(kind: ChainEventKind, e: { nodeId?: number; twinId?: number; farmId?: number; sequence?: number; proofHash?: Uint8Array }, atMs: number): { kind: string; atMs: number; bytes: Uint8Array } {
     const bytes = seal(this.m.signer, DOMAIN.ChainEvent, encode("ChainEvent", { kind, timestampMs: atMs, ...e }));
     return { kind, atMs, bytes };
   }
@@ -196,7 +201,7 @@ export class ChainServer {
     const oc = this.openCall(call, bytes);
     if ("reply" in oc) return oc.reply;
     const { c } = oc;
-    if (!c.registerTwin || c.registerNode) return this.refuse(call, { ok: false, code: "malformed", message: "a twin.register call carries register_twin and nothing else" });
+    if (!c.registerTwin || c.registerNode || c.registerFarm) return this.refuse(call, { ok: false, code: "malformed", message: "a twin.register call carries register_twin and nothing else" });
     const now = this.m.now();
     const twinId = c.registerTwin.twinId;
     const r = checkRegisterTwin(this.m.store.twin(twinId), { timestampMs: oc.ts, twinId }, { publicKey: oc.signer, scheme: oc.scheme }, true, now, this.options.policy);
@@ -219,7 +224,7 @@ export class ChainServer {
     const oc = this.openCall(call, bytes);
     if ("reply" in oc) return oc.reply;
     const { c } = oc;
-    if (!c.registerNode || c.registerTwin) return this.refuse(call, { ok: false, code: "malformed", message: "a node.register call carries register_node and nothing else" });
+    if (!c.registerNode || c.registerTwin || c.registerFarm) return this.refuse(call, { ok: false, code: "malformed", message: "a node.register call carries register_node and nothing else" });
     const rn = c.registerNode;
     let total;
     try {
@@ -229,7 +234,8 @@ export class ChainServer {
     }
     const now = this.m.now();
     const existing = this.m.store.node(rn.nodeId);
-    const r = checkRegisterNode(existing, { timestampMs: oc.ts, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total }, { publicKey: oc.signer, scheme: oc.scheme }, true, now, this.options.policy);
+    const farm = this.options.policy.requireFarm ? this.m.store.farm(rn.farmId) : undefined;
+    const r = checkRegisterNode(existing, { timestampMs: oc.ts, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total }, { publicKey: oc.signer, scheme: oc.scheme }, true, now, this.options.policy, farm);
     if (!r.ok) return this.refuse(call, r);
     const kind = r.kind === "registered" ? "node_registered" : r.kind === "updated" ? "node_updated" : undefined;
     const ev = kind ? this.event(kind, { nodeId: rn.nodeId, twinId: rn.twinId }, now) : undefined;
@@ -241,6 +247,37 @@ export class ChainServer {
       this.log.debug({ event: "node_unchanged", nodeId: rn.nodeId }, "node registration refreshed");
     }
     return this.accepted(call, { node: nodeInfoToWire(r.record, r.state) });
+  }
+
+  private onRegisterFarm(bytes: Uint8Array): Uint8Array {
+    const call = "farm.register";
+    const oc = this.openCall(call, bytes);
+    if ("reply" in oc) return oc.reply;
+    const { c } = oc;
+    if (!c.registerFarm || c.registerTwin || c.registerNode) return this.refuse(call, { ok: false, code: "malformed", message: "a farm.register call carries register_farm and nothing else" });
+    const rf = c.registerFarm;
+    const now = this.m.now();
+    const r = checkRegisterFarm(
+      this.m.store.farm(rf.farmId),
+      this.m.store.twin(rf.twinId),
+      { timestampMs: oc.ts, farmId: rf.farmId, twinId: rf.twinId, name: rf.name },
+      { publicKey: oc.signer, scheme: oc.scheme },
+      true,
+      now,
+      this.options.policy,
+    );
+    if (!r.ok) return this.refuse(call, r);
+    const ev = r.kind === "registered" ? this.event("farm_registered", { farmId: rf.farmId, twinId: rf.twinId }, now) : undefined;
+    this.m.store.putFarm(r.record, ev);
+    if (ev) {
+      this.publish(ev);
+      this.log.info({ event: "farm_registered", farmId: rf.farmId, twinId: rf.twinId, name: r.record.name }, "farm registered");
+    } else if (r.kind === "renamed") {
+      this.log.info({ event: "farm_renamed", farmId: rf.farmId, twinId: rf.twinId, name: r.record.name }, "farm renamed");
+    } else {
+      this.log.debug({ event: "farm_unchanged", farmId: rf.farmId }, "farm registration refreshed");
+    }
+    return this.accepted(call, { farm: farmInfoToWire(r.record, this.m.store.farmNodeCount(rf.farmId)) });
   }
 
   private onSubmitProof(bytes: Uint8Array): Uint8Array {
@@ -296,7 +333,7 @@ export class ChainServer {
     } catch (err) {
       return this.wireError(call, err);
     }
-    if (!q.nodeId && !q.twinId) return this.refuse(call, { ok: false, code: "malformed", message: "a query names a node_id or a twin_id" });
+    if (!q.nodeId && !q.twinId && !q.farmId) return this.refuse(call, { ok: false, code: "malformed", message: "a query names a node_id, a twin_id or a farm_id" });
     const body: Omit<ReplyBody, "ok"> = {};
     if (q.nodeId) {
       const entry = this.m.store.node(q.nodeId);
@@ -308,6 +345,11 @@ export class ChainServer {
       const twin = this.m.store.twin(q.twinId);
       if (!twin) return this.refuse(call, { ok: false, code: "not_found", message: `twin ${q.twinId} is not registered` });
       body.twin = twinInfoToWire(twin);
+    }
+    if (q.farmId) {
+      const farm = this.m.store.farm(q.farmId);
+      if (!farm) return this.refuse(call, { ok: false, code: "not_found", message: `farm ${q.farmId} is not registered` });
+      body.farm = farmInfoToWire(farm, this.m.store.farmNodeCount(q.farmId));
     }
     return this.accepted(call, body);
   }

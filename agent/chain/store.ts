@@ -6,7 +6,7 @@ import { proofHash } from "../proofs/proof";
 import { StoreError } from "../store/errors";
 import { ensureSchema, openDatabase } from "../store/store";
 import { decode, encode, unitsFromWire, unitsToWire, type WireUnits } from "../wire/codec";
-import type { ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
+import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
 
 /**
  * The chain stand-in's own durable store: SQLite (chain.db in the chain's data directory) in WAL
@@ -14,8 +14,8 @@ import type { ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
  * disk when commit returns, a crash leaves all of an accepted proof or none of it, and a corrupt
  * store or one written by a newer version is refused (StoreError), never reset.
  *
- * What it keeps is what a pallet would keep: one small entry per twin and per node (the node's
- * entry holds its proof chain head), the accepted proof headers (signed envelopes), the events the
+ * What it keeps is what a pallet would keep: one small entry per twin, per farm and per node (the
+ * node's entry holds its proof chain head), the accepted proof headers (signed envelopes), the events the
  * chain emitted, and counters of refusals by code.
  */
 export const CHAIN_STORE_FORMAT = 1;
@@ -60,9 +60,19 @@ const MIGRATIONS = [
      event BLOB NOT NULL
    );
    CREATE TABLE refusals (code TEXT PRIMARY KEY, count INTEGER NOT NULL);`,
+  // 2: farms, as tfchain keeps them (a farm belongs to a twin); nodes counted per farm
+  `CREATE TABLE farms (
+     farm_id INTEGER PRIMARY KEY,
+     twin_id INTEGER NOT NULL,
+     name TEXT NOT NULL,
+     registered_ms INTEGER NOT NULL,
+     updated_ms INTEGER NOT NULL,
+     last_call_ms INTEGER NOT NULL
+   );
+   CREATE INDEX nodes_by_farm ON nodes (farm_id);`,
 ];
 
-export const CHAIN_TABLES = ["twins", "nodes", "proofs", "events", "refusals"] as const;
+export const CHAIN_TABLES = ["twins", "nodes", "proofs", "events", "refusals", "farms"] as const;
 export type ChainTable = (typeof CHAIN_TABLES)[number];
 
 /** A signed event to record with a change (stored in `events` in the same transaction). */
@@ -84,6 +94,15 @@ interface TwinRow {
   twin_id: number;
   public_key: Buffer;
   scheme: number;
+  registered_ms: number;
+  updated_ms: number;
+  last_call_ms: number;
+}
+
+interface FarmRow {
+  farm_id: number;
+  twin_id: number;
+  name: string;
   registered_ms: number;
   updated_ms: number;
   last_call_ms: number;
@@ -151,6 +170,17 @@ export class ChainStore {
     return { twinId: r.twin_id, publicKey: new Uint8Array(r.public_key), scheme: schemeOf(r.scheme, this.file), registeredMs: r.registered_ms, updatedMs: r.updated_ms, lastCallMs: r.last_call_ms };
   }
 
+  farm(farmId: number): ChainFarmRecord | undefined {
+    const r = this.db.prepare(`SELECT * FROM farms WHERE farm_id = ?`).get(farmId) as FarmRow | undefined;
+    if (!r) return undefined;
+    return { farmId: r.farm_id, twinId: r.twin_id, name: r.name, registeredMs: r.registered_ms, updatedMs: r.updated_ms, lastCallMs: r.last_call_ms };
+  }
+
+  /** How many registered nodes name farm `farmId` (registered or not). */
+  farmNodeCount(farmId: number): number {
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM nodes WHERE farm_id = ?`).get(farmId) as { n: number }).n;
+  }
+
   node(nodeId: number): { record: ChainNodeRecord; state: NodeChainState } | undefined {
     const r = this.db.prepare(`SELECT * FROM nodes WHERE node_id = ?`).get(nodeId) as NodeRow | undefined;
     if (!r) return undefined;
@@ -180,6 +210,19 @@ export class ChainStore {
            ON CONFLICT(twin_id) DO UPDATE SET public_key = excluded.public_key, scheme = excluded.scheme, updated_ms = excluded.updated_ms, last_call_ms = excluded.last_call_ms`,
         )
         .run(t.twinId, Buffer.from(t.publicKey), SCHEME_WIRE[t.scheme], t.registeredMs, t.updatedMs, t.lastCallMs);
+      if (event) this.insertEvent(event);
+    })();
+  }
+
+  /** Store a farm (new, renamed or refreshed) and, when given, the event it caused: one transaction. */
+  putFarm(f: ChainFarmRecord, event?: ChainEventRecord): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `INSERT INTO farms (farm_id, twin_id, name, registered_ms, updated_ms, last_call_ms) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT(farm_id) DO UPDATE SET twin_id = excluded.twin_id, name = excluded.name, updated_ms = excluded.updated_ms, last_call_ms = excluded.last_call_ms`,
+        )
+        .run(f.farmId, f.twinId, f.name, f.registeredMs, f.updatedMs, f.lastCallMs);
       if (event) this.insertEvent(event);
     })();
   }
@@ -291,7 +334,8 @@ export class ChainStore {
     const total = { rows: 0, bytes: 0 };
     for (const table of CHAIN_TABLES) {
       const cols = this.db.prepare(`SELECT name, type FROM pragma_table_info(?)`).all(table) as Array<{ name: string; type: string }>;
-      const expr = cols.map((c) => (c.type.toUpperCase() === "INTEGER" ? "8" : `COALESCE(length("${c.name}"), 0)`)).join(" + ");
+      // TEXT as bytes (UTF-8), not characters: a farm name may be any printable text
+      const expr = cols.map((c) => (c.type.toUpperCase() === "INTEGER" ? "8" : `COALESCE(length(CAST("${c.name}" AS BLOB)), 0)`)).join(" + ");
       const r = this.db.prepare(`SELECT COUNT(*) AS rows, COALESCE(SUM(${expr}), 0) AS bytes FROM "${table}"`).get() as { rows: number; bytes: number };
       out[table] = { rows: r.rows, bytes: r.bytes };
       total.rows += r.rows;

@@ -2,13 +2,14 @@ import type { WireRejection } from "../api/messages";
 import type { Units } from "../capacity/units";
 import { SCHEME_WIRE } from "../identity/keys";
 import { type U64, type WireUnits, unitsToWire } from "../wire/codec";
-import type { ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
+import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
 
 /** Wire shapes of chain.proto as `decode` returns them (64-bit integers as decimal strings). */
 export interface WireChainCall {
   timestampMs: U64;
   registerTwin: { twinId: number } | null;
   registerNode: { nodeId: number; farmId: number; twinId: number; total: WireUnits | null } | null;
+  registerFarm: { farmId: number; twinId: number; name: string } | null;
 }
 
 export interface WireChainQuery {
@@ -17,6 +18,7 @@ export interface WireChainQuery {
   wantProofs: boolean;
   fromSequence: U64;
   limit: number;
+  farmId: number;
 }
 
 export interface WireNodeInfo {
@@ -40,6 +42,15 @@ export interface WireTwinInfo {
   registeredMs: U64;
 }
 
+export interface WireFarmInfo {
+  farmId: number;
+  twinId: number;
+  name: string;
+  registeredMs: U64;
+  updatedMs: U64;
+  nodeCount: number;
+}
+
 export interface WireChainReply {
   ok: boolean;
   rejection: WireRejection | null;
@@ -48,6 +59,7 @@ export interface WireChainReply {
   proofs: Array<{ proof: Uint8Array; acceptedMs: U64 }>;
   proofHash: Uint8Array;
   timestampMs: U64;
+  farm: WireFarmInfo | null;
 }
 
 export interface WireChainEvent {
@@ -57,6 +69,7 @@ export interface WireChainEvent {
   sequence: U64;
   proofHash: Uint8Array;
   timestampMs: U64;
+  farmId: number;
 }
 
 export function nodeInfoToWire(r: ChainNodeRecord, s: NodeChainState): Record<string, unknown> {
@@ -79,10 +92,22 @@ export function twinInfoToWire(t: ChainTwinRecord): Record<string, unknown> {
   return { twinId: t.twinId, publicKey: t.publicKey, scheme: SCHEME_WIRE[t.scheme], registeredMs: t.registeredMs };
 }
 
+export function farmInfoToWire(f: ChainFarmRecord, nodeCount: number): Record<string, unknown> {
+  return { farmId: f.farmId, twinId: f.twinId, name: f.name, registeredMs: f.registeredMs, updatedMs: f.updatedMs, nodeCount };
+}
+
 /** A ChainCall payload (what ChainClient signs). */
-export function chainCallToWire(timestampMs: number, call: { registerTwin?: { twinId: number }; registerNode?: { nodeId: number; farmId: number; twinId: number; total: Units } }): Record<string, unknown> {
+export function chainCallToWire(
+  timestampMs: number,
+  call: {
+    registerTwin?: { twinId: number };
+    registerNode?: { nodeId: number; farmId: number; twinId: number; total: Units };
+    registerFarm?: { farmId: number; twinId: number; name: string };
+  },
+): Record<string, unknown> {
   const o: Record<string, unknown> = { timestampMs };
   if (call.registerTwin) o.registerTwin = call.registerTwin;
   if (call.registerNode) o.registerNode = { ...call.registerNode, total: unitsToWire(call.registerNode.total) };
+  if (call.registerFarm) o.registerFarm = call.registerFarm;
   return o;
 }

@@ -327,3 +327,92 @@ test("the chain keeps only what was signed: padding outside the signature is dro
   // the unpadded original is then a duplicate of what the chain holds
   expect(await client.submitProof(proof)).toMatchObject({ ok: true, code: "duplicate" });
 });
+
+test("farms: registered by their owner twin's key, queried back with their node count; other twins and unknown twins are unauthorized; requireFarm gates nodes", async () => {
+  const F = 77;
+  expect(await client.farm(F)).toBeUndefined();
+  // a node in farm F before the farm exists: accepted, this chain does not require farms (the default)
+  const nodeInF = key();
+  expect(await client.registerNode(nodeInF, { nodeId: 50, farmId: F, twinId: TWIN, total })).toEqual({ ok: true, code: "ok" });
+  const elsewhere = key();
+  expect(await client.registerNode(elsewhere, { nodeId: 51, farmId: F + 1, twinId: TWIN, total })).toEqual({ ok: true, code: "ok" });
+
+  // twin TWIN (sr25519, registered in the first test) registers farm F with a real signature
+  expect(await client.registerFarm(twinKey, { farmId: F, twinId: TWIN, name: "freefarm" })).toEqual({ ok: true, code: "ok" });
+  const f = await client.farm(F);
+  expect(f).toMatchObject({ farmId: F, twinId: TWIN, name: "freefarm", nodeCount: 1 });
+  expect(f!.registeredMs).toBeGreaterThan(0);
+  // a second node joins: counted; the node in farm F + 1 never is
+  expect(await client.registerNode(key(), { nodeId: 52, farmId: F, twinId: TWIN, total })).toEqual({ ok: true, code: "ok" });
+  expect((await client.farm(F))?.nodeCount).toBe(2);
+  // farm FARM, where NODE lives, is not registered
+  expect(await client.farm(FARM)).toBeUndefined();
+
+  // the owner renames it; without a name a call keeps it
+  expect(await client.registerFarm(twinKey, { farmId: F, twinId: TWIN, name: "greenfarm" })).toEqual({ ok: true, code: "ok" });
+  expect(await client.registerFarm(twinKey, { farmId: F, twinId: TWIN })).toEqual({ ok: true, code: "ok" });
+  expect((await client.farm(F))?.name).toBe("greenfarm");
+
+  // another registered twin may not rename it, nor take it over
+  const OTHER_TWIN = 12;
+  expect(await client.registerTwin(forger, OTHER_TWIN)).toEqual({ ok: true, code: "ok" });
+  expect(await client.registerFarm(forger, { farmId: F, twinId: OTHER_TWIN, name: "stolen" })).toMatchObject({ ok: false, code: "unauthorized" });
+  // nor sign for the owner twin
+  expect(await client.registerFarm(forger, { farmId: F, twinId: TWIN, name: "stolen" })).toMatchObject({ ok: false, code: "bad_signature" });
+  // a twin the chain does not know is told to register first
+  const unknown = await client.registerFarm(key(), { farmId: 78, twinId: 999, name: "nobody" });
+  expect(unknown).toMatchObject({ ok: false, code: "unauthorized" });
+  if (!unknown.ok) expect(unknown.message).toContain("register the twin first");
+  expect(await client.farm(78)).toBeUndefined();
+  expect((await client.farm(F))?.name).toBe("greenfarm");
+  // a farm call sent to the twin subject is malformed
+  const farmCall = seal(twinKey, DOMAIN.ChainCall, encode("ChainCall", { timestampMs: Date.now() + 2000, registerFarm: { farmId: F, twinId: TWIN, name: "x" } }));
+  expect(await raw("twin.register", farmCall)).toMatchObject({ ok: false, rejection: { code: "malformed" } });
+  // and replayed on its own subject, stale
+  expect((await raw("farm.register", farmCall)).ok).toBe(true);
+  expect(await raw("farm.register", farmCall)).toMatchObject({ ok: false, rejection: { code: "stale_request" } });
+  expect(await raw("query", encode("ChainQuery", { farmId: F }))).toMatchObject({ ok: true, farm: { farmId: F, twinId: TWIN, name: "x", nodeCount: 2 } });
+
+  await waitFor(() => events.some((e) => e.event.kind === "farm_registered"), 5000, "farm event");
+  expect(events.filter((e) => e.event.kind === "farm_registered").map((e) => [e.subject, e.event.farmId, e.event.twinId])).toEqual([["tfgrid.v1.chain.events.farm_registered", F, TWIN]]);
+  expect(store.footprint().farms.rows).toBe(1);
+  expect(metrics.accepted.get({ call: "farm.register" })).toBe(4);
+
+  // a second chain, on a fresh store, that registers nodes only into registered farms
+  const strictDir = fs.mkdtempSync(path.join(os.tmpdir(), "chain-strict-"));
+  const strictSubjects = new Subjects("strict.v1");
+  const strictStore = ChainStore.open(strictDir);
+  const strictServer = new ChainServer(parseChainOptions({ policy: { requireFarm: true } }), {
+    nc: serverNc,
+    subjects: strictSubjects,
+    signer: chainKey,
+    store: strictStore,
+    logger: silentLogger(),
+    metrics: null,
+    now: Date.now,
+  });
+  try {
+    await strictServer.start();
+    const strict = new ChainClient(nc, strictSubjects, { chainKey: chainKey.publicKey, timeoutMs: 3000 });
+    const strictNode = key();
+    const refused = await strict.registerNode(strictNode, { nodeId: NODE, farmId: 9, twinId: TWIN, total });
+    expect(refused).toMatchObject({ ok: false, code: "unknown_farm" });
+    if (!refused.ok) expect(refused.message).toContain("farm 9");
+    expect(await strict.node(NODE)).toBeUndefined();
+    expect(await strict.registerTwin(twinKey, TWIN)).toEqual({ ok: true, code: "ok" });
+    expect(await strict.registerFarm(twinKey, { farmId: 9, twinId: TWIN, name: "strict farm" })).toEqual({ ok: true, code: "ok" });
+    expect(await strict.farm(9)).toMatchObject({ farmId: 9, twinId: TWIN, name: "strict farm", nodeCount: 0 });
+    expect(await strict.registerNode(strictNode, { nodeId: NODE, farmId: 9, twinId: TWIN, total })).toEqual({ ok: true, code: "ok" });
+    expect(await strict.node(NODE)).toMatchObject({ nodeId: NODE, farmId: 9 });
+    expect((await strict.farm(9))?.nodeCount).toBe(1);
+    // and a move to a farm that is not registered is refused, the node stays where it was
+    expect(await strict.registerNode(strictNode, { nodeId: NODE, farmId: 10, twinId: TWIN, total })).toMatchObject({ ok: false, code: "unknown_farm" });
+    expect((await strict.node(NODE))?.farmId).toBe(9);
+  } finally {
+    await strictServer.close();
+    strictStore.close();
+    fs.rmSync(strictDir, { recursive: true, force: true });
+  }
+  // the first chain was not involved
+  expect(await client.farm(9)).toBeUndefined();
+});

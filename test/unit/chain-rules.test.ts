@@ -7,9 +7,11 @@ import { CHAIN_POLICY_DEFAULTS, parseChainOptions, parseChainPolicy } from "../.
 import {
   capacityBounds,
   checkProof,
+  checkRegisterFarm,
   checkRegisterNode,
   checkRegisterTwin,
   initialNodeState,
+  type ChainFarmRecord,
   type ChainNodeRecord,
   type CallerKey,
   type ChainTwinRecord,
@@ -220,7 +222,18 @@ describe("checkRegisterTwin / checkRegisterNode", () => {
     if (r.ok) expect(r.record.lastCallMs).toBe(c.call.timestampMs);
   });
 
-  const nodeCases: Array<{ name: string; existing?: typeof existing; call: Parameters<typeof checkRegisterNode>[1]; signer?: typeof me; signerOk?: boolean; code: string }> = [
+  const strict = { ...policy, requireFarm: true };
+  const farm2: ChainFarmRecord = { farmId: 2, twinId: 11, name: "", registeredMs: T0, updatedMs: T0, lastCallMs: T0 };
+  const nodeCases: Array<{
+    name: string;
+    existing?: typeof existing;
+    call: Parameters<typeof checkRegisterNode>[1];
+    signer?: typeof me;
+    signerOk?: boolean;
+    policy?: typeof policy;
+    farm?: ChainFarmRecord;
+    code: string;
+  }> = [
     { name: "first registration", existing: undefined, call, code: "registered" },
     { name: "the same record again", existing, call, code: "unchanged" },
     { name: "a new farm", existing, call: { ...call, farmId: 3 }, code: "updated" },
@@ -232,9 +245,19 @@ describe("checkRegisterTwin / checkRegisterNode", () => {
     { name: "node id 0", existing: undefined, call: { ...call, nodeId: 0 }, code: "malformed" },
     { name: "farm id 0", existing: undefined, call: { ...call, farmId: 0 }, code: "malformed" },
     { name: "a bad signature", existing: undefined, call, signerOk: false, code: "bad_signature" },
+    // requireFarm
+    { name: "a farm that is not registered, requireFarm off (the default)", existing: undefined, call, farm: undefined, code: "registered" },
+    { name: "a farm that is not registered, requireFarm on", existing: undefined, call, policy: strict, farm: undefined, code: "unknown_farm" },
+    { name: "a registered farm, requireFarm on", existing: undefined, call, policy: strict, farm: farm2, code: "registered" },
+    { name: "a move to a farm that is not registered, requireFarm on", existing, call: { ...call, farmId: 3 }, policy: strict, farm: undefined, code: "unknown_farm" },
+    { name: "a re-registration in a farm that is not registered, requireFarm on", existing, call, policy: strict, farm: undefined, code: "unknown_farm" },
+    { name: "a re-registration in a registered farm, requireFarm on", existing, call, policy: strict, farm: farm2, code: "unchanged" },
+    { name: "another farm's record given for the call's farm, requireFarm on", existing: undefined, call: { ...call, farmId: 3 }, policy: strict, farm: farm2, code: "unknown_farm" },
+    { name: "another key in a farm that is not registered, requireFarm on (the key is judged first)", existing, call, signer: { publicKey: OTHER, scheme: "ed25519" }, policy: strict, code: "unauthorized" },
+    { name: "a replay in a farm that is not registered, requireFarm on (the timestamp is judged first)", existing, call: { ...call, timestampMs: NOW - 10 }, policy: strict, code: "stale_request" },
   ];
   test.each(nodeCases)("node: $name -> $code", (c) => {
-    const r = checkRegisterNode(c.existing, c.call, c.signer ?? me, c.signerOk ?? true, NOW, policy);
+    const r = checkRegisterNode(c.existing, c.call, c.signer ?? me, c.signerOk ?? true, NOW, c.policy ?? policy, c.farm);
     expect(r.ok ? r.kind : r.code).toBe(c.code);
   });
 
@@ -244,16 +267,79 @@ describe("checkRegisterTwin / checkRegisterNode", () => {
   });
 });
 
+describe("checkRegisterFarm", () => {
+  const me: CallerKey = { publicKey: KEY, scheme: "ed25519" };
+  /** the owner twin 11, registered with KEY; twin 12 with OTHER */
+  const owner: ChainTwinRecord = { twinId: 11, publicKey: KEY, scheme: "ed25519", registeredMs: T0, updatedMs: T0, lastCallMs: T0 };
+  const otherTwin: ChainTwinRecord = { twinId: 12, publicKey: OTHER, scheme: "ed25519", registeredMs: T0, updatedMs: T0, lastCallMs: T0 };
+  const farm: ChainFarmRecord = { farmId: 2, twinId: 11, name: "freefarm", registeredMs: T0, updatedMs: T0, lastCallMs: NOW - 10 };
+  const call = { timestampMs: NOW, farmId: 2, twinId: 11, name: "freefarm" };
+
+  const cases: Array<{ name: string; existing?: ChainFarmRecord; twin?: ChainTwinRecord; call: Parameters<typeof checkRegisterFarm>[2]; signer?: CallerKey; signerOk?: boolean; code: string }> = [
+    // accepted
+    { name: "first registration by the owner twin's key", existing: undefined, twin: owner, call, code: "registered" },
+    { name: "first registration without a name", existing: undefined, twin: owner, call: { ...call, name: "" }, code: "registered" },
+    { name: "a name of 64 characters (multi-byte ones count once)", existing: undefined, twin: owner, call: { ...call, name: "ферма-".repeat(10) + "🌱🌱🌱🌱" }, code: "registered" },
+    { name: "the same call again, later", existing: farm, twin: owner, call, code: "unchanged" },
+    { name: "a later call without a name (keeps the name)", existing: farm, twin: owner, call: { ...call, name: "" }, code: "unchanged" },
+    { name: "a rename by the owner", existing: farm, twin: owner, call: { ...call, name: "freefarm 2" }, code: "renamed" },
+    { name: "an sr25519 owner twin", existing: undefined, twin: { ...owner, scheme: "sr25519" }, call, signer: { publicKey: KEY, scheme: "sr25519" }, code: "registered" },
+    // refused
+    { name: "an envelope whose signature does not verify", existing: undefined, twin: owner, call, signerOk: false, code: "bad_signature" },
+    { name: "a twin that is not registered", existing: undefined, twin: undefined, call, code: "unauthorized" },
+    { name: "another twin's record given for the call's twin", existing: undefined, twin: otherTwin, call, code: "unauthorized" },
+    { name: "signed by another key than the twin's", existing: undefined, twin: owner, call, signer: { publicKey: OTHER, scheme: "ed25519" }, code: "bad_signature" },
+    { name: "signed by the twin's key under another scheme", existing: undefined, twin: owner, call, signer: { publicKey: KEY, scheme: "sr25519" }, code: "bad_signature" },
+    { name: "a rename by another (registered) twin", existing: farm, twin: otherTwin, call: { ...call, twinId: 12, name: "mine now" }, signer: { publicKey: OTHER, scheme: "ed25519" }, code: "unauthorized" },
+    { name: "a re-registration naming another owner", existing: farm, twin: otherTwin, call: { ...call, twinId: 12 }, signer: { publicKey: OTHER, scheme: "ed25519" }, code: "unauthorized" },
+    { name: "a replayed call", existing: farm, twin: owner, call: { ...call, timestampMs: NOW - 10 }, code: "stale_request" },
+    { name: "a call from a clock far behind", existing: undefined, twin: owner, call: { ...call, timestampMs: NOW - policy.maxClockSkewMs - 1 }, code: "stale_request" },
+    { name: "a call from a clock far ahead", existing: undefined, twin: owner, call: { ...call, timestampMs: NOW + policy.maxClockSkewMs + 1 }, code: "stale_request" },
+    { name: "a name of 65 characters", existing: undefined, twin: owner, call: { ...call, name: "f".repeat(65) }, code: "malformed" },
+    { name: "a name with a newline", existing: undefined, twin: owner, call: { ...call, name: "free\nfarm" }, code: "malformed" },
+    { name: "a name with a NUL", existing: undefined, twin: owner, call: { ...call, name: "free\u0000farm" }, code: "malformed" },
+    { name: "a name with a zero-width (format) character", existing: undefined, twin: owner, call: { ...call, name: "free\u200bfarm" }, code: "malformed" },
+    { name: "a rename to a name that is not printable", existing: farm, twin: owner, call: { ...call, name: "\u001b[31mred" }, code: "malformed" },
+    { name: "farm id 0", existing: undefined, twin: owner, call: { ...call, farmId: 0 }, code: "malformed" },
+    { name: "twin id 0", existing: undefined, twin: owner, call: { ...call, twinId: 0 }, code: "malformed" },
+  ];
+  test.each(cases)("$name -> $code", (c) => {
+    const r = checkRegisterFarm(c.existing, c.twin, c.call, c.signer ?? me, c.signerOk ?? true, NOW, policy);
+    expect(r.ok ? r.kind : r.code).toBe(c.code);
+    if (r.ok) expect(r.record.lastCallMs).toBe(c.call.timestampMs);
+    else expect(r.message.length).toBeGreaterThan(10);
+  });
+
+  test("a first registration binds the farm to the twin; a rename keeps owner and registration time", () => {
+    const r = checkRegisterFarm(undefined, owner, call, me, true, NOW, policy);
+    expect(r).toEqual({ ok: true, kind: "registered", record: { farmId: 2, twinId: 11, name: "freefarm", registeredMs: NOW, updatedMs: NOW, lastCallMs: NOW } });
+    const later = NOW + 1000;
+    const renamed = checkRegisterFarm(farm, owner, { ...call, timestampMs: later, name: "greenfarm" }, me, true, later, policy);
+    expect(renamed).toEqual({ ok: true, kind: "renamed", record: { ...farm, name: "greenfarm", updatedMs: later, lastCallMs: later } });
+    const kept = checkRegisterFarm(farm, owner, { ...call, timestampMs: later, name: "" }, me, true, later, policy);
+    expect(kept).toEqual({ ok: true, kind: "unchanged", record: { ...farm, lastCallMs: later } });
+  });
+
+  test("an unknown twin is told to register the twin first", () => {
+    const r = checkRegisterFarm(undefined, undefined, call, me, true, NOW, policy);
+    expect(r).toMatchObject({ ok: false, code: "unauthorized" });
+    if (!r.ok) expect(r.message).toMatch(/register the twin first/);
+  });
+});
+
 describe("options", () => {
   test("defaults: CRU overprovision 4, others 1", () => {
     expect(parseChainPolicy().overprovision).toEqual({ cru: 4, mru: 1, sru: 1, hru: 1, ipv4u: 1, gpu: 1 });
     expect(parseChainOptions().maxProofsPerQuery).toBe(1000);
+    expect(parseChainPolicy().requireFarm).toBe(false);
+    expect(parseChainOptions({ policy: { requireFarm: true } }).policy.requireFarm).toBe(true);
   });
   test.each([
     [{ policy: { maxClockSkewMs: -1 } }, "chain.policy.maxClockSkewMs"],
     [{ policy: { overprovision: { cru: 0 } } }, "chain.policy.overprovision.cru"],
     [{ maxProofsPerQuery: 1001 }, "chain.maxProofsPerQuery"],
     [{ maxRequestBytes: 10 }, "chain.maxRequestBytes"],
+    [{ policy: { requireFarm: "yes" } }, "chain.policy.requireFarm"],
   ])("a bad option names its field: %j", (raw, field) => {
     expect(() => parseChainOptions(raw as Parameters<typeof parseChainOptions>[0])).toThrow(expect.objectContaining({ code: "invalid_options", field }));
   });

@@ -17,19 +17,23 @@ export const CHAIN_DEFAULT_DATA = "./.capacity-agent-chain";
 export const chainCommand: Command = {
   name: "chain",
   summary: "run the chain stand-in (registry and usage proofs, as tfchain would keep them)",
-  help: `usage: capacity-agent chain [--data DIR] [--nats URL[,URL...]] [--key FILE] [--pretty]
-                            [--log-level LEVEL] [--metrics-port PORT]
+  help: `usage: capacity-agent chain [--data DIR] [--nats URL[,URL...]] [--key FILE] [--require-farm]
+                            [--pretty] [--log-level LEVEL] [--metrics-port PORT]
 
-Plays tfchain's role for capacity-agent: binds twin and node ids to keys, keeps node capacity,
-and verifies and durably stores usage proofs with the rules a chain pallet would enforce
-(signed by the node's key, sequence = last + 1, contiguous periods, previous hash, totals within
-the node's capacity). Subjects (prefix $CAPACITY_AGENT_SUBJECT_PREFIX, default tfgrid.v1):
-  tfgrid.v1.chain.twin.register  tfgrid.v1.chain.node.register  tfgrid.v1.chain.proof.submit
-  tfgrid.v1.chain.query          events on tfgrid.v1.chain.events.<kind>
+Plays tfchain's role for capacity-agent: binds twin and node ids to keys, keeps farms (each owned
+by a twin) and node capacity, and verifies and durably stores usage proofs with the rules a chain
+pallet would enforce (signed by the node's key, sequence = last + 1, contiguous periods, previous
+hash, totals within the node's capacity). Subjects (prefix $CAPACITY_AGENT_SUBJECT_PREFIX, default tfgrid.v1):
+  tfgrid.v1.chain.twin.register  tfgrid.v1.chain.node.register  tfgrid.v1.chain.farm.register
+  tfgrid.v1.chain.proof.submit   tfgrid.v1.chain.query          events on tfgrid.v1.chain.events.<kind>
 Every reply and event is signed by the chain's key; pin it in clients with its public key.
   --data DIR          where chain.db and the default key live (default ${CHAIN_DEFAULT_DATA})
   --nats URLS         NATS server URLs, comma separated (default $CAPACITY_AGENT_NATS or nats://127.0.0.1:4222)
   --key FILE          the chain's key file (default <data>/chain-key.json, created mode 0600 on first start)
+  --require-farm      register a node only into a farm registered on the chain (farm.register, e.g.
+                      \`capacity-agent registry add --chain --farm F --twin T --key TWINKEY\`); other
+                      node registrations are refused with unknown_farm. Default: off, a node's farm
+                      id is taken as given (dev grids, agents whose farm was never registered)
   --pretty            human-readable logs instead of JSON
   --log-level LEVEL   fatal, error, warn, info (default), debug, trace, silent
   --metrics-port PORT serve Prometheus metrics on 127.0.0.1:PORT/metrics (and /healthz)`,
@@ -37,6 +41,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
     data: { type: "string" },
     ...NATS_OPTION,
     key: { type: "string" },
+    "require-farm": { type: "boolean" },
     pretty: { type: "boolean" },
     "log-level": { type: "string" },
     "metrics-port": { type: "string" },
@@ -71,13 +76,14 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       store = ChainStore.open(data);
       nc = await connectBus({ servers, name: "capacity-agent chain" }, logger);
       const registry = new MetricsRegistry();
-      server = new ChainServer(parseChainOptions(), { nc, subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
+      const options = parseChainOptions({ policy: { requireFarm: values["require-farm"] === true } });
+      server = new ChainServer(options, { nc, subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
       await server.start();
       if (metricsPort !== undefined) {
         metricsServer = new MetricsServer({ host: "127.0.0.1", port: metricsPort }, { registry, logger, healthy: () => nc !== null && !nc.isClosed() });
         await metricsServer.start();
       }
-      log.info({ event: "chain_started", publicKey: toHex(signer.publicKey), address: signer.address, scheme: signer.scheme, store: store.file, nats: servers, prefix: subjects.prefix }, "chain stand-in started");
+      log.info({ event: "chain_started", publicKey: toHex(signer.publicKey), address: signer.address, scheme: signer.scheme, store: store.file, nats: servers, prefix: subjects.prefix, requireFarm: options.policy.requireFarm }, "chain stand-in started");
     } catch (err) {
       const e = err as { code?: string; message: string };
       logger.fatal({ event: "chain_start_failed", code: e.code, err: e.message }, "chain stand-in could not start");
