@@ -174,7 +174,7 @@ export class Agent {
         submitProof: async (envelope) => {
           const r = await chain.submitProof(envelope);
           // the chain lost this node (a new chain store): register again, the proof is retried
-          if (!r.ok && r.code === "unknown_node") link.setTotal(this.hardware.current().total);
+          if (!r.ok && r.code === "unknown_node") link.refresh();
           return r;
         },
       };

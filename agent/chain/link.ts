@@ -23,7 +23,6 @@ export const CHAIN_LINK_RETRY = { retryMinMs: 1000, retryMaxMs: 60_000 };
 export class ChainLink {
   private readonly log: Logger;
   private total: Units;
-  private registered: Units | null = null;
   private twinDone = false;
   private timer: NodeJS.Timeout | null = null;
   private retryMs: number;
@@ -51,9 +50,10 @@ export class ChainLink {
     void this.register();
   }
 
-  /** True once the chain holds this node with the current totals. */
-  get upToDate(): boolean {
-    return this.registered !== null && JSON.stringify(this.registered) === JSON.stringify(this.total);
+  /** Register again now (the chain said it does not know this node: a new chain store). */
+  refresh(): void {
+    this.twinDone = false;
+    void this.register();
   }
 
   private async register(): Promise<void> {
@@ -98,7 +98,6 @@ export class ChainLink {
       return false;
     }
     if (!r.ok) return this.refused("node", r);
-    this.registered = total;
     this.retryMs = this.options.retryMinMs;
     this.unavailableLogged = false;
     this.log.info({ event: "chain_registered", nodeId: o.nodeId, farmId: o.farmId, twinId: o.twinId, total }, "registered with the chain");
