@@ -1,5 +1,5 @@
 import { parseSize } from "../capacity/size";
-import { GiB, MiB, zeroUnits, type Units } from "../capacity/units";
+import { GiB, MiB, addUnits, zeroUnits, type Units } from "../capacity/units";
 
 /** Workload types (GRID.md) and what each consumes. */
 export const WORKLOAD_TYPES = [
@@ -109,17 +109,7 @@ export function workloadUnits(w: WorkloadSpec): Units {
 }
 
 export function deploymentUnits(spec: DeploymentSpec): Units {
-  const total = zeroUnits();
-  for (const w of spec.workloads) {
-    const u = workloadUnits(w);
-    total.cru += u.cru;
-    total.mru += u.mru;
-    total.sru += u.sru;
-    total.hru += u.hru;
-    total.ipv4u += u.ipv4u;
-    total.gpu += u.gpu;
-  }
-  return total;
+  return spec.workloads.reduce((total, w) => addUnits(total, workloadUnits(w)), zeroUnits());
 }
 
 class Invalid extends Error {

@@ -188,40 +188,32 @@ export class ChainClient {
     throw new ChainError("refused", `the chain refused the query: [${code}] ${r.rejection?.message ?? ""}`, { refusal: code });
   }
 
-  /** The node's registration and proof chain head; undefined when it is not registered. */
-  async node(nodeId: number): Promise<ChainNode | undefined> {
-    const r = await this.query({ nodeId });
+  /** Look one record up; a reply about another id, or one that does not decode, is bad_reply. */
+  private async record<W extends object, T>(kind: "node" | "twin" | "farm", id: number, reply: (r: WireChainReply) => W | null, idOf: (w: W) => number, fromWire: (w: W) => T): Promise<T | undefined> {
+    const r = await this.query({ [`${kind}Id`]: id });
     if (!r) return undefined;
-    if (!r.node || r.node.nodeId !== nodeId) throw new ChainError("bad_reply", `asked for node ${nodeId}, the chain answered ${r.node ? `node ${r.node.nodeId}` : "no node"}`);
+    const w = reply(r);
+    if (!w || idOf(w) !== id) throw new ChainError("bad_reply", `asked for ${kind} ${id}, the chain answered ${w ? `${kind} ${idOf(w)}` : `no ${kind}`}`);
     try {
-      return nodeFromWire(r.node);
+      return fromWire(w);
     } catch (err) {
-      throw new ChainError("bad_reply", `the chain's record of node ${nodeId}: ${(err as Error).message}`, { cause: err });
+      throw new ChainError("bad_reply", `the chain's record of ${kind} ${id}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** The node's registration and proof chain head; undefined when it is not registered. */
+  node(nodeId: number): Promise<ChainNode | undefined> {
+    return this.record("node", nodeId, (r) => r.node, (w) => w.nodeId, nodeFromWire);
   }
 
   /** The twin's registration; undefined when it is not registered. */
-  async twin(twinId: number): Promise<ChainTwin | undefined> {
-    const r = await this.query({ twinId });
-    if (!r) return undefined;
-    if (!r.twin || r.twin.twinId !== twinId) throw new ChainError("bad_reply", `asked for twin ${twinId}, the chain answered ${r.twin ? `twin ${r.twin.twinId}` : "no twin"}`);
-    try {
-      return twinFromWire(r.twin);
-    } catch (err) {
-      throw new ChainError("bad_reply", `the chain's record of twin ${twinId}: ${(err as Error).message}`, { cause: err });
-    }
+  twin(twinId: number): Promise<ChainTwin | undefined> {
+    return this.record("twin", twinId, (r) => r.twin, (w) => w.twinId, twinFromWire);
   }
 
   /** The farm's registration (owner, name, how many nodes it has); undefined when it is not registered. */
-  async farm(farmId: number): Promise<ChainFarm | undefined> {
-    const r = await this.query({ farmId });
-    if (!r) return undefined;
-    if (!r.farm || r.farm.farmId !== farmId) throw new ChainError("bad_reply", `asked for farm ${farmId}, the chain answered ${r.farm ? `farm ${r.farm.farmId}` : "no farm"}`);
-    try {
-      return farmFromWire(r.farm);
-    } catch (err) {
-      throw new ChainError("bad_reply", `the chain's record of farm ${farmId}: ${(err as Error).message}`, { cause: err });
-    }
+  farm(farmId: number): Promise<ChainFarm | undefined> {
+    return this.record("farm", farmId, (r) => r.farm, (w) => w.farmId, farmFromWire);
   }
 
   /**
