@@ -1,0 +1,47 @@
+import type { Units } from "../capacity/units";
+import type { Signer } from "../identity/keys";
+import type { ChainFarm, ChainNode, ChainResult, ChainTwin } from "./client";
+
+/** A node's proof chain head as the chain holds it (after its last accepted proof). */
+export interface ChainProofHead {
+  sequence: number;
+  periodEndMs: number;
+  hash: Uint8Array;
+}
+
+/** What registering did: the id the chain assigned (or already held for this key), and whether anything changed. */
+export type Registration = { ok: true; id: number; kind: "registered" | "updated" | "unchanged" } | { ok: false; code: string; message: string };
+
+/** Power state as a node reports it (GRID.md "Power management today"). */
+export type PowerState = "up" | "standby" | "waking" | "down";
+
+/**
+ * The agent's view of a chain, whatever runs it: the chain stand-in over NATS (the default) or
+ * tfchain over @polkadot/api. The chain assigns twin, farm and node ids and binds each to the
+ * account (key) that registered it; nobody registers an id for someone else.
+ *
+ * Refusals are values (`{ok: false, code}`); a backend throws ChainError `chain_unavailable` when
+ * the chain cannot be reached and `bad_reply` when its answer cannot be trusted.
+ */
+export interface ChainBackend {
+  /** "standin" or "tfchain": for logs and status */
+  readonly kind: string;
+  /** The twin bound to `signer`'s account, created when absent (ids are assigned by the chain). */
+  ensureTwin(signer: Signer): Promise<Registration>;
+  /**
+   * The node of `signer`'s twin in farm `farmId`, created when absent, its resources updated when
+   * they differ from `total`. The id comes back in the result.
+   */
+  ensureNode(signer: Signer, node: { farmId: number; total: Units }): Promise<Registration>;
+  /** Lookups from chain storage; undefined when the id is not registered. */
+  twin(twinId: number): Promise<ChainTwin | undefined>;
+  node(nodeId: number): Promise<ChainNode | undefined>;
+  farm(farmId: number): Promise<ChainFarm | undefined>;
+  /** Submit a Signed{UsageProof} envelope; an accepted replay is {ok: true, code: "duplicate"}. */
+  submitProof(signer: Signer, envelope: Uint8Array): Promise<ChainResult>;
+  /** The node's proof chain head; undefined before its first proof or when unknown. */
+  head(nodeId: number): Promise<ChainProofHead | undefined>;
+  /** Report the node's power state, where the chain keeps one (optional). */
+  reportPower?(signer: Signer, nodeId: number, state: PowerState): Promise<ChainResult>;
+  close(): Promise<void>;
+}
