@@ -36,11 +36,11 @@ async function chainProofs(chain: ChainClient, node: number): Promise<Array<{ pr
   }
 }
 
-const HELP = `usage: capacity-agent proofs list   --node N [--nats URL] [--json]
-       capacity-agent proofs show   --node N --sequence S [--nats URL] [--json]
-       capacity-agent proofs verify --node N --deployment D [--sequence S] [--nats URL] [--json]
+const HELP = `usage: capacity-agent proofs list    --node N [--nats URL] [--json]
+       capacity-agent proofs show    --node N --sequence S [--nats URL] [--json]
+       capacity-agent proofs verify  --node N --deployment D [--sequence S] [--nats URL] [--json]
        capacity-agent proofs records --node N --sequence S [--page-size K] [--nats URL] [--json]
-       capacity-agent proofs audit  --node N --sequence S [--page-size K] [--nats URL] [--json]
+       capacity-agent proofs audit   --node N --sequence S [--page-size K] [--nats URL] [--json]
 
 Usage proofs as the chain holds them (read from the chain stand-in, tfgrid.v1.chain.query).
   list     every proof of node N, in sequence order.
@@ -64,7 +64,7 @@ Usage proofs as the chain holds them (read from the chain stand-in, tfgrid.v1.ch
            chain's root, and add up to the chain's totals. Exit 0 when it holds, 1 when not.
            JSON: {"nodeId","sequence","holds","code","message","records","root","totals"}
   --node N        the node
-  --sequence S    one proof (show, verify)
+  --sequence S    one proof (show, verify, records, audit)
   --deployment D  the deployment (contract id) to verify
   --page-size K   records per page of the listing (default ${LISTING_PAGE}, at most ${LISTING_PAGE_MAX})
   --nats URL      NATS server(s) (default nats://127.0.0.1:4222 or $CAPACITY_AGENT_NATS)
