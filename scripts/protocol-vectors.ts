@@ -124,11 +124,15 @@ export async function protocolVectors(opts: { srSignature?: string } = {}): Prom
   line(`- Signed{UsageProof} by the ed25519 key of V1: \`${hex(seal(ed, DOMAIN.UsageProof, hb))}\``);
   line();
 
-  line("### V6. Audit requests on `tfgrid.v1.node.1.usage.1`");
+  line("### V6. Audit requests and listing pages on `tfgrid.v1.node.1.usage.1`");
   line();
   line(`- one record with its inclusion path, UsageAuditRequest{deployment_id: 5}: \`${hex(encode("UsageAuditRequest", { deploymentId: 5 }))}\``);
   line(`- the first page of two records, UsageAuditRequest{list_records: true, start_index: 0, max_records: 2}: \`${hex(encode("UsageAuditRequest", { listRecords: true, startIndex: 0, maxRecords: 2 }))}\``);
   line(`- the next page, UsageAuditRequest{list_records: true, start_index: 2, max_records: 2}: \`${hex(encode("UsageAuditRequest", { listRecords: true, startIndex: 2, maxRecords: 2 }))}\``);
+  const proofEnvelope = seal(ed, DOMAIN.UsageProof, hb);
+  const page = (start: number, n: number): Uint8Array => seal(ed, DOMAIN.UsageRecordsReply, encode("UsageRecordsReply", { found: true, proof: proofEnvelope, recordCount: 3, startIndex: start, records: bytes.slice(start, start + n), nextIndex: Math.min(3, start + n) }));
+  line(`- the node's first page, Signed{UsageRecordsReply{found, proof = V5's envelope, record_count 3, start_index 0, records 0 and 1 of V4, next_index 2}}: \`${hex(page(0, 2))}\``);
+  line(`- the last page, Signed{UsageRecordsReply{..., start_index 2, records: record 2, next_index 3}}: \`${hex(page(2, 2))}\``);
   line();
   line(END);
   return out.join("\n");

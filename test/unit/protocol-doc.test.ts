@@ -11,6 +11,7 @@ import { blake2AsU8a, sr25519Verify } from "@polkadot/util-crypto";
 import { DOMAIN, type Domain } from "../../agent/identity/domains";
 import { open, seal } from "../../agent/identity/envelope";
 import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
+import { checkListing } from "../../agent/usage/audit";
 import type * as Vectors from "../../scripts/protocol-vectors";
 
 // scripts/protocol-vectors (no extension) is the bash wrapper, so the module is required by its
@@ -98,7 +99,7 @@ test("every domain tag: a signature made by the document's rules opens in the ag
   }
 });
 
-test("the vectors check out by the document's rules alone: V2 signed bytes and envelope, V3 sr25519, V4 Merkle tree, V5 proof hash", () => {
+test("the vectors check out: V2 signed bytes and envelope, V3 sr25519, V4 Merkle tree and V5 proof hash by the document's rules alone; V6 pages pass the completeness audit", () => {
   const seed = Buffer.from(Array.from({ length: 32 }, (_, i) => i));
   const me = rfc8032(seed);
   // V2
@@ -125,4 +126,7 @@ test("the vectors check out by the document's rules alone: V2 signed bytes and e
   const o = open(env, DOMAIN.UsageProof);
   expect(o.ok && Buffer.from(o.value.payload).toString("hex")).toBe(header.toString("hex"));
   expect(header.includes(Buffer.concat([Buffer.from([0x42, 0x20]), vector("root = ")]))).toBe(true);
+  // V6: the two listing pages pass the completeness audit against V5's proof and V1's key
+  const pages = [vector("the node's first page"), vector("the last page")];
+  expect(checkListing({ sequence: 1, chainProof: env, nodeKey: me.publicKey, pages })).toMatchObject({ code: "holds" });
 });
