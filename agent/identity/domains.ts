@@ -16,6 +16,7 @@ export const DOMAIN = {
   ChainReply: "tfgrid.capacity.v1/ChainReply",
   ChainEvent: "tfgrid.capacity.v1/ChainEvent",
   UsageAuditReply: "tfgrid.capacity.v1/UsageAuditReply",
+  UsageRecordsReply: "tfgrid.capacity.v1/UsageRecordsReply",
 } as const;
 
 export type Domain = (typeof DOMAIN)[keyof typeof DOMAIN];

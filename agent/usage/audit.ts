@@ -2,8 +2,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
 import { open, sameKey } from "../identity/envelope";
-import { leafHash, rootFromPath, verifyInclusion } from "../proofs/merkle";
-import { decodeProofHeader, decodeRecord, proofHash, type ProofHeader, type UsageRecord } from "../proofs/proof";
+import { hashesEqual, leafHash, merkleRoot, rootFromPath, verifyInclusion } from "../proofs/merkle";
+import { addAmounts, AMOUNT_FIELDS, decodeProofHeader, decodeRecord, proofHash, zeroAmounts, type ProofHeader, type UsageRecord } from "../proofs/proof";
 import { decode, encode, WireError } from "../wire/codec";
 
 /** Why a record does or does not hold against the chain's root (stable codes, shown by `proofs verify`). */
@@ -91,4 +91,149 @@ export function checkAudit(input: { sequence: number; deploymentId: number; chai
 export async function requestAudit(nc: NatsConnection, subjects: Subjects, nodeId: number, sequence: number, deploymentId: number, timeoutMs = 5000): Promise<Uint8Array> {
   const m = await nc.request(subjects.nodeUsage(nodeId, sequence), encode("UsageAuditRequest", { deploymentId }), { timeout: timeoutMs });
   return m.data;
+}
+
+/** Why a proof's listing does or does not hold against the chain (stable codes, shown by `proofs audit` and `proofs records`). */
+export type ListingCode =
+  | "holds"
+  /** the node has no such proof */
+  | "not_found"
+  /** the proof the chain holds is not signed by the node's registered key */
+  | "chain_proof_bad_signature"
+  /** a page is not signed by the node's registered key, cannot be decoded, or does not follow the page before it */
+  | "bad_reply"
+  /** a page names another proof than the one the chain accepted */
+  | "proof_mismatch"
+  /** the listing holds fewer or more records than the chain's proof counts */
+  | "incomplete"
+  /** the records are not in strictly ascending deployment id order */
+  | "unsorted"
+  /** the records do not hash up to the chain's root */
+  | "root_mismatch"
+  /** the records' amounts do not add up to the chain's totals */
+  | "totals_mismatch"
+  /** the node did not answer */
+  | "node_unreachable";
+
+export interface ListedRecord {
+  index: number;
+  /** the encoded UsageRecord: the leaf preimage without its 0x00 prefix */
+  bytes: Uint8Array;
+  record: UsageRecord;
+}
+
+export interface ListingResult {
+  sequence: number;
+  code: ListingCode;
+  message: string;
+  /** the chain's header, when its proof opened */
+  header?: ProofHeader;
+  /** every record, when the pages were well-formed (also when the root or totals do not hold) */
+  records?: ListedRecord[];
+}
+
+interface WireRecordsReply {
+  found: boolean;
+  rejection: { code: string; message: string } | null;
+  proof: Uint8Array;
+  recordCount: number;
+  startIndex: number;
+  records: Uint8Array[];
+  nextIndex: number;
+}
+
+/** Records per page asked by default, and the most a node puts in one page (agent/usage/service.ts). */
+export const LISTING_PAGE = 256;
+export const LISTING_PAGE_MAX = 1024;
+const PAGE_LIMITS = { maxBytes: 2 * 1024 * 1024, maxRepeated: LISTING_PAGE_MAX };
+
+/** Decode one page without judging it (the fetch loop needs next_index); undefined when it cannot be decoded. */
+function peekPage(bytes: Uint8Array): WireRecordsReply | undefined {
+  try {
+    const env = decode<{ payload: Uint8Array }>("Signed", bytes, PAGE_LIMITS);
+    return decode<WireRecordsReply>("UsageRecordsReply", env.payload, PAGE_LIMITS);
+  } catch (err) {
+    if (!(err instanceof WireError)) throw err;
+    return undefined;
+  }
+}
+
+/**
+ * A completeness audit of proof S, independently of the node: the chain's proof must carry the
+ * node's registered signature; every page of the node's listing must be signed by the same key,
+ * name the same proof and follow the page before it; the records must be as many as the proof
+ * counts, in strictly ascending deployment id order, hash up to the chain's Merkle root, and their
+ * amounts must add up to the chain's totals, field by field. Pure: the pages are fetched by `fetchListing`.
+ */
+export function checkListing(input: { sequence: number; chainProof: Uint8Array; nodeKey: Uint8Array; pages: Uint8Array[] }): ListingResult {
+  const { sequence } = input;
+  const chain = open(input.chainProof, DOMAIN.UsageProof, { maxBytes: 4096 });
+  if (!chain.ok || !sameKey(chain.value.signer, input.nodeKey)) return { sequence, code: "chain_proof_bad_signature", message: `the chain's proof ${sequence} is not signed by the node's registered key` };
+  let header: ProofHeader;
+  try {
+    header = decodeProofHeader(chain.value.payload);
+  } catch (err) {
+    return { sequence, code: "chain_proof_bad_signature", message: `the chain's proof ${sequence} cannot be decoded: ${(err as Error).message}` };
+  }
+  const chainHash = proofHash(chain.value.payload);
+  const records: ListedRecord[] = [];
+  let expected = 0;
+  const bad = (code: ListingCode, message: string): ListingResult => ({ sequence, code, message, header });
+  if (input.pages.length === 0) return bad("incomplete", `the node sent no page of proof ${sequence}`);
+  for (let p = 0; p < input.pages.length; p++) {
+    const o = open(input.pages[p], DOMAIN.UsageRecordsReply, PAGE_LIMITS);
+    if (!o.ok || !sameKey(o.value.signer, input.nodeKey)) return bad("bad_reply", `page ${p + 1} of the node's listing is not signed by its registered key${o.ok ? "" : ` (${o.message})`}`);
+    let r: WireRecordsReply;
+    try {
+      r = decode<WireRecordsReply>("UsageRecordsReply", o.value.payload, PAGE_LIMITS);
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      return bad("bad_reply", `page ${p + 1} of the node's listing cannot be decoded: ${err.message}`);
+    }
+    if (!r.found) return bad(r.rejection?.code === "not_found" ? "not_found" : "bad_reply", r.rejection?.message ?? `the node lists no records of proof ${sequence}`);
+    const nodeProof = open(r.proof, DOMAIN.UsageProof, { maxBytes: 4096 });
+    if (!nodeProof.ok || !hashesEqual(proofHash(nodeProof.value.payload), chainHash)) return bad("proof_mismatch", `page ${p + 1} of the node's listing names another proof ${sequence} than the one the chain accepted`);
+    if (r.recordCount !== header.recordCount) return bad("incomplete", `the node lists ${r.recordCount} records, the chain's proof ${sequence} counts ${header.recordCount}`);
+    if (r.startIndex !== expected || r.nextIndex !== r.startIndex + r.records.length) return bad("bad_reply", `page ${p + 1} starts at record ${r.startIndex} and says the next is ${r.nextIndex} with ${r.records.length} records; expected it to start at ${expected}`);
+    if (r.records.length === 0 && r.nextIndex < r.recordCount) return bad("incomplete", `page ${p + 1} is empty at record ${r.startIndex} of ${r.recordCount}`);
+    for (const bytes of r.records) {
+      let record: UsageRecord;
+      try {
+        record = decodeRecord(bytes);
+      } catch (err) {
+        return bad("bad_reply", `record ${expected} cannot be decoded: ${(err as Error).message}`);
+      }
+      records.push({ index: expected++, bytes, record });
+    }
+    if (p === input.pages.length - 1 && r.nextIndex < r.recordCount) return bad("incomplete", `the listing stops at record ${r.nextIndex} of ${r.recordCount}`);
+  }
+  if (records.length !== header.recordCount) return bad("incomplete", `the node lists ${records.length} records, the chain's proof ${sequence} counts ${header.recordCount}`);
+  const withRecords = (code: ListingCode, message: string): ListingResult => ({ sequence, code, message, header, records });
+  for (let i = 1; i < records.length; i++) {
+    if (records[i].record.deploymentId <= records[i - 1].record.deploymentId) return withRecords("unsorted", `record ${i} (deployment ${records[i].record.deploymentId}) does not come after deployment ${records[i - 1].record.deploymentId}`);
+  }
+  const root = merkleRoot(records.map((r) => leafHash(r.bytes)));
+  if (!hashesEqual(root, header.recordsRoot)) return withRecords("root_mismatch", `the records hash up to ${hex(root)}, not to the root the chain holds for proof ${sequence} (${hex(header.recordsRoot)})`);
+  const sum = records.reduce((acc, r) => addAmounts(acc, r.record.amounts), zeroAmounts());
+  const off = AMOUNT_FIELDS.filter((f) => sum[f] !== header.totals[f]);
+  if (off.length > 0) return withRecords("totals_mismatch", `the records add up to ${off.map((f) => `${f} ${sum[f]}`).join(", ")}; the chain's totals say ${off.map((f) => `${f} ${header.totals[f]}`).join(", ")}`);
+  return withRecords("holds", `the ${records.length} records of proof ${sequence} are complete: they hash up to the chain's root ${hex(header.recordsRoot)} and add up to its totals`);
+}
+
+/**
+ * Fetch node N's listing of proof S, page by page (`list_records`), until the last page, a refusal,
+ * or `maxPages` (a node cannot keep an auditor paging forever). The pages are judged by `checkListing`.
+ */
+export async function fetchListing(nc: NatsConnection, subjects: Subjects, nodeId: number, sequence: number, opts: { pageSize?: number; maxPages: number; timeoutMs?: number }): Promise<Uint8Array[]> {
+  const pages: Uint8Array[] = [];
+  let start = 0;
+  while (pages.length < opts.maxPages) {
+    const req = encode("UsageAuditRequest", { listRecords: true, startIndex: start, maxRecords: opts.pageSize ?? LISTING_PAGE });
+    const m = await nc.request(subjects.nodeUsage(nodeId, sequence), req, { timeout: opts.timeoutMs ?? 5000 });
+    pages.push(m.data);
+    const page = peekPage(m.data);
+    if (!page || !page.found || page.nextIndex >= page.recordCount || page.nextIndex <= start) break;
+    start = page.nextIndex;
+  }
+  return pages;
 }

@@ -210,4 +210,10 @@ export class UsageOutbox {
     const rows = this.db.prepare(`SELECT deployment_id, record FROM usage_records WHERE sequence = ? ORDER BY idx`).all(sequence) as Array<{ deployment_id: number; record: Buffer }>;
     return rows.map((r) => ({ deploymentId: r.deployment_id, bytes: new Uint8Array(r.record) }));
   }
+
+  /** At most `limit` records of a proof from leaf index `start` on, in leaf order (one page of the audit listing). */
+  recordsPage(sequence: number, start: number, limit: number): Uint8Array[] {
+    const rows = this.db.prepare(`SELECT record FROM usage_records WHERE sequence = ? AND idx >= ? ORDER BY idx LIMIT ?`).all(sequence, start, limit) as Array<{ record: Buffer }>;
+    return rows.map((r) => new Uint8Array(r.record));
+  }
 }

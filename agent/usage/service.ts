@@ -11,6 +11,7 @@ import { encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader
 import type { Store } from "../store/store";
 import { decode, encode, WireError } from "../wire/codec";
 import { rejectionToWire, type UsageStatusView } from "../api/messages";
+import { LISTING_PAGE, LISTING_PAGE_MAX } from "./audit";
 import { meterPeriod } from "./meter";
 import { UsageOutbox, type ChainHead } from "./outbox";
 
@@ -74,7 +75,8 @@ interface UsageMetrics {
  *     start, one proof each;
  *   - sends pending proofs in sequence order until the chain acknowledges each (`duplicate` of the
  *     identical proof counts as delivered), with exponential backoff while the chain is away;
- *   - answers audits on `<prefix>.node.<node>.usage.<sequence>` with a record and its inclusion path.
+ *   - answers audits on `<prefix>.node.<node>.usage.<sequence>` with a record and its inclusion path,
+ *     or with one signed page of all the proof's records (`list_records`, for a completeness audit).
  */
 export class UsageService {
   readonly outbox: UsageOutbox;
@@ -327,7 +329,8 @@ export class UsageService {
     if (!/^[1-9]\d{0,15}$/.test(token)) return reply({ found: false, rejection: rejectionToWire({ code: "malformed", message: `"${token}" is not a proof sequence number` }) });
     let deploymentId: number;
     try {
-      const q = decode<{ deploymentId: string }>("UsageAuditRequest", data, { maxBytes: 64, maxRepeated: 0 });
+      const q = decode<{ deploymentId: string; listRecords: boolean; startIndex: number; maxRecords: number }>("UsageAuditRequest", data, { maxBytes: 64, maxRepeated: 0 });
+      if (q.listRecords) return this.listRecords(Number(token), q.startIndex, q.maxRecords);
       deploymentId = Number(q.deploymentId);
       if (!Number.isSafeInteger(deploymentId)) throw new WireError("malformed", "deploymentId is out of range");
     } catch (err) {
@@ -342,6 +345,22 @@ export class UsageService {
     if (index < 0) return reply({ found: false, proof: proof.envelope, rejection: rejectionToWire({ code: "not_found", message: `deployment ${deploymentId} has no record in proof ${sequence}` }) });
     const path = inclusionPath(records.map((r) => leafHash(r.bytes)), index);
     return reply({ found: true, proof: proof.envelope, record: records[index].bytes, leafIndex: index, path: path.map((s) => ({ hash: s.hash, left: s.left })) });
+  }
+
+  /**
+   * One page of a proof's records for a completeness audit (`UsageAuditRequest.list_records`):
+   * at most `max` (0: LISTING_PAGE, capped at LISTING_PAGE_MAX) encoded records from leaf index `start` on.
+   */
+  private listRecords(sequence: number, start: number, max: number): Uint8Array {
+    const reply = (v: Record<string, unknown>): Uint8Array => seal(this.m.signer, DOMAIN.UsageRecordsReply, encode("UsageRecordsReply", v));
+    const proof = this.outbox.proof(sequence);
+    if (!proof) return reply({ found: false, rejection: rejectionToWire({ code: "not_found", message: `node ${this.options.nodeId} has no proof ${sequence}` }) });
+    if (start > proof.recordCount) {
+      return reply({ found: false, proof: proof.envelope, recordCount: proof.recordCount, rejection: rejectionToWire({ code: "malformed", message: `start_index ${start} is past the ${proof.recordCount} records of proof ${sequence}` }) });
+    }
+    const limit = max === 0 ? LISTING_PAGE : Math.min(max, LISTING_PAGE_MAX);
+    const records = this.outbox.recordsPage(sequence, start, limit);
+    return reply({ found: true, proof: proof.envelope, recordCount: proof.recordCount, startIndex: start, records, nextIndex: start + records.length });
   }
 
   close(): void {

@@ -12,7 +12,7 @@ import { silentLogger } from "../../agent/log/logger";
 import { leafHash, merkleRoot } from "../../agent/proofs/merkle";
 import { addAmounts, decodeProofHeader, decodeRecord, proofHash, ZERO_HASH, zeroAmounts, type ProofHeader, type UsageAmounts, type UsageRecord } from "../../agent/proofs/proof";
 import { Store } from "../../agent/store/store";
-import { checkAudit } from "../../agent/usage/audit";
+import { checkAudit, checkListing } from "../../agent/usage/audit";
 import type { ChainHead } from "../../agent/usage/outbox";
 import { UsageService, type ProofSink, type UsageOptions } from "../../agent/usage/service";
 import { decode, encode } from "../../agent/wire/codec";
@@ -655,6 +655,39 @@ describe("UsageService: audit", () => {
     expect(w.found).toBe(false);
     expect(w.rejection?.code).toBe(code);
     expect(w.rejection?.message).toBeTruthy();
+  });
+
+  const listRequest = (startIndex: number, maxRecords: number): Uint8Array => encode("UsageAuditRequest", { listRecords: true, startIndex, maxRecords });
+  function listPage(reply: Uint8Array): { found: boolean; rejection: { code: string } | null; recordCount: number; startIndex: number; records: Uint8Array[]; nextIndex: number } {
+    const o = open(reply, DOMAIN.UsageRecordsReply);
+    if (!o.ok) throw new Error(`the listing page does not open: ${o.message}`);
+    expect(hex(o.value.signer)).toBe(hex(signer.publicKey));
+    return decode("UsageRecordsReply", o.value.payload);
+  }
+
+  test.each([1, 2, 3, 7])("the listing in pages of %i holds the proof's records in leaf order and passes the completeness audit", async (size) => {
+    const { h } = await withRecords(7);
+    const { envelope, records } = proofAt(h.svc, 1);
+    const pages: Uint8Array[] = [];
+    for (let start = 0; ; ) {
+      pages.push(h.svc.audit(subjects.nodeUsage(NODE, 1), listRequest(start, size)));
+      const p = listPage(pages[pages.length - 1]);
+      expect(p).toMatchObject({ found: true, recordCount: 7, startIndex: start, nextIndex: Math.min(7, start + size) });
+      if (p.nextIndex >= p.recordCount) break;
+      start = p.nextIndex;
+    }
+    expect(pages).toHaveLength(Math.ceil(7 / size));
+    const result = checkListing({ sequence: 1, chainProof: envelope, nodeKey: signer.publicKey, pages });
+    expect(result.code).toBe("holds");
+    expect(result.records!.map((r) => r.record)).toEqual(records);
+  });
+
+  test("listing: no size means the default page; a start at the end gives an empty page; a start past the end and an unknown proof are refused", async () => {
+    const { h } = await withRecords(3);
+    expect(listPage(h.svc.audit(subjects.nodeUsage(NODE, 1), listRequest(0, 0))).records).toHaveLength(3);
+    expect(listPage(h.svc.audit(subjects.nodeUsage(NODE, 1), listRequest(3, 5))).records).toHaveLength(0);
+    expect(listPage(h.svc.audit(subjects.nodeUsage(NODE, 1), listRequest(4, 5))).rejection?.code).toBe("malformed");
+    expect(listPage(h.svc.audit(subjects.nodeUsage(NODE, 2), listRequest(0, 5))).rejection?.code).toBe("not_found");
   });
 });
 

@@ -1,6 +1,6 @@
 import { ChainClient } from "../../chain/client";
 import { amountsToJson, proofHash, type ProofHeader } from "../../proofs/proof";
-import { checkAudit, requestAudit, type AuditResult } from "../../usage/audit";
+import { checkAudit, checkListing, fetchListing, LISTING_PAGE, LISTING_PAGE_MAX, requestAudit, type AuditResult, type ListingResult } from "../../usage/audit";
 import { withNats } from "../client";
 import { EXIT_FAIL, EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, type Command } from "../framework";
 import { decode } from "../../wire/codec";
@@ -36,9 +36,11 @@ async function chainProofs(chain: ChainClient, node: number): Promise<Array<{ pr
   }
 }
 
-const HELP = `usage: capacity-agent proofs list   --node N [--nats URL] [--json]
-       capacity-agent proofs show   --node N --sequence S [--nats URL] [--json]
-       capacity-agent proofs verify --node N --deployment D [--sequence S] [--nats URL] [--json]
+const HELP = `usage: capacity-agent proofs list    --node N [--nats URL] [--json]
+       capacity-agent proofs show    --node N --sequence S [--nats URL] [--json]
+       capacity-agent proofs verify  --node N --deployment D [--sequence S] [--nats URL] [--json]
+       capacity-agent proofs records --node N --sequence S [--page-size K] [--nats URL] [--json]
+       capacity-agent proofs audit   --node N --sequence S [--page-size K] [--nats URL] [--json]
 
 Usage proofs as the chain holds them (read from the chain stand-in, tfgrid.v1.chain.query).
   list     every proof of node N, in sequence order.
@@ -51,23 +53,35 @@ Usage proofs as the chain holds them (read from the chain stand-in, tfgrid.v1.ch
            proof and hash up to the chain's root. Without --sequence every proof of the node is
            checked and those where D has no record are skipped. Exit 0 when it holds, 1 when not.
            JSON: {"nodeId","deploymentId","holds","checked":[{"sequence","code","message","record"}]}
+  records  every usage record of proof S, read from the node's signed listing
+           (tfgrid.v1.node.<N>.usage.<S>, paged) and printed only when the listing is complete
+           and holds against the chain (as audit checks); else exit 1 with the reason.
+           JSON: [{"index","deploymentId","twinId","firstVersion","lastVersion","servedMs",
+           "amounts":{...},"leaf"}] (amounts as decimal strings; leaf = the encoded record, 0x hex)
+  audit    a completeness audit of proof S, independently of the node: every page of the node's
+           listing is signed by the node's registered key and names the chain's proof; the
+           records are as many as the proof counts, sorted by deployment id, hash up to the
+           chain's root, and add up to the chain's totals. Exit 0 when it holds, 1 when not.
+           JSON: {"nodeId","sequence","holds","code","message","records","root","totals"}
   --node N        the node
-  --sequence S    one proof (show, verify)
+  --sequence S    one proof (show, verify, records, audit)
   --deployment D  the deployment (contract id) to verify
+  --page-size K   records per page of the listing (default ${LISTING_PAGE}, at most ${LISTING_PAGE_MAX})
   --nats URL      NATS server(s) (default nats://127.0.0.1:4222 or $CAPACITY_AGENT_NATS)
   --json          print JSON`;
 
 export const proofsCommand: Command = {
   name: "proofs",
-  summary: "list, show and verify the usage proofs the chain holds for a node",
+  summary: "list, show, verify and audit the usage proofs the chain holds for a node",
   help: HELP,
-  options: { node: { type: "string" }, sequence: { type: "string" }, deployment: { type: "string" }, ...NATS_OPTION, ...JSON_OPTION },
+  options: { node: { type: "string" }, sequence: { type: "string" }, deployment: { type: "string" }, "page-size": { type: "string" }, ...NATS_OPTION, ...JSON_OPTION },
   positionals: true,
   async run({ values, positionals }, io) {
     const sub = positionals[0];
-    if (positionals.length !== 1 || !["list", "show", "verify"].includes(sub)) throw new UsageError(`expected "proofs list", "proofs show" or "proofs verify", got "proofs ${positionals.join(" ")}"`);
+    if (positionals.length !== 1 || !SUBCOMMANDS.includes(sub)) throw new UsageError(`expected "proofs ${SUBCOMMANDS.join('", "proofs ')}", got "proofs ${positionals.join(" ")}"`);
     const node = intFlag(values, "node", { required: true, max: 0xffffffff })!;
-    const sequence = intFlag(values, "sequence", { required: sub === "show" });
+    const sequence = intFlag(values, "sequence", { required: sub === "show" || sub === "records" || sub === "audit" });
+    const pageSize = intFlag(values, "page-size", { min: 1, max: LISTING_PAGE_MAX }) ?? LISTING_PAGE;
     const deployment = intFlag(values, "deployment", { required: sub === "verify" });
     return withNats(values, io, async (nc, subjects) => {
       const chain = new ChainClient(nc, subjects);
@@ -91,6 +105,27 @@ export const proofsCommand: Command = {
         if (values.json) io.out(JSON.stringify(row));
         else io.out(Object.entries(row).map(([k, v]) => `${k.padEnd(13)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`).join("\n"));
         return EXIT_OK;
+      }
+      if (sub === "records" || sub === "audit") {
+        const r = await auditListing(nc, subjects, chain, node, sequence!, pageSize);
+        if (sub === "records") {
+          if (r.code !== "holds") {
+            io.err(`capacity-agent proofs: [${r.code}] ${r.message}`);
+            return EXIT_FAIL;
+          }
+          const rows = (r.records ?? []).map((x) => ({ index: x.index, ...x.record, amounts: amountsToJson(x.record.amounts), leaf: hex(x.bytes) }));
+          if (values.json) io.out(JSON.stringify(rows));
+          else {
+            io.out(`node ${node}, proof ${sequence}: ${rows.length} record${rows.length === 1 ? "" : "s"} (complete, they hash up to the chain's root)`);
+            for (const x of rows) io.out(`  [${x.index}] deployment ${x.deploymentId}  twin ${x.twinId}  v${x.firstVersion}..v${x.lastVersion}  served ${x.servedMs} ms  CU ${x.amounts.cuMicroHours} µh  SU ${x.amounts.suMicroHours} µh`);
+          }
+          return EXIT_OK;
+        }
+        const holds = r.code === "holds";
+        if (values.json) {
+          io.out(JSON.stringify({ nodeId: node, sequence, holds, code: r.code, message: r.message, records: r.records?.length, root: r.header ? hex(r.header.recordsRoot) : undefined, totals: r.header ? amountsToJson(r.header.totals) : undefined }));
+        } else io.out(`node ${node}, proof ${sequence}: ${holds ? "holds" : `DOES NOT HOLD [${r.code}]`}: ${r.message}`);
+        return holds ? EXIT_OK : EXIT_FAIL;
       }
       // verify
       const info = await chain.node(node);
@@ -127,6 +162,24 @@ export const proofsCommand: Command = {
     });
   },
 };
+
+const SUBCOMMANDS = ["list", "show", "verify", "records", "audit"];
+
+/** Proof S of node N as the chain holds it, the node's listing of its records, and the verdict of checkListing. */
+async function auditListing(nc: Parameters<typeof fetchListing>[0], subjects: Parameters<typeof fetchListing>[1], chain: ChainClient, node: number, sequence: number, pageSize: number): Promise<ListingResult> {
+  const info = await chain.node(node);
+  if (!info) return { sequence, code: "not_found", message: `node ${node} is not registered on the chain` };
+  const [p] = await chain.proofs(node, sequence, 1);
+  if (!p || p.header.sequence !== sequence) return { sequence, code: "not_found", message: `the chain holds no proof ${sequence} of node ${node}` };
+  let pages: Uint8Array[];
+  try {
+    // one page per record at worst, plus the last (empty) one: a node cannot keep us paging forever
+    pages = await fetchListing(nc, subjects, node, sequence, { pageSize, maxPages: p.header.recordCount + 1 });
+  } catch (err) {
+    return { sequence, code: "node_unreachable", message: `node ${node} did not answer: ${(err as Error).message}` };
+  }
+  return checkListing({ sequence, chainProof: p.proof, nodeKey: info.publicKey, pages });
+}
 
 /** The header bytes inside a Signed{UsageProof} envelope (the chain checked the signature already). */
 function decodeHeaderBytes(envelope: Uint8Array): Uint8Array {
