@@ -79,7 +79,7 @@ export class Agent {
     }
     this.signer = await loadKeyFile(c.keyFile);
     if (c.devIdentity) {
-      upsertRegistryFile(c.registryFile, { kind: "node", id: c.nodeId, farmId: c.farmId, twinId: c.twinId, publicKey: toHex(this.signer.publicKey), scheme: this.signer.scheme });
+      upsertRegistryFile(c.registryFile, { kind: "node", id: c.nodeId, farmId: c.farmId, twinId: c.twinId, publicKey: toHex(this.signer.publicKey), scheme: this.signer.scheme }, { force: true });
     }
     if (c.chain.enabled && !fs.existsSync(c.registryFile)) {
       // keys come from the chain alone (the registry file is an option)
