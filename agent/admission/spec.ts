@@ -138,6 +138,26 @@ const FIELDS = {
   signatureRequest: ["twinId", "weight", "required"],
 } as const;
 
+/** The sizing fields each workload type takes (besides name and type); GRID.md says what they mean. */
+const TYPE_FIELDS: Record<WorkloadType, readonly string[]> = {
+  zmachine: ["cpu", "memory", "rootfs", "gpus"],
+  zmount: ["size"],
+  volume: ["size"],
+  zdb: ["size", "mode"],
+  qsfs: ["cache"],
+  ipv4: [],
+  ip: ["v4"],
+  network: [],
+  "gateway-name-proxy": [],
+  "gateway-fqdn-proxy": [],
+  zlogs: [],
+};
+
+/** A field left at its default, as a file omits it or a decoded wire message holds it. */
+function isDefault(v: unknown): boolean {
+  return v === undefined || v === null || v === 0 || v === "0" || v === "" || v === false || (Array.isArray(v) && v.length === 0);
+}
+
 function known(o: Record<string, unknown>, fields: readonly string[], path: string): void {
   for (const k of Object.keys(o)) {
     if (!fields.includes(k)) {
@@ -180,6 +200,12 @@ function workload(raw: unknown, path: string): WorkloadSpec {
     throw new Invalid(`${path}.type`, `unknown workload type ${JSON.stringify(o.type)} (known: ${WORKLOAD_TYPES.join(", ")})`);
   }
   const type = o.type as WorkloadType;
+  // a field another type takes is not ignored ("memory" on a zmount would reserve nothing)
+  for (const k of FIELDS.workload) {
+    if (k === "name" || k === "type" || TYPE_FIELDS[type].includes(k) || isDefault(o[k])) continue;
+    const takes = TYPE_FIELDS[type].length ? `takes ${TYPE_FIELDS[type].join(", ")}` : "takes no sizing fields";
+    throw new Invalid(`${path}.${k}`, `not a field of a ${type} workload (a ${type} ${takes})`);
+  }
   const w: WorkloadSpec = { name, type, cpu: 0, memory: 0, rootfs: 0, size: 0, mode: "", gpus: [], cache: 0, v4: false };
   const positiveSize = (field: string): number => {
     const s = size(o[field], `${path}.${field}`);

@@ -99,6 +99,9 @@ describe("deployment spec", () => {
     ["workloads[0].memory", bad((d) => (wl(d, 0).memory = "4gib"))],
     ["workloads[0].memory", bad((d) => (wl(d, 0).memory = "4 GiB"))],
     ["workloads[1].size", bad((d) => (wl(d, 1).size = "50KB"))],
+    ["workloads[1].memory", bad((d) => (wl(d, 1).memory = "4GiB"))],
+    ["workloads[3].size", bad((d) => (wl(d, 3).size = "1GiB"))],
+    ["workloads[0].size", bad((d) => (wl(d, 0).size = "10GiB"))],
   ])("invalid_spec names %s", (path, input) => {
     const r = parseDeployment(input);
     expect(r.ok).toBe(false);
