@@ -18,6 +18,7 @@ import { ChainLink, CHAIN_LINK_RETRY } from "./chain/link";
 import { ChainRegistry, CompositeRegistry } from "./chain/registry";
 import { UsageService, usageOptionsFrom, type ProofSink } from "./usage/service";
 import type { Registry } from "./registry/types";
+import { DirLock } from "./store/lock";
 import { Store } from "./store/store";
 import { UNIT_NAMES } from "./capacity/units";
 
@@ -56,6 +57,7 @@ export class Agent {
   usage!: UsageService;
   natsUrl = "";
   private embedded: EmbeddedNats | null = null;
+  private lock: DirLock | null = null;
   private probe: SystemHardwareProbe | null = null;
   private readonly components: Component[] = [];
   private closed = false;
@@ -79,7 +81,7 @@ export class Agent {
     }
     this.signer = await loadKeyFile(c.keyFile);
     if (c.devIdentity) {
-      upsertRegistryFile(c.registryFile, { kind: "node", id: c.nodeId, farmId: c.farmId, twinId: c.twinId, publicKey: toHex(this.signer.publicKey), scheme: this.signer.scheme });
+      upsertRegistryFile(c.registryFile, { kind: "node", id: c.nodeId, farmId: c.farmId, twinId: c.twinId, publicKey: toHex(this.signer.publicKey), scheme: this.signer.scheme }, { force: true });
     }
     if (c.chain.enabled && !fs.existsSync(c.registryFile)) {
       // keys come from the chain alone (the registry file is an option)
@@ -137,6 +139,9 @@ export class Agent {
 
   async start(): Promise<void> {
     const c = this.config;
+    // one agent per data directory: a second one would answer every request too and write every
+    // accepted change twice into reservation_events (what metering bills from)
+    this.lock = DirLock.acquire(c.dataDir, "agent", `capacity-agent run (node ${c.nodeId})`, this.now);
     await this.identity();
     this.store = Store.open(c.dataDir);
     this.probe = new SystemHardwareProbe(parseHardwareOptions(c.hardware), { logger: this.log });
@@ -210,6 +215,7 @@ export class Agent {
     if (this.probe) await quiet("probe", () => this.probe?.close());
     if (this.store) await quiet("store", () => this.store.close());
     if (this.embedded) await quiet("embedded nats", () => this.embedded?.stop());
+    if (this.lock) await quiet("lock", () => this.lock?.release());
     this.log.info({ event: "agent_stopped" }, "agent stopped");
   }
 }

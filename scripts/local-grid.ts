@@ -175,14 +175,14 @@ async function main(): Promise<void> {
     const twinKey = path.join(dir, "keys", `twin-${DEMO_TWIN}.json`);
     if (!fs.existsSync(twinKey)) await createKeyFile(twinKey, "ed25519");
     const twin = JSON.parse(fs.readFileSync(twinKey, "utf8")) as { publicKey: string };
-    upsertRegistryFile(registry, { kind: "twin", id: DEMO_TWIN, publicKey: twin.publicKey, scheme: "ed25519" });
+    upsertRegistryFile(registry, { kind: "twin", id: DEMO_TWIN, publicKey: twin.publicKey, scheme: "ed25519" }, { force: true });
     const infos: NodeInfo[] = [];
     for (let i = 1; i <= nodes; i++) {
       const key = path.join(dir, "keys", `node-${i}.json`);
       if (!fs.existsSync(key)) await createKeyFile(key, "ed25519");
       const farmId = ((i - 1) % farms) + 1;
       const kf = JSON.parse(fs.readFileSync(key, "utf8")) as { publicKey: string };
-      upsertRegistryFile(registry, { kind: "node", id: i, farmId, twinId: i, publicKey: kf.publicKey, scheme: "ed25519" });
+      upsertRegistryFile(registry, { kind: "node", id: i, farmId, twinId: i, publicKey: kf.publicKey, scheme: "ed25519" }, { force: true });
       infos.push({ nodeId: i, farmId, pid: 0, data: path.join(dir, `node-${i}`), log: path.join(dir, `node-${i}.log`), key });
     }
 

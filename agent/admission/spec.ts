@@ -126,6 +126,47 @@ function obj(v: unknown, path: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/**
+ * The fields each level may carry: those of the wire messages (proto/.../node.proto, camelCase),
+ * which is also what a decoded wire message holds. Anything else is a typo or a field this agent
+ * does not know, and is refused rather than silently ignored ("memroy" would deploy no memory).
+ */
+const FIELDS = {
+  deployment: ["id", "twinId", "version", "workloads", "signatureRequirement", "description", "metadata"],
+  workload: ["name", "type", "cpu", "memory", "rootfs", "size", "mode", "gpus", "cache", "v4"],
+  signatureRequirement: ["requests", "weightRequired"],
+  signatureRequest: ["twinId", "weight", "required"],
+} as const;
+
+/** The sizing fields each workload type takes (besides name and type); GRID.md says what they mean. */
+const TYPE_FIELDS: Record<WorkloadType, readonly string[]> = {
+  zmachine: ["cpu", "memory", "rootfs", "gpus"],
+  zmount: ["size"],
+  volume: ["size"],
+  zdb: ["size", "mode"],
+  qsfs: ["cache"],
+  ipv4: [],
+  ip: ["v4"],
+  network: [],
+  "gateway-name-proxy": [],
+  "gateway-fqdn-proxy": [],
+  zlogs: [],
+};
+
+/** A field left at its default, as a file omits it or a decoded wire message holds it. */
+function isDefault(v: unknown): boolean {
+  return v === undefined || v === null || v === 0 || v === "0" || v === "" || v === false || (Array.isArray(v) && v.length === 0);
+}
+
+function known(o: Record<string, unknown>, fields: readonly string[], path: string): void {
+  for (const k of Object.keys(o)) {
+    if (!fields.includes(k)) {
+      const p = path === "$" ? k : `${path}.${k}`;
+      throw new Invalid(p, `unknown field (known here: ${fields.join(", ")})`);
+    }
+  }
+}
+
 function int(v: unknown, path: string, min: number, max: number): number {
   if (typeof v === "string" && /^\d+$/.test(v)) v = Number(v);
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
@@ -152,12 +193,19 @@ const U32 = 0xffffffff;
 
 function workload(raw: unknown, path: string): WorkloadSpec {
   const o = obj(raw, path);
+  known(o, FIELDS.workload, path);
   const name = str(o.name, `${path}.name`, LIMITS.maxNameLength);
   if (!name || !NAME_RE.test(name)) throw new Invalid(`${path}.name`, "expected a name of letters, digits, _ or -");
   if (typeof o.type !== "string" || !(WORKLOAD_TYPES as readonly string[]).includes(o.type)) {
     throw new Invalid(`${path}.type`, `unknown workload type ${JSON.stringify(o.type)} (known: ${WORKLOAD_TYPES.join(", ")})`);
   }
   const type = o.type as WorkloadType;
+  // a field another type takes is not ignored ("memory" on a zmount would reserve nothing)
+  for (const k of FIELDS.workload) {
+    if (k === "name" || k === "type" || TYPE_FIELDS[type].includes(k) || isDefault(o[k])) continue;
+    const takes = TYPE_FIELDS[type].length ? `takes ${TYPE_FIELDS[type].join(", ")}` : "takes no sizing fields";
+    throw new Invalid(`${path}.${k}`, `not a field of a ${type} workload (a ${type} ${takes})`);
+  }
   const w: WorkloadSpec = { name, type, cpu: 0, memory: 0, rootfs: 0, size: 0, mode: "", gpus: [], cache: 0, v4: false };
   const positiveSize = (field: string): number => {
     const s = size(o[field], `${path}.${field}`);
@@ -213,10 +261,12 @@ function workload(raw: unknown, path: string): WorkloadSpec {
 export function parseDeployment(raw: unknown): SpecResult {
   try {
     const o = obj(raw, "$");
+    known(o, FIELDS.deployment, "$");
     const id = int(o.id, "id", 1, Number.MAX_SAFE_INTEGER);
     const twinId = int(o.twinId, "twinId", 1, U32);
     const version = int(o.version ?? 0, "version", 0, U32);
     if (!Array.isArray(o.workloads)) throw new Invalid("workloads", "expected a list of workloads");
+    if (o.workloads.length === 0) throw new Invalid("workloads", "a deployment needs at least one workload (to remove a deployment, delete it)");
     if (o.workloads.length > LIMITS.maxWorkloads) throw new Invalid("workloads", `at most ${LIMITS.maxWorkloads} workloads`);
     const workloads = o.workloads.map((w, i) => workload(w, `workloads[${i}]`));
     const names = new Set<string>();
@@ -226,6 +276,7 @@ export function parseDeployment(raw: unknown): SpecResult {
     });
     let requirement: DeploymentSpec["signatureRequirement"];
     const sr = o.signatureRequirement;
+    if (sr !== null && typeof sr === "object" && !Array.isArray(sr)) known(sr as Record<string, unknown>, FIELDS.signatureRequirement, "signatureRequirement");
     const srEmpty = sr === undefined || sr === null || (typeof sr === "object" && !Array.isArray(sr) && ((sr as { requests?: unknown[] }).requests ?? []).length === 0 && !(sr as { weightRequired?: number }).weightRequired);
     if (srEmpty) {
       requirement = { weightRequired: 1, requests: [{ twinId, weight: 1, required: true }] };
@@ -236,6 +287,7 @@ export function parseDeployment(raw: unknown): SpecResult {
       const requests = so.requests.map((r, i) => {
         const p = `signatureRequirement.requests[${i}]`;
         const ro = obj(r, p);
+        known(ro, FIELDS.signatureRequest, p);
         if (ro.required !== undefined && typeof ro.required !== "boolean") throw new Invalid(`${p}.required`, "expected true or false");
         return { twinId: int(ro.twinId, `${p}.twinId`, 1, U32), weight: int(ro.weight, `${p}.weight`, 1, 1_000_000), required: ro.required === true };
       });

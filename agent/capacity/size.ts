@@ -1,25 +1,29 @@
 /**
- * Sizes as deployers write them: an integer number of bytes, or a string with a unit.
- * IEC units (KiB, MiB, GiB, TiB, PiB) are powers of 1024; SI units (kB, KB, MB, GB, TB, PB) are
- * powers of 1000, as their names say; "B" or no unit means bytes. Fractions are allowed when the
- * result is a whole number of bytes ("1.5GiB").
+ * Sizes as deployers write them (README "Deployment file"), exactly and nothing else:
+ * - an integer number of bytes: a JSON number, or a string of digits (how a decoded uint64 reads);
+ * - a string: a number immediately followed by one unit, spelled exactly (case-sensitive, no
+ *   space): `KiB MiB GiB TiB PiB` are powers of 1024, `kB MB GB TB PB` powers of 1000. The number
+ *   may have a fraction when the result is a whole number of bytes ("1.5GiB").
+ * "4 gb", "4gib", "4KB", "4G", "4B" are refused with a message naming the spellings that work.
  */
 const FACTORS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-  tib: 1024 ** 4,
-  pib: 1024 ** 5,
-  kb: 1000,
-  mb: 1000 ** 2,
-  gb: 1000 ** 3,
-  tb: 1000 ** 4,
-  pb: 1000 ** 5,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+  TiB: 1024 ** 4,
+  PiB: 1024 ** 5,
+  kB: 1000,
+  MB: 1000 ** 2,
+  GB: 1000 ** 3,
+  TB: 1000 ** 4,
+  PB: 1000 ** 5,
 };
 
-const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/;
+export const SIZE_UNITS = Object.keys(FACTORS);
+
+const DIGITS_RE = /^\d+$/;
+const SIZE_RE = /^(\d+(?:\.\d+)?)([A-Za-z]+)$/;
+const HINT = `write bytes as a whole number, or a number and one of ${SIZE_UNITS.join(", ")} with no space, e.g. "4GiB" or "500MB"`;
 
 export type SizeResult = { ok: true; bytes: number } | { ok: false; error: string };
 
@@ -31,14 +35,20 @@ export function parseSize(input: unknown): SizeResult {
     return { ok: true, bytes: input };
   }
   if (typeof input !== "string") {
-    return { ok: false, error: `expected bytes as a number or a string like "4GiB", got ${typeof input}` };
+    return { ok: false, error: `expected bytes as a number or a string like "4GiB", got ${input === null ? "null" : typeof input}` };
+  }
+  if (DIGITS_RE.test(input)) {
+    const bytes = Number(input);
+    if (!Number.isSafeInteger(bytes)) return { ok: false, error: `size "${input}" is too large` };
+    return { ok: true, bytes };
   }
   const m = SIZE_RE.exec(input);
-  if (!m) return { ok: false, error: `cannot read size "${input}": expected a number and a unit like "4GiB" or "500MB"` };
-  const unit = m[2].toLowerCase();
-  const factor = FACTORS[unit];
+  if (!m) return { ok: false, error: `cannot read size "${input}": ${HINT}` };
+  const factor = FACTORS[m[2]];
   if (factor === undefined) {
-    return { ok: false, error: `unknown size unit "${m[2]}" in "${input}" (use B, KiB, MiB, GiB, TiB, PiB, kB, MB, GB, TB or PB)` };
+    const near = SIZE_UNITS.find((u) => u.toLowerCase() === m[2].toLowerCase());
+    const hint = near ? ` (did you mean "${m[1]}${near}"? units are case-sensitive)` : "";
+    return { ok: false, error: `unknown size unit "${m[2]}" in "${input}"${hint}: ${HINT}` };
   }
   const bytes = Number(m[1]) * factor;
   if (!Number.isSafeInteger(bytes)) {

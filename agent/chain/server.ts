@@ -4,8 +4,8 @@ import { DOMAIN } from "../identity/domains";
 import { open, sameKey, seal } from "../identity/envelope";
 import { SCHEME_WIRE, type Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
-import { decodeProofHeader, encodeProofHeader, proofHash, type ProofHeader } from "../proofs/proof";
-import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
+import { decodeProofHeader, proofHash, type ProofHeader } from "../proofs/proof";
+import { decode, encode, strictEncodingProblem, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
 import type { ChainMetrics } from "./metrics";
 import type { ChainOptions } from "./options";
 import { amountWireName, checkProof, checkRegisterFarm, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type NodeChainState, type Refusal } from "./rules";
@@ -291,11 +291,14 @@ export class ChainServer {
       if (err instanceof WireError) return this.refuseProof({ ok: false, code: err.code, message: err.message });
       throw err;
     }
-    // Store only what was signed, in its one encoding: a header with fields this chain does not
-    // know (or encoded another way) is refused, and the envelope is re-encoded from its four
-    // fields, so nobody can pad a node's proof with unsigned bytes the chain would keep forever.
-    if (Buffer.compare(Buffer.from(encodeProofHeader(header)), Buffer.from(o.value.payload)) !== 0) {
-      return this.refuseProof({ ok: false, code: "malformed", message: "the proof header is not in its canonical encoding (unknown fields, or fields out of order)" }, header);
+    // Store only what was signed and means something: a header must be a strict encoding of
+    // UsageProof (only its fields, each at most once, varints in the fewest bytes; field order and
+    // explicit defaults are the encoder's choice: docs/usage-proofs.md "Header encoding"), and the
+    // envelope is re-encoded from its four fields, so nobody can pad a proof with bytes the chain
+    // would keep forever.
+    const problem = strictEncodingProblem("UsageProof", o.value.payload);
+    if (problem !== undefined) {
+      return this.refuseProof({ ok: false, code: "malformed", message: `the proof header is not a strict UsageProof encoding: ${problem}; see "Header encoding" in docs/usage-proofs.md` }, header);
     }
     const canonical = encode("Signed", { payload: o.value.payload, signer: o.value.signer, scheme: SCHEME_WIRE[o.value.scheme], signature: o.value.signature });
     const entry = this.m.store.node(header.nodeId);

@@ -19,6 +19,8 @@ export interface CapacitySource {
   /** `rented`: only a rented (dedicated) node takes GPU workloads */
   state(): { rented: boolean };
   onChange(fn: () => void): () => void;
+  /** the deployment with this id when the node holds it (find answers say so); the Ledger has it */
+  get?(id: number): { version: number; twinId: number } | undefined;
 }
 
 /** Where announcements go; a NatsConnection is one. */
@@ -67,6 +69,7 @@ export class Announcer {
   private readonly log: Logger;
   private readonly seq: SequenceSource;
   private latest: Sealed | null = null;
+  private heldCache: { key: string; bytes: Uint8Array } | null = null;
   private dirty = true;
   private changeTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -128,6 +131,20 @@ export class Announcer {
     this.dirty = false;
     this.latest = { announcement: a, envelope, bytes };
     return this.latest;
+  }
+
+  /**
+   * The latest announcement with `holds` set: the answer to a find request naming a deployment
+   * this node holds. Same sequence and timestamp as current(); signed once per (announcement,
+   * deployment, version), so repeated finds for one id cost no new signature.
+   */
+  currentHolding(holds: { id: number; version: number; twinId: number }): Uint8Array {
+    const cur = this.current();
+    const key = `${cur.announcement.sequence}:${holds.id}:${holds.version}:${holds.twinId}`;
+    if (this.heldCache?.key === key) return this.heldCache.bytes;
+    const { bytes } = sealAnnouncement(this.m.signer, { ...cur.announcement, holds: { ...holds } });
+    this.heldCache = { key, bytes };
+    return bytes;
   }
 
   /** The latest announcement; rebuilt when the node's capacity changed since it was built. */

@@ -4,7 +4,8 @@
  * Every node that can fit the request answers with its signed announcement. The client checks
  * each answer like a peer view would (size, decoding, signature bound to the registry's key for
  * that node, fresh timestamp), then that it really fits and is in the asked farm, keeps the
- * newest answer per node, and ranks them.
+ * newest answer per node, and ranks them. With `query.deploymentId`, answers from nodes that hold
+ * that deployment come back apart, as `holders` (whatever their room, farm or power).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/subjects";
@@ -44,7 +45,7 @@ export function rankAnnouncements<T extends Pick<Announcement, "nodeId" | "free"
   return scored.map((x) => x.a);
 }
 
-export type FindDropReason = DropReason | "no_fit" | "standby";
+export type FindDropReason = DropReason | "no_fit" | "standby" | "wrong_deployment";
 
 export interface FindOptions {
   /** verify answers against this registry; null: signature only (not bound to registered keys) */
@@ -58,8 +59,10 @@ export interface FindOptions {
 }
 
 export interface FindOutcome {
-  /** fitting nodes, best first */
+  /** fitting nodes, best first (nodes that said they hold the asked deployment are not among them) */
   found: Announcement[];
+  /** nodes that said they hold `query.deploymentId` (verified like any answer), by node id */
+  holders: Announcement[];
   /** answers thrown away, by reason */
   dropped: Partial<Record<FindDropReason, number>>;
   /** false when no registry was given: signatures were checked, key bindings were not */
@@ -72,6 +75,7 @@ export const FIND_DEFAULTS = { deadlineMs: 1500, quietMs: 300 };
 export async function findCapacity(nc: NatsConnection, subjects: Subjects, query: FindQuery, opts: FindOptions): Promise<FindOutcome> {
   const now = opts.now ?? Date.now;
   const best = new Map<number, Announcement>();
+  const holders = new Map<number, Announcement>();
   const dropped: Partial<Record<FindDropReason, number>> = {};
   const count = (r: FindDropReason): void => {
     dropped[r] = (dropped[r] ?? 0) + 1;
@@ -86,6 +90,15 @@ export async function findCapacity(nc: NatsConnection, subjects: Subjects, query
     const record = opts.registry ? await opts.registry.node(a.nodeId) : null;
     const bad = checkOrigin(r, record) ?? checkFresh(a, now(), rules);
     if (bad) return count(bad.reason);
+    if (a.holds) {
+      // only an answer about the asked id counts; a node holding it answers whatever its room
+      if (!query.deploymentId || a.holds.id !== query.deploymentId) return count("wrong_deployment");
+      const had = holders.get(a.nodeId);
+      if (!had || had.sequence < a.sequence) holders.set(a.nodeId, a);
+      best.delete(a.nodeId);
+      return;
+    }
+    if (holders.has(a.nodeId)) return count("duplicate");
     if (query.farmId && a.farmId !== query.farmId) return count("wrong_farm");
     if (a.power !== "up") return count("standby");
     if (!fits(query.want, a.free)) return count("no_fit");
@@ -103,5 +116,5 @@ export async function findCapacity(nc: NatsConnection, subjects: Subjects, query
   await Promise.all(pending);
   let found = rankAnnouncements(query.want, [...best.values()]);
   if (query.limit) found = found.slice(0, query.limit);
-  return { found, dropped, boundToRegistry: opts.registry !== null };
+  return { found, holders: [...holders.values()].sort((x, y) => x.nodeId - y.nodeId), dropped, boundToRegistry: opts.registry !== null };
 }

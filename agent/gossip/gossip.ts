@@ -83,7 +83,10 @@ export class Gossip {
     this.watchReconnects();
   }
 
-  /** Answer a find request with the current announcement when it fits; stay silent otherwise. */
+  /**
+   * Answer a find request with the current announcement when it fits, or with `holds` set when it
+   * names a deployment this node holds; stay silent otherwise.
+   */
   onFind(data: Uint8Array): Uint8Array | null {
     let q;
     try {
@@ -96,6 +99,13 @@ export class Gossip {
       throw err;
     }
     const l = this.m.ledger;
+    // a deployer asking about a deployment id (deploy --auto): the node holding it always says so,
+    // whatever its room, farm or power, so one id stays on one node
+    const held = q.deploymentId ? l.get?.(q.deploymentId) : undefined;
+    if (held && q.deploymentId) {
+      this.metrics?.find.inc({ result: "holds" });
+      return this.announcer.currentHolding({ id: q.deploymentId, version: held.version, twinId: held.twinId });
+    }
     // answer only when a deploy of `want` would be admitted: farm, power, every unit, GPUs only when rented
     if ((q.farmId && q.farmId !== this.options.farmId) || l.powerState() !== "up" || !fits(q.want, l.free()) || (q.want.gpu > 0 && !l.state().rented)) {
       this.metrics?.find.inc({ result: "no_fit" });

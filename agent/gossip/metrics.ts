@@ -10,7 +10,7 @@ export interface GossipMetrics {
   dropped: Counter;
   /** peers that left the view after missing their heartbeats */
   expired: Counter;
-  /** find-capacity requests this node answered (it fitted) and skipped (it did not) */
+  /** find-capacity requests this node answered (it fitted), answered holding the asked deployment (holds), and skipped (it did not fit) */
   find: Counter;
   /** peers in the view */
   peers: Gauge;
@@ -22,7 +22,7 @@ export function createGossipMetrics(registry: MetricsRegistry): GossipMetrics {
     accepted: registry.counter("capacity_agent_gossip_accepted_total", "peer announcements kept in the view, by source"),
     dropped: registry.counter("capacity_agent_gossip_dropped_total", "peer announcements dropped, by reason"),
     expired: registry.counter("capacity_agent_gossip_expired_total", "peers dropped from the view after 3 missed heartbeats"),
-    find: registry.counter("capacity_agent_gossip_find_requests_total", "find-capacity requests seen, by result (answered, no_fit)"),
+    find: registry.counter("capacity_agent_gossip_find_requests_total", "find-capacity requests seen, by result (answered, holds, no_fit)"),
     peers: registry.gauge("capacity_agent_gossip_peers", "peers in the view"),
   };
 }

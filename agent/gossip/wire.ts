@@ -29,6 +29,15 @@ export interface Announcement {
   power: PowerState;
   heartbeatMs: number;
   agentVersion: string;
+  /** only in a find answer to a request naming this deployment id: the node holds it */
+  holds?: HeldDeployment;
+}
+
+/** A deployment a node says it holds (gossip.proto DeploymentHeld). */
+export interface HeldDeployment {
+  id: number;
+  version: number;
+  twinId: number;
 }
 
 interface WireAnnouncement {
@@ -46,6 +55,7 @@ interface WireAnnouncement {
   power: number;
   heartbeatMs: number;
   agentVersion: string;
+  holds: { id: U64; version: number; twinId: number } | null;
 }
 
 /** The Signed envelope fields, as decoded (the payload is the encoded announcement). */
@@ -76,6 +86,7 @@ export function encodeAnnouncement(a: Announcement): Uint8Array {
     power: POWER_WIRE[a.power],
     heartbeatMs: a.heartbeatMs,
     agentVersion: a.agentVersion,
+    ...(a.holds ? { holds: { id: a.holds.id, version: a.holds.version, twinId: a.holds.twinId } } : {}),
   });
 }
 
@@ -126,6 +137,7 @@ export function decodeAnnouncementPayload(payload: Uint8Array, maxBytes: number)
     power,
     heartbeatMs: w.heartbeatMs,
     agentVersion: w.agentVersion,
+    ...(w.holds ? { holds: { id: id(toSafeNumber(w.holds.id, "holds.id"), "holds.id"), version: w.holds.version, twinId: w.holds.twinId } } : {}),
   };
 }
 
@@ -135,15 +147,18 @@ export interface FindQuery {
   farmId: number;
   /** 0 = no limit */
   limit: number;
+  /** 0 or absent = none; else a node holding this deployment answers whatever its room, with `holds` */
+  deploymentId?: number;
 }
 
 export function encodeFindRequest(q: FindQuery): Uint8Array {
-  return encode("FindRequest", { want: unitsToWire(q.want), farmId: q.farmId, limit: q.limit });
+  return encode("FindRequest", { want: unitsToWire(q.want), farmId: q.farmId, limit: q.limit, deploymentId: q.deploymentId ?? 0 });
 }
 
 export function decodeFindRequest(bytes: Uint8Array): FindQuery {
-  const w = decode<{ want: WireUnits | null; farmId: number; limit: number }>("FindRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
-  return { want: unitsFromWire(w.want, "want"), farmId: w.farmId, limit: w.limit };
+  const w = decode<{ want: WireUnits | null; farmId: number; limit: number; deploymentId: U64 }>("FindRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
+  const deploymentId = toSafeNumber(w.deploymentId, "deploymentId");
+  return { want: unitsFromWire(w.want, "want"), farmId: w.farmId, limit: w.limit, ...(deploymentId ? { deploymentId } : {}) };
 }
 
 export function encodeSyncRequest(farmId: number, requesterNodeId: number): Uint8Array {

@@ -2,13 +2,17 @@ import * as fs from "node:fs";
 import { parsePublicKey, type SchemeName } from "../identity/keys";
 import type { NodeRecord, Registry, TwinRecord } from "./types";
 
+/** invalid_registry: the file or a field in it is wrong; already_registered: the id is bound to another key. */
+export type RegistryErrorCode = "invalid_registry" | "already_registered";
+
 export class RegistryError extends Error {
-  readonly code = "invalid_registry";
+  readonly code: RegistryErrorCode;
   readonly field: string;
-  constructor(field: string, message: string, options?: { cause?: unknown }) {
-    super(`${field}: ${message}`, options);
+  constructor(field: string, message: string, options?: { cause?: unknown; code?: RegistryErrorCode }) {
+    super(`${field}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "RegistryError";
     this.field = field;
+    this.code = options?.code ?? "invalid_registry";
   }
 }
 
@@ -140,21 +144,55 @@ export class FileRegistry implements Registry {
   }
 }
 
-/** Add or replace an entry in a registry file (used by `capacity-agent registry add` and dev setup). */
-export function upsertRegistryFile(file: string, entry: { kind: "twin" | "node"; id: number; publicKey: string; scheme: SchemeName; farmId?: number; twinId?: number }): void {
+export interface RegistryEntry {
+  kind: "twin" | "node";
+  id: number;
+  publicKey: string;
+  scheme: SchemeName;
+  farmId?: number;
+  twinId?: number;
+}
+
+/**
+ * Add an entry to a registry file (used by `capacity-agent registry add` and dev setup). Adding
+ * what is already there changes nothing. An id already bound to another key (or, for a node,
+ * another farm or twin) is refused with `already_registered` unless `force` is set, because
+ * replacing it silently hands the id to someone else. Errors name the file.
+ */
+export function upsertRegistryFile(file: string, entry: RegistryEntry, options: { force?: boolean } = {}): void {
   let data: RegistryFileJson = { twins: [], nodes: [] };
   if (fs.existsSync(file)) {
-    data = JSON.parse(fs.readFileSync(file, "utf8")) as RegistryFileJson;
-    parseRegistry(data, file);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(file, "utf8"));
+    } catch (err) {
+      throw new RegistryError(file, `registry file is not valid JSON (${(err as Error).message}); fix or remove it`, { cause: err });
+    }
+    parseRegistry(raw, file);
+    data = raw as RegistryFileJson;
   }
   data.twins ??= [];
   data.nodes ??= [];
+  const sameKey = (a: string, b: string): boolean => a.toLowerCase() === b.toLowerCase();
   if (entry.kind === "twin") {
+    const i = data.twins.findIndex((t) => t.id === entry.id);
+    const had = i >= 0 ? data.twins[i] : undefined;
+    if (had && sameKey(had.publicKey, entry.publicKey) && (had.scheme ?? "ed25519") === entry.scheme) return;
+    if (had && !options.force) {
+      throw new RegistryError(`${file}.twins[${i}]`, `twin ${entry.id} is already bound to key ${had.publicKey} (${had.scheme ?? "ed25519"}); to replace it with ${entry.publicKey} (${entry.scheme}) add --force`, { code: "already_registered" });
+    }
     data.twins = data.twins.filter((t) => t.id !== entry.id);
     data.twins.push({ id: entry.id, publicKey: entry.publicKey, scheme: entry.scheme });
   } else {
+    const farmId = entry.farmId ?? 1;
+    const i = data.nodes.findIndex((n) => n.id === entry.id);
+    const had = i >= 0 ? data.nodes[i] : undefined;
+    if (had && sameKey(had.publicKey, entry.publicKey) && (had.scheme ?? "ed25519") === entry.scheme && had.farmId === farmId && had.twinId === entry.twinId) return;
+    if (had && !options.force) {
+      throw new RegistryError(`${file}.nodes[${i}]`, `node ${entry.id} is already registered (farm ${had.farmId}, twin ${had.twinId ?? "-"}, key ${had.publicKey}); to replace it add --force`, { code: "already_registered" });
+    }
     data.nodes = data.nodes.filter((n) => n.id !== entry.id);
-    data.nodes.push({ id: entry.id, farmId: entry.farmId ?? 1, twinId: entry.twinId, publicKey: entry.publicKey, scheme: entry.scheme });
+    data.nodes.push({ id: entry.id, farmId, twinId: entry.twinId, publicKey: entry.publicKey, scheme: entry.scheme });
   }
   const tmp = `${file}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, JSON.stringify(data, null, 2) + "\n");

@@ -1,4 +1,4 @@
-export type StoreErrorCode = "corrupt" | "newer_schema" | "io" | "locked";
+export type StoreErrorCode = "corrupt" | "newer_schema" | "io" | "locked" | "data_dir_locked";
 
 export class StoreError extends Error {
   readonly code: StoreErrorCode;

@@ -1,2 +1,3 @@
 export * from "./store";
 export * from "./errors";
+export * from "./lock";

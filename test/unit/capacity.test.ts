@@ -5,27 +5,38 @@ import { GiB, MiB, type Units } from "../../agent/capacity/units";
 const u = (p: Partial<Units>): Units => ({ cru: 0, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0, ...p });
 
 describe("parseSize", () => {
+  // The spellings README "Deployment file" documents, exactly: integer bytes, or a number and one
+  // of KiB MiB GiB TiB PiB (1024) / kB MB GB TB PB (1000), case-sensitive, no space.
   test.each([
     [0, 0],
     [1024, 1024],
     ["1024", 1024],
     ["4GiB", 4 * GiB],
-    ["4 GiB", 4 * GiB],
-    ["4gib", 4 * GiB],
     ["500MB", 500_000_000],
     ["500MiB", 500 * MiB],
     ["1.5GiB", 1.5 * GiB],
     ["2TB", 2e12],
-    ["10B", 10],
     ["1kB", 1000],
     ["1KiB", 1024],
+    ["3PiB", 3 * 1024 ** 5],
+    ["7PB", 7e15],
   ])("%p is %p bytes", (input, bytes) => {
     expect(parseSize(input)).toEqual({ ok: true, bytes });
   });
 
-  test.each([[-1], [1.5], ["4 XB"], ["GiB"], [""], [null], [{}], ["1.3B"], ["99999999PiB"], [Number.MAX_SAFE_INTEGER + 2]])("%p is refused", (input) => {
+  test.each([
+    [-1], [1.5], ["4 XB"], ["GiB"], [""], [null], [{}], ["1.3B"], ["99999999PiB"], [Number.MAX_SAFE_INTEGER + 2],
+    // near misses that used to be accepted (issue 8: "4 gb" was billed as 3.73 GiB)
+    ["4 gb"], ["4gb"], ["4gib"], ["4 GiB"], ["4KB"], ["4kb"], ["4Gb"], ["4G"], ["10B"], [" 4GiB"], ["4GiB "], ["4mib"], ["-4GiB"], ["4e9"],
+  ])("%p is refused", (input) => {
     const r = parseSize(input);
     expect(r.ok).toBe(false);
+  });
+
+  test("a wrong case names the spelling that works", () => {
+    const r = parseSize("4gib");
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.error).toContain('did you mean "4GiB"');
   });
 
   test.each([

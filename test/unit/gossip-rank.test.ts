@@ -77,10 +77,15 @@ describe("wire round trips", () => {
       agentVersion: "0.1.0",
     };
     expect(decodeAnnouncementPayload(encodeAnnouncement(a), 4096)).toEqual(a);
+    // a find answer about a deployment the node holds
+    const held = { ...a, holds: { id: 2 ** 40 + 1, version: 3, twinId: 9 } };
+    expect(decodeAnnouncementPayload(encodeAnnouncement(held), 4096)).toEqual(held);
   });
 
   test("a find request round trips", () => {
     const q = { want: u({ cru: 2, mru: 4 * GiB }), farmId: 3, limit: 5 };
     expect(decodeFindRequest(encodeFindRequest(q))).toEqual(q);
+    const withId = { ...q, deploymentId: 2 ** 40 };
+    expect(decodeFindRequest(encodeFindRequest(withId))).toEqual(withId);
   });
 });

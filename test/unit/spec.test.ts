@@ -88,12 +88,43 @@ describe("deployment spec", () => {
     ["signatureRequirement.weightRequired", bad((d) => ((d.signatureRequirement as Record<string, unknown>).weightRequired = 5))],
     ["signatureRequirement.requests[0].weight", bad((d) => ((d.signatureRequirement as { requests: Array<Record<string, unknown>> }).requests[0].weight = 0))],
     ["$", 42],
+    // issue 8: unknown fields at every level, empty deployments, sizes spelled otherwise than README says
+    ["memroy", bad((d) => (d.memroy = "4GiB"))],
+    ["workloads[0].memroy", bad((d) => (wl(d, 0).memroy = "4GiB"))],
+    ["signatureRequirement.weight", bad((d) => ((d.signatureRequirement as Record<string, unknown>).weight = 1))],
+    ["signatureRequirement.extra", bad((d) => (d.signatureRequirement = { requests: [], extra: 1 }))],
+    ["signatureRequirement.requests[0].twin", bad((d) => ((d.signatureRequirement as { requests: Array<Record<string, unknown>> }).requests[0].twin = 7))],
+    ["workloads", bad((d) => (d.workloads = []))],
+    ["workloads[0].memory", bad((d) => (wl(d, 0).memory = "4 gb"))],
+    ["workloads[0].memory", bad((d) => (wl(d, 0).memory = "4gib"))],
+    ["workloads[0].memory", bad((d) => (wl(d, 0).memory = "4 GiB"))],
+    ["workloads[1].size", bad((d) => (wl(d, 1).size = "50KB"))],
+    ["workloads[1].memory", bad((d) => (wl(d, 1).memory = "4GiB"))],
+    ["workloads[3].size", bad((d) => (wl(d, 3).size = "1GiB"))],
+    ["workloads[0].size", bad((d) => (wl(d, 0).size = "10GiB"))],
   ])("invalid_spec names %s", (path, input) => {
     const r = parseDeployment(input);
     expect(r.ok).toBe(false);
     if (!r.ok) {
       expect(r.error.code).toBe("invalid_spec");
       expect(r.error.path).toBe(path);
+      expect(r.error.message.startsWith(`${path}: `)).toBe(true);
     }
+  });
+
+  test("an unknown field's message says so and lists the known ones", () => {
+    const r = parseDeployment(bad((d) => (wl(d, 0).memroy = "4GiB")));
+    expect(!r.ok && r.error.message).toBe("workloads[0].memroy: unknown field (known here: name, type, cpu, memory, rootfs, size, mode, gpus, cache, v4)");
+  });
+
+  test("a decoded wire Deployment (every field present with its default) still parses", () => {
+    const wire = {
+      id: "42", twinId: 7, version: 1, description: "", metadata: "",
+      workloads: [{ name: "vm1", type: "zmachine", cpu: 2, memory: String(4 * GiB), rootfs: "0", size: "0", mode: "", gpus: [], cache: "0", v4: false }],
+      signatureRequirement: { requests: [], weightRequired: 0 },
+    };
+    const r = parseDeployment(wire);
+    if (!r.ok) throw new Error(r.error.message);
+    expect(r.spec.workloads[0].memory).toBe(4 * GiB);
   });
 });

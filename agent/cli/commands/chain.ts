@@ -6,6 +6,7 @@ import { createChainMetrics } from "../../chain/metrics";
 import { parseChainOptions } from "../../chain/options";
 import { ChainServer } from "../../chain/server";
 import { ChainStore } from "../../chain/store";
+import { DirLock } from "../../store/lock";
 import { createKeyFile, loadKeyFile, toHex, type Signer } from "../../identity/keys";
 import { createLogger, LOG_LEVELS, type Logger } from "../../log/logger";
 import { MetricsServer } from "../../metrics/http";
@@ -56,6 +57,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
     const logger = createLogger({ level, pretty: values.pretty === true });
     const log = logger.child({ module: "chain" });
 
+    let lock: DirLock | null = null;
     let store: ChainStore | null = null;
     let nc: NatsConnection | null = null;
     let server: ChainServer | null = null;
@@ -70,8 +72,11 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
         await conn.close().catch(() => undefined);
       }
       store?.close();
+      lock?.release();
     };
     try {
+      // one chain stand-in per data directory (two would each accept proofs into one store)
+      lock = DirLock.acquire(data, "chain", "capacity-agent chain");
       const signer = await chainKey(values.key as string | undefined, data, log);
       store = ChainStore.open(data);
       nc = await connectBus({ servers, name: "capacity-agent chain" }, logger);

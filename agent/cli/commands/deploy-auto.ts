@@ -4,7 +4,9 @@ import { NodeClient, NodeUnreachable } from "../../api/client";
 import { buildDeployRequest, type Decided } from "../../api/messages";
 import { formatBytes } from "../../capacity/size";
 import { UNIT_NAMES, type Units } from "../../capacity/units";
+import type { DeploymentSpec } from "../../admission/spec";
 import { findCapacity } from "../../gossip/find";
+import type { Announcement } from "../../gossip/wire";
 import { withNats } from "../client";
 import { intFlag, req, type Io } from "../framework";
 import { decisionOutput, printDecision, readDeploymentFile, signersFor, type DecisionOutput } from "./deploy";
@@ -31,6 +33,12 @@ function noResponders(err: NodeUnreachable): boolean {
  * refusal (bad signature, invalid spec, unauthorized, stale version) would be the same everywhere
  * and ends the attempt. A node that does not answer in time ends it too: it may have applied the
  * deployment, and the same contract must not land on two nodes. Progress goes to stderr.
+ *
+ * One deployment id belongs to one node: find carries the id, and a node that holds it says so
+ * (whatever its room). Then the request goes to that node, as an update (a higher version), or
+ * gets the node's own answer (`duplicate` for the same version and bytes, `stale_version` for an
+ * older one); it is refused locally with `already_deployed` when it cannot go there (held by
+ * several nodes, by another twin, outside --farm, or the holder stopped answering).
  */
 export async function deployAuto(values: Record<string, unknown>, io: Io): Promise<number> {
   const json = values.json === true;
@@ -43,13 +51,15 @@ export async function deployAuto(values: Record<string, unknown>, io: Io): Promi
   const want = deploymentUnits(read.spec);
   const registry = registryFrom(values, io.env);
   return withNats(values, io, async (nc, subjects) => {
-    const outcome = await findCapacity(nc, subjects, { want, farmId, limit: 0 }, { registry, signal: io.signal });
+    const spec = read.spec;
+    const outcome = await findCapacity(nc, subjects, { want, farmId, limit: 0, deploymentId: spec.id }, { registry, signal: io.signal });
     if (!registry) io.err(NO_REGISTRY_NOTE);
+    const client = new NodeClient(nc, subjects);
+    if (outcome.holders.length > 0) return toHolder(io, client, spec, outcome.holders, farmId, request, json);
     if (outcome.found.length === 0) {
       return printDecision(io, { accepted: false, code: "insufficient_capacity", message: `no node answered find with room for ${describe(want)}${farmId ? ` in farm ${farmId}` : ""}` }, json);
     }
     io.err(`candidates, best first: ${outcome.found.map((a) => a.nodeId).join(", ")}`);
-    const client = new NodeClient(nc, subjects);
     let last: DecisionOutput | undefined;
     for (const cand of outcome.found) {
       let d: Decided;
@@ -70,4 +80,39 @@ export async function deployAuto(values: Record<string, unknown>, io: Io): Promi
     const tried = outcome.found.map((a) => a.nodeId).join(", ");
     return printDecision(io, last ? { ...last, message: `every fitting node refused (tried ${tried}); last: ${last.message}` } : { accepted: false, code: "insufficient_capacity", message: `no fitting node was reachable (tried ${tried})` }, json);
   });
+}
+
+/** The id is already deployed where find could see it: send the request there, or refuse. */
+async function toHolder(io: Io, client: NodeClient, spec: DeploymentSpec, holders: Announcement[], farmId: number, request: Uint8Array, json: boolean): Promise<number> {
+  const refuse = (message: string, nodes: number[]): number => printDecision(io, { accepted: false, code: "already_deployed", message, id: spec.id, version: spec.version, nodeId: nodes[0], nodes }, json);
+  const where = holders.map((h) => `node ${h.nodeId} (farm ${h.farmId}, version ${h.holds!.version})`).join(", ");
+  if (holders.length > 1) {
+    return refuse(
+      `deployment ${spec.id} is already on more than one node: ${where}. One id belongs to one node: delete it from all but one (capacity-agent delete --node N --id ${spec.id} --key KEY), then update that one`,
+      holders.map((h) => h.nodeId),
+    );
+  }
+  const h = holders[0];
+  const held = h.holds!;
+  if (held.twinId !== spec.twinId) {
+    return refuse(`deployment ${spec.id} already exists on node ${h.nodeId} and belongs to twin ${held.twinId}, not twin ${spec.twinId}; choose another id`, [h.nodeId]);
+  }
+  if (farmId && h.farmId !== farmId) {
+    return refuse(`deployment ${spec.id} is already on node ${h.nodeId} in farm ${h.farmId}, outside --farm ${farmId}; update it there (drop --farm) or delete it first`, [h.nodeId]);
+  }
+  io.err(
+    spec.version > held.version
+      ? `deployment ${spec.id} is already on node ${h.nodeId} at version ${held.version}; sending version ${spec.version} there as an update`
+      : `deployment ${spec.id} is already on node ${h.nodeId} at version ${held.version}; sending version ${spec.version} there (an update needs a higher version)`,
+  );
+  let d: Decided;
+  try {
+    d = await client.deploy(h.nodeId, request);
+  } catch (err) {
+    if (err instanceof NodeUnreachable) {
+      return refuse(`deployment ${spec.id} is on node ${h.nodeId}, which does not answer now (${err.message}); try again later. It is not placed on another node`, [h.nodeId]);
+    }
+    throw err;
+  }
+  return printDecision(io, decisionOutput(d, h.nodeId), json);
 }

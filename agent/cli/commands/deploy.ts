@@ -18,6 +18,8 @@ export interface DecisionOutput {
   requested?: number;
   free?: number;
   path?: string;
+  /** already_deployed: every node find saw holding the id */
+  nodes?: number[];
 }
 
 export function decisionOutput(d: Decided, nodeId: number): DecisionOutput {

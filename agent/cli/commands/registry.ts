@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import { ChainClient } from "../../chain/client";
 import { upsertRegistryFile } from "../../registry/file";
+import { IdentityError } from "../../identity/errors";
 import { loadKeyFile, type KeyFile } from "../../identity/keys";
 import { withNats } from "../client";
 import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, intFlag, req, type Command } from "../framework";
@@ -8,13 +9,16 @@ import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, intFlag, req, type Command
 export const registryCommand: Command = {
   name: "registry",
   summary: "bind a twin or node id to a key: in a JSON registry file, or a twin or farm on the chain",
-  help: `usage: capacity-agent registry add --file REGISTRY --twin ID --key KEYFILE
-       capacity-agent registry add --file REGISTRY --node ID --farm F [--node-twin T] --key KEYFILE
+  help: `usage: capacity-agent registry add --file REGISTRY --twin ID --key KEYFILE [--force]
+       capacity-agent registry add --file REGISTRY --node ID --farm F [--node-twin T] --key KEYFILE [--force]
        capacity-agent registry add --chain --twin ID --key KEYFILE [--nats URL]
        capacity-agent registry add --chain --farm F --twin T [--name NAME] --key KEYFILE [--nats URL]
 
---file: adds (or replaces) an entry binding an id to the public key of KEYFILE (only the public
-key is copied). Agents re-read the file when it changes.
+--file: adds an entry binding an id to the public key of KEYFILE (only the public key is copied).
+Adding what is already there changes nothing; an id already bound to another key (or a node to
+another farm or twin) is refused with [already_registered] unless --force replaces it. A registry
+or key file that is not valid JSON is refused naming the file. Agents re-read the file when it
+changes.
 --chain: registers twin ID on the chain stand-in with a call signed by KEYFILE, as a twin does on
 tfchain (the first registration binds the id to the key; later ones must be signed by the same
 key). Agents resolve twins through the chain, so a twin registered there can deploy on any node.
@@ -35,6 +39,7 @@ exit 1 when the chain refuses, with [code] and the reason on stderr.`,
     "node-twin": { type: "string" },
     name: { type: "string" },
     key: { type: "string" },
+    force: { type: "boolean" },
     ...NATS_OPTION,
   },
   positionals: true,
@@ -43,6 +48,7 @@ exit 1 when the chain refuses, with [code] and the reason on stderr.`,
     const keyFile = req(values, "key");
     const twin = intFlag(values, "twin", { max: 0xffffffff });
     const node = intFlag(values, "node", { max: 0xffffffff });
+    if (values.force !== undefined && values.file === undefined) throw new UsageError("--force replaces an entry in a registry file: use it with --file");
     const farmOnChain = values.chain === true && node === undefined && values.farm !== undefined;
     if (values.name !== undefined && !farmOnChain) throw new UsageError("--name names a farm: use it with --chain --farm F --twin T");
     if (farmOnChain) {
@@ -78,16 +84,37 @@ exit 1 when the chain refuses, with [code] and the reason on stderr.`,
       return EXIT_OK;
     }
     const file = req(values, "file");
-    const kf = JSON.parse(fs.readFileSync(keyFile, "utf8")) as KeyFile;
+    const kf = readPublicKeyFile(keyFile);
+    const force = values.force === true;
     if (twin !== undefined) {
-      upsertRegistryFile(file, { kind: "twin", id: twin, publicKey: kf.publicKey, scheme: kf.type });
+      upsertRegistryFile(file, { kind: "twin", id: twin, publicKey: kf.publicKey, scheme: kf.type }, { force });
       io.out(JSON.stringify({ twin, address: kf.address, publicKey: kf.publicKey, type: kf.type }));
     } else {
       const farm = intFlag(values, "farm", { required: true, max: 0xffffffff })!;
       const nodeTwin = intFlag(values, "node-twin", { max: 0xffffffff }) ?? node!;
-      upsertRegistryFile(file, { kind: "node", id: node!, farmId: farm, twinId: nodeTwin, publicKey: kf.publicKey, scheme: kf.type });
+      upsertRegistryFile(file, { kind: "node", id: node!, farmId: farm, twinId: nodeTwin, publicKey: kf.publicKey, scheme: kf.type }, { force });
       io.out(JSON.stringify({ node, farm, address: kf.address, publicKey: kf.publicKey, type: kf.type }));
     }
     return EXIT_OK;
   },
 };
+
+/** The public half of a key file; errors name the file and what is wrong with it. */
+function readPublicKeyFile(file: string): Pick<KeyFile, "publicKey" | "type" | "address"> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new IdentityError("key_missing", `key file ${file} cannot be read (create one with: capacity-agent keys new --out ${file})`, { path: file, cause: err });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new IdentityError("key_invalid", `key file ${file} is not valid JSON (${(err as Error).message})`, { path: file, cause: err });
+  }
+  const kf = (raw ?? {}) as Partial<KeyFile>;
+  if (kf.type !== "ed25519" && kf.type !== "sr25519") throw new IdentityError("key_invalid", `key file ${file}: type must be "ed25519" or "sr25519"`, { path: file });
+  if (typeof kf.publicKey !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(kf.publicKey)) throw new IdentityError("key_invalid", `key file ${file}: publicKey must be 32 bytes as 0x hex`, { path: file });
+  return { publicKey: kf.publicKey, type: kf.type, address: typeof kf.address === "string" ? kf.address : "" };
+}

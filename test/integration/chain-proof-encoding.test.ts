@@ -1,0 +1,109 @@
+/**
+ * Issue 8.3 against the real chain stand-in (real nats-server, real store on disk, real keys): a
+ * node whose encoder leaves totals out for an idle period, orders fields otherwise or writes
+ * defaults out has its proofs accepted and chained; a header with bytes that are not a value of a
+ * known field is refused as malformed with a message naming the difference, and the node's head
+ * does not move.
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Subjects } from "../../agent/bus/subjects";
+import { GiB, TiB, type Units } from "../../agent/capacity/units";
+import { ChainClient } from "../../agent/chain/client";
+import { createChainMetrics } from "../../agent/chain/metrics";
+import { parseChainOptions } from "../../agent/chain/options";
+import { ChainServer } from "../../agent/chain/server";
+import { ChainStore } from "../../agent/chain/store";
+import { DOMAIN } from "../../agent/identity/domains";
+import { seal } from "../../agent/identity/envelope";
+import { cryptoReady, signerFromSeed, type Signer } from "../../agent/identity/keys";
+import { silentLogger } from "../../agent/log/logger";
+import { MetricsRegistry } from "../../agent/metrics/metrics";
+import { proofHash, ZERO_HASH } from "../../agent/proofs/proof";
+import { startNats, type NatsServerHandle } from "../utils/nats";
+import { writeFields, type Field } from "../utils/protowriter";
+
+const H = 3_600_000;
+const NODE = 9;
+const FARM = 3;
+const total: Units = { cru: 8, mru: 16 * GiB, sru: 500 * GiB, hru: 2 * TiB, ipv4u: 1, gpu: 0 };
+const base = Math.floor(Date.now() / H) * H - 5 * H;
+
+let nats: NatsServerHandle;
+let dir: string;
+let serverNc: NatsConnection;
+let nc: NatsConnection;
+let store: ChainStore;
+let server: ChainServer;
+let client: ChainClient;
+let nodeKey: Signer;
+
+const key = (): Signer => signerFromSeed("ed25519", new Uint8Array(crypto.randomBytes(32)));
+
+/** UsageProof fields of proof `sequence` as an encoder that leaves zero values and nil totals out writes them. */
+function fields(sequence: number, previousHash: Uint8Array): Field[] {
+  const start = base + (sequence - 1) * H;
+  return [
+    { id: 1, varint: NODE },
+    { id: 2, varint: sequence },
+    { id: 3, varint: start },
+    { id: 4, varint: start + H },
+    { id: 5, bytes: previousHash },
+    { id: 8, bytes: new Uint8Array(32) },
+    { id: 10, varint: FARM },
+  ];
+}
+
+beforeAll(async () => {
+  await cryptoReady();
+  nats = await startNats();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "chain-enc-"));
+  nodeKey = key();
+  serverNc = await connect({ servers: nats.url });
+  nc = await connect({ servers: nats.url });
+  const chainKey = key();
+  store = ChainStore.open(dir);
+  server = new ChainServer(parseChainOptions(), { nc: serverNc, subjects: new Subjects(), signer: chainKey, store, logger: silentLogger(), metrics: createChainMetrics(new MetricsRegistry()), now: Date.now });
+  await server.start();
+  client = new ChainClient(nc, new Subjects(), { chainKey: chainKey.publicKey, timeoutMs: 3000 });
+  expect(await client.registerNode(nodeKey, { nodeId: NODE, farmId: FARM, twinId: 0, total })).toEqual({ ok: true, code: "ok" });
+});
+
+afterAll(async () => {
+  await server?.close();
+  store?.close();
+  await nc?.close();
+  await serverNc?.close();
+  await nats?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("idle-period headers from another encoder are accepted and chained; padded ones are refused naming the difference", async () => {
+  // 1: totals absent (nothing to add up), Go-style field order
+  const p1 = writeFields(fields(1, ZERO_HASH));
+  expect(await client.submitProof(seal(nodeKey, DOMAIN.UsageProof, p1))).toEqual({ ok: true, code: "ok", proofHash: proofHash(p1) });
+  // 2: fields in reverse order, defaults (record_count 0, downtime 0, empty totals) written out
+  const p2 = writeFields([...fields(2, proofHash(p1)), { id: 6, varint: 0 }, { id: 9, varint: 0 }, { id: 7, message: [] }].reverse());
+  expect(await client.submitProof(seal(nodeKey, DOMAIN.UsageProof, p2))).toEqual({ ok: true, code: "ok", proofHash: proofHash(p2) });
+  // the same bytes again: a duplicate, not an overlap
+  expect(await client.submitProof(seal(nodeKey, DOMAIN.UsageProof, p2))).toMatchObject({ ok: true, code: "duplicate" });
+
+  // 3: signed by the node, but with an unknown field (bytes the chain would keep without meaning)
+  const padded = writeFields([...fields(3, proofHash(p2)), { id: 15, bytes: new Uint8Array(200) }]);
+  const r1 = await client.submitProof(seal(nodeKey, DOMAIN.UsageProof, padded));
+  expect(r1).toMatchObject({ ok: false, code: "malformed" });
+  expect(!r1.ok && r1.message).toContain("field number 15 is not a field of UsageProof");
+  // a field twice
+  const twice = writeFields([...fields(3, proofHash(p2)), { id: 4, varint: base + 3 * H }]);
+  const r2 = await client.submitProof(seal(nodeKey, DOMAIN.UsageProof, twice));
+  expect(r2).toMatchObject({ ok: false, code: "malformed" });
+  expect(!r2.ok && r2.message).toContain("UsageProof.periodEndMs (field 4) appears twice");
+
+  const head = await client.head(NODE);
+  expect(head).toEqual({ sequence: 2, periodEndMs: base + 2 * H, hash: proofHash(p2) });
+  // the stored proofs are the bytes the node signed
+  expect((await client.proofs(NODE, 1, 10)).map((p) => p.header.sequence)).toEqual([1, 2]);
+});
