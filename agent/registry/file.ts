@@ -141,7 +141,11 @@ export class FileRegistry implements Registry {
 }
 
 /** Add or replace an entry in a registry file (used by `capacity-agent registry add` and dev setup). */
-export function upsertRegistryFile(file: string, entry: { kind: "twin" | "node"; id: number; publicKey: string; scheme: SchemeName; farmId?: number; twinId?: number }): void {
+export function upsertRegistryFile(
+  file: string,
+  entry: { kind: "twin" | "node"; id: number; publicKey: string; scheme: SchemeName; farmId?: number; twinId?: number },
+  options: { replaceKey?: boolean } = {},
+): void {
   let data: RegistryFileJson = { twins: [], nodes: [] };
   if (fs.existsSync(file)) {
     data = JSON.parse(fs.readFileSync(file, "utf8")) as RegistryFileJson;
@@ -153,7 +157,8 @@ export function upsertRegistryFile(file: string, entry: { kind: "twin" | "node";
     data.twins = data.twins.filter((t) => t.id !== entry.id);
     data.twins.push({ id: entry.id, publicKey: entry.publicKey, scheme: entry.scheme });
   } else {
-    data.nodes = data.nodes.filter((n) => n.id !== entry.id);
+    // replaceKey: the key's node has this id now (the chain assigned it); drop its other entries
+    data.nodes = data.nodes.filter((n) => n.id !== entry.id && !(options.replaceKey && n.publicKey.toLowerCase() === entry.publicKey.toLowerCase()));
     data.nodes.push({ id: entry.id, farmId: entry.farmId ?? 1, twinId: entry.twinId, publicKey: entry.publicKey, scheme: entry.scheme });
   }
   const tmp = `${file}.tmp-${process.pid}`;
