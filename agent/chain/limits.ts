@@ -9,7 +9,8 @@
  *   twins (and as many nodes: one per twin) however many keys a flood uses;
  * - the per-key buckets live in a Map of at most maxTrackedKeys entries (the least recently used
  *   key is forgotten first; a forgotten key starts again with a full burst, which the global
- *   buckets still bound), so memory does not grow with the number of keys a flood uses.
+ *   buckets still bound), so memory does not grow with the number of keys a flood uses; sweep()
+ *   forgets buckets that refilled (the chain calls it every second), so it shrinks back after one.
  */
 import type { ChainLimits } from "./options";
 
@@ -39,6 +40,22 @@ export class RegistrationLimiter {
   /** Keys whose buckets are remembered now (at most maxTrackedKeys). */
   get trackedKeys(): number {
     return this.keys.size;
+  }
+
+  /**
+   * Forget the buckets that have refilled to a full burst by `nowMs` (a forgotten key starts with a
+   * full burst: the same), so the map shrinks back after a flood. The map is in least-recently-used
+   * order, so it stops at the first bucket that is not full yet. Returns how many were forgotten.
+   */
+  sweep(nowMs: number): number {
+    const l = this.limits;
+    let n = 0;
+    for (const [key, b] of this.keys) {
+      if (b.tokens + (Math.max(0, nowMs - b.atMs) * l.perKeyPerSecond) / 1000 < l.perKeyBurst) break;
+      this.keys.delete(key);
+      n++;
+    }
+    return n;
   }
 
   /**

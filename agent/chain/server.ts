@@ -92,7 +92,10 @@ export class ChainServer {
       });
       this.subs.push(sub);
     }
-    this.flushTimer = setInterval(() => this.flushRefusals(), this.options.refusalFlushMs);
+    this.flushTimer = setInterval(() => {
+      this.flushRefusals();
+      this.limiter.sweep(this.m.now());
+    }, this.options.refusalFlushMs);
     this.flushTimer.unref();
     await this.m.nc.flush();
     this.log.info({ event: "chain_listening", subjects: CHAIN_CALLS.map((c) => this.m.subjects.chain(c)) }, "chain listening");

@@ -23,6 +23,7 @@ import { silentLogger } from "../../agent/log/logger";
 import { MetricsRegistry } from "../../agent/metrics/metrics";
 import { encodeProofHeader, proofHash, zeroAmounts, ZERO_HASH, type ProofHeader } from "../../agent/proofs/proof";
 import { decode, encode, unitsToWire } from "../../agent/wire/codec";
+import { eventually } from "../utils/grid";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
 
 const H = 3_600_000;
@@ -530,8 +531,9 @@ test("a registration flood is rate_limited (per key, and new twins over all keys
     expect(ok).toBeLessThanOrEqual(allowed);
     expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.code === "rate_limited")).toBe(true);
     expect(floodStore.footprint().twins.rows).toBe(ok + 1);
-    // the limiter remembers a bounded number of keys
+    // the limiter remembers a bounded number of keys, and forgets them once their buckets refilled
     expect(floodServer.limiter.trackedKeys).toBeLessThanOrEqual(500);
+    await eventually(() => floodServer.limiter.trackedKeys <= 1, 10_000, "the flood's buckets to be forgotten");
     expect(floodMetrics.refusals.get({ code: "rate_limited" })).toBe(N - ok + burst.filter((r) => !r.ok).length);
     // an existing twin, calling at its own pace, is still answered
     await new Promise((r) => setTimeout(r, 600));

@@ -423,6 +423,20 @@ describe("RegistrationLimiter", () => {
     for (let i = 0; i < 10_000; i++) l.take(`flood${i}`, i);
     expect(l.trackedKeys).toBe(4);
   });
+
+  test("sweep forgets buckets that refilled, oldest first, and stops at the first that has not", () => {
+    const l = new RegistrationLimiter({ ...limits, globalBurst: 100, maxTrackedKeys: 100 });
+    for (let i = 0; i < 10; i++) l.take(`k${i}`, i * 1000); // each used one token at second i
+    // at second 10, the buckets used at seconds 0..9 are full again (1 token/s, burst 3)
+    l.take("busy", 10_000);
+    l.take("busy", 10_000);
+    l.take("busy", 10_000);
+    expect(l.sweep(10_000)).toBe(10);
+    expect(l.trackedKeys).toBe(1);
+    expect(l.take("busy", 10_000).ok).toBe(false); // not forgotten: still empty
+    expect(l.sweep(13_000)).toBe(1);
+    expect(l.trackedKeys).toBe(0);
+  });
 });
 
 describe("options", () => {
