@@ -21,7 +21,7 @@ import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState 
 export const CHAIN_STORE_FORMAT = 1;
 export const CHAIN_STORE_FILE = "chain.db";
 
-const MIGRATIONS = [
+export const CHAIN_MIGRATIONS = [
   `CREATE TABLE twins (
      twin_id INTEGER PRIMARY KEY,
      public_key BLOB NOT NULL,
@@ -166,7 +166,7 @@ export class ChainStore {
     const file = path.join(dir, CHAIN_STORE_FILE);
     const db = openDatabase(file, "chain store", CHAIN_STORE_FORMAT);
     try {
-      ensureSchema(db, file, "chain", MIGRATIONS);
+      ensureSchema(db, file, "chain", CHAIN_MIGRATIONS);
     } catch (err) {
       db.close();
       throw err;

@@ -14,7 +14,8 @@ import { createChainMetrics, type ChainMetrics } from "../../agent/chain/metrics
 import { parseChainOptions } from "../../agent/chain/options";
 import { ChainRegistry, CompositeRegistry } from "../../agent/chain/registry";
 import { ChainServer } from "../../agent/chain/server";
-import { ChainStore } from "../../agent/chain/store";
+import { CHAIN_MIGRATIONS, ChainStore } from "../../agent/chain/store";
+import { ensureSchema, openDatabase } from "../../agent/store/store";
 import type { WireChainEvent, WireChainReply } from "../../agent/chain/wire";
 import { DOMAIN } from "../../agent/identity/domains";
 import { open, seal } from "../../agent/identity/envelope";
@@ -542,5 +543,30 @@ test("a registration flood is rate_limited (per key, and new twins over all keys
     await floodServer.close();
     floodStore.close();
     fs.rmSync(floodDir, { recursive: true, force: true });
+  }
+});
+
+test("a chain store from before the chain assigned ids (schema 2) is migrated in place: its records keep their keys, its farms are closed", () => {
+  const oldDir = fs.mkdtempSync(path.join(os.tmpdir(), "chain-v2-"));
+  try {
+    const file = path.join(oldDir, "chain.db");
+    const db = openDatabase(file, "chain store", 1);
+    ensureSchema(db, file, "chain", CHAIN_MIGRATIONS.slice(0, 2));
+    const pk = Buffer.from(twinKey.publicKey);
+    db.prepare(`INSERT INTO twins VALUES (103, ?, 2, 1, 1, 1)`).run(pk);
+    db.prepare(`INSERT INTO farms VALUES (7, 103, 'old farm', 1, 1, 1)`).run();
+    db.close();
+    const migrated = ChainStore.open(oldDir);
+    try {
+      expect(migrated.twinByKey(twinKey.publicKey, "sr25519")).toMatchObject({ twinId: 103 });
+      expect(migrated.farm(7)).toMatchObject({ farmId: 7, twinId: 103, name: "old farm", open: false, allowedTwins: [] });
+      expect(migrated.farmByName("old farm")?.farmId).toBe(7);
+      expect(migrated.nextId("twins")).toBe(104);
+      expect(migrated.nextId("nodes")).toBe(1);
+    } finally {
+      migrated.close();
+    }
+  } finally {
+    fs.rmSync(oldDir, { recursive: true, force: true });
   }
 });
