@@ -13,14 +13,18 @@ import { createMetrics, type Metrics } from "./metrics/metrics";
 import { MetricsServer } from "./metrics/http";
 import { Gossip, gossipOptionsFrom } from "./gossip";
 import { FileRegistry, upsertRegistryFile } from "./registry/file";
+import type { ChainBackend } from "./chain/backend";
 import { ChainClient } from "./chain/client";
-import { ChainLink, CHAIN_LINK_RETRY } from "./chain/link";
+import { ChainError } from "./chain/errors";
+import { readChainIds, writeChainIds, type SavedChainIds } from "./chain/ids";
+import { ChainLink, CHAIN_LINK_RETRY, type ChainIds } from "./chain/link";
 import { ChainRegistry, CompositeRegistry } from "./chain/registry";
+import { StandinBackend } from "./chain/standin";
 import { UsageService, usageOptionsFrom, type ProofSink } from "./usage/service";
 import type { Registry } from "./registry/types";
 import { DirLock } from "./store/lock";
 import { Store } from "./store/store";
-import { UNIT_NAMES } from "./capacity/units";
+import { UNIT_NAMES, type Units } from "./capacity/units";
 
 /** A long-lived part of the agent that starts after the core and closes before it. */
 export interface Component {
@@ -54,6 +58,12 @@ export class Agent {
   api!: NodeApi;
   /** the chain client (null when chain.enabled is false) */
   chain: ChainClient | null = null;
+  /** the chain, behind ChainBackend (null when chain.enabled is false) */
+  backend: ChainBackend | null = null;
+  /** the node and twin ids this agent serves under: the chain's when it assigned them, else the configured ones */
+  nodeId = 0;
+  twinId = 0;
+  private link: ChainLink | null = null;
   usage!: UsageService;
   natsUrl = "";
   private embedded: EmbeddedNats | null = null;
@@ -80,7 +90,7 @@ export class Agent {
       this.log.info({ event: "dev_key_created", file: c.keyFile, address: kf.address }, "created a development node key");
     }
     this.signer = await loadKeyFile(c.keyFile);
-    if (c.devIdentity) {
+    if (c.devIdentity && !c.chain.enabled) {
       upsertRegistryFile(c.registryFile, { kind: "node", id: c.nodeId, farmId: c.farmId, twinId: c.twinId, publicKey: toHex(this.signer.publicKey), scheme: this.signer.scheme }, { force: true });
     }
     if (c.chain.enabled && !fs.existsSync(c.registryFile)) {
@@ -92,12 +102,114 @@ export class Agent {
     this.registry = new FileRegistry(c.registryFile, {
       onError: (err) => this.log.warn({ event: "registry_invalid", file: c.registryFile, err: err.message }, "registry file is invalid; keeping the last good one"),
     });
-    const self = await this.registry.node(c.nodeId);
+  }
+
+  /** The registry (file, then chain) must not bind this node's id to another key. */
+  private async checkSelf(): Promise<void> {
+    const c = this.config;
+    const self = await this.registry.node(this.nodeId);
     if (!self) {
-      if (!c.chain.enabled) this.log.warn({ event: "node_not_registered", nodeId: c.nodeId, registry: c.registryFile }, "this node is not in the registry; peers will not trust its announcements");
+      if (!c.chain.enabled) this.log.warn({ event: "node_not_registered", nodeId: this.nodeId, registry: c.registryFile }, "this node is not in the registry; peers will not trust its announcements");
     } else if (toHex(self.publicKey) !== toHex(this.signer.publicKey)) {
-      throw new AgentStartError("key_mismatch", `the registry binds node ${c.nodeId} to another key than ${c.keyFile}`);
+      throw new AgentStartError("key_mismatch", `the registry binds node ${this.nodeId} to another key than ${c.keyFile}`);
     }
+  }
+
+  /**
+   * The node and twin ids, from the chain when it is enabled (DESIGN.md "Identity, registry,
+   * chain": the chain assigns ids). At start the agent registers its twin and node (node key
+   * signs) and serves under the ids the chain returns, saved in dataDir/chain-ids.json:
+   * - the chain answers: its ids (an explicit --node-id / --twin-id that differs: the agent does
+   *   not start, node_id_mismatch / twin_id_mismatch);
+   * - the chain does not answer and ids were saved by an earlier start: the saved ids, at once;
+   * - the chain does not answer at the first start: retries for chain.registerWaitMs (at once
+   *   when NATS says no chain serves the bus), then the configured ids with a warning
+   *   (node_id_unconfirmed); ChainLink keeps registering in the background;
+   * - the chain refuses (e.g. the farm does not admit this twin): saved or configured ids, the
+   *   refusal logged, retried in the background.
+   */
+  private async learnIds(total: Units): Promise<void> {
+    const c = this.config;
+    this.nodeId = c.nodeId;
+    this.twinId = c.twinId;
+    const backend = this.backend;
+    if (!backend) return;
+    let saved: SavedChainIds | undefined;
+    try {
+      saved = readChainIds(c.dataDir);
+    } catch (err) {
+      throw new AgentStartError("bad_chain_ids", (err as Error).message, { cause: err });
+    }
+    if (saved) {
+      this.checkExplicit(saved, "saved in the data dir");
+      this.nodeId = saved.nodeId;
+      this.twinId = saved.twinId;
+    }
+    const link = new ChainLink({ farmId: c.farmId, ...CHAIN_LINK_RETRY }, { backend, signer: this.signer, logger: this.log, total, onRegistered: (ids) => this.onChainIds(ids) });
+    this.link = link;
+    const deadline = Date.now() + (saved ? 0 : c.chain.registerWaitMs);
+    let delayMs = 250;
+    for (;;) {
+      let r;
+      try {
+        r = await link.registerOnce();
+      } catch (err) {
+        const noChain = err instanceof ChainError && err.noResponders;
+        if (!saved && !noChain && Date.now() + delayMs <= deadline) {
+          this.log.info({ event: "chain_wait", retryMs: delayMs, err: (err as Error).message }, "waiting for the chain to assign this node's id");
+          await new Promise((res) => setTimeout(res, delayMs));
+          delayMs = Math.min(delayMs * 2, 2000);
+          continue;
+        }
+        if (saved) {
+          this.log.info({ event: "chain_ids_saved", nodeId: this.nodeId, twinId: this.twinId, err: (err as Error).message }, "the chain does not answer; serving under the ids it assigned before");
+        } else {
+          this.log.warn({ event: "node_id_unconfirmed", nodeId: this.nodeId, twinId: this.twinId, err: (err as Error).message }, "the chain does not answer; serving under the configured node id until it assigns one");
+        }
+        return;
+      }
+      if (!r.ok) {
+        this.log.error({ event: "chain_registration_refused", what: r.what, code: r.code, reason: r.message, nodeId: this.nodeId }, "the chain refused this node's registration; serving under the saved or configured id, retrying in the background");
+        return;
+      }
+      this.checkExplicit(r, "assigned by the chain");
+      if (saved && saved.nodeId !== r.nodeId) {
+        this.log.warn({ event: "node_id_changed", from: saved.nodeId, to: r.nodeId }, "the chain assigned another node id than the saved one (a new chain?); using the chain's");
+      }
+      this.nodeId = r.nodeId;
+      this.twinId = r.twinId;
+      writeChainIds(c.dataDir, { nodeId: r.nodeId, twinId: r.twinId, farmId: c.farmId });
+      link.markRegistered();
+      this.log.info({ event: "node_registered", nodeId: r.nodeId, twinId: r.twinId, farmId: c.farmId, kind: r.kind }, "node registered with the chain");
+      return;
+    }
+  }
+
+  /** An explicit --node-id / --twin-id must be what the chain assigned. */
+  private checkExplicit(ids: { nodeId: number; twinId: number }, source: string): void {
+    const c = this.config;
+    if (c.idsExplicit.nodeId && ids.nodeId !== c.nodeId) {
+      throw new AgentStartError("node_id_mismatch", `--node-id ${c.nodeId} is not this node's id on the chain: node ${ids.nodeId} (${source}) is bound to the key in ${c.keyFile}; drop --node-id (the chain assigns it) or give ${ids.nodeId}`);
+    }
+    if (c.idsExplicit.twinId && ids.twinId !== c.twinId) {
+      throw new AgentStartError("twin_id_mismatch", `--twin-id ${c.twinId} is not this node's twin on the chain: twin ${ids.twinId} (${source}) is bound to the key in ${c.keyFile}; drop --twin-id (the chain assigns it) or give ${ids.twinId}`);
+    }
+  }
+
+  /** A background registration succeeded (after a start without the chain, or a re-registration). */
+  private onChainIds(ids: ChainIds): void {
+    const c = this.config;
+    if (ids.nodeId === this.nodeId && ids.twinId === this.twinId) {
+      writeChainIds(c.dataDir, { nodeId: ids.nodeId, twinId: ids.twinId, farmId: c.farmId });
+      return;
+    }
+    // serving under another id than the chain's: announcements and proofs carry the wrong id.
+    // The chain's id is saved (unless --node-id pins another) and used from the next start.
+    if (!c.idsExplicit.nodeId && !c.idsExplicit.twinId) writeChainIds(c.dataDir, { nodeId: ids.nodeId, twinId: ids.twinId, farmId: c.farmId });
+    this.log.error(
+      { event: "node_id_mismatch", nodeId: this.nodeId, twinId: this.twinId, chainNodeId: ids.nodeId, chainTwinId: ids.twinId },
+      "the chain assigned this node another id than the one it serves under; restart the agent to serve under the chain's id",
+    );
   }
 
   private async bus(): Promise<void> {
@@ -123,8 +235,9 @@ export class Agent {
     this.natsUrl = this.nc.getServer();
     if (c.chain.enabled) {
       this.chain = new ChainClient(this.nc, this.subjects, { chainKey: c.chain.publicKey ? parsePublicKey(c.chain.publicKey, "chain.publicKey") : undefined });
+      this.backend = new StandinBackend(this.chain);
       // the registry file (when there is one) first, then the chain (cached)
-      this.registry = new CompositeRegistry([this.registry, new ChainRegistry({}, { client: this.chain, logger: this.log, now: this.now })]);
+      this.registry = new CompositeRegistry([this.registry, new ChainRegistry({}, { client: this.backend, logger: this.log, now: this.now })]);
     }
   }
 
@@ -157,8 +270,15 @@ export class Agent {
       "capacity known",
     );
     await this.bus();
+    await this.learnIds(report.total);
+    if (c.devIdentity && c.chain.enabled) {
+      upsertRegistryFile(c.registryFile, { kind: "node", id: this.nodeId, farmId: c.farmId, twinId: this.twinId, publicKey: toHex(this.signer.publicKey), scheme: this.signer.scheme }, { replaceKey: true });
+    }
+    await this.checkSelf();
+    // what the components see: the ids this node serves under
+    const ec: AgentConfig = { ...c, nodeId: this.nodeId, twinId: this.twinId };
     this.api = new NodeApi(
-      { nodeId: c.nodeId, farmId: c.farmId, twinId: c.twinId, maxRequestBytes: c.api.maxRequestBytes, deleteSkewMs: c.api.deleteSkewMs },
+      { nodeId: this.nodeId, farmId: c.farmId, twinId: this.twinId, maxRequestBytes: c.api.maxRequestBytes, deleteSkewMs: c.api.deleteSkewMs },
       { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, usage: () => this.usage?.status() },
     );
     this.api.start();
@@ -169,28 +289,28 @@ export class Agent {
     }
     // --- components: begin ---
     let sink: ProofSink | null = null;
-    if (this.chain) {
-      const chain = this.chain;
-      const link = new ChainLink({ nodeId: c.nodeId, farmId: c.farmId, twinId: c.twinId, ...CHAIN_LINK_RETRY }, { client: chain, signer: this.signer, logger: this.log, total: report.total });
+    if (this.backend && this.link) {
+      const backend = this.backend;
+      const link = this.link;
       this.hardware.onChange((r: HardwareReport) => link.setTotal(r.total));
       this.add(link);
       sink = {
-        head: (nodeId) => chain.head(nodeId),
+        head: (nodeId) => backend.head(nodeId),
         submitProof: async (envelope) => {
-          const r = await chain.submitProof(envelope);
+          const r = await backend.submitProof(this.signer, envelope);
           // the chain lost this node (a new chain store): register again, the proof is retried
           if (!r.ok && r.code === "unknown_node") link.refresh();
           return r;
         },
       };
     }
-    this.usage = new UsageService(usageOptionsFrom(c), { nc: this.nc, subjects: this.subjects, store: this.store, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, sink });
+    this.usage = new UsageService(usageOptionsFrom(ec), { nc: this.nc, subjects: this.subjects, store: this.store, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, sink });
     this.add(this.usage);
-    this.add(new Gossip(gossipOptionsFrom(c), { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now }));
+    this.add(new Gossip(gossipOptionsFrom(ec), { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now }));
     // --- components: end ---
     for (const comp of this.components) await comp.start();
     await this.nc.flush();
-    this.log.info({ event: "agent_started", nodeId: c.nodeId, farmId: c.farmId, address: this.signer.address, nats: this.natsUrl, data: c.dataDir }, "agent started");
+    this.log.info({ event: "agent_started", nodeId: this.nodeId, twinId: this.twinId, farmId: c.farmId, address: this.signer.address, nats: this.natsUrl, data: c.dataDir }, "agent started");
   }
 
   /** Register a component; it starts after the core and closes before it. */

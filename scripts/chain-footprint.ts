@@ -357,9 +357,10 @@ const UNIT_MIX: ReadonlyArray<{ name: string; units: Units }> = [
 /** The node's capacity: a large server, or the sum of its reservations when that is more. */
 const LARGE_NODE: Units = { cru: 64, mru: 256 * GiB, sru: 4096 * GiB, hru: 16384 * GiB, ipv4u: 4, gpu: 0 };
 
-const NODE_ID = 4242;
+/** the chain assigns ids: on a fresh store the node key's twin and node are the first, 1 */
+const NODE_ID = 1;
 const FARM_ID = 17;
-const NODE_TWIN = 9001;
+const NODE_TWIN = 1;
 /** deployment ids in the range real contract ids are in (varint widths like the grid's) */
 const FIRST_DEPLOYMENT_ID = 300_000;
 /** start of the measured day: a UTC midnight, so every period length that divides a day is aligned */
@@ -422,7 +423,6 @@ export function measureOurs(D: number, periodSeconds: number, days: number): Mea
   try {
     const chainKey = signerFromSeed("ed25519", crypto.randomBytes(32));
     const nodeKey = signerFromSeed("ed25519", crypto.randomBytes(32));
-    const twinKey = signerFromSeed("ed25519", crypto.randomBytes(32));
     const bus = new CountingBus();
     let now = T0;
     const server = new ChainServer(parseChainOptions(), {
@@ -437,8 +437,10 @@ export function measureOurs(D: number, periodSeconds: number, days: number): Mea
 
     const call = (signer: Signer, c: Parameters<typeof chainCallToWire>[1]): Uint8Array => seal(signer, DOMAIN.ChainCall, encode("ChainCall", chainCallToWire(now, c)));
     const reservations = reservationsFor(D);
-    expectOk("twin.register", server.handle("twin.register", call(twinKey, { registerTwin: { twinId: NODE_TWIN } })), chainKey.publicKey);
-    expectOk("node.register", server.handle("node.register", call(nodeKey, { registerNode: { nodeId: NODE_ID, farmId: FARM_ID, twinId: NODE_TWIN, total: capacityFor(reservations) } })), chainKey.publicKey);
+    // the node key's twin, then its node (twin_id / node_id 0: the chain assigns them, NODE_TWIN and NODE_ID on this fresh store)
+    expectOk("twin.register", server.handle("twin.register", call(nodeKey, { registerTwin: { twinId: 0 } })), chainKey.publicKey);
+    expectOk("node.register", server.handle("node.register", call(nodeKey, { registerNode: { nodeId: 0, farmId: FARM_ID, twinId: 0, total: capacityFor(reservations) } })), chainKey.publicKey);
+    if (store.node(NODE_ID)?.record.twinId !== NODE_TWIN) throw new Error(`the chain did not assign node ${NODE_ID} to twin ${NODE_TWIN}`);
 
     const before = store.footprint();
     bus.reset();

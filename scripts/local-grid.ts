@@ -20,17 +20,21 @@ import { intOption, scriptFail } from "./script-util";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const CLI = path.join(ROOT, "dist", "agent", "cli", "main.js");
-/** the demo deployer's twin id (node twins use the node ids) */
+/** the demo deployer's twin id without the chain (with it, the chain assigns the id: printed) */
 export const DEMO_TWIN = 1000;
 
 const HELP = `usage: scripts/local-grid [--nodes N] [--farms F] [--nats URL] [--dir DIR] [--heartbeat S]
                          [--period S] [--no-chain] [--ssd] [--ipv4 K] [--log-level L] [--json]
 
-Starts N capacity agents on this machine (node ids 1..N, node i in farm ((i-1) mod F)+1), with
-their own data dirs and keys, a registry naming them and a demo twin (${DEMO_TWIN}), the chain
-stand-in (capacity-agent chain, which the agents register with and send usage proofs to), and a
-nats-server on a free port unless --nats names one that answers. All agents measure the SAME real
-hardware of this machine. Ctrl-C stops everything it started.
+Starts N capacity agents on this machine (the i-th in farm ((i-1) mod F)+1), with their own data
+dirs and keys, the chain stand-in (capacity-agent chain, which the agents register with and send
+usage proofs to), a registry file naming them and a demo twin, and a nats-server on a free port
+unless --nats names one that answers. With the chain, the agents start one by one and each learns
+its node id (and its twin id) from the chain, which assigns them (1..N on a new chain); the demo
+twin is registered on the chain too and gets the next twin id. The ids are printed. The farms are
+not registered on the chain (a dev grid: the chain takes a node's farm id as given). With
+--no-chain the agents get node ids 1..N and the demo twin ${DEMO_TWIN}. All agents measure the SAME
+real hardware of this machine. Ctrl-C stops everything it started.
   --nodes N        agents to start (default 3)
   --farms F        farms to spread them over (default 1)
   --nats URL       use this NATS server instead of starting one
@@ -45,6 +49,8 @@ hardware of this machine. Ctrl-C stops everything it started.
 
 interface NodeInfo {
   nodeId: number;
+  /** the node's twin (the chain's id for the node key; without the chain, the node id) */
+  twinId: number;
   farmId: number;
   pid: number;
   data: string;
@@ -57,11 +63,19 @@ function fail(msg: string): never {
 }
 const intOpt = (v: string | undefined, flag: string, def: number, min: number, max: number): number => intOption(fail, v, flag, def, min, max);
 
-async function waitForLine(file: string, event: string, child: ChildProcess, ms: number): Promise<void> {
+/** Wait until `file` holds a JSON log line with `event`; returns it parsed. */
+async function waitForLine(file: string, event: string, child: ChildProcess, ms: number): Promise<Record<string, unknown>> {
   const deadline = Date.now() + ms;
   for (;;) {
     const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
-    if (text.includes(`"event":"${event}"`)) return;
+    const line = text.split("\n").find((l) => l.includes(`"event":"${event}"`));
+    if (line) {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return {};
+      }
+    }
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`an agent exited before ${event}; see ${file}:\n${text.split("\n").slice(-5).join("\n")}`);
     if (Date.now() > deadline) throw new Error(`no ${event} within ${ms} ms; see ${file}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -170,21 +184,24 @@ async function main(): Promise<void> {
     const config = path.join(dir, "config.json");
     fs.writeFileSync(config, JSON.stringify({ hardware }, null, 2) + "\n");
 
-    // keys and registry: one key per node, and a demo twin to deploy with
+    // keys and registry: one key per node, and a demo twin to deploy with. Without the chain the
+    // ids are chosen here (nodes 1..N, twin DEMO_TWIN); with it the chain assigns them (below)
     const registry = path.join(dir, "registry.json");
-    const twinKey = path.join(dir, "keys", `twin-${DEMO_TWIN}.json`);
+    const twinKey = path.join(dir, "keys", "demo-twin.json");
     if (!fs.existsSync(twinKey)) await createKeyFile(twinKey, "ed25519");
     const twin = JSON.parse(fs.readFileSync(twinKey, "utf8")) as { publicKey: string };
-    upsertRegistryFile(registry, { kind: "twin", id: DEMO_TWIN, publicKey: twin.publicKey, scheme: "ed25519" }, { force: true });
+    let twinId = DEMO_TWIN;
+    if (!withChain) upsertRegistryFile(registry, { kind: "twin", id: DEMO_TWIN, publicKey: twin.publicKey, scheme: "ed25519" }, { force: true });
     const infos: NodeInfo[] = [];
     for (let i = 1; i <= nodes; i++) {
       const key = path.join(dir, "keys", `node-${i}.json`);
       if (!fs.existsSync(key)) await createKeyFile(key, "ed25519");
       const farmId = ((i - 1) % farms) + 1;
       const kf = JSON.parse(fs.readFileSync(key, "utf8")) as { publicKey: string };
-      upsertRegistryFile(registry, { kind: "node", id: i, farmId, twinId: i, publicKey: kf.publicKey, scheme: "ed25519" }, { force: true });
-      infos.push({ nodeId: i, farmId, pid: 0, data: path.join(dir, `node-${i}`), log: path.join(dir, `node-${i}.log`), key });
+      if (!withChain) upsertRegistryFile(registry, { kind: "node", id: i, farmId, twinId: i, publicKey: kf.publicKey, scheme: "ed25519" }, { force: true });
+      infos.push({ nodeId: withChain ? 0 : i, twinId: withChain ? 0 : i, farmId, pid: 0, data: path.join(dir, `node-${i}`), log: path.join(dir, `node-${i}.log`), key });
     }
+    if (!fs.existsSync(registry)) fs.writeFileSync(registry, JSON.stringify({ twins: [], nodes: [] }, null, 2) + "\n");
 
     // the chain stand-in: the agents register with it and send it their usage proofs
     const chainLog = path.join(dir, "chain.log");
@@ -198,32 +215,55 @@ async function main(): Promise<void> {
       await waitForLine(chainLog, "chain_started", chainChild, 30_000);
     }
 
-    // the agents
-    for (const n of infos) {
+    // the agents. With the chain, one by one: each learns its node id from the chain (logged in
+    // agent_started), and the registry file then names it (for clients that verify with the file)
+    const startAgent = (n: NodeInfo): ChildProcess => {
       const out = fs.openSync(n.log, "a");
+      const idArgs = withChain ? [] : ["--node-id", String(n.nodeId)];
       const child = spawn(
         process.execPath,
-        [CLI, "run", "--nats", natsUrl, "--data", n.data, "--node-id", String(n.nodeId), "--farm-id", String(n.farmId), "--key", n.key, "--registry", registry, "--config", config, "--heartbeat", heartbeat, "--period", period, "--log-level", args["log-level"] ?? "info"],
+        [CLI, "run", "--nats", natsUrl!, "--data", n.data, ...idArgs, "--farm-id", String(n.farmId), "--key", n.key, "--registry", registry, "--config", config, "--heartbeat", heartbeat, "--period", period, "--log-level", args["log-level"] ?? "info"],
         { stdio: ["ignore", out, out] },
       );
       fs.closeSync(out);
       n.pid = child.pid ?? 0;
       children.push(child);
       child.once("exit", (code, sig) => {
-        if (!stopping) process.stderr.write(`local-grid: agent ${n.nodeId} exited (${sig ?? code}); see ${n.log}\n`);
+        if (!stopping) process.stderr.write(`local-grid: agent ${n.nodeId || n.log} exited (${sig ?? code}); see ${n.log}\n`);
       });
+      return child;
+    };
+    if (withChain) {
+      for (const n of infos) {
+        const child = startAgent(n);
+        const started = await waitForLine(n.log, "agent_started", child, 60_000);
+        const registered = await waitForLine(n.log, "node_registered", child, 1000).catch(() => null);
+        if (!registered) throw new Error(`the agent in ${n.data} started without an id from the chain; see ${n.log}`);
+        n.nodeId = Number(started.nodeId);
+        n.twinId = Number(started.twinId);
+        const kf = JSON.parse(fs.readFileSync(n.key, "utf8")) as { publicKey: string };
+        upsertRegistryFile(registry, { kind: "node", id: n.nodeId, farmId: n.farmId, twinId: n.twinId, publicKey: kf.publicKey, scheme: "ed25519" }, { replaceKey: true });
+      }
+      // the demo twin: registered on the chain, which assigns its id
+      const reg = spawnSync(process.execPath, [CLI, "registry", "add", "--chain", "--key", twinKey, "--nats", natsUrl], { encoding: "utf8" });
+      if (reg.status !== 0) throw new Error(`registering the demo twin on the chain failed: ${reg.stderr}`);
+      twinId = (JSON.parse(reg.stdout) as { twin: number }).twin;
+      upsertRegistryFile(registry, { kind: "twin", id: twinId, publicKey: twin.publicKey, scheme: "ed25519" }, { force: true });
+    } else {
+      const started = infos.map(startAgent);
+      await Promise.all(infos.map((n, i) => waitForLine(n.log, "agent_started", started[i], 30_000)));
     }
-    await Promise.all(infos.map((n, i) => waitForLine(n.log, "agent_started", children[i], 30_000)));
 
     if (json) {
-      process.stdout.write(JSON.stringify({ event: "local_grid_ready", nats: natsUrl, natsStarted: natsChild !== null, dir, registry, config, twin: { id: DEMO_TWIN, key: twinKey }, sharedHardware: true, chain: withChain ? { log: chainLog, data: path.join(dir, "chain"), pid: chainChild?.pid ?? 0 } : null, periodSeconds: Number(period), nodes: infos }) + "\n");
+      process.stdout.write(JSON.stringify({ event: "local_grid_ready", nats: natsUrl, natsStarted: natsChild !== null, dir, registry, config, twin: { id: twinId, key: twinKey }, sharedHardware: true, chain: withChain ? { log: chainLog, data: path.join(dir, "chain"), pid: chainChild?.pid ?? 0 } : null, periodSeconds: Number(period), nodes: infos }) + "\n");
     } else {
       say(`local grid ready: ${nodes} agent${nodes === 1 ? "" : "s"} in ${farms} farm${farms === 1 ? "" : "s"}, NATS ${natsUrl}${natsChild ? " (started here)" : ""}${withChain ? `, chain stand-in (log ${chainLog})` : ", no chain"}; usage period ${period} s`);
       say(`NOTE: every agent measures the SAME real hardware of this machine, so they announce the same totals;`);
       say(`      the capacity is counted once per agent. This is a test bed for gossip, not ${nodes} machines.`);
       say("");
-      say("  node  farm  pid      data / log");
-      for (const n of infos) say(`  ${String(n.nodeId).padEnd(4)}  ${String(n.farmId).padEnd(4)}  ${String(n.pid).padEnd(7)}  ${n.data}  ${n.log}`);
+      say(`  node  twin  farm  pid      data / log${withChain ? "   (node and twin ids assigned by the chain)" : ""}`);
+      for (const n of infos) say(`  ${String(n.nodeId).padEnd(4)}  ${String(n.twinId).padEnd(4)}  ${String(n.farmId).padEnd(4)}  ${String(n.pid).padEnd(7)}  ${n.data}  ${n.log}`);
+      say(`  demo twin ${twinId}${withChain ? " (assigned by the chain)" : ""}, key ${twinKey}`);
       say("");
       say("reach them with:");
       say(`  export CAPACITY_AGENT_NATS=${natsUrl} CAPACITY_AGENT_REGISTRY=${registry}`);
@@ -231,11 +271,11 @@ async function main(): Promise<void> {
       say(`  ca peers --node 1                       # the view node 1 holds`);
       say(`  ca find --cru 1 --mru 1GiB               # nodes with room, best first`);
       say(`  ca status --node 2`);
-      say(`  ca deploy --auto --file vm.json --key ${twinKey}   # a deployment owned by twin ${DEMO_TWIN}`);
-      say(`     (vm.json: {"id":1,"twinId":${DEMO_TWIN},"version":1,"workloads":[{"name":"vm","type":"zmachine","cpu":1,"memory":"1GiB"}]})`);
+      say(`  ca deploy --auto --file vm.json --key ${twinKey}   # a deployment owned by twin ${twinId}`);
+      say(`     (vm.json: {"id":1,"twinId":${twinId},"version":1,"workloads":[{"name":"vm","type":"zmachine","cpu":1,"memory":"1GiB"}]})`);
       if (withChain) {
-        say(`  ca proofs list --node 1                 # usage proofs the chain holds for node 1 (one per ${period} s)`);
-        say(`  ca proofs verify --node 1 --deployment 1   # check a record against the chain's root`);
+        say(`  ca proofs list --node ${infos[0].nodeId}                 # usage proofs the chain holds for node ${infos[0].nodeId} (one per ${period} s)`);
+        say(`  ca proofs verify --node ${infos[0].nodeId} --deployment 1   # check a record against the chain's root`);
       }
       if (!args.ssd) say(`     VMs need SSD; on a virtual machine every disk reports HDD: restart with --ssd`);
       say("");

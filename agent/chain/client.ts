@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import { RequestError, type NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/subjects";
 import type { Units } from "../capacity/units";
 import { DOMAIN } from "../identity/domains";
@@ -6,6 +6,7 @@ import { open, sameKey, seal } from "../identity/envelope";
 import { schemeFromWire, type SchemeName, type Signer } from "../identity/keys";
 import { decodeProofHeader, type ProofHeader } from "../proofs/proof";
 import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
+import type { Registration } from "./backend";
 import { ChainError } from "./errors";
 import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "./options";
 import { chainCallToWire, type WireChainReply, type WireFarmInfo, type WireNodeInfo, type WireTwinInfo } from "./wire";
@@ -48,6 +49,10 @@ export interface ChainFarm {
   updatedMs: number;
   /** nodes registered in this farm */
   nodeCount: number;
+  /** any twin's node may join */
+  open: boolean;
+  /** twins whose nodes may join (besides the owner's) */
+  allowedTwins: number[];
 }
 
 export interface ChainProof {
@@ -92,6 +97,8 @@ function farmFromWire(w: WireFarmInfo): ChainFarm {
     registeredMs: toSafeNumber(w.registeredMs, "farm.registered_ms"),
     updatedMs: toSafeNumber(w.updatedMs, "farm.updated_ms"),
     nodeCount: w.nodeCount,
+    open: w.open,
+    allowedTwins: [...w.allowedTwins],
   };
 }
 
@@ -130,7 +137,8 @@ export class ChainClient {
     try {
       bytes = (await this.nc.request(subject, data, { timeout: this.timeoutMs })).data;
     } catch (err) {
-      throw new ChainError("chain_unavailable", `the chain did not answer on ${subject} within ${this.timeoutMs} ms (${(err as Error).message}); is \`capacity-agent chain\` running on this NATS?`, { cause: err });
+      const noResponders = err instanceof RequestError && err.isNoResponders();
+      throw new ChainError("chain_unavailable", `the chain did not answer on ${subject} within ${this.timeoutMs} ms (${(err as Error).message}); is \`capacity-agent chain\` running on this NATS?`, { cause: err, noResponders });
     }
     const o = open(bytes, DOMAIN.ChainReply, REPLY_LIMITS);
     if (!o.ok) throw new ChainError("bad_reply", `the chain's reply on ${subject} does not verify: ${o.message}`);
@@ -152,27 +160,50 @@ export class ChainClient {
     return { ok: false, code, message: r.rejection?.message ?? "" };
   }
 
-  private async call(subject: "twin.register" | "node.register" | "farm.register", signer: Signer, c: Parameters<typeof chainCallToWire>[1]): Promise<ChainResult> {
+  /** A register call's reply: the id the chain assigned (or holds for this key) and what changed. */
+  private static registration(r: WireChainReply, kind: "twin" | "node" | "farm"): Registration {
+    if (!r.ok) return { ok: false, code: r.rejection?.code || "unknown", message: r.rejection?.message ?? "" };
+    const info = r[kind];
+    const id = info ? (kind === "twin" ? (info as WireTwinInfo).twinId : kind === "node" ? (info as WireNodeInfo).nodeId : (info as WireFarmInfo).farmId) : 0;
+    if (!id) throw new ChainError("bad_reply", `the chain accepted the ${kind} registration but its reply holds no ${kind} id`);
+    const kindOf = r.outcome === "registered" ? "registered" : r.outcome === "updated" || r.outcome === "renamed" ? "updated" : "unchanged";
+    return { ok: true, id, kind: kindOf };
+  }
+
+  private async call(subject: "twin.register" | "node.register" | "farm.register", signer: Signer, c: Parameters<typeof chainCallToWire>[1]): Promise<Registration> {
     const payload = encode("ChainCall", chainCallToWire(this.nextTimestamp(), c));
-    return ChainClient.result(await this.request(subject, seal(signer, DOMAIN.ChainCall, payload)));
-  }
-
-  /** Register (or refresh) twin `twinId` bound to `signer`'s key. */
-  registerTwin(signer: Signer, twinId: number): Promise<ChainResult> {
-    return this.call("twin.register", signer, { registerTwin: { twinId } });
-  }
-
-  /** Register (or update) a node bound to `signer`'s key (the node key). */
-  registerNode(signer: Signer, node: { nodeId: number; farmId: number; twinId: number; total: Units }): Promise<ChainResult> {
-    return this.call("node.register", signer, { registerNode: { nodeId: node.nodeId, farmId: node.farmId, twinId: node.twinId, total: node.total } });
+    const r = await this.request(subject, seal(signer, DOMAIN.ChainCall, payload));
+    return ChainClient.registration(r, subject === "twin.register" ? "twin" : subject === "node.register" ? "node" : "farm");
   }
 
   /**
-   * Register farm `farmId` owned by twin `twinId`, or rename it; `signer` is that twin's key (the
-   * twin must be registered first). An empty name on a later call keeps the farm's name.
+   * The twin of `signer`'s key: created when the key has none (the chain assigns its id), else
+   * returned ("unchanged"). `twinId` nonzero asks for that id and is refused (`unauthorized`)
+   * unless it is the key's own twin.
    */
-  registerFarm(signer: Signer, farm: { farmId: number; twinId: number; name?: string }): Promise<ChainResult> {
-    return this.call("farm.register", signer, { registerFarm: { farmId: farm.farmId, twinId: farm.twinId, name: farm.name ?? "" } });
+  registerTwin(signer: Signer, twinId = 0): Promise<Registration> {
+    return this.call("twin.register", signer, { registerTwin: { twinId } });
+  }
+
+  /**
+   * The node of `signer`'s twin (the node key must have a twin: registerTwin first), created when
+   * it has none (the chain assigns its id), else updated (farm, capacity). A nonzero nodeId or
+   * twinId must be the signer's own (else `unauthorized`).
+   */
+  registerNode(signer: Signer, node: { nodeId?: number; farmId: number; twinId?: number; total: Units }): Promise<Registration> {
+    return this.call("node.register", signer, { registerNode: { nodeId: node.nodeId ?? 0, farmId: node.farmId, twinId: node.twinId ?? 0, total: node.total } });
+  }
+
+  /**
+   * farmId 0: create a farm owned by `signer`'s twin (the chain assigns its id; names are unique);
+   * else change farm `farmId`, which that twin must own: rename it (an empty name keeps the name),
+   * open or close it (`access`), allow or disallow twins whose nodes may join.
+   */
+  registerFarm(signer: Signer, farm: { farmId: number; twinId?: number; name?: string; access?: "keep" | "open" | "closed"; allowTwins?: number[]; disallowTwins?: number[] }): Promise<Registration> {
+    const access = farm.access === "open" ? 1 : farm.access === "closed" ? 2 : 0;
+    return this.call("farm.register", signer, {
+      registerFarm: { farmId: farm.farmId, twinId: farm.twinId ?? 0, name: farm.name ?? "", access, allowTwins: farm.allowTwins ?? [], disallowTwins: farm.disallowTwins ?? [] },
+    });
   }
 
   /** Submit a Signed{UsageProof} envelope. A replay of an accepted proof is {ok: true, code: "duplicate"}. */

@@ -14,11 +14,14 @@ export class ChainError extends Error {
   readonly field?: string;
   /** for code "refused": the chain's rejection code */
   readonly refusal?: string;
-  constructor(code: ChainErrorCode, message: string, options?: { field?: string; refusal?: string; cause?: unknown }) {
+  /** for chain_unavailable: NATS said nobody serves the chain subjects (no chain runs on this bus) */
+  readonly noResponders: boolean;
+  constructor(code: ChainErrorCode, message: string, options?: { field?: string; refusal?: string; cause?: unknown; noResponders?: boolean }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = "ChainError";
     this.code = code;
     this.field = options?.field;
     this.refusal = options?.refusal;
+    this.noResponders = options?.noResponders ?? false;
   }
 }

@@ -1,12 +1,10 @@
 import type { Units } from "../capacity/units";
 import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
-import type { ChainClient, ChainResult } from "./client";
+import type { ChainBackend } from "./backend";
 
 export interface ChainLinkOptions {
-  nodeId: number;
   farmId: number;
-  twinId: number;
   /** first retry after a failed registration, ms; doubles up to retryMaxMs */
   retryMinMs: number;
   retryMaxMs: number;
@@ -14,34 +12,65 @@ export interface ChainLinkOptions {
 
 export const CHAIN_LINK_RETRY = { retryMinMs: 1000, retryMaxMs: 60_000 };
 
+/** The ids the chain holds for this node's key, after a registration round. */
+export interface ChainIds {
+  twinId: number;
+  nodeId: number;
+  /** what the node registration did */
+  kind: "registered" | "updated" | "unchanged";
+}
+
+export type RegisterOutcome = ({ ok: true } & ChainIds) | { ok: false; what: "twin" | "node"; code: string; message: string };
+
 /**
- * Keeps this node registered on the chain, as zos does on tfchain: at start it registers the
- * node's twin and the node (id, farm, twin, hardware capacity) with calls signed by the node key,
- * and registers the node again whenever its hardware changes. Registration never blocks the agent:
- * while the chain is away it retries with backoff, and the node keeps serving.
+ * Keeps this node registered on the chain, as zos does on tfchain: it ensures the node key's twin
+ * and the twin's node (farm, hardware capacity), with calls signed by the node key; the chain
+ * assigns both ids (ChainBackend). It registers again whenever the hardware changes, and when the
+ * chain says it does not know the node (refresh). Registration never blocks the agent: while the
+ * chain is away it retries with backoff, and the node keeps serving. Every successful round hands
+ * the ids to `onRegistered`.
  */
 export class ChainLink {
   private readonly log: Logger;
   private total: Units;
-  private twinDone = false;
   private timer: NodeJS.Timeout | null = null;
   private retryMs: number;
   private running = false;
   private again = false;
   private closed = false;
   private unavailableLogged = false;
+  private registered = false;
 
   constructor(
     readonly options: ChainLinkOptions,
-    private readonly m: { client: ChainClient; signer: Signer; logger: Logger; total: Units },
+    private readonly m: { backend: ChainBackend; signer: Signer; logger: Logger; total: Units; onRegistered?: (ids: ChainIds) => void },
   ) {
     this.log = m.logger.child({ module: "chain-link" });
     this.total = m.total;
     this.retryMs = options.retryMinMs;
   }
 
+  /**
+   * One registration round: the twin, then the node. Refusals are values; throws ChainError
+   * (`chain_unavailable`, `bad_reply`) when the chain cannot be asked.
+   */
+  async registerOnce(): Promise<RegisterOutcome> {
+    const { backend, signer } = this.m;
+    const t = await backend.ensureTwin(signer);
+    if (!t.ok) return { ok: false, what: "twin", code: t.code, message: t.message };
+    const n = await backend.ensureNode(signer, { farmId: this.options.farmId, total: this.total });
+    if (!n.ok) return { ok: false, what: "node", code: n.code, message: n.message };
+    return { ok: true, twinId: t.id, nodeId: n.id, kind: n.kind };
+  }
+
+  /** The agent registered already (registerOnce at start): start() then does not register again. */
+  markRegistered(): void {
+    this.registered = true;
+  }
+
+  /** Start: register in the background, unless a registration succeeded already. */
   start(): void {
-    void this.register();
+    if (!this.registered) void this.register();
   }
 
   /** New hardware totals: register them (the chain bounds usage proofs by the registered capacity). */
@@ -52,7 +81,6 @@ export class ChainLink {
 
   /** Register again now (the chain said it does not know this node: a new chain store). */
   refresh(): void {
-    this.twinDone = false;
     void this.register();
   }
 
@@ -75,20 +103,9 @@ export class ChainLink {
 
   /** One registration round; false when it has to be retried later. */
   private async once(): Promise<boolean> {
-    const { client, signer } = this.m;
-    const o = this.options;
-    const total = this.total;
-    let r: ChainResult;
+    let r: RegisterOutcome;
     try {
-      if (!this.twinDone) {
-        const t = await client.registerTwin(signer, o.twinId);
-        if (!t.ok && t.code !== "unauthorized") return this.refused("twin", t);
-        // unauthorized: the twin id is another key's; retrying will not change that, so say so
-        // once and register the node all the same (its proofs do not depend on its twin)
-        if (!t.ok) this.log.error({ event: "chain_registration_refused", what: "twin", code: t.code, reason: t.message }, "the chain binds this node's twin id to another key; check --twin-id");
-        this.twinDone = true;
-      }
-      r = await client.registerNode(signer, { nodeId: o.nodeId, farmId: o.farmId, twinId: o.twinId, total });
+      r = await this.registerOnce();
     } catch (err) {
       if (!this.unavailableLogged) {
         this.log.warn({ event: "chain_unavailable", err: (err as Error).message }, "cannot register with the chain; retrying in the background");
@@ -97,19 +114,25 @@ export class ChainLink {
       this.retry();
       return false;
     }
-    if (!r.ok) return this.refused("node", r);
+    if (!r.ok) {
+      // unauthorized: the chain binds something to another key, or the farm does not admit this
+      // node's twin; a person must act (wrong key file, farm) - retried with backoff meanwhile
+      const level = r.code === "unauthorized" ? "error" : "warn";
+      this.log[level]({ event: "chain_registration_refused", what: r.what, code: r.code, reason: r.message }, "the chain refused this node's registration");
+      this.retry();
+      return false;
+    }
     this.retryMs = this.options.retryMinMs;
     this.unavailableLogged = false;
-    this.log.info({ event: "chain_registered", nodeId: o.nodeId, farmId: o.farmId, twinId: o.twinId, total }, "registered with the chain");
+    this.registered = true;
+    this.log.info({ event: "chain_registered", nodeId: r.nodeId, farmId: this.options.farmId, twinId: r.twinId, kind: r.kind, total: this.total }, "registered with the chain");
+    this.m.onRegistered?.(r);
     return true;
   }
 
-  private refused(what: "twin" | "node", r: { code: string; message: string }): false {
-    // unauthorized: the id is bound to another key on the chain; a person must act (wrong key file or id)
-    const level = r.code === "unauthorized" ? "error" : "warn";
-    this.log[level]({ event: "chain_registration_refused", what, code: r.code, reason: r.message }, "the chain refused this node's registration");
-    this.retry();
-    return false;
+  /** Whether a registration round succeeded since start. */
+  get isRegistered(): boolean {
+    return this.registered;
   }
 
   private retry(): void {

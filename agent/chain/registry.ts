@@ -1,6 +1,6 @@
 import type { Logger } from "../log/logger";
 import type { NodeRecord, Registry, TwinRecord } from "../registry/types";
-import type { ChainClient } from "./client";
+import type { ChainBackend } from "./backend";
 import { ChainError } from "./errors";
 import { parseChainRegistryOptions, type ChainRegistryOptions } from "./options";
 
@@ -24,9 +24,10 @@ export class ChainRegistry implements Registry {
   private readonly cache = new Map<string, Entry<TwinRecord | NodeRecord>>();
   private readonly inflight = new Map<string, Promise<TwinRecord | NodeRecord | undefined>>();
   private outage: string | null = null;
-  private readonly client: ChainClient;
+  private readonly client: Pick<ChainBackend, "twin" | "node">;
 
-  constructor(options: ChainRegistryOptions, modules: { client: ChainClient; logger: Logger; now?: () => number }) {
+  /** `client`: any ChainBackend (or the ChainClient of the stand-in): only its twin and node lookups are used. */
+  constructor(options: ChainRegistryOptions, modules: { client: Pick<ChainBackend, "twin" | "node">; logger: Logger; now?: () => number }) {
     this.opts = parseChainRegistryOptions(options);
     this.log = modules.logger.child({ module: "chain-registry" });
     this.now = modules.now ?? Date.now;

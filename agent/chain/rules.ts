@@ -16,7 +16,7 @@ export const PROOF_REFUSALS = ["bad_signature", "unknown_node", "gap", "overlap"
 export type ProofRefusalCode = (typeof PROOF_REFUSALS)[number];
 
 /** Codes of twin.register / node.register / farm.register refusals. */
-export const CALL_REFUSALS = ["bad_signature", "unauthorized", "stale_request", "malformed", "unknown_farm"] as const;
+export const CALL_REFUSALS = ["bad_signature", "unauthorized", "stale_request", "malformed", "unknown_farm", "name_taken", "quota_exceeded", "rate_limited"] as const;
 export type CallRefusalCode = (typeof CALL_REFUSALS)[number];
 
 export interface Refusal<C extends string = string> {
@@ -46,8 +46,12 @@ export interface ChainFarmRecord {
   /** the twin that owns the farm: bound at the first registration, never changed */
   twinId: number;
   name: string;
+  /** any twin's node may join (dev grids); else the owner's and allowedTwins' nodes only */
+  open: boolean;
+  /** twins whose nodes may join, ascending */
+  allowedTwins: number[];
   registeredMs: number;
-  /** chain time of the last change of the name (the first registration counts) */
+  /** chain time of the last change of the name or access (the first registration counts) */
   updatedMs: number;
   /** timestamp of the last accepted ChainCall for this farm (replays at or below it are stale) */
   lastCallMs: number;
@@ -57,7 +61,7 @@ export interface ChainFarmRecord {
 export interface ChainNodeRecord {
   nodeId: number;
   farmId: number;
-  /** the node's twin; 0 = none given. Not required to be registered (see checkRegisterNode) */
+  /** the node's twin: the twin bound to the node key (0 only in stores from before ids were assigned) */
   twinId: number;
   publicKey: Uint8Array;
   scheme: SchemeName;
@@ -259,25 +263,41 @@ export function checkProof(
 
 // ---------------------------------------------------------------------------------------------
 // Registry calls
+//
+// The chain assigns twin, farm and node ids, as tfchain does, and binds each to the account (key)
+// that registered it: a twin to its key (one twin per key), a farm to its owner twin, a node to
+// its twin (one node per twin; the node key is the twin's key). A call names an id only to say
+// "mine": a nonzero id that is not the signer's own is `unauthorized`, so nobody can take an id
+// before its owner, and a re-registration by another key changes nothing.
 
 export interface RegisterTwinCall {
   timestampMs: number;
+  /** 0 = "my twin" (created when absent); else it must be the signer's own twin */
   twinId: number;
 }
 
+/** Which twins may put nodes in a farm: 0 keep, 1 open (anyone), 2 closed (owner and allowed twins). */
+export type FarmAccessWire = 0 | 1 | 2;
+
 export interface RegisterFarmCall {
   timestampMs: number;
+  /** 0 = create a farm owned by the signer's twin; else the farm to change (owner only) */
   farmId: number;
-  /** the owner; the call must be signed by the key the chain binds to this twin */
+  /** 0 or the signer's own twin */
   twinId: number;
-  /** "" = none given: no name on a first registration, the current name kept on a later one */
+  /** "" = none given: "farm-<id>" on a new farm, the current name kept on a later call */
   name: string;
+  access: FarmAccessWire;
+  allowTwins: number[];
+  disallowTwins: number[];
 }
 
 export interface RegisterNodeCall {
   timestampMs: number;
+  /** 0 = "my twin's node" (created when absent); else it must be the signer twin's node */
   nodeId: number;
   farmId: number;
+  /** 0 or the signer's own twin */
   twinId: number;
   /** undefined when the call carried none (malformed) */
   total: Units | undefined;
@@ -299,25 +319,41 @@ function checkId(v: number, field: string, allowZero = false): Refusal<CallRefus
   return undefined;
 }
 
+function sameSigner(rec: { publicKey: Uint8Array; scheme: SchemeName }, signer: CallerKey): boolean {
+  return sameKey(rec.publicKey, signer.publicKey) && rec.scheme === signer.scheme;
+}
+
+const NO_TWIN = (what: string): Refusal<CallRefusalCode> =>
+  refuse("unauthorized", `the signing key has no twin on the chain; register its twin first (twin.register with twin_id 0, \`capacity-agent registry add --chain --twin 0 --key KEYFILE\`), then ${what}`);
+
 export type TwinCheck = { ok: true; kind: "registered" | "unchanged"; record: ChainTwinRecord } | Refusal<CallRefusalCode>;
 
 /**
- * twin.register: the first registration binds the twin id to the caller's key; a later call for
- * the same id must come from the same key (else `unauthorized`) and only refreshes the record.
- * The call's timestamp must be within maxClockSkewMs of the chain's clock and, for a known twin,
- * after its last accepted call (`stale_request`: a replay).
+ * twin.register. `mine` is the twin the chain binds to the signer's key (undefined: none yet);
+ * `nextId` the id a new twin gets. twin_id 0 creates the key's twin (or returns the one it has,
+ * "unchanged"); a nonzero twin_id must be the key's own twin, else `unauthorized` (ids are
+ * assigned by the chain). The timestamp must be within maxClockSkewMs of the chain's clock and,
+ * for a known twin, after its last accepted call (`stale_request`: a replay).
  */
-export function checkRegisterTwin(existing: ChainTwinRecord | undefined, call: RegisterTwinCall, signer: CallerKey, signerOk: boolean, nowMs: number, policy: ChainPolicy): TwinCheck {
+export function checkRegisterTwin(mine: ChainTwinRecord | undefined, call: RegisterTwinCall, signer: CallerKey, signerOk: boolean, nowMs: number, policy: ChainPolicy, nextId: number): TwinCheck {
   if (!signerOk) return refuse("bad_signature", "the call's signature does not verify");
-  const bad = checkId(call.twinId, "register_twin.twin_id");
+  const bad = checkId(call.twinId, "register_twin.twin_id", true);
   if (bad) return bad;
-  if (existing && !(sameKey(existing.publicKey, signer.publicKey) && existing.scheme === signer.scheme)) {
-    return refuse("unauthorized", `twin ${call.twinId} is registered with another key; only that key may update it`);
+  if (mine && !sameSigner(mine, signer)) return refuse("unauthorized", `twin ${mine.twinId} is registered with another key`);
+  if (call.twinId !== 0 && mine?.twinId !== call.twinId) {
+    return refuse(
+      "unauthorized",
+      mine
+        ? `this key's twin is ${mine.twinId}, not ${call.twinId}; twin ids are assigned by the chain (send twin_id 0 or ${mine.twinId})`
+        : `twin ids are assigned by the chain and this key has no twin; send twin_id 0 (\`--twin 0\`) to create it, the reply says its id`,
+    );
   }
-  const stale = checkTimestamp(call.timestampMs, existing?.lastCallMs, nowMs, policy, `twin ${call.twinId}`);
+  const stale = checkTimestamp(call.timestampMs, mine?.lastCallMs, nowMs, policy, `twin ${mine?.twinId ?? "(new)"}`);
   if (stale) return stale;
-  if (existing) return { ok: true, kind: "unchanged", record: { ...existing, lastCallMs: call.timestampMs } };
-  return { ok: true, kind: "registered", record: { twinId: call.twinId, publicKey: new Uint8Array(signer.publicKey), scheme: signer.scheme, registeredMs: nowMs, updatedMs: nowMs, lastCallMs: call.timestampMs } };
+  if (mine) return { ok: true, kind: "unchanged", record: { ...mine, lastCallMs: call.timestampMs } };
+  const bid = checkId(nextId, "the next twin id");
+  if (bid) return bid;
+  return { ok: true, kind: "registered", record: { twinId: nextId, publicKey: new Uint8Array(signer.publicKey), scheme: signer.scheme, registeredMs: nowMs, updatedMs: nowMs, lastCallMs: call.timestampMs } };
 }
 
 /** Longest farm name, in characters (Unicode code points). */
@@ -326,52 +362,85 @@ export const FARM_NAME_MAX = 64;
 /** Not printable: control, format, surrogate, private-use and unassigned code points, line and paragraph separators. */
 const NOT_PRINTABLE = /[\p{C}\p{Zl}\p{Zp}]/u;
 
-export type FarmCheck = { ok: true; kind: "registered" | "renamed" | "unchanged"; record: ChainFarmRecord } | Refusal<CallRefusalCode>;
+export type FarmCheck = { ok: true; kind: "registered" | "renamed" | "updated" | "unchanged"; record: ChainFarmRecord } | Refusal<CallRefusalCode>;
+
+/** What checkRegisterFarm needs from the chain's storage. */
+export interface FarmContext {
+  /** the farm call.farmId names (undefined: none, or farm_id 0) */
+  existing: ChainFarmRecord | undefined;
+  /** the signer key's twin */
+  twin: ChainTwinRecord | undefined;
+  /** the farm that has the name the call asks for, if any */
+  named: ChainFarmRecord | undefined;
+  /** farms the signer's twin owns */
+  farmsOfTwin: number;
+  /** id for a new farm */
+  nextId: number;
+}
 
 /**
- * farm.register: a farm belongs to a twin, as on tfchain. The call is signed by the key the chain
- * binds to `call.twinId` (`twin`, its record; undefined: not registered, `unauthorized`, register
- * the twin first; another key: `bad_signature`). The first registration binds the farm id to that
- * twin; a later call (a rename) must name the same twin (else `unauthorized`). Timestamps as for
- * twins, per farm (`stale_request`). The name is at most FARM_NAME_MAX printable characters
- * (`malformed`); an empty name on a later call keeps the current one.
- *
- * `signerOk` says the envelope verified; whether its signer is the twin's key is checked here.
+ * farm.register: a farm belongs to a twin, as on tfchain. The signer's key must have a twin
+ * (else `unauthorized`, register the twin first); a nonzero twin_id must be that twin. farm_id 0
+ * creates a farm owned by it (at most policy.maxFarmsPerTwin: `quota_exceeded`); a nonzero farm_id
+ * must be a farm it owns (`unauthorized`). Names are unique (`name_taken`), at most FARM_NAME_MAX
+ * printable characters (`malformed`). The owner sets who may put nodes in the farm: open (any
+ * twin; dev grids), or closed (new farms) with an allow list of twins (at most
+ * policy.maxAllowedTwinsPerFarm, `quota_exceeded`). Timestamps as for twins, per farm.
  */
-export function checkRegisterFarm(
-  existing: ChainFarmRecord | undefined,
-  twin: ChainTwinRecord | undefined,
-  call: RegisterFarmCall,
-  signer: CallerKey,
-  signerOk: boolean,
-  nowMs: number,
-  policy: ChainPolicy,
-): FarmCheck {
+export function checkRegisterFarm(ctx: FarmContext, call: RegisterFarmCall, signer: CallerKey, signerOk: boolean, nowMs: number, policy: ChainPolicy): FarmCheck {
   if (!signerOk) return refuse("bad_signature", "the call's signature does not verify");
-  const bad = checkId(call.farmId, "register_farm.farm_id") ?? checkId(call.twinId, "register_farm.twin_id");
+  const bad =
+    checkId(call.farmId, "register_farm.farm_id", true) ??
+    checkId(call.twinId, "register_farm.twin_id", true) ??
+    [...call.allowTwins, ...call.disallowTwins].map((t) => checkId(t, "register_farm.allow_twins")).find((r) => r);
   if (bad) return bad;
+  if (![0, 1, 2].includes(call.access)) return refuse("malformed", `register_farm.access must be KEEP, OPEN or CLOSED, got ${call.access}`);
   const chars = [...call.name];
   if (chars.length > FARM_NAME_MAX) return refuse("malformed", `register_farm.name has ${chars.length} characters; at most ${FARM_NAME_MAX} are allowed`);
   const np = NOT_PRINTABLE.exec(call.name);
   if (np) return refuse("malformed", `register_farm.name holds a character that is not printable (U+${np[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}); use printable characters only`);
-  if (!twin || twin.twinId !== call.twinId) {
-    return refuse("unauthorized", `twin ${call.twinId} is not registered on the chain; register the twin first (twin.register, \`capacity-agent registry add --chain --twin ${call.twinId} --key TWINKEY\`), then its farm`);
+  const { twin, existing } = ctx;
+  if (!twin) return NO_TWIN("its farm");
+  if (!sameSigner(twin, signer)) return refuse("unauthorized", `twin ${twin.twinId} is registered with another key`);
+  if (call.twinId !== 0 && call.twinId !== twin.twinId) {
+    return refuse("unauthorized", `the call names twin ${call.twinId} as the owner, but the signing key's twin is ${twin.twinId}; a farm is registered by its owner's key`);
   }
-  if (!(sameKey(twin.publicKey, signer.publicKey) && twin.scheme === signer.scheme)) {
-    return refuse("bad_signature", `the call is not signed by the key registered for twin ${call.twinId}; sign it with that twin's key`);
+  if (call.farmId !== 0) {
+    if (!existing || existing.farmId !== call.farmId) {
+      return refuse("unauthorized", `farm ${call.farmId} does not exist; farm ids are assigned by the chain: send farm_id 0 (\`--farm 0\`) to create a farm, the reply says its id`);
+    }
+    if (existing.twinId !== twin.twinId) return refuse("unauthorized", `farm ${call.farmId} belongs to twin ${existing.twinId}; only that twin may change it`);
+  } else if (ctx.farmsOfTwin >= policy.maxFarmsPerTwin) {
+    return refuse("quota_exceeded", `twin ${twin.twinId} owns ${ctx.farmsOfTwin} farms, the most this chain allows (${policy.maxFarmsPerTwin}); rename one of them instead (farm_id of the farm)`);
   }
-  if (existing && existing.twinId !== call.twinId) {
-    return refuse("unauthorized", `farm ${call.farmId} belongs to twin ${existing.twinId}; only that twin may rename it`);
-  }
-  const stale = checkTimestamp(call.timestampMs, existing?.lastCallMs, nowMs, policy, `farm ${call.farmId}`);
+  const target = call.farmId !== 0 ? existing : undefined;
+  const stale = checkTimestamp(call.timestampMs, target?.lastCallMs, nowMs, policy, `farm ${call.farmId}`);
   if (stale) return stale;
-  if (!existing) {
-    return { ok: true, kind: "registered", record: { farmId: call.farmId, twinId: call.twinId, name: call.name, registeredMs: nowMs, updatedMs: nowMs, lastCallMs: call.timestampMs } };
+  const id = target ? target.farmId : ctx.nextId;
+  const bid = checkId(id, "the next farm id");
+  if (bid) return bid;
+  const name = call.name !== "" ? call.name : (target?.name ?? `farm-${id}`);
+  if (ctx.named && ctx.named.farmId !== id) return refuse("name_taken", `farm ${ctx.named.farmId} is named "${name}" already; farm names are unique, choose another`);
+  const allowed = new Set(target?.allowedTwins ?? []);
+  for (const t of call.allowTwins) allowed.add(t);
+  for (const t of call.disallowTwins) allowed.delete(t);
+  if (allowed.size > policy.maxAllowedTwinsPerFarm) {
+    return refuse("quota_exceeded", `farm ${id} would allow ${allowed.size} twins, more than this chain keeps per farm (${policy.maxAllowedTwinsPerFarm}); make it open instead, or remove twins`);
   }
-  if (call.name !== "" && call.name !== existing.name) {
-    return { ok: true, kind: "renamed", record: { ...existing, name: call.name, updatedMs: nowMs, lastCallMs: call.timestampMs } };
+  const open = call.access === 0 ? (target?.open ?? false) : call.access === 1;
+  const allowedTwins = [...allowed].sort((a, b) => a - b);
+  if (!target) {
+    return { ok: true, kind: "registered", record: { farmId: id, twinId: twin.twinId, name, open, allowedTwins, registeredMs: nowMs, updatedMs: nowMs, lastCallMs: call.timestampMs } };
   }
-  return { ok: true, kind: "unchanged", record: { ...existing, lastCallMs: call.timestampMs } };
+  const renamed = name !== target.name;
+  const accessChanged = open !== target.open || allowedTwins.join(",") !== target.allowedTwins.join(",");
+  const kind = renamed ? "renamed" : accessChanged ? "updated" : "unchanged";
+  return { ok: true, kind, record: { ...target, name, open, allowedTwins, updatedMs: kind === "unchanged" ? target.updatedMs : nowMs, lastCallMs: call.timestampMs } };
+}
+
+/** Whether `farm` admits nodes of twin `twinId`: its owner's, any when open, else the allowed twins'. */
+export function farmAdmits(farm: ChainFarmRecord, twinId: number): boolean {
+  return farm.open || farm.twinId === twinId || farm.allowedTwins.includes(twinId);
 }
 
 export type NodeCheck = { ok: true; kind: "registered" | "updated" | "unchanged"; record: ChainNodeRecord; state: NodeChainState } | Refusal<CallRefusalCode>;
@@ -380,47 +449,69 @@ function sameUnits(a: Units, b: Units): boolean {
   return UNIT_NAMES.every((u) => a[u] === b[u]);
 }
 
+/** What checkRegisterNode needs from the chain's storage. */
+export interface NodeContext {
+  /** the signer key's twin */
+  twin: ChainTwinRecord | undefined;
+  /** that twin's node, with its proof chain head (undefined: none yet) */
+  mine: { record: ChainNodeRecord; state: NodeChainState } | undefined;
+  /** the chain's record of call.farmId (undefined: not registered) */
+  farm: ChainFarmRecord | undefined;
+  /** id for a new node */
+  nextId: number;
+}
+
 /**
- * node.register: the first registration binds the node id to the caller's key and records farm,
- * twin and total capacity; a later call for the same id must come from the same key (else
- * `unauthorized`) and may change farm, twin and capacity. Timestamps as for twins.
+ * node.register, signed by the node key. The key must have a twin (the node's twin: register it
+ * first, else `unauthorized`); a nonzero twin_id must be that twin and a nonzero node_id its node
+ * (`unauthorized`: ids are assigned by the chain). node_id 0 creates the twin's node (one node per
+ * twin) or updates it; the farm, twin and capacity are recorded.
  *
- * The node's twin need not be registered (yet): nodes and twins register independently, in any
- * order, and nothing on the chain acts on a node's twin. twin_id 0 means "none given".
- * The node's farm need not be registered either, unless policy.requireFarm: then `farm` (the
- * chain's record of call.farmId, undefined when it has none) must exist, on every call, first
- * registration or update (`unknown_farm`, checked last: after the key and the timestamp).
+ * Farm admission, on the first registration and on a move to another farm: a registered farm
+ * must admit the twin (farmAdmits, else `unauthorized`); a farm the chain does not know is
+ * `unknown_farm` when policy.requireFarm, else taken as given (dev grids: nodes in farms nobody
+ * registered). requireFarm is checked on every call (after the key and the timestamp).
  * A capacity change raises the node's max-capacity-since-last-proof (never lowers it) so a proof
  * for a period that ran partly under the larger capacity still fits.
  */
-export function checkRegisterNode(
-  existing: { record: ChainNodeRecord; state: NodeChainState } | undefined,
-  call: RegisterNodeCall,
-  signer: CallerKey,
-  signerOk: boolean,
-  nowMs: number,
-  policy: ChainPolicy,
-  farm?: ChainFarmRecord,
-): NodeCheck {
+export function checkRegisterNode(ctx: NodeContext, call: RegisterNodeCall, signer: CallerKey, signerOk: boolean, nowMs: number, policy: ChainPolicy): NodeCheck {
   if (!signerOk) return refuse("bad_signature", "the call's signature does not verify");
-  const bad = checkId(call.nodeId, "register_node.node_id") ?? checkId(call.farmId, "register_node.farm_id") ?? checkId(call.twinId, "register_node.twin_id", true);
+  const bad = checkId(call.nodeId, "register_node.node_id", true) ?? checkId(call.farmId, "register_node.farm_id") ?? checkId(call.twinId, "register_node.twin_id", true);
   if (bad) return bad;
   if (!call.total) return refuse("malformed", "register_node.total is required: the node's hardware capacity");
-  const rec = existing?.record;
-  if (rec && !(sameKey(rec.publicKey, signer.publicKey) && rec.scheme === signer.scheme)) {
-    return refuse("unauthorized", `node ${call.nodeId} is registered with another key; only that key may update it`);
+  const { twin, mine, farm } = ctx;
+  if (!twin) return NO_TWIN("the node (the node key is its twin's key)");
+  if (!sameSigner(twin, signer)) return refuse("unauthorized", `twin ${twin.twinId} is registered with another key`);
+  if (call.twinId !== 0 && call.twinId !== twin.twinId) {
+    return refuse("unauthorized", `the call names twin ${call.twinId}, but the signing key's twin is ${twin.twinId}; a node is registered by its own twin's key`);
   }
-  const stale = checkTimestamp(call.timestampMs, rec?.lastCallMs, nowMs, policy, `node ${call.nodeId}`);
+  const rec = mine?.record;
+  if (rec && !sameSigner(rec, signer)) return refuse("unauthorized", `node ${rec.nodeId} is registered with another key; only that key may update it`);
+  if (call.nodeId !== 0 && rec?.nodeId !== call.nodeId) {
+    return refuse(
+      "unauthorized",
+      rec
+        ? `twin ${twin.twinId}'s node is ${rec.nodeId}, not ${call.nodeId}; node ids are assigned by the chain (send node_id 0 or ${rec.nodeId})`
+        : `node ids are assigned by the chain and twin ${twin.twinId} has no node yet; send node_id 0, the reply says the node's id`,
+    );
+  }
+  const stale = checkTimestamp(call.timestampMs, rec?.lastCallMs, nowMs, policy, `node ${rec?.nodeId ?? "(new)"}`);
   if (stale) return stale;
-  if (policy.requireFarm && (!farm || farm.farmId !== call.farmId)) {
-    return refuse("unknown_farm", `farm ${call.farmId} is not registered on the chain, and this chain registers nodes only into registered farms; have the farm's owner register it first (farm.register, \`capacity-agent registry add --chain --farm ${call.farmId} --twin OWNER\`)`);
+  const known = farm && farm.farmId === call.farmId ? farm : undefined;
+  if (policy.requireFarm && !known) {
+    return refuse("unknown_farm", `farm ${call.farmId} is not registered on the chain, and this chain registers nodes only into registered farms; have the farm's owner register it first (farm.register, \`capacity-agent registry add --chain --farm 0 --twin OWNER --name NAME\`)`);
+  }
+  if (known && (!rec || rec.farmId !== call.farmId) && !farmAdmits(known, twin.twinId)) {
+    return refuse("unauthorized", `farm ${call.farmId} (owner twin ${known.twinId}) does not admit nodes of twin ${twin.twinId}; ask its owner to allow the twin (\`capacity-agent registry add --chain --farm ${call.farmId} --allow ${twin.twinId} --key OWNERKEY\`) or to open the farm`);
   }
   const total = { ...call.total };
-  if (!existing || !rec) {
+  if (!mine || !rec) {
+    const bid = checkId(ctx.nextId, "the next node id");
+    if (bid) return bid;
     const record: ChainNodeRecord = {
-      nodeId: call.nodeId,
+      nodeId: ctx.nextId,
       farmId: call.farmId,
-      twinId: call.twinId,
+      twinId: twin.twinId,
       publicKey: new Uint8Array(signer.publicKey),
       scheme: signer.scheme,
       total,
@@ -432,16 +523,16 @@ export function checkRegisterNode(
     return { ok: true, kind: "registered", record, state: initialNodeState(total) };
   }
   const capacityChanged = !sameUnits(rec.total, total);
-  const changed = capacityChanged || rec.farmId !== call.farmId || rec.twinId !== call.twinId;
+  const changed = capacityChanged || rec.farmId !== call.farmId || rec.twinId !== twin.twinId;
   const record: ChainNodeRecord = {
     ...rec,
     farmId: call.farmId,
-    twinId: call.twinId,
+    twinId: twin.twinId,
     total,
     updatedMs: changed ? nowMs : rec.updatedMs,
     capacityUpdatedMs: capacityChanged ? nowMs : rec.capacityUpdatedMs,
     lastCallMs: call.timestampMs,
   };
-  const state: NodeChainState = { ...existing.state, maxCapacity: maxUnits(existing.state.maxCapacity, total) };
+  const state: NodeChainState = { ...mine.state, maxCapacity: maxUnits(mine.state.maxCapacity, total) };
   return { ok: true, kind: changed ? "updated" : "unchanged", record, state };
 }

@@ -7,8 +7,9 @@ import type { Logger } from "../log/logger";
 import { decodeProofHeader, proofHash, type ProofHeader } from "../proofs/proof";
 import { decode, encode, strictEncodingProblem, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
 import type { ChainMetrics } from "./metrics";
+import { RegistrationLimiter } from "./limits";
 import type { ChainOptions } from "./options";
-import { amountWireName, checkProof, checkRegisterFarm, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type NodeChainState, type Refusal } from "./rules";
+import { amountWireName, checkProof, checkRegisterFarm, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type FarmAccessWire, type NodeChainState, type Refusal } from "./rules";
 import type { ChainStore } from "./store";
 import { farmInfoToWire, nodeInfoToWire, twinInfoToWire, type WireChainCall, type WireChainQuery } from "./wire";
 
@@ -17,7 +18,7 @@ export const CHAIN_CALLS = ["twin.register", "node.register", "farm.register", "
 export type ChainCallName = (typeof CHAIN_CALLS)[number];
 
 /** Kinds of ChainEvent, published on `<prefix>.chain.events.<kind>`. */
-export type ChainEventKind = "proof_accepted" | "node_registered" | "node_updated" | "twin_registered" | "farm_registered";
+export type ChainEventKind = "proof_accepted" | "node_registered" | "node_updated" | "twin_registered" | "farm_registered" | "farm_updated";
 
 export interface ChainServerModules {
   nc: NatsConnection;
@@ -41,7 +42,12 @@ interface ReplyBody {
   farm?: Record<string, unknown>;
   proofs?: Array<{ proof: Uint8Array; acceptedMs: number }>;
   proofHash?: Uint8Array;
+  /** register calls: registered, updated, renamed, unchanged */
+  outcome?: string;
 }
+
+/** Most twin ids in one farm call's allow_twins and disallow_twins (each). */
+const MAX_TWINS_PER_CALL = 64;
 
 /**
  * The chain stand-in: plays tfchain's role for capacity-agent (DESIGN.md "Identity, registry,
@@ -60,12 +66,15 @@ export class ChainServer {
   private pendingRefusals = new Map<string, number>();
   private flushTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** registration rate limits (per key, global, new twins); in memory, bounded */
+  readonly limiter: RegistrationLimiter;
 
   constructor(
     private readonly options: ChainOptions,
     private readonly m: ChainServerModules,
   ) {
     this.log = m.logger.child({ module: "chain" });
+    this.limiter = new RegistrationLimiter(options.limits);
   }
 
   /** Subscribe to the chain subjects; resolves once the server has them (a flush round trip). */
@@ -83,7 +92,10 @@ export class ChainServer {
       });
       this.subs.push(sub);
     }
-    this.flushTimer = setInterval(() => this.flushRefusals(), this.options.refusalFlushMs);
+    this.flushTimer = setInterval(() => {
+      this.flushRefusals();
+      this.limiter.sweep(this.m.now());
+    }, this.options.refusalFlushMs);
     this.flushTimer.unref();
     await this.m.nc.flush();
     this.log.info({ event: "chain_listening", subjects: CHAIN_CALLS.map((c) => this.m.subjects.chain(c)) }, "chain listening");
@@ -149,6 +161,7 @@ export class ChainServer {
     if (body.farm) payload.farm = body.farm;
     if (body.proofs) payload.proofs = body.proofs;
     if (body.proofHash) payload.proofHash = body.proofHash;
+    if (body.outcome) payload.outcome = body.outcome;
     return seal(this.m.signer, DOMAIN.ChainReply, encode("ChainReply", payload));
   }
 
@@ -188,12 +201,18 @@ export class ChainServer {
     const o = open(bytes, DOMAIN.ChainCall, { maxBytes: this.options.maxRequestBytes });
     if (!o.ok) return { reply: this.refuse(call, { ok: false, code: o.code, message: o.message }) };
     try {
-      const c = decode<WireChainCall>("ChainCall", o.value.payload, { maxBytes: this.options.maxRequestBytes, maxRepeated: 0 });
+      const c = decode<WireChainCall>("ChainCall", o.value.payload, { maxBytes: this.options.maxRequestBytes, maxRepeated: MAX_TWINS_PER_CALL });
       const ts = toSafeNumber(c.timestampMs, "timestamp_ms");
       return { signer: o.value.signer, scheme: o.value.scheme, c, ts };
     } catch (err) {
       return { reply: this.wireError(call, err) };
     }
+  }
+
+  /** Take a registration token for the signer (and a new-twin one when it has no twin yet); a refusal reply when over a limit. */
+  private limited(call: ChainCallName, oc: { signer: Uint8Array; scheme: string }, newTwin: boolean, now: number): Uint8Array | undefined {
+    const v = this.limiter.take(`${oc.scheme}:${Buffer.from(oc.signer).toString("hex")}`, now, newTwin);
+    return v.ok ? undefined : this.refuse(call, v);
   }
 
   private onRegisterTwin(bytes: Uint8Array): Uint8Array {
@@ -203,11 +222,13 @@ export class ChainServer {
     const { c } = oc;
     if (!c.registerTwin || c.registerNode || c.registerFarm) return this.refuse(call, { ok: false, code: "malformed", message: "a twin.register call carries register_twin and nothing else" });
     const now = this.m.now();
-    const twinId = c.registerTwin.twinId;
-    const r = checkRegisterTwin(this.m.store.twin(twinId), { timestampMs: oc.ts, twinId }, { publicKey: oc.signer, scheme: oc.scheme }, true, now, this.options.policy);
-    if (!r.ok) {
-      return this.refuse(call, r);
-    }
+    const signer = { publicKey: oc.signer, scheme: oc.scheme };
+    const mine = this.m.store.twinByKey(oc.signer, oc.scheme);
+    const limited = this.limited(call, oc, !mine, now);
+    if (limited) return limited;
+    const r = checkRegisterTwin(mine, { timestampMs: oc.ts, twinId: c.registerTwin.twinId }, signer, true, now, this.options.policy, this.m.store.nextId("twins"));
+    if (!r.ok) return this.refuse(call, r);
+    const twinId = r.record.twinId;
     const ev = r.kind === "registered" ? this.event("twin_registered", { twinId }, now) : undefined;
     this.m.store.putTwin(r.record, ev);
     if (ev) {
@@ -216,7 +237,7 @@ export class ChainServer {
     } else {
       this.log.debug({ event: "twin_unchanged", twinId }, "twin registration refreshed");
     }
-    return this.accepted(call, { twin: twinInfoToWire(r.record) });
+    return this.accepted(call, { twin: twinInfoToWire(r.record), outcome: r.kind });
   }
 
   private onRegisterNode(bytes: Uint8Array): Uint8Array {
@@ -233,20 +254,23 @@ export class ChainServer {
       return this.wireError(call, err);
     }
     const now = this.m.now();
-    const existing = this.m.store.node(rn.nodeId);
-    const farm = this.options.policy.requireFarm ? this.m.store.farm(rn.farmId) : undefined;
-    const r = checkRegisterNode(existing, { timestampMs: oc.ts, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total }, { publicKey: oc.signer, scheme: oc.scheme }, true, now, this.options.policy, farm);
+    const limited = this.limited(call, oc, false, now);
+    if (limited) return limited;
+    const twin = this.m.store.twinByKey(oc.signer, oc.scheme);
+    const ctx = { twin, mine: twin ? this.m.store.nodeByTwin(twin.twinId) : undefined, farm: rn.farmId ? this.m.store.farm(rn.farmId) : undefined, nextId: this.m.store.nextId("nodes") };
+    const r = checkRegisterNode(ctx, { timestampMs: oc.ts, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total }, { publicKey: oc.signer, scheme: oc.scheme }, true, now, this.options.policy);
     if (!r.ok) return this.refuse(call, r);
+    const { nodeId, twinId, farmId } = r.record;
     const kind = r.kind === "registered" ? "node_registered" : r.kind === "updated" ? "node_updated" : undefined;
-    const ev = kind ? this.event(kind, { nodeId: rn.nodeId, twinId: rn.twinId }, now) : undefined;
+    const ev = kind ? this.event(kind, { nodeId, twinId, farmId }, now) : undefined;
     this.m.store.putNode(r.record, r.state, ev);
     if (ev && kind) {
       this.publish(ev);
-      this.log.info({ event: kind, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total: r.record.total }, kind === "node_registered" ? "node registered" : "node updated");
+      this.log.info({ event: kind, nodeId, farmId, twinId, total: r.record.total }, kind === "node_registered" ? "node registered" : "node updated");
     } else {
-      this.log.debug({ event: "node_unchanged", nodeId: rn.nodeId }, "node registration refreshed");
+      this.log.debug({ event: "node_unchanged", nodeId }, "node registration refreshed");
     }
-    return this.accepted(call, { node: nodeInfoToWire(r.record, r.state) });
+    return this.accepted(call, { node: nodeInfoToWire(r.record, r.state), outcome: r.kind });
   }
 
   private onRegisterFarm(bytes: Uint8Array): Uint8Array {
@@ -257,27 +281,33 @@ export class ChainServer {
     if (!c.registerFarm || c.registerTwin || c.registerNode) return this.refuse(call, { ok: false, code: "malformed", message: "a farm.register call carries register_farm and nothing else" });
     const rf = c.registerFarm;
     const now = this.m.now();
+    const limited = this.limited(call, oc, false, now);
+    if (limited) return limited;
+    const twin = this.m.store.twinByKey(oc.signer, oc.scheme);
+    const existing = rf.farmId ? this.m.store.farm(rf.farmId) : undefined;
+    const name = rf.name !== "" ? rf.name : (existing?.name ?? `farm-${this.m.store.nextId("farms")}`);
     const r = checkRegisterFarm(
-      this.m.store.farm(rf.farmId),
-      this.m.store.twin(rf.twinId),
-      { timestampMs: oc.ts, farmId: rf.farmId, twinId: rf.twinId, name: rf.name },
+      { existing, twin, named: this.m.store.farmByName(name), farmsOfTwin: twin ? this.m.store.farmCountOfTwin(twin.twinId) : 0, nextId: this.m.store.nextId("farms") },
+      { timestampMs: oc.ts, farmId: rf.farmId, twinId: rf.twinId, name: rf.name, access: rf.access as FarmAccessWire, allowTwins: rf.allowTwins, disallowTwins: rf.disallowTwins },
       { publicKey: oc.signer, scheme: oc.scheme },
       true,
       now,
       this.options.policy,
     );
     if (!r.ok) return this.refuse(call, r);
-    const ev = r.kind === "registered" ? this.event("farm_registered", { farmId: rf.farmId, twinId: rf.twinId }, now) : undefined;
+    const { farmId, twinId } = r.record;
+    const kind = r.kind === "registered" ? "farm_registered" : r.kind === "unchanged" ? undefined : "farm_updated";
+    const ev = kind ? this.event(kind, { farmId, twinId }, now) : undefined;
     this.m.store.putFarm(r.record, ev);
-    if (ev) {
-      this.publish(ev);
-      this.log.info({ event: "farm_registered", farmId: rf.farmId, twinId: rf.twinId, name: r.record.name }, "farm registered");
-    } else if (r.kind === "renamed") {
-      this.log.info({ event: "farm_renamed", farmId: rf.farmId, twinId: rf.twinId, name: r.record.name }, "farm renamed");
+    if (ev && kind) this.publish(ev);
+    if (r.kind === "registered") {
+      this.log.info({ event: "farm_registered", farmId, twinId, name: r.record.name, open: r.record.open }, "farm registered");
+    } else if (r.kind === "unchanged") {
+      this.log.debug({ event: "farm_unchanged", farmId }, "farm registration refreshed");
     } else {
-      this.log.debug({ event: "farm_unchanged", farmId: rf.farmId }, "farm registration refreshed");
+      this.log.info({ event: "farm_updated", farmId, twinId, name: r.record.name, open: r.record.open, allowedTwins: r.record.allowedTwins.length }, "farm updated");
     }
-    return this.accepted(call, { farm: farmInfoToWire(r.record, this.m.store.farmNodeCount(rf.farmId)) });
+    return this.accepted(call, { farm: farmInfoToWire(r.record, this.m.store.farmNodeCount(farmId)), outcome: r.kind });
   }
 
   private onSubmitProof(bytes: Uint8Array): Uint8Array {

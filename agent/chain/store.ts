@@ -21,7 +21,7 @@ import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState 
 export const CHAIN_STORE_FORMAT = 1;
 export const CHAIN_STORE_FILE = "chain.db";
 
-const MIGRATIONS = [
+export const CHAIN_MIGRATIONS = [
   `CREATE TABLE twins (
      twin_id INTEGER PRIMARY KEY,
      public_key BLOB NOT NULL,
@@ -70,6 +70,14 @@ const MIGRATIONS = [
      last_call_ms INTEGER NOT NULL
    );
    CREATE INDEX nodes_by_farm ON nodes (farm_id);`,
+  // 3: ids assigned by the chain: twins found by key, nodes by twin, farms by name and owner;
+  // farm admission (open, allowed twins as a JSON array of ids)
+  `ALTER TABLE farms ADD COLUMN open INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE farms ADD COLUMN allowed_twins TEXT NOT NULL DEFAULT '[]';
+   CREATE INDEX twins_by_key ON twins (public_key, scheme);
+   CREATE INDEX nodes_by_twin ON nodes (twin_id);
+   CREATE INDEX farms_by_name ON farms (name);
+   CREATE INDEX farms_by_twin ON farms (twin_id);`,
 ];
 
 export const CHAIN_TABLES = ["twins", "nodes", "proofs", "events", "refusals", "farms"] as const;
@@ -103,6 +111,8 @@ interface FarmRow {
   farm_id: number;
   twin_id: number;
   name: string;
+  open: number;
+  allowed_twins: string;
   registered_ms: number;
   updated_ms: number;
   last_call_ms: number;
@@ -156,7 +166,7 @@ export class ChainStore {
     const file = path.join(dir, CHAIN_STORE_FILE);
     const db = openDatabase(file, "chain store", CHAIN_STORE_FORMAT);
     try {
-      ensureSchema(db, file, "chain", MIGRATIONS);
+      ensureSchema(db, file, "chain", CHAIN_MIGRATIONS);
     } catch (err) {
       db.close();
       throw err;
@@ -164,16 +174,55 @@ export class ChainStore {
     return new ChainStore(db, file);
   }
 
-  twin(twinId: number): ChainTwinRecord | undefined {
-    const r = this.db.prepare(`SELECT * FROM twins WHERE twin_id = ?`).get(twinId) as TwinRow | undefined;
+  private twinOf(r: TwinRow | undefined): ChainTwinRecord | undefined {
     if (!r) return undefined;
     return { twinId: r.twin_id, publicKey: new Uint8Array(r.public_key), scheme: schemeOf(r.scheme, this.file), registeredMs: r.registered_ms, updatedMs: r.updated_ms, lastCallMs: r.last_call_ms };
   }
 
-  farm(farmId: number): ChainFarmRecord | undefined {
-    const r = this.db.prepare(`SELECT * FROM farms WHERE farm_id = ?`).get(farmId) as FarmRow | undefined;
+  twin(twinId: number): ChainTwinRecord | undefined {
+    return this.twinOf(this.db.prepare(`SELECT * FROM twins WHERE twin_id = ?`).get(twinId) as TwinRow | undefined);
+  }
+
+  /** The twin bound to a key (the lowest id, should an old store hold several). */
+  twinByKey(publicKey: Uint8Array, scheme: SchemeName): ChainTwinRecord | undefined {
+    return this.twinOf(this.db.prepare(`SELECT * FROM twins WHERE public_key = ? AND scheme = ? ORDER BY twin_id LIMIT 1`).get(Buffer.from(publicKey), SCHEME_WIRE[scheme]) as TwinRow | undefined);
+  }
+
+  /** The id the next new row of `table` gets: one above the largest (ids start at 1). */
+  nextId(table: "twins" | "farms" | "nodes"): number {
+    const col = table === "twins" ? "twin_id" : table === "farms" ? "farm_id" : "node_id";
+    return (this.db.prepare(`SELECT COALESCE(MAX(${col}), 0) + 1 AS n FROM ${table}`).get() as { n: number }).n;
+  }
+
+  private farmOf(r: FarmRow | undefined): ChainFarmRecord | undefined {
     if (!r) return undefined;
-    return { farmId: r.farm_id, twinId: r.twin_id, name: r.name, registeredMs: r.registered_ms, updatedMs: r.updated_ms, lastCallMs: r.last_call_ms };
+    let allowed: unknown;
+    try {
+      allowed = JSON.parse(r.allowed_twins);
+    } catch {
+      allowed = undefined;
+    }
+    if (!Array.isArray(allowed) || !allowed.every((t) => Number.isInteger(t))) throw new StoreError("corrupt", this.file, `the chain store ${this.file} holds a bad allow list for farm ${r.farm_id}`);
+    return { farmId: r.farm_id, twinId: r.twin_id, name: r.name, open: r.open !== 0, allowedTwins: allowed as number[], registeredMs: r.registered_ms, updatedMs: r.updated_ms, lastCallMs: r.last_call_ms };
+  }
+
+  farm(farmId: number): ChainFarmRecord | undefined {
+    return this.farmOf(this.db.prepare(`SELECT * FROM farms WHERE farm_id = ?`).get(farmId) as FarmRow | undefined);
+  }
+
+  farmByName(name: string): ChainFarmRecord | undefined {
+    return this.farmOf(this.db.prepare(`SELECT * FROM farms WHERE name = ? ORDER BY farm_id LIMIT 1`).get(name) as FarmRow | undefined);
+  }
+
+  /** How many farms twin `twinId` owns. */
+  farmCountOfTwin(twinId: number): number {
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM farms WHERE twin_id = ?`).get(twinId) as { n: number }).n;
+  }
+
+  /** The node of twin `twinId` (the lowest id, should an old store hold several). */
+  nodeByTwin(twinId: number): { record: ChainNodeRecord; state: NodeChainState } | undefined {
+    const r = this.db.prepare(`SELECT node_id FROM nodes WHERE twin_id = ? ORDER BY node_id LIMIT 1`).get(twinId) as { node_id: number } | undefined;
+    return r ? this.node(r.node_id) : undefined;
   }
 
   /** How many registered nodes name farm `farmId` (registered or not). */
@@ -219,10 +268,11 @@ export class ChainStore {
     this.db.transaction(() => {
       this.db
         .prepare(
-          `INSERT INTO farms (farm_id, twin_id, name, registered_ms, updated_ms, last_call_ms) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT(farm_id) DO UPDATE SET twin_id = excluded.twin_id, name = excluded.name, updated_ms = excluded.updated_ms, last_call_ms = excluded.last_call_ms`,
+          `INSERT INTO farms (farm_id, twin_id, name, open, allowed_twins, registered_ms, updated_ms, last_call_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT(farm_id) DO UPDATE SET twin_id = excluded.twin_id, name = excluded.name, open = excluded.open, allowed_twins = excluded.allowed_twins,
+             updated_ms = excluded.updated_ms, last_call_ms = excluded.last_call_ms`,
         )
-        .run(f.farmId, f.twinId, f.name, f.registeredMs, f.updatedMs, f.lastCallMs);
+        .run(f.farmId, f.twinId, f.name, f.open ? 1 : 0, JSON.stringify(f.allowedTwins), f.registeredMs, f.updatedMs, f.lastCallMs);
       if (event) this.insertEvent(event);
     })();
   }

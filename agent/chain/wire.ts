@@ -9,7 +9,7 @@ export interface WireChainCall {
   timestampMs: U64;
   registerTwin: { twinId: number } | null;
   registerNode: { nodeId: number; farmId: number; twinId: number; total: WireUnits | null } | null;
-  registerFarm: { farmId: number; twinId: number; name: string } | null;
+  registerFarm: { farmId: number; twinId: number; name: string; access: number; allowTwins: number[]; disallowTwins: number[] } | null;
 }
 
 export interface WireChainQuery {
@@ -49,6 +49,8 @@ export interface WireFarmInfo {
   registeredMs: U64;
   updatedMs: U64;
   nodeCount: number;
+  open: boolean;
+  allowedTwins: number[];
 }
 
 export interface WireChainReply {
@@ -60,6 +62,8 @@ export interface WireChainReply {
   proofHash: Uint8Array;
   timestampMs: U64;
   farm: WireFarmInfo | null;
+  /** register calls: registered, updated, renamed or unchanged ("" from a chain before ids were assigned) */
+  outcome: string;
 }
 
 export interface WireChainEvent {
@@ -93,7 +97,7 @@ export function twinInfoToWire(t: ChainTwinRecord): Record<string, unknown> {
 }
 
 export function farmInfoToWire(f: ChainFarmRecord, nodeCount: number): Record<string, unknown> {
-  return { farmId: f.farmId, twinId: f.twinId, name: f.name, registeredMs: f.registeredMs, updatedMs: f.updatedMs, nodeCount };
+  return { farmId: f.farmId, twinId: f.twinId, name: f.name, registeredMs: f.registeredMs, updatedMs: f.updatedMs, nodeCount, open: f.open, allowedTwins: f.allowedTwins };
 }
 
 /** A ChainCall payload (what ChainClient signs). */
@@ -102,7 +106,7 @@ export function chainCallToWire(
   call: {
     registerTwin?: { twinId: number };
     registerNode?: { nodeId: number; farmId: number; twinId: number; total: Units };
-    registerFarm?: { farmId: number; twinId: number; name: string };
+    registerFarm?: { farmId: number; twinId: number; name: string; access?: number; allowTwins?: number[]; disallowTwins?: number[] };
   },
 ): Record<string, unknown> {
   const o: Record<string, unknown> = { timestampMs };

@@ -18,6 +18,12 @@ export interface AgentConfig {
   farmId: number;
   /** the node's own twin; default: the node id */
   twinId: number;
+  /**
+   * whether nodeId / twinId were given explicitly (file, environment, flag). With the chain, the
+   * chain assigns both; an explicit one must match what it assigns (else node_id_mismatch /
+   * twin_id_mismatch and the agent does not start)
+   */
+  idsExplicit: { nodeId: boolean; twinId: boolean };
   /** where the store, dev keys and the dev registry live; default ./.capacity-agent */
   dataDir: string;
   /** node key file; default <dataDir>/node-key.json, created on first start when missing */
@@ -64,6 +70,13 @@ export interface AgentConfig {
     enabled: boolean;
     /** pin the chain's key (0x hex): replies signed by any other key are refused; default: not pinned */
     publicKey: string | null;
+    /**
+     * at the first start (no node id learned from the chain yet in dataDir), how long to wait for
+     * the chain to assign the node id, ms (default 10000; 0 = do not wait). When no chain runs on
+     * the bus at all (NATS: no responders), or the wait ends, the agent starts under the configured
+     * node id (warning node_id_unconfirmed) and keeps registering in the background.
+     */
+    registerWaitMs: number;
   };
   log: { level: string; pretty: boolean };
   /** Prometheus endpoint (GET /metrics, /healthz); off unless a port is set */
@@ -80,6 +93,7 @@ export function defaultConfig(): AgentConfig {
     keyFile: path.join(dataDir, "node-key.json"),
     registryFile: path.join(dataDir, "registry.json"),
     devIdentity: true,
+    idsExplicit: { nodeId: false, twinId: false },
     nats: { servers: ["nats://127.0.0.1:4222"], embedded: true },
     subjectPrefix: "tfgrid.v1",
     power: { state: "up", rented: false },
@@ -88,7 +102,7 @@ export function defaultConfig(): AgentConfig {
     api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000 },
     gossip: { heartbeatSeconds: 30, scope: "farm" },
     usage: { periodSeconds: 3600 },
-    chain: { enabled: true, publicKey: null },
+    chain: { enabled: true, publicKey: null, registerWaitMs: 10_000 },
     log: { level: "info", pretty: false },
     metrics: { host: "127.0.0.1", port: null },
   };
@@ -281,7 +295,8 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.chain !== undefined) {
     if (!isObj(raw.chain)) throw new ConfigError("chain", "expected an object");
-    checkKeys(raw.chain, ["enabled", "publicKey"], "chain");
+    checkKeys(raw.chain, ["enabled", "publicKey", "registerWaitMs"], "chain");
+    if (raw.chain.registerWaitMs !== undefined) c.chain.registerWaitMs = intField(raw.chain.registerWaitMs, "chain.registerWaitMs", 0, 3_600_000);
     if (raw.chain.enabled !== undefined) c.chain.enabled = boolField(raw.chain.enabled, "chain.enabled");
     if (raw.chain.publicKey !== undefined) {
       if (raw.chain.publicKey !== null && (typeof raw.chain.publicKey !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(raw.chain.publicKey))) {
@@ -320,6 +335,7 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
   let fileSetKey = false;
   let fileSetRegistry = false;
   let twinSet = false;
+  let nodeSet = false;
   if (configFile) {
     let raw: unknown;
     try {
@@ -333,6 +349,7 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
     fileSetKey = r.keyFile !== undefined;
     fileSetRegistry = r.registryFile !== undefined;
     twinSet = r.twinId !== undefined;
+    nodeSet = r.nodeId !== undefined;
     // servers named in the file mean "use these" unless the file also asks for the fallback
     if (isObj(r.nats) && r.nats.servers !== undefined && r.nats.embedded === undefined) c.nats.embedded = false;
   }
@@ -342,7 +359,10 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
       c.dataDir = path.resolve(o.data);
       fileSetData = true;
     }
-    if (o.nodeId !== undefined) c.nodeId = intField(o.nodeId, name("nodeId", "--node-id"), 1, 0xffffffff);
+    if (o.nodeId !== undefined) {
+      c.nodeId = intField(o.nodeId, name("nodeId", "--node-id"), 1, 0xffffffff);
+      nodeSet = true;
+    }
     if (o.farmId !== undefined) c.farmId = intField(o.farmId, name("farmId", "--farm-id"), 1, 0xffffffff);
     if (o.twinId !== undefined) {
       c.twinId = intField(o.twinId, name("twinId", "--twin-id"), 1, 0xffffffff);
@@ -372,6 +392,7 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
   }
   // the node's twin defaults to the node id when nothing set it
   if (!twinSet) c.twinId = c.nodeId;
+  c.idsExplicit = { nodeId: nodeSet, twinId: twinSet };
   if (fileSetData) {
     if (!fileSetKey) c.keyFile = path.join(c.dataDir, "node-key.json");
     if (!fileSetRegistry) c.registryFile = path.join(c.dataDir, "registry.json");

@@ -157,9 +157,10 @@ export interface RegistryEntry {
  * Add an entry to a registry file (used by `capacity-agent registry add` and dev setup). Adding
  * what is already there changes nothing. An id already bound to another key (or, for a node,
  * another farm or twin) is refused with `already_registered` unless `force` is set, because
- * replacing it silently hands the id to someone else. Errors name the file.
+ * replacing it silently hands the id to someone else. Errors name the file. `replaceKey` (the
+ * chain assigned this key's node the id): the entry replaces the key's other node entries.
  */
-export function upsertRegistryFile(file: string, entry: RegistryEntry, options: { force?: boolean } = {}): void {
+export function upsertRegistryFile(file: string, entry: RegistryEntry, options: { force?: boolean; replaceKey?: boolean } = {}): void {
   let data: RegistryFileJson = { twins: [], nodes: [] };
   if (fs.existsSync(file)) {
     let raw: unknown;
@@ -188,10 +189,11 @@ export function upsertRegistryFile(file: string, entry: RegistryEntry, options: 
     const i = data.nodes.findIndex((n) => n.id === entry.id);
     const had = i >= 0 ? data.nodes[i] : undefined;
     if (had && sameKey(had.publicKey, entry.publicKey) && (had.scheme ?? "ed25519") === entry.scheme && had.farmId === farmId && had.twinId === entry.twinId) return;
-    if (had && !options.force) {
+    if (had && !options.force && !options.replaceKey) {
       throw new RegistryError(`${file}.nodes[${i}]`, `node ${entry.id} is already registered (farm ${had.farmId}, twin ${had.twinId ?? "-"}, key ${had.publicKey}); to replace it add --force`, { code: "already_registered" });
     }
-    data.nodes = data.nodes.filter((n) => n.id !== entry.id);
+    // replaceKey: the key's node has this id now (the chain assigned it); drop its other entries
+    data.nodes = data.nodes.filter((n) => n.id !== entry.id && !(options.replaceKey && sameKey(n.publicKey, entry.publicKey)));
     data.nodes.push({ id: entry.id, farmId, twinId: entry.twinId, publicKey: entry.publicKey, scheme: entry.scheme });
   }
   const tmp = `${file}.tmp-${process.pid}`;

@@ -75,7 +75,9 @@ async function main(): Promise<void> {
   const store = ChainStore.open(dir);
   const nc = { publish: () => undefined } as unknown as NatsConnection;
   const server = new ChainServer(parseChainOptions(), { nc, subjects: new Subjects(), signer: chainKey, store, logger: silentLogger(), metrics: null, now: Date.now });
-  const reg = seal(nodeKey, DOMAIN.ChainCall, encode("ChainCall", chainCallToWire(Date.now(), { registerNode: { nodeId: 1, farmId: 1, twinId: 1, total: { cru: 64, mru: 512 * GiB, sru: 100_000 * GiB, hru: 0, ipv4u: 1000, gpu: 0 } } })));
+  // the node key's twin, then its node: the chain assigns both ids (1 and 1 on this fresh store)
+  server.handle("twin.register", seal(nodeKey, DOMAIN.ChainCall, encode("ChainCall", chainCallToWire(Date.now() - 1, { registerTwin: { twinId: 0 } }))));
+  const reg = seal(nodeKey, DOMAIN.ChainCall, encode("ChainCall", chainCallToWire(Date.now(), { registerNode: { nodeId: 0, farmId: 1, twinId: 0, total: { cru: 64, mru: 512 * GiB, sru: 100_000 * GiB, hru: 0, ipv4u: 1000, gpu: 0 } } })));
   server.handle("node.register", reg);
   const series: Uint8Array[] = [];
   let prev: Uint8Array = ZERO_HASH;

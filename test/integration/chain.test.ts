@@ -14,7 +14,8 @@ import { createChainMetrics, type ChainMetrics } from "../../agent/chain/metrics
 import { parseChainOptions } from "../../agent/chain/options";
 import { ChainRegistry, CompositeRegistry } from "../../agent/chain/registry";
 import { ChainServer } from "../../agent/chain/server";
-import { ChainStore } from "../../agent/chain/store";
+import { CHAIN_MIGRATIONS, ChainStore } from "../../agent/chain/store";
+import { ensureSchema, openDatabase } from "../../agent/store/store";
 import type { WireChainEvent, WireChainReply } from "../../agent/chain/wire";
 import { DOMAIN } from "../../agent/identity/domains";
 import { open, seal } from "../../agent/identity/envelope";
@@ -23,12 +24,16 @@ import { silentLogger } from "../../agent/log/logger";
 import { MetricsRegistry } from "../../agent/metrics/metrics";
 import { encodeProofHeader, proofHash, zeroAmounts, ZERO_HASH, type ProofHeader } from "../../agent/proofs/proof";
 import { decode, encode, unitsToWire } from "../../agent/wire/codec";
+import { eventually } from "../utils/grid";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
 
 const H = 3_600_000;
-const NODE = 5;
+/** the node's farm: not registered on this chain (taken as given: requireFarm is off) */
 const FARM = 2;
-const TWIN = 11;
+/** ids the chain assigns in the first test */
+let NODE = 0;
+let TWIN = 0;
+let NODE_TWIN = 0;
 const total: Units = { cru: 8, mru: 16 * GiB, sru: 500 * GiB, hru: 2 * TiB, ipv4u: 1, gpu: 0 };
 
 let nats: NatsServerHandle;
@@ -52,7 +57,8 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 function startServer(): Promise<void> {
   store = ChainStore.open(dir);
-  server = new ChainServer(parseChainOptions(), { nc: serverNc, subjects, signer: chainKey, store, logger: silentLogger(), metrics, now: Date.now });
+  // generous per-key limits: these tests send many calls with one key (the limits have their own test)
+  server = new ChainServer(parseChainOptions({ limits: { perKeyBurst: 1000 } }), { nc: serverNc, subjects, signer: chainKey, store, logger: silentLogger(), metrics, now: Date.now });
   return server.start();
 }
 
@@ -109,6 +115,10 @@ beforeAll(async () => {
   await nc.flush();
   await startServer();
   client = new ChainClient(nc, subjects, { chainKey: chainKey.publicKey, timeoutMs: 3000 });
+});
+
+/** Three hash-chained proofs of node NODE (once the chain assigned it). */
+function buildProofs(): void {
   let prev: Uint8Array = ZERO_HASH;
   for (let s = 1; s <= 3; s++) {
     const h = header(s, prev);
@@ -117,7 +127,7 @@ beforeAll(async () => {
     proofs.push(seal(nodeKey, DOMAIN.UsageProof, bytes));
     prev = proofHash(bytes);
   }
-});
+}
 
 afterAll(async () => {
   eventSub?.unsubscribe();
@@ -129,41 +139,88 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test("a twin and a node register with real signatures; the chain binds their keys and says so", async () => {
-  expect(await client.twin(TWIN)).toBeUndefined();
-  expect(await client.registerTwin(twinKey, TWIN)).toEqual({ ok: true, code: "ok" });
-  const t = await client.twin(TWIN);
-  expect(t).toMatchObject({ twinId: TWIN, scheme: "sr25519" });
-  expect(hex(t!.publicKey)).toBe(hex(twinKey.publicKey));
-  // the same twin id from another key is refused; the binding stays
-  expect(await client.registerTwin(forger, TWIN)).toMatchObject({ ok: false, code: "unauthorized" });
-  expect(hex((await client.twin(TWIN))!.publicKey)).toBe(hex(twinKey.publicKey));
+test("the chain assigns twin and node ids and binds them to the registering keys, and says so", async () => {
+  expect(await client.twin(1)).toBeUndefined();
+  const t = await client.registerTwin(twinKey);
+  expect(t).toEqual({ ok: true, id: 1, kind: "registered" });
+  TWIN = 1;
+  // the same key again, with or without its id: the same twin back, nothing changes
+  expect(await client.registerTwin(twinKey)).toEqual({ ok: true, id: TWIN, kind: "unchanged" });
+  expect(await client.registerTwin(twinKey, TWIN)).toEqual({ ok: true, id: TWIN, kind: "unchanged" });
+  const tw = await client.twin(TWIN);
+  expect(tw).toMatchObject({ twinId: TWIN, scheme: "sr25519" });
+  expect(hex(tw!.publicKey)).toBe(hex(twinKey.publicKey));
 
-  expect(await client.registerNode(nodeKey, { nodeId: NODE, farmId: FARM, twinId: TWIN, total })).toEqual({ ok: true, code: "ok" });
+  // a node key needs its twin first (the node's twin: the node key is its key)
+  const early = await client.registerNode(nodeKey, { farmId: FARM, total });
+  expect(early).toMatchObject({ ok: false, code: "unauthorized" });
+  if (!early.ok) expect(early.message).toContain("register its twin first");
+  const nt = await client.registerTwin(nodeKey);
+  expect(nt).toEqual({ ok: true, id: 2, kind: "registered" });
+  NODE_TWIN = 2;
+
+  expect(await client.registerNode(nodeKey, { farmId: FARM, total })).toEqual({ ok: true, id: 1, kind: "registered" });
+  NODE = 1;
+  buildProofs();
   const n = await client.node(NODE);
-  expect(n).toMatchObject({ nodeId: NODE, farmId: FARM, twinId: TWIN, scheme: "ed25519", total, lastSequence: 0, lastPeriodEndMs: 0 });
+  expect(n).toMatchObject({ nodeId: NODE, farmId: FARM, twinId: NODE_TWIN, scheme: "ed25519", total, lastSequence: 0, lastPeriodEndMs: 0 });
   expect(hex(n!.lastHash)).toBe(hex(ZERO_HASH));
   expect(hex(n!.publicKey)).toBe(hex(nodeKey.publicKey));
-  // registering again (an agent restart) is fine; a changed capacity is an update
-  expect(await client.registerNode(nodeKey, { nodeId: NODE, farmId: FARM, twinId: TWIN, total })).toEqual({ ok: true, code: "ok" });
-  expect(await client.registerNode(nodeKey, { nodeId: NODE, farmId: FARM, twinId: TWIN, total: { ...total, cru: 12 } })).toEqual({ ok: true, code: "ok" });
-  expect(await client.registerNode(nodeKey, { nodeId: NODE, farmId: FARM, twinId: TWIN, total })).toEqual({ ok: true, code: "ok" });
-  expect(await client.registerNode(forger, { nodeId: NODE, farmId: FARM, twinId: TWIN, total })).toMatchObject({ ok: false, code: "unauthorized" });
+  // registering again (an agent restart) is fine, with or without the id; a changed capacity is an update
+  expect(await client.registerNode(nodeKey, { farmId: FARM, total })).toEqual({ ok: true, id: NODE, kind: "unchanged" });
+  expect(await client.registerNode(nodeKey, { farmId: FARM, total: { ...total, cru: 12 } })).toEqual({ ok: true, id: NODE, kind: "updated" });
+  expect(await client.registerNode(nodeKey, { nodeId: NODE, twinId: NODE_TWIN, farmId: FARM, total })).toEqual({ ok: true, id: NODE, kind: "updated" });
 
   await waitFor(() => events.filter((e) => e.event.kind === "node_updated").length === 2, 5000, "node events");
-  expect(events.map((e) => [e.subject, e.event.kind])).toEqual([
-    ["tfgrid.v1.chain.events.twin_registered", "twin_registered"],
-    ["tfgrid.v1.chain.events.node_registered", "node_registered"],
-    ["tfgrid.v1.chain.events.node_updated", "node_updated"],
-    ["tfgrid.v1.chain.events.node_updated", "node_updated"],
+  expect(events.map((e) => [e.subject, e.event.kind, e.event.twinId])).toEqual([
+    ["tfgrid.v1.chain.events.twin_registered", "twin_registered", TWIN],
+    ["tfgrid.v1.chain.events.twin_registered", "twin_registered", NODE_TWIN],
+    ["tfgrid.v1.chain.events.node_registered", "node_registered", NODE_TWIN],
+    ["tfgrid.v1.chain.events.node_updated", "node_updated", NODE_TWIN],
+    ["tfgrid.v1.chain.events.node_updated", "node_updated", NODE_TWIN],
   ]);
   expect(events.every((e) => hex(e.signer) === hex(chainKey.publicKey))).toBe(true);
   expect(metrics.accepted.get({ call: "node.register" })).toBe(4);
-  expect(metrics.refusals.get({ code: "unauthorized" })).toBe(2);
+  expect(metrics.refusals.get({ code: "unauthorized" })).toBe(1);
+});
+
+test("a squatter cannot take a twin, node or farm id, nor change another key's records", async () => {
+  const squatter = key();
+  const before = await client.node(NODE);
+  // twin 103 before its owner does; another key's twin
+  for (const id of [103, TWIN, NODE_TWIN]) {
+    const r = await client.registerTwin(squatter, id);
+    expect(r).toMatchObject({ ok: false, code: "unauthorized" });
+  }
+  expect(await client.twin(103)).toBeUndefined();
+  expect(hex((await client.twin(TWIN))!.publicKey)).toBe(hex(twinKey.publicKey));
+  // with a twin of its own (the chain picks the id) it still cannot name other ids
+  const own = await client.registerTwin(squatter);
+  expect(own).toMatchObject({ ok: true, kind: "registered" });
+  const squatTwin = own.ok ? own.id : 0;
+  expect(squatTwin).toBe(3);
+  const big = { ...total, cru: 64, mru: 1024 * GiB };
+  // node NODE (another twin's), node 3 of farm 1 naming twin 7, and a node naming the real node's twin
+  expect(await client.registerNode(squatter, { nodeId: NODE, farmId: FARM, total: big })).toMatchObject({ ok: false, code: "unauthorized" });
+  expect(await client.registerNode(squatter, { nodeId: 3, farmId: 1, twinId: 7, total: big })).toMatchObject({ ok: false, code: "unauthorized" });
+  expect(await client.registerNode(squatter, { nodeId: 3, farmId: 1, total: big })).toMatchObject({ ok: false, code: "unauthorized" });
+  expect(await client.registerNode(squatter, { farmId: FARM, twinId: NODE_TWIN, total: big })).toMatchObject({ ok: false, code: "unauthorized" });
+  expect(await client.node(3)).toBeUndefined();
+  // a farm id nobody created
+  expect(await client.registerFarm(squatter, { farmId: 9, name: "mine" })).toMatchObject({ ok: false, code: "unauthorized" });
+  expect(await client.farm(9)).toBeUndefined();
+  // node NODE is as it was: its key, its capacity, its twin
+  const after = await client.node(NODE);
+  expect(after).toEqual(before);
+  // its owner goes on registering it
+  expect(await client.registerNode(nodeKey, { farmId: FARM, total })).toEqual({ ok: true, id: NODE, kind: "unchanged" });
+  // the squatter's own node gets the next id, bound to its twin
+  expect(await client.registerNode(squatter, { farmId: FARM, total: big })).toEqual({ ok: true, id: 2, kind: "registered" });
+  expect(await client.node(2)).toMatchObject({ nodeId: 2, twinId: squatTwin });
 });
 
 test("a replayed registration call is refused as stale_request", async () => {
-  const call = seal(nodeKey, DOMAIN.ChainCall, encode("ChainCall", { timestampMs: Date.now() + 1000, registerNode: { nodeId: NODE, farmId: FARM, twinId: TWIN, total: unitsToWire(total) } }));
+  const call = seal(nodeKey, DOMAIN.ChainCall, encode("ChainCall", { timestampMs: Date.now() + 1000, registerNode: { nodeId: 0, farmId: FARM, twinId: 0, total: unitsToWire(total) } }));
   expect((await raw("node.register", call)).ok).toBe(true);
   const again = await raw("node.register", call);
   expect(again).toMatchObject({ ok: false, rejection: { code: "stale_request" } });
@@ -259,7 +316,7 @@ test("ChainRegistry resolves through the chain, caches, shares concurrent lookup
   const reg = new ChainRegistry({}, { client, logger: silentLogger() });
   const [a, b] = await Promise.all([reg.node(NODE), reg.node(NODE)]);
   expect(a).toBe(b);
-  expect(a).toMatchObject({ id: NODE, farmId: FARM, twinId: TWIN, scheme: "ed25519" });
+  expect(a).toMatchObject({ id: NODE, farmId: FARM, twinId: NODE_TWIN, scheme: "ed25519" });
   expect(await reg.twin(TWIN)).toMatchObject({ id: TWIN, scheme: "sr25519" });
   expect(await reg.node(4242)).toBeUndefined();
   const down = new ChainRegistry({}, { client: new ChainClient(nc, new Subjects("nochain.v1"), { timeoutMs: 300 }), logger: silentLogger() });
@@ -274,8 +331,8 @@ test("the chain's state survives a close and reopen of its store; a stale regist
   expect(await reg.node(NODE)).toMatchObject({ id: NODE });
   const footprint = store.footprint();
   expect(footprint.proofs.rows).toBe(3);
-  expect(footprint.nodes.rows).toBe(1);
-  expect(footprint.twins.rows).toBe(1);
+  expect(footprint.nodes.rows).toBe(2);
+  expect(footprint.twins.rows).toBe(3);
   expect(footprint.total.bytes).toBeGreaterThan(0);
 
   await server.close();
@@ -295,7 +352,19 @@ test("the chain's state survives a close and reopen of its store; a stale regist
   expect(await client.submitProof(seal(nodeKey, DOMAIN.UsageProof, fourth))).toEqual({ ok: true, code: "ok", proofHash: proofHash(fourth) });
   expect(await client.submitProof(proofs[2])).toMatchObject({ ok: true, code: "duplicate" });
   expect(store.proofCount(NODE)).toBe(4);
-  expect(store.events().map((e) => e.kind)).toEqual(["twin_registered", "node_registered", "node_updated", "node_updated", "proof_accepted", "proof_accepted", "proof_accepted", "proof_accepted"]);
+  expect(store.events().map((e) => e.kind)).toEqual([
+    "twin_registered",
+    "twin_registered",
+    "node_registered",
+    "node_updated",
+    "node_updated",
+    "twin_registered",
+    "node_registered",
+    "proof_accepted",
+    "proof_accepted",
+    "proof_accepted",
+    "proof_accepted",
+  ]);
 });
 
 test("a corrupt chain store is refused, not reset", () => {
@@ -328,55 +397,71 @@ test("the chain keeps only what was signed: padding outside the signature is dro
   expect(await client.submitProof(proof)).toMatchObject({ ok: true, code: "duplicate" });
 });
 
-test("farms: registered by their owner twin's key, queried back with their node count; other twins and unknown twins are unauthorized; requireFarm gates nodes", async () => {
-  const F = 77;
-  expect(await client.farm(F)).toBeUndefined();
-  // a node in farm F before the farm exists: accepted, this chain does not require farms (the default)
-  const nodeInF = key();
-  expect(await client.registerNode(nodeInF, { nodeId: 50, farmId: F, twinId: TWIN, total })).toEqual({ ok: true, code: "ok" });
-  const elsewhere = key();
-  expect(await client.registerNode(elsewhere, { nodeId: 51, farmId: F + 1, twinId: TWIN, total })).toEqual({ ok: true, code: "ok" });
+/** A new key with a twin of its own on `c`; returns the key and the twin id the chain assigned. */
+async function newTwin(c: ChainClient = client): Promise<{ k: Signer; twinId: number }> {
+  const k = key();
+  const r = await c.registerTwin(k);
+  if (!r.ok) throw new Error(`${r.code}: ${r.message}`);
+  return { k, twinId: r.id };
+}
 
-  // twin TWIN (sr25519, registered in the first test) registers farm F with a real signature
-  expect(await client.registerFarm(twinKey, { farmId: F, twinId: TWIN, name: "freefarm" })).toEqual({ ok: true, code: "ok" });
-  const f = await client.farm(F);
-  expect(f).toMatchObject({ farmId: F, twinId: TWIN, name: "freefarm", nodeCount: 1 });
-  expect(f!.registeredMs).toBeGreaterThan(0);
-  // a second node joins: counted; the node in farm F + 1 never is
-  expect(await client.registerNode(key(), { nodeId: 52, farmId: F, twinId: TWIN, total })).toEqual({ ok: true, code: "ok" });
-  expect((await client.farm(F))?.nodeCount).toBe(2);
-  // farm FARM, where NODE lives, is not registered
-  expect(await client.farm(FARM)).toBeUndefined();
+test("farms: created by a twin (the chain assigns the id), changed by their owner only, unique names; nodes join only farms that admit their twin", async () => {
+  const created = await client.registerFarm(twinKey, { farmId: 0, name: "freefarm" });
+  expect(created).toEqual({ ok: true, id: 1, kind: "registered" });
+  const F = 1;
+  expect(await client.farm(F)).toMatchObject({ farmId: F, twinId: TWIN, name: "freefarm", nodeCount: 0, open: false, allowedTwins: [] });
+  // naming the owner twin explicitly is the same; naming another twin is refused
+  expect(await client.registerFarm(twinKey, { farmId: F, twinId: TWIN })).toEqual({ ok: true, id: F, kind: "unchanged" });
+  expect(await client.registerFarm(twinKey, { farmId: 0, twinId: NODE_TWIN, name: "not mine" })).toMatchObject({ ok: false, code: "unauthorized" });
 
-  // the owner renames it; without a name a call keeps it
-  expect(await client.registerFarm(twinKey, { farmId: F, twinId: TWIN, name: "greenfarm" })).toEqual({ ok: true, code: "ok" });
-  expect(await client.registerFarm(twinKey, { farmId: F, twinId: TWIN })).toEqual({ ok: true, code: "ok" });
+  // a node of another twin cannot join the closed farm
+  const a = await newTwin();
+  const refused = await client.registerNode(a.k, { farmId: F, total });
+  expect(refused).toMatchObject({ ok: false, code: "unauthorized" });
+  if (!refused.ok) expect(refused.message).toContain(`--allow ${a.twinId}`);
+  // the owner allows twin a: it joins
+  expect(await client.registerFarm(twinKey, { farmId: F, allowTwins: [a.twinId] })).toEqual({ ok: true, id: F, kind: "updated" });
+  const joined = await client.registerNode(a.k, { farmId: F, total });
+  expect(joined).toMatchObject({ ok: true, kind: "registered" });
+  // twin b cannot, until the owner opens the farm
+  const b = await newTwin();
+  expect(await client.registerNode(b.k, { farmId: F, total })).toMatchObject({ ok: false, code: "unauthorized" });
+  expect(await client.registerFarm(twinKey, { farmId: F, access: "open" })).toMatchObject({ ok: true, kind: "updated" });
+  expect(await client.registerNode(b.k, { farmId: F, total })).toMatchObject({ ok: true, kind: "registered" });
+  expect(await client.farm(F)).toMatchObject({ nodeCount: 2, open: true, allowedTwins: [a.twinId] });
+  // closing it keeps the nodes in it
+  expect(await client.registerFarm(twinKey, { farmId: F, access: "closed", disallowTwins: [a.twinId] })).toMatchObject({ ok: true, kind: "updated" });
+  expect(await client.registerNode(b.k, { farmId: F, total: { ...total, cru: 2 } })).toMatchObject({ ok: true, kind: "updated" });
+  expect(await client.farm(F)).toMatchObject({ nodeCount: 2, open: false, allowedTwins: [] });
+
+  // rename by the owner; another twin may not rename it, open it or take its name
+  expect(await client.registerFarm(twinKey, { farmId: F, name: "greenfarm" })).toEqual({ ok: true, id: F, kind: "updated" });
+  expect(await client.registerFarm(twinKey, { farmId: F })).toEqual({ ok: true, id: F, kind: "unchanged" });
   expect((await client.farm(F))?.name).toBe("greenfarm");
-
-  // another registered twin may not rename it, nor take it over
-  const OTHER_TWIN = 12;
-  expect(await client.registerTwin(forger, OTHER_TWIN)).toEqual({ ok: true, code: "ok" });
-  expect(await client.registerFarm(forger, { farmId: F, twinId: OTHER_TWIN, name: "stolen" })).toMatchObject({ ok: false, code: "unauthorized" });
-  // nor sign for the owner twin
-  expect(await client.registerFarm(forger, { farmId: F, twinId: TWIN, name: "stolen" })).toMatchObject({ ok: false, code: "bad_signature" });
-  // a twin the chain does not know is told to register first
-  const unknown = await client.registerFarm(key(), { farmId: 78, twinId: 999, name: "nobody" });
+  expect(await client.registerFarm(b.k, { farmId: F, name: "stolen" })).toMatchObject({ ok: false, code: "unauthorized" });
+  expect(await client.registerFarm(b.k, { farmId: F, access: "open" })).toMatchObject({ ok: false, code: "unauthorized" });
+  expect(await client.registerFarm(b.k, { farmId: 0, name: "greenfarm" })).toMatchObject({ ok: false, code: "name_taken" });
+  const bFarm = await client.registerFarm(b.k, { farmId: 0 });
+  expect(bFarm).toEqual({ ok: true, id: 2, kind: "registered" });
+  expect(await client.farm(2)).toMatchObject({ twinId: b.twinId, name: "farm-2" });
+  // a key without a twin is told to register one first
+  const unknown = await client.registerFarm(key(), { farmId: 0, name: "nobody" });
   expect(unknown).toMatchObject({ ok: false, code: "unauthorized" });
-  if (!unknown.ok) expect(unknown.message).toContain("register the twin first");
-  expect(await client.farm(78)).toBeUndefined();
+  if (!unknown.ok) expect(unknown.message).toContain("register its twin first");
   expect((await client.farm(F))?.name).toBe("greenfarm");
-  // a farm call sent to the twin subject is malformed
-  const farmCall = seal(twinKey, DOMAIN.ChainCall, encode("ChainCall", { timestampMs: Date.now() + 2000, registerFarm: { farmId: F, twinId: TWIN, name: "x" } }));
+  // a farm call sent to the twin subject is malformed; replayed on its own subject, stale
+  const farmCall = seal(twinKey, DOMAIN.ChainCall, encode("ChainCall", { timestampMs: Date.now() + 2000, registerFarm: { farmId: F, twinId: 0, name: "x" } }));
   expect(await raw("twin.register", farmCall)).toMatchObject({ ok: false, rejection: { code: "malformed" } });
-  // and replayed on its own subject, stale
-  expect((await raw("farm.register", farmCall)).ok).toBe(true);
+  expect(await raw("farm.register", farmCall)).toMatchObject({ ok: true, outcome: "renamed", farm: { farmId: F, name: "x" } });
   expect(await raw("farm.register", farmCall)).toMatchObject({ ok: false, rejection: { code: "stale_request" } });
   expect(await raw("query", encode("ChainQuery", { farmId: F }))).toMatchObject({ ok: true, farm: { farmId: F, twinId: TWIN, name: "x", nodeCount: 2 } });
 
-  await waitFor(() => events.some((e) => e.event.kind === "farm_registered"), 5000, "farm event");
-  expect(events.filter((e) => e.event.kind === "farm_registered").map((e) => [e.subject, e.event.farmId, e.event.twinId])).toEqual([["tfgrid.v1.chain.events.farm_registered", F, TWIN]]);
-  expect(store.footprint().farms.rows).toBe(1);
-  expect(metrics.accepted.get({ call: "farm.register" })).toBe(4);
+  await waitFor(() => events.filter((e) => e.event.kind === "farm_registered").length === 2, 5000, "farm events");
+  expect(events.filter((e) => e.event.kind === "farm_registered").map((e) => [e.subject, e.event.farmId, e.event.twinId])).toEqual([
+    ["tfgrid.v1.chain.events.farm_registered", F, TWIN],
+    ["tfgrid.v1.chain.events.farm_registered", 2, b.twinId],
+  ]);
+  expect(store.footprint().farms.rows).toBe(2);
 
   // a second chain, on a fresh store, that registers nodes only into registered farms
   const strictDir = fs.mkdtempSync(path.join(os.tmpdir(), "chain-strict-"));
@@ -394,20 +479,18 @@ test("farms: registered by their owner twin's key, queried back with their node 
   try {
     await strictServer.start();
     const strict = new ChainClient(nc, strictSubjects, { chainKey: chainKey.publicKey, timeoutMs: 3000 });
-    const strictNode = key();
-    const refused = await strict.registerNode(strictNode, { nodeId: NODE, farmId: 9, twinId: TWIN, total });
+    expect(await strict.registerTwin(twinKey)).toEqual({ ok: true, id: 1, kind: "registered" });
+    const refused = await strict.registerNode(twinKey, { farmId: 9, total });
     expect(refused).toMatchObject({ ok: false, code: "unknown_farm" });
     if (!refused.ok) expect(refused.message).toContain("farm 9");
-    expect(await strict.node(NODE)).toBeUndefined();
-    expect(await strict.registerTwin(twinKey, TWIN)).toEqual({ ok: true, code: "ok" });
-    expect(await strict.registerFarm(twinKey, { farmId: 9, twinId: TWIN, name: "strict farm" })).toEqual({ ok: true, code: "ok" });
-    expect(await strict.farm(9)).toMatchObject({ farmId: 9, twinId: TWIN, name: "strict farm", nodeCount: 0 });
-    expect(await strict.registerNode(strictNode, { nodeId: NODE, farmId: 9, twinId: TWIN, total })).toEqual({ ok: true, code: "ok" });
-    expect(await strict.node(NODE)).toMatchObject({ nodeId: NODE, farmId: 9 });
-    expect((await strict.farm(9))?.nodeCount).toBe(1);
+    expect(await strict.registerFarm(twinKey, { farmId: 0, name: "strict farm" })).toEqual({ ok: true, id: 1, kind: "registered" });
+    expect(await strict.farm(1)).toMatchObject({ farmId: 1, twinId: 1, name: "strict farm", nodeCount: 0 });
+    // the owner's own node (twin 1's) joins its closed farm
+    expect(await strict.registerNode(twinKey, { farmId: 1, total })).toEqual({ ok: true, id: 1, kind: "registered" });
+    expect((await strict.farm(1))?.nodeCount).toBe(1);
     // and a move to a farm that is not registered is refused, the node stays where it was
-    expect(await strict.registerNode(strictNode, { nodeId: NODE, farmId: 10, twinId: TWIN, total })).toMatchObject({ ok: false, code: "unknown_farm" });
-    expect((await strict.node(NODE))?.farmId).toBe(9);
+    expect(await strict.registerNode(twinKey, { farmId: 10, total })).toMatchObject({ ok: false, code: "unknown_farm" });
+    expect((await strict.node(1))?.farmId).toBe(1);
   } finally {
     await strictServer.close();
     strictStore.close();
@@ -415,4 +498,75 @@ test("farms: registered by their owner twin's key, queried back with their node 
   }
   // the first chain was not involved
   expect(await client.farm(9)).toBeUndefined();
+});
+
+test("a registration flood is rate_limited (per key, and new twins over all keys); the chain keeps a bounded state and answers its owners", async () => {
+  const floodDir = fs.mkdtempSync(path.join(os.tmpdir(), "chain-flood-"));
+  const floodSubjects = new Subjects("flood.v1");
+  const floodStore = ChainStore.open(floodDir);
+  // the defaults, but remembering at most 500 keys' buckets
+  const options = parseChainOptions({ limits: { maxTrackedKeys: 500 } });
+  const floodMetrics = createChainMetrics(new MetricsRegistry());
+  const floodServer = new ChainServer(options, { nc: serverNc, subjects: floodSubjects, signer: chainKey, store: floodStore, logger: silentLogger(), metrics: floodMetrics, now: Date.now });
+  try {
+    await floodServer.start();
+    const flood = new ChainClient(nc, floodSubjects, { chainKey: chainKey.publicKey, timeoutMs: 10_000 });
+    // one key, many calls: a burst, then rate_limited
+    const one = key();
+    const burst = [];
+    for (let i = 0; i < options.limits.perKeyBurst + 5; i++) burst.push(await flood.registerTwin(one));
+    expect(burst.filter((r) => r.ok).length).toBeLessThanOrEqual(options.limits.perKeyBurst + 1);
+    const limited = burst.find((r) => !r.ok);
+    expect(limited).toMatchObject({ ok: false, code: "rate_limited" });
+    if (limited && !limited.ok) expect(limited.message).toMatch(/send it again/);
+
+    // 2000 new keys as fast as they can: at most the new-twins burst plus its rate over the time taken
+    const t0 = Date.now();
+    const N = 2000;
+    const results = [];
+    for (let i = 0; i < N; i += 100) results.push(...(await Promise.all(Array.from({ length: 100 }, () => flood.registerTwin(key())))));
+    const seconds = (Date.now() - t0) / 1000;
+    const ok = results.filter((r) => r.ok).length;
+    const allowed = options.limits.newTwinsBurst + Math.ceil(seconds * options.limits.newTwinsPerSecond) + 1;
+    expect(ok).toBeGreaterThan(0);
+    expect(ok).toBeLessThanOrEqual(allowed);
+    expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.code === "rate_limited")).toBe(true);
+    expect(floodStore.footprint().twins.rows).toBe(ok + 1);
+    // the limiter remembers a bounded number of keys, and forgets them once their buckets refilled
+    expect(floodServer.limiter.trackedKeys).toBeLessThanOrEqual(500);
+    await eventually(() => floodServer.limiter.trackedKeys <= 1, 10_000, "the flood's buckets to be forgotten");
+    expect(floodMetrics.refusals.get({ code: "rate_limited" })).toBe(N - ok + burst.filter((r) => !r.ok).length);
+    // an existing twin, calling at its own pace, is still answered
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await flood.registerTwin(one)).toMatchObject({ ok: true, kind: "unchanged" });
+  } finally {
+    await floodServer.close();
+    floodStore.close();
+    fs.rmSync(floodDir, { recursive: true, force: true });
+  }
+});
+
+test("a chain store from before the chain assigned ids (schema 2) is migrated in place: its records keep their keys, its farms are closed", () => {
+  const oldDir = fs.mkdtempSync(path.join(os.tmpdir(), "chain-v2-"));
+  try {
+    const file = path.join(oldDir, "chain.db");
+    const db = openDatabase(file, "chain store", 1);
+    ensureSchema(db, file, "chain", CHAIN_MIGRATIONS.slice(0, 2));
+    const pk = Buffer.from(twinKey.publicKey);
+    db.prepare(`INSERT INTO twins VALUES (103, ?, 2, 1, 1, 1)`).run(pk);
+    db.prepare(`INSERT INTO farms VALUES (7, 103, 'old farm', 1, 1, 1)`).run();
+    db.close();
+    const migrated = ChainStore.open(oldDir);
+    try {
+      expect(migrated.twinByKey(twinKey.publicKey, "sr25519")).toMatchObject({ twinId: 103 });
+      expect(migrated.farm(7)).toMatchObject({ farmId: 7, twinId: 103, name: "old farm", open: false, allowedTwins: [] });
+      expect(migrated.farmByName("old farm")?.farmId).toBe(7);
+      expect(migrated.nextId("twins")).toBe(104);
+      expect(migrated.nextId("nodes")).toBe(1);
+    } finally {
+      migrated.close();
+    }
+  } finally {
+    fs.rmSync(oldDir, { recursive: true, force: true });
+  }
 });

@@ -157,21 +157,48 @@ test("proofs verify confirms each deployment's record against the chain's root; 
   expect(JSON.parse(show.stdout)).toMatchObject({ sequence: withBoth.sequence, root: withBoth.root, records: 2 });
 });
 
-test("a twin registered only on the chain deploys: the agent resolves its key through the chain", async () => {
-  const reg = await cli(["registry", "add", "--chain", "--twin", "9", "--key", keys.chainTwin, "--nats", nats.url]);
+test("the agent learned its node and twin ids from the chain and saved them", async () => {
+  // --node-id 1 was given: the chain assigned node 1 (the first node), so the agent started
+  expect(await agent.waitForEvent("node_registered")).toMatchObject({ nodeId: 1, twinId: 1, kind: "registered" });
+  expect(JSON.parse(fs.readFileSync(path.join(dir, "data", "chain-ids.json"), "utf8"))).toEqual({ nodeId: 1, twinId: 1, farmId: 1 });
+  expect(await chain.twin(1)).toMatchObject({ twinId: 1, publicKey: nodeKey.publicKey });
+});
+
+test("a twin registered only on the chain deploys: the chain assigns its id, the agent resolves its key through the chain", async () => {
+  // a chosen id is refused: the chain assigns ids
+  const chosen = await cli(["registry", "add", "--chain", "--twin", "9", "--key", keys.chainTwin, "--nats", nats.url]);
+  expect(chosen.code).toBe(1);
+  expect(chosen.stderr).toContain("[unauthorized]");
+  expect(chosen.stderr).toContain("--twin 0");
+  const reg = await cli(["registry", "add", "--chain", "--key", keys.chainTwin, "--nats", nats.url]);
   expect(reg.stderr).toBe("");
-  expect(JSON.parse(reg.stdout)).toMatchObject({ twin: 9, publicKey: expect.stringMatching(/^0x[0-9a-f]{64}$/) });
+  const out = JSON.parse(reg.stdout) as { twin: number; registered: boolean };
+  expect(out).toMatchObject({ twin: expect.any(Number), publicKey: expect.stringMatching(/^0x[0-9a-f]{64}$/), registered: true });
+  const T = out.twin;
+  expect(T).toBeGreaterThan(1);
+  // again (--twin 0 or its own id): the same twin, nothing new
+  expect(JSON.parse((await cli(["registry", "add", "--chain", "--twin", "0", "--key", keys.chainTwin, "--nats", nats.url])).stdout)).toMatchObject({ twin: T, registered: false });
+  expect((await cli(["registry", "add", "--chain", "--twin", String(T), "--key", keys.chainTwin, "--nats", nats.url])).code).toBe(0);
   // the same twin id with another key is refused by the chain
-  const steal = await cli(["registry", "add", "--chain", "--twin", "9", "--key", keys.forger, "--nats", nats.url]);
+  const steal = await cli(["registry", "add", "--chain", "--twin", String(T), "--key", keys.forger, "--nats", nats.url]);
   expect(steal.code).toBe(1);
   expect(steal.stderr).toContain("[unauthorized]");
-  const twin9 = await loadKeyFile(keys.chainTwin);
+  const twinT = await loadKeyFile(keys.chainTwin);
   const forger = await loadKeyFile(keys.forger);
   const client = new NodeClient(nc, new Subjects());
-  const r = parseDeployment({ id: 90, twinId: 9, version: 1, workloads: [{ name: "n", type: "network" }] });
+  const r = parseDeployment({ id: 90, twinId: T, version: 1, workloads: [{ name: "n", type: "network" }] });
   if (!r.ok) throw new Error(r.error.message);
-  expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: 9, signer: forger }]))).toMatchObject({ accepted: false, code: "bad_signature" });
-  expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: 9, signer: twin9 }]))).toMatchObject({ accepted: true, code: "ok" });
+  expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: T, signer: forger }]))).toMatchObject({ accepted: false, code: "bad_signature" });
+  expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: T, signer: twinT }]))).toMatchObject({ accepted: true, code: "ok" });
+  // farms: --farm 0 creates one owned by the key's twin; the chain prints its id
+  const farm = await cli(["registry", "add", "--chain", "--farm", "0", "--name", "usage farm", "--key", keys.chainTwin, "--nats", nats.url]);
+  expect(farm.stderr).toBe("");
+  expect(JSON.parse(farm.stdout)).toEqual({ farm: 1, twin: T, name: "usage farm", open: false, allowedTwins: [] });
+  const open = await cli(["registry", "add", "--chain", "--farm", "1", "--open", "--allow", "5,6", "--key", keys.chainTwin, "--nats", nats.url]);
+  expect(JSON.parse(open.stdout)).toEqual({ farm: 1, twin: T, name: "usage farm", open: true, allowedTwins: [5, 6] });
+  const notMine = await cli(["registry", "add", "--chain", "--farm", "1", "--name", "mine", "--key", keys.forger, "--nats", nats.url]);
+  expect(notMine.code).toBe(1);
+  expect(notMine.stderr).toContain("[unauthorized]");
 });
 
 test("forged, replayed, out-of-order and over-capacity proofs are refused with their codes", async () => {

@@ -3,13 +3,15 @@
  * and the accepting cases. Pure: no sockets, no store, the clock is a number.
  */
 import { GiB, TiB, type Units } from "../../agent/capacity/units";
-import { CHAIN_POLICY_DEFAULTS, parseChainOptions, parseChainPolicy } from "../../agent/chain/options";
+import { RegistrationLimiter } from "../../agent/chain/limits";
+import { CHAIN_POLICY_DEFAULTS, parseChainLimits, parseChainOptions, parseChainPolicy } from "../../agent/chain/options";
 import {
   capacityBounds,
   checkProof,
   checkRegisterFarm,
   checkRegisterNode,
   checkRegisterTwin,
+  farmAdmits,
   initialNodeState,
   type ChainFarmRecord,
   type ChainNodeRecord,
@@ -27,6 +29,9 @@ const KEY = new Uint8Array(32).fill(7);
 const OTHER = new Uint8Array(32).fill(9);
 
 const total: Units = { cru: 8, mru: 16 * GiB, sru: 500 * GiB, hru: 2 * TiB, ipv4u: 1, gpu: 0 };
+
+/** twin 11, bound to KEY: node 5's twin */
+const TWIN11: ChainTwinRecord = { twinId: 11, publicKey: KEY, scheme: "ed25519", registeredMs: T0, updatedMs: T0, lastCallMs: T0 };
 
 const node: ChainNodeRecord = {
   nodeId: 5,
@@ -153,7 +158,7 @@ describe("checkProof accepts", () => {
 
   test("capacity raised mid-period: the proof is judged against the larger capacity", () => {
     const raisedAt = T0 + H + H / 2;
-    const upd = checkRegisterNode({ record: node, state: after1 }, { timestampMs: raisedAt, nodeId: 5, farmId: 2, twinId: 11, total: { ...total, cru: 16 } }, { publicKey: KEY, scheme: "ed25519" }, true, raisedAt, policy);
+    const upd = checkRegisterNode({ twin: TWIN11, mine: { record: node, state: after1 }, farm: undefined, nextId: 6 }, { timestampMs: raisedAt, nodeId: 5, farmId: 2, twinId: 11, total: { ...total, cru: 16 } }, { publicKey: KEY, scheme: "ed25519" }, true, raisedAt, policy);
     expect(upd).toMatchObject({ ok: true, kind: "updated" });
     if (!upd.ok) return;
     const h = { ...second, totals: amounts({ cruSeconds: 4n * 16n * 3600n }) };
@@ -166,7 +171,7 @@ describe("checkProof accepts", () => {
 
   test("capacity lowered mid-period: the larger capacity still counts for that period, then the new one", () => {
     const loweredAt = T0 + H + H / 2;
-    const upd = checkRegisterNode({ record: node, state: after1 }, { timestampMs: loweredAt, nodeId: 5, farmId: 2, twinId: 11, total: { ...total, cru: 2 } }, { publicKey: KEY, scheme: "ed25519" }, true, loweredAt, policy);
+    const upd = checkRegisterNode({ twin: TWIN11, mine: { record: node, state: after1 }, farm: undefined, nextId: 6 }, { timestampMs: loweredAt, nodeId: 5, farmId: 2, twinId: 11, total: { ...total, cru: 2 } }, { publicKey: KEY, scheme: "ed25519" }, true, loweredAt, policy);
     if (!upd.ok) throw new Error(upd.message);
     expect(upd.state.maxCapacity.cru).toBe(8);
     const h = { ...second, totals: amounts({ cruSeconds: 4n * 8n * 3600n }) };
@@ -199,131 +204,238 @@ describe("capacityBounds", () => {
   });
 });
 
-describe("checkRegisterTwin / checkRegisterNode", () => {
+describe("checkRegisterTwin / checkRegisterNode: the chain assigns ids and binds them to keys", () => {
   const me: CallerKey = { publicKey: KEY, scheme: "ed25519" };
-  const twin: ChainTwinRecord = { twinId: 11, publicKey: KEY, scheme: "ed25519", registeredMs: T0, updatedMs: T0, lastCallMs: NOW - 10 };
-  const existing = { record: { ...node, lastCallMs: NOW - 10 }, state: after1 };
-  const call = { timestampMs: NOW, nodeId: 5, farmId: 2, twinId: 11, total };
+  const squatter: CallerKey = { publicKey: OTHER, scheme: "ed25519" };
+  const twin: ChainTwinRecord = { ...TWIN11, lastCallMs: NOW - 10 };
+  const mine = { record: { ...node, lastCallMs: NOW - 10 }, state: after1 };
+  const call = { timestampMs: NOW, nodeId: 0, farmId: 2, twinId: 0, total };
 
-  const twinCases: Array<{ name: string; existing?: ChainTwinRecord; call: { timestampMs: number; twinId: number }; signer?: typeof me; signerOk?: boolean; code: string }> = [
-    { name: "first registration", existing: undefined, call: { timestampMs: NOW, twinId: 11 }, code: "registered" },
-    { name: "the same key again", existing: twin, call: { timestampMs: NOW, twinId: 11 }, code: "unchanged" },
-    { name: "another key", existing: twin, call: { timestampMs: NOW, twinId: 11 }, signer: { publicKey: OTHER, scheme: "ed25519" }, code: "unauthorized" },
-    { name: "the same key under another scheme", existing: twin, call: { timestampMs: NOW, twinId: 11 }, signer: { publicKey: KEY, scheme: "sr25519" }, code: "unauthorized" },
-    { name: "a replayed call", existing: twin, call: { timestampMs: NOW - 10, twinId: 11 }, code: "stale_request" },
-    { name: "a call from a clock far behind", existing: undefined, call: { timestampMs: NOW - policy.maxClockSkewMs - 1, twinId: 11 }, code: "stale_request" },
-    { name: "a call from a clock far ahead", existing: undefined, call: { timestampMs: NOW + policy.maxClockSkewMs + 1, twinId: 11 }, code: "stale_request" },
-    { name: "twin id 0", existing: undefined, call: { timestampMs: NOW, twinId: 0 }, code: "malformed" },
-    { name: "a bad signature", existing: undefined, call: { timestampMs: NOW, twinId: 11 }, signerOk: false, code: "bad_signature" },
+  // `mine`: the twin the chain binds to the signer's key (undefined: none); new twins get id 12
+  const twinCases: Array<{ name: string; mine?: ChainTwinRecord; call: { timestampMs: number; twinId: number }; signer?: CallerKey; signerOk?: boolean; code: string; id?: number }> = [
+    { name: "a new key, twin_id 0: the chain assigns the next id", call: { timestampMs: NOW, twinId: 0 }, code: "registered", id: 12 },
+    { name: "a key that has a twin, twin_id 0: gets it back", mine: twin, call: { timestampMs: NOW, twinId: 0 }, code: "unchanged", id: 11 },
+    { name: "a key that has a twin, naming it", mine: twin, call: { timestampMs: NOW, twinId: 11 }, code: "unchanged", id: 11 },
+    { name: "a new key choosing an id (squatting twin 103)", call: { timestampMs: NOW, twinId: 103 }, code: "unauthorized" },
+    { name: "a new key naming another key's twin", call: { timestampMs: NOW, twinId: 11 }, signer: squatter, code: "unauthorized" },
+    { name: "a key that has a twin naming another id", mine: twin, call: { timestampMs: NOW, twinId: 7 }, code: "unauthorized" },
+    { name: "a twin record of another key given (never taken as the signer's)", mine: twin, call: { timestampMs: NOW, twinId: 0 }, signer: squatter, code: "unauthorized" },
+    { name: "the same key under another scheme", mine: twin, call: { timestampMs: NOW, twinId: 0 }, signer: { publicKey: KEY, scheme: "sr25519" }, code: "unauthorized" },
+    { name: "a replayed call", mine: twin, call: { timestampMs: NOW - 10, twinId: 0 }, code: "stale_request" },
+    { name: "a call from a clock far behind", call: { timestampMs: NOW - policy.maxClockSkewMs - 1, twinId: 0 }, code: "stale_request" },
+    { name: "a call from a clock far ahead", call: { timestampMs: NOW + policy.maxClockSkewMs + 1, twinId: 0 }, code: "stale_request" },
+    { name: "a twin id above u32", call: { timestampMs: NOW, twinId: 2 ** 32 }, code: "malformed" },
+    { name: "a bad signature", call: { timestampMs: NOW, twinId: 0 }, signerOk: false, code: "bad_signature" },
   ];
   test.each(twinCases)("twin: $name -> $code", (c) => {
-    const r = checkRegisterTwin(c.existing, c.call, c.signer ?? me, c.signerOk ?? true, NOW, policy);
+    const r = checkRegisterTwin(c.mine, c.call, c.signer ?? me, c.signerOk ?? true, NOW, policy, 12);
     expect(r.ok ? r.kind : r.code).toBe(c.code);
-    if (r.ok) expect(r.record.lastCallMs).toBe(c.call.timestampMs);
+    if (r.ok) {
+      expect(r.record.lastCallMs).toBe(c.call.timestampMs);
+      expect(r.record.twinId).toBe(c.id);
+      expect(r.record.publicKey).toEqual((c.signer ?? me).publicKey);
+    } else {
+      expect(r.message.length).toBeGreaterThan(10);
+    }
   });
 
   const strict = { ...policy, requireFarm: true };
-  const farm2: ChainFarmRecord = { farmId: 2, twinId: 11, name: "", registeredMs: T0, updatedMs: T0, lastCallMs: T0 };
+  const closedOwn: ChainFarmRecord = { farmId: 2, twinId: 11, name: "own", open: false, allowedTwins: [], registeredMs: T0, updatedMs: T0, lastCallMs: T0 };
+  const closedOther: ChainFarmRecord = { ...closedOwn, farmId: 3, twinId: 40, name: "other" };
+  const openOther: ChainFarmRecord = { ...closedOther, open: true };
+  const allowing: ChainFarmRecord = { ...closedOther, allowedTwins: [5, 11] };
   const nodeCases: Array<{
     name: string;
-    existing?: typeof existing;
+    twin?: ChainTwinRecord;
+    mine?: typeof mine;
+    farm?: ChainFarmRecord;
     call: Parameters<typeof checkRegisterNode>[1];
-    signer?: typeof me;
+    signer?: CallerKey;
     signerOk?: boolean;
     policy?: typeof policy;
-    farm?: ChainFarmRecord;
     code: string;
+    id?: number;
   }> = [
-    { name: "first registration", existing: undefined, call, code: "registered" },
-    { name: "the same record again", existing, call, code: "unchanged" },
-    { name: "a new farm", existing, call: { ...call, farmId: 3 }, code: "updated" },
-    { name: "a twin that is not registered (lenient)", existing: undefined, call: { ...call, twinId: 999 }, code: "registered" },
-    { name: "another key", existing, call, signer: { publicKey: OTHER, scheme: "ed25519" }, code: "unauthorized" },
-    { name: "a replayed call", existing, call: { ...call, timestampMs: NOW - 10 }, code: "stale_request" },
-    { name: "a stale clock", existing: undefined, call: { ...call, timestampMs: NOW - 2 * policy.maxClockSkewMs }, code: "stale_request" },
-    { name: "no capacity", existing: undefined, call: { ...call, total: undefined }, code: "malformed" },
-    { name: "node id 0", existing: undefined, call: { ...call, nodeId: 0 }, code: "malformed" },
-    { name: "farm id 0", existing: undefined, call: { ...call, farmId: 0 }, code: "malformed" },
-    { name: "a bad signature", existing: undefined, call, signerOk: false, code: "bad_signature" },
+    { name: "first registration, node_id 0: the chain assigns the next id", twin, call, code: "registered", id: 6 },
+    { name: "the twin's node again, node_id 0", twin, mine, call, code: "unchanged", id: 5 },
+    { name: "the twin's node again, naming its id and twin", twin, mine, call: { ...call, nodeId: 5, twinId: 11 }, code: "unchanged", id: 5 },
+    { name: "new capacity", twin, mine, call: { ...call, total: { ...total, cru: 16 } }, code: "updated", id: 5 },
+    { name: "a key without a twin", call, code: "unauthorized" },
+    { name: "a chosen node id before the chain assigned one (squatting node 3)", twin, call: { ...call, nodeId: 3 }, code: "unauthorized" },
+    { name: "another twin's node id", twin, mine, call: { ...call, nodeId: 3 }, code: "unauthorized" },
+    { name: "naming another twin (node 3 of farm 1 naming twin 7)", twin, call: { ...call, twinId: 7 }, code: "unauthorized" },
+    { name: "a twin record of another key given", twin, call, signer: squatter, code: "unauthorized" },
+    { name: "a node record of another key given", twin, mine: { ...mine, record: { ...mine.record, publicKey: OTHER } }, call, code: "unauthorized" },
+    { name: "a replayed call", twin, mine, call: { ...call, timestampMs: NOW - 10 }, code: "stale_request" },
+    { name: "a stale clock", twin, call: { ...call, timestampMs: NOW - 2 * policy.maxClockSkewMs }, code: "stale_request" },
+    { name: "no capacity", twin, call: { ...call, total: undefined }, code: "malformed" },
+    { name: "farm id 0", twin, call: { ...call, farmId: 0 }, code: "malformed" },
+    { name: "a bad signature", twin, call, signerOk: false, code: "bad_signature" },
+    // farm admission
+    { name: "into the twin's own closed farm", twin, farm: closedOwn, call, code: "registered" },
+    { name: "into another twin's closed farm", twin, farm: closedOther, call: { ...call, farmId: 3 }, code: "unauthorized" },
+    { name: "into another twin's open farm", twin, farm: openOther, call: { ...call, farmId: 3 }, code: "registered" },
+    { name: "into a farm that allows the twin", twin, farm: allowing, call: { ...call, farmId: 3 }, code: "registered" },
+    { name: "a move into another twin's closed farm", twin, mine, farm: closedOther, call: { ...call, farmId: 3 }, code: "unauthorized" },
+    { name: "a move into an allowing farm", twin, mine, farm: allowing, call: { ...call, farmId: 3 }, code: "updated" },
+    { name: "staying in a farm that no longer allows the twin", twin, mine: { ...mine, record: { ...mine.record, farmId: 3 } }, farm: closedOther, call: { ...call, farmId: 3 }, code: "unchanged" },
     // requireFarm
-    { name: "a farm that is not registered, requireFarm off (the default)", existing: undefined, call, farm: undefined, code: "registered" },
-    { name: "a farm that is not registered, requireFarm on", existing: undefined, call, policy: strict, farm: undefined, code: "unknown_farm" },
-    { name: "a registered farm, requireFarm on", existing: undefined, call, policy: strict, farm: farm2, code: "registered" },
-    { name: "a move to a farm that is not registered, requireFarm on", existing, call: { ...call, farmId: 3 }, policy: strict, farm: undefined, code: "unknown_farm" },
-    { name: "a re-registration in a farm that is not registered, requireFarm on", existing, call, policy: strict, farm: undefined, code: "unknown_farm" },
-    { name: "a re-registration in a registered farm, requireFarm on", existing, call, policy: strict, farm: farm2, code: "unchanged" },
-    { name: "another farm's record given for the call's farm, requireFarm on", existing: undefined, call: { ...call, farmId: 3 }, policy: strict, farm: farm2, code: "unknown_farm" },
-    { name: "another key in a farm that is not registered, requireFarm on (the key is judged first)", existing, call, signer: { publicKey: OTHER, scheme: "ed25519" }, policy: strict, code: "unauthorized" },
-    { name: "a replay in a farm that is not registered, requireFarm on (the timestamp is judged first)", existing, call: { ...call, timestampMs: NOW - 10 }, policy: strict, code: "stale_request" },
+    { name: "a farm that is not registered, requireFarm off (dev grids)", twin, call, code: "registered" },
+    { name: "a farm that is not registered, requireFarm on", twin, call, policy: strict, code: "unknown_farm" },
+    { name: "a registered farm, requireFarm on", twin, call, policy: strict, farm: closedOwn, code: "registered" },
+    { name: "a move to a farm that is not registered, requireFarm on", twin, mine, call: { ...call, farmId: 4 }, policy: strict, code: "unknown_farm" },
+    { name: "another farm's record given for the call's farm, requireFarm on", twin, call: { ...call, farmId: 4 }, policy: strict, farm: closedOwn, code: "unknown_farm" },
+    { name: "a replay in a farm that is not registered, requireFarm on (the timestamp is judged first)", twin, mine, call: { ...call, timestampMs: NOW - 10 }, policy: strict, code: "stale_request" },
   ];
   test.each(nodeCases)("node: $name -> $code", (c) => {
-    const r = checkRegisterNode(c.existing, c.call, c.signer ?? me, c.signerOk ?? true, NOW, c.policy ?? policy, c.farm);
+    const r = checkRegisterNode({ twin: c.twin, mine: c.mine, farm: c.farm, nextId: 6 }, c.call, c.signer ?? me, c.signerOk ?? true, NOW, c.policy ?? policy);
     expect(r.ok ? r.kind : r.code).toBe(c.code);
+    if (r.ok) {
+      expect(r.record.nodeId).toBe(c.id ?? (c.mine ? 5 : 6));
+      expect(r.record.twinId).toBe(11);
+    } else {
+      expect(r.message.length).toBeGreaterThan(10);
+    }
   });
 
-  test("a first registration binds the key and starts an empty proof chain", () => {
-    const r = checkRegisterNode(undefined, call, me, true, NOW, policy);
-    expect(r).toMatchObject({ ok: true, kind: "registered", record: { nodeId: 5, farmId: 2, twinId: 11, publicKey: KEY, registeredMs: NOW, capacityUpdatedMs: NOW, lastCallMs: NOW }, state: { lastSequence: 0, lastHash: ZERO_HASH, maxCapacity: total } });
+  test("a first registration binds the key and the twin and starts an empty proof chain", () => {
+    const r = checkRegisterNode({ twin, mine: undefined, farm: undefined, nextId: 6 }, call, me, true, NOW, policy);
+    expect(r).toMatchObject({ ok: true, kind: "registered", record: { nodeId: 6, farmId: 2, twinId: 11, publicKey: KEY, registeredMs: NOW, capacityUpdatedMs: NOW, lastCallMs: NOW }, state: { lastSequence: 0, lastHash: ZERO_HASH, maxCapacity: total } });
   });
 });
 
 describe("checkRegisterFarm", () => {
   const me: CallerKey = { publicKey: KEY, scheme: "ed25519" };
+  const other: CallerKey = { publicKey: OTHER, scheme: "ed25519" };
   /** the owner twin 11, registered with KEY; twin 12 with OTHER */
-  const owner: ChainTwinRecord = { twinId: 11, publicKey: KEY, scheme: "ed25519", registeredMs: T0, updatedMs: T0, lastCallMs: T0 };
+  const owner: ChainTwinRecord = TWIN11;
   const otherTwin: ChainTwinRecord = { twinId: 12, publicKey: OTHER, scheme: "ed25519", registeredMs: T0, updatedMs: T0, lastCallMs: T0 };
-  const farm: ChainFarmRecord = { farmId: 2, twinId: 11, name: "freefarm", registeredMs: T0, updatedMs: T0, lastCallMs: NOW - 10 };
-  const call = { timestampMs: NOW, farmId: 2, twinId: 11, name: "freefarm" };
+  const farm: ChainFarmRecord = { farmId: 2, twinId: 11, name: "freefarm", open: false, allowedTwins: [], registeredMs: T0, updatedMs: T0, lastCallMs: NOW - 10 };
+  const create = { timestampMs: NOW, farmId: 0, twinId: 0, name: "freefarm", access: 0 as const, allowTwins: [], disallowTwins: [] };
+  const change = { ...create, farmId: 2 };
+  type Ctx = Parameters<typeof checkRegisterFarm>[0];
+  const none: Ctx = { existing: undefined, twin: owner, named: undefined, farmsOfTwin: 0, nextId: 3 };
+  const mineCtx: Ctx = { ...none, existing: farm, named: farm, farmsOfTwin: 1 };
 
-  const cases: Array<{ name: string; existing?: ChainFarmRecord; twin?: ChainTwinRecord; call: Parameters<typeof checkRegisterFarm>[2]; signer?: CallerKey; signerOk?: boolean; code: string }> = [
+  const cases: Array<{ name: string; ctx: Ctx; call: Parameters<typeof checkRegisterFarm>[1]; signer?: CallerKey; signerOk?: boolean; code: string }> = [
     // accepted
-    { name: "first registration by the owner twin's key", existing: undefined, twin: owner, call, code: "registered" },
-    { name: "first registration without a name", existing: undefined, twin: owner, call: { ...call, name: "" }, code: "registered" },
-    { name: "a name of 64 characters (multi-byte ones count once)", existing: undefined, twin: owner, call: { ...call, name: "ферма-".repeat(10) + "🌱🌱🌱🌱" }, code: "registered" },
-    { name: "the same call again, later", existing: farm, twin: owner, call, code: "unchanged" },
-    { name: "a later call without a name (keeps the name)", existing: farm, twin: owner, call: { ...call, name: "" }, code: "unchanged" },
-    { name: "a rename by the owner", existing: farm, twin: owner, call: { ...call, name: "freefarm 2" }, code: "renamed" },
-    { name: "an sr25519 owner twin", existing: undefined, twin: { ...owner, scheme: "sr25519" }, call, signer: { publicKey: KEY, scheme: "sr25519" }, code: "registered" },
+    { name: "farm_id 0 by a twin: a new farm with the next id", ctx: none, call: create, code: "registered" },
+    { name: "a new farm without a name (farm-<id>)", ctx: none, call: { ...create, name: "" }, code: "registered" },
+    { name: "a new farm naming its owner twin", ctx: none, call: { ...create, twinId: 11 }, code: "registered" },
+    { name: "a name of 64 characters (multi-byte ones count once)", ctx: none, call: { ...create, name: "ферма-".repeat(10) + "🌱🌱🌱🌱" }, code: "registered" },
+    { name: "the same call again, later", ctx: mineCtx, call: change, code: "unchanged" },
+    { name: "a later call without a name (keeps the name)", ctx: mineCtx, call: { ...change, name: "" }, code: "unchanged" },
+    { name: "a rename by the owner", ctx: { ...mineCtx, named: undefined }, call: { ...change, name: "freefarm 2" }, code: "renamed" },
+    { name: "the owner opens the farm", ctx: mineCtx, call: { ...change, access: 1 }, code: "updated" },
+    { name: "the owner allows a twin", ctx: mineCtx, call: { ...change, allowTwins: [40] }, code: "updated" },
+    { name: "an sr25519 owner twin", ctx: { ...none, twin: { ...owner, scheme: "sr25519" } }, call: create, signer: { publicKey: KEY, scheme: "sr25519" }, code: "registered" },
     // refused
-    { name: "an envelope whose signature does not verify", existing: undefined, twin: owner, call, signerOk: false, code: "bad_signature" },
-    { name: "a twin that is not registered", existing: undefined, twin: undefined, call, code: "unauthorized" },
-    { name: "another twin's record given for the call's twin", existing: undefined, twin: otherTwin, call, code: "unauthorized" },
-    { name: "signed by another key than the twin's", existing: undefined, twin: owner, call, signer: { publicKey: OTHER, scheme: "ed25519" }, code: "bad_signature" },
-    { name: "signed by the twin's key under another scheme", existing: undefined, twin: owner, call, signer: { publicKey: KEY, scheme: "sr25519" }, code: "bad_signature" },
-    { name: "a rename by another (registered) twin", existing: farm, twin: otherTwin, call: { ...call, twinId: 12, name: "mine now" }, signer: { publicKey: OTHER, scheme: "ed25519" }, code: "unauthorized" },
-    { name: "a re-registration naming another owner", existing: farm, twin: otherTwin, call: { ...call, twinId: 12 }, signer: { publicKey: OTHER, scheme: "ed25519" }, code: "unauthorized" },
-    { name: "a replayed call", existing: farm, twin: owner, call: { ...call, timestampMs: NOW - 10 }, code: "stale_request" },
-    { name: "a call from a clock far behind", existing: undefined, twin: owner, call: { ...call, timestampMs: NOW - policy.maxClockSkewMs - 1 }, code: "stale_request" },
-    { name: "a call from a clock far ahead", existing: undefined, twin: owner, call: { ...call, timestampMs: NOW + policy.maxClockSkewMs + 1 }, code: "stale_request" },
-    { name: "a name of 65 characters", existing: undefined, twin: owner, call: { ...call, name: "f".repeat(65) }, code: "malformed" },
-    { name: "a name with a newline", existing: undefined, twin: owner, call: { ...call, name: "free\nfarm" }, code: "malformed" },
-    { name: "a name with a NUL", existing: undefined, twin: owner, call: { ...call, name: "free\u0000farm" }, code: "malformed" },
-    { name: "a name with a zero-width (format) character", existing: undefined, twin: owner, call: { ...call, name: "free\u200bfarm" }, code: "malformed" },
-    { name: "a rename to a name that is not printable", existing: farm, twin: owner, call: { ...call, name: "\u001b[31mred" }, code: "malformed" },
-    { name: "farm id 0", existing: undefined, twin: owner, call: { ...call, farmId: 0 }, code: "malformed" },
-    { name: "twin id 0", existing: undefined, twin: owner, call: { ...call, twinId: 0 }, code: "malformed" },
+    { name: "an envelope whose signature does not verify", ctx: none, call: create, signerOk: false, code: "bad_signature" },
+    { name: "a key without a twin", ctx: { ...none, twin: undefined }, call: create, code: "unauthorized" },
+    { name: "naming another twin as the owner", ctx: none, call: { ...create, twinId: 12 }, code: "unauthorized" },
+    { name: "another key's twin record given", ctx: none, call: create, signer: other, code: "unauthorized" },
+    { name: "a chosen farm id that does not exist (squatting)", ctx: none, call: { ...create, farmId: 9 }, code: "unauthorized" },
+    { name: "a rename by another twin", ctx: { ...mineCtx, twin: otherTwin }, call: { ...change, name: "mine now" }, signer: other, code: "unauthorized" },
+    { name: "another twin opening the farm", ctx: { ...mineCtx, twin: otherTwin }, call: { ...change, access: 1 }, signer: other, code: "unauthorized" },
+    { name: "a name another farm has", ctx: { ...none, named: farm }, call: create, code: "name_taken" },
+    { name: "more farms than a twin may own", ctx: { ...none, farmsOfTwin: policy.maxFarmsPerTwin }, call: create, code: "quota_exceeded" },
+    { name: "more allowed twins than a farm keeps", ctx: none, call: { ...create, allowTwins: Array.from({ length: policy.maxAllowedTwinsPerFarm + 1 }, (_, i) => i + 1) }, code: "quota_exceeded" },
+    { name: "an allowed twin id 0", ctx: none, call: { ...create, allowTwins: [0] }, code: "malformed" },
+    { name: "an unknown access", ctx: none, call: { ...create, access: 7 as 0 }, code: "malformed" },
+    { name: "a replayed call", ctx: mineCtx, call: { ...change, timestampMs: NOW - 10 }, code: "stale_request" },
+    { name: "a call from a clock far behind", ctx: none, call: { ...create, timestampMs: NOW - policy.maxClockSkewMs - 1 }, code: "stale_request" },
+    { name: "a call from a clock far ahead", ctx: none, call: { ...create, timestampMs: NOW + policy.maxClockSkewMs + 1 }, code: "stale_request" },
+    { name: "a name of 65 characters", ctx: none, call: { ...create, name: "f".repeat(65) }, code: "malformed" },
+    { name: "a name with a newline", ctx: none, call: { ...create, name: "free\nfarm" }, code: "malformed" },
+    { name: "a name with a NUL", ctx: none, call: { ...create, name: "free\u0000farm" }, code: "malformed" },
+    { name: "a name with a zero-width (format) character", ctx: none, call: { ...create, name: "free\u200bfarm" }, code: "malformed" },
+    { name: "a rename to a name that is not printable", ctx: mineCtx, call: { ...change, name: "\u001b[31mred" }, code: "malformed" },
   ];
   test.each(cases)("$name -> $code", (c) => {
-    const r = checkRegisterFarm(c.existing, c.twin, c.call, c.signer ?? me, c.signerOk ?? true, NOW, policy);
+    const r = checkRegisterFarm(c.ctx, c.call, c.signer ?? me, c.signerOk ?? true, NOW, policy);
     expect(r.ok ? r.kind : r.code).toBe(c.code);
     if (r.ok) expect(r.record.lastCallMs).toBe(c.call.timestampMs);
     else expect(r.message.length).toBeGreaterThan(10);
   });
 
-  test("a first registration binds the farm to the twin; a rename keeps owner and registration time", () => {
-    const r = checkRegisterFarm(undefined, owner, call, me, true, NOW, policy);
-    expect(r).toEqual({ ok: true, kind: "registered", record: { farmId: 2, twinId: 11, name: "freefarm", registeredMs: NOW, updatedMs: NOW, lastCallMs: NOW } });
+  test("a new farm is bound to the signer's twin and closed; a rename keeps owner and registration time", () => {
+    const r = checkRegisterFarm(none, create, me, true, NOW, policy);
+    expect(r).toEqual({ ok: true, kind: "registered", record: { farmId: 3, twinId: 11, name: "freefarm", open: false, allowedTwins: [], registeredMs: NOW, updatedMs: NOW, lastCallMs: NOW } });
+    expect(checkRegisterFarm(none, { ...create, name: "" }, me, true, NOW, policy)).toMatchObject({ ok: true, record: { name: "farm-3" } });
     const later = NOW + 1000;
-    const renamed = checkRegisterFarm(farm, owner, { ...call, timestampMs: later, name: "greenfarm" }, me, true, later, policy);
+    const renamed = checkRegisterFarm({ ...mineCtx, named: undefined }, { ...change, timestampMs: later, name: "greenfarm" }, me, true, later, policy);
     expect(renamed).toEqual({ ok: true, kind: "renamed", record: { ...farm, name: "greenfarm", updatedMs: later, lastCallMs: later } });
-    const kept = checkRegisterFarm(farm, owner, { ...call, timestampMs: later, name: "" }, me, true, later, policy);
-    expect(kept).toEqual({ ok: true, kind: "unchanged", record: { ...farm, lastCallMs: later } });
+    const allowed = checkRegisterFarm(mineCtx, { ...change, timestampMs: later, name: "", allowTwins: [40, 5] }, me, true, later, policy);
+    expect(allowed).toMatchObject({ ok: true, kind: "updated", record: { allowedTwins: [5, 40], open: false } });
+    if (!allowed.ok) return;
+    const removed = checkRegisterFarm({ ...mineCtx, existing: allowed.record }, { ...change, timestampMs: later + 1, disallowTwins: [5] }, me, true, later + 1, policy);
+    expect(removed).toMatchObject({ ok: true, record: { allowedTwins: [40] } });
   });
 
-  test("an unknown twin is told to register the twin first", () => {
-    const r = checkRegisterFarm(undefined, undefined, call, me, true, NOW, policy);
+  test("a key without a twin is told to register the twin first", () => {
+    const r = checkRegisterFarm({ ...none, twin: undefined }, create, me, true, NOW, policy);
     expect(r).toMatchObject({ ok: false, code: "unauthorized" });
-    if (!r.ok) expect(r.message).toMatch(/register the twin first/);
+    if (!r.ok) expect(r.message).toMatch(/register its twin first/);
+  });
+});
+
+describe("farmAdmits", () => {
+  const f: ChainFarmRecord = { farmId: 3, twinId: 40, name: "f", open: false, allowedTwins: [5], registeredMs: T0, updatedMs: T0, lastCallMs: T0 };
+  test.each([
+    [f, 40, true],
+    [f, 5, true],
+    [f, 6, false],
+    [{ ...f, open: true }, 6, true],
+  ])("farm %#: twin %i -> %s", (farm, twinId, admits) => {
+    expect(farmAdmits(farm, twinId)).toBe(admits);
+  });
+});
+
+describe("RegistrationLimiter", () => {
+  const limits = parseChainLimits({ perKeyPerSecond: 1, perKeyBurst: 3, globalPerSecond: 10, globalBurst: 5, newTwinsPerSecond: 1, newTwinsBurst: 2, maxTrackedKeys: 4 });
+
+  test("per key: a burst, then one per second; other keys are not affected", () => {
+    const l = new RegistrationLimiter({ ...limits, globalBurst: 100 });
+    const t = 1000;
+    expect([1, 2, 3, 4].map(() => l.take("a", t).ok)).toEqual([true, true, true, false]);
+    expect(l.take("a", t)).toMatchObject({ ok: false, code: "rate_limited" });
+    expect(l.take("b", t).ok).toBe(true);
+    expect(l.take("a", t + 999).ok).toBe(false);
+    expect(l.take("a", t + 1000).ok).toBe(true);
+  });
+
+  test("global: many keys share one budget", () => {
+    const l = new RegistrationLimiter(limits);
+    const r = Array.from({ length: 8 }, (_, i) => l.take(`k${i}`, 0).ok);
+    expect(r).toEqual([true, true, true, true, true, false, false, false]);
+    expect(l.take("k9", 100).ok).toBe(true); // 10/s: one token after 100 ms
+  });
+
+  test("new twins: a budget of their own, on top of the call budgets", () => {
+    const l = new RegistrationLimiter({ ...limits, globalBurst: 100 });
+    expect([0, 1, 2].map((i) => l.take(`n${i}`, 0, true).ok)).toEqual([true, true, false]);
+    expect(l.take("n3", 0, false).ok).toBe(true);
+    expect(l.take("n4", 1000, true).ok).toBe(true);
+  });
+
+  test("a flood of new keys keeps at most maxTrackedKeys buckets in memory", () => {
+    const l = new RegistrationLimiter({ ...limits, globalBurst: 1_000_000, globalPerSecond: 1_000_000 });
+    for (let i = 0; i < 10_000; i++) l.take(`flood${i}`, i);
+    expect(l.trackedKeys).toBe(4);
+  });
+
+  test("sweep forgets buckets that refilled, oldest first, and stops at the first that has not", () => {
+    const l = new RegistrationLimiter({ ...limits, globalBurst: 100, maxTrackedKeys: 100 });
+    for (let i = 0; i < 10; i++) l.take(`k${i}`, i * 1000); // each used one token at second i
+    // at second 10, the buckets used at seconds 0..9 are full again (1 token/s, burst 3)
+    l.take("busy", 10_000);
+    l.take("busy", 10_000);
+    l.take("busy", 10_000);
+    expect(l.sweep(10_000)).toBe(10);
+    expect(l.trackedKeys).toBe(1);
+    expect(l.take("busy", 10_000).ok).toBe(false); // not forgotten: still empty
+    expect(l.sweep(13_000)).toBe(1);
+    expect(l.trackedKeys).toBe(0);
   });
 });
 
@@ -340,6 +452,9 @@ describe("options", () => {
     [{ maxProofsPerQuery: 1001 }, "chain.maxProofsPerQuery"],
     [{ maxRequestBytes: 10 }, "chain.maxRequestBytes"],
     [{ policy: { requireFarm: "yes" } }, "chain.policy.requireFarm"],
+    [{ policy: { maxFarmsPerTwin: 0 } }, "chain.policy.maxFarmsPerTwin"],
+    [{ limits: { perKeyPerSecond: 0 } }, "chain.limits.perKeyPerSecond"],
+    [{ limits: { maxTrackedKeys: 0 } }, "chain.limits.maxTrackedKeys"],
   ])("a bad option names its field: %j", (raw, field) => {
     expect(() => parseChainOptions(raw as Parameters<typeof parseChainOptions>[0])).toThrow(expect.objectContaining({ code: "invalid_options", field }));
   });

@@ -11,25 +11,31 @@ export const registryCommand: Command = {
   summary: "bind a twin or node id to a key: in a JSON registry file, or a twin or farm on the chain",
   help: `usage: capacity-agent registry add --file REGISTRY --twin ID --key KEYFILE [--force]
        capacity-agent registry add --file REGISTRY --node ID --farm F [--node-twin T] --key KEYFILE [--force]
-       capacity-agent registry add --chain --twin ID --key KEYFILE [--nats URL]
-       capacity-agent registry add --chain --farm F --twin T [--name NAME] --key KEYFILE [--nats URL]
+       capacity-agent registry add --chain [--twin ID] --key KEYFILE [--nats URL]
+       capacity-agent registry add --chain --farm F [--twin T] [--name NAME] [--open | --closed]
+                                   [--allow T[,T..]] [--disallow T[,T..]] --key KEYFILE [--nats URL]
 
 --file: adds an entry binding an id to the public key of KEYFILE (only the public key is copied).
 Adding what is already there changes nothing; an id already bound to another key (or a node to
 another farm or twin) is refused with [already_registered] unless --force replaces it. A registry
 or key file that is not valid JSON is refused naming the file. Agents re-read the file when it
 changes.
---chain: registers twin ID on the chain stand-in with a call signed by KEYFILE, as a twin does on
-tfchain (the first registration binds the id to the key; later ones must be signed by the same
-key). Agents resolve twins through the chain, so a twin registered there can deploy on any node.
-Nodes register themselves on the chain when their agent starts.
---chain --farm F --twin T: registers farm F owned by twin T, as a farmer does on tfchain, with a
-call signed by KEYFILE, the key of twin T (register the twin first). The first registration binds
-the farm to twin T; only twin T may register it again, to rename it (--name, at most 64 printable
-characters; without --name the farm keeps its name). A chain started with --require-farm registers
-nodes only into registered farms.
-Prints {"twin","address","publicKey","type"} (or {"node","farm",...}, or {"farm","twin","name"});
-exit 1 when the chain refuses, with [code] and the reason on stderr.`,
+--chain: registers the twin of KEYFILE's key on the chain stand-in, as a twin does on tfchain. The
+chain assigns twin ids and binds each to the key that registered it (one twin per key): without
+--twin, or with --twin 0, the key's twin is created (or, when it has one, returned) and its id
+printed. --twin ID with another id than the key's own twin is refused ([unauthorized]). Agents
+resolve twins through the chain, so a twin registered there can deploy on any node. Nodes
+register themselves (and learn their node id) when their agent starts.
+--chain --farm 0: creates a farm owned by KEYFILE's twin (register the twin first), as a farmer
+does on tfchain; the chain assigns the id (printed) and farm names are unique (--name, at most 64
+printable characters; default farm-<id>). --farm F (F > 0): changes farm F, which KEYFILE's twin
+must own: --name renames it, --open lets any twin's node join (dev grids), --closed only the
+owner's and allowed twins' nodes (a new farm is closed), --allow / --disallow add or remove twins
+whose nodes may join. --twin T, when given, must be KEYFILE's twin. A chain started with
+--require-farm registers nodes only into registered farms.
+Prints {"twin","address","publicKey","type"} (or {"node","farm",...}, or
+{"farm","twin","name","open","allowedTwins"}); exit 1 when the chain refuses, with [code] and the
+reason on stderr.`,
   options: {
     file: { type: "string" },
     chain: { type: "boolean" },
@@ -38,6 +44,10 @@ exit 1 when the chain refuses, with [code] and the reason on stderr.`,
     farm: { type: "string" },
     "node-twin": { type: "string" },
     name: { type: "string" },
+    open: { type: "boolean" },
+    closed: { type: "boolean" },
+    allow: { type: "string" },
+    disallow: { type: "string" },
     key: { type: "string" },
     force: { type: "boolean" },
     ...NATS_OPTION,
@@ -46,43 +56,55 @@ exit 1 when the chain refuses, with [code] and the reason on stderr.`,
   async run({ values, positionals }, io) {
     if (positionals.length !== 1 || positionals[0] !== "add") throw new UsageError(`expected "registry add"`);
     const keyFile = req(values, "key");
-    const twin = intFlag(values, "twin", { max: 0xffffffff });
+    const twin = intFlag(values, "twin", { min: 0, max: 0xffffffff });
     const node = intFlag(values, "node", { max: 0xffffffff });
     if (values.force !== undefined && values.file === undefined) throw new UsageError("--force replaces an entry in a registry file: use it with --file");
     const farmOnChain = values.chain === true && node === undefined && values.farm !== undefined;
-    if (values.name !== undefined && !farmOnChain) throw new UsageError("--name names a farm: use it with --chain --farm F --twin T");
+    for (const f of ["name", "open", "closed", "allow", "disallow"]) {
+      if (values[f] !== undefined && !farmOnChain) throw new UsageError(`--${f} is about a farm: use it with --chain --farm F`);
+    }
     if (farmOnChain) {
       if (values.file !== undefined) throw new UsageError("give --file REGISTRY or --chain, not both");
-      const farm = intFlag(values, "farm", { max: 0xffffffff })!;
-      if (twin === undefined) throw new UsageError("--chain --farm F registers a farm: give its owner with --twin T (KEYFILE is that twin's key)");
+      const farm = intFlag(values, "farm", { min: 0, max: 0xffffffff })!;
+      if (values.open && values.closed) throw new UsageError("give --open or --closed, not both");
+      const twins = (flag: string): number[] => {
+        const v = values[flag];
+        if (v === undefined) return [];
+        const list = String(v).split(",").map((t) => t.trim());
+        if (list.some((t) => !/^\d+$/.test(t) || Number(t) < 1 || Number(t) > 0xffffffff)) throw new UsageError(`--${flag} expects twin ids (1 to 4294967295) separated by commas, got ${JSON.stringify(v)}`);
+        return list.map(Number);
+      };
+      const allowTwins = twins("allow");
+      const disallowTwins = twins("disallow");
       const name = (values.name as string | undefined) ?? "";
       const signer = await loadKeyFile(keyFile);
       const r = await withNats(values, io, async (nc, subjects) => {
         const client = new ChainClient(nc, subjects);
-        const res = await client.registerFarm(signer, { farmId: farm, twinId: twin, name });
-        // without --name the farm keeps the name it has: show it
-        return { res, name: res.ok && name === "" ? ((await client.farm(farm))?.name ?? "") : name };
+        const res = await client.registerFarm(signer, { farmId: farm, twinId: twin ?? 0, name, access: values.open ? "open" : values.closed ? "closed" : "keep", allowTwins, disallowTwins });
+        return { res, info: res.ok ? await client.farm(res.id) : undefined };
       });
       if (!r.res.ok) {
         io.err(`capacity-agent registry: the chain refused: [${r.res.code}] ${r.res.message}`);
         return EXIT_FAIL;
       }
-      io.out(JSON.stringify({ farm, twin, name: r.name }));
+      const f = r.info;
+      io.out(JSON.stringify({ farm: r.res.id, twin: f?.twinId ?? twin, name: f?.name ?? name, open: f?.open ?? false, allowedTwins: f?.allowedTwins ?? [] }));
       return EXIT_OK;
     }
-    if ((twin === undefined) === (node === undefined)) throw new UsageError("give exactly one of --twin ID or --node ID");
     if (values.chain) {
       if (values.file !== undefined) throw new UsageError("give --file REGISTRY or --chain, not both");
-      if (twin === undefined) throw new UsageError("--chain registers twins; a node registers itself when its agent starts");
+      if (node !== undefined) throw new UsageError("--chain registers twins and farms; a node registers itself (and learns its id) when its agent starts");
       const signer = await loadKeyFile(keyFile);
-      const r = await withNats(values, io, (nc, subjects) => new ChainClient(nc, subjects).registerTwin(signer, twin));
+      const r = await withNats(values, io, (nc, subjects) => new ChainClient(nc, subjects).registerTwin(signer, twin ?? 0));
       if (!r.ok) {
         io.err(`capacity-agent registry: the chain refused: [${r.code}] ${r.message}`);
         return EXIT_FAIL;
       }
-      io.out(JSON.stringify({ twin, address: signer.address, publicKey: "0x" + Buffer.from(signer.publicKey).toString("hex"), type: signer.scheme }));
+      io.out(JSON.stringify({ twin: r.id, address: signer.address, publicKey: "0x" + Buffer.from(signer.publicKey).toString("hex"), type: signer.scheme, registered: r.kind === "registered" }));
       return EXIT_OK;
     }
+    if ((twin === undefined) === (node === undefined)) throw new UsageError("give exactly one of --twin ID or --node ID");
+    if (twin === 0) throw new UsageError("--twin 0 asks the chain for an id: use it with --chain; a registry file binds an id you choose");
     const file = req(values, "file");
     const kf = readPublicKeyFile(keyFile);
     const force = values.force === true;
