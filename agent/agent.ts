@@ -153,7 +153,7 @@ export class Agent {
     );
     await this.bus();
     this.api = new NodeApi(
-      { nodeId: c.nodeId, farmId: c.farmId, twinId: c.twinId, maxRequestBytes: c.api.maxRequestBytes, deleteSkewMs: c.api.deleteSkewMs },
+      { nodeId: c.nodeId, farmId: c.farmId, twinId: c.twinId, maxRequestBytes: c.api.maxRequestBytes, deleteSkewMs: c.api.deleteSkewMs, limits: c.api.limits },
       { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, usage: () => this.usage?.status() },
     );
     this.api.start();

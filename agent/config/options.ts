@@ -4,6 +4,7 @@ import { DEFAULT_POLICY, OVERPROVISION_RANGE, type CapacityPolicy } from "../cap
 import { parseSize } from "../capacity/size";
 import { UNIT_NAMES } from "../capacity/units";
 import { LOG_LEVELS } from "../log/logger";
+import { API_LIMITS_DEFAULTS, parseApiLimits, type ApiLimits } from "../api/limits";
 import { ConfigError } from "./errors";
 
 /**
@@ -48,6 +49,11 @@ export interface AgentConfig {
     maxRequestBytes: number;
     /** how far a delete request's timestamp may be from the node's clock; default 300000 ms */
     deleteSkewMs: number;
+    /**
+     * what an unauthenticated sender can make the node API do (api/limits.ts): per-requester read
+     * and write rates, reply bytes per second, queue lengths; defaults in API_LIMITS_DEFAULTS
+     */
+    limits: ApiLimits;
   };
   gossip: {
     /** heartbeat interval in seconds; default 30 */
@@ -85,7 +91,7 @@ export function defaultConfig(): AgentConfig {
     power: { state: "up", rented: false },
     capacity: { ...DEFAULT_POLICY, overprovision: { ...DEFAULT_POLICY.overprovision } },
     hardware: {},
-    api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000 },
+    api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000, limits: { ...API_LIMITS_DEFAULTS } },
     gossip: { heartbeatSeconds: 30, scope: "farm" },
     usage: { periodSeconds: 3600 },
     chain: { enabled: true, publicKey: null },
@@ -261,9 +267,10 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.api !== undefined) {
     if (!isObj(raw.api)) throw new ConfigError("api", "expected an object");
-    checkKeys(raw.api, ["maxRequestBytes", "deleteSkewMs"], "api");
+    checkKeys(raw.api, ["maxRequestBytes", "deleteSkewMs", "limits"], "api");
     if (raw.api.maxRequestBytes !== undefined) c.api.maxRequestBytes = intField(raw.api.maxRequestBytes, "api.maxRequestBytes", 1024, 8 * 1024 * 1024);
     if (raw.api.deleteSkewMs !== undefined) c.api.deleteSkewMs = intField(raw.api.deleteSkewMs, "api.deleteSkewMs", 1000, 86_400_000);
+    if (raw.api.limits !== undefined) c.api.limits = parseApiLimits(raw.api.limits, (field, message) => new ConfigError(field, message));
   }
   if (raw.gossip !== undefined) {
     if (!isObj(raw.gossip)) throw new ConfigError("gossip", "expected an object");
