@@ -122,7 +122,7 @@ export class Agent {
     if (c.chain.enabled) {
       this.chain = new ChainClient(this.nc, this.subjects, { chainKey: c.chain.publicKey ? parsePublicKey(c.chain.publicKey, "chain.publicKey") : undefined });
       // the registry file (when there is one) first, then the chain (cached)
-      this.registry = new CompositeRegistry([this.registry, new ChainRegistry({}, { client: this.chain, logger: this.log, now: this.now })]);
+      this.registry = new CompositeRegistry([this.registry, new ChainRegistry({ lookupsPerSecond: c.chain.lookupsPerSecond }, { client: this.chain, logger: this.log, now: this.now, metrics: this.metrics })]);
     }
   }
 

@@ -70,6 +70,8 @@ export interface AgentConfig {
     enabled: boolean;
     /** pin the chain's key (0x hex): replies signed by any other key are refused; default: not pinned */
     publicKey: string | null;
+    /** registry lookups sent to the chain per second, twins and nodes each; more resolve from the cache or as unknown (default 50) */
+    lookupsPerSecond: number;
   };
   log: { level: string; pretty: boolean };
   /** Prometheus endpoint (GET /metrics, /healthz); off unless a port is set */
@@ -94,7 +96,7 @@ export function defaultConfig(): AgentConfig {
     api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000, limits: { ...API_LIMITS_DEFAULTS } },
     gossip: { heartbeatSeconds: 30, scope: "farm" },
     usage: { periodSeconds: 3600 },
-    chain: { enabled: true, publicKey: null },
+    chain: { enabled: true, publicKey: null, lookupsPerSecond: 50 },
     log: { level: "info", pretty: false },
     metrics: { host: "127.0.0.1", port: null },
   };
@@ -288,7 +290,8 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.chain !== undefined) {
     if (!isObj(raw.chain)) throw new ConfigError("chain", "expected an object");
-    checkKeys(raw.chain, ["enabled", "publicKey"], "chain");
+    checkKeys(raw.chain, ["enabled", "publicKey", "lookupsPerSecond"], "chain");
+    if (raw.chain.lookupsPerSecond !== undefined) c.chain.lookupsPerSecond = intField(raw.chain.lookupsPerSecond, "chain.lookupsPerSecond", 1, 1_000_000);
     if (raw.chain.enabled !== undefined) c.chain.enabled = boolField(raw.chain.enabled, "chain.enabled");
     if (raw.chain.publicKey !== undefined) {
       if (raw.chain.publicKey !== null && (typeof raw.chain.publicKey !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(raw.chain.publicKey))) {
