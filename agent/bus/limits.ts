@@ -122,3 +122,29 @@ export function requesterOf(reply: string | undefined): string {
 /** Why a request was shed. Stable: the metric label and the log `reason`. */
 export const SHED_REASONS = ["requester_rate", "twin_rate", "queue_full", "reply_bytes", "global_rate"] as const;
 export type ShedReason = (typeof SHED_REASONS)[number];
+
+/**
+ * Admission for requests that are answered with no reply when refused (gossip's find, sync and
+ * peers: a `rate_limited` answer there would read as a malformed announcement): a bucket per
+ * requester and one global budget of answers per second.
+ */
+export class RequestLimiter {
+  private readonly requesters: KeyedBuckets;
+  private readonly global: Budget;
+  constructor(
+    rule: BucketRule,
+    answersPerSecond: number,
+    maxRequesters: number,
+    now: () => number,
+  ) {
+    this.requesters = new KeyedBuckets(rule, maxRequesters, now);
+    this.global = new Budget({ rate: answersPerSecond, burst: answersPerSecond }, now);
+  }
+
+  /** null: answer it; else why it is shed. */
+  check(reply: string | undefined): ShedReason | null {
+    if (!this.requesters.take(requesterOf(reply))) return "requester_rate";
+    if (!this.global.take()) return "global_rate";
+    return null;
+  }
+}

@@ -60,6 +60,12 @@ export interface AgentConfig {
     heartbeatSeconds: number;
     /** "farm" (default: own farm's subjects only) or "grid" (every farm) */
     scope: "farm" | "grid";
+    /** most peers kept per farm (default 1000) and in all (default 20000) */
+    maxPeersPerFarm?: number;
+    maxPeers?: number;
+    /** find, sync and peers answers per second per requester connection (default 20) and in all (default 500) */
+    requestRate?: number;
+    answersPerSecond?: number;
   };
   usage: {
     /** metering period in seconds, aligned to the clock; default 3600, at most MAX_PERIOD_SECONDS (4 h) */
@@ -276,7 +282,10 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.gossip !== undefined) {
     if (!isObj(raw.gossip)) throw new ConfigError("gossip", "expected an object");
-    checkKeys(raw.gossip, ["heartbeatSeconds", "scope"], "gossip");
+    checkKeys(raw.gossip, ["heartbeatSeconds", "scope", "maxPeersPerFarm", "maxPeers", "requestRate", "answersPerSecond"], "gossip");
+    for (const k of ["maxPeersPerFarm", "maxPeers", "requestRate", "answersPerSecond"] as const) {
+      if (raw.gossip[k] !== undefined) c.gossip[k] = intField(raw.gossip[k], `gossip.${k}`, 1, 10_000_000);
+    }
     if (raw.gossip.heartbeatSeconds !== undefined) c.gossip.heartbeatSeconds = numField(raw.gossip.heartbeatSeconds, "gossip.heartbeatSeconds", 0.1, 3600);
     if (raw.gossip.scope !== undefined) {
       if (raw.gossip.scope !== "farm" && raw.gossip.scope !== "grid") throw new ConfigError("gossip.scope", 'expected "farm" or "grid"');

@@ -49,6 +49,7 @@ describe("config", () => {
     [{ chain: { publicKey: "0x12" } }, "chain.publicKey"],
     [{ chain: { pin: true } }, "chain.pin"],
     [{ chain: { lookupsPerSecond: 0 } }, "chain.lookupsPerSecond"],
+    [{ gossip: { maxPeersPerFarm: 0 } }, "gossip.maxPeersPerFarm"],
     [{ api: { limits: { readRate: -1 } } }, "api.limits.readRate"],
     [{ api: { limits: { writeQueue: 1.5 } } }, "api.limits.writeQueue"],
   ])("file %o is refused naming %s", (obj, field) => {

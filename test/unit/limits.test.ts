@@ -4,7 +4,7 @@
  */
 import type { Msg } from "@nats-io/transport-node";
 import { API_LIMITS_DEFAULTS, ApiGate, parseApiLimits, type ApiLimits, type ApiOp } from "../../agent/api/limits";
-import { BoundedQueue, KeyedBuckets, requesterOf, take, type BucketState } from "../../agent/bus/limits";
+import { BoundedQueue, KeyedBuckets, RequestLimiter, requesterOf, take, type BucketState } from "../../agent/bus/limits";
 import { applyFile, defaultConfig } from "../../agent/config/options";
 import { silentLogger } from "../../agent/log/logger";
 import { createMetrics } from "../../agent/metrics/metrics";
@@ -164,4 +164,13 @@ describe("api.limits options", () => {
   ])("%j is refused naming the field", (limits, message) => {
     expect(() => applyFile(defaultConfig(), { api: { limits } }, "/tmp/x.json")).toThrow(message);
   });
+});
+
+test("RequestLimiter: per requester, then a global budget of answers", () => {
+  let now = 0;
+  const l = new RequestLimiter({ rate: 1, burst: 2 }, 3, 100, () => now);
+  expect([l.check("_INBOX.a.1"), l.check("_INBOX.a.2"), l.check("_INBOX.a.3")]).toEqual([null, null, "requester_rate"]);
+  expect([l.check("_INBOX.b.1"), l.check("_INBOX.c.1")]).toEqual([null, "global_rate"]);
+  now += 1000;
+  expect(l.check("_INBOX.c.2")).toBeNull();
 });
