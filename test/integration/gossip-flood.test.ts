@@ -1,0 +1,120 @@
+/**
+ * Forged gossip and find floods against a real agent that resolves keys through a real chain
+ * stand-in (issue 11 items 2 and 8): 20,000 validly signed announcements naming node ids nobody
+ * registered must not turn into 20,000 chain lookups nor grow the agent's memory, and a find flood
+ * from one connection is answered only up to its rate.
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { Subjects } from "../../agent/bus/subjects";
+import { GiB } from "../../agent/capacity/units";
+import { encodeFindRequest, sealAnnouncement, type Announcement } from "../../agent/gossip/wire";
+import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
+import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
+import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
+
+const FORGED = 20_000;
+const MiB = 1024 * 1024;
+
+let nats: NatsServerHandle;
+let chain: AgentProcess;
+let agent: AgentProcess;
+let nc: NatsConnection;
+let metricsUrl: string;
+
+function rss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!m) throw new Error(`no VmRSS for ${pid}: the agent exited`);
+  return Number(m[1]) * 1024;
+}
+
+async function metric(re: RegExp): Promise<number> {
+  const body = await (await fetch(metricsUrl)).text();
+  return [...body.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+beforeAll(async () => {
+  await cryptoReady();
+  nats = await startNats();
+  const dir = tmpDir("gossip-flood-");
+  const key = path.join(dir, "node.json");
+  expect((await cli(["keys", "new", "--out", key])).code).toBe(0);
+  chain = await startChain(["--nats", nats.url, "--data", path.join(dir, "chain")]);
+  // no registry file: every node key comes from the chain
+  agent = await startAgent(["--nats", nats.url, "--data", path.join(dir, "data"), "--node-id", "1", "--farm-id", "1", "--key", key, "--metrics-port", "0"]);
+  metricsUrl = `http://127.0.0.1:${agent.logs.find((l) => l.event === "metrics_listening")!.port}/metrics`;
+  nc = await connect({ servers: nats.url, name: "forger" });
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await agent?.stop();
+  await chain?.stop();
+  await nats?.stop();
+});
+
+test("20,000 forged announcements of unknown node ids: chain lookups rate-limited, every one dropped, memory bounded", async () => {
+  const subjects = new Subjects();
+  const forger = signerFromSeed("ed25519", crypto.randomBytes(32));
+  const units = { cru: 4, mru: 8 * GiB, sru: 100 * GiB, hru: 0, ipv4u: 0, gpu: 0 };
+  const zero = { cru: 0, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 };
+  // count what reaches the chain (a plain subscriber sees every request on the subject)
+  let chainRequests = 0;
+  const spy = nc.subscribe(subjects.chain(">"), { callback: () => void chainRequests++ });
+  await nc.flush();
+  const pid = agent.child.pid!;
+  const baseline = rss(pid);
+  let peak = baseline;
+  const sampler = setInterval(() => (peak = Math.max(peak, rss(pid))), 25);
+  const dropped0 = await metric(/^capacity_agent_gossip_dropped_total\{reason="unknown_node"\} (\d+)$/gm);
+  const t0 = Date.now();
+  try {
+    for (let i = 0; i < FORGED; i++) {
+      const nodeId = 1_000_000 + i;
+      const a: Announcement = { nodeId, farmId: 1, twinId: nodeId, sequence: 1, timestampMs: Date.now(), total: units, reserved: zero, reservable: units, used: zero, free: units, deployments: 0, power: "up", heartbeatMs: 30_000, agentVersion: "0.0.0" };
+      nc.publish(subjects.capacity(1, nodeId), sealAnnouncement(forger, a).bytes);
+      if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+    }
+    await nc.flush();
+    // every forged announcement is judged and dropped as unknown_node
+    await waitFor(async () => (await metric(/^capacity_agent_gossip_dropped_total\{reason="unknown_node"\} (\d+)$/gm)) - dropped0 >= FORGED, 60_000, "every forged announcement to be dropped");
+  } finally {
+    clearInterval(sampler);
+    spy.unsubscribe();
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const shed = await metric(/^capacity_agent_requests_shed_total\{reason="global_rate",subject="chain_lookup"\} (\d+)$/gm);
+  // eslint-disable-next-line no-console
+  console.log(JSON.stringify({ forged: FORGED, seconds, chainRequests, shed, baselineMiB: +(baseline / MiB).toFixed(1), peakMiB: +(peak / MiB).toFixed(1) }));
+  // node lookups: a burst of 100 and 50 a second (plus the agent's own few calls), not one per forged id
+  expect(chainRequests).toBeLessThan(100 + 50 * seconds + 50);
+  expect(shed).toBeGreaterThan(FORGED / 2);
+  expect(peak - baseline).toBeLessThan(100 * MiB);
+  await waitFor(() => rss(pid) - baseline < 40 * MiB, 20_000, "RSS back near the baseline");
+  // the agent still answers
+  expect(await nc.request(subjects.nodeStatus(1), new Uint8Array(), { timeout: 5000 })).toBeTruthy();
+});
+
+test("a find flood from one connection is answered up to its rate; the rest are dropped and counted", async () => {
+  const subjects = new Subjects();
+  const inbox = createInbox();
+  let answers = 0;
+  const sub = nc.subscribe(`${inbox}.>`, { callback: (err, msg) => void (!err && msg.data.length > 0 && answers++) });
+  const body = encodeFindRequest({ want: { cru: 1, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }, farmId: 0, limit: 0 });
+  const shed0 = await metric(/^capacity_agent_requests_shed_total\{[^}]*subject="find"[^}]*\} (\d+)$/gm);
+  const t0 = Date.now();
+  for (let i = 0; i < 5000; i++) {
+    nc.publish(subjects.capacityFind(), body, { reply: `${inbox}.${i}` });
+    if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+  }
+  await nc.flush();
+  await waitFor(async () => answers + (await metric(/^capacity_agent_requests_shed_total\{[^}]*subject="find"[^}]*\} (\d+)$/gm)) - shed0 >= 5000, 20_000, "every find to be answered or shed");
+  const seconds = (Date.now() - t0) / 1000;
+  sub.unsubscribe();
+  // burst 40, then 20 a second
+  expect(answers).toBeGreaterThan(0);
+  expect(answers).toBeLessThanOrEqual(40 + Math.ceil(20 * seconds));
+  expect((await metric(/^capacity_agent_requests_shed_total\{reason="requester_rate",subject="find"\} (\d+)$/gm)) - shed0).toBe(5000 - answers);
+});
