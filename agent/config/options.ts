@@ -63,9 +63,12 @@ export interface AgentConfig {
     /** most peers kept per farm (default 1000) and in all (default 20000) */
     maxPeersPerFarm?: number;
     maxPeers?: number;
-    /** find, sync and peers answers per second per requester connection (default 20) and in all (default 500) */
+    /** find and sync answers per second per requester connection (default 20) and in all (default 500) */
     requestRate?: number;
     answersPerSecond?: number;
+    /** peers answers per second per requester connection (default 50) and in all (default 100) */
+    peersRate?: number;
+    peersPerSecond?: number;
   };
   usage: {
     /** metering period in seconds, aligned to the clock; default 3600, at most MAX_PERIOD_SECONDS (4 h) */
@@ -282,8 +285,9 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.gossip !== undefined) {
     if (!isObj(raw.gossip)) throw new ConfigError("gossip", "expected an object");
-    checkKeys(raw.gossip, ["heartbeatSeconds", "scope", "maxPeersPerFarm", "maxPeers", "requestRate", "answersPerSecond"], "gossip");
-    for (const k of ["maxPeersPerFarm", "maxPeers", "requestRate", "answersPerSecond"] as const) {
+    const bounds = ["maxPeersPerFarm", "maxPeers", "requestRate", "answersPerSecond", "peersRate", "peersPerSecond"] as const;
+    checkKeys(raw.gossip, ["heartbeatSeconds", "scope", ...bounds], "gossip");
+    for (const k of bounds) {
       if (raw.gossip[k] !== undefined) c.gossip[k] = intField(raw.gossip[k], `gossip.${k}`, 1, 10_000_000);
     }
     if (raw.gossip.heartbeatSeconds !== undefined) c.gossip.heartbeatSeconds = numField(raw.gossip.heartbeatSeconds, "gossip.heartbeatSeconds", 0.1, 3600);

@@ -47,8 +47,9 @@ export class Gossip {
   private readonly metrics: GossipMetrics | null;
   private subs: Subscription[] = [];
   private stopWatch: (() => void) | null = null;
-  /** find, sync and peers requests: per requester connection and in all, before any work */
+  /** find and sync requests, and peers requests: per requester connection and in all, before any work */
   private readonly limiter: RequestLimiter;
+  private readonly peersLimiter: RequestLimiter;
 
   constructor(
     readonly options: GossipOptions,
@@ -58,6 +59,7 @@ export class Gossip {
     this.metrics = m.metrics ? createGossipMetrics(m.metrics.registry) : null;
     this.announcer = new Announcer(options, { source: m.ledger, bus: m.nc, subjects: m.subjects, signer: m.signer, store: m.store, logger: m.logger, metrics: this.metrics, now: m.now });
     this.limiter = new RequestLimiter({ rate: options.requestRate, burst: 2 * options.requestRate }, options.answersPerSecond, 10_000, m.now);
+    this.peersLimiter = new RequestLimiter({ rate: options.peersRate, burst: 2 * options.peersRate }, options.peersPerSecond, 10_000, m.now);
     this.view = new PeerView(options, { nc: m.nc, subjects: m.subjects, registry: m.registry, signer: m.signer, logger: m.logger, metrics: this.metrics, now: m.now });
   }
 
@@ -89,7 +91,7 @@ export class Gossip {
 
   /** Admit a find, sync or peers request before any work; a refused one is dropped unanswered and counted. */
   private allow(what: string, reply: string): boolean {
-    const shed = this.limiter.check(reply);
+    const shed = (what === "peers" ? this.peersLimiter : this.limiter).check(reply);
     if (!shed) return true;
     this.m.metrics?.shed.inc({ subject: what, reason: shed });
     this.m.metrics?.shedDropped.inc({ subject: what });

@@ -35,10 +35,16 @@ export interface GossipOptions {
   maxPeersPerFarm: number;
   /** most peers kept in all (default 20000) */
   maxPeers: number;
-  /** find, sync and peers requests answered per second per requester connection (default 20; burst twice that) */
+  /** find and sync requests answered per second per requester connection (default 20; burst twice that) */
   requestRate: number;
-  /** find, sync and peers requests answered per second in all; more are dropped unanswered (default 500) */
+  /** find and sync requests answered per second in all; more are dropped unanswered (default 500) */
   answersPerSecond: number;
+  /**
+   * peers requests (a diagnostic read whose reply can be large) answered per second per requester
+   * connection (default 50; burst twice that) and in all (default 100)
+   */
+  peersRate: number;
+  peersPerSecond: number;
 }
 
 export const GOSSIP_DEFAULTS: Omit<GossipOptions, "nodeId" | "farmId" | "twinId"> = {
@@ -56,6 +62,8 @@ export const GOSSIP_DEFAULTS: Omit<GossipOptions, "nodeId" | "farmId" | "twinId"
   maxPeers: 20_000,
   requestRate: 20,
   answersPerSecond: 500,
+  peersRate: 50,
+  peersPerSecond: 100,
 };
 
 /** Smallest and largest heartbeat a node may announce (and peers accept), ms. */
@@ -78,6 +86,8 @@ const RANGES: Record<string, [number, number]> = {
   maxPeers: [1, 10_000_000],
   requestRate: [1, 1_000_000],
   answersPerSecond: [1, 1_000_000],
+  peersRate: [1, 1_000_000],
+  peersPerSecond: [1, 1_000_000],
 };
 
 export function parseGossipOptions(raw: Partial<GossipOptions> & { nodeId: number; farmId: number; twinId: number }): GossipOptions {
@@ -94,7 +104,7 @@ export function parseGossipOptions(raw: Partial<GossipOptions> & { nodeId: numbe
 }
 
 /** The bounds a configuration file may set (config.gossip.*). */
-export type GossipBounds = Partial<Pick<GossipOptions, "maxPeersPerFarm" | "maxPeers" | "requestRate" | "answersPerSecond">>;
+export type GossipBounds = Partial<Pick<GossipOptions, "maxPeersPerFarm" | "maxPeers" | "requestRate" | "answersPerSecond" | "peersRate" | "peersPerSecond">>;
 
 /** Gossip options from the agent's configuration (config.gossip: heartbeatSeconds, scope and the bounds). */
 export function gossipOptionsFrom(c: { nodeId: number; farmId: number; twinId: number; gossip: { heartbeatSeconds: number; scope: "farm" | "grid" } & GossipBounds }): GossipOptions {
