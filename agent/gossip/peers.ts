@@ -146,7 +146,9 @@ export class PeerView {
     let quiet: NodeJS.Timeout | null = null;
     let settle!: (n: number) => void;
     const settled = new Promise<number>((resolve) => (settle = resolve));
-    const done = gather(this.m.nc, subject, encodeSyncRequest(this.options.farmId, this.options.nodeId), { deadlineMs: this.options.syncMaxMs, quietMs: 0 }, (data) => {
+    const done = gather(this.m.nc, subject, encodeSyncRequest(this.options.farmId, this.options.nodeId), { deadlineMs: this.options.syncMaxMs, quietMs: 0 }, (data, stop) => {
+      // a farm has at most maxPeersPerFarm nodes: more answers are a flood, not a farm
+      if (answers >= this.options.maxPeersPerFarm) return stop();
       answers++;
       work.push(this.offer(data, "sync", undefined, subject).catch(() => null));
       if (quiet) clearTimeout(quiet);

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { Subjects } from "../../agent/bus/subjects";
 import { GiB } from "../../agent/capacity/units";
+import { findCapacity } from "../../agent/gossip/find";
 import { encodeFindRequest, sealAnnouncement, type Announcement } from "../../agent/gossip/wire";
 import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
@@ -117,4 +118,41 @@ test("a find flood from one connection is answered up to its rate; the rest are 
   expect(answers).toBeGreaterThan(0);
   expect(answers).toBeLessThanOrEqual(40 + Math.ceil(20 * seconds));
   expect((await metric(/^capacity_agent_requests_shed_total\{reason="requester_rate",subject="find"\} (\d+)$/gm)) - shed0).toBe(5000 - answers);
+});
+
+test("a flood of answers to a sync or a find is cut at a bound, not held", async () => {
+  const subjects = new Subjects();
+  // a hostile responder answers every sync of farm 2 and every find with 2,000 garbage messages
+  const hostile = await connect({ servers: nats.url, name: "hostile" });
+  const garbage = new Uint8Array([0xff, 0xff, 0xff, 0xff]);
+  const answer = (_err: unknown, msg: { reply?: string }): void => {
+    for (let i = 0; i < 2000; i++) hostile.publish(msg.reply!, garbage);
+  };
+  hostile.subscribe(subjects.capacitySync(2), { callback: answer });
+  hostile.subscribe(subjects.capacityFind(), { callback: answer });
+  await hostile.flush();
+  try {
+    // the client side of find: at most maxAnswers answers are judged
+    const found = await findCapacity(nc, subjects, { want: { cru: 1, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }, farmId: 0, limit: 0 }, { registry: null, maxAnswers: 50 });
+    const judged = found.found.length + Object.values(found.dropped).reduce((n, v) => n + (v ?? 0), 0);
+    expect(judged).toBe(50);
+    expect(found.dropped.malformed).toBeGreaterThanOrEqual(49); // all but the real agent's answer, when it came first
+    // an agent of farm 2 syncing at start takes at most maxPeersPerFarm answers
+    const dir = tmpDir("gossip-flood-sync-");
+    const key = path.join(dir, "node.json");
+    expect((await cli(["keys", "new", "--out", key])).code).toBe(0);
+    const config = path.join(dir, "config.json");
+    fs.writeFileSync(config, JSON.stringify({ gossip: { maxPeersPerFarm: 10 } }));
+    const second = await startAgent(["--nats", nats.url, "--data", path.join(dir, "data"), "--node-id", "2", "--farm-id", "2", "--key", key, "--config", config, "--metrics-port", "0"]);
+    try {
+      expect(second.logs.find((l) => l.event === "gossip_started")).toMatchObject({ syncAnswers: 10 });
+      const url = `http://127.0.0.1:${second.logs.find((l) => l.event === "metrics_listening")!.port}/metrics`;
+      const body = await (await fetch(url)).text();
+      expect(body).toMatch(/^capacity_agent_gossip_dropped_total\{reason="malformed"\} 10$/m);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await hostile.close();
+  }
 });
