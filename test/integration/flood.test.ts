@@ -168,6 +168,15 @@ test("a get flood from one connection is shed with rate_limited; a deploy is dec
   const st = await client.status(1);
   expect(st.deployments.map((x) => x.id)).toEqual([1, 2]);
 
+  // a status burst from the flooding connection: what is over its rate is refused with a signed
+  // rate_limited the client surfaces as NodeRefused (not a timeout)
+  const flooderClient = new NodeClient(flooder, new Subjects());
+  const burst = await Promise.allSettled(Array.from({ length: 300 }, () => flooderClient.status(1)));
+  const refused = burst.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason as { name: string; code: string });
+  expect(refused.length).toBeGreaterThan(0);
+  expect(refused.every((e) => e.name === "NodeRefused" && e.code === "rate_limited")).toBe(true);
+  expect(burst.some((r) => r.status === "fulfilled")).toBe(true);
+
   // memory: bounded during the flood, back near the baseline after it
   expect(peak - baseline).toBeLessThan(120 * MiB);
   await waitFor(() => rss(pid) - baseline < 40 * MiB, 20_000, `RSS back near the baseline (${(baseline / MiB).toFixed(1)} MiB)`);
