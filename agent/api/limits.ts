@@ -82,8 +82,11 @@ export interface ApiGateModules {
   refusal: (op: ApiOp, reason: ShedReason) => Uint8Array;
 }
 
+/** Asked for a reply of `bytes` before it is built: null to go on, else why it is refused. */
+export type Charge = (bytes: number) => ShedReason | null;
+
 /** A request admitted to a lane: run it; `charge` asks for reply bytes before building a big reply. */
-export type Job = (charge: (bytes: number) => boolean) => Promise<void>;
+export type Job = (charge: Charge) => Promise<void>;
 
 interface Queued {
   op: ApiOp;
@@ -156,7 +159,7 @@ export class ApiGate {
       const w = this.writeLane.shift();
       if (!w) break;
       this.writesRunning++;
-      void w.job(() => true).finally(() => {
+      void w.job(() => null).finally(() => {
         this.writesRunning--;
         this.pump();
       });
@@ -170,11 +173,11 @@ export class ApiGate {
         if (this.closed) return;
         const r = this.readLane.shift();
         if (r) {
-          const charge = (bytes: number): boolean => {
+          const charge: Charge = (bytes) => {
             const extra = Math.ceil(bytes / READ_COST_BYTES) - 1;
             if (extra > 0 && !this.reads.take(r.requester, extra)) return this.count(r.op, "requester_rate");
             if (!this.bytes.take(bytes)) return this.count(r.op, "reply_bytes");
-            return true;
+            return null;
           };
           void r.job(charge).finally(() => this.pump());
         }
@@ -195,8 +198,8 @@ export class ApiGate {
     }
   }
 
-  /** Count a shed request (and log a summary at most every 10 s); returns false for `charge`. */
-  private count(op: ApiOp, reason: ShedReason): false {
+  /** Count a shed request (and log a summary at most every 10 s); returns the reason (for `charge`). */
+  private count(op: ApiOp, reason: ShedReason): ShedReason {
     this.m.metrics?.shed.inc({ subject: op, reason });
     this.shedSinceLog++;
     const now = this.m.now();
@@ -205,7 +208,7 @@ export class ApiGate {
       this.lastShedLog = now;
       this.shedSinceLog = 0;
     }
-    return false;
+    return reason;
   }
 
   close(): void {

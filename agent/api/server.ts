@@ -12,7 +12,7 @@ import type { Store } from "../store/store";
 import { decode, encode, toSafeNumber, unitsToWire, WireError } from "../wire/codec";
 import { rejectionToWire, type UsageStatusView, type WireDeployRequest } from "./messages";
 import { verifyDeployRequest } from "./verify";
-import { API_LIMITS_DEFAULTS, ApiGate, deployOwner, type ApiLimits, type ApiOp } from "./limits";
+import { API_LIMITS_DEFAULTS, ApiGate, deployOwner, type ApiLimits, type ApiOp, type Charge } from "./limits";
 import type { ShedReason } from "../bus/limits";
 import { AGENT_VERSION } from "../version";
 
@@ -62,7 +62,7 @@ export class NodeApi {
   start(): void {
     const { subjects, nc } = this.m;
     const id = this.options.nodeId;
-    type Handler = (msg: Msg, charge: (bytes: number) => boolean) => Promise<Uint8Array> | Uint8Array;
+    type Handler = (msg: Msg, charge: Charge) => Promise<Uint8Array> | Uint8Array;
     const routes: Array<[string, Handler, ApiOp]> = [
       [subjects.nodeDeploy(id), (msg) => this.onDeploy(msg.data), "deploy"],
       [subjects.nodeDelete(id), (msg) => this.onDelete(msg.data), "delete"],
@@ -194,8 +194,8 @@ export class NodeApi {
     return { id: r.id, twinId: r.twinId, version: r.version, units: unitsToWire(r.units), createdMs: r.createdMs, updatedMs: r.updatedMs };
   }
 
-  /** `charge(bytes)`: asked before a reply of that size is built; false refuses it with rate_limited. */
-  onGet(bytes: Uint8Array, charge: (bytes: number) => boolean = () => true): Uint8Array {
+  /** `charge(bytes)`: asked before a reply of that size is built; a reason refuses it with rate_limited. */
+  onGet(bytes: Uint8Array, charge: Charge = () => null): Uint8Array {
     let id: number;
     try {
       id = toSafeNumber(decode<{ id: string }>("GetRequest", bytes, { maxBytes: 1024 }).id, "id");
@@ -208,14 +208,16 @@ export class NodeApi {
       return seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: false, rejection: rejectionToWire({ code: "not_found", message: `deployment ${id} is not on this node` }) }));
     }
     const request = this.m.store.getDeploymentRequest(id);
-    if (!charge(REPLY_OVERHEAD_BYTES + (request?.length ?? 0))) return this.refusal("get", "reply_bytes");
+    const shed = charge(REPLY_OVERHEAD_BYTES + (request?.length ?? 0));
+    if (shed) return this.refusal("get", shed);
     const wireReq = request ? decode<WireDeployRequest>("DeployRequest", request, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 }) : undefined;
     return seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: true, summary: this.summary(r), request: wireReq }));
   }
 
-  statusReply(charge: (bytes: number) => boolean = () => true): Uint8Array {
+  statusReply(charge: Charge = () => null): Uint8Array {
     const l = this.m.ledger;
-    if (!charge(REPLY_OVERHEAD_BYTES + STATUS_BYTES_PER_DEPLOYMENT * l.deployments().length)) return this.refusal("status", "reply_bytes");
+    const shed = charge(REPLY_OVERHEAD_BYTES + STATUS_BYTES_PER_DEPLOYMENT * l.deployments().length);
+    if (shed) return this.refusal("status", shed);
     const cap = l.capacity();
     return seal(
       this.m.signer,

@@ -3,7 +3,7 @@
  * table, the bounded queue, requester ids from reply subjects, and the node API's gate.
  */
 import type { Msg } from "@nats-io/transport-node";
-import { API_LIMITS_DEFAULTS, ApiGate, parseApiLimits, type ApiLimits, type ApiOp } from "../../agent/api/limits";
+import { API_LIMITS_DEFAULTS, ApiGate, parseApiLimits, type ApiLimits, type ApiOp, type Charge } from "../../agent/api/limits";
 import { BoundedQueue, KeyedBuckets, RequestLimiter, requesterOf, take, type BucketState } from "../../agent/bus/limits";
 import { applyFile, defaultConfig } from "../../agent/config/options";
 import { silentLogger } from "../../agent/log/logger";
@@ -116,8 +116,8 @@ describe("ApiGate", () => {
 
   test("reads are charged by reply size: per requester (16 KiB a token) and against the global bytes budget", async () => {
     const { g, metrics } = gate({ readBurst: 10, readRate: 1, replyBytesPerSecond: 64 * 1024 }, () => 0);
-    const answers: boolean[] = [];
-    const job = (bytes: number) => async (charge: (n: number) => boolean): Promise<void> => void answers.push(charge(bytes));
+    const answers: Array<string | null> = [];
+    const job = (bytes: number) => async (charge: Charge): Promise<void> => void answers.push(charge(bytes));
     // requester a: 1 token on arrival + 3 more for a 64 KiB reply = 4 of 10
     g.offer("get", msg("_INBOX.a.1", []), job(64 * 1024));
     // requester b: fits its own bucket, and the global budget (128 KiB burst) still has 64 KiB
@@ -127,7 +127,7 @@ describe("ApiGate", () => {
     // requester a again: 1 + 9 tokens needed for 160 KiB, only 5 left (8 after both offers, 3 taken by a.1)
     g.offer("get", msg("_INBOX.a.2", []), job(160 * 1024));
     for (let i = 0; i < 10; i++) await tick();
-    expect(answers).toEqual([true, true, false, false]);
+    expect(answers).toEqual([null, null, "reply_bytes", "requester_rate"]);
     expect(metrics.shed.get({ subject: "get", reason: "reply_bytes" })).toBe(1);
     expect(metrics.shed.get({ subject: "get", reason: "requester_rate" })).toBe(1);
   });
