@@ -173,10 +173,11 @@ export class ApiGate {
         if (this.closed) return;
         const r = this.readLane.shift();
         if (r) {
+          // a reply larger than a full bucket costs the whole bucket, so every reply stays possible
           const charge: Charge = (bytes) => {
-            const extra = Math.ceil(bytes / READ_COST_BYTES) - 1;
+            const extra = Math.min(Math.ceil(bytes / READ_COST_BYTES), this.limits.readBurst) - 1;
             if (extra > 0 && !this.reads.take(r.requester, extra)) return this.count(r.op, "requester_rate");
-            if (!this.bytes.take(bytes)) return this.count(r.op, "reply_bytes");
+            if (!this.bytes.take(Math.min(bytes, this.bytes.rule.burst))) return this.count(r.op, "reply_bytes");
             return null;
           };
           void r.job(charge).finally(() => this.pump());

@@ -174,3 +174,13 @@ test("RequestLimiter: per requester, then a global budget of answers", () => {
   now += 1000;
   expect(l.check("_INBOX.c.2")).toBeNull();
 });
+
+test("ApiGate: a reply larger than a full bucket still goes out (it costs the whole bucket)", async () => {
+  const { g } = gate({ readBurst: 4, readRate: 1, replyBytesPerSecond: 64 * 1024 }, () => 0);
+  const answers: Array<string | null> = [];
+  const job = (bytes: number) => async (charge: Charge): Promise<void> => void answers.push(charge(bytes));
+  g.offer("get", msg("_INBOX.a.1", []), job(8 * 1024 * 1024));
+  g.offer("get", msg("_INBOX.b.1", []), job(1024));
+  for (let i = 0; i < 10; i++) await tick();
+  expect(answers).toEqual([null, "reply_bytes"]);
+});
