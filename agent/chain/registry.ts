@@ -20,7 +20,7 @@ interface Entry<T> {
  * (and its end once). It never rejects.
  *
  * Bounded against forged input (gossip naming node ids nobody registered, deploys naming unknown
- * twins): at most `maxEntries` cached ids (the oldest go first), and at most `lookupsPerSecond`
+ * twins): at most `maxEntries` cached ids (the least recently used go first), and at most `lookupsPerSecond`
  * requests to the chain per kind (twins, nodes), so a flood of unknown node ids can neither grow
  * the cache and the in-flight table nor crowd out the twin lookups deploys need. A lookup over
  * the rate serves the stale entry if there is one, else resolves undefined (not registered)
@@ -81,7 +81,12 @@ export class ChainRegistry implements Registry {
 
   private lookup(key: string, fetch: () => Promise<TwinRecord | NodeRecord | undefined>): Promise<TwinRecord | NodeRecord | undefined> {
     const hit = this.cache.get(key);
-    if (hit && hit.expiresMs > this.now()) return Promise.resolve(hit.value);
+    if (hit) {
+      // least recently used goes first: ids in use stay cached while a flood of unknown ids passes through
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      if (hit.expiresMs > this.now()) return Promise.resolve(hit.value);
+    }
     const running = this.inflight.get(key);
     if (running) return running;
     if (!this.budgets[key[0] as "t" | "n"].take()) {

@@ -63,3 +63,17 @@ test("over the rate a cached (even expired) entry is served, an uncached id reso
   expect(await reg.twin(7)).toMatchObject({ id: 7 });
   expect(c.calls.twin).toBe(3);
 });
+
+test("ids in use stay cached while a flood of unknown ids passes through the cache (least recently used go first)", async () => {
+  let now = 0;
+  const c = chain();
+  const reg = new ChainRegistry({ maxEntries: 100, lookupsPerSecond: 1_000_000 }, { client: c, logger: silentLogger(), now: () => now });
+  expect(await reg.twin(7)).toMatchObject({ id: 7 });
+  for (let i = 0; i < 1000; i++) {
+    await reg.node(5_000_000 + i);
+    if (i % 50 === 0) expect(await reg.twin(7)).toMatchObject({ id: 7 }); // in use
+    now += 1;
+  }
+  expect(reg.size).toBe(100);
+  expect(c.calls.twin).toBe(1); // never evicted, never asked again
+});
