@@ -237,7 +237,7 @@ export class Agent {
       this.chain = new ChainClient(this.nc, this.subjects, { chainKey: c.chain.publicKey ? parsePublicKey(c.chain.publicKey, "chain.publicKey") : undefined });
       this.backend = new StandinBackend(this.chain);
       // the registry file (when there is one) first, then the chain (cached)
-      this.registry = new CompositeRegistry([this.registry, new ChainRegistry({}, { client: this.backend, logger: this.log, now: this.now })]);
+      this.registry = new CompositeRegistry([this.registry, new ChainRegistry({ lookupsPerSecond: c.chain.lookupsPerSecond }, { client: this.backend, logger: this.log, now: this.now, metrics: this.metrics })]);
     }
   }
 
@@ -278,7 +278,7 @@ export class Agent {
     // what the components see: the ids this node serves under
     const ec: AgentConfig = { ...c, nodeId: this.nodeId, twinId: this.twinId };
     this.api = new NodeApi(
-      { nodeId: this.nodeId, farmId: c.farmId, twinId: this.twinId, maxRequestBytes: c.api.maxRequestBytes, deleteSkewMs: c.api.deleteSkewMs },
+      { nodeId: this.nodeId, farmId: c.farmId, twinId: this.twinId, maxRequestBytes: c.api.maxRequestBytes, deleteSkewMs: c.api.deleteSkewMs, limits: c.api.limits },
       { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, usage: () => this.usage?.status() },
     );
     this.api.start();

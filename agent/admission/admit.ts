@@ -14,7 +14,9 @@ export type RejectCode =
   | "gpu_requires_rent"
   | "not_found"
   | "stale_request"
-  | "internal";
+  | "internal"
+  /** the node API shed the request (a requester over its rate, full queues); retry later */
+  | "rate_limited";
 
 export interface Rejection {
   code: RejectCode;

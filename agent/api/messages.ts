@@ -60,6 +60,7 @@ export interface WireStatusReply {
   agentVersion: string;
   timestampMs: U64;
   usage: WireUsageStatus | null;
+  rejection?: WireRejection | null;
 }
 
 export interface WireUsageStatus {
@@ -148,6 +149,17 @@ export function readDecisionReply(bytes: Uint8Array): Decided {
   };
 }
 
+/** The node refused to answer a read (e.g. `rate_limited`: this connection sent too many requests). */
+export class NodeRefused extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(`node refused: ${code}: ${message}`);
+    this.name = "NodeRefused";
+  }
+}
+
 export interface StatusView {
   nodeId: number;
   farmId: number;
@@ -170,6 +182,7 @@ export function readStatusReply(bytes: Uint8Array): StatusView {
   const o = open(bytes, DOMAIN.StatusReply, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
   if (!o.ok) throw new WireError(o.code === "bad_signature" ? "malformed" : o.code, `node reply: ${o.message}`);
   const s = decode<WireStatusReply>("StatusReply", o.value.payload, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
+  if (s.rejection?.code) throw new NodeRefused(s.rejection.code, s.rejection.message);
   return {
     nodeId: s.nodeId,
     farmId: s.farmId,

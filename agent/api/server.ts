@@ -12,6 +12,8 @@ import type { Store } from "../store/store";
 import { decode, encode, toSafeNumber, unitsToWire, WireError } from "../wire/codec";
 import { rejectionToWire, type UsageStatusView, type WireDeployRequest } from "./messages";
 import { verifyDeployRequest } from "./verify";
+import { API_LIMITS_DEFAULTS, ApiGate, deployOwner, type ApiLimits, type ApiOp, type Charge } from "./limits";
+import type { ShedReason } from "../bus/limits";
 import { AGENT_VERSION } from "../version";
 
 export interface NodeApiOptions {
@@ -20,6 +22,8 @@ export interface NodeApiOptions {
   twinId: number;
   maxRequestBytes: number;
   deleteSkewMs: number;
+  /** admission limits in front of the handlers (api/limits.ts); default API_LIMITS_DEFAULTS */
+  limits?: ApiLimits;
 }
 
 export interface NodeApiModules {
@@ -44,31 +48,36 @@ export interface NodeApiModules {
 export class NodeApi {
   private readonly log: Logger;
   private subs: Subscription[] = [];
+  readonly gate: ApiGate;
+  private readonly refusals = new Map<string, Uint8Array>();
 
   constructor(
     private readonly options: NodeApiOptions,
     private readonly m: NodeApiModules,
   ) {
     this.log = m.logger.child({ module: "api" });
+    this.gate = new ApiGate(options.limits ?? API_LIMITS_DEFAULTS, { now: m.now, logger: m.logger, metrics: m.metrics, refusal: (op, reason) => this.refusal(op, reason) });
   }
 
   start(): void {
     const { subjects, nc } = this.m;
     const id = this.options.nodeId;
-    const routes: Array<[string, (msg: Msg) => Promise<Uint8Array> | Uint8Array]> = [
-      [subjects.nodeDeploy(id), (msg) => this.onDeploy(msg.data)],
-      [subjects.nodeDelete(id), (msg) => this.onDelete(msg.data)],
-      [subjects.nodeGet(id), (msg) => this.onGet(msg.data)],
-      [subjects.nodeStatus(id), () => this.statusReply()],
+    type Handler = (msg: Msg, charge: Charge) => Promise<Uint8Array> | Uint8Array;
+    const routes: Array<[string, Handler, ApiOp]> = [
+      [subjects.nodeDeploy(id), (msg) => this.onDeploy(msg.data), "deploy"],
+      [subjects.nodeDelete(id), (msg) => this.onDelete(msg.data), "delete"],
+      [subjects.nodeGet(id), (msg, charge) => this.onGet(msg.data, charge), "get"],
+      [subjects.nodeStatus(id), (_msg, charge) => this.statusReply(charge), "status"],
     ];
-    for (const [subject, handler] of routes) {
+    for (const [subject, handler, op] of routes) {
       const sub = nc.subscribe(subject, {
         callback: (err, msg) => {
           if (err) {
             this.log.warn({ event: "api_subscription_error", subject, err: String(err) }, "subscription error");
             return;
           }
-          void this.serve(msg, handler);
+          // admission before any work: per-requester rates, bounded lanes (api/limits.ts)
+          this.gate.offer(op, msg, (charge) => this.serve(msg, (m) => handler(m, charge)));
         },
       });
       this.subs.push(sub);
@@ -105,6 +114,22 @@ export class NodeApi {
     return seal(this.m.signer, DOMAIN.DecisionReply, encode("DecisionReply", payload));
   }
 
+  /** The signed `rate_limited` reply for an op and reason, made once and reused (refusing costs no signature). */
+  private refusal(op: ApiOp, reason: ShedReason): Uint8Array {
+    const key = `${op}:${reason}`;
+    const hit = this.refusals.get(key);
+    if (hit) return hit;
+    const r = rateLimited(reason);
+    const bytes =
+      op === "get"
+        ? seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: false, rejection: rejectionToWire(r) }))
+        : op === "status"
+          ? seal(this.m.signer, DOMAIN.StatusReply, encode("StatusReply", { nodeId: this.options.nodeId, rejection: rejectionToWire(r) }))
+          : this.decisionReply({ accepted: false, rejection: r }, 0, 0);
+    this.refusals.set(key, bytes);
+    return bytes;
+  }
+
   private tooLarge(bytes: Uint8Array): Rejection | undefined {
     if (bytes.length <= this.options.maxRequestBytes) return undefined;
     return { code: "too_large", message: `request of ${bytes.length} bytes exceeds the limit of ${this.options.maxRequestBytes}` };
@@ -113,6 +138,8 @@ export class NodeApi {
   async onDeploy(bytes: Uint8Array): Promise<Uint8Array> {
     const big = this.tooLarge(bytes);
     if (big) return this.refuse(big);
+    const owner = deployOwner(bytes, this.options.maxRequestBytes);
+    if (owner !== undefined && !this.gate.twinAllowed("deploy", owner)) return this.refusal("deploy", "twin_rate");
     const v = await verifyDeployRequest(bytes, this.m.registry, { maxBytes: this.options.maxRequestBytes, maxRepeated: 1024 });
     if (!v.ok) {
       this.log.info({ event: "deployment_rejected", code: v.rejection.code, path: v.rejection.path, reason: v.rejection.message }, "deployment rejected");
@@ -146,6 +173,7 @@ export class NodeApi {
       if (err instanceof WireError) return this.refuse({ code: err.code, message: err.message });
       throw err;
     }
+    if (!this.gate.twinAllowed("delete", req.twinId)) return this.refusal("delete", "twin_rate");
     const twin = await this.m.registry.twin(req.twinId);
     if (!twin) return this.refuse({ code: "unauthorized", message: `twin ${req.twinId} is not in the registry` }, id);
     if (!sameKey(twin.publicKey, o.value.signer) || twin.scheme !== o.value.scheme) {
@@ -166,7 +194,8 @@ export class NodeApi {
     return { id: r.id, twinId: r.twinId, version: r.version, units: unitsToWire(r.units), createdMs: r.createdMs, updatedMs: r.updatedMs };
   }
 
-  onGet(bytes: Uint8Array): Uint8Array {
+  /** `charge(bytes)`: asked before a reply of that size is built; a reason refuses it with rate_limited. */
+  onGet(bytes: Uint8Array, charge: Charge = () => null): Uint8Array {
     let id: number;
     try {
       id = toSafeNumber(decode<{ id: string }>("GetRequest", bytes, { maxBytes: 1024 }).id, "id");
@@ -179,12 +208,16 @@ export class NodeApi {
       return seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: false, rejection: rejectionToWire({ code: "not_found", message: `deployment ${id} is not on this node` }) }));
     }
     const request = this.m.store.getDeploymentRequest(id);
+    const shed = charge(REPLY_OVERHEAD_BYTES + (request?.length ?? 0));
+    if (shed) return this.refusal("get", shed);
     const wireReq = request ? decode<WireDeployRequest>("DeployRequest", request, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 }) : undefined;
     return seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: true, summary: this.summary(r), request: wireReq }));
   }
 
-  statusReply(): Uint8Array {
+  statusReply(charge: Charge = () => null): Uint8Array {
     const l = this.m.ledger;
+    const shed = charge(REPLY_OVERHEAD_BYTES + STATUS_BYTES_PER_DEPLOYMENT * l.deployments().length);
+    if (shed) return this.refusal("status", shed);
     const cap = l.capacity();
     return seal(
       this.m.signer,
@@ -209,7 +242,24 @@ export class NodeApi {
   }
 
   async close(): Promise<void> {
+    this.gate.close();
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
   }
+}
+
+/** Reply size estimates for `charge`: envelope and summary, and one status entry per deployment. */
+const REPLY_OVERHEAD_BYTES = 512;
+const STATUS_BYTES_PER_DEPLOYMENT = 96;
+
+function rateLimited(reason: ShedReason): Rejection {
+  const why =
+    reason === "queue_full"
+      ? "the node is busy (its request queue is full)"
+      : reason === "reply_bytes"
+        ? "the node is sending as many reply bytes as it allows per second"
+        : reason === "twin_rate"
+          ? "this twin sent more requests than the node allows per second"
+          : "this connection sent more requests than the node allows per second";
+  return { code: "rate_limited", message: `${why}; retry in a second, and send fewer requests at once` };
 }

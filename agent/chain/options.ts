@@ -113,9 +113,14 @@ export interface ChainRegistryOptions {
   negativeTtlMs?: number;
   /** most cached ids (twins and nodes together); the oldest go first (default 10000) */
   maxEntries?: number;
+  /**
+   * lookups sent to the chain per second, for twins and for nodes each (burst: twice that); more
+   * resolve from the cache or as not registered, without asking (default 50)
+   */
+  lookupsPerSecond?: number;
 }
 
-export const CHAIN_REGISTRY_DEFAULTS: Required<ChainRegistryOptions> = { ttlMs: 60_000, negativeTtlMs: 2_000, maxEntries: 10_000 };
+export const CHAIN_REGISTRY_DEFAULTS: Required<ChainRegistryOptions> = { ttlMs: 60_000, negativeTtlMs: 2_000, maxEntries: 10_000, lookupsPerSecond: 50 };
 
 function int(v: unknown, field: string, min: number, max: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
@@ -163,5 +168,6 @@ export function parseChainRegistryOptions(raw: ChainRegistryOptions = {}): Requi
   int(o.ttlMs, "chainRegistry.ttlMs", 0, 86_400_000);
   int(o.negativeTtlMs, "chainRegistry.negativeTtlMs", 0, 86_400_000);
   int(o.maxEntries, "chainRegistry.maxEntries", 1, 10_000_000);
+  int(o.lookupsPerSecond, "chain.lookupsPerSecond", 1, 1_000_000);
   return o;
 }

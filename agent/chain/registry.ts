@@ -1,4 +1,6 @@
+import { Budget } from "../bus/limits";
 import type { Logger } from "../log/logger";
+import type { Metrics } from "../metrics/metrics";
 import type { NodeRecord, Registry, TwinRecord } from "../registry/types";
 import type { ChainBackend } from "./backend";
 import { ChainError } from "./errors";
@@ -16,6 +18,13 @@ interface Entry<T> {
  * the stale cached entry if there is one, else resolves undefined, and that answer is kept for
  * `negativeTtlMs` so lookups do not each wait for the chain's timeout; the outage is logged once
  * (and its end once). It never rejects.
+ *
+ * Bounded against forged input (gossip naming node ids nobody registered, deploys naming unknown
+ * twins): at most `maxEntries` cached ids (the least recently used go first), and at most `lookupsPerSecond`
+ * requests to the chain per kind (twins, nodes), so a flood of unknown node ids can neither grow
+ * the cache and the in-flight table nor crowd out the twin lookups deploys need. A lookup over
+ * the rate serves the stale entry if there is one, else resolves undefined (not registered)
+ * without asking, uncached; it is counted (`capacity_agent_requests_shed_total{subject="chain_lookup"}`).
  */
 export class ChainRegistry implements Registry {
   private readonly opts: Required<ChainRegistryOptions>;
@@ -24,14 +33,29 @@ export class ChainRegistry implements Registry {
   private readonly cache = new Map<string, Entry<TwinRecord | NodeRecord>>();
   private readonly inflight = new Map<string, Promise<TwinRecord | NodeRecord | undefined>>();
   private outage: string | null = null;
-  private readonly client: Pick<ChainBackend, "twin" | "node">;
+  private readonly client: ChainLookups;
+  private readonly metrics: Metrics | null;
+  private readonly budgets: { t: Budget; n: Budget };
+  private lastShedLog = -Infinity;
 
-  /** `client`: any ChainBackend (or the ChainClient of the stand-in): only its twin and node lookups are used. */
-  constructor(options: ChainRegistryOptions, modules: { client: Pick<ChainBackend, "twin" | "node">; logger: Logger; now?: () => number }) {
+  constructor(options: ChainRegistryOptions, modules: { client: ChainLookups; logger: Logger; now?: () => number; metrics?: Metrics | null }) {
     this.opts = parseChainRegistryOptions(options);
     this.log = modules.logger.child({ module: "chain-registry" });
     this.now = modules.now ?? Date.now;
     this.client = modules.client;
+    this.metrics = modules.metrics ?? null;
+    const rule = { rate: this.opts.lookupsPerSecond, burst: 2 * this.opts.lookupsPerSecond };
+    this.budgets = { t: new Budget(rule, this.now), n: new Budget(rule, this.now) };
+  }
+
+  /** Cached ids (found and not found). */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** Lookups waiting for the chain. */
+  get pending(): number {
+    return this.inflight.size;
   }
 
   twin(id: number): Promise<TwinRecord | undefined> {
@@ -57,9 +81,22 @@ export class ChainRegistry implements Registry {
 
   private lookup(key: string, fetch: () => Promise<TwinRecord | NodeRecord | undefined>): Promise<TwinRecord | NodeRecord | undefined> {
     const hit = this.cache.get(key);
-    if (hit && hit.expiresMs > this.now()) return Promise.resolve(hit.value);
+    if (hit) {
+      // least recently used goes first: ids in use stay cached while a flood of unknown ids passes through
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      if (hit.expiresMs > this.now()) return Promise.resolve(hit.value);
+    }
     const running = this.inflight.get(key);
     if (running) return running;
+    if (!this.budgets[key[0] as "t" | "n"].take()) {
+      this.metrics?.shed.inc({ subject: "chain_lookup", reason: "global_rate" });
+      if (this.now() - this.lastShedLog >= 10_000) {
+        this.lastShedLog = this.now();
+        this.log.warn({ event: "chain_lookups_shed", kind: key[0] === "t" ? "twin" : "node", lookupsPerSecond: this.opts.lookupsPerSecond }, "more registry lookups than the chain rate allows; unknown ids resolve to not registered");
+      }
+      return Promise.resolve(hit?.value);
+    }
     const p = this.fetch(key, fetch, hit).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
@@ -98,6 +135,9 @@ export class ChainRegistry implements Registry {
     this.cache.clear();
   }
 }
+
+/** What ChainRegistry asks the chain: any ChainBackend (or the stand-in's ChainClient) has these. */
+export type ChainLookups = Pick<ChainBackend, "twin" | "node">;
 
 /**
  * Asks each registry in order and returns the first hit (e.g. a local file for dev keys, then the

@@ -4,6 +4,7 @@ import { DEFAULT_POLICY, OVERPROVISION_RANGE, type CapacityPolicy } from "../cap
 import { parseSize } from "../capacity/size";
 import { UNIT_NAMES } from "../capacity/units";
 import { LOG_LEVELS } from "../log/logger";
+import { API_LIMITS_DEFAULTS, parseApiLimits, type ApiLimits } from "../api/limits";
 import { ConfigError } from "./errors";
 
 /**
@@ -54,12 +55,26 @@ export interface AgentConfig {
     maxRequestBytes: number;
     /** how far a delete request's timestamp may be from the node's clock; default 300000 ms */
     deleteSkewMs: number;
+    /**
+     * what an unauthenticated sender can make the node API do (api/limits.ts): per-requester read
+     * and write rates, reply bytes per second, queue lengths; defaults in API_LIMITS_DEFAULTS
+     */
+    limits: ApiLimits;
   };
   gossip: {
     /** heartbeat interval in seconds; default 30 */
     heartbeatSeconds: number;
     /** "farm" (default: own farm's subjects only) or "grid" (every farm) */
     scope: "farm" | "grid";
+    /** most peers kept per farm (default 1000) and in all (default 20000) */
+    maxPeersPerFarm?: number;
+    maxPeers?: number;
+    /** find and sync answers per second per requester connection (default 20) and in all (default 500) */
+    requestRate?: number;
+    answersPerSecond?: number;
+    /** peers answers per second per requester connection (default 50) and in all (default 100) */
+    peersRate?: number;
+    peersPerSecond?: number;
   };
   usage: {
     /** metering period in seconds, aligned to the clock; default 3600, at most MAX_PERIOD_SECONDS (4 h) */
@@ -77,6 +92,8 @@ export interface AgentConfig {
      * node id (warning node_id_unconfirmed) and keeps registering in the background.
      */
     registerWaitMs: number;
+    /** registry lookups sent to the chain per second, twins and nodes each; more resolve from the cache or as unknown (default 50) */
+    lookupsPerSecond: number;
   };
   log: { level: string; pretty: boolean };
   /** Prometheus endpoint (GET /metrics, /healthz); off unless a port is set */
@@ -99,10 +116,10 @@ export function defaultConfig(): AgentConfig {
     power: { state: "up", rented: false },
     capacity: { ...DEFAULT_POLICY, overprovision: { ...DEFAULT_POLICY.overprovision } },
     hardware: {},
-    api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000 },
+    api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000, limits: { ...API_LIMITS_DEFAULTS } },
     gossip: { heartbeatSeconds: 30, scope: "farm" },
     usage: { periodSeconds: 3600 },
-    chain: { enabled: true, publicKey: null, registerWaitMs: 10_000 },
+    chain: { enabled: true, publicKey: null, registerWaitMs: 10_000, lookupsPerSecond: 50 },
     log: { level: "info", pretty: false },
     metrics: { host: "127.0.0.1", port: null },
   };
@@ -275,13 +292,18 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.api !== undefined) {
     if (!isObj(raw.api)) throw new ConfigError("api", "expected an object");
-    checkKeys(raw.api, ["maxRequestBytes", "deleteSkewMs"], "api");
+    checkKeys(raw.api, ["maxRequestBytes", "deleteSkewMs", "limits"], "api");
     if (raw.api.maxRequestBytes !== undefined) c.api.maxRequestBytes = intField(raw.api.maxRequestBytes, "api.maxRequestBytes", 1024, 8 * 1024 * 1024);
     if (raw.api.deleteSkewMs !== undefined) c.api.deleteSkewMs = intField(raw.api.deleteSkewMs, "api.deleteSkewMs", 1000, 86_400_000);
+    if (raw.api.limits !== undefined) c.api.limits = parseApiLimits(raw.api.limits, (field, message) => new ConfigError(field, message));
   }
   if (raw.gossip !== undefined) {
     if (!isObj(raw.gossip)) throw new ConfigError("gossip", "expected an object");
-    checkKeys(raw.gossip, ["heartbeatSeconds", "scope"], "gossip");
+    const bounds = ["maxPeersPerFarm", "maxPeers", "requestRate", "answersPerSecond", "peersRate", "peersPerSecond"] as const;
+    checkKeys(raw.gossip, ["heartbeatSeconds", "scope", ...bounds], "gossip");
+    for (const k of bounds) {
+      if (raw.gossip[k] !== undefined) c.gossip[k] = intField(raw.gossip[k], `gossip.${k}`, 1, 10_000_000);
+    }
     if (raw.gossip.heartbeatSeconds !== undefined) c.gossip.heartbeatSeconds = numField(raw.gossip.heartbeatSeconds, "gossip.heartbeatSeconds", 0.1, 3600);
     if (raw.gossip.scope !== undefined) {
       if (raw.gossip.scope !== "farm" && raw.gossip.scope !== "grid") throw new ConfigError("gossip.scope", 'expected "farm" or "grid"');
@@ -295,8 +317,9 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.chain !== undefined) {
     if (!isObj(raw.chain)) throw new ConfigError("chain", "expected an object");
-    checkKeys(raw.chain, ["enabled", "publicKey", "registerWaitMs"], "chain");
+    checkKeys(raw.chain, ["enabled", "publicKey", "registerWaitMs", "lookupsPerSecond"], "chain");
     if (raw.chain.registerWaitMs !== undefined) c.chain.registerWaitMs = intField(raw.chain.registerWaitMs, "chain.registerWaitMs", 0, 3_600_000);
+    if (raw.chain.lookupsPerSecond !== undefined) c.chain.lookupsPerSecond = intField(raw.chain.lookupsPerSecond, "chain.lookupsPerSecond", 1, 1_000_000);
     if (raw.chain.enabled !== undefined) c.chain.enabled = boolField(raw.chain.enabled, "chain.enabled");
     if (raw.chain.publicKey !== undefined) {
       if (raw.chain.publicKey !== null && (typeof raw.chain.publicKey !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(raw.chain.publicKey))) {

@@ -56,6 +56,8 @@ export interface FindOptions {
   quietMs?: number;
   now?: () => number;
   signal?: AbortSignal;
+  /** stop collecting after this many answers, valid or not (default 20000: a bound on what a flood of answers can make the client hold) */
+  maxAnswers?: number;
 }
 
 export interface FindOutcome {
@@ -69,7 +71,7 @@ export interface FindOutcome {
   boundToRegistry: boolean;
 }
 
-export const FIND_DEFAULTS = { deadlineMs: 1500, quietMs: 300 };
+export const FIND_DEFAULTS = { deadlineMs: 1500, quietMs: 300, maxAnswers: 20_000 };
 
 /** Ask the grid (or one farm) for nodes that fit `query.want`; verify, de-duplicate and rank the answers. */
 export async function findCapacity(nc: NatsConnection, subjects: Subjects, query: FindQuery, opts: FindOptions): Promise<FindOutcome> {
@@ -111,6 +113,7 @@ export async function findCapacity(nc: NatsConnection, subjects: Subjects, query
     }
   };
   await gather(nc, subjects.capacityFind(), encodeFindRequest(query), { deadlineMs: opts.deadlineMs ?? FIND_DEFAULTS.deadlineMs, quietMs: opts.quietMs ?? FIND_DEFAULTS.quietMs, signal: opts.signal }, (data, stop) => {
+    if (pending.length >= (opts.maxAnswers ?? FIND_DEFAULTS.maxAnswers)) return stop();
     pending.push(consider(data, stop));
   });
   await Promise.all(pending);

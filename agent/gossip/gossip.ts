@@ -1,4 +1,5 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { RequestLimiter } from "../bus/limits";
 import { onReconnect } from "../bus/nats";
 import type { Subjects } from "../bus/subjects";
 import { fits } from "../capacity/units";
@@ -46,6 +47,9 @@ export class Gossip {
   private readonly metrics: GossipMetrics | null;
   private subs: Subscription[] = [];
   private stopWatch: (() => void) | null = null;
+  /** find and sync requests, and peers requests: per requester connection and in all, before any work */
+  private readonly limiter: RequestLimiter;
+  private readonly peersLimiter: RequestLimiter;
 
   constructor(
     readonly options: GossipOptions,
@@ -54,16 +58,18 @@ export class Gossip {
     this.log = m.logger.child({ module: "gossip" });
     this.metrics = m.metrics ? createGossipMetrics(m.metrics.registry) : null;
     this.announcer = new Announcer(options, { source: m.ledger, bus: m.nc, subjects: m.subjects, signer: m.signer, store: m.store, logger: m.logger, metrics: this.metrics, now: m.now });
+    this.limiter = new RequestLimiter({ rate: options.requestRate, burst: 2 * options.requestRate }, options.answersPerSecond, 10_000, m.now);
+    this.peersLimiter = new RequestLimiter({ rate: options.peersRate, burst: 2 * options.peersRate }, options.peersPerSecond, 10_000, m.now);
     this.view = new PeerView(options, { nc: m.nc, subjects: m.subjects, registry: m.registry, signer: m.signer, logger: m.logger, metrics: this.metrics, now: m.now });
   }
 
   async start(): Promise<void> {
     const { nc, subjects } = this.m;
-    this.view.start();
-    const respond = (subject: string, handler: (msg: Msg) => Uint8Array | null): Subscription =>
+    this.view.start((what, reply) => this.allow(what, reply));
+    const respond = (subject: string, what: string, handler: (msg: Msg) => Uint8Array | null): Subscription =>
       nc.subscribe(subject, {
         callback: (err, msg) => {
-          if (err || !msg.reply) return;
+          if (err || !msg.reply || !this.allow(what, msg.reply)) return;
           try {
             const reply = handler(msg);
             if (reply) msg.respond(reply);
@@ -73,14 +79,23 @@ export class Gossip {
         },
       });
     this.subs.push(
-      respond(subjects.capacitySync(this.options.farmId), () => this.announcer.current().bytes),
-      respond(subjects.capacityFind(), (msg) => this.onFind(msg.data)),
+      respond(subjects.capacitySync(this.options.farmId), "sync", () => this.announcer.current().bytes),
+      respond(subjects.capacityFind(), "find", (msg) => this.onFind(msg.data)),
     );
     await nc.flush();
     this.announcer.start();
     const answers = await this.view.sync();
     this.log.info({ event: "gossip_started", heartbeatMs: this.options.heartbeatMs, scope: this.options.scope, peers: this.view.table.size, syncAnswers: answers }, "capacity gossip started");
     this.watchReconnects();
+  }
+
+  /** Admit a find, sync or peers request before any work; a refused one is dropped unanswered and counted. */
+  private allow(what: string, reply: string): boolean {
+    const shed = (what === "peers" ? this.peersLimiter : this.limiter).check(reply);
+    if (!shed) return true;
+    this.m.metrics?.shed.inc({ subject: what, reason: shed });
+    this.m.metrics?.shedDropped.inc({ subject: what });
+    return false;
   }
 
   /**

@@ -31,6 +31,20 @@ export interface GossipOptions {
   sweepMs: number;
   /** sequence numbers reserved in the store per write (default 1000) */
   sequenceBlock: number;
+  /** most peers kept per farm; announcements of more new nodes are dropped as view_full (default 1000) */
+  maxPeersPerFarm: number;
+  /** most peers kept in all (default 20000) */
+  maxPeers: number;
+  /** find and sync requests answered per second per requester connection (default 20; burst twice that) */
+  requestRate: number;
+  /** find and sync requests answered per second in all; more are dropped unanswered (default 500) */
+  answersPerSecond: number;
+  /**
+   * peers requests (a diagnostic read whose reply can be large) answered per second per requester
+   * connection (default 50; burst twice that) and in all (default 100)
+   */
+  peersRate: number;
+  peersPerSecond: number;
 }
 
 export const GOSSIP_DEFAULTS: Omit<GossipOptions, "nodeId" | "farmId" | "twinId"> = {
@@ -44,6 +58,12 @@ export const GOSSIP_DEFAULTS: Omit<GossipOptions, "nodeId" | "farmId" | "twinId"
   syncMaxMs: 2000,
   sweepMs: 500,
   sequenceBlock: 1000,
+  maxPeersPerFarm: 1000,
+  maxPeers: 20_000,
+  requestRate: 20,
+  answersPerSecond: 500,
+  peersRate: 50,
+  peersPerSecond: 100,
 };
 
 /** Smallest and largest heartbeat a node may announce (and peers accept), ms. */
@@ -62,6 +82,12 @@ const RANGES: Record<string, [number, number]> = {
   syncMaxMs: [10, 60_000],
   sweepMs: [10, 60_000],
   sequenceBlock: [1, 1_000_000],
+  maxPeersPerFarm: [1, 1_000_000],
+  maxPeers: [1, 10_000_000],
+  requestRate: [1, 1_000_000],
+  answersPerSecond: [1, 1_000_000],
+  peersRate: [1, 1_000_000],
+  peersPerSecond: [1, 1_000_000],
 };
 
 export function parseGossipOptions(raw: Partial<GossipOptions> & { nodeId: number; farmId: number; twinId: number }): GossipOptions {
@@ -77,7 +103,11 @@ export function parseGossipOptions(raw: Partial<GossipOptions> & { nodeId: numbe
   return o;
 }
 
-/** Gossip options from the agent's configuration (config.gossip.heartbeatSeconds and scope). */
-export function gossipOptionsFrom(c: { nodeId: number; farmId: number; twinId: number; gossip: { heartbeatSeconds: number; scope: "farm" | "grid" } }): GossipOptions {
-  return parseGossipOptions({ nodeId: c.nodeId, farmId: c.farmId, twinId: c.twinId, heartbeatMs: Math.round(c.gossip.heartbeatSeconds * 1000), scope: c.gossip.scope });
+/** The bounds a configuration file may set (config.gossip.*). */
+export type GossipBounds = Partial<Pick<GossipOptions, "maxPeersPerFarm" | "maxPeers" | "requestRate" | "answersPerSecond" | "peersRate" | "peersPerSecond">>;
+
+/** Gossip options from the agent's configuration (config.gossip: heartbeatSeconds, scope and the bounds). */
+export function gossipOptionsFrom(c: { nodeId: number; farmId: number; twinId: number; gossip: { heartbeatSeconds: number; scope: "farm" | "grid" } & GossipBounds }): GossipOptions {
+  const { heartbeatSeconds, scope, ...bounds } = c.gossip;
+  return parseGossipOptions({ nodeId: c.nodeId, farmId: c.farmId, twinId: c.twinId, heartbeatMs: Math.round(heartbeatSeconds * 1000), scope, ...bounds });
 }

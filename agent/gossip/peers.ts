@@ -47,7 +47,7 @@ export class PeerView {
     private readonly m: PeerViewModules,
   ) {
     this.log = m.logger.child({ module: "gossip" });
-    this.table = new PeerTable({ expiryHeartbeats: options.expiryHeartbeats, maxClockSkewMs: options.maxClockSkewMs, maxBytes: options.maxAnnouncementBytes });
+    this.table = new PeerTable({ expiryHeartbeats: options.expiryHeartbeats, maxClockSkewMs: options.maxClockSkewMs, maxBytes: options.maxAnnouncementBytes, maxPeersPerFarm: options.maxPeersPerFarm, maxPeers: options.maxPeers });
   }
 
   /** The subject pattern listened to: the own farm, or every farm with scope "grid". */
@@ -55,7 +55,8 @@ export class PeerView {
     return this.m.subjects.capacity(this.options.scope === "grid" ? "*" : this.options.farmId, "*");
   }
 
-  start(): void {
+  /** `limit(subject, reply)`: false when the peers request is to be dropped (the Gossip's limiter) */
+  start(limit: (subject: string, reply: string) => boolean = () => true): void {
     const { nc, subjects } = this.m;
     this.subs.push(
       nc.subscribe(this.pattern, {
@@ -65,7 +66,7 @@ export class PeerView {
       }),
       nc.subscribe(subjects.nodePeers(this.options.nodeId), {
         callback: (err, msg) => {
-          if (err || !msg.reply) return;
+          if (err || !msg.reply || !limit("peers", msg.reply)) return;
           try {
             msg.respond(this.peersReply());
           } catch (e) {
@@ -145,7 +146,9 @@ export class PeerView {
     let quiet: NodeJS.Timeout | null = null;
     let settle!: (n: number) => void;
     const settled = new Promise<number>((resolve) => (settle = resolve));
-    const done = gather(this.m.nc, subject, encodeSyncRequest(this.options.farmId, this.options.nodeId), { deadlineMs: this.options.syncMaxMs, quietMs: 0 }, (data) => {
+    const done = gather(this.m.nc, subject, encodeSyncRequest(this.options.farmId, this.options.nodeId), { deadlineMs: this.options.syncMaxMs, quietMs: 0 }, (data, stop) => {
+      // a farm has at most maxPeersPerFarm nodes: more answers are a flood, not a farm
+      if (answers >= this.options.maxPeersPerFarm) return stop();
       answers++;
       work.push(this.offer(data, "sync", undefined, subject).catch(() => null));
       if (quiet) clearTimeout(quiet);

@@ -13,6 +13,8 @@
  *      window = expiryHeartbeats x its own heartbeat            else stale
  *   8. its sequence is higher than the highest kept for the node
  *      (equal and byte-identical: duplicate, else replay)       else replay / duplicate
+ *   9. a node new to the view finds room: its farm holds fewer
+ *      than maxPeersPerFarm peers and the view fewer than maxPeers else view_full
  * A peer leaves the view when `expiryHeartbeats` of ITS OWN heartbeat intervals pass (by the local
  * clock, from when the announcement was received) without a newer announcement. The highest
  * sequence of a node is remembered after it expires, so an old announcement cannot bring it back.
@@ -25,7 +27,7 @@ import { decode, WireError } from "../wire/codec";
 import { decodeAnnouncementPayload, type Announcement, type Envelope } from "./wire";
 
 /** Why an announcement was not kept. Stable: reused as the metric label and the log `reason`. */
-export const DROP_REASONS = ["too_large", "malformed", "wrong_subject", "unknown_node", "bad_signature", "wrong_farm", "stale", "replay", "duplicate"] as const;
+export const DROP_REASONS = ["too_large", "malformed", "wrong_subject", "unknown_node", "bad_signature", "wrong_farm", "stale", "replay", "duplicate", "view_full"] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface Drop {
@@ -48,6 +50,10 @@ export interface ViewRules {
   expiryHeartbeats: number;
   maxClockSkewMs: number;
   maxBytes: number;
+  /** most peers kept per farm (default: no limit) */
+  maxPeersPerFarm?: number;
+  /** most peers kept in all (default: no limit); the highest sequences remembered are bounded to twice this */
+  maxPeers?: number;
 }
 
 /** What the subject of a gossip message claims. */
@@ -171,18 +177,49 @@ export function isExpired(peer: Peer, now: number, expiryHeartbeats: number): bo
 export class PeerTable {
   private readonly peers = new Map<number, Peer>();
   private readonly highWater = new Map<number, number>();
+  private readonly perFarm = new Map<number, number>();
 
   constructor(readonly rules: ViewRules) {}
 
   /** Judge an offer and keep it when accepted. */
   offer(offer: Offer, now: number): Verdict {
     const id = offer.received.announcement.nodeId;
-    const v = judge(offer, this.peers.get(id), this.highWater.get(id), now, this.rules);
-    if (v.ok) {
-      this.peers.set(id, v.peer);
-      this.highWater.set(id, v.peer.announcement.sequence);
+    const kept = this.peers.get(id);
+    const v = judge(offer, kept, this.highWater.get(id), now, this.rules);
+    if (!v.ok) return v;
+    const farm = v.peer.announcement.farmId;
+    if (!kept || kept.announcement.farmId !== farm) {
+      if ((this.perFarm.get(farm) ?? 0) >= (this.rules.maxPeersPerFarm ?? Infinity)) return drop("view_full", `farm ${farm} already has ${this.rules.maxPeersPerFarm} peers in the view`, id);
+      if (!kept && this.peers.size >= (this.rules.maxPeers ?? Infinity)) return drop("view_full", `the view already holds ${this.rules.maxPeers} peers`, id);
+      if (kept) this.countFarm(kept.announcement.farmId, -1);
+      this.countFarm(farm, 1);
     }
+    this.peers.set(id, v.peer);
+    this.highWater.delete(id); // re-insert: Map order is the eviction order
+    this.highWater.set(id, v.peer.announcement.sequence);
+    this.trimHighWater();
     return v;
+  }
+
+  private countFarm(farm: number, by: number): void {
+    const n = (this.perFarm.get(farm) ?? 0) + by;
+    if (n > 0) this.perFarm.set(farm, n);
+    else this.perFarm.delete(farm);
+  }
+
+  /** Forget the highest sequences of the longest-gone nodes beyond 2 x maxPeers (live peers are kept). */
+  private trimHighWater(): void {
+    const max = 2 * (this.rules.maxPeers ?? Infinity);
+    if (this.highWater.size <= max) return;
+    for (const id of this.highWater.keys()) {
+      if (this.highWater.size <= max) break;
+      if (!this.peers.has(id)) this.highWater.delete(id);
+    }
+  }
+
+  /** Peers kept for `farm`. */
+  farmSize(farm: number): number {
+    return this.perFarm.get(farm) ?? 0;
   }
 
   /** Remove and return the peers that expired at `now`. */
@@ -191,6 +228,7 @@ export class PeerTable {
     for (const [id, p] of this.peers) {
       if (isExpired(p, now, this.rules.expiryHeartbeats)) {
         this.peers.delete(id);
+        this.countFarm(p.announcement.farmId, -1);
         gone.push(p);
       }
     }

@@ -73,6 +73,10 @@ export interface Metrics {
   decisions: Counter;
   /** node API requests refused before admission, by code (malformed, too_large, bad_signature, ...) */
   apiErrors: Counter;
+  /** requests shed before any work (node API and gossip responders), by subject and reason (bus/limits.ts SHED_REASONS) */
+  shed: Counter;
+  /** shed requests that got no reply (none asked, or over the refusal budget), by subject */
+  shedDropped: Counter;
   /** free capacity per unit (bytes or counts) */
   free: Gauge;
   /** reserved (used) capacity per unit */
@@ -84,6 +88,8 @@ export function createMetrics(registry = new MetricsRegistry()): Metrics {
     registry,
     decisions: registry.counter("capacity_agent_decisions_total", "admission decisions by op and result"),
     apiErrors: registry.counter("capacity_agent_api_errors_total", "node API requests refused before admission, by code"),
+    shed: registry.counter("capacity_agent_requests_shed_total", "requests shed before any work, by subject and reason"),
+    shedDropped: registry.counter("capacity_agent_requests_shed_unanswered_total", "shed requests that got no reply, by subject"),
     free: registry.gauge("capacity_agent_free_units", "free capacity per unit"),
     used: registry.gauge("capacity_agent_used_units", "reserved capacity per unit"),
   };

@@ -1,11 +1,12 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { RequestLimiter } from "../bus/limits";
 import { onReconnect } from "../bus/nats";
 import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
 import { seal } from "../identity/envelope";
 import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
-import type { Counter, Gauge, MetricsRegistry } from "../metrics/metrics";
+import type { Counter, Gauge, Metrics, MetricsRegistry } from "../metrics/metrics";
 import { inclusionPath, leafHash, merkleRoot } from "../proofs/merkle";
 import { encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
 import type { Store } from "../store/store";
@@ -39,6 +40,9 @@ export interface UsageOptions {
   /** retry backoff of proof delivery, ms */
   retryMinMs: number;
   retryMaxMs: number;
+  /** audits answered per second per requester connection (default 20, burst twice that) and in all (default 200); more get rate_limited */
+  auditRate?: number;
+  auditsPerSecond?: number;
 }
 
 export function usageOptionsFrom(c: { nodeId: number; farmId: number; usage: { periodSeconds: number } }): UsageOptions {
@@ -52,7 +56,8 @@ export interface UsageModules {
   store: Store;
   signer: Signer;
   logger: Logger;
-  metrics: { registry: MetricsRegistry } | null;
+  /** `shed` (the agent's Metrics) counts audits refused over the rate */
+  metrics: ({ registry: MetricsRegistry } & Partial<Pick<Metrics, "shed">>) | null;
   now: () => number;
   /** null: proofs are built and kept for audit, but not sent (no chain configured) */
   sink: ProofSink | null;
@@ -92,12 +97,17 @@ export class UsageService {
   private closed = false;
   private sub: Subscription | null = null;
   private stopWatch: (() => void) | null = null;
+  /** audits read records and build inclusion paths: bounded per requester and in all, before any work */
+  private readonly auditLimiter: RequestLimiter;
+  private auditRefusal: Uint8Array | null = null;
 
   constructor(
     readonly options: UsageOptions,
     private readonly m: UsageModules,
   ) {
     this.log = m.logger.child({ module: "usage" });
+    const rate = options.auditRate ?? 20;
+    this.auditLimiter = new RequestLimiter({ rate, burst: 2 * rate }, options.auditsPerSecond ?? 200, 10_000, m.now);
     this.outbox = new UsageOutbox(m.store);
     this.retryMs = options.retryMinMs;
     this.metrics = m.metrics
@@ -120,6 +130,13 @@ export class UsageService {
       callback: (err, msg) => {
         if (err || !msg.reply) return;
         try {
+          const shed = this.auditLimiter.check(msg.reply);
+          if (shed) {
+            this.m.metrics?.shed?.inc({ subject: "usage", reason: shed });
+            this.auditRefusal ??= seal(this.m.signer, DOMAIN.UsageAuditReply, encode("UsageAuditReply", { found: false, rejection: rejectionToWire({ code: "rate_limited", message: "more audit requests than the node answers per second; retry in a second" }) }));
+            msg.respond(this.auditRefusal);
+            return;
+          }
           msg.respond(this.audit(msg.subject, msg.data));
         } catch (e) {
           this.log.warn({ event: "usage_audit_failed", err: String(e) }, "could not answer an audit request");

@@ -16,6 +16,7 @@ import { Ledger } from "../../agent/admission/ledger";
 import { parseDeployment } from "../../agent/admission/spec";
 import { NodeClient } from "../../agent/api/client";
 import { buildDeployRequest } from "../../agent/api/messages";
+import { API_LIMITS_DEFAULTS } from "../../agent/api/limits";
 import { NodeApi } from "../../agent/api/server";
 import { verifyDeployRequest } from "../../agent/api/verify";
 import { findNatsServer, startEmbeddedNats } from "../../agent/bus/nats";
@@ -58,7 +59,8 @@ async function main(): Promise<void> {
   const server = await connect({ servers: nats.url });
   const subjects = new Subjects();
   const api = new NodeApi(
-    { nodeId: 1, farmId: 1, twinId: 1, maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000 },
+    // one client measuring latency: the per-requester rates (api/limits.ts) would only measure themselves
+    { nodeId: 1, farmId: 1, twinId: 1, maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000, limits: { ...API_LIMITS_DEFAULTS, readRate: 1e6, readBurst: 1e6, writeRate: 1e6, writeBurst: 1e6, replyBytesPerSecond: 1024 ** 3 } },
     { nc: server, subjects, ledger, store, registry, signer: nodeKey, logger: log, metrics: createMetrics(), now: Date.now },
   );
   api.start();

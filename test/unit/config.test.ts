@@ -48,6 +48,10 @@ describe("config", () => {
     [{ chain: { enabled: "yes" } }, "chain.enabled"],
     [{ chain: { publicKey: "0x12" } }, "chain.publicKey"],
     [{ chain: { pin: true } }, "chain.pin"],
+    [{ chain: { lookupsPerSecond: 0 } }, "chain.lookupsPerSecond"],
+    [{ gossip: { maxPeersPerFarm: 0 } }, "gossip.maxPeersPerFarm"],
+    [{ api: { limits: { readRate: -1 } } }, "api.limits.readRate"],
+    [{ api: { limits: { writeQueue: 1.5 } } }, "api.limits.writeQueue"],
   ])("file %o is refused naming %s", (obj, field) => {
     expect(() => loadConfig({ config: withFile(obj) }, {})).toThrow(expect.objectContaining({ code: "invalid_config", field }));
   });
@@ -63,10 +67,10 @@ describe("config", () => {
   });
 
   test("chain and usage: on by default, a pinned key and a period from the file", () => {
-    expect(loadConfig({}, {}).chain).toEqual({ enabled: true, publicKey: null, registerWaitMs: 10_000 });
+    expect(loadConfig({}, {}).chain).toEqual({ enabled: true, publicKey: null, registerWaitMs: 10_000, lookupsPerSecond: 50 });
     const key = "0x" + "ab".repeat(32);
     const c = loadConfig({ config: withFile({ chain: { enabled: false, publicKey: key }, usage: { periodSeconds: 14400 } }) }, {});
-    expect(c.chain).toEqual({ enabled: false, publicKey: key, registerWaitMs: 10_000 });
+    expect(c.chain).toEqual({ enabled: false, publicKey: key, registerWaitMs: 10_000, lookupsPerSecond: 50 });
     expect(c.usage.periodSeconds).toBe(14400);
     expect(loadConfig({ period: "5" }, {}).usage.periodSeconds).toBe(5);
     expect(loadConfig({ noChain: true }, {}).chain.enabled).toBe(false);

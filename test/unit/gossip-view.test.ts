@@ -237,3 +237,30 @@ describe("expiry after 3 of the peer's OWN heartbeat intervals (injected clock)"
     }
   });
 });
+
+describe("PeerTable: bounded view", () => {
+  const offer = (t: PeerTable, signer: Signer, nodeId: number, farmId: number, sequence: number, at = NOW) =>
+    t.offer({ received: received(sealed(signer, { nodeId, farmId, twinId: nodeId, sequence, timestampMs: at })), record: registry.get(nodeId) }, at);
+
+  test("a farm holds at most maxPeersPerFarm peers; room frees when one expires; other farms are not affected", () => {
+    const t = new PeerTable({ ...RULES, maxPeersPerFarm: 1 });
+    expect(offer(t, keyA, 1, 1, 1)).toMatchObject({ ok: true, joined: true });
+    expect(offer(t, keyB, 2, 1, 1)).toMatchObject({ ok: false, reason: "view_full", nodeId: 2 });
+    expect(offer(t, keySr, 3, 2, 1)).toMatchObject({ ok: true });
+    // a kept peer still updates
+    expect(offer(t, keyA, 1, 1, 2)).toMatchObject({ ok: true, joined: false });
+    expect(t.farmSize(1)).toBe(1);
+    const later = NOW + 10_000;
+    expect(t.expire(later).map((p) => p.announcement.nodeId).sort()).toEqual([1, 3]);
+    expect(t.farmSize(1)).toBe(0);
+    expect(offer(t, keyB, 2, 1, 1, later)).toMatchObject({ ok: true, joined: true });
+  });
+
+  test("the view holds at most maxPeers in all", () => {
+    const t = new PeerTable({ ...RULES, maxPeers: 2 });
+    expect(offer(t, keyA, 1, 1, 1).ok).toBe(true);
+    expect(offer(t, keyB, 2, 1, 1).ok).toBe(true);
+    expect(offer(t, keySr, 3, 2, 1)).toMatchObject({ ok: false, reason: "view_full" });
+    expect(t.size).toBe(2);
+  });
+});
