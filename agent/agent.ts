@@ -9,6 +9,7 @@ import type { AgentConfig } from "./config/options";
 import { HardwareMonitor, SystemHardwareProbe, parseHardwareOptions, type HardwareReport } from "./hardware";
 import { createKeyFile, loadKeyFile, parsePublicKey, toHex, type Signer } from "./identity/keys";
 import type { Logger } from "./log/logger";
+import { redact, secretsOf } from "./log/redact";
 import { createMetrics, type Metrics } from "./metrics/metrics";
 import { MetricsServer } from "./metrics/http";
 import { Gossip, gossipOptionsFrom } from "./gossip";
@@ -106,19 +107,19 @@ export class Agent {
       if (!bin) {
         throw new AgentStartError(
           "nats_unavailable",
-          `nothing answers at ${servers[0]} and no nats-server binary was found. Start one (apt-get install nats-server, then: nats-server -js) or pass --nats URL`,
+          `nothing answers at ${redact(servers[0])} and no nats-server binary was found. Start one (apt-get install nats-server, then: nats-server -js) or pass --nats URL`,
         );
       }
-      this.log.info({ event: "nats_not_found", url: servers[0] }, "no NATS server answers; starting an embedded one");
+      this.log.info({ event: "nats_not_found", url: redact(servers[0]) }, "no NATS server answers; starting an embedded one");
       this.embedded = await startEmbeddedNats(bin, path.join(c.dataDir, "nats"), this.log);
       servers = [this.embedded.url];
     }
     try {
       this.nc = await connectBus({ servers, name: `capacity-agent node ${c.nodeId}` }, this.log);
     } catch (err) {
-      throw new AgentStartError("nats_unavailable", `cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message}`, { cause: err });
+      throw new AgentStartError("nats_unavailable", redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message}`, secretsOf(servers)), { cause: err });
     }
-    this.natsUrl = this.nc.getServer();
+    this.natsUrl = redact(this.nc.getServer());
     if (c.chain.enabled) {
       this.chain = new ChainClient(this.nc, this.subjects, { chainKey: c.chain.publicKey ? parsePublicKey(c.chain.publicKey, "chain.publicKey") : undefined });
       // the registry file (when there is one) first, then the chain (cached)

@@ -8,6 +8,7 @@ import { ChainServer } from "../../chain/server";
 import { ChainStore } from "../../chain/store";
 import { createKeyFile, loadKeyFile, toHex, type Signer } from "../../identity/keys";
 import { createLogger, LOG_LEVELS, type Logger } from "../../log/logger";
+import { redact, secretsOf } from "../../log/redact";
 import { MetricsServer } from "../../metrics/http";
 import { MetricsRegistry } from "../../metrics/metrics";
 import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, intFlag, natsServers, type Command } from "../framework";
@@ -53,7 +54,8 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
     const metricsPort = intFlag(values, "metrics-port", { min: 0, max: 65535 });
     const servers = natsServers(values, io.env);
     const subjects = new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1");
-    const logger = createLogger({ level, pretty: values.pretty === true });
+    const secrets = secretsOf(servers);
+    const logger = createLogger({ level, pretty: values.pretty === true }, undefined, secrets);
     const log = logger.child({ module: "chain" });
 
     let store: ChainStore | null = null;
@@ -88,7 +90,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       const e = err as { code?: string; message: string };
       logger.fatal({ event: "chain_start_failed", code: e.code, err: e.message }, "chain stand-in could not start");
       await shutdown();
-      io.err(`capacity-agent chain: ${e.code ? `[${e.code}] ` : ""}${e.message}`);
+      io.err(redact(`capacity-agent chain: ${e.code ? `[${e.code}] ` : ""}${e.message}`, secrets));
       return EXIT_FAIL;
     }
     await new Promise<void>((resolve) => {
