@@ -20,6 +20,7 @@ import { ChainRegistry, CompositeRegistry } from "./chain/registry";
 import { UsageService, usageOptionsFrom, type ProofSink } from "./usage/service";
 import type { Registry } from "./registry/types";
 import { Store } from "./store/store";
+import { ensurePrivateDir, FILE_MODE, tighten, type OnTightened } from "./store/files";
 import { UNIT_NAMES } from "./capacity/units";
 
 /** A long-lived part of the agent that starts after the core and closes before it. */
@@ -79,6 +80,8 @@ export class Agent {
       this.log.info({ event: "dev_key_created", file: c.keyFile, address: kf.address }, "created a development node key");
     }
     this.signer = await loadKeyFile(c.keyFile);
+    // the registry the agent keeps in its data dir is private like its other files
+    if (path.resolve(path.dirname(c.registryFile)) === path.resolve(c.dataDir)) tighten(c.registryFile, FILE_MODE, this.tightened);
     if (c.devIdentity) {
       upsertRegistryFile(c.registryFile, { kind: "node", id: c.nodeId, farmId: c.farmId, twinId: c.twinId, publicKey: toHex(this.signer.publicKey), scheme: this.signer.scheme });
     }
@@ -136,10 +139,29 @@ export class Agent {
     }
   }
 
+  /** A looser mode found on one of the agent's files was tightened: say so once. */
+  private readonly tightened: OnTightened = (file, from, to) =>
+    this.log.warn({ event: "permissions_tightened", file, from: from.toString(8), to: to.toString(8) }, "tightened the permissions of an agent file");
+
+  private onStoreFull(full: boolean, info: { file: string; err?: string }): void {
+    if (full) {
+      this.log.warn(
+        { event: "store_full", code: "store_full", file: info.file, err: info.err },
+        "the disk holding the store is full: new deployments, updates and deletes are refused with store_full, reads and gossip go on; free space on the data disk, the agent resumes by itself",
+      );
+    } else {
+      this.log.info({ event: "store_recovered", file: info.file }, "the store can be written again; new work is accepted");
+    }
+  }
+
   async start(): Promise<void> {
     const c = this.config;
+    // the data dir first: a read-only mount is named as such, and the dir is private (0700)
+    ensurePrivateDir(c.dataDir, this.tightened);
     await this.identity();
-    this.store = Store.open(c.dataDir);
+    this.store = Store.open(c.dataDir, { onTightened: this.tightened, onFullChange: (full, info) => this.onStoreFull(full, info) });
+    // a start on a full disk: the store is read but not written until there is room (logged as store_full)
+    this.store.probe(this.now());
     this.probe = new SystemHardwareProbe(parseHardwareOptions(c.hardware), { logger: this.log });
     this.hardware = new HardwareMonitor(parseHardwareOptions(c.hardware), { probe: this.probe, logger: this.log });
     const report = await this.hardware.start();

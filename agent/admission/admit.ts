@@ -14,6 +14,7 @@ export type RejectCode =
   | "gpu_requires_rent"
   | "not_found"
   | "stale_request"
+  | "store_full"
   | "internal";
 
 export interface Rejection {

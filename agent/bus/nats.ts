@@ -126,7 +126,7 @@ export interface EmbeddedNats {
 export async function startEmbeddedNats(bin: string, storeDir: string, logger: Logger): Promise<EmbeddedNats> {
   const port = await freePort();
   const url = `nats://127.0.0.1:${port}`;
-  fs.mkdirSync(storeDir, { recursive: true });
+  fs.mkdirSync(storeDir, { recursive: true, mode: 0o700 });
   const child = spawn(bin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
