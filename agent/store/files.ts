@@ -13,7 +13,11 @@ export const FILE_MODE = 0o600;
 /** Called when a file or directory had a looser mode and was tightened. */
 export type OnTightened = (file: string, fromMode: number, toMode: number) => void;
 
-/** chmod `file` to `mode` when it grants more than `mode`; true when it was changed. */
+/**
+ * chmod `file` to `mode` when it grants more than `mode`; true when it was changed. A shared
+ * directory (sticky bit, like /tmp) or a file another user owns is left alone: the agent only
+ * narrows what is its own.
+ */
 export function tighten(file: string, mode: number, onTightened?: OnTightened): boolean {
   let st: fs.Stats;
   try {
@@ -21,6 +25,9 @@ export function tighten(file: string, mode: number, onTightened?: OnTightened): 
   } catch {
     return false; // absent: nothing to tighten
   }
+  if ((st.mode & 0o1000) !== 0) return false;
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return false;
   const have = st.mode & 0o777;
   if ((have & ~mode) === 0) return false;
   fs.chmodSync(file, have & mode);

@@ -95,7 +95,7 @@ export function isDiskFull(err: unknown, file: string): boolean {
 }
 
 function fullError(file: string, what: string, cause: unknown): StoreError {
-  return new StoreError("store_full", file, `the disk holding the ${what} ${file} is full; free space on it (the agent goes on by itself once there is room)`, { cause });
+  return new StoreError("store_full", file, `the disk holding the ${what} ${file} is full; free space on it`, { cause });
 }
 
 function openOnce(file: string, what: string, format: number, options: OpenOptions, exclusive: boolean): Database.Database {
