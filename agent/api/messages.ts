@@ -60,6 +60,7 @@ export interface WireStatusReply {
   agentVersion: string;
   timestampMs: U64;
   usage: WireUsageStatus | null;
+  storeFull?: boolean;
 }
 
 export interface WireUsageStatus {
@@ -163,6 +164,8 @@ export interface StatusView {
   timestampMs: number;
   deployments: Array<{ id: number; twinId: number; version: number; units: Units }>;
   usage?: UsageStatusView;
+  /** the node's disk is full: new work is refused with store_full until there is room */
+  storeFull: boolean;
   signer: Uint8Array;
 }
 
@@ -195,6 +198,7 @@ export function readStatusReply(bytes: Uint8Array): StatusView {
           chain: s.usage.chain,
         }
       : undefined,
+    storeFull: s.storeFull === true,
     signer: o.value.signer,
   };
 }

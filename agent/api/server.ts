@@ -204,6 +204,7 @@ export class NodeApi {
         agentVersion: AGENT_VERSION,
         timestampMs: this.m.now(),
         usage: this.m.usage?.(),
+        storeFull: this.m.store.full,
       }),
     );
   }

@@ -125,6 +125,7 @@ maybe("a full disk refuses new work with store_full, keeps serving reads and gos
     // reads and gossip go on
     const st = await client.status(1);
     expect(st.deployments.map((d) => d.id)).toEqual([1]);
+    expect(st.storeFull).toBe(true);
     expect(await client.get(1, 1)).toMatchObject({ found: true, id: 1 });
     expect(await announcements(2500)).toBeGreaterThanOrEqual(1);
     // a usage period ends while full: it stays open (deferred), nothing is lost
@@ -136,7 +137,9 @@ maybe("a full disk refuses new work with store_full, keeps serving reads and gos
     expect(await deploy(2)).toMatchObject({ accepted: true, code: "ok" });
     await agent.waitForEvent("store_recovered");
     await waitFor(async () => ((await client.status(1)).usage?.lastSequence ?? 0) > seqWhileFull, 10_000, "a proof after recovery");
-    expect((await client.status(1)).deployments.map((d) => d.id)).toEqual([1, 2]);
+    const after = await client.status(1);
+    expect(after.deployments.map((d) => d.id)).toEqual([1, 2]);
+    expect(after.storeFull).toBe(false);
   } finally {
     await agent.stop();
   }
