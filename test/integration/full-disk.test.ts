@@ -177,12 +177,16 @@ maybe("an agent started on a full disk starts in store_full mode and serves read
   db.close();
 }, 120_000);
 
-maybe("a fresh data dir on a read-only file system fails with data_dir_read_only", async () => {
+maybe("a fresh data dir on a read-only file system fails with data_dir_read_only (agent and chain stand-in)", async () => {
   const refused = tryMount(roMnt, "1m");
   if (refused) throw new Error(refused);
   execFileSync("mount", ["-o", "remount,ro", roMnt]);
-  for (const dir of [path.join(roMnt, "data"), roMnt]) {
-    const r = await cli(["run", "--data", dir, "--no-chain", "--nats", nats.url]);
+  for (const args of [
+    ["run", "--data", path.join(roMnt, "data"), "--no-chain", "--nats", nats.url],
+    ["run", "--data", roMnt, "--no-chain", "--nats", nats.url],
+    ["chain", "--data", path.join(roMnt, "chain"), "--nats", nats.url],
+  ]) {
+    const r = await cli(args);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("[data_dir_read_only]");
     expect(r.stderr).toMatch(/read-only file system/);

@@ -9,6 +9,7 @@ import { ChainStore } from "../../chain/store";
 import { createKeyFile, loadKeyFile, toHex, type Signer } from "../../identity/keys";
 import { createLogger, LOG_LEVELS, type Logger } from "../../log/logger";
 import { redact, secretsOf } from "../../log/redact";
+import { ensurePrivateDir } from "../../store/files";
 import { MetricsServer } from "../../metrics/http";
 import { MetricsRegistry } from "../../metrics/metrics";
 import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, intFlag, natsServers, type Command } from "../framework";
@@ -74,6 +75,8 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       store?.close();
     };
     try {
+      // a read-only data dir is named as such; the dir is private (0700) like the agent's
+      ensurePrivateDir(data, (file, from, to) => log.warn({ event: "permissions_tightened", file, from: from.toString(8), to: to.toString(8) }, "tightened the permissions of a chain file"));
       const signer = await chainKey(values.key as string | undefined, data, log);
       store = ChainStore.open(data);
       nc = await connectBus({ servers, name: "capacity-agent chain" }, logger);
