@@ -80,7 +80,8 @@ export async function connectBus(options: BusOptions, logger: Logger): Promise<N
 
 /** True when something speaks NATS at host:port (a TCP connect and the INFO line), within ms. */
 export function natsAnswers(url: string, ms = 1000): Promise<boolean> {
-  const m = /^(?:nats:\/\/)?([^:/]+):(\d+)/.exec(url);
+  // credentials (user:pass@ or token@) may precede the host
+  const m = /^(?:[a-z]+:\/\/)?(?:[^@/]*@)?([^:/@]+):(\d+)/i.exec(url);
   if (!m) return Promise.resolve(false);
   return new Promise((resolve) => {
     const sock = net.connect({ host: m[1], port: Number(m[2]) });

@@ -1,4 +1,5 @@
 import { Writable } from "node:stream";
+import { natsAuth } from "../../agent/bus/nats";
 import { createLogger } from "../../agent/log/logger";
 import { redact, redactValue, secretsOf } from "../../agent/log/redact";
 
@@ -39,5 +40,18 @@ describe("redact", () => {
     expect(text).toContain("127.0.0.1:4222");
     expect(text).toContain("nats_disconnected");
     expect(text).not.toContain("hunter2secret");
+  });
+});
+
+describe("natsAuth: URL credentials become connect options (nats.js ignores URL userinfo)", () => {
+  test.each([
+    [["nats://127.0.0.1:4222"], {}],
+    [["nats://agent:p%40ss@127.0.0.1:4222"], { user: "agent", pass: "p@ss" }],
+    [["nats://tok123@127.0.0.1:4222"], { token: "tok123" }],
+    [["nats://127.0.0.1:4222?token=qtok"], { token: "qtok" }],
+    [["nats://a:4222", "nats://u:p@b:4222"], { user: "u", pass: "p" }],
+    [["127.0.0.1:4222"], {}],
+  ])("%j", (servers, want) => {
+    expect(natsAuth(servers)).toEqual(want);
   });
 });
