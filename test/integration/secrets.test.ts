@@ -40,6 +40,14 @@ describe("credentials in NATS URLs are redacted", () => {
     expect(all).not.toContain(secret);
   }, 30_000);
 
+  test("the chain stand-in against a closed port", async () => {
+    const port = await freePort();
+    const r = await cli(["chain", "--nats", `nats://agent:${SECRET}@127.0.0.1:${port}`, "--data", path.join(tmpDir("secrets-"), "chain")]);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain(`127.0.0.1:${port}`);
+    expect(r.stdout + r.stderr).not.toContain(SECRET);
+  }, 30_000);
+
   test("connection events of a running agent and a CLI client with a wrong password", async () => {
     const port = await freePort();
     let server = await startAuthNats(port);

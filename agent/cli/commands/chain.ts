@@ -79,7 +79,9 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       ensurePrivateDir(data, (file, from, to) => log.warn({ event: "permissions_tightened", file, from: from.toString(8), to: to.toString(8) }, "tightened the permissions of a chain file"));
       const signer = await chainKey(values.key as string | undefined, data, log);
       store = ChainStore.open(data);
-      nc = await connectBus({ servers, name: "capacity-agent chain" }, logger);
+      nc = await connectBus({ servers, name: "capacity-agent chain" }, logger).catch((err: unknown) => {
+        throw Object.assign(new Error(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`, secrets)), { code: "nats_unavailable" });
+      });
       const registry = new MetricsRegistry();
       const options = parseChainOptions({ policy: { requireFarm: values["require-farm"] === true } });
       server = new ChainServer(options, { nc, subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
