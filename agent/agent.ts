@@ -9,6 +9,7 @@ import type { AgentConfig } from "./config/options";
 import { HardwareMonitor, SystemHardwareProbe, parseHardwareOptions, type HardwareReport } from "./hardware";
 import { createKeyFile, loadKeyFile, parsePublicKey, toHex, type Signer } from "./identity/keys";
 import type { Logger } from "./log/logger";
+import { redact, secretsOf } from "./log/redact";
 import { createMetrics, type Metrics } from "./metrics/metrics";
 import { MetricsServer } from "./metrics/http";
 import { Gossip, gossipOptionsFrom } from "./gossip";
@@ -24,6 +25,7 @@ import { UsageService, usageOptionsFrom, type ProofSink } from "./usage/service"
 import type { Registry } from "./registry/types";
 import { DirLock } from "./store/lock";
 import { Store } from "./store/store";
+import { ensurePrivateDir, FILE_MODE, tighten, type OnTightened } from "./store/files";
 import { UNIT_NAMES, type Units } from "./capacity/units";
 
 /** A long-lived part of the agent that starts after the core and closes before it. */
@@ -90,6 +92,8 @@ export class Agent {
       this.log.info({ event: "dev_key_created", file: c.keyFile, address: kf.address }, "created a development node key");
     }
     this.signer = await loadKeyFile(c.keyFile);
+    // the registry the agent keeps in its data dir is private like its other files
+    if (path.resolve(path.dirname(c.registryFile)) === path.resolve(c.dataDir)) tighten(c.registryFile, FILE_MODE, this.tightened);
     if (c.devIdentity && !c.chain.enabled) {
       upsertRegistryFile(c.registryFile, { kind: "node", id: c.nodeId, farmId: c.farmId, twinId: c.twinId, publicKey: toHex(this.signer.publicKey), scheme: this.signer.scheme }, { force: true });
     }
@@ -220,19 +224,19 @@ export class Agent {
       if (!bin) {
         throw new AgentStartError(
           "nats_unavailable",
-          `nothing answers at ${servers[0]} and no nats-server binary was found. Start one (apt-get install nats-server, then: nats-server -js) or pass --nats URL`,
+          `nothing answers at ${redact(servers[0])} and no nats-server binary was found. Start one (apt-get install nats-server, then: nats-server -js) or pass --nats URL`,
         );
       }
-      this.log.info({ event: "nats_not_found", url: servers[0] }, "no NATS server answers; starting an embedded one");
+      this.log.info({ event: "nats_not_found", url: redact(servers[0]) }, "no NATS server answers; starting an embedded one");
       this.embedded = await startEmbeddedNats(bin, path.join(c.dataDir, "nats"), this.log);
       servers = [this.embedded.url];
     }
     try {
       this.nc = await connectBus({ servers, name: `capacity-agent node ${c.nodeId}` }, this.log);
     } catch (err) {
-      throw new AgentStartError("nats_unavailable", `cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message}`, { cause: err });
+      throw new AgentStartError("nats_unavailable", redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message}`, secretsOf(servers)), { cause: err });
     }
-    this.natsUrl = this.nc.getServer();
+    this.natsUrl = redact(this.nc.getServer());
     if (c.chain.enabled) {
       this.chain = new ChainClient(this.nc, this.subjects, { chainKey: c.chain.publicKey ? parsePublicKey(c.chain.publicKey, "chain.publicKey") : undefined });
       this.backend = new StandinBackend(this.chain);
@@ -250,13 +254,32 @@ export class Agent {
     }
   }
 
+  /** A looser mode found on one of the agent's files was tightened: say so once. */
+  private readonly tightened: OnTightened = (file, from, to) =>
+    this.log.warn({ event: "permissions_tightened", file, from: from.toString(8), to: to.toString(8) }, "tightened the permissions of an agent file");
+
+  private onStoreFull(full: boolean, info: { file: string; err?: string }): void {
+    if (full) {
+      this.log.warn(
+        { event: "store_full", code: "store_full", file: info.file, err: info.err },
+        "the disk holding the store is full: new deployments, updates and deletes are refused with store_full, reads and gossip go on; free space on the data disk, the agent resumes by itself",
+      );
+    } else {
+      this.log.info({ event: "store_recovered", file: info.file }, "the store can be written again; new work is accepted");
+    }
+  }
+
   async start(): Promise<void> {
     const c = this.config;
+    // the data dir first: a read-only mount is named as such, and the dir is private (0700)
+    ensurePrivateDir(c.dataDir, this.tightened);
     // one agent per data directory: a second one would answer every request too and write every
     // accepted change twice into reservation_events (what metering bills from)
     this.lock = DirLock.acquire(c.dataDir, "agent", `capacity-agent run (node ${c.nodeId})`, this.now);
     await this.identity();
-    this.store = Store.open(c.dataDir);
+    this.store = Store.open(c.dataDir, { onTightened: this.tightened, onFullChange: (full, info) => this.onStoreFull(full, info) });
+    // a start on a full disk: the store is read but not written until there is room (logged as store_full)
+    this.store.probe(this.now());
     this.probe = new SystemHardwareProbe(parseHardwareOptions(c.hardware), { logger: this.log });
     this.hardware = new HardwareMonitor(parseHardwareOptions(c.hardware), { probe: this.probe, logger: this.log });
     const report = await this.hardware.start();

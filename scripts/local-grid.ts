@@ -14,6 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { findNatsServer, freePort, natsAnswers } from "../agent/bus/nats";
+import { redact } from "../agent/log/redact";
 import { createKeyFile } from "../agent/identity/keys";
 import { upsertRegistryFile } from "../agent/registry/file";
 import { intOption, scriptFail } from "./script-util";
@@ -159,7 +160,7 @@ async function main(): Promise<void> {
     // NATS: the one given, else a new nats-server on a free loopback port
     let natsUrl = args.nats;
     if (natsUrl) {
-      if (!(await natsAnswers(natsUrl, 1000))) fail(`nothing answers at ${natsUrl}`);
+      if (!(await natsAnswers(natsUrl, 1000))) fail(`nothing answers at ${redact(natsUrl)}`);
     } else {
       const bin = findNatsServer();
       if (!bin) fail("no nats-server binary found (apt-get install nats-server, or pass --nats URL)");
@@ -255,9 +256,9 @@ async function main(): Promise<void> {
     }
 
     if (json) {
-      process.stdout.write(JSON.stringify({ event: "local_grid_ready", nats: natsUrl, natsStarted: natsChild !== null, dir, registry, config, twin: { id: twinId, key: twinKey }, sharedHardware: true, chain: withChain ? { log: chainLog, data: path.join(dir, "chain"), pid: chainChild?.pid ?? 0 } : null, periodSeconds: Number(period), nodes: infos }) + "\n");
+      process.stdout.write(JSON.stringify({ event: "local_grid_ready", nats: redact(natsUrl), natsStarted: natsChild !== null, dir, registry, config, twin: { id: twinId, key: twinKey }, sharedHardware: true, chain: withChain ? { log: chainLog, data: path.join(dir, "chain"), pid: chainChild?.pid ?? 0 } : null, periodSeconds: Number(period), nodes: infos }) + "\n");
     } else {
-      say(`local grid ready: ${nodes} agent${nodes === 1 ? "" : "s"} in ${farms} farm${farms === 1 ? "" : "s"}, NATS ${natsUrl}${natsChild ? " (started here)" : ""}${withChain ? `, chain stand-in (log ${chainLog})` : ", no chain"}; usage period ${period} s`);
+      say(`local grid ready: ${nodes} agent${nodes === 1 ? "" : "s"} in ${farms} farm${farms === 1 ? "" : "s"}, NATS ${redact(natsUrl)}${natsChild ? " (started here)" : ""}${withChain ? `, chain stand-in (log ${chainLog})` : ", no chain"}; usage period ${period} s`);
       say(`NOTE: every agent measures the SAME real hardware of this machine, so they announce the same totals;`);
       say(`      the capacity is counted once per agent. This is a test bed for gossip, not ${nodes} machines.`);
       say("");
@@ -266,7 +267,7 @@ async function main(): Promise<void> {
       say(`  demo twin ${twinId}${withChain ? " (assigned by the chain)" : ""}, key ${twinKey}`);
       say("");
       say("reach them with:");
-      say(`  export CAPACITY_AGENT_NATS=${natsUrl} CAPACITY_AGENT_REGISTRY=${registry}`);
+      say(`  export CAPACITY_AGENT_NATS=${redact(natsUrl)} CAPACITY_AGENT_REGISTRY=${registry}${redact(natsUrl) !== natsUrl ? "   (put your credentials back in for ***)" : ""}`);
       say(`  alias ca="node ${CLI}"`);
       say(`  ca peers --node 1                       # the view node 1 holds`);
       say(`  ca find --cru 1 --mru 1GiB               # nodes with room, best first`);

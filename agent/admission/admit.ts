@@ -14,6 +14,7 @@ export type RejectCode =
   | "gpu_requires_rent"
   | "not_found"
   | "stale_request"
+  | "store_full"
   | "internal"
   /** the node API shed the request (a requester over its rate, full queues); retry later */
   | "rate_limited";

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { capacityOf, freeOf, type Capacity, type CapacityPolicy } from "../capacity/model";
 import { addUnits, diffUnits, zeroUnits, type Units } from "../capacity/units";
 import type { Logger } from "../log/logger";
+import { StoreError } from "../store/errors";
 import type { Store } from "../store/store";
 import type { Metrics } from "../metrics/metrics";
 import { admitDelete, admitDeploy, type Decision, type DeployInput, type NodeState, type Reservation } from "./admit";
@@ -120,7 +121,11 @@ export class Ledger {
     const decision = admitDeploy(input, this.state(), this.modules.now());
     if (decision.accepted && (decision.kind === "create" || decision.kind === "update")) {
       const res = decision.reservation;
-      this.modules.store.putDeployment(res, request, decision.kind);
+      const full = this.persist(() => this.modules.store.putDeployment(res, request, decision.kind as "create" | "update"));
+      if (full) {
+        this.record("deploy", full);
+        return full;
+      }
       const delta = decision.kind === "update" && decision.previous ? diffUnits(res.units, decision.previous.units) : res.units;
       this.usedUnits = addUnits(this.usedUnits, delta);
       this.deploymentsById.set(res.id, res);
@@ -136,7 +141,11 @@ export class Ledger {
     const decision = admitDelete(input, this.state());
     if (decision.accepted && decision.kind === "delete") {
       const prev = decision.previous;
-      this.modules.store.deleteDeployment(prev, this.modules.now());
+      const full = this.persist(() => this.modules.store.deleteDeployment(prev, this.modules.now()));
+      if (full) {
+        this.record("delete", full);
+        return full;
+      }
       this.usedUnits = diffUnits(this.usedUnits, prev.units);
       this.deploymentsById.delete(prev.id);
       this.tombstones.set(prev.id, prev.version);
@@ -144,6 +153,23 @@ export class Ledger {
     }
     this.record("delete", decision);
     return decision;
+  }
+
+  /**
+   * Write an accepted change. On a full disk nothing was written (the transaction rolled back) and
+   * memory is left as it was: the request is refused with `store_full` and may be sent again.
+   */
+  private persist(write: () => void): Decision | undefined {
+    try {
+      write();
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof StoreError) || err.code !== "store_full") throw err;
+      return {
+        accepted: false,
+        rejection: { code: "store_full", message: "the node's disk is full: it refuses new deployments, updates and deletes until its operator frees space (reads go on); try again later or use another node" },
+      };
+    }
   }
 
   private record(op: "deploy" | "delete", d: Decision): void {

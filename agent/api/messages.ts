@@ -61,6 +61,7 @@ export interface WireStatusReply {
   timestampMs: U64;
   usage: WireUsageStatus | null;
   rejection?: WireRejection | null;
+  storeFull?: boolean;
 }
 
 export interface WireUsageStatus {
@@ -175,6 +176,8 @@ export interface StatusView {
   timestampMs: number;
   deployments: Array<{ id: number; twinId: number; version: number; units: Units }>;
   usage?: UsageStatusView;
+  /** the node's disk is full: new work is refused with store_full until there is room */
+  storeFull: boolean;
   signer: Uint8Array;
 }
 
@@ -208,6 +211,7 @@ export function readStatusReply(bytes: Uint8Array): StatusView {
           chain: s.usage.chain,
         }
       : undefined,
+    storeFull: s.storeFull === true,
     signer: o.value.signer,
   };
 }

@@ -237,6 +237,7 @@ export class NodeApi {
         agentVersion: AGENT_VERSION,
         timestampMs: this.m.now(),
         usage: this.m.usage?.(),
+        storeFull: this.m.store.full,
       }),
     );
   }

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../log/logger";
+import { redact, secretsOf } from "../log/redact";
 
 export type { NatsConnection };
 
@@ -16,13 +17,38 @@ export interface BusOptions {
 }
 
 /**
+ * Credentials written in the server URLs (`nats://user:pass@host`, `nats://token@host`,
+ * `nats://host?token=T`), as connect options: nats.js itself ignores a URL's userinfo.
+ * The first URL that carries any wins.
+ */
+export function natsAuth(servers: readonly string[]): { user?: string; pass?: string; token?: string } {
+  for (const s of servers) {
+    let u: URL;
+    try {
+      u = new URL(s.includes("://") ? s : `nats://${s}`);
+    } catch {
+      continue;
+    }
+    const token = u.searchParams.get("token");
+    if (u.username && u.password) return { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) };
+    if (u.username) return { token: decodeURIComponent(u.username) };
+    if (token) return { token };
+  }
+  return {};
+}
+
+/**
  * Connect to NATS and ride reconnects forever: the agent keeps serving from its store while the
  * bus is away, and NATS moves it to another server of the cluster when one dies.
  */
 export async function connectBus(options: BusOptions, logger: Logger): Promise<NatsConnection> {
   const log = logger.child({ module: "bus" });
+  // server names and errors are logged without the credentials of the configured URLs
+  const secrets = secretsOf(options.servers);
+  const clean = (s: unknown): string => redact(String(s), secrets);
   const nc = await connect({
     servers: options.servers,
+    ...natsAuth(options.servers),
     name: options.name,
     timeout: options.timeoutMs ?? 5000,
     maxReconnectAttempts: -1,
@@ -31,18 +57,18 @@ export async function connectBus(options: BusOptions, logger: Logger): Promise<N
     pingInterval: 5000,
     maxPingOut: 2,
   });
-  log.info({ event: "nats_connected", server: nc.getServer() }, "connected to NATS");
+  log.info({ event: "nats_connected", server: clean(nc.getServer()) }, "connected to NATS");
   void (async () => {
     for await (const s of nc.status()) {
       switch (s.type) {
         case "disconnect":
-          log.warn({ event: "nats_disconnected", server: s.server }, "NATS connection lost; reconnecting");
+          log.warn({ event: "nats_disconnected", server: clean(s.server) }, "NATS connection lost; reconnecting");
           break;
         case "reconnect":
-          log.info({ event: "nats_reconnected", server: nc.getServer() }, "reconnected to NATS");
+          log.info({ event: "nats_reconnected", server: clean(nc.getServer()) }, "reconnected to NATS");
           break;
         case "error":
-          log.warn({ event: "nats_error", err: String(s.error) }, "NATS error");
+          log.warn({ event: "nats_error", err: clean(s.error) }, "NATS error");
           break;
         default:
           log.debug({ event: "nats_status", type: s.type }, "NATS status");
@@ -54,7 +80,8 @@ export async function connectBus(options: BusOptions, logger: Logger): Promise<N
 
 /** True when something speaks NATS at host:port (a TCP connect and the INFO line), within ms. */
 export function natsAnswers(url: string, ms = 1000): Promise<boolean> {
-  const m = /^(?:nats:\/\/)?([^:/]+):(\d+)/.exec(url);
+  // credentials (user:pass@ or token@) may precede the host
+  const m = /^(?:[a-z]+:\/\/)?(?:[^@/]*@)?([^:/@]+):(\d+)/i.exec(url);
   if (!m) return Promise.resolve(false);
   return new Promise((resolve) => {
     const sock = net.connect({ host: m[1], port: Number(m[2]) });
@@ -100,7 +127,7 @@ export interface EmbeddedNats {
 export async function startEmbeddedNats(bin: string, storeDir: string, logger: Logger): Promise<EmbeddedNats> {
   const port = await freePort();
   const url = `nats://127.0.0.1:${port}`;
-  fs.mkdirSync(storeDir, { recursive: true });
+  fs.mkdirSync(storeDir, { recursive: true, mode: 0o700 });
   const child = spawn(bin, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {

@@ -1,6 +1,8 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../api/client";
+import { natsAuth } from "../bus/nats";
 import { Subjects } from "../bus/subjects";
+import { redact, secretsOf } from "../log/redact";
 import { natsServers, type Io } from "./framework";
 
 export class NatsUnavailable extends Error {
@@ -12,9 +14,9 @@ export async function withNats<T>(values: Record<string, unknown>, io: Io, fn: (
   const servers = natsServers(values, io.env);
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers, timeout: 3000, name: "capacity-agent cli" });
+    nc = await connect({ servers, ...natsAuth(servers), timeout: 3000, name: "capacity-agent cli" });
   } catch (err) {
-    throw new NatsUnavailable(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`);
+    throw new NatsUnavailable(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`, secretsOf(servers)));
   }
   try {
     return await fn(nc, new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1"));

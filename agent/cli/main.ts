@@ -11,6 +11,7 @@ import { peersCommand } from "./commands/peers";
 import { chainCommand } from "./commands/chain";
 import { proofsCommand } from "./commands/proofs";
 import { AGENT_VERSION } from "../version";
+import { redact, secretsOf } from "../log/redact";
 
 /** Every command of the CLI. Add a command: one file in commands/, one line here. */
 export const COMMANDS: Command[] = [runCommand, hardwareCommand, keysCommand, deployCommand, deleteCommand, statusCommand, registryCommand, findCommand, peersCommand, proofsCommand, chainCommand];
@@ -29,12 +30,27 @@ function usage(): string {
   ].join("\n");
 }
 
+/** The NATS URLs named on the command line (--nats X, --nats=X) and in $CAPACITY_AGENT_NATS. */
+function natsArgs(argv: string[], env: NodeJS.ProcessEnv): string[] {
+  const urls: string[] = [];
+  argv.forEach((a, i) => {
+    if (a === "--nats" && i + 1 < argv.length) urls.push(argv[i + 1]);
+    else if (a.startsWith("--nats=")) urls.push(a.slice("--nats=".length));
+  });
+  if (env.CAPACITY_AGENT_NATS) urls.push(env.CAPACITY_AGENT_NATS);
+  return urls.flatMap((u) => u.split(","));
+}
+
 export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const ac = new AbortController();
+  const env = io?.env ?? process.env;
+  // error lines may quote a NATS URL or a library error: never print the credentials in them
+  const secrets = secretsOf(natsArgs(argv, env));
+  const writeErr = io?.err ?? ((s: string) => process.stderr.write(s.endsWith("\n") ? s : s + "\n"));
   const full: Io = {
     out: io?.out ?? ((s) => process.stdout.write(s.endsWith("\n") ? s : s + "\n")),
-    err: io?.err ?? ((s) => process.stderr.write(s.endsWith("\n") ? s : s + "\n")),
-    env: io?.env ?? process.env,
+    err: (s) => writeErr(redact(s, secrets)),
+    env,
     signal: io?.signal ?? ac.signal,
   };
   const [name, ...rest] = argv;

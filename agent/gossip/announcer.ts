@@ -81,7 +81,7 @@ export class Announcer {
     private readonly m: AnnouncerModules,
   ) {
     this.log = m.logger.child({ module: "gossip" });
-    this.seq = new SequenceSource(m.store, options.sequenceBlock, m.now());
+    this.seq = new SequenceSource(m.store, options.sequenceBlock, m.now(), m.now);
   }
 
   get subject(): string {

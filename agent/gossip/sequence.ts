@@ -1,3 +1,4 @@
+import { StoreError } from "../store/errors";
 import type { Store } from "../store/store";
 
 /** The store counter holding the highest announcement sequence reserved so far. */
@@ -18,6 +19,9 @@ export function clockFloor(nowMs: number): number {
  *     node whose store was wiped still outnumbers its old announcements (unless its clock went
  *     back), and peers that remember its old sequence accept it again.
  * A restart skips at most `block` numbers; peers only compare, so gaps are harmless.
+ * On a full disk (StoreError store_full) no block can be reserved: numbers are then taken in
+ * memory above both the block and the clock floor, so gossip goes on; after a restart the clock
+ * floor (1000 numbers per ms) is above them unless the clock went back.
  */
 export class SequenceSource {
   private next: number;
@@ -27,16 +31,35 @@ export class SequenceSource {
     private readonly store: Store,
     private readonly block: number,
     nowMs: number,
+    private readonly now: () => number = Date.now,
   ) {
     const stored = store.counter(SEQUENCE_COUNTER);
     const start = Math.max(stored, clockFloor(nowMs));
-    this.end = store.advanceCounter(SEQUENCE_COUNTER, start + block - stored);
     this.next = start + 1;
+    this.end = this.reserve(() => store.advanceCounter(SEQUENCE_COUNTER, start + block - stored), start);
   }
 
-  /** The next sequence number (durably reserved before it is returned). */
+  private reserve(advance: () => number, fallback: number): number {
+    try {
+      return advance();
+    } catch (err) {
+      if (!(err instanceof StoreError) || err.code !== "store_full") throw err;
+      return fallback; // nothing reserved: take() goes on in memory
+    }
+  }
+
+  /** The next sequence number (durably reserved before it is returned, unless the disk is full). */
   take(): number {
-    if (this.next > this.end) this.end = this.store.advanceCounter(SEQUENCE_COUNTER, Math.max(this.block, this.next - this.end));
+    if (this.next > this.end) {
+      const stored = this.store.counter(SEQUENCE_COUNTER);
+      const blockEnd = Math.max(this.next - 1, stored) + this.block; // above anything handed out, even in memory
+      this.end = this.reserve(() => this.store.advanceCounter(SEQUENCE_COUNTER, blockEnd - stored), stored);
+      if (this.next > this.end) {
+        // the disk is full: a number above the clock floor, one at a time
+        this.next = Math.max(this.next, clockFloor(this.now()) + 1);
+        this.end = this.next;
+      }
+    }
     return this.next++;
   }
 

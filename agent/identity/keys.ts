@@ -150,7 +150,7 @@ export async function createKeyFile(file: string, scheme: SchemeName): Promise<K
   const seed = new Uint8Array(crypto.randomBytes(32));
   const signer = signerFromSeed(scheme, seed);
   const kf: KeyFile = { type: scheme, seed: u8aToHex(seed), publicKey: u8aToHex(signer.publicKey), address: signer.address };
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);

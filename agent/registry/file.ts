@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import { writePrivateFile } from "../store/files";
 import { parsePublicKey, type SchemeName } from "../identity/keys";
 import type { NodeRecord, Registry, TwinRecord } from "./types";
 
@@ -196,7 +197,8 @@ export function upsertRegistryFile(file: string, entry: RegistryEntry, options: 
     data.nodes = data.nodes.filter((n) => n.id !== entry.id && !(options.replaceKey && sameKey(n.publicKey, entry.publicKey)));
     data.nodes.push({ id: entry.id, farmId, twinId: entry.twinId, publicKey: entry.publicKey, scheme: entry.scheme });
   }
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(data, null, 2) + "\n");
-  fs.renameSync(tmp, file);
+  const text = JSON.stringify(data, null, 2) + "\n";
+  // unchanged (a dev agent restarting): no write, so a start on a full disk does not fail here
+  if (fs.existsSync(file) && fs.readFileSync(file, "utf8") === text) return;
+  writePrivateFile(file, text);
 }

@@ -3,6 +3,7 @@ import * as path from "node:path";
 import Database from "better-sqlite3";
 import type { Reservation } from "../admission/admit";
 import { StoreError } from "./errors";
+import { ensurePrivateDir, ensurePrivateFile, FILE_MODE, tighten, type OnTightened } from "./files";
 
 /**
  * The agent's durable store: SQLite in WAL mode with synchronous=FULL, so a transaction is on
@@ -60,8 +61,54 @@ const CORE_SCHEMA = [
  * a StoreError (code corrupt, locked, newer_schema or io) and left as it is: never reset.
  * `what` names it in messages ("store", "chain store").
  */
-export function openDatabase(file: string, what: string, format: number): Database.Database {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+export function openDatabase(file: string, what: string, format: number, options: OpenOptions = {}): Database.Database {
+  try {
+    return openOnce(file, what, format, options, false);
+  } catch (err) {
+    if (!(err instanceof StoreError) || err.code !== "store_full") throw err;
+    // A full disk has no room for the WAL index (-shm) a shared connection maps. The agent is the
+    // store's only user: an exclusive connection keeps the index in memory and can still read.
+    // Writes then fail with store_full until space returns.
+    return openOnce(file, what, format, options, true);
+  }
+}
+
+export interface OpenOptions {
+  /** a file or directory had a looser mode than 0600/0700 and was tightened */
+  onTightened?: OnTightened;
+}
+
+/**
+ * True when `err` says the disk is full: SQLITE_FULL, ENOSPC/EDQUOT, or another SQLite I/O error
+ * (e.g. SQLITE_IOERR_SHMSIZE, growing the WAL index) while the file system of `file` has no room.
+ */
+export function isDiskFull(err: unknown, file: string): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT") return true;
+  if (typeof code !== "string" || !code.startsWith("SQLITE_IOERR")) return false;
+  try {
+    const st = fs.statfsSync(path.dirname(file));
+    return st.bavail * st.bsize < 1024 * 1024;
+  } catch {
+    return false;
+  }
+}
+
+function fullError(file: string, what: string, cause: unknown): StoreError {
+  return new StoreError("store_full", file, `the disk holding the ${what} ${file} is full; free space on it`, { cause });
+}
+
+function openOnce(file: string, what: string, format: number, options: OpenOptions, exclusive: boolean): Database.Database {
+  ensurePrivateDir(path.dirname(file), options.onTightened);
+  try {
+    ensurePrivateFile(file, options.onTightened);
+  } catch (err) {
+    if (err instanceof StoreError) throw err;
+    if (isDiskFull(err, file)) throw fullError(file, what, err);
+    throw new StoreError("io", file, `cannot create the ${what} ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  // SQLite gives -wal and -shm the database file's mode; older ones may still be looser
+  for (const extra of [`${file}-wal`, `${file}-shm`]) tighten(extra, FILE_MODE, options.onTightened);
   let db: Database.Database;
   try {
     db = new Database(file);
@@ -69,6 +116,7 @@ export function openDatabase(file: string, what: string, format: number): Databa
     throw new StoreError("io", file, `cannot open the ${what} ${file}: ${(err as Error).message}`, { cause: err });
   }
   try {
+    if (exclusive) db.pragma("locking_mode = EXCLUSIVE");
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = FULL");
     db.pragma("foreign_keys = ON");
@@ -93,6 +141,10 @@ export function openDatabase(file: string, what: string, format: number): Databa
     if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
       throw new StoreError("locked", file, `the ${what} ${file} is in use by another process`, { cause: err });
     }
+    if (code === "SQLITE_READONLY" || code === "SQLITE_READONLY_DIRECTORY") {
+      throw new StoreError("data_dir_read_only", file, `the ${what} ${file} cannot be written (read-only file system or file); mount it read-write or pass --data DIR on a writable disk`, { cause: err });
+    }
+    if (isDiskFull(err, file)) throw fullError(file, what, err);
     throw new StoreError("io", file, `cannot open the ${what} ${file}: ${(err as Error).message}`, { cause: err });
   }
   return db;
@@ -109,29 +161,95 @@ export function ensureSchema(db: Database.Database, file: string, module: string
     throw new StoreError("newer_schema", file, `the "${module}" tables of ${file} are at version ${have}, newer than this version understands (${migrations.length}); run a newer capacity-agent`);
   }
   if (have === migrations.length) return;
-  db.transaction(() => {
-    for (let i = have; i < migrations.length; i++) db.exec(migrations[i]);
-    db.prepare(`INSERT INTO schema_versions (module, version) VALUES (?, ?) ON CONFLICT(module) DO UPDATE SET version = excluded.version`).run(module, migrations.length);
-  })();
+  try {
+    db.transaction(() => {
+      for (let i = have; i < migrations.length; i++) db.exec(migrations[i]);
+      db.prepare(`INSERT INTO schema_versions (module, version) VALUES (?, ?) ON CONFLICT(module) DO UPDATE SET version = excluded.version`).run(module, migrations.length);
+    })();
+  } catch (err) {
+    if (isDiskFull(err, file)) throw fullError(file, "store", err);
+    throw err;
+  }
+}
+
+export interface StoreOptions extends OpenOptions {
+  /**
+   * The store became full (a write failed for lack of disk space: writes are refused with
+   * store_full, reads go on) or writable again (a write succeeded).
+   */
+  onFullChange?: (full: boolean, info: { file: string; err?: string }) => void;
 }
 
 export class Store {
   readonly db: Database.Database;
   readonly file: string;
 
-  private constructor(db: Database.Database, file: string) {
+  private fullNow = false;
+
+  private constructor(
+    db: Database.Database,
+    file: string,
+    private readonly options: StoreOptions = {},
+  ) {
     this.db = db;
     this.file = file;
+  }
+
+  /** True while the last write failed because the disk is full. */
+  get full(): boolean {
+    return this.fullNow;
+  }
+
+  /**
+   * Run a write. When the disk is full it throws StoreError `store_full` (nothing was written: the
+   * transaction rolled back) and the store counts as full until a write succeeds again. Every
+   * write of every module goes through here, so any write is also the probe that finds the space back.
+   */
+  write<T>(fn: () => T): T {
+    let result: T;
+    try {
+      result = fn();
+    } catch (err) {
+      if (!(err instanceof StoreError) && isDiskFull(err, this.file)) {
+        if (!this.fullNow) {
+          this.fullNow = true;
+          this.options.onFullChange?.(true, { file: this.file, err: (err as Error).message });
+        }
+        throw fullError(this.file, "store", err);
+      }
+      throw err;
+    }
+    if (this.fullNow) {
+      this.fullNow = false;
+      this.options.onFullChange?.(false, { file: this.file });
+    }
+    return result;
+  }
+
+  /** A small write to learn whether the store can be written now (false: the disk is full). */
+  probe(nowMs: number): boolean {
+    try {
+      this.setMeta("store.writable_ms", String(nowMs));
+      return true;
+    } catch (err) {
+      if (err instanceof StoreError && err.code === "store_full") return false;
+      throw err;
+    }
   }
 
   /**
    * Open (or create) the store in `dir`. A file that is not a sound SQLite database, or one written
    * by a newer agent, stops the agent with a StoreError; the store is never silently reset.
    */
-  static open(dir: string): Store {
+  static open(dir: string, options: StoreOptions = {}): Store {
     const file = path.join(dir, STORE_FILE);
-    const store = new Store(openDatabase(file, "store", STORE_FORMAT), file);
-    store.ensureSchema("core", CORE_SCHEMA);
+    const store = new Store(openDatabase(file, "store", STORE_FORMAT, options), file, options);
+    try {
+      store.ensureSchema("core", CORE_SCHEMA);
+    } catch (err) {
+      store.close();
+      throw err;
+    }
     return store;
   }
 
@@ -140,7 +258,7 @@ export class Store {
    * order, in one transaction). A store whose module version is newer than the code knows is refused.
    */
   ensureSchema(module: string, migrations: string[]): void {
-    ensureSchema(this.db, this.file, module, migrations);
+    this.write(() => ensureSchema(this.db, this.file, module, migrations));
   }
 
   loadDeployments(): StoredDeployment[] {
@@ -178,7 +296,7 @@ export class Store {
 
   /** Store a created or updated reservation and its event, in one durable transaction. */
   putDeployment(res: Reservation, request: Uint8Array, kind: "create" | "update"): void {
-    this.db.transaction(() => {
+    this.write(() => this.db.transaction(() => {
       this.db
         .prepare(
           `INSERT INTO deployments (id, twin_id, version, units, hash, request, created_ms, updated_ms)
@@ -189,16 +307,16 @@ export class Store {
         .run({ ...res, units: JSON.stringify(res.units), request: Buffer.from(request) });
       this.db.prepare(`DELETE FROM tombstones WHERE id = ?`).run(res.id);
       this.insertEvent(res.updatedMs, res.id, res.twinId, res.version, kind, JSON.stringify(res.units));
-    })();
+    })());
   }
 
   /** Delete a reservation, leave a tombstone with its version, record the event: one transaction. */
   deleteDeployment(res: Reservation, atMs: number): void {
-    this.db.transaction(() => {
+    this.write(() => this.db.transaction(() => {
       this.db.prepare(`DELETE FROM deployments WHERE id = ?`).run(res.id);
       this.db.prepare(`INSERT INTO tombstones (id, version, deleted_ms) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET version = excluded.version, deleted_ms = excluded.deleted_ms`).run(res.id, res.version, atMs);
       this.insertEvent(atMs, res.id, res.twinId, res.version, "delete", JSON.stringify({ cru: 0, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }));
-    })();
+    })());
   }
 
   /**
@@ -234,11 +352,13 @@ export class Store {
    * never reuses a number.
    */
   advanceCounter(name: string, step = 1): number {
-    return this.db.transaction(() => {
-      const next = this.counter(name) + step;
-      this.db.prepare(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`).run(name, next);
-      return next;
-    })();
+    return this.write(() =>
+      this.db.transaction(() => {
+        const next = this.counter(name) + step;
+        this.db.prepare(`INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value`).run(name, next);
+        return next;
+      })(),
+    );
   }
 
   getMeta(key: string): string | undefined {
@@ -247,7 +367,7 @@ export class Store {
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value);
+    this.write(() => this.db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(key, value));
   }
 
   close(): void {

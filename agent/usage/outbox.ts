@@ -124,11 +124,11 @@ export class UsageOutbox {
 
   /** Start an up-time interval; returns its id (alive marks update it). */
   beginUptime(nowMs: number): number {
-    return Number(this.db.prepare(`INSERT INTO usage_uptime (start_ms, alive_ms) VALUES (?, ?)`).run(nowMs, nowMs).lastInsertRowid);
+    return this.store.write(() => Number(this.db.prepare(`INSERT INTO usage_uptime (start_ms, alive_ms) VALUES (?, ?)`).run(nowMs, nowMs).lastInsertRowid));
   }
 
   markAlive(id: number, nowMs: number): void {
-    this.db.prepare(`UPDATE usage_uptime SET alive_ms = MAX(alive_ms, ?) WHERE id = ?`).run(nowMs, id);
+    this.store.write(() => this.db.prepare(`UPDATE usage_uptime SET alive_ms = MAX(alive_ms, ?) WHERE id = ?`).run(nowMs, id));
   }
 
   /** Up-time intervals overlapping [fromMs, toMs). */
@@ -159,7 +159,8 @@ export class UsageOutbox {
    * taken and the proof is on disk before anything is sent, and a sequence is never used twice.
    */
   append(p: { sequence: number; periodStartMs: number; periodEndMs: number; header: Uint8Array; envelope: Uint8Array; hash: Uint8Array; records: Array<{ deploymentId: number; bytes: Uint8Array }> }, nowMs: number): void {
-    this.db.transaction(() => {
+    // a full disk: StoreError store_full and nothing written (the period stays open)
+    this.store.write(() => this.db.transaction(() => {
       const head = this.head();
       if (head && (p.sequence !== head.sequence + 1 || p.periodStartMs !== head.periodEndMs)) {
         throw new Error(`proof ${p.sequence} [${p.periodStartMs}, ${p.periodEndMs}) does not follow the head ${head.sequence} ending at ${head.periodEndMs}`);
@@ -170,7 +171,7 @@ export class UsageOutbox {
       const ins = this.db.prepare(`INSERT INTO usage_records (sequence, idx, deployment_id, record) VALUES (?, ?, ?, ?)`);
       p.records.forEach((r, i) => ins.run(p.sequence, i, r.deploymentId, Buffer.from(r.bytes)));
       this.writeHead({ sequence: p.sequence, periodEndMs: p.periodEndMs, hash: p.hash });
-    })();
+    })());
   }
 
   /** The oldest proof not yet acknowledged by the chain. */
@@ -189,11 +190,11 @@ export class UsageOutbox {
   }
 
   markDelivered(sequence: number, code: string, nowMs: number): void {
-    this.db.prepare(`UPDATE usage_proofs SET state = 'delivered', attempts = attempts + 1, last_code = ?, delivered_ms = ? WHERE sequence = ?`).run(code, nowMs, sequence);
+    this.store.write(() => this.db.prepare(`UPDATE usage_proofs SET state = 'delivered', attempts = attempts + 1, last_code = ?, delivered_ms = ? WHERE sequence = ?`).run(code, nowMs, sequence));
   }
 
   markAttempt(sequence: number, code: string): void {
-    this.db.prepare(`UPDATE usage_proofs SET attempts = attempts + 1, last_code = ? WHERE sequence = ?`).run(code, sequence);
+    this.store.write(() => this.db.prepare(`UPDATE usage_proofs SET attempts = attempts + 1, last_code = ? WHERE sequence = ?`).run(code, sequence));
   }
 
   proof(sequence: number): OutboxProof | undefined {

@@ -9,6 +9,7 @@ import type { Logger } from "../log/logger";
 import type { Counter, Gauge, Metrics, MetricsRegistry } from "../metrics/metrics";
 import { inclusionPath, leafHash, merkleRoot } from "../proofs/merkle";
 import { encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
+import { StoreError } from "../store/errors";
 import type { Store } from "../store/store";
 import { decode, encode, WireError } from "../wire/codec";
 import { rejectionToWire, type UsageStatusView } from "../api/messages";
@@ -88,6 +89,10 @@ export class UsageService {
   private readonly log: Logger;
   private readonly metrics: UsageMetrics | null;
   private uptimeId = 0;
+  /** start of this run's up-time while it could not be written yet (a full disk at start) */
+  private uptimeStartMs = 0;
+  /** a due period could not be closed because the disk is full; it stays open and is retried */
+  private deferred = false;
   private periodTimer: NodeJS.Timeout | null = null;
   private aliveTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -122,7 +127,8 @@ export class UsageService {
   async start(): Promise<void> {
     const now = this.m.now();
     if (!this.outbox.head()) await this.initHead(now);
-    this.uptimeId = this.outbox.beginUptime(now);
+    this.uptimeStartMs = now;
+    this.alive(now);
     this.closeDuePeriods();
     this.scheduleAlive();
     this.schedulePeriod();
@@ -175,16 +181,53 @@ export class UsageService {
     return (Math.floor(afterMs / p) + 1) * p;
   }
 
-  /** Build a proof for every period that has ended since the head. */
+  /**
+   * Mark the agent alive until `nowMs` (beginning this run's up-time interval first when that
+   * could not be written yet). On a full disk it writes nothing and returns false: the interval is
+   * kept in memory from its start and the next mark that finds room covers the whole span.
+   */
+  private alive(nowMs: number): boolean {
+    return this.tryWrite(() => {
+      if (this.uptimeId === 0) this.uptimeId = this.outbox.beginUptime(this.uptimeStartMs);
+      this.outbox.markAlive(this.uptimeId, nowMs);
+    });
+  }
+
+  /** Run a store write; false (nothing written) when the disk is full. Other errors are thrown. */
+  private tryWrite(fn: () => void): boolean {
+    try {
+      fn();
+      return true;
+    } catch (err) {
+      if (err instanceof StoreError && err.code === "store_full") return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Build a proof for every period that has ended since the head. On a full disk the period stays
+   * open (nothing is written, the head does not move) and is closed at a later tick when there is room.
+   */
   closeDuePeriods(): number {
     const now = this.m.now();
-    this.outbox.markAlive(this.uptimeId, now);
+    this.alive(now);
     let built = 0;
     for (;;) {
       const head = this.outbox.head()!;
       const end = this.alignedEnd(head.periodEndMs);
       if (end > now) break;
-      this.build(head, end, now);
+      if (!this.tryWrite(() => this.build(head, end, now))) {
+        if (!this.deferred) {
+          this.log.warn(
+            { event: "usage_proof_deferred", code: "store_full", sequence: head.sequence + 1, periodStartMs: head.periodEndMs, periodEndMs: end },
+            "the disk is full: the usage period stays open and its proof is built when there is room; free space on the data disk",
+          );
+        }
+        this.deferred = true;
+        break;
+      }
+      if (this.deferred) this.log.info({ event: "usage_proof_resumed", sequence: head.sequence + 1 }, "there is room again: building the deferred usage proofs");
+      this.deferred = false;
       built++;
     }
     if (built > 0) {
@@ -232,7 +275,8 @@ export class UsageService {
     if (this.closed) return;
     this.aliveTimer = setTimeout(() => {
       try {
-        this.outbox.markAlive(this.uptimeId, this.m.now());
+        this.alive(this.m.now()); // on a full disk: false, and the store logged store_full once
+        if (this.deferred) this.closeDuePeriods();
       } catch (err) {
         this.log.error({ event: "usage_alive_failed", err: String(err) }, "could not mark the agent alive in the store");
       }
@@ -244,7 +288,9 @@ export class UsageService {
   private schedulePeriod(): void {
     if (this.closed) return;
     const now = this.m.now();
-    const delay = Math.max(1, this.alignedEnd(this.outbox.head()!.periodEndMs) - now);
+    const due = this.alignedEnd(this.outbox.head()!.periodEndMs) - now;
+    // a period already due could not be closed (full disk, an error): retry at the alive pace, not in a hot loop
+    const delay = due > 0 ? due : this.options.aliveMs;
     this.periodTimer = setTimeout(() => {
       try {
         this.closeDuePeriods();
@@ -276,7 +322,7 @@ export class UsageService {
           try {
             r = await sink.submitProof(p.envelope);
           } catch (err) {
-            this.outbox.markAttempt(p.sequence, "chain_unavailable");
+            this.tryWrite(() => this.outbox.markAttempt(p.sequence, "chain_unavailable"));
             this.metrics?.submitted.inc({ result: "chain_unavailable" });
             if (p.attempts === 0) this.log.warn({ event: "usage_chain_unavailable", sequence: p.sequence, err: String((err as Error).message ?? err) }, "the chain did not answer; the proof stays in the outbox and is retried");
             this.retryLater();
@@ -285,13 +331,17 @@ export class UsageService {
           if (this.closed) return;
           this.metrics?.submitted.inc({ result: r.code });
           if (r.ok) {
-            this.outbox.markDelivered(p.sequence, r.code, this.m.now());
+            if (!this.tryWrite(() => this.outbox.markDelivered(p.sequence, r.code, this.m.now()))) {
+              // the chain has it; marking it needs room. Sent again later, the chain answers duplicate (= delivered)
+              this.retryLater();
+              return;
+            }
             this.retryMs = this.options.retryMinMs;
             this.metrics?.pending.set({}, this.outbox.pendingCount());
             this.log.info({ event: "usage_proof_delivered", sequence: p.sequence, code: r.code, attempts: p.attempts + 1 }, "usage proof delivered");
             continue;
           }
-          this.outbox.markAttempt(p.sequence, r.code);
+          this.tryWrite(() => this.outbox.markAttempt(p.sequence, r.code));
           this.log.error({ event: "usage_proof_refused", sequence: p.sequence, code: r.code, reason: r.message }, "the chain refused a usage proof; it stays in the outbox and is retried");
           this.retryLater();
           return;
@@ -391,7 +441,7 @@ export class UsageService {
       /* the connection is closed */
     }
     try {
-      this.outbox.markAlive(this.uptimeId, this.m.now());
+      this.alive(this.m.now());
     } catch {
       /* the store is closed */
     }

@@ -9,6 +9,8 @@ import { ChainStore } from "../../chain/store";
 import { DirLock } from "../../store/lock";
 import { createKeyFile, loadKeyFile, toHex, type Signer } from "../../identity/keys";
 import { createLogger, LOG_LEVELS, type Logger } from "../../log/logger";
+import { redact, secretsOf } from "../../log/redact";
+import { ensurePrivateDir } from "../../store/files";
 import { MetricsServer } from "../../metrics/http";
 import { MetricsRegistry } from "../../metrics/metrics";
 import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, intFlag, natsServers, type Command } from "../framework";
@@ -54,7 +56,8 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
     const metricsPort = intFlag(values, "metrics-port", { min: 0, max: 65535 });
     const servers = natsServers(values, io.env);
     const subjects = new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1");
-    const logger = createLogger({ level, pretty: values.pretty === true });
+    const secrets = secretsOf(servers);
+    const logger = createLogger({ level, pretty: values.pretty === true }, undefined, secrets);
     const log = logger.child({ module: "chain" });
 
     let lock: DirLock | null = null;
@@ -75,11 +78,15 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       lock?.release();
     };
     try {
+      // a read-only data dir is named as such; the dir is private (0700) like the agent's
+      ensurePrivateDir(data, (file, from, to) => log.warn({ event: "permissions_tightened", file, from: from.toString(8), to: to.toString(8) }, "tightened the permissions of a chain file"));
       // one chain stand-in per data directory (two would each accept proofs into one store)
       lock = DirLock.acquire(data, "chain", "capacity-agent chain");
       const signer = await chainKey(values.key as string | undefined, data, log);
       store = ChainStore.open(data);
-      nc = await connectBus({ servers, name: "capacity-agent chain" }, logger);
+      nc = await connectBus({ servers, name: "capacity-agent chain" }, logger).catch((err: unknown) => {
+        throw Object.assign(new Error(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`, secrets)), { code: "nats_unavailable" });
+      });
       const registry = new MetricsRegistry();
       const options = parseChainOptions({ policy: { requireFarm: values["require-farm"] === true } });
       server = new ChainServer(options, { nc, subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
@@ -93,7 +100,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       const e = err as { code?: string; message: string };
       logger.fatal({ event: "chain_start_failed", code: e.code, err: e.message }, "chain stand-in could not start");
       await shutdown();
-      io.err(`capacity-agent chain: ${e.code ? `[${e.code}] ` : ""}${e.message}`);
+      io.err(redact(`capacity-agent chain: ${e.code ? `[${e.code}] ` : ""}${e.message}`, secrets));
       return EXIT_FAIL;
     }
     await new Promise<void>((resolve) => {

@@ -1,6 +1,7 @@
 import { Agent } from "../../agent";
 import { loadConfig, type ConfigOverrides } from "../../config/options";
 import { createLogger } from "../../log/logger";
+import { redact, secretsOf } from "../../log/redact";
 import { EXIT_FAIL, EXIT_OK, type Command } from "../framework";
 
 export const RUN_OPTIONS = {
@@ -67,7 +68,8 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
       noChain: values["no-chain"] as boolean | undefined,
     };
     const config = loadConfig(flags, io.env);
-    const logger = createLogger(config.log);
+    const secrets = secretsOf(config.nats.servers);
+    const logger = createLogger(config.log, undefined, secrets);
     const agent = new Agent(config, logger);
     try {
       await agent.start();
@@ -75,7 +77,7 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
       const e = err as { code?: string; message: string };
       logger.fatal({ event: "agent_start_failed", code: e.code, err: e.message }, "agent could not start");
       await agent.close();
-      io.err(`capacity-agent run: ${e.code ? `[${e.code}] ` : ""}${e.message}`);
+      io.err(redact(`capacity-agent run: ${e.code ? `[${e.code}] ` : ""}${e.message}`, secrets));
       return EXIT_FAIL;
     }
     await new Promise<void>((resolve) => {

@@ -41,6 +41,7 @@ usage proof built and the last the chain acknowledged, how many wait, and the ch
           agentVersion: s.agentVersion,
           deployments: s.deployments,
           usage: s.usage,
+          storeFull: s.storeFull,
         }),
       );
     } else {
@@ -55,6 +56,7 @@ usage proof built and the last the chain acknowledged, how many wait, and the ch
           `deployments ${s.deployments.length}`,
           ...s.deployments.map((d) => `  ${d.id} v${d.version} twin ${d.twinId}: ${unitsLine(d.units)}`),
           ...(s.usage ? [usageLine(s.usage)] : []),
+          ...(s.storeFull ? ["store       FULL: new deployments, updates and deletes are refused (store_full) until the node's disk has room"] : []),
         ].join("\n"),
       );
     }
