@@ -42,6 +42,8 @@ export class DirLock {
       throw new StoreError("io", lockFile, `cannot open the lock file ${lockFile}: ${(err as Error).message}`, { cause: err });
     }
     try {
+      // the journal in memory: taking the lock writes nothing to disk, so it works on a full disk too
+      db.pragma("journal_mode = MEMORY");
       db.exec("BEGIN EXCLUSIVE");
     } catch (err) {
       db.close();
@@ -60,8 +62,13 @@ export class DirLock {
     }
     const holder: LockHolder = { pid: process.pid, startedMs: now(), command };
     const tmp = `${pidFile}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, JSON.stringify(holder) + "\n", { mode: 0o600 });
-    fs.renameSync(tmp, pidFile);
+    try {
+      fs.writeFileSync(tmp, JSON.stringify(holder) + "\n", { mode: 0o600 });
+      fs.renameSync(tmp, pidFile);
+    } catch {
+      // a full disk: the lock holds all the same; only the pid in a refusal's message is missing
+      fs.rmSync(tmp, { force: true });
+    }
     return new DirLock(abs, db, pidFile);
   }
 
