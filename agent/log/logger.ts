@@ -18,9 +18,40 @@ export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "
 export function createLogger(options: LogOptions, destination?: pino.DestinationStream): Logger {
   const base = { level: options.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (options.pretty && !destination) {
-    return pino({ ...base, transport: { target: "pino-pretty", options: { colorize: process.stdout.isTTY, translateTime: "SYS:standard", ignore: "pid" } } });
+    return oneModuleKey(pino({ ...base, transport: { target: "pino-pretty", options: { colorize: process.stdout.isTTY, translateTime: "SYS:standard", ignore: "pid" } } }));
   }
-  return pino(base, destination ?? pino.destination({ dest: 1, sync: true }));
+  return oneModuleKey(pino(base, destination ?? pino.destination({ dest: 1, sync: true })));
+}
+
+/** the logger a `{module}` child was made from (inherited by the child's own children) */
+const BEFORE_MODULE = Symbol("beforeModule");
+type ModuleAware = Logger & { [BEFORE_MODULE]?: Logger };
+
+/**
+ * pino appends child bindings, so `agentLog.child({module: "api"})` would write the key twice
+ * (`"module":"agent","module":"api"`). A `{module}` child of a module logger is made instead from
+ * the logger before the first module (keeping any other bindings added since): one `module` key.
+ * Children inherit the overridden `child` (pino makes them with Object.create).
+ */
+function oneModuleKey(root: Logger): Logger {
+  const plainChild = root.child as unknown as (this: Logger, bindings: pino.Bindings, opts?: pino.ChildLoggerOptions) => Logger;
+  const child = function (this: ModuleAware, bindings: pino.Bindings, opts?: pino.ChildLoggerOptions): Logger {
+    const before = this[BEFORE_MODULE];
+    if (bindings && "module" in bindings && before) {
+      const had = before.bindings();
+      const extra: pino.Bindings = {};
+      for (const [k, v] of Object.entries(this.bindings())) if (k !== "module" && !(k in had)) extra[k] = v;
+      const c = plainChild.call(before, { ...extra, ...bindings }, opts) as ModuleAware;
+      if (opts?.level === undefined && c.level !== this.level) c.level = this.level;
+      c[BEFORE_MODULE] = before;
+      return c;
+    }
+    const c = plainChild.call(this, bindings, opts) as ModuleAware;
+    if (bindings && "module" in bindings && !before) c[BEFORE_MODULE] = this;
+    return c;
+  };
+  (root as unknown as { child: typeof child }).child = child;
+  return root;
 }
 
 /** A logger that drops everything, for pure tests and tools. */
