@@ -25,6 +25,8 @@ function usage(): string {
     "commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
+    "  --version, -v, version  print the agent version",
+    "",
     "exit codes: 0 ok, 1 refused or failed, 2 usage error",
   ].join("\n");
 }
@@ -42,7 +44,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     full.out(usage());
     return name ? EXIT_OK : EXIT_USAGE;
   }
-  if (name === "--version") {
+  if (name === "--version" || name === "-v" || name === "version") {
     full.out(AGENT_VERSION);
     return EXIT_OK;
   }

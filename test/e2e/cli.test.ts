@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { freePort } from "../../agent/bus/nats";
+import { AGENT_VERSION } from "../../agent/version";
 import { cli, startAgent, tmpDir } from "../utils/agent";
 
 // CAPACITY_AGENT_* variables from the developer's shell must not leak into these runs
@@ -51,10 +52,22 @@ test.each([
   [["keys", "new"], "--out is required"],
   [["keys", "new", "--out", "/tmp/x", "--type", "rsa"], "--type must be ed25519 or sr25519"],
   [["nonsense"], 'unknown command "nonsense"'],
+  [["run", "--node-id", "abc"], "--node-id: expected an integer"],
+  [["run", "--period", "0"], "--period: expected an integer"],
+  [["run", "--log-level", "loud"], "--log-level: expected one of"],
 ])("usage errors exit 2: %p", async (args, message) => {
   const r = await cli(args, cleanEnv);
   expect(r.code).toBe(2);
   expect(r.stderr).toContain(message);
+});
+
+test("--version, -v and version print the agent version; the usage text names them", async () => {
+  for (const a of ["--version", "-v", "version"]) {
+    const r = await cli([a], cleanEnv);
+    expect({ a, code: r.code, out: r.stdout.trim() }).toEqual({ a, code: 0, out: AGENT_VERSION });
+  }
+  const help = await cli(["--help"], cleanEnv);
+  expect(help.stdout).toMatch(/--version, -v, version/);
 });
 
 test("every command has --help", async () => {

@@ -1,7 +1,8 @@
 import { Agent } from "../../agent";
 import { loadConfig, type ConfigOverrides } from "../../config/options";
 import { createLogger } from "../../log/logger";
-import { EXIT_FAIL, EXIT_OK, type Command } from "../framework";
+import { ConfigError } from "../../config/errors";
+import { EXIT_FAIL, EXIT_OK, UsageError, type Command } from "../framework";
 
 export const RUN_OPTIONS = {
   config: { type: "string" as const },
@@ -66,7 +67,14 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
       metricsPort: values["metrics-port"] as string | undefined,
       noChain: values["no-chain"] as boolean | undefined,
     };
-    const config = loadConfig(flags, io.env);
+    let config;
+    try {
+      config = loadConfig(flags, io.env);
+    } catch (err) {
+      // a bad flag value is a usage error (exit 2); a bad config file or variable stays exit 1
+      if (err instanceof ConfigError && err.field.startsWith("--") && err.field !== "--config") throw new UsageError(err.message);
+      throw err;
+    }
     const logger = createLogger(config.log);
     const agent = new Agent(config, logger);
     try {
