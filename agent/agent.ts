@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Ledger } from "./admission/ledger";
 import { NodeApi } from "./api/server";
-import { connectBus, findNatsServer, natsAnswers, startEmbeddedNats, type EmbeddedNats, type NatsConnection } from "./bus/nats";
+import { busHealth, connectBus, findNatsServer, natsAnswers, startEmbeddedNats, type EmbeddedNats, type NatsConnection } from "./bus/nats";
 import { Subjects } from "./bus/subjects";
 import { capacityOf } from "./capacity/model";
 import type { AgentConfig } from "./config/options";
@@ -11,6 +11,7 @@ import { createKeyFile, loadKeyFile, parsePublicKey, toHex, type Signer } from "
 import type { Logger } from "./log/logger";
 import { createMetrics, type Metrics } from "./metrics/metrics";
 import { MetricsServer } from "./metrics/http";
+import { chainHealthOf, healthOf } from "./metrics/health";
 import { Gossip, gossipOptionsFrom } from "./gossip";
 import { FileRegistry, upsertRegistryFile } from "./registry/file";
 import { ChainClient } from "./chain/client";
@@ -160,7 +161,7 @@ export class Agent {
     // Components built on the core (gossip, usage metering, chain registration) are created
     // here, after the core is up, one line each; they start in order and close in reverse.
     if (c.metrics.port !== null) {
-      this.add(new MetricsServer({ host: c.metrics.host, port: c.metrics.port }, { registry: this.metrics.registry, logger: this.log, healthy: () => !this.nc.isClosed() }));
+      this.add(new MetricsServer({ host: c.metrics.host, port: c.metrics.port }, { registry: this.metrics.registry, logger: this.log, health: () => healthOf(busHealth(this.nc), c.chain.enabled ? chainHealthOf(this.usage?.status()) : null) }));
     }
     // --- components: begin ---
     let sink: ProofSink | null = null;

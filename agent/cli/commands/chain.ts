@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { connectBus, type NatsConnection } from "../../bus/nats";
+import { busHealth, connectBus, type NatsConnection } from "../../bus/nats";
 import { Subjects } from "../../bus/subjects";
 import { createChainMetrics } from "../../chain/metrics";
 import { parseChainOptions } from "../../chain/options";
@@ -8,6 +8,7 @@ import { ChainServer } from "../../chain/server";
 import { ChainStore } from "../../chain/store";
 import { createKeyFile, loadKeyFile, toHex, type Signer } from "../../identity/keys";
 import { createLogger, LOG_LEVELS, type Logger } from "../../log/logger";
+import { healthOf } from "../../metrics/health";
 import { MetricsServer } from "../../metrics/http";
 import { MetricsRegistry } from "../../metrics/metrics";
 import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, intFlag, natsServers, type Command } from "../framework";
@@ -80,7 +81,8 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       server = new ChainServer(options, { nc, subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
       await server.start();
       if (metricsPort !== undefined) {
-        metricsServer = new MetricsServer({ host: "127.0.0.1", port: metricsPort }, { registry, logger, healthy: () => nc !== null && !nc.isClosed() });
+        const conn = nc;
+        metricsServer = new MetricsServer({ host: "127.0.0.1", port: metricsPort }, { registry, logger, health: () => healthOf(busHealth(conn), null) });
         await metricsServer.start();
       }
       log.info({ event: "chain_started", publicKey: toHex(signer.publicKey), address: signer.address, scheme: signer.scheme, store: store.file, nats: servers, prefix: subjects.prefix, requireFarm: options.policy.requireFarm }, "chain stand-in started");
