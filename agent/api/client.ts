@@ -2,7 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/subjects";
 import { encode, toSafeNumber, unitsFromWire } from "../wire/codec";
 import { decode } from "../wire/codec";
-import { open } from "../identity/envelope";
+import { envelopeReady, open } from "../identity/envelope";
 import { DOMAIN } from "../identity/domains";
 import { readDecisionReply, readStatusReply, type Decided, type StatusView, type WireGetReply } from "./messages";
 import type { Units } from "../capacity/units";
@@ -24,12 +24,14 @@ export class NodeClient {
   ) {}
 
   private async request(node: number, subject: string, body: Uint8Array): Promise<Uint8Array> {
+    let data: Uint8Array;
     try {
-      const m = await this.nc.request(subject, body, { timeout: this.timeoutMs });
-      return m.data;
+      data = (await this.nc.request(subject, body, { timeout: this.timeoutMs })).data;
     } catch (err) {
       throw new NodeUnreachable(node, err);
     }
+    await envelopeReady(data, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 });
+    return data;
   }
 
   async deploy(node: number, request: Uint8Array): Promise<Decided> {

@@ -21,7 +21,6 @@ export type Options = NonNullable<ParseArgsConfig["options"]>;
 
 export interface Command {
   name: string;
-  summary: string;
   /** usage lines and option descriptions shown by --help */
   help: string;
   options: Options;

@@ -1,19 +1,8 @@
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, parse, type Command, type Io } from "./framework";
-import { hardwareCommand } from "./commands/hardware";
-import { keysCommand } from "./commands/keys";
-import { runCommand } from "./commands/run";
-import { deployCommand } from "./commands/deploy";
-import { deleteCommand } from "./commands/delete";
-import { statusCommand } from "./commands/status";
-import { registryCommand } from "./commands/registry";
-import { findCommand } from "./commands/find";
-import { peersCommand } from "./commands/peers";
-import { chainCommand } from "./commands/chain";
-import { proofsCommand } from "./commands/proofs";
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, parse, type Io } from "./framework";
+import { COMMANDS } from "./commands";
 import { AGENT_VERSION } from "../version";
 
-/** Every command of the CLI. Add a command: one file in commands/, one line here. */
-export const COMMANDS: Command[] = [runCommand, hardwareCommand, keysCommand, deployCommand, deleteCommand, statusCommand, registryCommand, findCommand, peersCommand, proofsCommand, chainCommand];
+export { COMMANDS };
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -48,11 +37,12 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     full.out(AGENT_VERSION);
     return EXIT_OK;
   }
-  const cmd = COMMANDS.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     full.err(`capacity-agent: unknown command "${name}"\n\n${usage()}`);
     return EXIT_USAGE;
   }
+  const cmd = entry.load();
   if (rest.includes("--help") || rest.includes("-h")) {
     full.out(cmd.help);
     return EXIT_OK;

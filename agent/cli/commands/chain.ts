@@ -6,7 +6,7 @@ import { createChainMetrics } from "../../chain/metrics";
 import { parseChainOptions } from "../../chain/options";
 import { ChainServer } from "../../chain/server";
 import { ChainStore } from "../../chain/store";
-import { createKeyFile, loadKeyFile, toHex, type Signer } from "../../identity/keys";
+import { createKeyFile, cryptoReady, loadKeyFile, toHex, type Signer } from "../../identity/keys";
 import { createLogger, LOG_LEVELS, type Logger } from "../../log/logger";
 import { healthOf } from "../../metrics/health";
 import { MetricsServer } from "../../metrics/http";
@@ -17,7 +17,6 @@ export const CHAIN_DEFAULT_DATA = "./.capacity-agent-chain";
 
 export const chainCommand: Command = {
   name: "chain",
-  summary: "run the chain stand-in (registry and usage proofs, as tfchain would keep them)",
   help: `usage: capacity-agent chain [--data DIR] [--nats URL[,URL...]] [--key FILE] [--require-farm]
                             [--pretty] [--log-level LEVEL] [--metrics-port PORT]
 
@@ -73,6 +72,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       store?.close();
     };
     try {
+      await cryptoReady(); // registrations may be signed with sr25519: load its WASM crypto once, up front
       const signer = await chainKey(values.key as string | undefined, data, log);
       store = ChainStore.open(data);
       nc = await connectBus({ servers, name: "capacity-agent chain" }, logger);

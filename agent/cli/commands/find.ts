@@ -58,7 +58,6 @@ function printNote(io: Io, outcome: FindOutcome, json: boolean): void {
 
 export const findCommand: Command = {
   name: "find",
-  summary: "find nodes with room for a request (scatter-gather over NATS, signed answers)",
   help: `usage: capacity-agent find [--cru N] [--mru SIZE] [--sru SIZE] [--hru SIZE] [--farm F] [--limit K]
                            [--registry FILE] [--nats URL] [--json]
 

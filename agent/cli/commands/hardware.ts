@@ -12,7 +12,6 @@ export function unitsLine(u: Units): string {
 
 export const hardwareCommand: Command = {
   name: "hardware",
-  summary: "show the detected hardware: total, reserved and allocatable capacity, disks, GPUs",
   help: `usage: capacity-agent hardware [--json] [--config FILE]
 
 Probes this machine (systeminformation, cgroup limits, /sys/block) and prints what the agent

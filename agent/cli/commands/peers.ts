@@ -6,7 +6,6 @@ import { unitsLine } from "./hardware";
 
 export const peersCommand: Command = {
   name: "peers",
-  summary: "show the capacity view a node holds of its peers (from gossip)",
   help: `usage: capacity-agent peers --node N [--registry FILE] [--nats URL] [--json]
 
 Asks node N (tfgrid.v1.node.<N>.peers) for its view: the latest verified announcement of every

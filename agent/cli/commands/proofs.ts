@@ -1,4 +1,5 @@
 import { ChainClient } from "../../chain/client";
+import { cryptoReady } from "../../identity/keys";
 import { amountsToJson, proofHash, type ProofHeader } from "../../proofs/proof";
 import { checkAudit, requestAudit, type AuditResult } from "../../usage/audit";
 import { withNats } from "../client";
@@ -59,7 +60,6 @@ Usage proofs as the chain holds them (read from the chain stand-in, tfgrid.v1.ch
 
 export const proofsCommand: Command = {
   name: "proofs",
-  summary: "list, show and verify the usage proofs the chain holds for a node",
   help: HELP,
   options: { node: { type: "string" }, sequence: { type: "string" }, deployment: { type: "string" }, ...NATS_OPTION, ...JSON_OPTION },
   positionals: true,
@@ -69,6 +69,7 @@ export const proofsCommand: Command = {
     const node = intFlag(values, "node", { required: true, max: 0xffffffff })!;
     const sequence = intFlag(values, "sequence", { required: sub === "show" });
     const deployment = intFlag(values, "deployment", { required: sub === "verify" });
+    await cryptoReady(); // proofs and chain replies may be signed with sr25519 (it loads with blake2 anyway)
     return withNats(values, io, async (nc, subjects) => {
       const chain = new ChainClient(nc, subjects);
       if (sub === "list") {

@@ -1,5 +1,6 @@
 import { Agent } from "../../agent";
 import { loadConfig, type ConfigOverrides } from "../../config/options";
+import { cryptoReady } from "../../identity/keys";
 import { createLogger } from "../../log/logger";
 import { ConfigError } from "../../config/errors";
 import { EXIT_FAIL, EXIT_OK, UsageError, type Command } from "../framework";
@@ -23,7 +24,6 @@ export const RUN_OPTIONS = {
 
 export const runCommand: Command = {
   name: "run",
-  summary: "run the agent (the daemon)",
   help: `usage: capacity-agent run [--config FILE] [--nats URL[,URL...]] [--data DIR] [--node-id N]
                           [--farm-id F] [--twin-id T] [--key FILE] [--registry FILE] [--pretty]
                           [--log-level LEVEL] [--heartbeat SECONDS] [--period SECONDS]
@@ -78,6 +78,7 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
     const logger = createLogger(config.log);
     const agent = new Agent(config, logger);
     try {
+      await cryptoReady(); // twins may sign with sr25519: the daemon loads its WASM crypto once, up front
       await agent.start();
     } catch (err) {
       const e = err as { code?: string; message: string };

@@ -11,7 +11,6 @@ function usageLine(u: UsageStatusView): string {
 
 export const statusCommand: Command = {
   name: "status",
-  summary: "show a node's capacity and deployments",
   help: `usage: capacity-agent status --node N [--nats URL] [--json]
 
 JSON: {"nodeId","farmId","total","reserved","reservable","used","free","power","deployments":[{"id","twinId","version","units"}],
