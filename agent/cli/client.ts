@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../api/client";
 import { Subjects } from "../bus/subjects";
 import { natsServers, type Io } from "./framework";
@@ -11,6 +11,8 @@ export class NatsUnavailable extends Error {
 export async function withNats<T>(values: Record<string, unknown>, io: Io, fn: (nc: NatsConnection, subjects: Subjects) => Promise<T>): Promise<T> {
   const servers = natsServers(values, io.env);
   let nc: NatsConnection;
+  // the NATS client loads when a command connects, not with the module graph (fast --help)
+  const { connect } = require("@nats-io/transport-node") as typeof import("@nats-io/transport-node");
   try {
     nc = await connect({ servers, timeout: 3000, name: "capacity-agent cli" });
   } catch (err) {

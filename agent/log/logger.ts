@@ -1,4 +1,9 @@
-import pino from "pino";
+import type pino from "pino";
+
+/** pino loads with the first logger made, not with the module graph (commands that log nothing start faster). */
+function pinoLib(): typeof pino {
+  return (require("pino") as { default: typeof pino }).default;
+}
 
 export type Logger = pino.Logger;
 
@@ -16,6 +21,7 @@ export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "
  * `{module: "<name>"}` and log constant messages with a context object carrying `event`.
  */
 export function createLogger(options: LogOptions, destination?: pino.DestinationStream): Logger {
+  const pino = pinoLib();
   const base = { level: options.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (options.pretty && !destination) {
     return oneModuleKey(pino({ ...base, transport: { target: "pino-pretty", options: { colorize: process.stdout.isTTY, translateTime: "SYS:standard", ignore: "pid" } } }));
@@ -56,5 +62,5 @@ function oneModuleKey(root: Logger): Logger {
 
 /** A logger that drops everything, for pure tests and tools. */
 export function silentLogger(): Logger {
-  return pino({ level: "silent" });
+  return pinoLib()({ level: "silent" });
 }

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as protobuf from "protobufjs";
+import type * as protobuf from "protobufjs";
 
 /**
  * The .proto files in proto/ are the wire contract and its single source of truth: they are
@@ -25,7 +25,9 @@ let root: protobuf.Root | null = null;
 
 export function protoRoot(): protobuf.Root {
   if (root) return root;
-  const r = new protobuf.Root();
+  // protobufjs loads with the first message encoded or decoded, not with the module graph
+  const { Root } = require("protobufjs") as typeof import("protobufjs");
+  const r = new Root();
   r.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_DIR, target));
   const dir = path.join(PROTO_DIR, "tfgrid", "capacity", "v1");
   const files = fs

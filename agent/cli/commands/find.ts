@@ -6,7 +6,7 @@ import type { Registry } from "../../registry/types";
 import { withNats } from "../client";
 import { EXIT_FAIL, EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, type Io } from "../framework";
 import type { Command } from "../framework";
-import { unitsLine } from "./hardware";
+import { unitsLine } from "../format";
 
 export const REGISTRY_ENV = "CAPACITY_AGENT_REGISTRY";
 

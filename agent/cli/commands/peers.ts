@@ -2,7 +2,7 @@ import { queryPeers } from "../../gossip/client";
 import { withNats } from "../client";
 import { EXIT_OK, JSON_OPTION, NATS_OPTION, intFlag, type Command } from "../framework";
 import { registryFrom } from "./find";
-import { unitsLine } from "./hardware";
+import { unitsLine } from "../format";
 
 export const peersCommand: Command = {
   name: "peers",

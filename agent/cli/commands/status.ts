@@ -1,6 +1,6 @@
 import { withNodeClient } from "../client";
 import { EXIT_OK, JSON_OPTION, NATS_OPTION, intFlag, type Command } from "../framework";
-import { unitsLine } from "./hardware";
+import { unitsLine } from "../format";
 import type { UsageStatusView } from "../../api/messages";
 
 function usageLine(u: UsageStatusView): string {
