@@ -42,8 +42,21 @@ export class NodeClient {
     return readDecisionReply(await this.request(node, this.subjects.nodeDelete(node), request));
   }
 
+  /** One page of a node's status: deployments with an id above `after`, at most `limit` (0: the node's default). */
+  async statusPage(node: number, after = 0, limit = 0): Promise<StatusView> {
+    return readStatusReply(await this.request(node, this.subjects.nodeStatus(node), encode("StatusRequest", { after, limit })));
+  }
+
+  /** A node's status with every deployment: the first page, then the next until there are no more. */
   async status(node: number): Promise<StatusView> {
-    return readStatusReply(await this.request(node, this.subjects.nodeStatus(node), new Uint8Array()));
+    const first = await this.statusPage(node);
+    const deployments = [...first.deployments];
+    let page = first;
+    while (page.more && page.deployments.length > 0) {
+      page = await this.statusPage(node, page.deployments[page.deployments.length - 1].id);
+      deployments.push(...page.deployments);
+    }
+    return { ...first, deployments, deploymentCount: Math.max(first.deploymentCount, deployments.length), more: false };
   }
 
   async get(node: number, id: number): Promise<{ found: false; code: string; message: string } | { found: true; id: number; twinId: number; version: number; units: Units }> {

@@ -60,6 +60,9 @@ export interface WireStatusReply {
   agentVersion: string;
   timestampMs: U64;
   usage: WireUsageStatus | null;
+  deploymentCount: number;
+  more: boolean;
+  rejection: WireRejection | null;
 }
 
 export interface WireUsageStatus {
@@ -161,15 +164,35 @@ export interface StatusView {
   power: "up" | "standby";
   agentVersion: string;
   timestampMs: number;
+  /** this page's deployments (NodeClient.status: all of them, every page fetched) */
   deployments: Array<{ id: number; twinId: number; version: number; units: Units }>;
+  /** deployments on the node, all pages together */
+  deploymentCount: number;
+  /** more deployments after this page's last */
+  more: boolean;
   usage?: UsageStatusView;
   signer: Uint8Array;
+}
+
+/** Status pages: deployments with an id above `after`, at most `limit` (0: the node's default). */
+export const STATUS_PAGE_DEFAULT = 100;
+export const STATUS_PAGE_MAX = 1000;
+
+/** The node refused a status request (malformed). */
+export class StatusRefused extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(`the node refused the status request: [${code}] ${message}`);
+    this.name = "StatusRefused";
+    this.code = code;
+  }
 }
 
 export function readStatusReply(bytes: Uint8Array): StatusView {
   const o = open(bytes, DOMAIN.StatusReply, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
   if (!o.ok) throw new WireError(o.code === "bad_signature" ? "malformed" : o.code, `node reply: ${o.message}`);
   const s = decode<WireStatusReply>("StatusReply", o.value.payload, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
+  if (s.rejection && s.rejection.code) throw new StatusRefused(s.rejection.code, s.rejection.message);
   return {
     nodeId: s.nodeId,
     farmId: s.farmId,
@@ -184,6 +207,9 @@ export function readStatusReply(bytes: Uint8Array): StatusView {
     agentVersion: s.agentVersion,
     timestampMs: toSafeNumber(s.timestampMs, "timestampMs"),
     deployments: s.deployments.map((d) => ({ id: toSafeNumber(d.id, "id"), twinId: d.twinId, version: d.version, units: unitsFromWire(d.units) })),
+    // a node before paging sends every deployment and no count
+    deploymentCount: s.deploymentCount || s.deployments.length,
+    more: s.more,
     usage: s.usage
       ? {
           periodMs: toSafeNumber(s.usage.periodMs, "usage.periodMs"),

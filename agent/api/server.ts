@@ -10,7 +10,7 @@ import type { Metrics } from "../metrics/metrics";
 import type { Registry } from "../registry/types";
 import type { Store } from "../store/store";
 import { decode, encode, toSafeNumber, unitsToWire, WireError } from "../wire/codec";
-import { rejectionToWire, type UsageStatusView, type WireDeployRequest } from "./messages";
+import { rejectionToWire, STATUS_PAGE_DEFAULT, STATUS_PAGE_MAX, type UsageStatusView, type WireDeployRequest } from "./messages";
 import { verifyDeployRequest, type RequestAbout } from "./verify";
 import { AGENT_VERSION } from "../version";
 
@@ -62,7 +62,7 @@ export class NodeApi {
       [subjects.nodeDeploy(id), (msg) => this.onDeploy(msg.data)],
       [subjects.nodeDelete(id), (msg) => this.onDelete(msg.data)],
       [subjects.nodeGet(id), (msg) => this.onGet(msg.data)],
-      [subjects.nodeStatus(id), () => this.statusReply()],
+      [subjects.nodeStatus(id), (msg) => this.statusReply(msg.data)],
     ];
     for (const [subject, handler] of routes) {
       const sub = nc.subscribe(subject, {
@@ -210,9 +210,29 @@ export class NodeApi {
     return seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: true, summary: this.summary(r), request: wireReq }));
   }
 
-  statusReply(): Uint8Array {
+  /** One page of deployments (by id, after `after`) with the node's capacity and usage state. */
+  statusReply(request: Uint8Array = new Uint8Array()): Uint8Array {
+    let after: number;
+    let limit: number;
+    try {
+      const r = decode<{ after: string; limit: number }>("StatusRequest", request, { maxBytes: 64 });
+      after = toSafeNumber(r.after, "after");
+      limit = Math.min(r.limit || STATUS_PAGE_DEFAULT, STATUS_PAGE_MAX);
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      this.m.metrics?.apiErrors.inc({ code: err.code });
+      return seal(this.m.signer, DOMAIN.StatusReply, encode("StatusReply", { nodeId: this.options.nodeId, rejection: rejectionToWire({ code: err.code, message: err.message }) }));
+    }
     const l = this.m.ledger;
     const cap = l.capacity();
+    const all = l.deployments(); // sorted by id
+    let from = 0;
+    for (let lo = 0, hi = all.length; lo < hi; ) {
+      const mid = (lo + hi) >> 1;
+      if (all[mid].id <= after) lo = from = mid + 1;
+      else hi = mid;
+    }
+    const page = all.slice(from, from + limit);
     return seal(
       this.m.signer,
       DOMAIN.StatusReply,
@@ -226,7 +246,9 @@ export class NodeApi {
         reservable: unitsToWire(cap.reservable),
         used: unitsToWire(l.used()),
         free: unitsToWire(l.free()),
-        deployments: l.deployments().map((r) => this.summary(r)),
+        deployments: page.map((r) => this.summary(r)),
+        deploymentCount: all.length,
+        more: from + page.length < all.length,
         power: l.powerState() === "standby" ? 2 : 1,
         agentVersion: AGENT_VERSION,
         timestampMs: this.m.now(),

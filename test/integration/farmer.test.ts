@@ -6,7 +6,7 @@
 import * as path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../../agent/api/client";
-import { buildDeleteRequest, buildDeployRequest } from "../../agent/api/messages";
+import { buildDeleteRequest, buildDeployRequest, readStatusReply } from "../../agent/api/messages";
 import { parseDeployment, type DeploymentSpec } from "../../agent/admission/spec";
 import { freePort } from "../../agent/bus/nats";
 import { Subjects } from "../../agent/bus/subjects";
@@ -92,6 +92,31 @@ test("no log line carries the module key twice", async () => {
   const twice = agent.lines.filter((l) => l.split('"module":').length > 2);
   expect(twice).toEqual([]);
   expect(agent.logs.filter((l) => l.module === "api").length).toBeGreaterThan(0);
+});
+
+test("status comes in pages: the first holds 100 deployments and the count, the client and the CLI get them all", async () => {
+  const n = 250;
+  for (let id = 1000; id < 1000 + n; id++) {
+    const d = await client.deploy(1, buildDeployRequest(spec({ id, workloads: [{ name: "net", type: "network" }] }), [{ twinId: 7, signer: owner }]));
+    expect(d.accepted).toBe(true);
+  }
+  const raw = await nc.request(`tfgrid.v1.node.1.status`, new Uint8Array(), { timeout: 5000 });
+  const first = readStatusReply(raw.data);
+  expect(first.deployments.map((d) => d.id)).toEqual(Array.from({ length: 100 }, (_, i) => 1000 + i));
+  expect(first).toMatchObject({ deploymentCount: n, more: true });
+  expect(raw.data.length).toBeLessThan(32 * 1024);
+  const last = await client.statusPage(1, 1000 + n - 11, 50);
+  expect(last.deployments.map((d) => d.id)).toEqual(Array.from({ length: 10 }, (_, i) => 1000 + n - 10 + i));
+  expect(last.more).toBe(false);
+  const all = await client.status(1);
+  expect(all.deployments.map((d) => d.id)).toEqual(Array.from({ length: n }, (_, i) => 1000 + i));
+  const st = await cli(["status", "--node", "1", "--nats", nats.url, "--json"]);
+  expect(st.code).toBe(0);
+  expect(JSON.parse(st.stdout).deployments).toHaveLength(n);
+  // a malformed request gets a signed refusal with a stable code, and the agent goes on
+  const bad = await nc.request(`tfgrid.v1.node.1.status`, new Uint8Array([0xff, 0xff, 0xff]), { timeout: 5000 });
+  expect(() => readStatusReply(bad.data)).toThrow(expect.objectContaining({ code: "malformed" }));
+  expect((await client.statusPage(1)).deploymentCount).toBe(n);
 });
 
 test("/healthz answers JSON: 200 ok while NATS is connected, 503 down once it is gone", async () => {
