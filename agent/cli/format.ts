@@ -1,4 +1,4 @@
-import { formatBytes } from "../capacity/size";
+import { formatBytes, formatUnits } from "../capacity/size";
 import type { Units } from "../capacity/units";
 
 /**
@@ -6,7 +6,7 @@ import type { Units } from "../capacity/units";
  * with the README's unit names (`60 GiB`), times as ISO 8601 UTC.
  */
 export function unitsLine(u: Units): string {
-  return `cru ${u.cru}  mru ${formatBytes(u.mru)}  sru ${formatBytes(u.sru)}  hru ${formatBytes(u.hru)}  ipv4u ${u.ipv4u}  gpu ${u.gpu}`;
+  return formatUnits(u);
 }
 
 /** Epoch milliseconds as ISO 8601 UTC; "-" for 0 or an impossible time. */

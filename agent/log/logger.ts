@@ -1,4 +1,6 @@
 import type pino from "pino";
+import { formatAmount, formatUnits } from "../capacity/size";
+import type { Units } from "../capacity/units";
 
 /** pino loads with the first logger made, not with the module graph (commands that log nothing start faster). */
 function pinoLib(): typeof pino {
@@ -24,10 +26,29 @@ export function createLogger(options: LogOptions, destination?: pino.Destination
   const pino = pinoLib();
   const base = { level: options.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (options.pretty && !destination) {
-    return oneModuleKey(pino({ ...base, transport: { target: "pino-pretty", options: { colorize: process.stdout.isTTY, translateTime: "SYS:standard", ignore: "pid" } } }));
+    // in this thread (not a transport worker) so that the prettifiers, functions, can be passed
+    const pretty = require("pino-pretty") as (o: Record<string, unknown>) => pino.DestinationStream;
+    return oneModuleKey(pino(base, pretty({ colorize: process.stdout.isTTY, translateTime: "SYS:standard", ignore: "pid", sync: true, customPrettifiers: PRETTIFIERS })));
   }
   return oneModuleKey(pino(base, destination ?? pino.destination({ dest: 1, sync: true })));
 }
+
+const UNIT_KEYS = ["total", "reserved", "allocatable", "reservable", "used", "free", "units"];
+const TIME_KEYS = ["periodStart", "periodEnd", "periodStartMs", "periodEndMs", "meteredUntilMs", "timestampMs", "acceptedMs", "createdMs", "updatedMs", "sinceMs"];
+
+function isUnits(v: unknown): v is Units {
+  return typeof v === "object" && v !== null && typeof (v as Units).cru === "number" && typeof (v as Units).mru === "number";
+}
+
+/**
+ * `--pretty` is for people: sizes in GiB (`requested 60 GiB` for unit sru), capacity as one line,
+ * epoch milliseconds as ISO times. JSON logs keep the raw numbers.
+ */
+export const PRETTIFIERS: Record<string, (value: unknown, key: string, log: Record<string, unknown>) => string> = Object.fromEntries([
+  ...UNIT_KEYS.map((k) => [k, (v: unknown, _k: string, log: Record<string, unknown>) => (isUnits(v) ? formatUnits(v) : typeof v === "number" && typeof log.unit === "string" ? formatAmount(log.unit, v) : JSON.stringify(v))]),
+  ["requested", (v: unknown, _k: string, log: Record<string, unknown>) => (typeof v === "number" && typeof log.unit === "string" ? formatAmount(log.unit, v) : JSON.stringify(v))],
+  ...TIME_KEYS.map((k) => [k, (v: unknown) => (typeof v === "number" && v > 1e11 && v < 8.64e15 ? new Date(v).toISOString() : JSON.stringify(v))]),
+]);
 
 /** the logger a `{module}` child was made from (inherited by the child's own children) */
 const BEFORE_MODULE = Symbol("beforeModule");

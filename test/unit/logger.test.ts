@@ -40,3 +40,26 @@ test("a module child keeps its parent's level", () => {
   api.warn({ event: "loud" }, "kept");
   expect(lines.map((l) => JSON.parse(l).event)).toEqual(["loud"]);
 });
+
+test("--pretty shows sizes in GiB and times as ISO; JSON keeps the raw numbers", () => {
+  const { PRETTIFIERS } = require("../../agent/log/logger") as typeof import("../../agent/log/logger");
+  const pretty = require("pino-pretty") as (o: Record<string, unknown>) => NodeJS.WritableStream;
+  const { lines, dest } = capture();
+  const pino = (require("pino") as { default: (o: object, d: NodeJS.WritableStream) => import("pino").Logger }).default;
+  const GiB = 1024 ** 3;
+  const log = pino({ level: "info" }, pretty({ destination: dest, colorize: false, sync: true, customPrettifiers: PRETTIFIERS }));
+  log.info({ event: "deployment_rejected", code: "insufficient_capacity", unit: "sru", requested: 60 * GiB, free: 8 * GiB }, "deployment rejected");
+  log.info({ event: "usage_proof_built", periodStartMs: Date.UTC(2026, 11, 2, 5, 0, 0), sequence: 3 }, "built");
+  log.info({ event: "capacity_known", total: { cru: 4, mru: 16 * GiB, sru: 0, hru: 2048 * GiB, ipv4u: 0, gpu: 0 } }, "capacity known");
+  const text = lines.join("\n");
+  expect(text).toContain("requested: 60 GiB");
+  expect(text).toContain("free: 8 GiB");
+  expect(text).toContain("periodStartMs: 2026-12-02T05:00:00.000Z");
+  expect(text).toContain("total: cru 4  mru 16 GiB  sru 0 B  hru 2 TiB  ipv4u 0  gpu 0");
+  expect(text).toContain("sequence: 3");
+  expect(text).not.toContain(String(60 * GiB));
+
+  const json = capture();
+  createLogger({ level: "info", pretty: false }, json.dest).info({ event: "deployment_rejected", unit: "sru", requested: 60 * GiB }, "deployment rejected");
+  expect(JSON.parse(json.lines[0])).toMatchObject({ requested: 60 * GiB });
+});

@@ -3,6 +3,7 @@ import { cryptoReady } from "../../identity/keys";
 import { amountsToJson, proofHash, type ProofHeader } from "../../proofs/proof";
 import { checkAudit, requestAudit, type AuditResult } from "../../usage/audit";
 import { withNats } from "../client";
+import { isoTime } from "../format";
 import { EXIT_FAIL, EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, type Command } from "../framework";
 import { decode } from "../../wire/codec";
 
@@ -78,7 +79,7 @@ export const proofsCommand: Command = {
         if (values.json) io.out(JSON.stringify(rows));
         else {
           io.out(`node ${node}: ${rows.length} proof${rows.length === 1 ? "" : "s"} on the chain`);
-          for (const r of rows) io.out(`  #${r.sequence}  ${new Date(r.periodStart as number).toISOString()} .. ${new Date(r.periodEnd as number).toISOString()}  ${r.records} records  downtime ${r.downtimeMs} ms  root ${String(r.root).slice(0, 18)}…`);
+          for (const r of rows) io.out(`  #${r.sequence}  ${isoTime(r.periodStart as number)} .. ${isoTime(r.periodEnd as number)}  ${r.records} records  downtime ${r.downtimeMs} ms  root ${String(r.root).slice(0, 18)}…`);
         }
         return EXIT_OK;
       }
@@ -90,7 +91,7 @@ export const proofsCommand: Command = {
         }
         const row = headerJson(p.header, decodeHeaderBytes(p.proof), p.acceptedMs);
         if (values.json) io.out(JSON.stringify(row));
-        else io.out(Object.entries(row).map(([k, v]) => `${k.padEnd(13)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`).join("\n"));
+        else io.out(Object.entries(row).map(([k, v]) => `${k.padEnd(13)} ${HUMAN_TIME_KEYS.includes(k) ? isoTime(v as number) : typeof v === "object" ? JSON.stringify(v) : String(v)}`).join("\n"));
         return EXIT_OK;
       }
       // verify
@@ -128,6 +129,9 @@ export const proofsCommand: Command = {
     });
   },
 };
+
+/** epoch-millisecond fields that `proofs show` prints as ISO times (--json keeps the numbers) */
+const HUMAN_TIME_KEYS = ["periodStart", "periodEnd", "acceptedMs"];
 
 /** The header bytes inside a Signed{UsageProof} envelope (the chain checked the signature already). */
 function decodeHeaderBytes(envelope: Uint8Array): Uint8Array {

@@ -1,10 +1,10 @@
 import { withNodeClient } from "../client";
 import { EXIT_OK, JSON_OPTION, NATS_OPTION, intFlag, type Command } from "../framework";
-import { unitsLine } from "../format";
+import { isoTime, unitsLine } from "../format";
 import type { UsageStatusView } from "../../api/messages";
 
 function usageLine(u: UsageStatusView): string {
-  const through = u.meteredUntilMs ? new Date(u.meteredUntilMs).toISOString() : "-";
+  const through = isoTime(u.meteredUntilMs);
   const chain = u.chain ? `delivered up to #${u.deliveredSequence}, ${u.pending} pending${u.lastCode ? ` (chain said ${u.lastCode})` : ""}` : "kept, not sent (chain disabled)";
   return `usage       proofs every ${u.periodMs / 1000} s, built up to #${u.lastSequence} (metered until ${through}), ${chain}`;
 }
