@@ -4,9 +4,10 @@ import { Ledger } from "./admission/ledger";
 import { NodeApi } from "./api/server";
 import { busHealth, connectBus, findNatsServer, natsAnswers, startEmbeddedNats, type EmbeddedNats, type NatsConnection } from "./bus/nats";
 import { Subjects } from "./bus/subjects";
+import { removeNatsUrlFile, writeNatsUrlFile } from "./bus/url-file";
 import { capacityOf } from "./capacity/model";
 import type { AgentConfig } from "./config/options";
-import { HardwareMonitor, SystemHardwareProbe, parseHardwareOptions, type HardwareReport } from "./hardware";
+import { HardwareMonitor, SystemHardwareProbe, noSsdAdvice, parseHardwareOptions, type HardwareReport } from "./hardware";
 import { createKeyFile, loadKeyFile, parsePublicKey, toHex, type Signer } from "./identity/keys";
 import type { Logger } from "./log/logger";
 import { createMetrics, type Metrics } from "./metrics/metrics";
@@ -56,6 +57,8 @@ export class Agent {
   chain: ChainClient | null = null;
   usage!: UsageService;
   natsUrl = "";
+  /** <dataDir>/nats.url, written while an embedded nats-server runs (null otherwise) */
+  natsUrlFile: string | null = null;
   private embedded: EmbeddedNats | null = null;
   private probe: SystemHardwareProbe | null = null;
   private readonly components: Component[] = [];
@@ -113,6 +116,9 @@ export class Agent {
       this.log.info({ event: "nats_not_found", url: servers[0] }, "no NATS server answers; starting an embedded one");
       this.embedded = await startEmbeddedNats(bin, path.join(c.dataDir, "nats"), this.log);
       servers = [this.embedded.url];
+      // client commands in this directory find the server through this file (or the export line)
+      this.natsUrlFile = writeNatsUrlFile(c.dataDir, this.embedded.url);
+      this.log.info({ event: "nats_url_written", file: this.natsUrlFile, url: this.embedded.url, export: `export CAPACITY_AGENT_NATS=${this.embedded.url}` }, "client commands find the embedded NATS server through this file");
     }
     try {
       this.nc = await connectBus({ servers, name: `capacity-agent node ${c.nodeId}` }, this.log);
@@ -152,6 +158,8 @@ export class Agent {
       { event: "capacity_known", total: cap.total, reserved: cap.reserved, reservable: cap.reservable, used: this.ledger.used(), deployments: this.ledger.deployments().length },
       "capacity known",
     );
+    const ssd = noSsdAdvice(report);
+    if (ssd) this.log.warn({ event: "no_ssd_capacity", ...ssd }, "no SSD storage: VMs will not fit; if a disk is an SSD the kernel calls rotational (a VM's virtual disk), set a disk override");
     await this.bus();
     this.api = new NodeApi(
       { nodeId: c.nodeId, farmId: c.farmId, twinId: c.twinId, maxRequestBytes: c.api.maxRequestBytes, deleteSkewMs: c.api.deleteSkewMs },
@@ -211,6 +219,7 @@ export class Agent {
     if (this.probe) await quiet("probe", () => this.probe?.close());
     if (this.store) await quiet("store", () => this.store.close());
     if (this.embedded) await quiet("embedded nats", () => this.embedded?.stop());
+    if (this.natsUrlFile && this.embedded) removeNatsUrlFile(this.natsUrlFile, this.embedded.url);
     this.log.info({ event: "agent_stopped" }, "agent stopped");
   }
 }

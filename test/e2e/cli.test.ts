@@ -34,6 +34,38 @@ test("run with no options: dev identity in ./.capacity-agent, embedded nats-serv
   expect(agent.logs.some((l) => l.event === "agent_stopped")).toBe(true);
 });
 
+test("an embedded nats-server is found by client commands run in the same directory (nats.url, 0600), and the export line is logged", async () => {
+  const cwd = tmpDir("run-natsurl-");
+  const unused = await freePort();
+  fs.writeFileSync(path.join(cwd, "c.json"), JSON.stringify({ nats: { servers: [`nats://127.0.0.1:${unused}`], embedded: true } }));
+  const agent = await startAgent(["--no-chain"], { ...cleanEnv, CAPACITY_AGENT_CONFIG: path.join(cwd, "c.json") }, cwd);
+  const file = path.join(cwd, ".capacity-agent", "nats.url");
+  try {
+    const started = agent.logs.find((l) => l.event === "nats_embedded_started")!;
+    expect(fs.readFileSync(file, "utf8").trim()).toBe(started.url);
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    expect(agent.logs.find((l) => l.event === "nats_url_written")).toMatchObject({ file, export: `export CAPACITY_AGENT_NATS=${started.url}` });
+    // no --nats, no CAPACITY_AGENT_NATS: the client reads ./.capacity-agent/nats.url
+    const st = await cli(["status", "--node", "1", "--json"], cleanEnv, cwd);
+    expect({ code: st.code, err: st.stderr }).toEqual({ code: 0, err: "" });
+    expect(JSON.parse(st.stdout)).toMatchObject({ nodeId: 1 });
+    // SRU 0 (every disk rotational, as on a VM): a warning that says how to set a disk override
+    const known = agent.logs.find((l) => l.event === "capacity_known") as { total: { sru: number } };
+    const warning = agent.logs.find((l) => l.event === "no_ssd_capacity");
+    if (known.total.sru === 0) expect(warning).toMatchObject({ level: 40, config: expect.stringContaining('"diskOverrides"'), hint: expect.stringContaining("--config FILE") });
+    else expect(warning).toBeUndefined();
+  } finally {
+    expect(await agent.stop()).toBe(0);
+  }
+  expect(fs.existsSync(file)).toBe(false);
+  // a file that holds something else is an error that says what to do (not a silent fallback)
+  fs.mkdirSync(path.join(cwd, ".capacity-agent"), { recursive: true });
+  fs.writeFileSync(file, "not a url\n");
+  const junk = await cli(["status", "--node", "1"], cleanEnv, cwd);
+  expect(junk.code).toBe(1);
+  expect(junk.stderr).toContain("holds no NATS URL");
+});
+
 test("a corrupt store stops the agent with a clear error and is left as it was", async () => {
   const dir = tmpDir("corrupt-");
   fs.mkdirSync(path.join(dir, "data"));

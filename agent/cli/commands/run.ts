@@ -87,6 +87,10 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
       io.err(`capacity-agent run: ${e.code ? `[${e.code}] ` : ""}${e.message}`);
       return EXIT_FAIL;
     }
+    if (agent.natsUrlFile) {
+      // for the person at the terminal (stdout holds the JSON logs)
+      io.err(`capacity-agent run: started nats-server at ${agent.natsUrl}; client commands run here find it (${agent.natsUrlFile}); elsewhere:\n  export CAPACITY_AGENT_NATS=nats://${agent.natsUrl.replace(/^nats:\/\//, "")}`);
+    }
     await new Promise<void>((resolve) => {
       if (io.signal.aborted) return resolve();
       io.signal.addEventListener("abort", () => resolve(), { once: true });
