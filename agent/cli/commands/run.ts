@@ -31,7 +31,8 @@ export const runCommand: Command = {
 
 With no options it runs on embedded defaults: a dev identity (node 1, farm 1) created in
 ./.capacity-agent, NATS at nats://127.0.0.1:4222, and if nothing answers there, a nats-server
-child on a free port (when the binary exists).
+child on a free port (when the binary exists); its URL goes to <data>/nats.url, where client
+commands run in the same directory find it, and the export line for other shells is printed.
   --config FILE       JSON config file (see README, "Configuration")
   --nats URLS         NATS server URLs, comma separated (several = a cluster to fail over to)
   --data DIR          data directory (store, dev key, dev registry)
