@@ -1,12 +1,13 @@
 /**
  * The CLI as a person uses it: real processes, this machine's hardware, real files.
  */
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { freePort } from "../../agent/bus/nats";
 import { AGENT_VERSION } from "../../agent/version";
-import { cli, startAgent, tmpDir } from "../utils/agent";
+import { CLI, cli, startAgent, tmpDir } from "../utils/agent";
 
 // CAPACITY_AGENT_* variables from the developer's shell must not leak into these runs
 const cleanEnv = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith("CAPACITY_AGENT_")).map((k) => [k, undefined]));
@@ -100,6 +101,23 @@ test("--version, -v and version print the agent version; the usage text names th
   }
   const help = await cli(["--help"], cleanEnv);
   expect(help.stdout).toMatch(/--version, -v, version/);
+});
+
+test("cold start: --help and an ed25519 `keys new` load none of the heavy libraries (@polkadot's WASM crypto, nats, protobufjs, pino)", () => {
+  const dir = tmpDir("coldstart-");
+  const loaded = (argv: string[]): string[] => {
+    const script = `const m = require(${JSON.stringify(CLI)}); m.main(${JSON.stringify(argv)}, { out: () => {}, err: (s) => process.stderr.write(s) }).then((code) => { process.stdout.write(JSON.stringify({ code, mods: Object.keys(require.cache) })); });`;
+    const r = spawnSync(process.execPath, ["-e", script], { encoding: "utf8", env: { ...process.env, ...cleanEnv } as NodeJS.ProcessEnv });
+    const out = JSON.parse(r.stdout) as { code: number; mods: string[] };
+    expect(out.code).toBe(0);
+    return out.mods.map((m) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(m)?.[1]).filter((x): x is string => !!x);
+  };
+  const heavy = (pkgs: string[]): string[] => [...new Set(pkgs.filter((p) => /^@polkadot\/|^@nats-io\/|^protobufjs$|^pino$|^systeminformation$/.test(p)))];
+  for (const c of ["deploy", "delete", "status", "find", "peers", "registry", "proofs", "hardware", "keys"]) expect({ c, heavy: heavy(loaded([c, "--help"])) }).toEqual({ c, heavy: [] });
+  expect(heavy(loaded(["--help"]))).toEqual([]);
+  expect(heavy(loaded(["keys", "new", "--out", path.join(dir, "k.json")]))).toEqual([]);
+  // an sr25519 key loads the WASM crypto it needs
+  expect(heavy(loaded(["keys", "new", "--out", path.join(dir, "s.json"), "--type", "sr25519"]))).toContain("@polkadot/util-crypto");
 });
 
 test("every command has --help", async () => {
