@@ -1,5 +1,5 @@
 import type pino from "pino";
-import { formatAmount, formatUnits } from "../capacity/size";
+import { formatAmount, formatBytes, formatUnits } from "../capacity/size";
 import type { Units } from "../capacity/units";
 
 /** pino loads with the first logger made, not with the module graph (commands that log nothing start faster). */
@@ -47,6 +47,7 @@ function isUnits(v: unknown): v is Units {
 export const PRETTIFIERS: Record<string, (value: unknown, key: string, log: Record<string, unknown>) => string> = Object.fromEntries([
   ...UNIT_KEYS.map((k) => [k, (v: unknown, _k: string, log: Record<string, unknown>) => (isUnits(v) ? formatUnits(v) : typeof v === "number" && typeof log.unit === "string" ? formatAmount(log.unit, v) : JSON.stringify(v))]),
   ["requested", (v: unknown, _k: string, log: Record<string, unknown>) => (typeof v === "number" && typeof log.unit === "string" ? formatAmount(log.unit, v) : JSON.stringify(v))],
+  ["disks", (v: unknown) => (Array.isArray(v) ? v.map((d: { name?: string; class?: string; sizeBytes?: number }) => `${d.name} ${String(d.class ?? "?").toUpperCase()} ${typeof d.sizeBytes === "number" ? formatBytes(d.sizeBytes) : "?"}`).join(", ") : JSON.stringify(v))],
   ...TIME_KEYS.map((k) => [k, (v: unknown) => (typeof v === "number" && v > 1e11 && v < 8.64e15 ? new Date(v).toISOString() : JSON.stringify(v))]),
 ]);
 

@@ -51,12 +51,14 @@ test("--pretty shows sizes in GiB and times as ISO; JSON keeps the raw numbers",
   log.info({ event: "deployment_rejected", code: "insufficient_capacity", unit: "sru", requested: 60 * GiB, free: 8 * GiB }, "deployment rejected");
   log.info({ event: "usage_proof_built", periodStartMs: Date.UTC(2026, 11, 2, 5, 0, 0), sequence: 3 }, "built");
   log.info({ event: "capacity_known", total: { cru: 4, mru: 16 * GiB, sru: 0, hru: 2048 * GiB, ipv4u: 0, gpu: 0 } }, "capacity known");
+  log.info({ event: "hardware_probed", disks: [{ name: "vda", class: "hdd", sizeBytes: 256 * GiB }] }, "hardware probed");
   const text = lines.join("\n");
   expect(text).toContain("requested: 60 GiB");
   expect(text).toContain("free: 8 GiB");
   expect(text).toContain("periodStartMs: 2026-12-02T05:00:00.000Z");
   expect(text).toContain("total: cru 4  mru 16 GiB  sru 0 B  hru 2 TiB  ipv4u 0  gpu 0");
   expect(text).toContain("sequence: 3");
+  expect(text).toContain("disks: vda HDD 256 GiB");
   expect(text).not.toContain(String(60 * GiB));
 
   const json = capture();
