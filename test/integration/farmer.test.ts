@@ -3,6 +3,7 @@
  * refusal naming code, deployment, twin and requester; one `module` key per line; /healthz that
  * follows NATS.
  */
+import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../../agent/api/client";
@@ -12,7 +13,7 @@ import { freePort } from "../../agent/bus/nats";
 import { Subjects } from "../../agent/bus/subjects";
 import { cryptoReady, loadKeyFile, toHex, type Signer } from "../../agent/identity/keys";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
-import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
+import { natsBin, startNats, waitFor, type NatsServerHandle } from "../utils/nats";
 
 let nats: NatsServerHandle;
 let agent: AgentProcess;
@@ -119,7 +120,7 @@ test("status comes in pages: the first holds 100 deployments and the count, the 
   expect((await client.statusPage(1)).deploymentCount).toBe(n);
 });
 
-test("/healthz answers JSON: 200 ok while NATS is connected, 503 down once it is gone", async () => {
+test("/healthz answers JSON: 200 ok while NATS is connected, 503 down once it is gone, 200 again when it is back", async () => {
   const get = async (): Promise<{ code: number; body: { status: string; nats: { connected: boolean }; chain: unknown } }> => {
     const r = await fetch(`http://127.0.0.1:${metricsPort}/healthz`);
     return { code: r.status, body: (await r.json()) as never };
@@ -131,4 +132,13 @@ test("/healthz answers JSON: 200 ok while NATS is connected, 503 down once it is
   await waitFor(async () => (last = await get()).code === 503, 10_000, "/healthz to say 503");
   expect(last.body).toMatchObject({ status: "down", nats: { connected: false, disconnects: 1 } });
   expect(agent.child.exitCode).toBeNull();
+  // a nats-server back on the same port: the agent reconnects and /healthz says ok again
+  const again = spawn(natsBin(), ["-a", "127.0.0.1", "-p", String(nats.port)], { stdio: "ignore" });
+  try {
+    await waitFor(async () => (last = await get()).code === 200, 15_000, "/healthz to say 200 again");
+    expect(last.body).toMatchObject({ status: "ok", nats: { connected: true, disconnects: 1 } });
+  } finally {
+    again.kill("SIGTERM");
+    await new Promise((r) => (again.exitCode !== null ? r(null) : again.once("exit", r)));
+  }
 });
