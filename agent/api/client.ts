@@ -4,7 +4,7 @@ import { encode, toSafeNumber, unitsFromWire } from "../wire/codec";
 import { decode } from "../wire/codec";
 import { envelopeReady, open } from "../identity/envelope";
 import { DOMAIN } from "../identity/domains";
-import { readDecisionReply, readStatusReply, type Decided, type StatusView, type WireGetReply } from "./messages";
+import { readDecisionReply, readStatusReply, STATUS_PAGE_MAX, type Decided, type StatusView, type WireGetReply } from "./messages";
 import type { Units } from "../capacity/units";
 
 export class NodeUnreachable extends Error {
@@ -47,13 +47,13 @@ export class NodeClient {
     return readStatusReply(await this.request(node, this.subjects.nodeStatus(node), encode("StatusRequest", { after, limit })));
   }
 
-  /** A node's status with every deployment: the first page, then the next until there are no more. */
-  async status(node: number): Promise<StatusView> {
-    const first = await this.statusPage(node);
+  /** A node's status with every deployment: pages (of the largest size by default) until there are no more. */
+  async status(node: number, pageSize = STATUS_PAGE_MAX): Promise<StatusView> {
+    const first = await this.statusPage(node, 0, pageSize);
     const deployments = [...first.deployments];
     let page = first;
     while (page.more && page.deployments.length > 0) {
-      page = await this.statusPage(node, page.deployments[page.deployments.length - 1].id);
+      page = await this.statusPage(node, page.deployments[page.deployments.length - 1].id, pageSize);
       deployments.push(...page.deployments);
     }
     return { ...first, deployments, deploymentCount: Math.max(first.deploymentCount, deployments.length), more: false };

@@ -109,8 +109,10 @@ test("status comes in pages: the first holds 100 deployments and the count, the 
   const last = await client.statusPage(1, 1000 + n - 11, 50);
   expect(last.deployments.map((d) => d.id)).toEqual(Array.from({ length: 10 }, (_, i) => 1000 + n - 10 + i));
   expect(last.more).toBe(false);
-  const all = await client.status(1);
-  expect(all.deployments.map((d) => d.id)).toEqual(Array.from({ length: n }, (_, i) => 1000 + i));
+  for (const pageSize of [100, 1000]) {
+    const all = await client.status(1, pageSize); // 3 pages, 1 page
+    expect(all.deployments.map((d) => d.id)).toEqual(Array.from({ length: n }, (_, i) => 1000 + i));
+  }
   const st = await cli(["status", "--node", "1", "--nats", nats.url, "--json"]);
   expect(st.code).toBe(0);
   expect(JSON.parse(st.stdout).deployments).toHaveLength(n);
