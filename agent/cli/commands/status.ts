@@ -16,7 +16,7 @@ export const statusCommand: Command = {
 JSON: {"nodeId","farmId","total","reserved","reservable","used","free","power","deployments":[{"id","twinId","version","units"}],
        "usage":{"periodMs","lastSequence","deliveredSequence","pending","meteredUntilMs","lastCode","chain"}}
 with units cru, mru, sru, hru, ipv4u, gpu (memory and storage in bytes). The node answers in pages
-of 100 deployments; status fetches every page, so "deployments" is the full list. "usage" tells the last
+(100 deployments by default, up to 1000); status fetches every page: "deployments" is the full list. "usage" tells the last
 usage proof built and the last the chain acknowledged, how many wait, and the chain's last answer.
   --node N     the node
   --nats URL   NATS server(s)
