@@ -2,16 +2,18 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Ledger } from "./admission/ledger";
 import { NodeApi } from "./api/server";
-import { connectBus, findNatsServer, natsAnswers, startEmbeddedNats, type EmbeddedNats, type NatsConnection } from "./bus/nats";
+import { busHealth, connectBus, findNatsServer, natsAnswers, startEmbeddedNats, type EmbeddedNats, type NatsConnection } from "./bus/nats";
 import { Subjects } from "./bus/subjects";
+import { removeNatsUrlFile, writeNatsUrlFile } from "./bus/url-file";
 import { capacityOf } from "./capacity/model";
 import type { AgentConfig } from "./config/options";
-import { HardwareMonitor, SystemHardwareProbe, parseHardwareOptions, type HardwareReport } from "./hardware";
+import { HardwareMonitor, SystemHardwareProbe, noSsdAdvice, parseHardwareOptions, type HardwareReport } from "./hardware";
 import { createKeyFile, loadKeyFile, parsePublicKey, toHex, type Signer } from "./identity/keys";
 import type { Logger } from "./log/logger";
 import { redact, secretsOf } from "./log/redact";
 import { createMetrics, type Metrics } from "./metrics/metrics";
 import { MetricsServer } from "./metrics/http";
+import { chainHealthOf, healthOf } from "./metrics/health";
 import { Gossip, gossipOptionsFrom } from "./gossip";
 import { FileRegistry, upsertRegistryFile } from "./registry/file";
 import type { ChainBackend } from "./chain/backend";
@@ -68,6 +70,8 @@ export class Agent {
   private link: ChainLink | null = null;
   usage!: UsageService;
   natsUrl = "";
+  /** <dataDir>/nats.url, written while an embedded nats-server runs (null otherwise) */
+  natsUrlFile: string | null = null;
   private embedded: EmbeddedNats | null = null;
   private lock: DirLock | null = null;
   private probe: SystemHardwareProbe | null = null;
@@ -230,6 +234,9 @@ export class Agent {
       this.log.info({ event: "nats_not_found", url: redact(servers[0]) }, "no NATS server answers; starting an embedded one");
       this.embedded = await startEmbeddedNats(bin, path.join(c.dataDir, "nats"), this.log);
       servers = [this.embedded.url];
+      // client commands in this directory find the server through this file (or the export line)
+      this.natsUrlFile = writeNatsUrlFile(c.dataDir, this.embedded.url);
+      this.log.info({ event: "nats_url_written", file: this.natsUrlFile, url: this.embedded.url, export: `export CAPACITY_AGENT_NATS=${this.embedded.url}` }, "client commands find the embedded NATS server through this file");
     }
     try {
       this.nc = await connectBus({ servers, name: `capacity-agent node ${c.nodeId}` }, this.log);
@@ -292,6 +299,8 @@ export class Agent {
       { event: "capacity_known", total: cap.total, reserved: cap.reserved, reservable: cap.reservable, used: this.ledger.used(), deployments: this.ledger.deployments().length },
       "capacity known",
     );
+    const ssd = noSsdAdvice(report);
+    if (ssd) this.log.warn({ event: "no_ssd_capacity", ...ssd }, "no SSD storage: VMs will not fit; if a disk is an SSD the kernel calls rotational (a VM's virtual disk), set a disk override");
     await this.bus();
     await this.learnIds(report.total);
     if (c.devIdentity && c.chain.enabled) {
@@ -308,7 +317,7 @@ export class Agent {
     // Components built on the core (gossip, usage metering, chain registration) are created
     // here, after the core is up, one line each; they start in order and close in reverse.
     if (c.metrics.port !== null) {
-      this.add(new MetricsServer({ host: c.metrics.host, port: c.metrics.port }, { registry: this.metrics.registry, logger: this.log, healthy: () => !this.nc.isClosed() }));
+      this.add(new MetricsServer({ host: c.metrics.host, port: c.metrics.port }, { registry: this.metrics.registry, logger: this.log, health: () => healthOf(busHealth(this.nc), c.chain.enabled ? chainHealthOf(this.usage?.status()) : null) }));
     }
     // --- components: begin ---
     let sink: ProofSink | null = null;
@@ -358,6 +367,7 @@ export class Agent {
     if (this.probe) await quiet("probe", () => this.probe?.close());
     if (this.store) await quiet("store", () => this.store.close());
     if (this.embedded) await quiet("embedded nats", () => this.embedded?.stop());
+    if (this.natsUrlFile && this.embedded) removeNatsUrlFile(this.natsUrlFile, this.embedded.url);
     if (this.lock) await quiet("lock", () => this.lock?.release());
     this.log.info({ event: "agent_stopped" }, "agent stopped");
   }

@@ -1,3 +1,4 @@
+import { formatAmount } from "../capacity/size";
 import { UNIT_NAMES, diffUnits, type UnitName, type Units } from "../capacity/units";
 import type { DeploymentSpec } from "./spec";
 
@@ -111,8 +112,9 @@ export function admitDeploy(input: DeployInput, state: NodeState, now: number): 
   const delta = existing ? diffUnits(units, existing.units) : units;
   const short = firstShortfall(delta, state.used, state.reservable);
   if (short) {
-    const what = existing ? `an update of deployment ${spec.id} needs ${short.requested} more ${short.unit}` : `deployment ${spec.id} needs ${short.requested} ${short.unit}`;
-    return reject("insufficient_capacity", `${what} but only ${short.free} is free`, short);
+    const need = `${formatAmount(short.unit, short.requested)} ${short.unit}`;
+    const what = existing ? `an update of deployment ${spec.id} needs ${need} more` : `deployment ${spec.id} needs ${need}`;
+    return reject("insufficient_capacity", `${what} but only ${formatAmount(short.unit, short.free)} is free`, short);
   }
   const reservation: Reservation = {
     id: spec.id,

@@ -2,9 +2,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/subjects";
 import { encode, toSafeNumber, unitsFromWire } from "../wire/codec";
 import { decode } from "../wire/codec";
-import { open } from "../identity/envelope";
+import { envelopeReady, open } from "../identity/envelope";
 import { DOMAIN } from "../identity/domains";
-import { readDecisionReply, readStatusReply, type Decided, type StatusView, type WireGetReply } from "./messages";
+import { readDecisionReply, readStatusReply, STATUS_PAGE_MAX, type Decided, type StatusView, type WireGetReply } from "./messages";
 import type { Units } from "../capacity/units";
 
 export class NodeUnreachable extends Error {
@@ -24,12 +24,14 @@ export class NodeClient {
   ) {}
 
   private async request(node: number, subject: string, body: Uint8Array): Promise<Uint8Array> {
+    let data: Uint8Array;
     try {
-      const m = await this.nc.request(subject, body, { timeout: this.timeoutMs });
-      return m.data;
+      data = (await this.nc.request(subject, body, { timeout: this.timeoutMs })).data;
     } catch (err) {
       throw new NodeUnreachable(node, err);
     }
+    await envelopeReady(data, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 });
+    return data;
   }
 
   async deploy(node: number, request: Uint8Array): Promise<Decided> {
@@ -40,8 +42,21 @@ export class NodeClient {
     return readDecisionReply(await this.request(node, this.subjects.nodeDelete(node), request));
   }
 
-  async status(node: number): Promise<StatusView> {
-    return readStatusReply(await this.request(node, this.subjects.nodeStatus(node), new Uint8Array()));
+  /** One page of a node's status: deployments with an id above `after`, at most `limit` (0: the node's default). */
+  async statusPage(node: number, after = 0, limit = 0): Promise<StatusView> {
+    return readStatusReply(await this.request(node, this.subjects.nodeStatus(node), encode("StatusRequest", { after, limit })));
+  }
+
+  /** A node's status with every deployment: pages (of the largest size by default) until there are no more. */
+  async status(node: number, pageSize = STATUS_PAGE_MAX): Promise<StatusView> {
+    const first = await this.statusPage(node, 0, pageSize);
+    const deployments = [...first.deployments];
+    let page = first;
+    while (page.more && page.deployments.length > 0) {
+      page = await this.statusPage(node, page.deployments[page.deployments.length - 1].id, pageSize);
+      deployments.push(...page.deployments);
+    }
+    return { ...first, deployments, deploymentCount: Math.max(first.deploymentCount, deployments.length), more: false };
   }
 
   async get(node: number, id: number): Promise<{ found: false; code: string; message: string } | { found: true; id: number; twinId: number; version: number; units: Units }> {

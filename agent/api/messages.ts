@@ -60,8 +60,10 @@ export interface WireStatusReply {
   agentVersion: string;
   timestampMs: U64;
   usage: WireUsageStatus | null;
-  rejection?: WireRejection | null;
+  rejection: WireRejection | null;
   storeFull?: boolean;
+  deploymentCount: number;
+  more: boolean;
 }
 
 export interface WireUsageStatus {
@@ -174,12 +176,21 @@ export interface StatusView {
   power: "up" | "standby";
   agentVersion: string;
   timestampMs: number;
+  /** this page's deployments (NodeClient.status: all of them, every page fetched) */
   deployments: Array<{ id: number; twinId: number; version: number; units: Units }>;
+  /** deployments on the node, all pages together */
+  deploymentCount: number;
+  /** more deployments after this page's last */
+  more: boolean;
   usage?: UsageStatusView;
   /** the node's disk is full: new work is refused with store_full until there is room */
   storeFull: boolean;
   signer: Uint8Array;
 }
+
+/** Status pages: deployments with an id above `after`, at most `limit` (0: the node's default). */
+export const STATUS_PAGE_DEFAULT = 100;
+export const STATUS_PAGE_MAX = 1000;
 
 export function readStatusReply(bytes: Uint8Array): StatusView {
   const o = open(bytes, DOMAIN.StatusReply, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
@@ -200,6 +211,9 @@ export function readStatusReply(bytes: Uint8Array): StatusView {
     agentVersion: s.agentVersion,
     timestampMs: toSafeNumber(s.timestampMs, "timestampMs"),
     deployments: s.deployments.map((d) => ({ id: toSafeNumber(d.id, "id"), twinId: d.twinId, version: d.version, units: unitsFromWire(d.units) })),
+    // a node before paging sends every deployment and no count
+    deploymentCount: s.deploymentCount || s.deployments.length,
+    more: s.more,
     usage: s.usage
       ? {
           periodMs: toSafeNumber(s.usage.periodMs, "usage.periodMs"),

@@ -4,14 +4,14 @@ import type { Ledger } from "../admission/ledger";
 import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
 import { open, sameKey, seal } from "../identity/envelope";
-import type { Signer } from "../identity/keys";
+import { toHex, type Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import type { Metrics } from "../metrics/metrics";
 import type { Registry } from "../registry/types";
 import type { Store } from "../store/store";
 import { decode, encode, toSafeNumber, unitsToWire, WireError } from "../wire/codec";
-import { rejectionToWire, type UsageStatusView, type WireDeployRequest } from "./messages";
-import { verifyDeployRequest } from "./verify";
+import { rejectionToWire, STATUS_PAGE_DEFAULT, STATUS_PAGE_MAX, type UsageStatusView, type WireDeployRequest } from "./messages";
+import { verifyDeployRequest, type RequestAbout } from "./verify";
 import { API_LIMITS_DEFAULTS, ApiGate, deployOwner, type ApiLimits, type ApiOp, type Charge } from "./limits";
 import type { ShedReason } from "../bus/limits";
 import { AGENT_VERSION } from "../version";
@@ -25,6 +25,9 @@ export interface NodeApiOptions {
   /** admission limits in front of the handlers (api/limits.ts); default API_LIMITS_DEFAULTS */
   limits?: ApiLimits;
 }
+
+/** What is known of a refused request: deployment, version, twin, and who asked. */
+type Refused = RequestAbout & { requester?: string };
 
 export interface NodeApiModules {
   nc: NatsConnection;
@@ -67,7 +70,7 @@ export class NodeApi {
       [subjects.nodeDeploy(id), (msg) => this.onDeploy(msg.data), "deploy"],
       [subjects.nodeDelete(id), (msg) => this.onDelete(msg.data), "delete"],
       [subjects.nodeGet(id), (msg, charge) => this.onGet(msg.data, charge), "get"],
-      [subjects.nodeStatus(id), (_msg, charge) => this.statusReply(charge), "status"],
+      [subjects.nodeStatus(id), (msg, charge) => this.statusReply(msg.data, charge), "status"],
     ];
     for (const [subject, handler, op] of routes) {
       const sub = nc.subscribe(subject, {
@@ -97,9 +100,35 @@ export class NodeApi {
     if (msg.reply) msg.respond(reply);
   }
 
-  private refuse(rejection: Rejection, id = 0, version = 0): Uint8Array {
+  /** A request refused before the ledger decided: logged, counted, answered. */
+  private refuse(op: "deploy" | "delete", rejection: Rejection, about: Refused = {}): Uint8Array {
+    this.refused(op, rejection, about);
     this.m.metrics?.apiErrors.inc({ code: rejection.code });
-    return this.decisionReply({ accepted: false, rejection }, id, version);
+    return this.decisionReply({ accepted: false, rejection }, about.id ?? 0, about.version ?? 0);
+  }
+
+  /**
+   * The one log line of every refusal, whoever refused (the API's checks or the ledger): its code,
+   * the deployment and twin as far as the request told them, and the requester (the twins whose
+   * signatures a deploy carries; the key that signed a delete).
+   */
+  private refused(op: "deploy" | "delete", r: Rejection, about: Refused): void {
+    this.log.info(
+      {
+        event: op === "deploy" ? "deployment_rejected" : "deletion_rejected",
+        code: r.code,
+        deploymentId: about.id,
+        version: about.version,
+        twinId: about.twinId,
+        requester: about.requester ?? (about.signers?.length ? `twins ${about.signers.join(",")}` : undefined),
+        unit: r.unit,
+        requested: r.requested,
+        free: r.free,
+        path: r.path,
+        reason: r.message,
+      },
+      op === "deploy" ? "deployment rejected" : "delete rejected",
+    );
   }
 
   private decisionReply(d: Decision, id: number, version: number): Uint8Array {
@@ -137,31 +166,28 @@ export class NodeApi {
 
   async onDeploy(bytes: Uint8Array): Promise<Uint8Array> {
     const big = this.tooLarge(bytes);
-    if (big) return this.refuse(big);
+    if (big) return this.refuse("deploy", big);
     const owner = deployOwner(bytes, this.options.maxRequestBytes);
     if (owner !== undefined && !this.gate.twinAllowed("deploy", owner)) return this.refusal("deploy", "twin_rate");
     const v = await verifyDeployRequest(bytes, this.m.registry, { maxBytes: this.options.maxRequestBytes, maxRepeated: 1024 });
-    if (!v.ok) {
-      this.log.info({ event: "deployment_rejected", code: v.rejection.code, path: v.rejection.path, reason: v.rejection.message }, "deployment rejected");
-      return this.refuse(v.rejection);
-    }
+    if (!v.ok) return this.refuse("deploy", v.rejection, v.about);
     const { spec } = v;
     const d = this.m.ledger.deploy({ spec: v.spec, units: v.units, hash: v.hash }, bytes);
     if (d.accepted) {
       const ev = d.kind === "duplicate" ? "deployment_duplicate" : d.kind === "update" ? "deployment_updated" : "deployment_accepted";
       this.log.info({ event: ev, id: spec.id, version: spec.version, twinId: spec.twinId, units: v.units }, "deployment accepted");
     } else {
-      const r = d.rejection;
-      this.log.info({ event: "deployment_rejected", id: spec.id, version: spec.version, twinId: spec.twinId, code: r.code, unit: r.unit, requested: r.requested, free: r.free, reason: r.message }, "deployment rejected");
+      this.refused("deploy", d.rejection, { id: spec.id, version: spec.version, twinId: spec.twinId, signers: v.signers });
     }
     return this.decisionReply(d, spec.id, spec.version);
   }
 
   async onDelete(bytes: Uint8Array): Promise<Uint8Array> {
     const big = this.tooLarge(bytes);
-    if (big) return this.refuse(big);
+    if (big) return this.refuse("delete", big);
     const o = open(bytes, DOMAIN.DeleteRequest, { maxBytes: this.options.maxRequestBytes });
-    if (!o.ok) return this.refuse({ code: o.code, message: o.message });
+    if (!o.ok) return this.refuse("delete", { code: o.code, message: o.message });
+    const requester = toHex(o.value.signer);
     let req: { id: string; twinId: number; timestampMs: string };
     let id: number;
     let ts: number;
@@ -170,23 +196,24 @@ export class NodeApi {
       id = toSafeNumber(req.id, "id");
       ts = toSafeNumber(req.timestampMs, "timestampMs");
     } catch (err) {
-      if (err instanceof WireError) return this.refuse({ code: err.code, message: err.message });
+      if (err instanceof WireError) return this.refuse("delete", { code: err.code, message: err.message }, { requester });
       throw err;
     }
     if (!this.gate.twinAllowed("delete", req.twinId)) return this.refusal("delete", "twin_rate");
+    const about: Refused = { id, twinId: req.twinId, requester };
     const twin = await this.m.registry.twin(req.twinId);
-    if (!twin) return this.refuse({ code: "unauthorized", message: `twin ${req.twinId} is not in the registry` }, id);
+    if (!twin) return this.refuse("delete", { code: "unauthorized", message: `twin ${req.twinId} is not in the registry` }, about);
     if (!sameKey(twin.publicKey, o.value.signer) || twin.scheme !== o.value.scheme) {
-      return this.refuse({ code: "bad_signature", message: `the delete request is not signed by twin ${req.twinId}'s key` }, id);
+      return this.refuse("delete", { code: "bad_signature", message: `the delete request is not signed by twin ${req.twinId}'s key` }, about);
     }
     const skew = Math.abs(this.m.now() - ts);
     if (skew > this.options.deleteSkewMs) {
-      return this.refuse({ code: "stale_request", message: `the request's timestamp is ${Math.round(skew / 1000)} s from the node's clock (allowed ${this.options.deleteSkewMs / 1000} s); check the clock and send a fresh request` }, id);
+      return this.refuse("delete", { code: "stale_request", message: `the request's timestamp is ${Math.round(skew / 1000)} s from the node's clock (allowed ${this.options.deleteSkewMs / 1000} s); check the clock and send a fresh request` }, about);
     }
     const d = this.m.ledger.delete({ id, twinId: req.twinId });
     const version = d.accepted ? (d.kind === "delete" ? d.previous.version : d.kind === "already_deleted" ? d.version : 0) : 0;
     if (d.accepted) this.log.info({ event: d.kind === "delete" ? "deployment_deleted" : "deployment_duplicate", id, version, twinId: req.twinId }, "deployment deleted");
-    else this.log.info({ event: "deletion_rejected", id, twinId: req.twinId, code: d.rejection.code, reason: d.rejection.message }, "delete rejected");
+    else this.refused("delete", d.rejection, about);
     return this.decisionReply(d, id, version);
   }
 
@@ -214,9 +241,30 @@ export class NodeApi {
     return seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: true, summary: this.summary(r), request: wireReq }));
   }
 
-  statusReply(charge: Charge = () => null): Uint8Array {
+  /** One page of deployments (by id, after `after`) with the node's capacity and usage state. */
+  statusReply(request: Uint8Array = new Uint8Array(), charge: Charge = () => null): Uint8Array {
+    let after: number;
+    let limit: number;
+    try {
+      const r = decode<{ after: string; limit: number }>("StatusRequest", request, { maxBytes: 64 });
+      after = toSafeNumber(r.after, "after");
+      limit = Math.min(r.limit || STATUS_PAGE_DEFAULT, STATUS_PAGE_MAX);
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      this.m.metrics?.apiErrors.inc({ code: err.code });
+      return seal(this.m.signer, DOMAIN.StatusReply, encode("StatusReply", { nodeId: this.options.nodeId, rejection: rejectionToWire({ code: err.code, message: err.message }) }));
+    }
     const l = this.m.ledger;
-    const shed = charge(REPLY_OVERHEAD_BYTES + STATUS_BYTES_PER_DEPLOYMENT * l.deployments().length);
+    const all = l.deployments(); // sorted by id
+    let from = 0;
+    for (let lo = 0, hi = all.length; lo < hi; ) {
+      const mid = (lo + hi) >> 1;
+      if (all[mid].id <= after) lo = from = mid + 1;
+      else hi = mid;
+    }
+    const page = all.slice(from, from + limit);
+    // a reply costs what this page holds (the whole list no longer travels in one reply)
+    const shed = charge(REPLY_OVERHEAD_BYTES + STATUS_BYTES_PER_DEPLOYMENT * page.length);
     if (shed) return this.refusal("status", shed);
     const cap = l.capacity();
     return seal(
@@ -232,7 +280,9 @@ export class NodeApi {
         reservable: unitsToWire(cap.reservable),
         used: unitsToWire(l.used()),
         free: unitsToWire(l.free()),
-        deployments: l.deployments().map((r) => this.summary(r)),
+        deployments: page.map((r) => this.summary(r)),
+        deploymentCount: all.length,
+        more: from + page.length < all.length,
         power: l.powerState() === "standby" ? 2 : 1,
         agentVersion: AGENT_VERSION,
         timestampMs: this.m.now(),

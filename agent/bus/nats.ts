@@ -16,6 +16,25 @@ export interface BusOptions {
   timeoutMs?: number;
 }
 
+/** What the agent knows of its NATS connection right now (for /healthz). */
+export interface BusHealth {
+  connected: boolean;
+  /** the server connected to, or last connected to */
+  server: string;
+  /** when the connection was last lost or regained (ms since epoch; 0: connected from the start) */
+  sinceMs: number;
+  disconnects: number;
+}
+
+const busStates = new WeakMap<NatsConnection, BusHealth>();
+
+/** The connection's state as its status events told it (a connection not made by connectBus: by isClosed()). */
+export function busHealth(nc: NatsConnection): BusHealth {
+  const s = busStates.get(nc);
+  if (!s) return { connected: !nc.isClosed(), server: nc.getServer(), sinceMs: 0, disconnects: 0 };
+  return { ...s, connected: s.connected && !nc.isClosed() };
+}
+
 /**
  * Credentials written in the server URLs (`nats://user:pass@host`, `nats://token@host`,
  * `nats://host?token=T`), as connect options: nats.js itself ignores a URL's userinfo.
@@ -58,8 +77,16 @@ export async function connectBus(options: BusOptions, logger: Logger): Promise<N
     maxPingOut: 2,
   });
   log.info({ event: "nats_connected", server: clean(nc.getServer()) }, "connected to NATS");
+  const state: BusHealth = { connected: true, server: clean(nc.getServer()), sinceMs: 0, disconnects: 0 };
+  busStates.set(nc, state);
   void (async () => {
     for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "reconnect") {
+        state.connected = s.type === "reconnect";
+        state.server = nc.getServer();
+        state.sinceMs = Date.now();
+        if (s.type === "disconnect") state.disconnects++;
+      }
       switch (s.type) {
         case "disconnect":
           log.warn({ event: "nats_disconnected", server: clean(s.server) }, "NATS connection lost; reconnecting");

@@ -1,3 +1,4 @@
+import type { Units } from "./units";
 /**
  * Sizes as deployers write them (README "Deployment file"), exactly and nothing else:
  * - an integer number of bytes: a JSON number, or a string of digits (how a decoded uint64 reads);
@@ -68,4 +69,22 @@ export function formatBytes(n: number): string {
   }
   const s = Number.isInteger(v) ? String(v) : v.toFixed(2).replace(/\.?0+$/, "");
   return `${s} ${units[i]}`;
+}
+
+/**
+ * An amount of one capacity unit as people read it: memory and storage (mru, sru, hru) in
+ * 1024-based units (`60 GiB`, with the exact bytes when rounding hides some: `2 GiB (2147483649
+ * bytes)`), counts (cru, ipv4u, gpu) as they are. Messages use it; JSON keeps the raw numbers.
+ */
+export function formatAmount(unit: string, n: number): string {
+  if (unit !== "mru" && unit !== "sru" && unit !== "hru") return String(n);
+  const h = formatBytes(n);
+  const [v, u] = h.split(" ");
+  const scale = 1024 ** ["B", "KiB", "MiB", "GiB", "TiB", "PiB"].indexOf(u);
+  return Number(v) * scale === n ? h : `${h} (${n} bytes)`;
+}
+
+/** Every unit on one line, memory and storage in 1024-based units: `cru 4  mru 8 GiB  sru 60 GiB ...`. */
+export function formatUnits(u: Units): string {
+  return `cru ${u.cru}  mru ${formatBytes(u.mru)}  sru ${formatBytes(u.sru)}  hru ${formatBytes(u.hru)}  ipv4u ${u.ipv4u}  gpu ${u.gpu}`;
 }

@@ -1,9 +1,9 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../api/client";
 import { natsAuth } from "../bus/nats";
 import { Subjects } from "../bus/subjects";
 import { redact, secretsOf } from "../log/redact";
-import { natsServers, type Io } from "./framework";
+import { natsSource, type Io } from "./framework";
 
 export class NatsUnavailable extends Error {
   readonly code = "nats_unavailable";
@@ -11,12 +11,15 @@ export class NatsUnavailable extends Error {
 
 /** Connect to NATS for one CLI command, run `fn`, and always close the connection. */
 export async function withNats<T>(values: Record<string, unknown>, io: Io, fn: (nc: NatsConnection, subjects: Subjects) => Promise<T>): Promise<T> {
-  const servers = natsServers(values, io.env);
+  const { servers, source } = natsSource(values, io.env);
   let nc: NatsConnection;
+  // the NATS client loads when a command connects, not with the module graph (fast --help)
+  const { connect } = require("@nats-io/transport-node") as typeof import("@nats-io/transport-node");
   try {
     nc = await connect({ servers, ...natsAuth(servers), timeout: 3000, name: "capacity-agent cli" });
   } catch (err) {
-    throw new NatsUnavailable(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`, secretsOf(servers)));
+    const hint = source === "the default" ? "is an agent running? pass --nats URL or set CAPACITY_AGENT_NATS" : source === "--nats" ? "check the URL" : `the URL came from ${source}; check it or pass --nats URL`;
+    throw new NatsUnavailable(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (${hint})`, secretsOf(servers)));
   }
   try {
     return await fn(nc, new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1"));

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { resolveNatsServers } from "../bus/url-file";
 
 /** Exit codes: 0 ok, 1 refused or failed, 2 usage error. */
 export const EXIT_OK = 0;
@@ -21,7 +22,6 @@ export type Options = NonNullable<ParseArgsConfig["options"]>;
 
 export interface Command {
   name: string;
-  summary: string;
   /** usage lines and option descriptions shown by --help */
   help: string;
   options: Options;
@@ -64,10 +64,12 @@ export function intFlag(values: Record<string, unknown>, name: string, opts: { r
 export const NATS_OPTION = { nats: { type: "string" as const } };
 export const JSON_OPTION = { json: { type: "boolean" as const } };
 
+/** --nats, $CAPACITY_AGENT_NATS, the nats.url of a local agent's embedded server, or the default. */
 export function natsServers(values: Record<string, unknown>, env: NodeJS.ProcessEnv): string[] {
-  const v = (values.nats as string | undefined) ?? env.CAPACITY_AGENT_NATS ?? "nats://127.0.0.1:4222";
-  return v
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
+  return natsSource(values, env).servers;
+}
+
+/** The servers and where they came from (said when the connection fails). */
+export function natsSource(values: Record<string, unknown>, env: NodeJS.ProcessEnv): { servers: string[]; source: string } {
+  return resolveNatsServers(values.nats as string | undefined, env);
 }

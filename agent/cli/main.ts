@@ -1,20 +1,9 @@
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, parse, type Command, type Io } from "./framework";
-import { hardwareCommand } from "./commands/hardware";
-import { keysCommand } from "./commands/keys";
-import { runCommand } from "./commands/run";
-import { deployCommand } from "./commands/deploy";
-import { deleteCommand } from "./commands/delete";
-import { statusCommand } from "./commands/status";
-import { registryCommand } from "./commands/registry";
-import { findCommand } from "./commands/find";
-import { peersCommand } from "./commands/peers";
-import { chainCommand } from "./commands/chain";
-import { proofsCommand } from "./commands/proofs";
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, parse, type Io } from "./framework";
+import { COMMANDS } from "./commands";
 import { AGENT_VERSION } from "../version";
 import { redact, secretsOf } from "../log/redact";
 
-/** Every command of the CLI. Add a command: one file in commands/, one line here. */
-export const COMMANDS: Command[] = [runCommand, hardwareCommand, keysCommand, deployCommand, deleteCommand, statusCommand, registryCommand, findCommand, peersCommand, proofsCommand, chainCommand];
+export { COMMANDS };
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -25,6 +14,8 @@ function usage(): string {
     "",
     "commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "  --version, -v, version  print the agent version",
     "",
     "exit codes: 0 ok, 1 refused or failed, 2 usage error",
   ].join("\n");
@@ -58,15 +49,16 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     full.out(usage());
     return name ? EXIT_OK : EXIT_USAGE;
   }
-  if (name === "--version") {
+  if (name === "--version" || name === "-v" || name === "version") {
     full.out(AGENT_VERSION);
     return EXIT_OK;
   }
-  const cmd = COMMANDS.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     full.err(`capacity-agent: unknown command "${name}"\n\n${usage()}`);
     return EXIT_USAGE;
   }
+  const cmd = entry.load();
   if (rest.includes("--help") || rest.includes("-h")) {
     full.out(cmd.help);
     return EXIT_OK;

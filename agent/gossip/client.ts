@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
-import { open, sameKey } from "../identity/envelope";
+import { envelopeReady, open, sameKey } from "../identity/envelope";
 import type { Registry } from "../registry/types";
 import { decode, encode, toSafeNumber, WireError, type U64 } from "../wire/codec";
 import { GossipError } from "./errors";
@@ -42,6 +42,7 @@ export async function queryPeers(nc: NatsConnection, subjects: Subjects, nodeId:
   } catch (err) {
     throw new GossipError("node_unreachable", `node ${nodeId} did not answer (${(err as Error).message}); is its agent running and connected to this NATS?`, { cause: err });
   }
+  await envelopeReady(data, PEERS_LIMITS);
   const o = open(data, DOMAIN.PeersReply, PEERS_LIMITS);
   if (!o.ok) throw new GossipError("bad_reply", `node ${nodeId}'s peers reply: ${o.message}`);
   if (opts.registry) {
@@ -65,6 +66,7 @@ export async function queryPeers(nc: NatsConnection, subjects: Subjects, nodeId:
       continue;
     }
     const bytes = encode("Signed", e.announcement);
+    await envelopeReady(bytes, { maxBytes: GOSSIP_DEFAULTS.maxAnnouncementBytes });
     const rec = readAnnouncement(bytes, GOSSIP_DEFAULTS.maxAnnouncementBytes);
     if (!rec.ok) {
       invalid++;

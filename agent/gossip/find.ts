@@ -10,6 +10,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/subjects";
 import { fits, UNIT_NAMES, type UnitName, type Units } from "../capacity/units";
+import { envelopeReady } from "../identity/envelope";
 import type { Registry } from "../registry/types";
 import { gather } from "./gather";
 import { GOSSIP_DEFAULTS } from "./options";
@@ -86,6 +87,7 @@ export async function findCapacity(nc: NatsConnection, subjects: Subjects, query
   const pending: Array<Promise<void>> = [];
   let stopped = false;
   const consider = async (data: Uint8Array, stop: () => void): Promise<void> => {
+    await envelopeReady(data, { maxBytes: GOSSIP_DEFAULTS.maxAnnouncementBytes });
     const r = readAnnouncement(data, GOSSIP_DEFAULTS.maxAnnouncementBytes);
     if (!r.ok) return count(r.reason);
     const a = r.announcement;

@@ -1,4 +1,4 @@
-import { createInbox, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 
 export interface GatherOptions {
   /** stop after this long in any case, ms */
@@ -16,6 +16,7 @@ export interface GatherOptions {
  */
 export function gather(nc: NatsConnection, subject: string, payload: Uint8Array, opts: GatherOptions, onReply: (data: Uint8Array, stop: () => void) => void): Promise<void> {
   return new Promise<void>((resolve) => {
+    const { createInbox } = require("@nats-io/transport-node") as typeof import("@nats-io/transport-node"); // loaded on use (fast CLI --help)
     const inbox = createInbox();
     let sub: Subscription | null = null;
     let deadline: NodeJS.Timeout | null = null;

@@ -128,3 +128,19 @@ export function storageUnits(disks: readonly Disk[]): { sru: number; hru: number
   }
   return { sru, hru };
 }
+
+/**
+ * When the node has no SSD capacity (SRU 0), what to tell the farmer: on a VM every virtual disk
+ * is "rotational" to the kernel, so everything counts as HDD and no VM (which needs SSD) fits.
+ * Names the disks and the config that classes them SSD. Null when there is SSD capacity.
+ */
+export function noSsdAdvice(report: { total: { sru: number }; disks: readonly Disk[] }): { disks: string[]; config: string; hint: string } | null {
+  if (report.total.sru > 0) return null;
+  const names = report.disks.map((d) => d.name);
+  const config = JSON.stringify({ hardware: { diskOverrides: Object.fromEntries((names.length ? names : ["vda"]).map((n) => [n, "ssd"])) } });
+  return {
+    disks: names,
+    config,
+    hint: `write ${config} to a file (only disks that really are SSDs) and start with --config FILE; capacity-agent hardware shows each disk's class`,
+  };
+}

@@ -13,7 +13,7 @@ export {
   readCgroupLimits,
   type CgroupLimits,
 } from "./cgroup";
-export { classFromType, classifyDisks, diskExclusion, storageUnits, type DiskExclusion, type DiskInputs } from "./disks";
+export { classFromType, classifyDisks, diskExclusion, noSsdAdvice, storageUnits, type DiskExclusion, type DiskInputs } from "./disks";
 export { GPU_WORKER_SOURCE, NOT_COMPUTE_GPU, WorkerGpuReader, gpusFromControllers, isNotComputeGpu, type GpuReader, type WorkerGpuReaderModules, type WorkerGpuReaderOptions } from "./gpu";
 export { SYS_BLOCK, SystemHardwareProbe, type SystemHardwareProbeModules } from "./probe";
 export { HardwareMonitor, hardwareChanged, hardwareSummary, type HardwareListener, type HardwareMonitorModules } from "./monitor";

@@ -1,6 +1,6 @@
 import { decode, encode, WireError, type DecodeLimits } from "../wire/codec";
 import type { Domain } from "./domains";
-import { SCHEME_WIRE, schemeFromWire, signDomain, verifyDomain, type SchemeName, type Signer } from "./keys";
+import { SCHEME_WIRE, schemeFromWire, schemeReady, signDomain, verifyDomain, type SchemeName, type Signer } from "./keys";
 
 interface WireSigned {
   payload: Uint8Array;
@@ -49,6 +49,20 @@ export function open(bytes: Uint8Array, domain: Domain, limits?: DecodeLimits): 
     return { ok: false, code: "bad_signature", message: `signature does not verify for ${domain}` };
   }
   return { ok: true, value: { payload: env.payload, signer: env.signer, scheme, signature: env.signature } };
+}
+
+/**
+ * Load the crypto an envelope's scheme needs before `open` checks it (sr25519's WASM is loaded
+ * only when one shows up). Junk is left for `open` to refuse.
+ */
+export async function envelopeReady(bytes: Uint8Array, limits?: DecodeLimits): Promise<void> {
+  let scheme: number;
+  try {
+    scheme = decode<WireSigned>("Signed", bytes, limits).scheme;
+  } catch {
+    return;
+  }
+  await schemeReady(schemeFromWire(scheme));
 }
 
 export function sameKey(a: Uint8Array, b: Uint8Array): boolean {

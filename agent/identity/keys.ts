@@ -1,9 +1,7 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Keyring } from "@polkadot/keyring";
-import { cryptoWaitReady, sr25519Verify, encodeAddress } from "@polkadot/util-crypto";
-import { u8aToHex, hexToU8a, isHex } from "@polkadot/util";
+import type { Keyring } from "@polkadot/keyring";
 import { IdentityError } from "./errors";
 import type { Domain } from "./domains";
 
@@ -35,11 +33,57 @@ export interface KeyFile {
   address: string;
 }
 
+/*
+ * ed25519, hex and SS58 addresses need nothing but node's crypto. sr25519 needs @polkadot's WASM
+ * crypto, which takes a third of a second and ~350 modules to load: it is required only when an
+ * sr25519 key is used (cryptoReady(), an sr25519 key file, an sr25519 signature to check).
+ */
+type UtilCrypto = typeof import("@polkadot/util-crypto");
+let utilCryptoModule: UtilCrypto | null = null;
+function utilCrypto(): UtilCrypto {
+  if (!utilCryptoModule) utilCryptoModule = require("@polkadot/util-crypto") as UtilCrypto;
+  return utilCryptoModule;
+}
+
 let ready: Promise<boolean> | null = null;
-/** sr25519 and address helpers need the WASM crypto loaded once per process. */
+/** sr25519 needs the WASM crypto loaded once per process: await this before signing or verifying sr25519. */
 export function cryptoReady(): Promise<boolean> {
-  if (!ready) ready = cryptoWaitReady();
+  if (!ready) ready = utilCrypto().cryptoWaitReady();
   return ready;
+}
+
+/** Load the crypto a scheme needs (nothing for ed25519). */
+export async function schemeReady(scheme: SchemeName | undefined): Promise<void> {
+  if (scheme === "sr25519") await cryptoReady();
+}
+
+export function isHex(v: unknown): boolean {
+  return typeof v === "string" && /^0x(?:[0-9a-fA-F]{2})*$/.test(v);
+}
+
+export function hexToU8a(v: string): Uint8Array {
+  if (!isHex(v)) throw new IdentityError("key_invalid", `not 0x hex: ${JSON.stringify(v.slice(0, 20))}`);
+  return new Uint8Array(Buffer.from(v.slice(2), "hex"));
+}
+
+const BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+function base58(bytes: Uint8Array): string {
+  let n = BigInt("0x" + (Buffer.from(bytes).toString("hex") || "0"));
+  let out = "";
+  while (n > 0n) {
+    out = BASE58[Number(n % 58n)] + out;
+    n /= 58n;
+  }
+  for (let i = 0; i < bytes.length && bytes[i] === 0; i++) out = "1" + out;
+  return out;
+}
+
+/** SS58 address (Substrate): base58(prefix || key || blake2b-512("SS58PRE" || prefix || key)[0..2]). */
+function ss58(publicKey: Uint8Array, format: number): string {
+  if (format < 0 || format > 63) throw new Error(`SS58 format ${format}: only the one-byte formats 0..63 are supported`);
+  const body = Buffer.concat([Buffer.from([format]), publicKey]);
+  const hash = crypto.createHash("blake2b512").update(Buffer.from("SS58PRE", "utf8")).update(body).digest();
+  return base58(Buffer.concat([body, hash.subarray(0, 2)]));
 }
 
 /** utf8(tag) || 0x00 || payload */
@@ -65,7 +109,7 @@ class Ed25519Signer implements Signer {
     this.key = crypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" });
     const spki = crypto.createPublicKey(this.key).export({ format: "der", type: "spki" });
     this.publicKey = new Uint8Array(spki.subarray(ED25519_SPKI_PREFIX.length));
-    this.address = encodeAddress(this.publicKey, SS58_FORMAT);
+    this.address = ss58(this.publicKey, SS58_FORMAT);
   }
   sign(message: Uint8Array): Uint8Array {
     return new Uint8Array(crypto.sign(null, message, this.key));
@@ -78,7 +122,8 @@ class PolkadotSigner implements Signer {
   readonly address: string;
   private readonly pair: ReturnType<Keyring["addFromSeed"]>;
   constructor(scheme: SchemeName, seed: Uint8Array) {
-    const keyring = new Keyring({ type: scheme, ss58Format: SS58_FORMAT });
+    const { Keyring: KeyringClass } = require("@polkadot/keyring") as { Keyring: typeof Keyring };
+    const keyring = new KeyringClass({ type: scheme, ss58Format: SS58_FORMAT });
     this.pair = keyring.addFromSeed(seed);
     this.scheme = scheme;
     this.publicKey = this.pair.publicKey;
@@ -113,13 +158,22 @@ function ed25519PublicKey(pub: Uint8Array): crypto.KeyObject {
 
 /**
  * Verify a signature. ed25519 goes through node's native crypto, sr25519 through
- * @polkadot/util-crypto (needs cryptoReady()). Never throws on bad input: returns false.
+ * @polkadot/util-crypto (needs `await cryptoReady()` first: without it this throws, as a bug,
+ * rather than answer false for a good signature). Never throws on bad input: returns false.
  */
 export function verify(scheme: SchemeName, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
+  if (scheme === "ed25519") {
+    try {
+      return crypto.verify(null, message, ed25519PublicKey(publicKey), signature);
+    } catch {
+      return false;
+    }
+  }
+  const uc = utilCrypto();
+  if (!uc.cryptoIsReady()) throw new Error("sr25519 verification before the WASM crypto is loaded: await cryptoReady() (or schemeReady) first");
   try {
-    if (scheme === "ed25519") return crypto.verify(null, message, ed25519PublicKey(publicKey), signature);
-    return sr25519Verify(message, signature, publicKey);
+    return uc.sr25519Verify(message, signature, publicKey);
   } catch {
     return false;
   }
@@ -130,7 +184,7 @@ export function verifyDomain(scheme: SchemeName, publicKey: Uint8Array, domain: 
 }
 
 export function toHex(b: Uint8Array): string {
-  return u8aToHex(b);
+  return "0x" + Buffer.from(b).toString("hex");
 }
 
 export function parsePublicKey(v: unknown, field: string): Uint8Array {
@@ -141,15 +195,15 @@ export function parsePublicKey(v: unknown, field: string): Uint8Array {
 }
 
 export function addressOf(publicKey: Uint8Array): string {
-  return encodeAddress(publicKey, SS58_FORMAT);
+  return ss58(publicKey, SS58_FORMAT);
 }
 
 /** Create a new key file (mode 0600, never overwriting an existing file). */
 export async function createKeyFile(file: string, scheme: SchemeName): Promise<KeyFile> {
-  await cryptoReady();
+  await schemeReady(scheme);
   const seed = new Uint8Array(crypto.randomBytes(32));
   const signer = signerFromSeed(scheme, seed);
-  const kf: KeyFile = { type: scheme, seed: u8aToHex(seed), publicKey: u8aToHex(signer.publicKey), address: signer.address };
+  const kf: KeyFile = { type: scheme, seed: toHex(seed), publicKey: toHex(signer.publicKey), address: signer.address };
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
   let fd: number;
   try {
@@ -193,9 +247,9 @@ export async function loadKeyFile(file: string): Promise<Signer> {
   if (typeof kf.seed !== "string" || !isHex(kf.seed) || kf.seed.length !== 66) {
     throw new IdentityError("key_invalid", `key file ${file}: seed must be 32 bytes as 0x hex`, { path: file });
   }
-  await cryptoReady();
+  await schemeReady(kf.type);
   const signer = signerFromSeed(kf.type, hexToU8a(kf.seed));
-  if (typeof kf.publicKey === "string" && kf.publicKey.toLowerCase() !== u8aToHex(signer.publicKey)) {
+  if (typeof kf.publicKey === "string" && kf.publicKey.toLowerCase() !== toHex(signer.publicKey)) {
     throw new IdentityError("key_invalid", `key file ${file}: publicKey does not match the seed`, { path: file });
   }
   return signer;

@@ -1,13 +1,18 @@
 import * as http from "node:http";
 import type { Logger } from "../log/logger";
+import type { Health } from "./health";
 import type { MetricsRegistry } from "./metrics";
 
-/** Serves GET /metrics (Prometheus text) and GET /healthz on host:port. */
+/**
+ * Serves GET /metrics (Prometheus text) and GET /healthz on host:port. /healthz answers JSON
+ * (`{"status":"ok"|"degraded"|"down","nats":{...},"chain":{...}|null}`): 200 when ok or degraded,
+ * 503 when down (NATS is not connected).
+ */
 export class MetricsServer {
   private server: http.Server | null = null;
   constructor(
     private readonly options: { host: string; port: number },
-    private readonly modules: { registry: MetricsRegistry; logger: Logger; healthy: () => boolean },
+    private readonly modules: { registry: MetricsRegistry; logger: Logger; health: () => Health },
   ) {}
 
   start(): Promise<void> {
@@ -17,9 +22,9 @@ export class MetricsServer {
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
         res.end(this.modules.registry.expose());
       } else if (req.method === "GET" && req.url === "/healthz") {
-        const ok = this.modules.healthy();
-        res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" });
-        res.end(ok ? "ok\n" : "unhealthy\n");
+        const h = this.modules.health();
+        res.writeHead(h.status === "down" ? 503 : 200, { "content-type": "application/json", "cache-control": "no-store" });
+        res.end(JSON.stringify(h) + "\n");
       } else {
         res.writeHead(404).end();
       }

@@ -1,4 +1,3 @@
-import { blake2AsU8a } from "@polkadot/util-crypto";
 import { decode, encode, toSafeNumber, WireError, type U64 } from "../wire/codec";
 
 /**
@@ -55,6 +54,8 @@ export function amountsToJson(a: UsageAmounts): Record<AmountField, string> {
 
 /** blake2b-256, Substrate's hash. */
 export function blake2b256(data: Uint8Array): Uint8Array {
+  // @polkadot/util-crypto loads on the first hash (node's crypto has blake2b-512 only)
+  const { blake2AsU8a } = require("@polkadot/util-crypto") as typeof import("@polkadot/util-crypto");
   return blake2AsU8a(data, 256);
 }
 

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import * as protobuf from "protobufjs";
+import type * as protobuf from "protobufjs";
 
 /**
  * The .proto files in proto/ are the wire contract and its single source of truth: they are
@@ -21,22 +21,58 @@ function findProtoDir(): string {
 
 export const PROTO_DIR = findProtoDir();
 
-let root: protobuf.Root | null = null;
+const PROTO_SUBDIR = path.join("tfgrid", "capacity", "v1");
 
-export function protoRoot(): protobuf.Root {
-  if (root) return root;
-  const r = new protobuf.Root();
-  r.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_DIR, target));
-  const dir = path.join(PROTO_DIR, "tfgrid", "capacity", "v1");
-  const files = fs
-    .readdirSync(dir)
+function protoFiles(): string[] {
+  return fs
+    .readdirSync(path.join(PROTO_DIR, PROTO_SUBDIR))
     .filter((f) => f.endsWith(".proto"))
     .sort()
     .map((f) => `tfgrid/capacity/v1/${f}`);
-  r.loadSync(files);
-  r.resolveAll();
-  root = r;
+}
+
+let root: protobuf.Root | null = null;
+const loaded = new Set<string>();
+
+function emptyRoot(): protobuf.Root {
+  // protobufjs loads with the first message encoded or decoded, not with the module graph
+  const { Root } = require("protobufjs") as typeof import("protobufjs");
+  const r = new Root();
+  r.resolvePath = (_origin, target) => (path.isAbsolute(target) ? target : path.join(PROTO_DIR, target));
   return r;
+}
+
+/** Parse `files` (and what they import) into the one root, once each. */
+function load(files: string[]): protobuf.Root {
+  root ??= emptyRoot();
+  const fresh = files.filter((f) => !loaded.has(f));
+  if (fresh.length) {
+    root.loadSync(fresh);
+    root.resolveAll();
+    for (const f of fresh) loaded.add(f);
+  }
+  return root;
+}
+
+/** Every .proto file parsed (tools that walk all types). */
+export function protoRoot(): protobuf.Root {
+  return load(protoFiles());
+}
+
+let fileOfType: Map<string, string> | null = null;
+/**
+ * The file that declares a top-level message or enum, from a scan of the sources (cheap), so a
+ * command parses only the files it uses: a CLI `status` needs node.proto, not all five.
+ */
+function fileDeclaring(name: string): string | undefined {
+  if (!fileOfType) {
+    fileOfType = new Map();
+    for (const f of protoFiles()) {
+      const text = fs.readFileSync(path.join(PROTO_DIR, f), "utf8");
+      for (const m of text.matchAll(/^(?:message|enum)\s+(\w+)/gm)) fileOfType.set(m[1], f);
+    }
+  }
+  return fileOfType.get(name);
 }
 
 const types = new Map<string, protobuf.Type>();
@@ -44,7 +80,8 @@ const types = new Map<string, protobuf.Type>();
 export function protoType(name: string): protobuf.Type {
   let t = types.get(name);
   if (!t) {
-    t = protoRoot().lookupType(`${PROTO_PACKAGE}.${name}`);
+    const file = fileDeclaring(name);
+    t = (file ? load([file]) : protoRoot()).lookupType(`${PROTO_PACKAGE}.${name}`);
     types.set(name, t);
   }
   return t;

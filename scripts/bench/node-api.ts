@@ -1,7 +1,8 @@
 /**
  * Benchmark of the node API, reported as ratios against baselines measured in the same process:
  *   - deploy (verify signatures, admit, durable SQLite commit with fsync, signed reply) and status,
- *     against a bare NATS request/reply echo of the same payload size;
+ *     against a bare NATS request/reply echo of the same payload size (status: its first page,
+ *     what a status request answers, and all pages, what the CLI's status fetches);
  *   - verifying a deploy request (decode, validate, registry lookup, signature), against one raw
  *     ed25519 verify with node's crypto.
  * Run: npx tsc -p tsconfig.json && node dist/scripts/bench/node-api.js [--n 2000]
@@ -83,7 +84,8 @@ async function main(): Promise<void> {
 
   const echo = await timeIt(n, () => nc.request("bench.echo", payload));
   const deploy = await timeIt(n, (i) => client.deploy(1, requests[i < 0 ? n - 1 - i : i]));
-  const status = await timeIt(Math.min(n, 500), () => client.status(1));
+  const status = await timeIt(Math.min(n, 500), () => client.statusPage(1));
+  const statusAll = await timeIt(Math.min(n, 100), () => client.status(1));
   const dup = await timeIt(n, (i) => client.deploy(1, requests[Math.abs(i) % n]));
 
   const msg = crypto.randomBytes(payload.length);
@@ -96,7 +98,8 @@ async function main(): Promise<void> {
     ["bare NATS request/reply (baseline)", echo, 1],
     ["deploy: verify + admit + fsync'd commit + signed reply", deploy, deploy / echo],
     ["deploy again (idempotent duplicate)", dup, dup / echo],
-    [`status (${ledger.deployments().length} deployments)`, status, status / echo],
+    [`status, first page (100 of ${ledger.deployments().length} deployments)`, status, status / echo],
+    [`status, every page (${ledger.deployments().length} deployments)`, statusAll, statusAll / echo],
     ["raw ed25519 verify (baseline)", rawVerify, 1],
     ["verify a deploy request (decode, validate, registry, signature)", fullVerify, fullVerify / rawVerify],
   ] as const;

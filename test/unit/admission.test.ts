@@ -30,21 +30,21 @@ describe("admitDeploy", () => {
   });
 
   test.each([
-    // [what, spec, expected unit, requested, free]
-    ["cpu", spec({ cpu: 5 }), "cru", 5, 4],
-    ["memory", spec({ memory: "9GiB" }), "mru", 9 * GiB, 8 * GiB],
-    ["ssd", spec({ rootfs: "11GiB" }), "sru", 11 * GiB, 10 * GiB],
-    ["hdd", spec({ zdb: "101GiB" }), "hru", 101 * GiB, 100 * GiB],
-  ])("too much %s is insufficient_capacity with unit, requested and free", (_what, s, unit, requested, free) => {
+    // [what, spec, expected unit, requested, free, message]
+    ["cpu", spec({ cpu: 5 }), "cru", 5, 4, "deployment 1 needs 5 cru but only 4 is free"],
+    ["memory", spec({ memory: "9GiB" }), "mru", 9 * GiB, 8 * GiB, "deployment 1 needs 9 GiB mru but only 8 GiB is free"],
+    ["ssd", spec({ rootfs: "11GiB" }), "sru", 11 * GiB, 10 * GiB, "deployment 1 needs 11 GiB sru but only 10 GiB is free"],
+    ["hdd", spec({ zdb: "101GiB" }), "hru", 101 * GiB, 100 * GiB, "deployment 1 needs 101 GiB hru but only 100 GiB is free"],
+  ])("too much %s is insufficient_capacity with unit, requested and free (raw) and a message in GiB", (_what, s, unit, requested, free, message) => {
     const d = admitDeploy(input(s), state(), 0);
-    expect(d).toMatchObject({ accepted: false, rejection: { code: "insufficient_capacity", unit, requested, free } });
+    expect(d).toMatchObject({ accepted: false, rejection: { code: "insufficient_capacity", unit, requested, free, message } });
   });
 
   test("exactly the free amount fits (boundary), one more byte does not", () => {
     const s = state({ deployments: new Map([[9, res(9, 1, u({ mru: 6 * GiB }))]]) });
     expect(admitDeploy(input(spec({ memory: "2GiB" })), s, 0).accepted).toBe(true);
     const over = admitDeploy(input(spec({ memory: String(2 * GiB + 1) })), s, 0);
-    expect(over).toMatchObject({ accepted: false, rejection: { code: "insufficient_capacity", unit: "mru", requested: 2 * GiB + 1, free: 2 * GiB } });
+    expect(over).toMatchObject({ accepted: false, rejection: { code: "insufficient_capacity", unit: "mru", requested: 2 * GiB + 1, free: 2 * GiB, message: `deployment 1 needs 2 GiB (${2 * GiB + 1} bytes) mru but only 2 GiB is free` } });
   });
 
   test("ipv4 is checked like every other unit", () => {

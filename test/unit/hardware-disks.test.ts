@@ -1,6 +1,6 @@
 import type { Systeminformation } from "systeminformation";
 import { GiB, TiB } from "../../agent/capacity/units";
-import { classFromType, classifyDisks, diskExclusion, storageUnits, type Disk, type DiskExclusion, type DiskInputs } from "../../agent/hardware";
+import { classFromType, classifyDisks, diskExclusion, noSsdAdvice, storageUnits, type Disk, type DiskExclusion, type DiskInputs } from "../../agent/hardware";
 
 /** A systeminformation blockDevices() entry as it comes from `lsblk -bPo ...` on Linux. */
 function bd(name: string, fields: Partial<Systeminformation.BlockDevicesData> = {}): Systeminformation.BlockDevicesData {
@@ -188,5 +188,16 @@ describe("SRU and HRU", () => {
       ["sda", "hdd", "rotational"],
       ["sdb", "hdd", "type"],
     ]);
+  });
+});
+
+describe("noSsdAdvice", () => {
+  const disk = (name: string, cls: "ssd" | "hdd") => ({ name, device: `/dev/${name}`, sizeBytes: 1 << 30, class: cls, classSource: "rotational" as const, model: "" });
+  test("no SSD capacity: names the disks and the override that classes them SSD", () => {
+    const a = noSsdAdvice({ total: { sru: 0 }, disks: [disk("vda", "hdd"), disk("vdb", "hdd")] });
+    expect(a).toEqual({ disks: ["vda", "vdb"], config: '{"hardware":{"diskOverrides":{"vda":"ssd","vdb":"ssd"}}}', hint: expect.stringContaining("--config FILE") });
+  });
+  test("SSD capacity: nothing to say", () => {
+    expect(noSsdAdvice({ total: { sru: 1 << 30 }, disks: [disk("nvme0n1", "ssd")] })).toBeNull();
   });
 });

@@ -1,8 +1,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Keyring } from "@polkadot/keyring";
-import { signatureVerify } from "@polkadot/util-crypto";
-import { createKeyFile, cryptoReady, domainMessage, loadKeyFile, signDomain, signerFromSeed, verify, verifyDomain } from "../../agent/identity/keys";
+import { encodeAddress, signatureVerify } from "@polkadot/util-crypto";
+import { addressOf, createKeyFile, cryptoReady, hexToU8a, isHex, toHex, domainMessage, loadKeyFile, signDomain, signerFromSeed, verify, verifyDomain } from "../../agent/identity/keys";
 import { DOMAIN } from "../../agent/identity/domains";
 import { open, seal } from "../../agent/identity/envelope";
 import { tmpDir } from "../utils/agent";
@@ -21,6 +21,16 @@ describe("keys and signatures (real crypto)", () => {
     const sig = ours.sign(msg);
     expect(signatureVerify(msg, sig, pair.publicKey).isValid).toBe(true);
     expect(verify(scheme, pair.publicKey, msg, pair.sign(msg))).toBe(true);
+  });
+
+  test("SS58 addresses and hex without @polkadot: the same as @polkadot's for any key, leading zeros too", () => {
+    const keys = [new Uint8Array(32), new Uint8Array(32).fill(255), new Uint8Array(32).map((_, i) => (i < 3 ? 0 : i * 7))];
+    for (let i = 0; i < 50; i++) keys.push(new Uint8Array(32).map(() => Math.floor(Math.random() * 256)));
+    for (const k of keys) {
+      expect(addressOf(k)).toBe(encodeAddress(k, 42));
+      expect(toHex(hexToU8a(toHex(k)))).toBe(toHex(k));
+    }
+    expect([isHex("0x"), isHex("0xAb01"), isHex("0xabc"), isHex("ab"), isHex(12)]).toEqual([true, true, false, false, false]);
   });
 
   test.each(["ed25519", "sr25519"] as const)("%s: a signature for one domain does not verify under another, or for other bytes", (scheme) => {

@@ -45,6 +45,8 @@ export interface AgentProcess {
   child: ChildProcess;
   /** every JSON log line so far */
   logs: Array<Record<string, unknown>>;
+  /** every stdout line so far, as written */
+  lines: string[];
   waitForEvent(event: string, ms?: number, pred?: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   stop(): Promise<number | null>;
   kill(): Promise<void>;
@@ -65,6 +67,7 @@ export async function startDaemon(argv: string[], readyEvent: string, env: NodeJ
   requireBuilt();
   const child = spawn(process.execPath, [CLI, ...argv], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], cwd });
   const logs: Array<Record<string, unknown>> = [];
+  const lines: string[] = [];
   let buf = "";
   let stderr = "";
   const waiters: Array<() => void> = [];
@@ -74,6 +77,7 @@ export async function startDaemon(argv: string[], readyEvent: string, env: NodeJ
     while ((i = buf.indexOf("\n")) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
+      lines.push(line);
       try {
         logs.push(JSON.parse(line));
       } catch {
@@ -111,6 +115,7 @@ export async function startDaemon(argv: string[], readyEvent: string, env: NodeJ
   return {
     child,
     logs,
+    lines,
     waitForEvent,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");

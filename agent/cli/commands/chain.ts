@@ -1,14 +1,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { connectBus, type NatsConnection } from "../../bus/nats";
+import { busHealth, connectBus, type NatsConnection } from "../../bus/nats";
 import { Subjects } from "../../bus/subjects";
 import { createChainMetrics } from "../../chain/metrics";
 import { parseChainOptions } from "../../chain/options";
 import { ChainServer } from "../../chain/server";
 import { ChainStore } from "../../chain/store";
 import { DirLock } from "../../store/lock";
-import { createKeyFile, loadKeyFile, toHex, type Signer } from "../../identity/keys";
+import { createKeyFile, cryptoReady, loadKeyFile, toHex, type Signer } from "../../identity/keys";
 import { createLogger, LOG_LEVELS, type Logger } from "../../log/logger";
+import { healthOf } from "../../metrics/health";
 import { redact, secretsOf } from "../../log/redact";
 import { ensurePrivateDir } from "../../store/files";
 import { MetricsServer } from "../../metrics/http";
@@ -19,7 +20,6 @@ export const CHAIN_DEFAULT_DATA = "./.capacity-agent-chain";
 
 export const chainCommand: Command = {
   name: "chain",
-  summary: "run the chain stand-in (registry and usage proofs, as tfchain would keep them)",
   help: `usage: capacity-agent chain [--data DIR] [--nats URL[,URL...]] [--key FILE] [--require-farm]
                             [--pretty] [--log-level LEVEL] [--metrics-port PORT]
 
@@ -82,6 +82,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       ensurePrivateDir(data, (file, from, to) => log.warn({ event: "permissions_tightened", file, from: from.toString(8), to: to.toString(8) }, "tightened the permissions of a chain file"));
       // one chain stand-in per data directory (two would each accept proofs into one store)
       lock = DirLock.acquire(data, "chain", "capacity-agent chain");
+      await cryptoReady(); // registrations may be signed with sr25519: load its WASM crypto once, up front
       const signer = await chainKey(values.key as string | undefined, data, log);
       store = ChainStore.open(data);
       nc = await connectBus({ servers, name: "capacity-agent chain" }, logger).catch((err: unknown) => {
@@ -92,7 +93,8 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       server = new ChainServer(options, { nc, subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
       await server.start();
       if (metricsPort !== undefined) {
-        metricsServer = new MetricsServer({ host: "127.0.0.1", port: metricsPort }, { registry, logger, healthy: () => nc !== null && !nc.isClosed() });
+        const conn = nc;
+        metricsServer = new MetricsServer({ host: "127.0.0.1", port: metricsPort }, { registry, logger, health: () => healthOf(busHealth(conn), null) });
         await metricsServer.start();
       }
       log.info({ event: "chain_started", publicKey: toHex(signer.publicKey), address: signer.address, scheme: signer.scheme, store: store.file, nats: servers, prefix: subjects.prefix, requireFarm: options.policy.requireFarm }, "chain stand-in started");

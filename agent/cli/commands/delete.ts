@@ -6,7 +6,6 @@ import { decisionOutput, printDecision } from "./deploy";
 
 export const deleteCommand: Command = {
   name: "delete",
-  summary: "delete a deployment from a node (owner only)",
   help: `usage: capacity-agent delete --node N --id ID --key FILE [--twin T] [--nats URL] [--json]
 
 Sends a delete request signed with the owner's key. Output as for deploy:

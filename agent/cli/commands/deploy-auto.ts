@@ -1,4 +1,3 @@
-import { RequestError } from "@nats-io/transport-node";
 import { deploymentUnits } from "../../admission/spec";
 import { NodeClient, NodeUnreachable } from "../../api/client";
 import { buildDeployRequest, type Decided } from "../../api/messages";
@@ -23,6 +22,7 @@ function describe(u: Units): string {
 /** True when nobody listens on the node's subject (the request reached no one, so retrying elsewhere is safe). */
 function noResponders(err: NodeUnreachable): boolean {
   const c = err.cause;
+  const { RequestError } = require("@nats-io/transport-node") as typeof import("@nats-io/transport-node");
   return c instanceof RequestError && c.isNoResponders();
 }
 

@@ -62,7 +62,6 @@ export async function signersFor(spec: DeploymentSpec, values: Record<string, un
 
 export const deployCommand: Command = {
   name: "deploy",
-  summary: "sign a deployment file and send it to a node",
   help: `usage: capacity-agent deploy --node N --file FILE --key FILE [--sign TWIN=KEYFILE ...] [--nats URL] [--json]
        capacity-agent deploy --auto --file FILE --key FILE [--farm F] [--registry FILE] [--sign ...] [--nats URL] [--json]
 

@@ -6,7 +6,7 @@ import type { Registry } from "../../registry/types";
 import { withNats } from "../client";
 import { EXIT_FAIL, EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, type Io } from "../framework";
 import type { Command } from "../framework";
-import { unitsLine } from "./hardware";
+import { unitsLine } from "../format";
 
 export const REGISTRY_ENV = "CAPACITY_AGENT_REGISTRY";
 
@@ -58,7 +58,6 @@ function printNote(io: Io, outcome: FindOutcome, json: boolean): void {
 
 export const findCommand: Command = {
   name: "find",
-  summary: "find nodes with room for a request (scatter-gather over NATS, signed answers)",
   help: `usage: capacity-agent find [--cru N] [--mru SIZE] [--sru SIZE] [--hru SIZE] [--farm F] [--limit K]
                            [--registry FILE] [--nats URL] [--json]
 

@@ -1,18 +1,12 @@
 import { capacityOf } from "../../capacity/model";
 import { formatBytes } from "../../capacity/size";
-import type { Units } from "../../capacity/units";
 import { loadConfig } from "../../config/options";
-import { SystemHardwareProbe, parseHardwareOptions } from "../../hardware";
 import { silentLogger } from "../../log/logger";
 import { EXIT_OK, JSON_OPTION, type Command } from "../framework";
-
-export function unitsLine(u: Units): string {
-  return `cru ${u.cru}  mru ${formatBytes(u.mru)}  sru ${formatBytes(u.sru)}  hru ${formatBytes(u.hru)}  ipv4u ${u.ipv4u}  gpu ${u.gpu}`;
-}
+import { unitsLine } from "../format";
 
 export const hardwareCommand: Command = {
   name: "hardware",
-  summary: "show the detected hardware: total, reserved and allocatable capacity, disks, GPUs",
   help: `usage: capacity-agent hardware [--json] [--config FILE]
 
 Probes this machine (systeminformation, cgroup limits, /sys/block) and prints what the agent
@@ -23,6 +17,8 @@ mru, sru, hru, ipv4u, gpu with memory and storage in bytes.
   options: { ...JSON_OPTION, config: { type: "string" } },
   async run({ values }, io) {
     const config = loadConfig({ config: values.config as string | undefined }, io.env);
+    // systeminformation is loaded only when the probe runs (not for --help)
+    const { SystemHardwareProbe, parseHardwareOptions } = require("../../hardware") as typeof import("../../hardware");
     const probe = new SystemHardwareProbe(parseHardwareOptions(config.hardware), { logger: silentLogger() });
     try {
       const report = await probe.probe();

@@ -3,7 +3,6 @@ import { EXIT_OK, UsageError, req, type Command } from "../framework";
 
 export const keysCommand: Command = {
   name: "keys",
-  summary: "create a key pair (node or twin)",
   help: `usage: capacity-agent keys new --out FILE [--type ed25519|sr25519]
 
 Writes a new key file (mode 0600; an existing file is never overwritten) and prints

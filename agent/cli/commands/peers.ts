@@ -2,11 +2,10 @@ import { queryPeers } from "../../gossip/client";
 import { withNats } from "../client";
 import { EXIT_OK, JSON_OPTION, NATS_OPTION, intFlag, type Command } from "../framework";
 import { registryFrom } from "./find";
-import { unitsLine } from "./hardware";
+import { unitsLine } from "../format";
 
 export const peersCommand: Command = {
   name: "peers",
-  summary: "show the capacity view a node holds of its peers (from gossip)",
   help: `usage: capacity-agent peers --node N [--registry FILE] [--nats URL] [--json]
 
 Asks node N (tfgrid.v1.node.<N>.peers) for its view: the latest verified announcement of every

@@ -1,7 +1,9 @@
 import { ChainClient } from "../../chain/client";
+import { cryptoReady } from "../../identity/keys";
 import { amountsToJson, proofHash, type ProofHeader } from "../../proofs/proof";
 import { checkAudit, checkListing, fetchListing, LISTING_PAGE, LISTING_PAGE_MAX, requestAudit, type AuditResult, type ListingResult } from "../../usage/audit";
 import { withNats } from "../client";
+import { isoTime } from "../format";
 import { EXIT_FAIL, EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, type Command } from "../framework";
 import { decode } from "../../wire/codec";
 
@@ -72,7 +74,6 @@ Usage proofs as the chain holds them (read from the chain stand-in, tfgrid.v1.ch
 
 export const proofsCommand: Command = {
   name: "proofs",
-  summary: "list, show, verify and audit the usage proofs the chain holds for a node",
   help: HELP,
   options: { node: { type: "string" }, sequence: { type: "string" }, deployment: { type: "string" }, "page-size": { type: "string" }, ...NATS_OPTION, ...JSON_OPTION },
   positionals: true,
@@ -83,6 +84,7 @@ export const proofsCommand: Command = {
     const sequence = intFlag(values, "sequence", { required: sub === "show" || sub === "records" || sub === "audit" });
     const pageSize = intFlag(values, "page-size", { min: 1, max: LISTING_PAGE_MAX }) ?? LISTING_PAGE;
     const deployment = intFlag(values, "deployment", { required: sub === "verify" });
+    await cryptoReady(); // proofs and chain replies may be signed with sr25519 (it loads with blake2 anyway)
     return withNats(values, io, async (nc, subjects) => {
       const chain = new ChainClient(nc, subjects);
       if (sub === "list") {
@@ -91,7 +93,7 @@ export const proofsCommand: Command = {
         if (values.json) io.out(JSON.stringify(rows));
         else {
           io.out(`node ${node}: ${rows.length} proof${rows.length === 1 ? "" : "s"} on the chain`);
-          for (const r of rows) io.out(`  #${r.sequence}  ${new Date(r.periodStart as number).toISOString()} .. ${new Date(r.periodEnd as number).toISOString()}  ${r.records} records  downtime ${r.downtimeMs} ms  root ${String(r.root).slice(0, 18)}…`);
+          for (const r of rows) io.out(`  #${r.sequence}  ${isoTime(r.periodStart as number)} .. ${isoTime(r.periodEnd as number)}  ${r.records} records  downtime ${r.downtimeMs} ms  root ${String(r.root).slice(0, 18)}…`);
         }
         return EXIT_OK;
       }
@@ -103,7 +105,7 @@ export const proofsCommand: Command = {
         }
         const row = headerJson(p.header, decodeHeaderBytes(p.proof), p.acceptedMs);
         if (values.json) io.out(JSON.stringify(row));
-        else io.out(Object.entries(row).map(([k, v]) => `${k.padEnd(13)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`).join("\n"));
+        else io.out(Object.entries(row).map(([k, v]) => `${k.padEnd(13)} ${HUMAN_TIME_KEYS.includes(k) ? isoTime(v as number) : typeof v === "object" ? JSON.stringify(v) : String(v)}`).join("\n"));
         return EXIT_OK;
       }
       if (sub === "records" || sub === "audit") {
@@ -180,6 +182,9 @@ async function auditListing(nc: Parameters<typeof fetchListing>[0], subjects: Pa
   }
   return checkListing({ sequence, chainProof: p.proof, nodeKey: info.publicKey, pages });
 }
+
+/** epoch-millisecond fields that `proofs show` prints as ISO times (--json keeps the numbers) */
+const HUMAN_TIME_KEYS = ["periodStart", "periodEnd", "acceptedMs"];
 
 /** The header bytes inside a Signed{UsageProof} envelope (the chain checked the signature already). */
 function decodeHeaderBytes(envelope: Uint8Array): Uint8Array {

@@ -8,7 +8,6 @@ import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, intFlag, req, type Command
 
 export const registryCommand: Command = {
   name: "registry",
-  summary: "bind a twin or node id to a key: in a JSON registry file, or a twin or farm on the chain",
   help: `usage: capacity-agent registry add --file REGISTRY --twin ID --key KEYFILE [--force]
        capacity-agent registry add --file REGISTRY --node ID --farm F [--node-twin T] --key KEYFILE [--force]
        capacity-agent registry add --chain [--twin ID] --key KEYFILE [--nats URL]

@@ -1,8 +1,10 @@
 import { Agent } from "../../agent";
 import { loadConfig, type ConfigOverrides } from "../../config/options";
+import { cryptoReady } from "../../identity/keys";
 import { createLogger } from "../../log/logger";
 import { redact, secretsOf } from "../../log/redact";
-import { EXIT_FAIL, EXIT_OK, type Command } from "../framework";
+import { ConfigError } from "../../config/errors";
+import { EXIT_FAIL, EXIT_OK, UsageError, type Command } from "../framework";
 
 export const RUN_OPTIONS = {
   config: { type: "string" as const },
@@ -23,7 +25,6 @@ export const RUN_OPTIONS = {
 
 export const runCommand: Command = {
   name: "run",
-  summary: "run the agent (the daemon)",
   help: `usage: capacity-agent run [--config FILE] [--nats URL[,URL...]] [--data DIR] [--node-id N]
                           [--farm-id F] [--twin-id T] [--key FILE] [--registry FILE] [--pretty]
                           [--log-level LEVEL] [--heartbeat SECONDS] [--period SECONDS]
@@ -31,7 +32,8 @@ export const runCommand: Command = {
 
 With no options it runs on embedded defaults: a dev identity (node 1, farm 1) created in
 ./.capacity-agent, NATS at nats://127.0.0.1:4222, and if nothing answers there, a nats-server
-child on a free port (when the binary exists).
+child on a free port (when the binary exists); its URL goes to <data>/nats.url, where client
+commands run in the same directory find it, and the export line for other shells is printed.
   --config FILE       JSON config file (see README, "Configuration")
   --nats URLS         NATS server URLs, comma separated (several = a cluster to fail over to)
   --data DIR          data directory (store, dev key, dev registry)
@@ -67,11 +69,19 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
       metricsPort: values["metrics-port"] as string | undefined,
       noChain: values["no-chain"] as boolean | undefined,
     };
-    const config = loadConfig(flags, io.env);
+    let config;
+    try {
+      config = loadConfig(flags, io.env);
+    } catch (err) {
+      // a bad flag value is a usage error (exit 2); a bad config file or variable stays exit 1
+      if (err instanceof ConfigError && err.field.startsWith("--") && err.field !== "--config") throw new UsageError(err.message);
+      throw err;
+    }
     const secrets = secretsOf(config.nats.servers);
     const logger = createLogger(config.log, undefined, secrets);
     const agent = new Agent(config, logger);
     try {
+      await cryptoReady(); // twins may sign with sr25519: the daemon loads its WASM crypto once, up front
       await agent.start();
     } catch (err) {
       const e = err as { code?: string; message: string };
@@ -79,6 +89,10 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
       await agent.close();
       io.err(redact(`capacity-agent run: ${e.code ? `[${e.code}] ` : ""}${e.message}`, secrets));
       return EXIT_FAIL;
+    }
+    if (agent.natsUrlFile) {
+      // for the person at the terminal (stdout holds the JSON logs)
+      io.err(`capacity-agent run: started nats-server at ${agent.natsUrl}; client commands run here find it (${agent.natsUrlFile}); elsewhere:\n  export CAPACITY_AGENT_NATS=nats://${agent.natsUrl.replace(/^nats:\/\//, "")}`);
     }
     await new Promise<void>((resolve) => {
       if (io.signal.aborted) return resolve();

@@ -1,22 +1,22 @@
 import { withNodeClient } from "../client";
 import { EXIT_OK, JSON_OPTION, NATS_OPTION, intFlag, type Command } from "../framework";
-import { unitsLine } from "./hardware";
+import { isoTime, unitsLine } from "../format";
 import type { UsageStatusView } from "../../api/messages";
 
 function usageLine(u: UsageStatusView): string {
-  const through = u.meteredUntilMs ? new Date(u.meteredUntilMs).toISOString() : "-";
+  const through = isoTime(u.meteredUntilMs);
   const chain = u.chain ? `delivered up to #${u.deliveredSequence}, ${u.pending} pending${u.lastCode ? ` (chain said ${u.lastCode})` : ""}` : "kept, not sent (chain disabled)";
   return `usage       proofs every ${u.periodMs / 1000} s, built up to #${u.lastSequence} (metered until ${through}), ${chain}`;
 }
 
 export const statusCommand: Command = {
   name: "status",
-  summary: "show a node's capacity and deployments",
   help: `usage: capacity-agent status --node N [--nats URL] [--json]
 
 JSON: {"nodeId","farmId","total","reserved","reservable","used","free","power","deployments":[{"id","twinId","version","units"}],
        "usage":{"periodMs","lastSequence","deliveredSequence","pending","meteredUntilMs","lastCode","chain"}}
-with units cru, mru, sru, hru, ipv4u, gpu (memory and storage in bytes). "usage" tells the last
+with units cru, mru, sru, hru, ipv4u, gpu (memory and storage in bytes). The node answers in pages
+(100 deployments by default, up to 1000); status fetches every page: "deployments" is the full list. "usage" tells the last
 usage proof built and the last the chain acknowledged, how many wait, and the chain's last answer.
   --node N     the node
   --nats URL   NATS server(s)
