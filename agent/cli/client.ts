@@ -1,6 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../api/client";
-import { natsAuth } from "../bus/nats";
 import { Subjects } from "../bus/subjects";
 import { redact, secretsOf } from "../log/redact";
 import { natsSource, type Io } from "./framework";
@@ -15,6 +14,7 @@ export async function withNats<T>(values: Record<string, unknown>, io: Io, fn: (
   let nc: NatsConnection;
   // the NATS client loads when a command connects, not with the module graph (fast --help)
   const { connect } = require("@nats-io/transport-node") as typeof import("@nats-io/transport-node");
+  const { natsAuth } = require("../bus/nats") as typeof import("../bus/nats");
   try {
     nc = await connect({ servers, ...natsAuth(servers), timeout: 3000, name: "capacity-agent cli" });
   } catch (err) {
