@@ -105,6 +105,7 @@ export class PeerView {
     if (v.ok) {
       const a = v.peer.announcement;
       this.m.metrics?.accepted.inc({ source });
+      this.m.metrics?.propagation.observe({ source }, (this.m.now() - a.timestampMs) / 1000);
       this.m.metrics?.peers.set({}, this.table.size);
       if (v.joined) this.log.info({ event: "peer_joined", nodeId: a.nodeId, farmId: a.farmId, source, sequence: a.sequence }, "peer joined the view");
       else this.log.trace({ event: "peer_updated", nodeId: a.nodeId, source, sequence: a.sequence }, "peer updated");
