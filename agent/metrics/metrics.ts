@@ -80,9 +80,14 @@ export class MetricsRegistry {
   histogram(name: string, help: string, labelNames: readonly string[], buckets: number[]): Histogram {
     return new Histogram(this.prom, name, help, labelNames, buckets);
   }
-  /** the default process metrics (process_*, nodejs_*) */
+  /**
+   * The default process metrics (process_*, nodejs_*), without the three gauges prom-client names
+   * `_total` (promtool rejects a gauge so named): nodejs_active_{handles,requests,resources}
+   * labelled by type stay, their sums are for PromQL.
+   */
   withDefaults(): this {
     prom.collectDefaultMetrics({ register: this.prom });
+    for (const name of ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]) this.prom.removeSingleMetric(name);
     return this;
   }
   /** build info: a gauge that is 1, labelled with the version and Node.js version */

@@ -16,6 +16,9 @@ import type { Registry } from "../../registry/types";
 import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, intFlag, natsServers, type Command } from "../framework";
 import { registryFrom } from "./find";
 
+/** The id the dashboard's view runs under (PeerView needs one; it answers no peers requests under it). */
+const DASHBOARD_VIEW_ID = 0xffffffff;
+
 export const dashboardCommand: Command = {
   name: "dashboard",
   help: `usage: capacity-agent dashboard [--nats URL] [--farm F] [--port P] [--host H] [--registry FILE]
@@ -68,7 +71,7 @@ nothing. Without --farm it shows every farm it hears.
       // the view's own key is throw-away: it only tells the view which announcements are "its own" (none)
       const signer = signerFromSeed("ed25519", new Uint8Array(crypto.randomBytes(32)));
       const listeners = new Set<() => void>();
-      const pv = new PeerView(parseGossipOptions({ nodeId: 0, farmId: farm ?? 0, twinId: 0, scope: farm === null ? "grid" : "farm" }), {
+      const pv = new PeerView(parseGossipOptions({ nodeId: DASHBOARD_VIEW_ID, farmId: farm ?? 1, twinId: DASHBOARD_VIEW_ID, scope: farm === null ? "grid" : "farm" }), {
         nc,
         subjects,
         registry,
