@@ -10,6 +10,13 @@ import { AGENT_VERSION } from "../version";
 
 export type Labels = Record<string, string>;
 
+/** Labels in name order: the exposition lists them sorted, whatever order a caller wrote them in. */
+function sorted(labels: Labels): Labels {
+  const out: Labels = {};
+  for (const k of Object.keys(labels).sort()) out[k] = labels[k];
+  return out;
+}
+
 function key(labels: Labels): string {
   return Object.keys(labels)
     .sort()
@@ -24,7 +31,7 @@ export class Counter {
     this.metric = new prom.Counter({ name, help, labelNames, registers: [registry] });
   }
   inc(labels: Labels = {}, by = 1): void {
-    this.metric.inc(labels, by);
+    this.metric.inc(sorted(labels), by);
     const k = key(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + by);
   }
@@ -42,7 +49,7 @@ export class Gauge {
     for (const l of initial) this.set(l, 0);
   }
   set(labels: Labels, v: number): void {
-    this.metric.set(labels, v);
+    this.metric.set(sorted(labels), v);
     this.values.set(key(labels), v);
   }
   get(labels: Labels = {}): number {
@@ -57,7 +64,7 @@ export class Histogram {
   }
   /** one observation, in seconds */
   observe(labels: Labels, seconds: number): void {
-    this.metric.observe(labels, Math.max(0, seconds));
+    this.metric.observe(sorted(labels), Math.max(0, seconds));
   }
 }
 

@@ -94,7 +94,7 @@ test("/metrics: decision, propagation and proof delivery histograms observed, ca
   expect(text).toMatch(/capacity_agent_usage_proof_delivery_seconds_bucket\{le="\+Inf"\} [1-9]/);
   expect(text).toContain("capacity_agent_nats_connected 1\n");
   expect(text).toContain("capacity_agent_chain_registered 1\n");
-  expect(text).toMatch(/capacity_agent_build_info\{version="[^"]+",node="[^"]+",component="agent"\} 1/);
+  expect(text).toMatch(/capacity_agent_build_info\{component="agent",node="[^"]+",version="[^"]+"\} 1/);
   expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
   // the gauges say what the node's status says
   const s = JSON.parse((await cli(["status", "--node", String(nodeIds[0]), "--nats", nats.url, "--json"])).stdout) as Record<string, Record<string, number>>;

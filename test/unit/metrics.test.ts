@@ -12,7 +12,7 @@ test("every gauge is present with 0 before anything is set", async () => {
   }
   expect(text).toContain("capacity_agent_nats_connected 0\n");
   expect(text).toContain("capacity_agent_chain_registered 0\n");
-  expect(text).toMatch(/capacity_agent_build_info\{version="[^"]+",node="v\d+[^"]*",component="agent"\} 1/);
+  expect(text).toMatch(/capacity_agent_build_info\{component="agent",node="v\d+[^"]*",version="[^"]+"\} 1/);
   expect(text).toContain("# TYPE capacity_agent_decision_duration_seconds histogram");
   expect(text).toContain("# TYPE process_cpu_user_seconds_total counter");
   expect(text).toContain("# TYPE nodejs_heap_size_total_bytes gauge");
@@ -76,4 +76,10 @@ test("dashboard state: nodes of the farm, sorted, with heartbeat age and farm to
   expect(s.totals).toMatchObject({ nodes: 2, up: 1, standby: 1, deployments: 4 });
   expect(s.totals.free).toEqual(units(28, 20));
   expect(dashboardState([peer(3, 1, "up", 0), peer(7, 2, "up", 0)], null, 0).nodes).toHaveLength(2);
+});
+
+test("labels are exposed in name order, as before prom-client", async () => {
+  const m = createMetrics(new MetricsRegistry());
+  m.shed.inc({ subject: "get", reason: "queue_full" });
+  expect(await m.registry.expose()).toContain('capacity_agent_requests_shed_total{reason="queue_full",subject="get"} 1\n');
 });
