@@ -17,17 +17,9 @@ import type { StatusView } from "../api/messages";
 import type { ChainClient } from "../chain/client";
 import type { Logger } from "../log/logger";
 import type { DashboardState } from "./model";
+import { DASHBOARD_DEFAULTS, type DashboardOptions } from "./options";
 
-export interface DashboardOptions {
-  host: string;
-  port: number;
-  /** most SSE clients at once (each holds a socket) */
-  maxClients: number;
-  /** proofs listed per node */
-  proofs: number;
-}
-
-export const DASHBOARD_DEFAULTS: DashboardOptions = { host: "127.0.0.1", port: 8090, maxClients: 64, proofs: 10 };
+export { DASHBOARD_DEFAULTS, type DashboardOptions };
 
 export interface DashboardModules {
   state: () => DashboardState;
