@@ -175,6 +175,15 @@ test("the dashboard in headless Chromium shows every node as its status says, up
     await page.waitForSelector('#node-status tr[data-deployment="2"]', { timeout: 10_000 });
     await page.waitForSelector('#node-status tr[data-deployment="3"]');
     await page.waitForSelector("#node-proofs tr[data-proof]", { timeout: 10_000 });
+    // bad input gets a stable code and the dashboard keeps serving
+    const bad = await fetch(`http://127.0.0.1:${port}/api/node/0`);
+    expect([bad.status, ((await bad.json()) as { code: string }).code]).toEqual([400, "invalid_node"]);
+    const gone = (await (await fetch(`http://127.0.0.1:${port}/api/node/77777`)).json()) as { status: unknown; statusError: string };
+    expect(gone.status).toBeNull();
+    expect(gone.statusError).toMatch(/node 77777 did not answer/);
+    expect((await fetch(`http://127.0.0.1:${port}/nope`)).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${port}/api/state`, { method: "POST" })).status).toBe(405);
+    expect(((await (await fetch(`http://127.0.0.1:${port}/api/state`)).json()) as { nodes: unknown[] }).nodes).toHaveLength(nodeIds.length);
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, "dashboard.png"), fullPage: true });
     expect(fs.statSync(path.join(ARTIFACTS, "dashboard.png")).size).toBeGreaterThan(10_000);
@@ -183,6 +192,13 @@ test("the dashboard in headless Chromium shows every node as its status says, up
     await dash.stop();
   }
 }, 60_000);
+
+test("status --interval-ms / --count without --watch, and a bad dashboard flag, are usage errors", async () => {
+  const r = await cli(["status", "--node", "1", "--count", "3", "--nats", nats.url]);
+  expect([r.code, r.stderr]).toEqual([2, expect.stringContaining("--interval-ms and --count go with --watch")]);
+  const d = await cli(["dashboard", "--port", "http", "--nats", nats.url]);
+  expect([d.code, d.stderr]).toEqual([2, expect.stringContaining("--port expects an integer from 0 to 65535")]);
+});
 
 test("status --watch redraws with fresh data", async () => {
   const r = await cli(["status", "--node", String(nodeIds[0]), "--nats", nats.url, "--watch", "--interval-ms", "300", "--count", "3"]);
