@@ -88,7 +88,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       nc = await connectBus({ servers, name: "capacity-agent chain" }, logger).catch((err: unknown) => {
         throw Object.assign(new Error(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`, secrets)), { code: "nats_unavailable" });
       });
-      const registry = new MetricsRegistry();
+      const registry = new MetricsRegistry().withDefaults().withBuildInfo("chain");
       const options = parseChainOptions({ policy: { requireFarm: values["require-farm"] === true } });
       server = new ChainServer(options, { nc, subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
       await server.start();
