@@ -10,10 +10,13 @@ import { findCommand } from "./commands/find";
 import { peersCommand } from "./commands/peers";
 import { chainCommand } from "./commands/chain";
 import { proofsCommand } from "./commands/proofs";
+import { twinCommand } from "./commands/twin";
+import { farmCommand } from "./commands/farm";
+import { chainInfoCommand } from "./commands/chain-info";
 import { AGENT_VERSION } from "../version";
 
 /** Every command of the CLI. Add a command: one file in commands/, one line here. */
-export const COMMANDS: Command[] = [runCommand, hardwareCommand, keysCommand, deployCommand, deleteCommand, statusCommand, registryCommand, findCommand, peersCommand, proofsCommand, chainCommand];
+export const COMMANDS: Command[] = [runCommand, hardwareCommand, keysCommand, deployCommand, deleteCommand, statusCommand, registryCommand, findCommand, peersCommand, proofsCommand, chainCommand, twinCommand, farmCommand, chainInfoCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -220,6 +220,19 @@ export class TfchainBackend implements ChainBackend {
     return { farmId: num(f, "id", what), twinId: num(f, "twin_id", what), name: bytesText(f.name), registeredMs: 0, updatedMs: 0, nodeCount: await this.nodeCount(farmId) };
   }
 
+  /** A farm owned by `twinId` (the lowest id; a scan of `farms`), if any. */
+  async farmOfTwin(twinId: number): Promise<number | undefined> {
+    const farms = (this.api.query as unknown as Record<string, Record<string, { entries(): Promise<[unknown, Partial<OptionCodec<Record<string, unknown>>>][]> }>>).tfgridModule.farms;
+    let best: number | undefined;
+    for (const [, v] of await farms.entries()) {
+      const f = typeof v.isSome === "boolean" ? (v.isSome ? v.unwrap!() : undefined) : (v as Record<string, unknown>);
+      if (!f || num(f, "twin_id", "farm") !== twinId) continue;
+      const id = num(f, "id", "farm");
+      if (best === undefined || id < best) best = id;
+    }
+    return best;
+  }
+
   /** Nodes in a farm: the runtime's index when it has one (nodesByFarmID), else a scan of `nodes`. */
   private async nodeCount(farmId: number): Promise<number> {
     const tg = (this.api.query as unknown as Record<string, Record<string, unknown>>).tfgridModule;

@@ -11,7 +11,7 @@ import { silentLogger } from "../../agent/log/logger";
 import { blake2b256 } from "../../agent/proofs/proof";
 import { TfchainBackend } from "../../agent/tfchain/backend";
 import { fundAccounts, PLANCK_PER_TFT } from "../../agent/tfchain/dev";
-import { tmpDir } from "../utils/agent";
+import { cli, tmpDir } from "../utils/agent";
 import { describeWith, startTfchain, tfchainSpec, type TfchainHandle } from "../utils/tfchain";
 
 jest.setTimeout(180_000);
@@ -121,6 +121,47 @@ describeWith(tfchainSpec(), "the tfchain integration test")("tfchain backend on 
       const decoded = backend.api.registry.createType(typeName, bytes);
       expect(Buffer.from(decoded.toU8a()).toString("hex")).toBe(Buffer.from(bytes).toString("hex"));
     }
+  });
+
+  it("CLI: twin register (once), farm create and chain-info print the issue's JSON shapes", async () => {
+    const key = path.join(dir, "cli-farmer.json");
+    const made = await cli(["keys", "new", "--out", key, "--type", "sr25519"]);
+    expect(made.code).toBe(0);
+    const address = JSON.parse(made.stdout).address as string;
+    const flags = ["--chain-url", chain.url, "--key", key, "--json"];
+
+    const none = await cli(["chain-info", ...flags]);
+    expect(none.code).toBe(0);
+    expect(JSON.parse(none.stdout)).toEqual({ address, twinId: null, farmId: null, nodeId: null });
+
+    const poor = await cli(["twin", "register", ...flags]);
+    expect(poor.code).toBe(1);
+    expect(poor.stderr).toContain("[insufficient_funds]");
+    expect(poor.stderr).toContain(`tfchain-dev fund --url ${chain.url} ${address}`);
+
+    await fundAccounts(chain.url, [address], 100n * PLANCK_PER_TFT);
+    const reg = await cli(["twin", "register", ...flags]);
+    expect(reg.code).toBe(0);
+    const twin = JSON.parse(reg.stdout) as { twinId: number; address: string };
+    expect(twin).toEqual({ twinId: expect.any(Number), address });
+    const again = await cli(["twin", "register", ...flags]);
+    expect(JSON.parse(again.stdout)).toEqual(twin);
+
+    const name = "cli-" + crypto.randomBytes(3).toString("hex");
+    const farm = await cli(["farm", "create", ...flags, "--name", name]);
+    expect(farm.code).toBe(0);
+    const f = JSON.parse(farm.stdout) as { farmId: number; twinId: number };
+    expect(f).toEqual({ farmId: expect.any(Number), twinId: twin.twinId });
+    expect(JSON.parse((await cli(["farm", "create", ...flags, "--name", name])).stdout)).toEqual(f);
+
+    const info = await cli(["chain-info", ...flags]);
+    expect(JSON.parse(info.stdout)).toEqual({ address, twinId: twin.twinId, farmId: f.farmId, nodeId: null });
+
+    const bad = await cli(["farm", "create", ...flags, "--name", "no spaces"]);
+    expect(bad.code).toBe(2);
+    const down = await cli(["chain-info", "--chain-url", "ws://127.0.0.1:1", "--key", key]);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain("[chain_unavailable]");
   });
 
   it("keeps the registrations when the chain process is killed and restarted from its db file", async () => {
