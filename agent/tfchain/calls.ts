@@ -142,5 +142,7 @@ export function adapterIntents(sample: { total: Units; envelope: Uint8Array }): 
     createNodeIntent(node),
     updateNodeIntent(1, node),
     remarkIntent(sample.envelope),
+    powerIntent(true),
+    powerIntent(false),
   ];
 }
