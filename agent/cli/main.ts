@@ -13,10 +13,11 @@ import { proofsCommand } from "./commands/proofs";
 import { twinCommand } from "./commands/twin";
 import { farmCommand } from "./commands/farm";
 import { chainInfoCommand } from "./commands/chain-info";
+import { verifierCommand } from "./commands/verifier";
 import { AGENT_VERSION } from "../version";
 
 /** Every command of the CLI. Add a command: one file in commands/, one line here. */
-export const COMMANDS: Command[] = [runCommand, hardwareCommand, keysCommand, deployCommand, deleteCommand, statusCommand, registryCommand, findCommand, peersCommand, proofsCommand, chainCommand, twinCommand, farmCommand, chainInfoCommand];
+export const COMMANDS: Command[] = [runCommand, hardwareCommand, keysCommand, deployCommand, deleteCommand, statusCommand, registryCommand, findCommand, peersCommand, proofsCommand, chainCommand, twinCommand, farmCommand, chainInfoCommand, verifierCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

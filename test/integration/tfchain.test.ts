@@ -8,10 +8,14 @@ import * as path from "node:path";
 import { GiB, zeroUnits, type Units } from "../../agent/capacity/units";
 import { cryptoReady, signerFromSeed, type Signer } from "../../agent/identity/keys";
 import { silentLogger } from "../../agent/log/logger";
-import { blake2b256 } from "../../agent/proofs/proof";
 import { TfchainBackend } from "../../agent/tfchain/backend";
 import { fundAccounts, PLANCK_PER_TFT } from "../../agent/tfchain/dev";
-import { cli, tmpDir } from "../utils/agent";
+import { cli, startDaemon, tmpDir } from "../utils/agent";
+import { startNats, waitFor } from "../utils/nats";
+import { DOMAIN } from "../../agent/identity/domains";
+import { seal } from "../../agent/identity/envelope";
+import { blake2b256, encodeProofHeader, proofHash, zeroAmounts, ZERO_HASH, type ProofHeader } from "../../agent/proofs/proof";
+import { remarkIntent } from "../../agent/tfchain/calls";
 import { describeWith, startTfchain, tfchainSpec, type TfchainHandle } from "../utils/tfchain";
 
 jest.setTimeout(180_000);
@@ -162,6 +166,47 @@ describeWith(tfchainSpec(), "the tfchain integration test")("tfchain backend on 
     const down = await cli(["chain-info", "--chain-url", "ws://127.0.0.1:1", "--key", key]);
     expect(down.code).toBe(1);
     expect(down.stderr).toContain("[chain_unavailable]");
+  });
+
+  it("verifier: proofs of two periods in remarks are accepted in order; forged remarks are refused with their codes; proofs list works against it", async () => {
+    const nats = await startNats();
+    const vdir = path.join(dir, "verifier");
+    const verifier = await startDaemon(["verifier", "--chain-url", chain.url, "--data", vdir, "--nats", nats.url], "verifier_ready");
+    try {
+      const t0 = Date.now() - 2 * 3_600_000;
+      const h1: ProofHeader = { nodeId, farmId, sequence: 1, periodStartMs: t0, periodEndMs: t0 + 3_600_000, previousHash: ZERO_HASH, recordCount: 0, totals: zeroAmounts(), recordsRoot: ZERO_HASH, downtimeMs: 0 };
+      const h2: ProofHeader = { ...h1, sequence: 2, periodStartMs: h1.periodEndMs, periodEndMs: h1.periodEndMs + 3_600_000, previousHash: proofHash(encodeProofHeader(h1)) };
+      const p2 = seal(node, DOMAIN.UsageProof, encodeProofHeader(h2));
+      const h3: ProofHeader = { ...h2, sequence: 3, periodStartMs: h2.periodEndMs, periodEndMs: h2.periodEndMs + 60_000, previousHash: proofHash(encodeProofHeader(h2)) };
+      const sends: Array<[Uint8Array, string]> = [
+        [seal(node, DOMAIN.UsageProof, encodeProofHeader(h1)), "ok"],
+        [p2, "ok"],
+        [seal(newKey("ed25519"), DOMAIN.UsageProof, encodeProofHeader(h3)), "bad_signature"], // wrong key
+        [p2, "duplicate"], // replayed
+        [seal(node, DOMAIN.UsageProof, encodeProofHeader({ ...h3, sequence: 5 })), "gap"],
+      ];
+      // an ordinary remark that is no proof is skipped
+      expect(await backend.submit(farmer, remarkIntent(new TextEncoder().encode("hello tfchain")))).toMatchObject({ ok: true });
+      for (const [bytes] of sends) expect(await backend.submitProof(node, bytes)).toMatchObject({ ok: true });
+      const judged = async (): Promise<Array<Record<string, unknown>>> => verifier.logs.filter((l) => l.event === "proof_judged" && l.nodeId === nodeId);
+      await waitFor(async () => (await judged()).length >= sends.length, 60_000, "the verifier to judge every proof remark");
+      const got = await judged();
+      expect(got.map((l) => [l.sequence, l.code])).toEqual([
+        [1, "ok"],
+        [2, "ok"],
+        [3, "bad_signature"],
+        [2, "duplicate"],
+        [5, "gap"],
+      ]);
+      const list = await cli(["proofs", "list", "--node", String(nodeId), "--nats", nats.url, "--json"]);
+      expect(list.code).toBe(0);
+      const proofs = JSON.parse(list.stdout) as Array<{ sequence: number; hash: string; previousHash: string }>;
+      expect(proofs.map((p) => p.sequence)).toEqual([1, 2]);
+      expect(proofs[1].previousHash).toBe(proofs[0].hash);
+    } finally {
+      await verifier.stop();
+      await nats.stop();
+    }
   });
 
   it("keeps the registrations when the chain process is killed and restarted from its db file", async () => {
