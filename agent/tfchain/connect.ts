@@ -8,27 +8,22 @@ import { tfchainTypesBundle } from "./types";
  * `chain_unavailable` when nothing answers within `timeoutMs`.
  */
 export async function connectTfchain(url: string, timeoutMs: number): Promise<ApiPromise> {
-  // no automatic reconnect while connecting: a wrong URL fails fast instead of retrying forever
-  const provider = new WsProvider(url, false, undefined, timeoutMs);
-  let timer: NodeJS.Timeout | undefined;
+  // reconnects by itself after a drop (long-running agent and verifier); a URL that never answers
+  // fails after timeoutMs instead of retrying forever
+  const provider = new WsProvider(url, 2500, undefined, timeoutMs);
+  const timers: NodeJS.Timeout[] = [];
+  const within = <T>(p: Promise<T>, what: string): Promise<T> =>
+    Promise.race([p, new Promise<never>((_, reject) => timers.push(setTimeout(() => reject(new Error(`no ${what} within ${timeoutMs} ms`)), timeoutMs)))]);
+  // the first connection error ends the attempt (instead of waiting out the timeout)
+  const failed = new Promise<never>((_, reject) => provider.on("error", (e: unknown) => reject(new Error(`connection failed${e instanceof Error && e.message ? `: ${e.message}` : ""}`))));
+  failed.catch(() => undefined);
   try {
-    await Promise.race([
-      provider.connect(),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
-    ]);
-    await Promise.race([
-      provider.isReady,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs))),
-    ]);
-    const api = await Promise.race([
-      ApiPromise.create({ provider, typesBundle: tfchainTypesBundle(), noInitWarn: true, throwOnConnect: true }),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no metadata within ${timeoutMs} ms`)), timeoutMs))),
-    ]);
-    return api;
+    await within(Promise.race([provider.isReady, failed]), "answer");
+    return await within(ApiPromise.create({ provider, typesBundle: tfchainTypesBundle(), noInitWarn: true, throwOnConnect: true }), "metadata");
   } catch (err) {
     await provider.disconnect().catch(() => undefined);
     throw new TfchainError("chain_unavailable", `cannot reach tfchain at ${url}: ${(err as Error).message}; check the URL and that the node is running`, { cause: err });
   } finally {
-    clearTimeout(timer);
+    for (const t of timers) clearTimeout(t);
   }
 }
