@@ -261,7 +261,16 @@ export class TfchainBackend implements ChainBackend {
   submit(signer: Signer, intent: CallIntent): Promise<Submitted> {
     const tx = this.build(intent);
     this.schemes.set(signer.address, signer.scheme);
-    const run = this.queue.then(() => this.submitNow(signer, intent, tx));
+    // a nonce read just as blocks were built can be stale: read it again and resend (the same call, not a second one)
+    const attempt = async (): Promise<Submitted> => {
+      for (let i = 0; ; i++) {
+        const r = await this.submitNow(signer, intent, i === 0 ? tx : this.build(intent));
+        if (r.ok || r.code !== "stale_nonce" || i >= 2) return r;
+        this.log.debug({ event: "tfchain_nonce_stale", call: `${intent.section}.${intent.method}`, attempt: i + 1 }, "stale nonce, resending");
+        await new Promise((res) => setTimeout(res, 500));
+      }
+    };
+    const run = this.queue.then(attempt);
     this.queue = run.catch(() => undefined);
     return run;
   }
