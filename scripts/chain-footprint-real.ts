@@ -186,7 +186,8 @@ class Meter {
     const from = await this.head();
     const snap = await this.snapshot();
     const vals = await this.values(snap.keys());
-    for (let left = count; left > 0; left -= 100) await this.b.api.rpc("dev_newBlock" as never, { count: Math.min(100, left) } as never);
+    // in small steps: one RPC call must answer within the provider timeout
+    for (let left = count; left > 0; left -= 10) await this.b.api.rpc("dev_newBlock" as never, { count: Math.min(10, left) } as never);
     const next = await this.snapshot();
     const d = Meter.diff(snap, next, vals, await this.values(next.keys()));
     return { ...zero(), ...d, ...(await this.blocks(from, await this.head())) };

@@ -16,8 +16,10 @@ export const TFCHAIN_SPEC_NAME = "substrate-threefold";
 
 /** The runtime's own types, as @polkadot/api type definitions. */
 export const TFGRID_LEGACY_TYPES: RegistryTypes = {
-  // frame_system of this runtime has consumers, providers and sufficients
-  AccountInfo: "AccountInfoWithTripleRefCount",
+  // frame_system of this runtime counts consumers and providers, not yet sufficients (its storage
+  // has UpgradedToDualRefCount, no UpgradedToTripleRefCount): with the triple layout a balance
+  // set through dev_setStorage lands 4 bytes off (free x 2^32)
+  AccountInfo: "AccountInfoWithDualRefCount",
   Address: "MultiAddress",
   LookupSource: "MultiAddress",
   BalanceOf: "Balance",

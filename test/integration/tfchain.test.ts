@@ -44,7 +44,9 @@ describeWith(tfchainSpec(), "the tfchain integration test")("tfchain backend on 
     chain = await startTfchain({ db });
     farmer = newKey("sr25519");
     node = newKey("ed25519");
-    await fundAccounts(chain.url, [farmer.address, node.address], 1000n * PLANCK_PER_TFT);
+    const funded = await fundAccounts(chain.url, [farmer.address, node.address], 1000n * PLANCK_PER_TFT);
+    // read back through the AccountInfo layout of types.ts: exactly what was set
+    expect(funded.map((f) => f.free)).toEqual([1000n * PLANCK_PER_TFT, 1000n * PLANCK_PER_TFT]);
     backend = await TfchainBackend.connect({ url: chain.url, inclusionTimeoutMs: 60_000 }, { logger: silentLogger() });
   });
 
@@ -60,6 +62,10 @@ describeWith(tfchainSpec(), "the tfchain integration test")("tfchain backend on 
   it("registers a twin once (userAcceptTc + createTwin), then reports it", async () => {
     const first = await backend.ensureTwin(farmer);
     expect(first).toMatchObject({ ok: true, kind: "registered" });
+    // the fees came out of the balance the runtime reads (a wrong AccountInfo layout shows here)
+    const acct = (await backend.api.query.system.account(farmer.address)) as unknown as { data: { free: { toBigInt(): bigint } } };
+    expect(acct.data.free.toBigInt()).toBeLessThan(1000n * PLANCK_PER_TFT);
+    expect(acct.data.free.toBigInt()).toBeGreaterThan(990n * PLANCK_PER_TFT);
     const again = await backend.ensureTwin(farmer);
     expect(again).toEqual({ ok: true, id: (first as { id: number }).id, kind: "unchanged" });
     const t = await backend.twin((first as { id: number }).id);
