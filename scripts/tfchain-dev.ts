@@ -107,6 +107,9 @@ async function serve(argv: string[]): Promise<void> {
     // block #1 on); a resumed chain goes on from the timestamp of its last block.
     timestamp: resume ? undefined : Date.now() + 5 * 60_000,
     "registered-types": { types: TFGRID_LEGACY_TYPES },
+    // keep every block in memory: past chopsticks' default of 500 this runtime's nonces read back
+    // stale (seen after ~600 blocks); a dev chain of a day is 14,400 blocks, a few hundred MB
+    "max-memory-block-count": 1_000_000,
   } as Parameters<Chopsticks["setupWithServer"]>[0]);
 
   let stopping = false;
