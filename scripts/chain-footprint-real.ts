@@ -330,7 +330,10 @@ export async function mainReal(argv: string[]): Promise<void> {
         Array.from({ length: PROOFS_PER_DAY }, (_, i) => ({ section: "system", method: "remark", values: { remark: "0x" + Buffer.from(proofEnvelope(node, nodeId, farmId, i + 1, D)).toString("hex") } })),
       );
       const m = tfchainModel(D).total;
-      rows.push({ deployments: D, today: { resources: res, nru, uptime, billing, total, contractsOnce }, ours: { proofs, registrationOnce, total: proofs }, model: { stored: m.stored, emitted: m.emitted } });
+      const row: RealRow = { deployments: D, today: { resources: res, nru, uptime, billing, total, contractsOnce }, ours: { proofs, registrationOnce, total: proofs }, model: { stored: m.stored, emitted: m.emitted } };
+      rows.push(row);
+      // each row as soon as it is measured (a long run that fails later keeps what it measured)
+      log(`D=${D} measured: ${JSON.stringify(row)}`);
     }
   } finally {
     await backend.close();
