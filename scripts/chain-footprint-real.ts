@@ -272,7 +272,8 @@ export async function mainReal(argv: string[]): Promise<void> {
     fail(`--real needs the tfchain runtime: ${(err as Error).message}`);
   }
   const log = (s: string): void => void process.stderr.write(`chain-footprint: ${s}\n`);
-  const backend = await TfchainBackend.connect({ url: chain.url, inclusionTimeoutMs: 120_000 }, { logger: silentLogger() });
+  // connectTimeoutMs is also the RPC timeout: storage snapshots of D = 100 take longer than the default 15 s under load
+  const backend = await TfchainBackend.connect({ url: chain.url, inclusionTimeoutMs: 120_000, connectTimeoutMs: 120_000 }, { logger: silentLogger() });
   const rows: RealRow[] = [];
   try {
     const meter = new Meter(backend);
