@@ -573,7 +573,10 @@ of tfchain today, for each number of deployments (contracts) per node, and their
   --days N                      days to simulate (default 1); figures are per day
   --deployments LIST            deployments per node, comma separated (default 1,20,100)
   --resource-reports-per-day R  tfchain model: report_contract_resources calls a day (default ${DEFAULT_RESOURCE_REPORTS_PER_DAY})
-  --json                        print the same as JSON`;
+  --json                        print the same as JSON
+  --real [--deployments LIST] [--billing-blocks N] [--spec FILE] [--json]
+                                measure today's way and ours on the real tfchain runtime (scripts/tfchain-dev,
+                                docs/tfchain.md) instead of the model; takes minutes`;
 
 function fail(msg: string): never {
   return scriptFail("chain-footprint", msg);
@@ -590,6 +593,8 @@ function table(header: string[], rows: string[][], align: Array<"l" | "r">): str
 }
 
 async function main(): Promise<void> {
+  // --real: measured on the tfchain runtime instead of modelled (scripts/chain-footprint-real.ts)
+  if (process.argv.slice(2).includes("--real")) return (require("./chain-footprint-real") as typeof import("./chain-footprint-real")).mainReal(process.argv.slice(2));
   let args;
   try {
     args = parseArgs({

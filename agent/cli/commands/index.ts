@@ -25,4 +25,8 @@ export const COMMANDS: CommandEntry[] = [
   { name: "proofs", summary: "list, show, verify and audit the usage proofs the chain holds for a node", load: () => (require("./proofs") as typeof import("./proofs")).proofsCommand },
   { name: "dashboard", summary: "serve a live web page of a farm's nodes from the signed gossip (capacity, power, heartbeats, proofs)", load: () => (require("./dashboard") as typeof import("./dashboard")).dashboardCommand },
   { name: "chain", summary: "run the chain stand-in (registry and usage proofs, as tfchain would keep them)", load: () => (require("./chain") as typeof import("./chain")).chainCommand },
+  { name: "twin", summary: "register the key's twin on tfchain (once)", load: () => (require("./twin") as typeof import("./twin")).twinCommand },
+  { name: "farm", summary: "create a farm on tfchain for the key's twin", load: () => (require("./farm") as typeof import("./farm")).farmCommand },
+  { name: "chain-info", summary: "what tfchain holds for a key: twin, farm, node", load: () => (require("./chain-info") as typeof import("./chain-info")).chainInfoCommand },
+  { name: "verifier", summary: "follow tfchain and judge the usage proofs in its remarks (what a validator or pallet would run)", load: () => (require("./verifier") as typeof import("./verifier")).verifierCommand },
 ];

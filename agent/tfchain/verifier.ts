@@ -1,0 +1,253 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Subjects } from "../bus/subjects";
+import { unitsEqual } from "../capacity/units";
+import { initialNodeState, type ChainNodeRecord } from "../chain/rules";
+import type { ChainServer } from "../chain/server";
+import type { ChainStore } from "../chain/store";
+import type { WireChainReply } from "../chain/wire";
+import { DOMAIN } from "../identity/domains";
+import { open, sameKey } from "../identity/envelope";
+import { schemeFromWire } from "../identity/keys";
+import type { Logger } from "../log/logger";
+import { decodeProofHeader, type ProofHeader } from "../proofs/proof";
+import { decode } from "../wire/codec";
+import type { TfchainBackend } from "./backend";
+import { TfchainError } from "./errors";
+
+/** A remark that is a proof envelope, as taken from a block. */
+export interface ProofRemark {
+  bytes: Uint8Array;
+  header: ProofHeader;
+  signer: Uint8Array;
+  scheme: "ed25519" | "sr25519";
+}
+
+/**
+ * Pure: the remark's bytes as a proof envelope, or undefined when they are not one (any other
+ * remark: most remarks on a chain are not proofs and are skipped without a word). An envelope
+ * with a bad signature IS returned: judging it (bad_signature) is the rules' job.
+ */
+export function proofRemark(bytes: Uint8Array, maxBytes = 64 * 1024): ProofRemark | undefined {
+  const o = open(bytes, DOMAIN.UsageProof, { maxBytes });
+  let env: { payload: Uint8Array; signer: Uint8Array; scheme: "ed25519" | "sr25519" } | undefined;
+  if (o.ok) env = o.value;
+  else if (o.code === "bad_signature") {
+    // parse again without the signature check failing the parse: the envelope's fields are what matter here
+    try {
+      const raw = decode<{ payload: Uint8Array; signer: Uint8Array; scheme: number }>("Signed", bytes, { maxBytes, maxRepeated: 0 });
+      env = { payload: new Uint8Array(raw.payload), signer: new Uint8Array(raw.signer), scheme: schemeFromWire(raw.scheme) ?? "ed25519" };
+    } catch {
+      return undefined;
+    }
+  } else return undefined;
+  try {
+    return { bytes, header: decodeProofHeader(env.payload), signer: env.signer, scheme: env.scheme };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface VerifierModules {
+  backend: TfchainBackend;
+  store: ChainStore;
+  /** the stand-in's server, not started: the verifier feeds it proofs from blocks and queries from NATS */
+  server: ChainServer;
+  nc: NatsConnection;
+  subjects: Subjects;
+  logger: Logger;
+  /** set to each block's timestamp before its proofs are judged (the server's `now`) */
+  setNow: (ms: number) => void;
+}
+
+/** Where the verifier is: the chain it follows and the last block it judged. */
+interface Cursor {
+  genesis: string;
+  lastBlock: number;
+}
+
+export const VERIFIER_CURSOR_FILE = "verifier-cursor.json";
+
+/**
+ * Follows tfchain's finalized blocks and judges every remark that is a usage-proof envelope with
+ * the stand-in's rules (agent/chain/rules.ts through ChainServer.handle: signature by the node's
+ * key as the chain binds it, sequence, contiguous period, previous hash, capacity), in block order.
+ * It keeps what the stand-in keeps (ChainStore: one entry per node with its proof head, and the
+ * accepted proof headers) and answers the stand-in's `query` subject, so `proofs list/show/verify`
+ * work against it unchanged. The node's key, farm, twin and capacity come from tfchain storage.
+ *
+ * This is what a tfchain validator (or a proof pallet) would run; docs/tfchain.md.
+ */
+export class ProofVerifier {
+  private readonly log: Logger;
+  private sub: Subscription | null = null;
+  private unsubHeads: (() => void) | null = null;
+  private cursor: Cursor | null = null;
+  private target = 0;
+  private running: Promise<void> | null = null;
+  private closed = false;
+  readonly counts = { blocks: 0, accepted: 0, refused: 0 };
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly m: VerifierModules,
+  ) {
+    this.log = m.logger.child({ module: "verifier" });
+  }
+
+  private cursorFile(): string {
+    return path.join(this.dataDir, VERIFIER_CURSOR_FILE);
+  }
+
+  private loadCursor(genesis: string): Cursor {
+    const file = this.cursorFile();
+    if (!fs.existsSync(file)) return { genesis, lastBlock: 0 };
+    let c: Partial<Cursor>;
+    try {
+      c = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<Cursor>;
+    } catch (err) {
+      throw new TfchainError("invalid_options", `${file} is not valid JSON; remove it (and chain.db) to judge the chain from block 1 again`, { cause: err });
+    }
+    if (c.genesis !== genesis) {
+      throw new TfchainError("invalid_options", `${this.dataDir} holds the proofs of another chain (genesis ${c.genesis}, this one ${genesis}); use another --data directory`);
+    }
+    if (typeof c.lastBlock !== "number" || !Number.isSafeInteger(c.lastBlock) || c.lastBlock < 0) throw new TfchainError("invalid_options", `${file}: lastBlock is not a block number`);
+    return { genesis, lastBlock: c.lastBlock };
+  }
+
+  private saveCursor(): void {
+    const file = this.cursorFile();
+    const tmp = `${file}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(this.cursor) + "\n");
+    fs.renameSync(tmp, file);
+  }
+
+  /** Answer queries, judge the blocks finalized so far, then follow new ones. */
+  async start(): Promise<void> {
+    const api = this.m.backend.api;
+    const genesis = (await api.query.system.blockHash(0)).toHex();
+    this.cursor = this.loadCursor(genesis);
+    const subject = this.m.subjects.chain("query");
+    this.sub = this.m.nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : this.answer(msg)) });
+    await this.m.nc.flush();
+    const unsub = await api.rpc.chain.subscribeFinalizedHeads((h) => {
+      this.target = Math.max(this.target, h.number.toNumber());
+      this.kick();
+    });
+    this.unsubHeads = unsub;
+    this.log.info({ event: "verifier_started", fromBlock: this.cursor.lastBlock + 1, subject, runtime: this.m.backend.runtime() }, "verifier following the chain");
+  }
+
+  private answer(msg: Msg): void {
+    try {
+      msg.respond(this.m.server.handle("query", msg.data));
+    } catch (err) {
+      this.log.debug({ event: "verifier_reply_failed", err: String(err) }, "could not reply");
+    }
+  }
+
+  private kick(): void {
+    if (this.running || this.closed) return;
+    this.running = this.catchUp()
+      .catch((err: unknown) => {
+        if (!this.closed) this.log.error({ event: "verifier_block_failed", err: (err as Error).message }, "a block could not be judged; retrying on the next head");
+      })
+      .finally(() => {
+        this.running = null;
+        if (!this.closed && this.cursor && this.cursor.lastBlock < this.target) setTimeout(() => this.kick(), 1000).unref();
+      });
+  }
+
+  private async catchUp(): Promise<void> {
+    const api = this.m.backend.api;
+    while (!this.closed && this.cursor && this.cursor.lastBlock < this.target) {
+      const n = this.cursor.lastBlock + 1;
+      const hash = await api.rpc.chain.getBlockHash(n);
+      const signed = await api.rpc.chain.getBlock(hash);
+      let nowMs = 0;
+      const remarks: Uint8Array[] = [];
+      for (const x of signed.block.extrinsics) {
+        const { section, method } = x.method;
+        if (section === "timestamp" && method === "set") nowMs = Number(x.method.args[0].toString());
+        else if (section === "system" && (method === "remark" || method === "remarkWithEvent")) remarks.push((x.method.args[0] as unknown as { toU8a(bare: boolean): Uint8Array }).toU8a(true));
+      }
+      for (const bytes of remarks) await this.judge(bytes, nowMs, n);
+      this.cursor.lastBlock = n;
+      this.counts.blocks++;
+      this.saveCursor();
+    }
+  }
+
+  /** Judge one remark found in block `blockNumber` (timestamp `nowMs`). */
+  async judge(bytes: Uint8Array, nowMs: number, blockNumber: number): Promise<{ ok: boolean; code: string } | undefined> {
+    const p = proofRemark(bytes);
+    if (!p) return undefined;
+    await this.mirrorNode(p, nowMs);
+    this.m.setNow(nowMs);
+    const reply = this.m.server.handle("proof.submit", bytes);
+    const o = open(reply, DOMAIN.ChainReply);
+    if (!o.ok) throw new TfchainError("bad_reply", `the rules answered with an envelope that does not open: ${o.message}`);
+    const r = decode<WireChainReply>("ChainReply", o.value.payload, { maxBytes: 1 << 20, maxRepeated: 1000 });
+    const code = r.ok ? "ok" : (r.rejection?.code ?? "refused");
+    if (r.ok) this.counts.accepted++;
+    else this.counts.refused++;
+    this.log.info({ event: "proof_judged", block: blockNumber, nodeId: p.header.nodeId, sequence: p.header.sequence, ok: r.ok, code }, "proof remark judged");
+    return { ok: r.ok, code };
+  }
+
+  /**
+   * The node as tfchain has it, into the store the rules read: its account is its key; the scheme
+   * is the envelope's when the keys match (tfchain stores no scheme); capacity changes are dated
+   * with the block's time so the rules judge the period against the larger one.
+   */
+  private async mirrorNode(p: ProofRemark, nowMs: number): Promise<void> {
+    const n = await this.m.backend.node(p.header.nodeId);
+    if (!n) return;
+    const existing = this.m.store.node(n.nodeId);
+    const scheme = sameKey(n.publicKey, p.signer) ? p.scheme : n.scheme;
+    const registeredMs = existing?.record.registeredMs ?? (n.registeredMs || nowMs);
+    const changed = !existing || !unitsEqual(existing.record.total, n.total) || !sameKey(existing.record.publicKey, n.publicKey) || existing.record.scheme !== scheme || existing.record.farmId !== n.farmId || existing.record.twinId !== n.twinId;
+    if (!changed) return;
+    const record: ChainNodeRecord = {
+      nodeId: n.nodeId,
+      farmId: n.farmId,
+      twinId: n.twinId,
+      publicKey: n.publicKey,
+      scheme,
+      total: n.total,
+      registeredMs,
+      updatedMs: nowMs,
+      capacityUpdatedMs: existing && unitsEqual(existing.record.total, n.total) ? existing.record.capacityUpdatedMs : existing ? nowMs : registeredMs,
+      lastCallMs: 0,
+    };
+    const state = existing?.state ?? initialNodeState(n.total);
+    this.m.store.putNode(record, state);
+    this.log.info({ event: existing ? "node_updated" : "node_registered", nodeId: n.nodeId, farmId: n.farmId, twinId: n.twinId }, existing ? "node updated from tfchain" : "node taken from tfchain");
+  }
+
+  /** Resolves once every block finalized so far is judged (for tests and scripts). */
+  async idle(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const head = (await this.m.backend.api.rpc.chain.getHeader(await this.m.backend.api.rpc.chain.getFinalizedHead())).number.toNumber();
+    this.target = Math.max(this.target, head);
+    this.kick();
+    while (!this.cursor || this.cursor.lastBlock < head) {
+      if (Date.now() > deadline) throw new TfchainError("chain_unavailable", `the verifier did not reach block ${head} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unsubHeads?.();
+    this.unsubHeads = null;
+    try {
+      this.sub?.unsubscribe();
+    } catch {
+      // the connection is closed already
+    }
+    this.sub = null;
+    await this.running;
+  }
+}

@@ -1,0 +1,373 @@
+/**
+ * `scripts/chain-footprint --real`: the footprint of usage reporting MEASURED on the real tfchain
+ * runtime (spec 49 under chopsticks, started by scripts/tfchain-dev on a free port), per node-day,
+ * for D deployments per node:
+ *   (a) today's way: D x createNodeContract (once, shown apart), and per day 1 x
+ *       reportContractResources (D entries), 24 x addNruReports (D entries), 36 x reportUptime,
+ *       and the billing the runtime does by itself in its blocks (measured over --billing-blocks
+ *       blocks, scaled to a day of 14,400 six-second blocks);
+ *   (b) ours: one system.remark per node and period carrying the signed proof envelope (24 a day),
+ *       plus the registration (twin + node, once).
+ * Bytes are read back from the runtime: block bytes = the signed extrinsics' encoded length in the
+ * block bodies; events = the encoded EventRecords of those extrinsics (and of block
+ * initialization/finalization, where billing happens); state = storage entries of TfgridModule and
+ * SmartContractModule written (key + value per new or changed entry, after each extrinsic;
+ * overwrites counted) and grown (net bytes). Fee bookkeeping (System.Account, Balances) is left out
+ * on both sides.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as path from "node:path";
+import { parseArgs } from "node:util";
+import { xxhashAsHex } from "@polkadot/util-crypto";
+import { freePort } from "../agent/bus/nats";
+import { GiB, zeroUnits, type Units } from "../agent/capacity/units";
+import { DOMAIN } from "../agent/identity/domains";
+import { seal } from "../agent/identity/envelope";
+import { cryptoReady, signerFromSeed, type Signer } from "../agent/identity/keys";
+import { silentLogger } from "../agent/log/logger";
+import { encodeProofHeader, type ProofHeader } from "../agent/proofs/proof";
+import { TfchainBackend } from "../agent/tfchain/backend";
+import type { CallIntent } from "../agent/tfchain/calls";
+import { fundAccounts, PLANCK_PER_TFT } from "../agent/tfchain/dev";
+import { DEFAULT_NRU_REPORTS_PER_DAY, DEFAULT_RESOURCE_REPORTS_PER_DAY, DEFAULT_UPTIME_REPORTS_PER_DAY, tfchainModel } from "./chain-footprint";
+import { intOption, scriptFail } from "./script-util";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const DEV = path.join(ROOT, "dist", "scripts", "tfchain-dev.js");
+const BLOCKS_PER_DAY = 14_400;
+const PROOFS_PER_DAY = 24;
+
+function fail(msg: string): never {
+  return scriptFail("chain-footprint", msg);
+}
+
+/** Bytes measured for a set of extrinsics (or blocks). */
+export interface Bytes {
+  extrinsics: number;
+  blockBytes: number;
+  events: number;
+  eventBytes: number;
+  writes: number;
+  writtenBytes: number;
+  grownBytes: number;
+}
+
+const zero = (): Bytes => ({ extrinsics: 0, blockBytes: 0, events: 0, eventBytes: 0, writes: 0, writtenBytes: 0, grownBytes: 0 });
+function add(a: Bytes, b: Bytes): Bytes {
+  const r = zero();
+  for (const k of Object.keys(r) as Array<keyof Bytes>) r[k] = a[k] + b[k];
+  return r;
+}
+function scale(a: Bytes, f: number): Bytes {
+  const r = zero();
+  for (const k of Object.keys(r) as Array<keyof Bytes>) r[k] = Math.round(a[k] * f);
+  return r;
+}
+
+type Snapshot = Map<string, number>;
+
+class Meter {
+  private readonly prefixes: string[];
+  constructor(private readonly b: TfchainBackend) {
+    this.prefixes = ["TfgridModule", "SmartContractModule"].map((p) => xxhashAsHex(p, 128));
+  }
+
+  /** key (hex) -> value length, for every entry under the measured pallets */
+  async snapshot(): Promise<Snapshot> {
+    const api = this.b.api;
+    const out: Snapshot = new Map();
+    for (const prefix of this.prefixes) {
+      let start: string | undefined;
+      for (;;) {
+        const keys = await api.rpc.state.getKeysPaged(prefix, 1000, start);
+        if (keys.length === 0) break;
+        for (let i = 0; i < keys.length; i += 200) {
+          const chunk = keys.slice(i, i + 200);
+          const values = (await api.rpc.state.queryStorageAt(chunk)) as unknown as Array<{ isSome?: boolean; unwrap?: () => { length: number }; length?: number; toU8a?: (b: boolean) => Uint8Array }>;
+          chunk.forEach((k, j) => {
+            const v = values[j];
+            const len = v && typeof v.isSome === "boolean" ? (v.isSome ? v.unwrap!().length : -1) : (v?.toU8a?.(true).length ?? -1);
+            if (len >= 0) out.set(k.toHex(), len);
+          });
+        }
+        if (keys.length < 1000) break;
+        start = keys[keys.length - 1].toHex();
+      }
+    }
+    return out;
+  }
+
+  /** writes between two snapshots: new or changed entries (key + value), and the net growth */
+  static diff(before: Snapshot, after: Snapshot, valuesBefore: Map<string, string>, valuesAfter: Map<string, string>): Pick<Bytes, "writes" | "writtenBytes" | "grownBytes"> {
+    let writes = 0;
+    let writtenBytes = 0;
+    let grownBytes = 0;
+    for (const [k, len] of after) {
+      const old = before.get(k);
+      const keyBytes = (k.length - 2) / 2;
+      if (old === undefined) {
+        writes++;
+        writtenBytes += keyBytes + len;
+        grownBytes += keyBytes + len;
+      } else if (valuesBefore.get(k) !== valuesAfter.get(k)) {
+        writes++;
+        writtenBytes += keyBytes + len;
+        grownBytes += len - old;
+      }
+    }
+    for (const [k, len] of before) if (!after.has(k)) grownBytes -= (k.length - 2) / 2 + len;
+    return { writes, writtenBytes, grownBytes };
+  }
+
+  /** values (hex) of the entries, to tell a rewrite from an unchanged entry */
+  async values(keys: Iterable<string>): Promise<Map<string, string>> {
+    const list = Array.from(keys);
+    const out = new Map<string, string>();
+    for (let i = 0; i < list.length; i += 200) {
+      const chunk = list.slice(i, i + 200);
+      const values = (await this.b.api.rpc.state.queryStorageAt(chunk)) as unknown as Array<{ toHex(): string }>;
+      chunk.forEach((k, j) => out.set(k, values[j]?.toHex() ?? ""));
+    }
+    return out;
+  }
+
+  async head(): Promise<number> {
+    return (await this.b.api.rpc.chain.getHeader()).number.toNumber();
+  }
+
+  /** extrinsic and event bytes of blocks from+1..to: signed extrinsics, their events, and init/finalization events */
+  async blocks(from: number, to: number): Promise<Pick<Bytes, "extrinsics" | "blockBytes" | "events" | "eventBytes">> {
+    const api = this.b.api;
+    const r = { extrinsics: 0, blockBytes: 0, events: 0, eventBytes: 0 };
+    for (let n = from + 1; n <= to; n++) {
+      const hash = await api.rpc.chain.getBlockHash(n);
+      const block = await api.rpc.chain.getBlock(hash);
+      const signed = new Set<number>();
+      block.block.extrinsics.forEach((x, i) => {
+        if (!x.isSigned) return;
+        signed.add(i);
+        r.extrinsics++;
+        r.blockBytes += x.encodedLength;
+      });
+      const events = (await (await api.at(hash)).query.system.events()) as unknown as Array<{ phase: { isApplyExtrinsic: boolean; asApplyExtrinsic: { toNumber(): number } }; toU8a(): Uint8Array }>;
+      for (const e of events) {
+        if (e.phase.isApplyExtrinsic && !signed.has(e.phase.asApplyExtrinsic.toNumber())) continue; // inherents (timestamp)
+        r.events++;
+        r.eventBytes += e.toU8a().length;
+      }
+    }
+    return r;
+  }
+
+  /** Submit each intent (signed by `who`), measuring state after each, and the blocks they made. */
+  async run(who: Signer, intents: CallIntent[]): Promise<Bytes> {
+    const from = await this.head();
+    let snap = await this.snapshot();
+    let vals = await this.values(snap.keys());
+    const total = zero();
+    for (const intent of intents) {
+      const r = await this.b.submit(who, intent);
+      if (!r.ok) throw new Error(`${intent.section}.${intent.method}: [${r.code}] ${r.message}`);
+      const next = await this.snapshot();
+      const nextVals = await this.values(next.keys());
+      const d = Meter.diff(snap, next, vals, nextVals);
+      total.writes += d.writes;
+      total.writtenBytes += d.writtenBytes;
+      total.grownBytes += d.grownBytes;
+      snap = next;
+      vals = nextVals;
+    }
+    return { ...total, ...(await this.blocks(from, await this.head())) };
+  }
+
+  /** Build `count` empty blocks (the runtime's own work: billing) and measure them. */
+  async idle(count: number): Promise<Bytes> {
+    const from = await this.head();
+    const snap = await this.snapshot();
+    const vals = await this.values(snap.keys());
+    // in small steps: one RPC call must answer within the provider timeout
+    for (let left = count; left > 0; left -= 10) await this.b.api.rpc("dev_newBlock" as never, { count: Math.min(10, left) } as never);
+    const next = await this.snapshot();
+    const d = Meter.diff(snap, next, vals, await this.values(next.keys()));
+    return { ...zero(), ...d, ...(await this.blocks(from, await this.head())) };
+  }
+}
+
+function key(scheme: "ed25519" | "sr25519"): Signer {
+  return signerFromSeed(scheme, new Uint8Array(crypto.randomBytes(32)));
+}
+
+const resources: Units = { ...zeroUnits(), cru: 32, mru: 256 * GiB, sru: 4096 * GiB, hru: 16384 * GiB };
+
+/** A proof envelope of the size the agent sends (totals of the magnitudes a day of D deployments gives). */
+function proofEnvelope(node: Signer, nodeId: number, farmId: number, sequence: number, D: number): Uint8Array {
+  const hour = 3_600_000;
+  const start = Date.now() - 48 * hour + sequence * hour;
+  const h: ProofHeader = {
+    nodeId,
+    farmId,
+    sequence,
+    periodStartMs: start,
+    periodEndMs: start + hour,
+    previousHash: new Uint8Array(crypto.randomBytes(32)),
+    recordCount: D,
+    totals: {
+      cruSeconds: BigInt(D * 2 * 3600),
+      mruByteSeconds: BigInt(D) * 4n * BigInt(GiB) * 3600n,
+      sruByteSeconds: BigInt(D) * 50n * BigInt(GiB) * 3600n,
+      hruByteSeconds: 0n,
+      ipv4Seconds: 0n,
+      gpuSeconds: 0n,
+      nuBytes: BigInt(D) * 100_000_000n,
+      cuMicroHours: BigInt(D) * 1_000_000n,
+      suMicroHours: BigInt(D) * 250_000n,
+    },
+    recordsRoot: new Uint8Array(crypto.randomBytes(32)),
+    downtimeMs: 0,
+  };
+  return seal(node, DOMAIN.UsageProof, encodeProofHeader(h));
+}
+
+async function startChain(spec: string | undefined): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const args = [DEV, "--port", String(port), ...(spec ? ["--spec", spec] : [])];
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  child.stderr!.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /^(ws:\/\/\S+)$/m.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.once("exit", (code) => reject(new Error(code === 2 ? err.trim() : `tfchain-dev exited (${code}): ${err}`)));
+  });
+  return { url, child };
+}
+
+export interface RealRow {
+  deployments: number;
+  today: { resources: Bytes; nru: Bytes; uptime: Bytes; billing: Bytes; total: Bytes; contractsOnce: Bytes };
+  ours: { proofs: Bytes; registrationOnce: Bytes; total: Bytes };
+  model: { stored: number; emitted: number };
+}
+
+export async function mainReal(argv: string[]): Promise<void> {
+  let args;
+  try {
+    args = parseArgs({ args: argv, options: { real: { type: "boolean" }, deployments: { type: "string" }, "billing-blocks": { type: "string" }, spec: { type: "string" }, json: { type: "boolean" } } }).values;
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const list = (args.deployments ?? "1,20,100").split(",");
+  if (list.some((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 200)) fail(`--deployments expects integers from 1 to 200, comma separated, got ${JSON.stringify(args.deployments)}`);
+  const billingBlocks = intOption(fail, args["billing-blocks"], "billing-blocks", 700, 1, BLOCKS_PER_DAY);
+  await cryptoReady();
+  let chain: { url: string; child: ChildProcess };
+  try {
+    chain = await startChain(args.spec);
+  } catch (err) {
+    fail(`--real needs the tfchain runtime: ${(err as Error).message}`);
+  }
+  const log = (s: string): void => void process.stderr.write(`chain-footprint: ${s}\n`);
+  // connectTimeoutMs is also the RPC timeout: storage snapshots of D = 100 take longer than the default 15 s under load
+  const backend = await TfchainBackend.connect({ url: chain.url, inclusionTimeoutMs: 120_000, connectTimeoutMs: 120_000 }, { logger: silentLogger() });
+  const rows: RealRow[] = [];
+  try {
+    const meter = new Meter(backend);
+    const farmer = key("sr25519");
+    await fundAccounts(chain.url, [farmer.address], 10_000n * PLANCK_PER_TFT);
+    const t = await backend.ensureTwin(farmer);
+    const f = t.ok ? await backend.ensureFarm(farmer, `footprint-${crypto.randomBytes(3).toString("hex")}`) : t;
+    if (!f.ok) throw new Error(`farm: [${f.code}] ${f.message}`);
+    const farmId = f.id;
+    for (const D of list.map(Number)) {
+      log(`D=${D}: registering a node and a deployer, creating ${D} contracts`);
+      const node = key("ed25519");
+      const user = key("sr25519");
+      await fundAccounts(chain.url, [node.address, user.address], 100_000n * PLANCK_PER_TFT);
+      // (b) registration of the node, measured: twin (userAcceptTc, createTwin) and createNode
+      const tc = await meter.run(node, [
+        { section: "tfgridModule", method: "userAcceptTc", values: { document_link: "https://library.threefold.me/info/legal/", document_hash: "capacity-agent" } },
+        { section: "tfgridModule", method: "createTwin", values: { ip: "::1" } },
+      ]);
+      const twinId = (await backend.twinIdOf(node.address))!;
+      const before = await meter.head();
+      const reg = await backend.ensureNode(node, { farmId, total: resources });
+      if (!reg.ok) throw new Error(`node: [${reg.code}] ${reg.message}`);
+      const nodeId = reg.id;
+      const regBlocks = await meter.blocks(before, await meter.head());
+      const registrationOnce = add(tc, { ...zero(), ...regBlocks });
+      void twinId;
+      await backend.ensureTwin(user);
+      const contractsOnce = await meter.run(
+        user,
+        Array.from({ length: D }, () => ({ section: "smartContractModule", method: "createNodeContract", values: { node_id: nodeId, data: "0x" + crypto.randomBytes(64).toString("hex"), deployment_hash: crypto.randomBytes(16).toString("hex"), public_ips: 0 } })),
+      );
+      const ids = (await backend.api.query.smartContractModule.activeNodeContracts(nodeId)) as unknown as Array<{ toNumber(): number }>;
+      const contractIds = Array.from(ids).map((c) => c.toNumber());
+      if (contractIds.length !== D) throw new Error(`expected ${D} active contracts on node ${nodeId}, the chain has ${contractIds.length}`);
+      log(`D=${D}: a day of reports (${DEFAULT_RESOURCE_REPORTS_PER_DAY} resources, ${DEFAULT_NRU_REPORTS_PER_DAY} NRU, ${DEFAULT_UPTIME_REPORTS_PER_DAY} uptime)`);
+      const used = { hru: 0, sru: 50 * GiB, cru: 2, mru: 4 * GiB };
+      const res = await meter.run(node, [{ section: "smartContractModule", method: "reportContractResources", values: { contract_resources: contractIds.map((id) => ({ contract_id: id, used })) } }]);
+      const nowS = Math.floor(Date.now() / 1000);
+      const nru = await meter.run(
+        node,
+        Array.from({ length: DEFAULT_NRU_REPORTS_PER_DAY }, (_, h) => ({ section: "smartContractModule", method: "addNruReports", values: { reports: contractIds.map((id) => ({ contract_id: id, timestamp: nowS + h * 3600, window: 3600, nru: 100_000_000 })) } })),
+      );
+      const uptime = await meter.run(
+        node,
+        Array.from({ length: DEFAULT_UPTIME_REPORTS_PER_DAY }, (_, i) => ({ section: "tfgridModule", method: "reportUptime", values: { uptime: 2400 * (i + 1) } })),
+      );
+      log(`D=${D}: ${billingBlocks} blocks of the runtime's own billing`);
+      const billingMeasured = await meter.idle(billingBlocks);
+      const billing = scale(billingMeasured, BLOCKS_PER_DAY / billingBlocks);
+      const total = add(add(add(res, nru), uptime), billing);
+      log(`D=${D}: ${PROOFS_PER_DAY} proof remarks`);
+      const proofs = await meter.run(
+        node,
+        Array.from({ length: PROOFS_PER_DAY }, (_, i) => ({ section: "system", method: "remark", values: { remark: "0x" + Buffer.from(proofEnvelope(node, nodeId, farmId, i + 1, D)).toString("hex") } })),
+      );
+      const m = tfchainModel(D).total;
+      const row: RealRow = { deployments: D, today: { resources: res, nru, uptime, billing, total, contractsOnce }, ours: { proofs, registrationOnce, total: proofs }, model: { stored: m.stored, emitted: m.emitted } };
+      rows.push(row);
+      // each row as soon as it is measured (a long run that fails later keeps what it measured)
+      log(`D=${D} measured: ${JSON.stringify(row)}`);
+    }
+  } finally {
+    await backend.close();
+    chain.child.kill("SIGTERM");
+  }
+  if (args.json) {
+    process.stdout.write(JSON.stringify({ runtime: "substrate-threefold spec 49 (chopsticks)", billingBlocks, rows }, null, 2) + "\n");
+    return;
+  }
+  const n = (v: number): string => v.toLocaleString("en-US");
+  const out: string[] = [];
+  out.push(`chain-footprint --real: bytes per node-day MEASURED on the tfchain runtime (substrate-threefold spec 49 under chopsticks)`);
+  out.push(`stored = block bytes (signed extrinsics) + state written (key + value of each new or changed TfgridModule/SmartContractModule entry); emitted = events`);
+  out.push(`billing: the runtime's own, measured over ${billingBlocks} blocks and scaled to ${BLOCKS_PER_DAY} blocks a day; contract creation and registration are once, shown apart`);
+  out.push("");
+  out.push("| D | today: stored / emitted (measured) | today: model | ours: stored / emitted (measured) | ratio stored / emitted | once: D contracts / our registration |");
+  out.push("|---|---|---|---|---|---|");
+  for (const r of rows) {
+    const ts = r.today.total.blockBytes + r.today.total.writtenBytes;
+    const os = r.ours.total.blockBytes + r.ours.total.writtenBytes;
+    const onceC = r.today.contractsOnce.blockBytes + r.today.contractsOnce.writtenBytes;
+    const onceR = r.ours.registrationOnce.blockBytes + r.ours.registrationOnce.writtenBytes;
+    out.push(
+      `| ${r.deployments} | ${n(ts)} / ${n(r.today.total.eventBytes)} B | ${n(r.model.stored)} / ${n(r.model.emitted)} B | ${n(os)} / ${n(r.ours.total.eventBytes)} B | ${(ts / os).toFixed(1)}x / ${(r.today.total.eventBytes / Math.max(1, r.ours.total.eventBytes)).toFixed(1)}x | ${n(onceC)} / ${n(onceR)} B |`,
+    );
+  }
+  out.push("");
+  out.push("per item (block bytes, state written, state grown, event bytes):");
+  for (const r of rows) {
+    for (const [name, b] of Object.entries({ ...r.today, ours_proofs: r.ours.proofs, ours_registration: r.ours.registrationOnce })) {
+      if (name === "total") continue;
+      out.push(`  D=${r.deployments} ${name.padEnd(18)} ${String(b.extrinsics).padStart(5)} extrinsics  blocks ${n(b.blockBytes).padStart(10)}  written ${n(b.writtenBytes).padStart(10)} (${b.writes} writes)  grown ${n(b.grownBytes).padStart(9)}  events ${n(b.eventBytes).padStart(10)} (${b.events})`);
+    }
+  }
+  process.stdout.write(out.join("\n") + "\n");
+}
