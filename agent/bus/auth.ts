@@ -25,6 +25,8 @@ export interface BusCredentials {
    */
   inboxPrefix?: string;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** where each field was given, for errors (`nkeySeedFile` -> `--nats-nkey`); default `nats.<field>` */
+  origins?: Record<string, string>;
 }
 
 export type AuthMethod = "user" | "token" | "nkey" | "creds";
@@ -90,22 +92,27 @@ function methodOf(field: keyof BusCredentials): AuthMethod | null {
 const INBOX_RE = /^_INBOX(\.[A-Za-z0-9_-]+)*$/;
 
 /**
- * `base` with `over` laid on top. A source that names an authentication method (user, token,
- * nkey, creds) replaces the method of the sources below it; TLS files and the inbox prefix are
- * replaced one by one.
+ * `base` with `over` laid on top. A source that names another authentication method (user, token,
+ * nkey, creds) replaces the method of the sources below it; fields of the same method, TLS files
+ * and the inbox prefix are replaced one by one.
  */
 export function mergeCredentials(base: BusCredentials, over: BusCredentials): BusCredentials {
   const overMethods = new Set((Object.keys(over) as Array<keyof BusCredentials>).map(methodOf).filter((m): m is AuthMethod => m !== null));
   const out: BusCredentials = {};
   for (const [k, v] of Object.entries(base) as Array<[keyof BusCredentials, unknown]>) {
     const m = methodOf(k);
-    if (m !== null && overMethods.size > 0) continue;
-    (out as Record<string, unknown>)[k] = v;
+    // another method above replaces this one; the same method merges field by field (a user from a flag, its password from the environment)
+    if (m !== null && overMethods.size > 0 && !overMethods.has(m)) continue;
+    // a password (token) from above replaces a password file (token file) from below, and the other way round
+    if (((k === "password" || k === "passwordFile") && (over.password !== undefined || over.passwordFile !== undefined)) || ((k === "token" || k === "tokenFile") && (over.token !== undefined || over.tokenFile !== undefined))) continue;
+    if (k !== "origins") (out as Record<string, unknown>)[k] = v;
   }
   for (const [k, v] of Object.entries(over) as Array<[keyof BusCredentials, unknown]>) {
     if (k === "tls") out.tls = { ...(out.tls ?? {}), ...(v as BusCredentials["tls"]) };
-    else (out as Record<string, unknown>)[k] = v;
+    else if (k !== "origins") (out as Record<string, unknown>)[k] = v;
   }
+  const origins = { ...(base.origins ?? {}), ...(over.origins ?? {}) };
+  if (Object.keys(origins).length > 0) out.origins = origins;
   return out;
 }
 
@@ -113,7 +120,7 @@ export function mergeCredentials(base: BusCredentials, over: BusCredentials): Bu
  * Validate a `nats` credentials object (from a config file: paths relative to `baseDir`).
  * `prefix` names the fields in errors (`nats.nkeySeedFile: ...`).
  */
-export function parseCredentials(raw: Record<string, unknown>, prefix: string, baseDir: string): BusCredentials {
+export function parseCredentials(raw: Record<string, unknown>, prefix: string, baseDir: string, partial = false): BusCredentials {
   const c: BusCredentials = {};
   const str = (k: string): string => {
     const v = raw[k];
@@ -142,7 +149,10 @@ export function parseCredentials(raw: Record<string, unknown>, prefix: string, b
       c.tls[k] = file(v);
     }
   }
-  checkCredentials(c, prefix);
+  // one source of several (flags, environment) may hold half of a pair: the merge is checked whole
+  if (partial) {
+    if (c.inboxPrefix !== undefined && !INBOX_RE.test(c.inboxPrefix)) throw new BusAuthError(`${prefix}.inboxPrefix`, `expected _INBOX or _INBOX.<token>..., got ${JSON.stringify(c.inboxPrefix)}`);
+  } else checkCredentials(c, prefix);
   return c;
 }
 
@@ -162,7 +172,13 @@ export function credentialsFromFlags(values: Record<string, unknown>, env: NodeJ
       if (env[SECRET_ENV_VARS.token]) raw.token = env[SECRET_ENV_VARS.token];
     }
     try {
-      return parseCredentials(raw, source === "env" ? "environment" : "flags", process.cwd());
+      const c = parseCredentials(raw, source === "env" ? "environment" : "flags", process.cwd(), true);
+      const origins: Record<string, string> = {};
+      for (const k of Object.keys(raw)) {
+        if (k === "tls") for (const t of Object.keys(raw.tls as object)) origins[`tls.${t}`] = renameField(`x.tls.${t}`, source);
+        else origins[k] = renameField(`x.${k}`, source);
+      }
+      return Object.keys(origins).length > 0 ? { ...c, origins } : c;
     } catch (err) {
       if (err instanceof BusAuthError) throw new BusAuthError(renameField(err.field, source), err.message.slice(err.field.length + 2));
       throw err;
@@ -201,7 +217,7 @@ export function checkCredentials(c: BusCredentials, prefix: string): void {
 
 /** True when any credential, TLS or inbox option is set. */
 export function hasCredentials(c: BusCredentials | undefined): boolean {
-  return c !== undefined && Object.keys(c).length > 0;
+  return c !== undefined && Object.keys(c).some((k) => k !== "origins");
 }
 
 /** What nats.js connect() takes, and the secrets that must never be printed. */
@@ -241,42 +257,43 @@ const JWT_RE = /-----BEGIN NATS USER JWT-----\s*\n\s*([A-Za-z0-9_\-.=]+)\s*\n/;
 export function loadCredentials(c: BusCredentials | undefined, prefix = "nats"): LoadedCredentials {
   const out: LoadedCredentials = { options: {}, secrets: [], method: "none" };
   if (!c) return out;
+  const field = (k: string): string => c.origins?.[k] ?? `${prefix}.${k}`;
   const { nkeys, nkeyAuthenticator, credsAuthenticator } = require("@nats-io/transport-node") as typeof import("@nats-io/transport-node");
   if (c.user !== undefined) {
-    const pass = c.password ?? readSecretFile(c.passwordFile as string, `${prefix}.passwordFile`).trim();
-    if (pass === "") throw new BusAuthError(`${prefix}.passwordFile`, `${c.passwordFile} is empty`);
+    const pass = c.password ?? readSecretFile(c.passwordFile as string, field("passwordFile")).trim();
+    if (pass === "") throw new BusAuthError(field("passwordFile"), `${c.passwordFile} is empty`);
     out.options.user = c.user;
     out.options.pass = pass;
     out.secrets.push(pass);
     out.method = "user";
   } else if (c.token !== undefined || c.tokenFile !== undefined) {
-    const token = c.token ?? readSecretFile(c.tokenFile as string, `${prefix}.tokenFile`).trim();
-    if (token === "") throw new BusAuthError(`${prefix}.tokenFile`, `${c.tokenFile} is empty`);
+    const token = c.token ?? readSecretFile(c.tokenFile as string, field("tokenFile")).trim();
+    if (token === "") throw new BusAuthError(field("tokenFile"), `${c.tokenFile} is empty`);
     out.options.token = token;
     out.secrets.push(token);
     out.method = "token";
   } else if (c.nkeySeedFile !== undefined) {
-    const text = readSecretFile(c.nkeySeedFile, `${prefix}.nkeySeedFile`);
+    const text = readSecretFile(c.nkeySeedFile, field("nkeySeedFile"));
     const m = SEED_RE.exec(text);
-    if (!m) throw new BusAuthError(`${prefix}.nkeySeedFile`, `${c.nkeySeedFile} holds no user nkey seed (a line SU...; scripts/bus-config writes them)`);
+    if (!m) throw new BusAuthError(field("nkeySeedFile"), `${c.nkeySeedFile} holds no user nkey seed (a line SU...; scripts/bus-config writes them)`);
     const seed = new TextEncoder().encode(m[0]);
     try {
       out.publicKey = nkeys.fromSeed(seed).getPublicKey();
     } catch (err) {
-      throw new BusAuthError(`${prefix}.nkeySeedFile`, `${c.nkeySeedFile} holds no valid nkey seed`, { cause: err });
+      throw new BusAuthError(field("nkeySeedFile"), `${c.nkeySeedFile} holds no valid nkey seed`, { cause: err });
     }
     out.options.authenticator = nkeyAuthenticator(seed);
     out.secrets.push(m[0]);
     out.method = "nkey";
   } else if (c.credsFile !== undefined) {
-    const text = readSecretFile(c.credsFile, `${prefix}.credsFile`);
+    const text = readSecretFile(c.credsFile, field("credsFile"));
     const jwt = JWT_RE.exec(text);
     const seed = SEED_RE.exec(text);
-    if (!jwt || !seed) throw new BusAuthError(`${prefix}.credsFile`, `${c.credsFile} is not a NATS creds file (a USER JWT block and a USER NKEY SEED block)`);
+    if (!jwt || !seed) throw new BusAuthError(field("credsFile"), `${c.credsFile} is not a NATS creds file (a USER JWT block and a USER NKEY SEED block)`);
     try {
       out.publicKey = nkeys.fromSeed(new TextEncoder().encode(seed[0])).getPublicKey();
     } catch (err) {
-      throw new BusAuthError(`${prefix}.credsFile`, `${c.credsFile} holds no valid nkey seed`, { cause: err });
+      throw new BusAuthError(field("credsFile"), `${c.credsFile} holds no valid nkey seed`, { cause: err });
     }
     out.options.authenticator = credsAuthenticator(new TextEncoder().encode(text));
     out.secrets.push(seed[0], jwt[1]);
@@ -289,7 +306,7 @@ export function loadCredentials(c: BusCredentials | undefined, prefix = "nats"):
       try {
         fs.accessSync(f, fs.constants.R_OK);
       } catch (err) {
-        throw new BusAuthError(`${prefix}.tls.${k}`, `cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+        throw new BusAuthError(field(`tls.${k}`), `cannot read ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
       }
     }
     out.options.tls = { ...c.tls };
