@@ -100,10 +100,12 @@ beforeAll(async () => {
   expect((await run(["registry", "add", "--file", registry, "--node", "1", "--farm", "1", "--key", keys.node1])).code).toBe(0);
   expect((await run(["registry", "add", "--file", registry, "--node", "2", "--farm", "1", "--key", keys.node2])).code).toBe(0);
   expect((await run(["registry", "add", "--file", registry, "--twin", "7", "--key", keys.owner])).code).toBe(0);
-  for (const n of [1, 2]) {
-    agents.push(await startAgent(["--config", users[`node-${n}`].configFile, "--data", path.join(dir, `data${n}`), "--key", keys[`node${n}`], "--registry", registry, "--no-chain", "--heartbeat", "1"]));
-  }
   chain = await startChain(["--data", path.join(dir, "chain"), ...flags("chain")]);
+  // node 1 registers with the chain (a new chain assigns it id 1) and sends it usage proofs; node 2 runs without the chain
+  for (const n of [1, 2]) {
+    const chainArgs = n === 1 ? ["--period", "2"] : ["--no-chain"];
+    agents.push(await startAgent(["--config", users[`node-${n}`].configFile, "--data", path.join(dir, `data${n}`), "--key", keys[`node${n}`], "--registry", registry, "--heartbeat", "1", ...chainArgs]));
+  }
 }, 60_000);
 
 afterAll(async () => {
@@ -146,6 +148,13 @@ test("agents connect with their nkey over TLS, gossip, and a deployer finds and 
   // the layout is enough for everything the agents did: the server refused them nothing
   for (const a of agents) expect(a.logs.filter((l) => l.event === "nats_error")).toEqual([]);
 }, 40_000);
+
+test("a node registers with the chain and its usage proofs reach it, over its own user", async () => {
+  expect(agents[0].logs.find((l) => l.event === "node_registered")).toMatchObject({ nodeId: 1 });
+  await chain.waitForEvent("proof_accepted", 15_000, (l) => l.nodeId === 1);
+  expect(agents[0].logs.filter((l) => l.event === "nats_error")).toEqual([]);
+  expect(chain.logs.filter((l) => l.event === "nats_error")).toEqual([]);
+}, 20_000);
 
 test("a node cannot publish as another node: the server refuses and peers see nothing", async () => {
   const watcher = await connectAs("alice");
