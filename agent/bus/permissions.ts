@@ -94,8 +94,7 @@ export interface ServerConfigOptions {
 const q = (s: string): string => JSON.stringify(s);
 const list = (xs: string[]): string => `[${xs.map(q).join(", ")}]`;
 
-/** A nats-server configuration (its own format) with one nkey user per principal and their permissions. */
-export function serverConfig(o: ServerConfigOptions): string {
+function listenLines(o: Omit<ServerConfigOptions, "principals" | "prefix">): string[] {
   const lines: string[] = [];
   lines.push("# capacity-agent grid bus (scripts/bus-config; docs/bus-security.md)");
   lines.push(`host: ${q(o.host)}`, `port: ${o.port}`);
@@ -106,6 +105,25 @@ export function serverConfig(o: ServerConfigOptions): string {
     if (o.tls.verify) lines.push("  verify: true");
     lines.push("  timeout: 2", "}");
   }
+  return lines;
+}
+
+/**
+ * Operator mode (decentralised JWT auth): the server trusts the operator's JWT and knows the
+ * accounts from a MEMORY resolver; users are not listed, they bring a JWT the account signed
+ * (jwt.ts userJwt, with the permissions of permissionsOf) in their creds file.
+ */
+export function serverConfigJwt(o: Omit<ServerConfigOptions, "principals" | "prefix"> & { operatorJwt: string; systemAccount: string; accounts: Record<string, string> }): string {
+  const lines = listenLines(o);
+  lines.push(`operator: ${o.operatorJwt}`, `system_account: ${o.systemAccount}`, "resolver: MEMORY", "resolver_preload: {");
+  for (const [pub, jwt] of Object.entries(o.accounts)) lines.push(`  ${pub}: ${jwt}`);
+  lines.push("}");
+  return lines.join("\n") + "\n";
+}
+
+/** A nats-server configuration (its own format) with one nkey user per principal and their permissions. */
+export function serverConfig(o: ServerConfigOptions): string {
+  const lines = listenLines(o);
   lines.push("authorization {", "  users = [");
   for (const p of o.principals) {
     const perm = permissionsOf(p, o.prefix);
