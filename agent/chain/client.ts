@@ -1,4 +1,4 @@
-import { RequestError, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/subjects";
 import type { Units } from "../capacity/units";
 import { DOMAIN } from "../identity/domains";
@@ -137,7 +137,8 @@ export class ChainClient {
     try {
       bytes = (await this.nc.request(subject, data, { timeout: this.timeoutMs })).data;
     } catch (err) {
-      const noResponders = err instanceof RequestError && err.isNoResponders();
+      // duck-typed (nats.js RequestError): the NATS client stays out of the CLI's start-up graph
+      const noResponders = typeof (err as { isNoResponders?: unknown }).isNoResponders === "function" && (err as { isNoResponders(): boolean }).isNoResponders();
       throw new ChainError("chain_unavailable", `the chain did not answer on ${subject} within ${this.timeoutMs} ms (${(err as Error).message}); is \`capacity-agent chain\` running on this NATS?`, { cause: err, noResponders });
     }
     const o = open(bytes, DOMAIN.ChainReply, REPLY_LIMITS);

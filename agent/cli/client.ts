@@ -1,6 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../api/client";
-import { connectAuth, isAuthFailure } from "../bus/nats";
 import { credentialsFromFlags } from "../bus/auth";
 import { Subjects } from "../bus/subjects";
 import { redact, secretsOf } from "../log/redact";
@@ -20,6 +19,7 @@ export async function withNats<T>(values: Record<string, unknown>, io: Io, fn: (
   let nc: NatsConnection;
   // the NATS client loads when a command connects, not with the module graph (fast --help)
   const { connect } = require("@nats-io/transport-node") as typeof import("@nats-io/transport-node");
+  const { connectAuth, isAuthFailure } = require("../bus/nats") as typeof import("../bus/nats");
   // credential files are read before connecting; an unreadable one is named (nats_credentials_invalid)
   const auth = connectAuth(servers, credentialsFromFlags(values, io.env));
   const secrets = [...secretsOf(servers), ...auth.secrets];

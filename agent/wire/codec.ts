@@ -1,4 +1,4 @@
-import * as protobuf from "protobufjs";
+import type * as protobuf from "protobufjs";
 import { protoType } from "./proto";
 import type { Units } from "../capacity/units";
 
@@ -136,7 +136,13 @@ export function strictEncodingProblem(typeName: string, bytes: Uint8Array): stri
   }
 }
 
+/** protobufjs loads with the first message checked, not with the module graph (fast CLI start). */
+function protobufLib(): typeof protobuf {
+  return require("protobufjs") as typeof protobuf;
+}
+
 function checkStrict(t: protobuf.Type, b: Uint8Array, path: string): void {
+  const pb = protobufLib();
   const seen = new Set<number>();
   let pos = 0;
   while (pos < b.length) {
@@ -148,8 +154,8 @@ function checkStrict(t: protobuf.Type, b: Uint8Array, path: string): void {
     if (!field) throw new Error(`${path}: field number ${id} is not a field of ${t.name} (unknown fields are refused)`);
     const where = `${path}.${field.name}`;
     field.resolve();
-    const isMessage = field.resolvedType instanceof protobuf.Type;
-    const expected = field.resolvedType instanceof protobuf.Enum ? 0 : isMessage ? 2 : WIRE_TYPE_OF_SCALAR[field.type];
+    const isMessage = field.resolvedType instanceof pb.Type;
+    const expected = field.resolvedType instanceof pb.Enum ? 0 : isMessage ? 2 : WIRE_TYPE_OF_SCALAR[field.type];
     if (field.repeated) throw new Error(`${where}: repeated fields are not expected in ${t.name}`);
     if (wt !== expected) throw new Error(`${where} (field ${id}) is written as ${WIRE_TYPE_NAME[wt] ?? `wire type ${wt}`}, but its type ${field.type} is ${WIRE_TYPE_NAME[expected]}`);
     if (seen.has(id)) throw new Error(`${where} (field ${id}) appears twice (write each field at most once)`);

@@ -27,7 +27,8 @@ import { startNats, type NatsServerHandle } from "../utils/nats";
 import { writeFields, type Field } from "../utils/protowriter";
 
 const H = 3_600_000;
-const NODE = 9;
+/** a fresh chain assigns the first node id 1 */
+const NODE = 1;
 const FARM = 3;
 const total: Units = { cru: 8, mru: 16 * GiB, sru: 500 * GiB, hru: 2 * TiB, ipv4u: 1, gpu: 0 };
 const base = Math.floor(Date.now() / H) * H - 5 * H;
@@ -69,7 +70,9 @@ beforeAll(async () => {
   server = new ChainServer(parseChainOptions(), { nc: serverNc, subjects: new Subjects(), signer: chainKey, store, logger: silentLogger(), metrics: createChainMetrics(new MetricsRegistry()), now: Date.now });
   await server.start();
   client = new ChainClient(nc, new Subjects(), { chainKey: chainKey.publicKey, timeoutMs: 3000 });
-  expect(await client.registerNode(nodeKey, { nodeId: NODE, farmId: FARM, twinId: 0, total })).toEqual({ ok: true, code: "ok" });
+  // the chain assigns ids: the node key's twin first, then its node
+  expect(await client.registerTwin(nodeKey)).toMatchObject({ ok: true, kind: "registered" });
+  expect(await client.registerNode(nodeKey, { farmId: FARM, total })).toEqual({ ok: true, id: NODE, kind: "registered" });
 });
 
 afterAll(async () => {

@@ -4,6 +4,7 @@
  * follows NATS.
  */
 import { spawn } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../../agent/api/client";
@@ -42,7 +43,10 @@ beforeAll(async () => {
   expect((await cli(["registry", "add", "--file", registry, "--node", "1", "--farm", "1", "--key", keys.node])).code).toBe(0);
   expect((await cli(["registry", "add", "--file", registry, "--twin", "7", "--key", keys.owner])).code).toBe(0);
   metricsPort = await freePort();
-  agent = await startAgent(["--nats", nats.url, "--data", path.join(dir, "data"), "--key", keys.node, "--registry", registry, "--no-chain", "--metrics-port", String(metricsPort)]);
+  // the paging test deploys 250 deployments as one twin: above the default per-twin write rate
+  const config = path.join(dir, "config.json");
+  fs.writeFileSync(config, JSON.stringify({ api: { limits: { writeRate: 10_000, writeBurst: 10_000 } } }));
+  agent = await startAgent(["--nats", nats.url, "--data", path.join(dir, "data"), "--key", keys.node, "--registry", registry, "--no-chain", "--metrics-port", String(metricsPort), "--config", config]);
   owner = await loadKeyFile(keys.owner);
   stranger = await loadKeyFile(keys.stranger);
   nc = await connect({ servers: nats.url });

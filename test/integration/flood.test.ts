@@ -174,7 +174,7 @@ test("a get flood from one connection is shed with rate_limited; a deploy is dec
   const burst = await Promise.allSettled(Array.from({ length: 300 }, () => flooderClient.status(1)));
   const refused = burst.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason as { name: string; code: string });
   expect(refused.length).toBeGreaterThan(0);
-  expect(refused.every((e) => e.name === "NodeRefused" && e.code === "rate_limited")).toBe(true);
+  expect(refused.filter((e) => !(e.name === "NodeRefused" && e.code === "rate_limited")).map((e) => `${e.name}: ${String(e)}`)).toEqual([]);
   expect(burst.some((r) => r.status === "fulfilled")).toBe(true);
 
   // memory: bounded during the flood, back near the baseline after it

@@ -216,7 +216,8 @@ test("forged, replayed, out-of-order and over-capacity proofs are refused with t
   expect(forged).toMatchObject({ ok: false, code: "bad_signature" });
   const replayed = await chain.submitProof(last.proof);
   expect(replayed).toMatchObject({ ok: true, code: "duplicate" });
-  const outOfOrder = await chain.submitProof(seal(nodeKey, DOMAIN.UsageProof, encodeProofHeader({ ...next, sequence: next.sequence + 1 })));
+  // well ahead of the series: the agent goes on delivering a proof every period meanwhile
+  const outOfOrder = await chain.submitProof(seal(nodeKey, DOMAIN.UsageProof, encodeProofHeader({ ...next, sequence: next.sequence + 5 })));
   expect(outOfOrder).toMatchObject({ ok: false, code: "gap" });
   const huge = { ...next.totals, mruByteSeconds: 1n << 62n };
   const over = await chain.submitProof(seal(nodeKey, DOMAIN.UsageProof, encodeProofHeader({ ...next, totals: huge })));
