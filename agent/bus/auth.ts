@@ -209,9 +209,9 @@ export function checkCredentials(c: BusCredentials, prefix: string): void {
   if (methods.size > 1) throw new BusAuthError(prefix, `give one way to authenticate, not ${[...methods].join(" and ")} (user and password, a token, an nkey seed file, or a creds file)`);
   if (c.password !== undefined && c.passwordFile !== undefined) throw new BusAuthError(`${prefix}.password`, "give the password or a passwordFile, not both");
   if (c.token !== undefined && c.tokenFile !== undefined) throw new BusAuthError(`${prefix}.token`, "give the token or a tokenFile, not both");
-  if (methods.has("user") && c.user === undefined) throw new BusAuthError(`${prefix}.user`, "a password needs a user name");
-  if (c.user !== undefined && c.password === undefined && c.passwordFile === undefined) throw new BusAuthError(`${prefix}.password`, "the user needs a password (passwordFile, or CAPACITY_AGENT_NATS_PASSWORD)");
-  if (c.tls && (c.tls.certFile === undefined) !== (c.tls.keyFile === undefined)) throw new BusAuthError(`${prefix}.tls`, "a client certificate (certFile) and its key (keyFile) go together");
+  if (methods.has("user") && c.user === undefined) throw new BusAuthError(`${prefix}.user`, "a password needs a user name (user, --nats-user)");
+  if (c.user !== undefined && c.password === undefined && c.passwordFile === undefined) throw new BusAuthError(`${prefix}.password`, "the user needs a password (passwordFile, --nats-password-file, or CAPACITY_AGENT_NATS_PASSWORD)");
+  if (c.tls && (c.tls.certFile === undefined) !== (c.tls.keyFile === undefined)) throw new BusAuthError(`${prefix}.tls`, "a client certificate (certFile, --nats-cert) and its key (keyFile, --nats-key) go together");
   if (c.inboxPrefix !== undefined && !INBOX_RE.test(c.inboxPrefix)) throw new BusAuthError(`${prefix}.inboxPrefix`, `expected _INBOX or _INBOX.<token>..., got ${JSON.stringify(c.inboxPrefix)}`);
 }
 

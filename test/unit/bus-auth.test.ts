@@ -23,7 +23,7 @@ describe("credentials: one method at a time, every field checked, errors name th
     [{ user: "a", password: "x", token: "t" }, /nats: give one way to authenticate, not user and token/],
     [{ nkeySeedFile: "a.nk", credsFile: "b.creds" }, /not nkey and creds/],
     [{ token: "t", tokenFile: "f" }, /nats\.token: give the token or a tokenFile, not both/],
-    [{ tls: { certFile: "c.pem" } }, /nats\.tls: a client certificate \(certFile\) and its key/],
+    [{ tls: { certFile: "c.pem" } }, /nats\.tls: a client certificate \(certFile, --nats-cert\) and its key \(keyFile, --nats-key\)/],
     [{ tls: { ca: "x" } }, /nats\.tls\.ca: unknown field/],
     [{ inboxPrefix: "alice" }, /nats\.inboxPrefix: expected _INBOX/],
     [{ nkeySeedFile: 3 }, /nats\.nkeySeedFile: expected a non-empty string/],
