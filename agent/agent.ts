@@ -28,7 +28,7 @@ import type { Registry } from "./registry/types";
 import { DirLock } from "./store/lock";
 import { Store } from "./store/store";
 import { ensurePrivateDir, FILE_MODE, tighten, type OnTightened } from "./store/files";
-import { UNIT_NAMES, type Units } from "./capacity/units";
+import type { Units } from "./capacity/units";
 
 /** A long-lived part of the agent that starts after the core and closes before it. */
 export interface Component {
@@ -85,6 +85,11 @@ export class Agent {
   ) {
     this.log = logger.child({ module: "agent" });
     this.metrics = createMetrics();
+    // read from live state at every scrape
+    this.metrics.registry.onCollect(() => {
+      this.metrics.natsConnected.set({}, this.nc && busHealth(this.nc).connected ? 1 : 0);
+      this.metrics.chainRegistered.set({}, this.link?.isRegistered ? 1 : 0);
+    });
     this.subjects = new Subjects(config.subjectPrefix);
   }
 
@@ -257,12 +262,13 @@ export class Agent {
   }
 
   private updateGauges(): void {
-    const used = this.ledger.used();
-    const free = this.ledger.free();
-    for (const u of UNIT_NAMES) {
-      this.metrics.used.set({ unit: u }, used[u]);
-      this.metrics.free.set({ unit: u }, free[u]);
-    }
+    const cap = this.ledger.capacity();
+    const m = this.metrics.capacity;
+    m.set("total", cap.total);
+    m.set("reserved", cap.reserved);
+    m.set("reservable", cap.reservable);
+    m.set("used", this.ledger.used());
+    m.set("free", this.ledger.free());
   }
 
   /** A looser mode found on one of the agent's files was tightened: say so once. */

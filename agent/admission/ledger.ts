@@ -118,12 +118,13 @@ export class Ledger {
 
   /** Decide and, when accepted, durably apply a deploy. */
   deploy(input: DeployInput, request: Uint8Array): Decision {
+    const t0 = performance.now();
     const decision = admitDeploy(input, this.state(), this.modules.now());
     if (decision.accepted && (decision.kind === "create" || decision.kind === "update")) {
       const res = decision.reservation;
       const full = this.persist(() => this.modules.store.putDeployment(res, request, decision.kind as "create" | "update"));
       if (full) {
-        this.record("deploy", full);
+        this.record("deploy", full, t0);
         return full;
       }
       const delta = decision.kind === "update" && decision.previous ? diffUnits(res.units, decision.previous.units) : res.units;
@@ -132,18 +133,19 @@ export class Ledger {
       this.tombstones.delete(res.id);
       this.emit({ kind: decision.kind, id: res.id, version: res.version });
     }
-    this.record("deploy", decision);
+    this.record("deploy", decision, t0);
     return decision;
   }
 
   /** Decide and, when accepted, durably apply a delete. */
   delete(input: { id: number; twinId: number }): Decision {
+    const t0 = performance.now();
     const decision = admitDelete(input, this.state());
     if (decision.accepted && decision.kind === "delete") {
       const prev = decision.previous;
       const full = this.persist(() => this.modules.store.deleteDeployment(prev, this.modules.now()));
       if (full) {
-        this.record("delete", full);
+        this.record("delete", full, t0);
         return full;
       }
       this.usedUnits = diffUnits(this.usedUnits, prev.units);
@@ -151,7 +153,7 @@ export class Ledger {
       this.tombstones.set(prev.id, prev.version);
       this.emit({ kind: "delete", id: prev.id, version: prev.version });
     }
-    this.record("delete", decision);
+    this.record("delete", decision, t0);
     return decision;
   }
 
@@ -172,7 +174,8 @@ export class Ledger {
     }
   }
 
-  private record(op: "deploy" | "delete", d: Decision): void {
+  private record(op: "deploy" | "delete", d: Decision, t0: number): void {
+    this.modules.metrics?.decisionSeconds.observe({ op }, (performance.now() - t0) / 1000);
     if (d.accepted) {
       this.modules.metrics?.decisions.inc({ op, result: d.kind });
     } else {

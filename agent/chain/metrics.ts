@@ -10,7 +10,7 @@ export interface ChainMetrics {
 
 export function createChainMetrics(registry: MetricsRegistry): ChainMetrics {
   return {
-    refusals: registry.counter("capacity_agent_chain_refusals_total", "chain calls refused, by code"),
-    accepted: registry.counter("capacity_agent_chain_accepted_total", "chain calls accepted, by call"),
+    refusals: registry.counter("capacity_agent_chain_refusals_total", "chain calls refused, by code", ["code"]),
+    accepted: registry.counter("capacity_agent_chain_accepted_total", "chain calls accepted, by call", ["call"]),
   };
 }

@@ -1,4 +1,4 @@
-import type { Counter, Gauge, MetricsRegistry } from "../metrics/metrics";
+import { PROPAGATION_BUCKETS, type Counter, type Gauge, type Histogram, type MetricsRegistry } from "../metrics/metrics";
 
 /** Gossip metrics, built once from the agent's registry (module-owned, so metrics.ts stays untouched). */
 export interface GossipMetrics {
@@ -14,15 +14,18 @@ export interface GossipMetrics {
   find: Counter;
   /** peers in the view */
   peers: Gauge;
+  /** from an announcement's timestamp to this node keeping it, by source (gossip or sync) */
+  propagation: Histogram;
 }
 
 export function createGossipMetrics(registry: MetricsRegistry): GossipMetrics {
   return {
-    published: registry.counter("capacity_agent_gossip_published_total", "capacity announcements published, by trigger"),
-    accepted: registry.counter("capacity_agent_gossip_accepted_total", "peer announcements kept in the view, by source"),
-    dropped: registry.counter("capacity_agent_gossip_dropped_total", "peer announcements dropped, by reason"),
+    published: registry.counter("capacity_agent_gossip_published_total", "capacity announcements published, by trigger", ["trigger"]),
+    accepted: registry.counter("capacity_agent_gossip_accepted_total", "peer announcements kept in the view, by source", ["source"]),
+    dropped: registry.counter("capacity_agent_gossip_dropped_total", "peer announcements dropped, by reason", ["reason"]),
     expired: registry.counter("capacity_agent_gossip_expired_total", "peers dropped from the view after 3 missed heartbeats"),
-    find: registry.counter("capacity_agent_gossip_find_requests_total", "find-capacity requests seen, by result (answered, holds, no_fit)"),
+    find: registry.counter("capacity_agent_gossip_find_requests_total", "find-capacity requests seen, by result (answered, holds, no_fit)", ["result"]),
     peers: registry.gauge("capacity_agent_gossip_peers", "peers in the view"),
+    propagation: registry.histogram("capacity_agent_gossip_propagation_seconds", "from a peer announcement's timestamp to this node keeping it, by source", ["source"], PROPAGATION_BUCKETS),
   };
 }

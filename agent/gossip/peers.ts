@@ -20,6 +20,8 @@ export interface PeerViewModules {
   logger: Logger;
   metrics: GossipMetrics | null;
   now: () => number;
+  /** called when the view changed (a peer kept or updated, or peers expired): e.g. the dashboard's live updates */
+  onChange?: () => void;
 }
 
 type Source = "gossip" | "sync";
@@ -105,7 +107,9 @@ export class PeerView {
     if (v.ok) {
       const a = v.peer.announcement;
       this.m.metrics?.accepted.inc({ source });
+      this.m.metrics?.propagation.observe({ source }, (this.m.now() - a.timestampMs) / 1000);
       this.m.metrics?.peers.set({}, this.table.size);
+      this.m.onChange?.();
       if (v.joined) this.log.info({ event: "peer_joined", nodeId: a.nodeId, farmId: a.farmId, source, sequence: a.sequence }, "peer joined the view");
       else this.log.trace({ event: "peer_updated", nodeId: a.nodeId, source, sequence: a.sequence }, "peer updated");
       return;
@@ -123,7 +127,10 @@ export class PeerView {
       this.m.metrics?.expired.inc();
       this.log.info({ event: "peer_expired", nodeId: p.announcement.nodeId, farmId: p.announcement.farmId, lastSequence: p.announcement.sequence, silentMs: this.m.now() - p.receivedAt }, "peer left the view after missing its heartbeats");
     }
-    if (gone.length) this.m.metrics?.peers.set({}, this.table.size);
+    if (gone.length) {
+      this.m.metrics?.peers.set({}, this.table.size);
+      this.m.onChange?.();
+    }
   }
 
   /** The live view, swept first. */

@@ -19,8 +19,16 @@ export class MetricsServer {
     const log = this.modules.logger.child({ module: "metrics" });
     this.server = http.createServer((req, res) => {
       if (req.method === "GET" && req.url === "/metrics") {
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-        res.end(this.modules.registry.expose());
+        this.modules.registry.expose().then(
+          (text) => {
+            res.writeHead(200, { "content-type": this.modules.registry.contentType });
+            res.end(text);
+          },
+          (err: unknown) => {
+            log.error({ event: "metrics_failed", err: String(err) }, "could not collect the metrics");
+            res.writeHead(500, { "content-type": "text/plain" }).end("metrics collection failed\n");
+          },
+        );
       } else if (req.method === "GET" && req.url === "/healthz") {
         const h = this.modules.health();
         res.writeHead(h.status === "down" ? 503 : 200, { "content-type": "application/json", "cache-control": "no-store" });

@@ -6,7 +6,7 @@ import { DOMAIN } from "../identity/domains";
 import { seal } from "../identity/envelope";
 import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
-import type { Counter, Gauge, Metrics, MetricsRegistry } from "../metrics/metrics";
+import { DELIVERY_BUCKETS, type Counter, type Gauge, type Histogram, type Metrics, type MetricsRegistry } from "../metrics/metrics";
 import { inclusionPath, leafHash, merkleRoot } from "../proofs/merkle";
 import { encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
 import { StoreError } from "../store/errors";
@@ -69,6 +69,7 @@ interface UsageMetrics {
   built: Counter;
   submitted: Counter;
   pending: Gauge;
+  delivery: Histogram;
 }
 
 /**
@@ -118,8 +119,9 @@ export class UsageService {
     this.metrics = m.metrics
       ? {
           built: m.metrics.registry.counter("capacity_agent_usage_proofs_built_total", "usage proofs built and put in the outbox"),
-          submitted: m.metrics.registry.counter("capacity_agent_usage_proofs_submitted_total", "usage proof submissions, by result (ok, duplicate, a refusal code, chain_unavailable)"),
+          submitted: m.metrics.registry.counter("capacity_agent_usage_proofs_submitted_total", "usage proof submissions, by result (ok, duplicate, a refusal code, chain_unavailable)", ["result"]),
           pending: m.metrics.registry.gauge("capacity_agent_usage_outbox_pending", "usage proofs waiting for the chain"),
+          delivery: m.metrics.registry.histogram("capacity_agent_usage_proof_delivery_seconds", "from the end of a proof's period to the chain's acknowledgement", [], DELIVERY_BUCKETS),
         }
       : null;
   }
@@ -338,6 +340,7 @@ export class UsageService {
             }
             this.retryMs = this.options.retryMinMs;
             this.metrics?.pending.set({}, this.outbox.pendingCount());
+            this.metrics?.delivery.observe({}, (this.m.now() - p.periodEndMs) / 1000);
             this.log.info({ event: "usage_proof_delivered", sequence: p.sequence, code: r.code, attempts: p.attempts + 1 }, "usage proof delivered");
             continue;
           }

@@ -101,7 +101,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
         if (isAuthFailure(err)) throw Object.assign(new Error(redact(`NATS at ${servers.join(", ")} refused the chain's credentials: ${(err as Error).message} (check --nats-nkey / --nats-creds; docs/bus-security.md)`, secrets)), { code: "nats_unauthorized" });
         throw Object.assign(new Error(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`, secrets)), { code: "nats_unavailable" });
       });
-      const registry = new MetricsRegistry();
+      const registry = new MetricsRegistry().withDefaults().withBuildInfo("chain");
       const options = parseChainOptions({ policy: { requireFarm: values["require-farm"] === true } });
       server = new ChainServer(options, { nc, subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
       await server.start();

@@ -1,7 +1,11 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { NodeClient } from "../../api/client";
 import { withNodeClient } from "../client";
-import { EXIT_OK, JSON_OPTION, NATS_OPTION, intFlag, type Command } from "../framework";
-import { isoTime, unitsLine } from "../format";
-import type { UsageStatusView } from "../../api/messages";
+import { EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, type Command, type Io } from "../framework";
+import { formatBytes, isoTime, unitsLine } from "../format";
+import type { StatusView, UsageStatusView } from "../../api/messages";
+import { UNIT_NAMES, type UnitName } from "../../capacity/units";
+import { redact } from "../../log/redact";
 
 function usageLine(u: UsageStatusView): string {
   const through = isoTime(u.meteredUntilMs);
@@ -9,41 +13,125 @@ function usageLine(u: UsageStatusView): string {
   return `usage       proofs every ${u.periodMs / 1000} s, built up to #${u.lastSequence} (metered until ${through}), ${chain}`;
 }
 
+/** Clear the terminal and put the cursor home (ANSI): each --watch frame replaces the last. */
+export const CLEAR_SCREEN = "\x1b[H\x1b[2J";
+const BYTE_UNITS = new Set<UnitName>(["mru", "sru", "hru"]);
+
+function amount(u: UnitName, v: number): string {
+  return BYTE_UNITS.has(u) ? formatBytes(v) : String(v);
+}
+
+/** One capacity line per unit: a bar of used / reservable, then the numbers. */
+export function capacityBars(s: Pick<StatusView, "reservable" | "used" | "free">, width = 20): string[] {
+  return UNIT_NAMES.map((u) => {
+    const cap = s.reservable[u];
+    const frac = cap > 0 ? Math.min(1, s.used[u] / cap) : 0;
+    const filled = Math.round(frac * width);
+    return `  ${u.padEnd(5)} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${String(Math.round(frac * 100)).padStart(3)}%  used ${amount(u, s.used[u])} of ${amount(u, cap)}, free ${amount(u, s.free[u])}`;
+  });
+}
+
+/** One --watch frame (pure): the node's capacity, power, the NATS and chain state, its latest deployments. */
+export function watchFrame(f: { node: number; nowMs: number; intervalMs: number; nats: string; status: StatusView | null; error: string | null; tookMs: number; latest: number }): string {
+  const head = `capacity-agent status --watch: node ${f.node}   ${isoTime(f.nowMs)}   (every ${f.intervalMs / 1000} s; Ctrl-C to quit)`;
+  const s = f.status;
+  if (!s) return [head, "", `nats        ${f.nats}`, `node        did not answer: ${f.error ?? "no reply"}`, "", "retrying..."].join("\n");
+  const u = s.usage;
+  const chain = !u ? "-" : u.chain ? `proofs delivered up to #${u.deliveredSequence}, ${u.pending} pending${u.lastCode ? `, chain said ${u.lastCode}` : ", ok"}` : "disabled (proofs kept, not sent)";
+  const latest = [...s.deployments].sort((a, b) => b.id - a.id).slice(0, f.latest);
+  return [
+    head,
+    "",
+    `node ${s.nodeId} (farm ${s.farmId}, twin ${s.twinId})   power ${s.power.toUpperCase()}   agent ${s.agentVersion}${s.storeFull ? "   STORE FULL" : ""}`,
+    `nats        ${f.nats}, node answered in ${f.tookMs} ms`,
+    `chain       ${chain}`,
+    "",
+    "capacity (used of reservable)",
+    ...capacityBars(s),
+    "",
+    `deployments ${s.deployments.length}${latest.length ? `, latest ${latest.length} by id:` : ""}`,
+    ...latest.map((d) => `  #${d.id} v${d.version} twin ${d.twinId}: ${unitsLine(d.units)}`),
+  ].join("\n");
+}
+
+async function watch(client: NodeClient, nc: NatsConnection, io: Io, o: { node: number; intervalMs: number; count: number | undefined; json: boolean }): Promise<void> {
+  for (let frame = 0; o.count === undefined || frame < o.count; frame++) {
+    if (frame > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, o.intervalMs);
+        io.signal.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+      });
+    }
+    if (io.signal.aborted) return;
+    const t0 = Date.now();
+    let status: StatusView | null = null;
+    let error: string | null = null;
+    try {
+      status = await client.status(o.node);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    const nats = nc.isClosed() ? "closed" : `connected to ${redact(nc.getServer())}`;
+    if (o.json) {
+      io.out(JSON.stringify({ timeMs: t0, nats, error, status: status ? statusJson(status) : null }));
+    } else {
+      io.out(CLEAR_SCREEN + watchFrame({ node: o.node, nowMs: t0, intervalMs: o.intervalMs, nats, status, error, tookMs: Date.now() - t0, latest: 8 }));
+    }
+  }
+}
+
+function statusJson(s: StatusView): Record<string, unknown> {
+  return {
+    nodeId: s.nodeId,
+    farmId: s.farmId,
+    twinId: s.twinId,
+    total: s.total,
+    reserved: s.reserved,
+    allocatable: s.allocatable,
+    reservable: s.reservable,
+    used: s.used,
+    free: s.free,
+    power: s.power,
+    agentVersion: s.agentVersion,
+    deployments: s.deployments,
+    usage: s.usage,
+    storeFull: s.storeFull,
+  };
+}
+
 export const statusCommand: Command = {
   name: "status",
   help: `usage: capacity-agent status --node N [--nats URL] [--json]
+       capacity-agent status --node N --watch [--interval-ms MS] [--count K] [--nats URL] [--json]
 
 JSON: {"nodeId","farmId","total","reserved","reservable","used","free","power","deployments":[{"id","twinId","version","units"}],
        "usage":{"periodMs","lastSequence","deliveredSequence","pending","meteredUntilMs","lastCode","chain"}}
 with units cru, mru, sru, hru, ipv4u, gpu (memory and storage in bytes). The node answers in pages
 (100 deployments by default, up to 1000); status fetches every page: "deployments" is the full list. "usage" tells the last
 usage proof built and the last the chain acknowledged, how many wait, and the chain's last answer.
-  --node N     the node
-  --nats URL   NATS server(s)
-  --json       print JSON`,
-  options: { node: { type: "string" }, ...NATS_OPTION, ...JSON_OPTION },
+With --watch the terminal is redrawn every interval: capacity bars per unit, power, the NATS
+connection, the chain's last answer to the node's usage proofs, and the latest deployments; a node
+that does not answer is shown as such and asked again. With --json, one JSON line per interval:
+{"timeMs","nats","error","status": <the JSON above> | null}.
+  --node N          the node
+  --nats URL        NATS server(s)
+  --json            print JSON
+  --watch           redraw until Ctrl-C (or --count frames)
+  --interval-ms MS  time between frames (default 2000, at least 100)
+  --count K         stop after K frames (default: never)`,
+  options: { node: { type: "string" }, ...NATS_OPTION, ...JSON_OPTION, watch: { type: "boolean" }, "interval-ms": { type: "string" }, count: { type: "string" } },
   async run({ values }, io) {
     const node = intFlag(values, "node", { required: true, max: 0xffffffff })!;
+    const intervalMs = intFlag(values, "interval-ms", { min: 100, max: 3_600_000 });
+    const count = intFlag(values, "count", { min: 1, max: 1_000_000_000 });
+    if (!values.watch && (intervalMs !== undefined || count !== undefined)) throw new UsageError("--interval-ms and --count go with --watch");
+    if (values.watch) {
+      await withNodeClient(values, io, (client, nc) => watch(client, nc, io, { node, intervalMs: intervalMs ?? 2000, count, json: values.json === true }));
+      return EXIT_OK;
+    }
     const s = await withNodeClient(values, io, (client) => client.status(node));
     if (values.json) {
-      io.out(
-        JSON.stringify({
-          nodeId: s.nodeId,
-          farmId: s.farmId,
-          twinId: s.twinId,
-          total: s.total,
-          reserved: s.reserved,
-          allocatable: s.allocatable,
-          reservable: s.reservable,
-          used: s.used,
-          free: s.free,
-          power: s.power,
-          agentVersion: s.agentVersion,
-          deployments: s.deployments,
-          usage: s.usage,
-          storeFull: s.storeFull,
-        }),
-      );
+      io.out(JSON.stringify(statusJson(s)));
     } else {
       io.out(
         [
