@@ -11,7 +11,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { connectAuth, freePort, natsAnswers } from "../../agent/bus/nats";
 import { credsFileText, decodeJwtClaims, userJwt } from "../../agent/bus/jwt";
 import { permissionsOf } from "../../agent/bus/permissions";
-import { ROOT, cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
+import { ROOT, cli, startAgent, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
 import { natsBin, waitFor } from "../utils/nats";
 
 const BUS_CONFIG = path.join(ROOT, "dist", "scripts", "bus-config.js");
@@ -23,6 +23,7 @@ let serverLog = "";
 let agent: AgentProcess;
 let users: Record<string, { credsFile: string; inboxPrefix: string; configFile: string; publicKey: string }>;
 const open: NatsConnection[] = [];
+let registry: string;
 
 beforeAll(async () => {
   dir = tmpDir("bus-jwt-");
@@ -39,7 +40,7 @@ beforeAll(async () => {
   }, 10_000, "nats-server in operator mode");
   const key = path.join(dir, "node.json");
   expect((await cli(["keys", "new", "--out", key])).code).toBe(0);
-  const registry = path.join(dir, "registry.json");
+  registry = path.join(dir, "registry.json");
   expect((await cli(["registry", "add", "--file", registry, "--node", "1", "--farm", "1", "--key", key])).code).toBe(0);
   agent = await startAgent(["--config", users["node-1"].configFile, "--data", path.join(dir, "data"), "--key", key, "--registry", registry, "--no-chain", "--heartbeat", "1"]);
 }, 60_000);
@@ -77,6 +78,16 @@ test("the agent connects with its creds file and a deployer reaches it with its 
   const jwt = /-----BEGIN NATS USER JWT-----\n(\S+)\n/.exec(fs.readFileSync(users["node-1"].credsFile, "utf8"))![1];
   expect(decodeJwtClaims(jwt)).toMatchObject({ sub: users["node-1"].publicKey, nats: { pub: { allow: expect.arrayContaining(["tfgrid.v1.capacity.1.1"]) }, resp: { max: 1 } } });
   expect(fs.statSync(users["node-1"].credsFile).mode & 0o777).toBe(0o600);
+}, 30_000);
+
+test("the farm dashboard connects with a deployer's creds and shows the node", async () => {
+  const dash = await startDaemon(["dashboard", "--farm", "1", "--port", "0", "--registry", registry, "--nats", url, "--nats-creds", users.alice.credsFile, "--nats-inbox-prefix", users.alice.inboxPrefix], "dashboard_started");
+  try {
+    expect(dash.logs.find((l) => l.event === "nats_connected")).toMatchObject({ auth: "creds", nkey: users.alice.publicKey });
+    expect(dash.logs.find((l) => l.event === "dashboard_started")).toMatchObject({ nodes: 1 });
+  } finally {
+    await dash.stop();
+  }
 }, 30_000);
 
 test("a node's JWT does not let it publish as another node", async () => {
