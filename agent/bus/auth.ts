@@ -156,8 +156,11 @@ export function parseCredentials(raw: Record<string, unknown>, prefix: string, b
   return c;
 }
 
-/** Credentials from flags (`values` of a command) and the environment; flags win. Paths relative to the working directory. */
-export function credentialsFromFlags(values: Record<string, unknown>, env: NodeJS.ProcessEnv): BusCredentials {
+/**
+ * Credentials from flags (`values` of a command) and the environment; flags win. Paths relative to
+ * the working directory. `check` false: the caller lays them on a config file's and checks the whole.
+ */
+export function credentialsFromFlags(values: Record<string, unknown>, env: NodeJS.ProcessEnv, check = true): BusCredentials {
   const fromSource = (get: (flag: FlagName) => string | undefined, source: "env" | "flag"): BusCredentials => {
     const raw: Record<string, unknown> = {};
     for (const flag of Object.keys(NATS_AUTH_FLAGS) as FlagName[]) {
@@ -190,7 +193,7 @@ export function credentialsFromFlags(values: Record<string, unknown>, env: NodeJ
     return typeof v === "string" ? v : undefined;
   }, "flag");
   const merged = mergeCredentials(fromEnv, fromFlags);
-  checkCredentials(merged, "nats");
+  if (check) checkCredentials(merged, "nats");
   return merged;
 }
 

@@ -274,7 +274,8 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
     if (raw.nats.servers !== undefined) c.nats.servers = parseServers(raw.nats.servers, "nats.servers");
     if (raw.nats.embedded !== undefined) c.nats.embedded = boolField(raw.nats.embedded, "nats.embedded");
     const creds = Object.fromEntries(Object.entries(raw.nats).filter(([k]) => CREDENTIAL_FIELDS.includes(k)));
-    c.nats.credentials = asConfigError(() => parseCredentials(creds, "nats", path.dirname(source)));
+    // checked whole once the environment and flags are laid on top (a password may come from CAPACITY_AGENT_NATS_PASSWORD)
+    c.nats.credentials = asConfigError(() => parseCredentials(creds, "nats", path.dirname(source), true));
   }
   if (raw.power !== undefined) {
     if (!isObj(raw.power)) throw new ConfigError("power", "expected an object");
@@ -434,7 +435,7 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
   }
   // credentials: the file's, then the environment's and the flags' (a source naming a method replaces the method below it)
   c.nats.credentials = asConfigError(() => {
-    const merged = mergeCredentials(c.nats.credentials, credentialsFromFlags(flags.natsAuth ?? {}, env));
+    const merged = mergeCredentials(c.nats.credentials, credentialsFromFlags(flags.natsAuth ?? {}, env, false));
     checkCredentials(merged, "nats");
     return merged;
   });

@@ -101,6 +101,9 @@ describe("config: nats credentials in the file, the environment and flags", () =
     const f = write("c2.json", JSON.stringify({ nats: { user: "u", password: "pw-in-file" } }));
     expect(loadConfig({ config: f, natsAuth: { "nats-nkey": "/x.nk" } }, {}).nats.credentials).toEqual({ nkeySeedFile: "/x.nk", origins: { nkeySeedFile: "--nats-nkey" } });
     expect(() => loadConfig({ config: write("c3.json", JSON.stringify({ nats: { token: "t", nkeySeedFile: "n" } })) }, {})).toThrow(/^nats: give one way to authenticate/);
+    // the user in the file, its password from the environment
+    expect(loadConfig({ config: write("c5.json", JSON.stringify({ nats: { user: "farmer" } })) }, { CAPACITY_AGENT_NATS_PASSWORD: "pw-env" }).nats.credentials).toMatchObject({ user: "farmer", password: "pw-env" });
+    expect(() => loadConfig({ config: write("c6.json", JSON.stringify({ nats: { user: "farmer" } })) }, {})).toThrow(/nats\.password: the user needs a password/);
     expect(() => loadConfig({ config: write("c4.json", JSON.stringify({ nats: { tls: { verify: true } } })) }, {})).toThrow(/nats\.tls\.verify: unknown field/);
   });
 });
