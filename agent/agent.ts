@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Ledger } from "./admission/ledger";
 import { NodeApi } from "./api/server";
-import { busHealth, connectBus, findNatsServer, natsAnswers, startEmbeddedNats, type EmbeddedNats, type NatsConnection } from "./bus/nats";
+import { busHealth, connectBus, findNatsServer, isAuthFailure, natsAnswers, startEmbeddedNats, type EmbeddedNats, type NatsConnection } from "./bus/nats";
 import { Subjects } from "./bus/subjects";
 import { removeNatsUrlFile, writeNatsUrlFile } from "./bus/url-file";
 import { capacityOf } from "./capacity/model";
@@ -244,8 +244,12 @@ export class Agent {
       this.log.info({ event: "nats_url_written", file: this.natsUrlFile, url: this.embedded.url, export: `export CAPACITY_AGENT_NATS=${this.embedded.url}` }, "client commands find the embedded NATS server through this file");
     }
     try {
-      this.nc = await connectBus({ servers, name: `capacity-agent node ${c.nodeId}` }, this.log);
+      this.nc = await connectBus({ servers, name: `capacity-agent node ${c.nodeId}`, credentials: c.nats.credentials }, this.log);
     } catch (err) {
+      if ((err as { code?: unknown }).code === "nats_credentials_invalid") throw new AgentStartError("nats_credentials_invalid", (err as Error).message, { cause: err });
+      if (isAuthFailure(err)) {
+        throw new AgentStartError("nats_unauthorized", redact(`NATS at ${servers.join(", ")} refused this agent's credentials: ${(err as Error).message} (check nats.nkeySeedFile / credsFile / user and password, and that the server knows this user; docs/bus-security.md)`, secretsOf(servers)), { cause: err });
+      }
       throw new AgentStartError("nats_unavailable", redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message}`, secretsOf(servers)), { cause: err });
     }
     this.natsUrl = redact(this.nc.getServer());

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../log/logger";
 import { redact, secretsOf } from "../log/redact";
+import { loadCredentials, type BusCredentials, type LoadedCredentials } from "./auth";
 
 export type { NatsConnection };
 
@@ -14,6 +15,8 @@ export interface BusOptions {
   name: string;
   /** how long the first connect may take, ms (default 5000) */
   timeoutMs?: number;
+  /** NATS credentials and TLS (agent/bus/auth.ts); none: an open bus, or credentials in the URLs */
+  credentials?: BusCredentials;
 }
 
 /** What the agent knows of its NATS connection right now (for /healthz). */
@@ -57,17 +60,35 @@ export function natsAuth(servers: readonly string[]): { user?: string; pass?: st
 }
 
 /**
+ * Connect options for `servers` with `credentials`: configured credentials win over credentials
+ * written in the URLs. Throws BusAuthError (code nats_credentials_invalid) for an unreadable file.
+ */
+export function connectAuth(servers: readonly string[], credentials: BusCredentials | undefined): LoadedCredentials {
+  const loaded = loadCredentials(credentials);
+  if (loaded.method !== "none") return loaded;
+  return { ...loaded, options: { ...natsAuth(servers), ...loaded.options } };
+}
+
+/** A connect failure the server gave because of the credentials (wrong, missing or not allowed). */
+export function isAuthFailure(err: unknown): boolean {
+  const e = err as { message?: unknown; code?: unknown; name?: unknown } | null;
+  const text = `${String(e?.name ?? "")} ${String(e?.code ?? "")} ${String(e?.message ?? "")}`;
+  return /authoriz|authenticat|AUTHORIZATION_VIOLATION|AUTHENTICATION_EXPIRED/i.test(text);
+}
+
+/**
  * Connect to NATS and ride reconnects forever: the agent keeps serving from its store while the
  * bus is away, and NATS moves it to another server of the cluster when one dies.
  */
 export async function connectBus(options: BusOptions, logger: Logger): Promise<NatsConnection> {
   const log = logger.child({ module: "bus" });
   // server names and errors are logged without the credentials of the configured URLs
-  const secrets = secretsOf(options.servers);
+  const auth = connectAuth(options.servers, options.credentials);
+  const secrets = [...secretsOf(options.servers), ...auth.secrets];
   const clean = (s: unknown): string => redact(String(s), secrets);
   const nc = await connect({
     servers: options.servers,
-    ...natsAuth(options.servers),
+    ...(auth.options as Record<string, unknown>),
     name: options.name,
     timeout: options.timeoutMs ?? 5000,
     maxReconnectAttempts: -1,
@@ -76,7 +97,7 @@ export async function connectBus(options: BusOptions, logger: Logger): Promise<N
     pingInterval: 5000,
     maxPingOut: 2,
   });
-  log.info({ event: "nats_connected", server: clean(nc.getServer()) }, "connected to NATS");
+  log.info({ event: "nats_connected", server: clean(nc.getServer()), auth: auth.method, nkey: auth.publicKey, tls: options.credentials?.tls !== undefined }, "connected to NATS");
   const state: BusHealth = { connected: true, server: clean(nc.getServer()), sinceMs: 0, disconnects: 0 };
   busStates.set(nc, state);
   void (async () => {

@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../api/client";
+import { credentialsFromFlags } from "../bus/auth";
 import { Subjects } from "../bus/subjects";
 import { redact, secretsOf } from "../log/redact";
 import { natsSource, type Io } from "./framework";
@@ -8,18 +9,28 @@ export class NatsUnavailable extends Error {
   readonly code = "nats_unavailable";
 }
 
+export class NatsUnauthorized extends Error {
+  readonly code = "nats_unauthorized";
+}
+
 /** Connect to NATS for one CLI command, run `fn`, and always close the connection. */
 export async function withNats<T>(values: Record<string, unknown>, io: Io, fn: (nc: NatsConnection, subjects: Subjects) => Promise<T>): Promise<T> {
   const { servers, source } = natsSource(values, io.env);
   let nc: NatsConnection;
   // the NATS client loads when a command connects, not with the module graph (fast --help)
   const { connect } = require("@nats-io/transport-node") as typeof import("@nats-io/transport-node");
-  const { natsAuth } = require("../bus/nats") as typeof import("../bus/nats");
+  const { connectAuth, isAuthFailure } = require("../bus/nats") as typeof import("../bus/nats");
+  // credential files are read before connecting; an unreadable one is named (nats_credentials_invalid)
+  const auth = connectAuth(servers, credentialsFromFlags(values, io.env));
+  const secrets = [...secretsOf(servers), ...auth.secrets];
   try {
-    nc = await connect({ servers, ...natsAuth(servers), timeout: 3000, name: "capacity-agent cli" });
+    nc = await connect({ servers, ...(auth.options as Record<string, unknown>), timeout: 3000, name: "capacity-agent cli" });
   } catch (err) {
+    if (isAuthFailure(err)) {
+      throw new NatsUnauthorized(redact(`NATS at ${servers.join(", ")} refused the credentials: ${(err as Error).message} (give --nats-nkey FILE, --nats-creds FILE or --nats-user with --nats-password-file; docs/bus-security.md)`, secrets));
+    }
     const hint = source === "the default" ? "is an agent running? pass --nats URL or set CAPACITY_AGENT_NATS" : source === "--nats" ? "check the URL" : `the URL came from ${source}; check it or pass --nats URL`;
-    throw new NatsUnavailable(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (${hint})`, secretsOf(servers)));
+    throw new NatsUnavailable(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (${hint})`, secrets));
   }
   try {
     return await fn(nc, new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1"));

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveNatsServers } from "../bus/url-file";
+import { NATS_AUTH_FLAGS } from "../bus/auth";
 
 /** Exit codes: 0 ok, 1 refused or failed, 2 usage error. */
 export const EXIT_OK = 0;
@@ -61,7 +62,20 @@ export function intFlag(values: Record<string, unknown>, name: string, opts: { r
   return Number(v);
 }
 
-export const NATS_OPTION = { nats: { type: "string" as const } };
+/** --nats and the credential and TLS flags (bus/auth.ts) of every command that connects to NATS */
+export const NATS_OPTION = { nats: { type: "string" as const }, ...NATS_AUTH_FLAGS };
+
+/** The --help lines of the credential flags (docs/bus-security.md). */
+export const NATS_AUTH_HELP = `NATS credentials and TLS (docs/bus-security.md; one way to authenticate at a time; each flag also
+reads CAPACITY_AGENT_<FLAG>, e.g. CAPACITY_AGENT_NATS_NKEY; secrets are read from files, or from
+CAPACITY_AGENT_NATS_PASSWORD / CAPACITY_AGENT_NATS_TOKEN, and never printed):
+  --nats-nkey FILE           user nkey seed file (scripts/bus-config writes them)
+  --nats-creds FILE          NATS creds file (user JWT and seed, decentralised auth)
+  --nats-user NAME           user name; the password from --nats-password-file FILE
+  --nats-token-file FILE     a token
+  --nats-ca FILE             CA certificate(s) that sign the server's TLS certificate (turns TLS on)
+  --nats-cert FILE           client TLS certificate; --nats-key FILE its private key
+  --nats-inbox-prefix P      reply inbox prefix this user may read (_INBOX.<user>; scripts/bus-config)`;
 export const JSON_OPTION = { json: { type: "boolean" as const } };
 
 /** --nats, $CAPACITY_AGENT_NATS, the nats.url of a local agent's embedded server, or the default. */
@@ -72,4 +86,9 @@ export function natsServers(values: Record<string, unknown>, env: NodeJS.Process
 /** The servers and where they came from (said when the connection fails). */
 export function natsSource(values: Record<string, unknown>, env: NodeJS.ProcessEnv): { servers: string[]; source: string } {
   return resolveNatsServers(values.nats as string | undefined, env);
+}
+
+/** A command's --help text; commands that connect to NATS get the credential flags' lines. */
+export function helpOf(cmd: Command): string {
+  return cmd.options["nats-nkey"] && !cmd.help.includes(NATS_AUTH_HELP) ? `${cmd.help}\n${NATS_AUTH_HELP}` : cmd.help;
 }

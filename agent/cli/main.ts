@@ -1,4 +1,4 @@
-import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, parse, type Io } from "./framework";
+import { EXIT_FAIL, EXIT_OK, EXIT_USAGE, UsageError, helpOf, parse, type Io } from "./framework";
 import { COMMANDS } from "./commands";
 import { AGENT_VERSION } from "../version";
 import { redact, secretsOf } from "../log/redact";
@@ -36,7 +36,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const ac = new AbortController();
   const env = io?.env ?? process.env;
   // error lines may quote a NATS URL or a library error: never print the credentials in them
-  const secrets = secretsOf(natsArgs(argv, env));
+  const secrets = [...secretsOf(natsArgs(argv, env)), ...[env.CAPACITY_AGENT_NATS_PASSWORD, env.CAPACITY_AGENT_NATS_TOKEN].filter((s): s is string => !!s && s.length >= 3)];
   const writeErr = io?.err ?? ((s: string) => process.stderr.write(s.endsWith("\n") ? s : s + "\n"));
   const full: Io = {
     out: io?.out ?? ((s) => process.stdout.write(s.endsWith("\n") ? s : s + "\n")),
@@ -60,7 +60,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   }
   const cmd = entry.load();
   if (rest.includes("--help") || rest.includes("-h")) {
-    full.out(cmd.help);
+    full.out(helpOf(cmd));
     return EXIT_OK;
   }
   if (!io?.signal) {
@@ -72,7 +72,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     return await cmd.run(parse(cmd, rest), full);
   } catch (err) {
     if (err instanceof UsageError) {
-      full.err(`capacity-agent ${cmd.name}: ${err.message}\n\n${cmd.help}`);
+      full.err(`capacity-agent ${cmd.name}: ${err.message}\n\n${helpOf(cmd)}`);
       return EXIT_USAGE;
     }
     const e = err as { code?: string; message?: string };

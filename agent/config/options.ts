@@ -5,6 +5,7 @@ import { parseSize } from "../capacity/size";
 import { UNIT_NAMES } from "../capacity/units";
 import { LOG_LEVELS } from "../log/logger";
 import { API_LIMITS_DEFAULTS, parseApiLimits, type ApiLimits } from "../api/limits";
+import { BusAuthError, checkCredentials, credentialsFromFlags, hasCredentials, mergeCredentials, parseCredentials, type BusCredentials } from "../bus/auth";
 import { ConfigError } from "./errors";
 
 /**
@@ -36,8 +37,10 @@ export interface AgentConfig {
   nats: {
     /** server URLs; default ["nats://127.0.0.1:4222"] */
     servers: string[];
-    /** with no --nats given and nothing answering: start a nats-server child on a free port (default true) */
+    /** with no --nats given and nothing answering: start a nats-server child on a free port (default true; false when credentials are set) */
     embedded: boolean;
+    /** credentials, TLS and inbox prefix (bus/auth.ts, docs/bus-security.md); default none: an open bus */
+    credentials: BusCredentials;
   };
   /** subject prefix; default "tfgrid.v1" */
   subjectPrefix: string;
@@ -111,7 +114,7 @@ export function defaultConfig(): AgentConfig {
     registryFile: path.join(dataDir, "registry.json"),
     devIdentity: true,
     idsExplicit: { nodeId: false, twinId: false },
-    nats: { servers: ["nats://127.0.0.1:4222"], embedded: true },
+    nats: { servers: ["nats://127.0.0.1:4222"], embedded: true, credentials: {} },
     subjectPrefix: "tfgrid.v1",
     power: { state: "up", rented: false },
     capacity: { ...DEFAULT_POLICY, overprovision: { ...DEFAULT_POLICY.overprovision } },
@@ -142,10 +145,12 @@ export interface ConfigOverrides {
   metricsPort?: string;
   /** run without the chain (chain.enabled = false) */
   noChain?: boolean;
+  /** the NATS credential flags as given (--nats-nkey ...: bus/auth.ts NATS_AUTH_FLAGS); their variables are read there */
+  natsAuth?: Record<string, unknown>;
 }
 
 /** Environment variables: CAPACITY_AGENT_<FLAG>, e.g. CAPACITY_AGENT_NODE_ID, CAPACITY_AGENT_NATS. */
-export const ENV_VARS: Record<keyof ConfigOverrides, string> = {
+export const ENV_VARS: Record<Exclude<keyof ConfigOverrides, "natsAuth">, string> = {
   config: "CAPACITY_AGENT_CONFIG",
   nats: "CAPACITY_AGENT_NATS",
   data: "CAPACITY_AGENT_DATA",
@@ -164,7 +169,7 @@ export const ENV_VARS: Record<keyof ConfigOverrides, string> = {
 
 export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   const o: ConfigOverrides = {};
-  for (const [k, name] of Object.entries(ENV_VARS) as Array<[keyof ConfigOverrides, string]>) {
+  for (const [k, name] of Object.entries(ENV_VARS) as Array<[Exclude<keyof ConfigOverrides, "natsAuth">, string]>) {
     const v = env[name];
     if (v === undefined || v === "") continue;
     if (k === "pretty" || k === "noChain") o[k] = v === "1" || v.toLowerCase() === "true";
@@ -236,6 +241,18 @@ export const MAX_PERIOD_SECONDS = 14_400;
 
 const SUBJECT_TOKEN_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
+/** the `nats` fields of bus/auth.ts BusCredentials */
+const CREDENTIAL_FIELDS = ["user", "password", "passwordFile", "token", "tokenFile", "nkeySeedFile", "credsFile", "inboxPrefix", "tls"];
+
+function asConfigError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof BusAuthError) throw new ConfigError(err.field, err.message.slice(err.field.length + 2), { cause: err });
+    throw err;
+  }
+}
+
 /** Apply a parsed JSON config file onto `c` (validating every field). */
 export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   if (!isObj(raw)) throw new ConfigError(source, "expected a JSON object");
@@ -253,9 +270,12 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.nats !== undefined) {
     if (!isObj(raw.nats)) throw new ConfigError("nats", "expected an object");
-    checkKeys(raw.nats, ["servers", "embedded"], "nats");
+    checkKeys(raw.nats, ["servers", "embedded", ...CREDENTIAL_FIELDS], "nats");
     if (raw.nats.servers !== undefined) c.nats.servers = parseServers(raw.nats.servers, "nats.servers");
     if (raw.nats.embedded !== undefined) c.nats.embedded = boolField(raw.nats.embedded, "nats.embedded");
+    const creds = Object.fromEntries(Object.entries(raw.nats).filter(([k]) => CREDENTIAL_FIELDS.includes(k)));
+    // checked whole once the environment and flags are laid on top (a password may come from CAPACITY_AGENT_NATS_PASSWORD)
+    c.nats.credentials = asConfigError(() => parseCredentials(creds, "nats", path.dirname(source), true));
   }
   if (raw.power !== undefined) {
     if (!isObj(raw.power)) throw new ConfigError("power", "expected an object");
@@ -377,7 +397,7 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
     if (isObj(r.nats) && r.nats.servers !== undefined && r.nats.embedded === undefined) c.nats.embedded = false;
   }
   for (const [source, o] of [["env", fromEnv], ["flag", flags]] as const) {
-    const name = (k: keyof ConfigOverrides, flag: string): string => (source === "env" ? ENV_VARS[k] : flag);
+    const name = (k: keyof typeof ENV_VARS, flag: string): string => (source === "env" ? ENV_VARS[k] : flag);
     if (o.data !== undefined) {
       c.dataDir = path.resolve(o.data);
       fileSetData = true;
@@ -413,6 +433,14 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
     if (o.metricsPort !== undefined) c.metrics.port = intField(o.metricsPort, name("metricsPort", "--metrics-port"), 0, 65535);
     if (o.noChain) c.chain.enabled = false;
   }
+  // credentials: the file's, then the environment's and the flags' (a source naming a method replaces the method below it)
+  c.nats.credentials = asConfigError(() => {
+    const merged = mergeCredentials(c.nats.credentials, credentialsFromFlags(flags.natsAuth ?? {}, env, false));
+    checkCredentials(merged, "nats");
+    return merged;
+  });
+  // a secured bus is never replaced by an open embedded server
+  if (hasCredentials(c.nats.credentials)) c.nats.embedded = false;
   // the node's twin defaults to the node id when nothing set it
   if (!twinSet) c.twinId = c.nodeId;
   c.idsExplicit = { nodeId: nodeSet, twinId: twinSet };

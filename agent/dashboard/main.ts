@@ -1,6 +1,7 @@
 import * as crypto from "node:crypto";
 import { NodeClient } from "../api/client";
-import { connectBus, type NatsConnection } from "../bus/nats";
+import { BusAuthError, credentialsFromFlags, loadCredentials } from "../bus/auth";
+import { connectBus, isAuthFailure, type NatsConnection } from "../bus/nats";
 import { Subjects } from "../bus/subjects";
 import { ChainClient } from "../chain/client";
 import { ChainRegistry } from "../chain/registry";
@@ -28,7 +29,18 @@ export async function runDashboard(values: Record<string, unknown>, io: Io): Pro
   const level = (values["log-level"] as string | undefined) ?? "info";
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
   const servers = natsServers(values, io.env);
-  const secrets = secretsOf(servers);
+  let credentials;
+  let credentialSecrets: string[];
+  try {
+    credentials = credentialsFromFlags(values, io.env);
+    // read once here, so that every secret in the files is redacted from the logs
+    credentialSecrets = loadCredentials(credentials).secrets;
+  } catch (err) {
+    if (!(err instanceof BusAuthError)) throw err;
+    io.err(`capacity-agent dashboard: [${err.code}] ${err.message}`);
+    return EXIT_FAIL;
+  }
+  const secrets = [...secretsOf(servers), ...credentialSecrets];
   const subjects = new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1");
   const logger = createLogger({ level, pretty: values.pretty === true }, undefined, secrets);
   const log = logger.child({ module: "dashboard" });
@@ -44,7 +56,8 @@ export async function runDashboard(values: Record<string, unknown>, io: Io): Pro
   };
   try {
     await cryptoReady(); // announcements may be signed with sr25519
-    nc = await connectBus({ servers, name: "capacity-agent dashboard" }, logger).catch((err: unknown) => {
+    nc = await connectBus({ servers, name: "capacity-agent dashboard", credentials }, logger).catch((err: unknown) => {
+      if (isAuthFailure(err)) throw Object.assign(new Error(redact(`NATS at ${servers.join(", ")} refused the dashboard's credentials: ${(err as Error).message} (check --nats-nkey / --nats-creds; docs/bus-security.md)`, secrets)), { code: "nats_unauthorized" });
       throw Object.assign(new Error(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`, secrets)), { code: "nats_unavailable" });
     });
     const chain = new ChainClient(nc, subjects);

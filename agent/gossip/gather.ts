@@ -1,4 +1,5 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { inboxPrefixOf } from "../bus/auth";
 
 export interface GatherOptions {
   /** stop after this long in any case, ms */
@@ -17,7 +18,8 @@ export interface GatherOptions {
 export function gather(nc: NatsConnection, subject: string, payload: Uint8Array, opts: GatherOptions, onReply: (data: Uint8Array, stop: () => void) => void): Promise<void> {
   return new Promise<void>((resolve) => {
     const { createInbox } = require("@nats-io/transport-node") as typeof import("@nats-io/transport-node"); // loaded on use (fast CLI --help)
-    const inbox = createInbox();
+    // the connection's own inbox prefix: with per-user permissions it may read only its own inboxes
+    const inbox = createInbox(inboxPrefixOf(nc));
     let sub: Subscription | null = null;
     let deadline: NodeJS.Timeout | null = null;
     let quiet: NodeJS.Timeout | null = null;

@@ -23,7 +23,7 @@ describe("config", () => {
     expect(c.nodeId).toBe(5);
     expect(c.farmId).toBe(9);
     expect(c.twinId).toBe(5);
-    expect(c.nats).toEqual({ servers: ["nats://10.0.0.1:4222"], embedded: false });
+    expect(c.nats).toEqual({ servers: ["nats://10.0.0.1:4222"], embedded: false, credentials: {} });
     expect(loadConfig({ nats: "nats://a:1,nats://b:2" }, {}).nats.servers).toEqual(["nats://a:1", "nats://b:2"]);
   });
 

@@ -1,6 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { busHealth, connectBus, type NatsConnection } from "../../bus/nats";
+import { BusAuthError, credentialsFromFlags, loadCredentials } from "../../bus/auth";
+import { busHealth, connectBus, isAuthFailure, type NatsConnection } from "../../bus/nats";
 import { Subjects } from "../../bus/subjects";
 import { createChainMetrics } from "../../chain/metrics";
 import { parseChainOptions } from "../../chain/options";
@@ -56,7 +57,18 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
     const metricsPort = intFlag(values, "metrics-port", { min: 0, max: 65535 });
     const servers = natsServers(values, io.env);
     const subjects = new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1");
-    const secrets = secretsOf(servers);
+    let credentials;
+    let credentialSecrets: string[];
+    try {
+      credentials = credentialsFromFlags(values, io.env);
+      // read once here, so that every secret in the files is redacted from the logs
+      credentialSecrets = loadCredentials(credentials).secrets;
+    } catch (err) {
+      if (!(err instanceof BusAuthError)) throw err;
+      io.err(`capacity-agent chain: [${err.code}] ${err.message}`);
+      return EXIT_FAIL;
+    }
+    const secrets = [...secretsOf(servers), ...credentialSecrets];
     const logger = createLogger({ level, pretty: values.pretty === true }, undefined, secrets);
     const log = logger.child({ module: "chain" });
 
@@ -85,7 +97,8 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       await cryptoReady(); // registrations may be signed with sr25519: load its WASM crypto once, up front
       const signer = await chainKey(values.key as string | undefined, data, log);
       store = ChainStore.open(data);
-      nc = await connectBus({ servers, name: "capacity-agent chain" }, logger).catch((err: unknown) => {
+      nc = await connectBus({ servers, name: "capacity-agent chain", credentials }, logger).catch((err: unknown) => {
+        if (isAuthFailure(err)) throw Object.assign(new Error(redact(`NATS at ${servers.join(", ")} refused the chain's credentials: ${(err as Error).message} (check --nats-nkey / --nats-creds; docs/bus-security.md)`, secrets)), { code: "nats_unauthorized" });
         throw Object.assign(new Error(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`, secrets)), { code: "nats_unavailable" });
       });
       const registry = new MetricsRegistry().withDefaults().withBuildInfo("chain");

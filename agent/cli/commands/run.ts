@@ -4,7 +4,8 @@ import { cryptoReady } from "../../identity/keys";
 import { createLogger } from "../../log/logger";
 import { redact, secretsOf } from "../../log/redact";
 import { ConfigError } from "../../config/errors";
-import { EXIT_FAIL, EXIT_OK, UsageError, type Command } from "../framework";
+import { BusAuthError, loadCredentials, NATS_AUTH_FLAGS } from "../../bus/auth";
+import { EXIT_FAIL, EXIT_OK, NATS_AUTH_HELP, UsageError, type Command } from "../framework";
 
 export const RUN_OPTIONS = {
   config: { type: "string" as const },
@@ -21,6 +22,7 @@ export const RUN_OPTIONS = {
   period: { type: "string" as const },
   "metrics-port": { type: "string" as const },
   "no-chain": { type: "boolean" as const },
+  ...NATS_AUTH_FLAGS,
 };
 
 export const runCommand: Command = {
@@ -28,7 +30,7 @@ export const runCommand: Command = {
   help: `usage: capacity-agent run [--config FILE] [--nats URL[,URL...]] [--data DIR] [--node-id N]
                           [--farm-id F] [--twin-id T] [--key FILE] [--registry FILE] [--pretty]
                           [--log-level LEVEL] [--heartbeat SECONDS] [--period SECONDS]
-                          [--metrics-port PORT] [--no-chain]
+                          [--metrics-port PORT] [--no-chain] [NATS credentials and TLS]
 
 With no options it runs on embedded defaults: a dev identity (node 1, farm 1) created in
 ./.capacity-agent, NATS at nats://127.0.0.1:4222, and if nothing answers there, a nats-server
@@ -47,6 +49,7 @@ commands run in the same directory find it, and the export line for other shells
   --metrics-port PORT serve Prometheus metrics on 127.0.0.1:PORT/metrics (and /healthz)
   --no-chain          do not register with the chain nor send it usage proofs (they are still
                       built and kept for audit); keys come from the registry file only
+${NATS_AUTH_HELP}
 The agent registers itself with the chain stand-in (capacity-agent chain) on the same NATS,
 resolves twin and node keys through it after the registry file, and sends it one usage proof
 per period; while no chain answers it keeps working and delivers the proofs later.
@@ -68,6 +71,7 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
       period: values.period as string | undefined,
       metricsPort: values["metrics-port"] as string | undefined,
       noChain: values["no-chain"] as boolean | undefined,
+      natsAuth: values,
     };
     let config;
     try {
@@ -77,7 +81,16 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
       if (err instanceof ConfigError && err.field.startsWith("--") && err.field !== "--config") throw new UsageError(err.message);
       throw err;
     }
-    const secrets = secretsOf(config.nats.servers);
+    // the credential files are read once here, so that every secret in them is redacted from the logs
+    let credentialSecrets: string[];
+    try {
+      credentialSecrets = loadCredentials(config.nats.credentials).secrets;
+    } catch (err) {
+      if (!(err instanceof BusAuthError)) throw err;
+      io.err(`capacity-agent run: [${err.code}] ${err.message}`);
+      return EXIT_FAIL;
+    }
+    const secrets = [...secretsOf(config.nats.servers), ...credentialSecrets];
     const logger = createLogger(config.log, undefined, secrets);
     const agent = new Agent(config, logger);
     try {
