@@ -328,8 +328,8 @@ export class Agent {
       this.add(link);
       sink = {
         head: (nodeId) => backend.head(nodeId),
-        submitProof: async (envelope) => {
-          const r = await backend.submitProof(this.signer, envelope);
+        submitProof: async (envelope, twins) => {
+          const r = await backend.submitProof(this.signer, envelope, twins);
           // the chain lost this node (a new chain store): register again, the proof is retried
           if (!r.ok && r.code === "unknown_node") link.refresh();
           return r;

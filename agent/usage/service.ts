@@ -8,18 +8,20 @@ import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import type { Counter, Gauge, Metrics, MetricsRegistry } from "../metrics/metrics";
 import { inclusionPath, leafHash, merkleRoot } from "../proofs/merkle";
-import { encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
+import { decodeRecord, encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
 import { StoreError } from "../store/errors";
 import type { Store } from "../store/store";
 import { decode, encode, WireError } from "../wire/codec";
 import { rejectionToWire, type UsageStatusView } from "../api/messages";
 import { LISTING_PAGE, LISTING_PAGE_MAX } from "./audit";
 import { meterPeriod } from "./meter";
+import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../billing/twins";
 import { UsageOutbox, type ChainHead } from "./outbox";
 
 /** Where proofs go: the chain (ChainClient is one). Throws when the chain cannot be reached. */
 export interface ProofSink {
-  submitProof(envelope: Uint8Array): Promise<{ ok: true; code: string } | { ok: false; code: string; message: string }>;
+  /** `twins`: the encoded twin subtotals the header's twins_root commits to (they travel with the proof for billing) */
+  submitProof(envelope: Uint8Array, twins: Uint8Array[]): Promise<{ ok: true; code: string } | { ok: false; code: string; message: string }>;
   /** the chain's head for this node, to go on from after the local store was lost */
   head?(nodeId: number): Promise<ChainHead | undefined>;
 }
@@ -249,6 +251,7 @@ export class UsageService {
       network: (id: number) => network.bytes(id, startMs, endMs),
     });
     const encoded = metered.records.map((r) => ({ deploymentId: r.deploymentId, bytes: encodeRecord(r) }));
+    const twins = twinSubtotals(metered.records).map(encodeTwinSubtotal);
     const header: ProofHeader = {
       nodeId: this.options.nodeId,
       farmId: this.options.farmId,
@@ -260,6 +263,8 @@ export class UsageService {
       totals: metered.totals,
       recordsRoot: merkleRoot(encoded.map((r) => leafHash(r.bytes))),
       downtimeMs: metered.downtimeMs,
+      twinsRoot: twinsTree(twins).root,
+      twinCount: twins.length,
     };
     const headerBytes = encodeProofHeader(header);
     const envelope = seal(this.m.signer, DOMAIN.UsageProof, headerBytes);
@@ -302,6 +307,11 @@ export class UsageService {
     this.periodTimer.unref?.();
   }
 
+  /** The encoded twin subtotals of proof `sequence`, recomputed from its stored records (not stored twice). */
+  private twinsOf(sequence: number): Uint8Array[] {
+    return twinSubtotals(this.outbox.records(sequence).map((r) => decodeRecord(r.bytes))).map(encodeTwinSubtotal);
+  }
+
   /** Send pending proofs, oldest first, until the outbox is empty or the chain is away. */
   async send(): Promise<void> {
     const sink = this.m.sink;
@@ -320,7 +330,7 @@ export class UsageService {
           if (!p) break;
           let r: Awaited<ReturnType<ProofSink["submitProof"]>>;
           try {
-            r = await sink.submitProof(p.envelope);
+            r = await sink.submitProof(p.envelope, this.twinsOf(p.sequence));
           } catch (err) {
             this.tryWrite(() => this.outbox.markAttempt(p.sequence, "chain_unavailable"));
             this.metrics?.submitted.inc({ result: "chain_unavailable" });
