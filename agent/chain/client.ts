@@ -9,6 +9,7 @@ import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/
 import type { Registration } from "./backend";
 import { balanceFromWire, billFromWire, type TwinBalance, type TwinBill } from "./billing";
 import { ChainError } from "./errors";
+import { parsePricing, type PricingPolicy } from "../billing/pricing";
 import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "./options";
 import { chainCallToWire, type WireChainReply, type WireFarmInfo, type WireNodeInfo, type WireTwinInfo } from "./wire";
 
@@ -235,12 +236,13 @@ export class ChainClient {
    * A twin's balance and bills, newest first (at most `limit`, the chain's default 100); only node
    * `nodeId`'s with it, only the bill of proof `sequence` with both. undefined: no such twin.
    */
-  async bills(twinId: number, filter: { nodeId?: number; sequence?: number; limit?: number } = {}): Promise<{ balance: TwinBalance; bills: TwinBill[] } | undefined> {
+  async bills(twinId: number, filter: { nodeId?: number; sequence?: number; limit?: number } = {}): Promise<{ balance: TwinBalance; bills: TwinBill[]; pricing: PricingPolicy } | undefined> {
     const r = await this.query({ billsTwinId: twinId, billsNodeId: filter.nodeId ?? 0, billsSequence: filter.sequence ?? 0, limit: filter.limit ?? 0 });
     if (!r) return undefined;
     if (!r.balance || r.balance.twinId !== twinId) throw new ChainError("bad_reply", `asked for twin ${twinId}'s bills, the chain answered without its balance`);
     try {
-      return { balance: balanceFromWire(r.balance), bills: r.bills.map(billFromWire) };
+      if (!r.pricing) throw new Error("the reply holds no pricing policy");
+      return { balance: balanceFromWire(r.balance), bills: r.bills.map(billFromWire), pricing: parsePricing(r.pricing, "pricing") };
     } catch (err) {
       throw new ChainError("bad_reply", `the chain's bills of twin ${twinId}: ${(err as Error).message}`, { cause: err });
     }

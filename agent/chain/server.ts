@@ -7,6 +7,7 @@ import type { Logger } from "../log/logger";
 import { decodeProofHeader, proofHash, type ProofHeader } from "../proofs/proof";
 import { decode, encode, strictEncodingProblem, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
 import { balanceToWire, billToWire, checkSettlement, MAX_TWINS_PER_PROOF, parseFundAmount, type TwinBalance, type TwinBill } from "./billing";
+import { pricingToJson, type PricingPolicy } from "../billing/pricing";
 import type { ChainMetrics } from "./metrics";
 import { RegistrationLimiter } from "./limits";
 import type { ChainOptions } from "./options";
@@ -48,6 +49,7 @@ interface ReplyBody {
   balance?: TwinBalance;
   bills?: TwinBill[];
   twinsInDebt?: number[];
+  pricing?: PricingPolicy;
 }
 
 /** Most bills one query returns (and the default). */
@@ -176,6 +178,7 @@ export class ChainServer {
     if (body.balance) payload.balance = balanceToWire(body.balance);
     if (body.bills) payload.bills = body.bills.map(billToWire);
     if (body.twinsInDebt?.length) payload.twinsInDebt = body.twinsInDebt;
+    if (body.pricing) payload.pricing = pricingToJson(body.pricing);
     return seal(this.m.signer, DOMAIN.ChainReply, encode("ChainReply", payload));
   }
 
@@ -449,6 +452,7 @@ export class ChainServer {
       const balance = this.m.store.balance(q.billsTwinId);
       body.balance = { twinId: q.billsTwinId, balance, inDebt: balance < 0n };
       const limit = Math.min(q.limit || MAX_BILLS_PER_QUERY, MAX_BILLS_PER_QUERY);
+      body.pricing = this.options.pricing;
       body.bills = this.m.store.bills(q.billsTwinId, { nodeId: q.billsNodeId, sequence: billsSequence, limit });
     }
     return this.accepted(call, body);

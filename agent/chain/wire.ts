@@ -71,6 +71,7 @@ export interface WireChainReply {
   balance: WireTwinBalance | null;
   bills: WireTwinBill[];
   twinsInDebt: number[];
+  pricing: { cuPerHour: string; suPerHour: string; ipv4PerHour: string; nuPerGib: string } | null;
 }
 
 export interface WireChainEvent {

@@ -23,5 +23,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: "find", summary: "find nodes with room for a request (scatter-gather over NATS, signed answers)", load: () => (require("./find") as typeof import("./find")).findCommand },
   { name: "peers", summary: "show the capacity view a node holds of its peers (from gossip)", load: () => (require("./peers") as typeof import("./peers")).peersCommand },
   { name: "proofs", summary: "list, show, verify and audit the usage proofs the chain holds for a node", load: () => (require("./proofs") as typeof import("./proofs")).proofsCommand },
+  { name: "bills", summary: "list, show and verify a twin's bills (charged from usage proofs)", load: () => (require("./bills") as typeof import("./bills")).billsCommand },
+  { name: "balance", summary: "show a twin's balance on the chain", load: () => (require("./balance") as typeof import("./balance")).balanceCommand },
   { name: "chain", summary: "run the chain stand-in (registry and usage proofs, as tfchain would keep them)", load: () => (require("./chain") as typeof import("./chain")).chainCommand },
 ];
