@@ -173,8 +173,8 @@ export function decodeProofHeader(bytes: Uint8Array): ProofHeader {
     totals: amountsFromWire(w.totals),
     recordsRoot: new Uint8Array(w.recordsRoot),
     downtimeMs: toSafeNumber(w.downtimeMs, "downtimeMs"),
-    twinsRoot: new Uint8Array(twinsRoot),
-    twinCount: w.twinCount ?? 0,
+    // a header from before billing has neither field (so it decodes to what was encoded)
+    ...(twinsRoot.length > 0 ? { twinsRoot: new Uint8Array(twinsRoot), twinCount: w.twinCount ?? 0 } : {}),
   };
 }
 
