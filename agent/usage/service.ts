@@ -21,7 +21,7 @@ import { UsageOutbox, type ChainHead } from "./outbox";
 /** Where proofs go: the chain (ChainClient is one). Throws when the chain cannot be reached. */
 export interface ProofSink {
   /** `twins`: the encoded twin subtotals the header's twins_root commits to (they travel with the proof for billing) */
-  submitProof(envelope: Uint8Array, twins: Uint8Array[]): Promise<{ ok: true; code: string } | { ok: false; code: string; message: string }>;
+  submitProof(envelope: Uint8Array, twins: Uint8Array[]): Promise<{ ok: true; code: string; twinsInDebt?: number[] } | { ok: false; code: string; message: string }>;
   /** the chain's head for this node, to go on from after the local store was lost */
   head?(nodeId: number): Promise<ChainHead | undefined>;
 }
@@ -64,6 +64,8 @@ export interface UsageModules {
   now: () => number;
   /** null: proofs are built and kept for audit, but not sent (no chain configured) */
   sink: ProofSink | null;
+  /** told the twins the chain found in debt at each newly accepted proof (admission refuses their new deployments) */
+  onTwinsInDebt?: (twinIds: readonly number[]) => void;
   network?: NetworkCounter;
 }
 
@@ -307,6 +309,15 @@ export class UsageService {
     this.periodTimer.unref?.();
   }
 
+  private twinsInDebt: number[] = [];
+
+  private setTwinsInDebt(ids: number[]): void {
+    const changed = ids.length !== this.twinsInDebt.length || ids.some((t, i) => t !== this.twinsInDebt[i]);
+    this.twinsInDebt = [...ids];
+    if (changed) this.log.info({ event: "twins_in_debt", twins: ids }, "the chain's twins in debt changed: their new deployments are refused");
+    this.m.onTwinsInDebt?.(ids);
+  }
+
   /** The encoded twin subtotals of proof `sequence`, recomputed from its stored records (not stored twice). */
   private twinsOf(sequence: number): Uint8Array[] {
     return twinSubtotals(this.outbox.records(sequence).map((r) => decodeRecord(r.bytes))).map(encodeTwinSubtotal);
@@ -349,6 +360,8 @@ export class UsageService {
             this.retryMs = this.options.retryMinMs;
             this.metrics?.pending.set({}, this.outbox.pendingCount());
             this.log.info({ event: "usage_proof_delivered", sequence: p.sequence, code: r.code, attempts: p.attempts + 1 }, "usage proof delivered");
+            // the chain's answer to a newly accepted proof names its twins in debt (a duplicate says nothing new)
+            if (r.code === "ok") this.setTwinsInDebt(r.twinsInDebt ?? []);
             continue;
           }
           this.tryWrite(() => this.outbox.markAttempt(p.sequence, r.code));
@@ -396,6 +409,7 @@ export class UsageService {
       meteredUntilMs: head?.periodEndMs ?? 0,
       lastCode: pending?.lastCode ?? "",
       chain: this.m.sink !== null,
+      twinsInGrace: [...this.twinsInDebt],
     };
   }
 
