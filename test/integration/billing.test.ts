@@ -118,6 +118,34 @@ test("two twins on two nodes, three periods: each twin is billed per period and 
   }
 }, 120_000);
 
+test("a twin whose balance cannot cover its bill goes into debt: the node shows it in grace and refuses its new deployments with twin_in_debt until it is funded", async () => {
+  const file = path.join(dir, "poor.json");
+  expect((await cli(["keys", "new", "--out", file])).code).toBe(0);
+  const signer = await loadKeyFile(file);
+  const r = await chain.registerTwin(signer);
+  if (!r.ok) throw new Error(r.message);
+  const poor = r.id;
+  const client = new NodeClient(nc, new Subjects());
+  const deploy = async (id: number) => {
+    const spec = parseDeployment({ id, twinId: poor, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory: "1GiB", rootfs: "2GiB" }] });
+    if (!spec.ok) throw new Error(spec.error.message);
+    return client.deploy(1, buildDeployRequest(spec.spec, [{ twinId: poor, signer }]));
+  };
+  // never funded: the first deployment is taken (the node knows of no debt yet), its first bill puts the twin in debt
+  expect(await deploy(500)).toMatchObject({ accepted: true });
+  const inDebt = await eventually(async () => (await chain.bills(poor))!.bills.find((b) => b.nodeId === 1 && b.code === "twin_in_debt"), 6 * PERIOD_MS + 10_000, "a bill in debt");
+  expect(inDebt.balanceAfter).toBeLessThan(0n);
+  const bal = JSON.parse((await cli(["balance", "--twin", String(poor), "--nats", nats.url, "--json"])).stdout) as { balance: string; inDebt: boolean };
+  expect(BigInt(bal.balance)).toBeLessThan(0n);
+  expect(bal.inDebt).toBe(true);
+  await eventually(async () => ((await client.status(1)).usage?.twinsInGrace ?? []).includes(poor), 4 * PERIOD_MS + 5_000, "node 1's status to show the twin in grace");
+  expect(await deploy(501)).toMatchObject({ accepted: false, rejection: { code: "twin_in_debt" } });
+  // funded well above its debt: the next accepted proof clears it, and the node takes new deployments again
+  expect((await cli(["chain", "fund", "--twin", String(poor), "--amount", FUND.toString(), "--nats", nats.url])).code).toBe(0);
+  await eventually(async () => !((await client.status(1)).usage?.twinsInGrace ?? []).includes(poor), 4 * PERIOD_MS + 5_000, "the twin out of grace");
+  expect(await deploy(501)).toMatchObject({ accepted: true });
+}, 60_000);
+
 describe("a node that inflates one twin's subtotal in a signed proof", () => {
   let node: Signer;
   let nodeId = 0;
