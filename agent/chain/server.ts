@@ -52,6 +52,9 @@ interface ReplyBody {
   pricing?: PricingPolicy;
 }
 
+/** Largest proof.settle request: the envelope and MAX_TWINS_PER_PROOF subtotals of at most 128 bytes each (about 528 KiB, under NATS's default 1 MiB payload). */
+const SETTLE_MAX_BYTES = MAX_TWINS_PER_PROOF * 128 + 4096;
+
 /** Most bills one query returns (and the default). */
 const MAX_BILLS_PER_QUERY = 100;
 
@@ -133,8 +136,10 @@ export class ChainServer {
 
   /** Judge one call's raw bytes and return the signed reply. Never throws on bad input. */
   handle(call: ChainCallName, bytes: Uint8Array): Uint8Array {
-    if (bytes.length > this.options.maxRequestBytes) {
-      const r: Refusal = { ok: false, code: "too_large", message: `request of ${bytes.length} bytes exceeds the limit of ${this.options.maxRequestBytes}` };
+    // a proof with its twin subtotals may be larger than any other call: it is bounded by the most twins one proof may bill
+    const limit = call === "proof.settle" ? Math.max(this.options.maxRequestBytes, SETTLE_MAX_BYTES) : this.options.maxRequestBytes;
+    if (bytes.length > limit) {
+      const r: Refusal = { ok: false, code: "too_large", message: `request of ${bytes.length} bytes exceeds the limit of ${limit}` };
       return call === "proof.submit" || call === "proof.settle" ? this.refuseProof(r) : this.refuse(call, r);
     }
     switch (call) {
@@ -331,7 +336,7 @@ export class ChainServer {
   private onSettleProof(bytes: Uint8Array): Uint8Array {
     let sub: { proof: Uint8Array; twins: Uint8Array[] };
     try {
-      sub = decode<{ proof: Uint8Array; twins: Uint8Array[] }>("ProofSubmission", bytes, { maxBytes: this.options.maxRequestBytes, maxRepeated: MAX_TWINS_PER_PROOF });
+      sub = decode<{ proof: Uint8Array; twins: Uint8Array[] }>("ProofSubmission", bytes, { maxBytes: Math.max(this.options.maxRequestBytes, SETTLE_MAX_BYTES), maxRepeated: MAX_TWINS_PER_PROOF });
     } catch (err) {
       if (err instanceof WireError) return this.refuseProof({ ok: false, code: err.code, message: err.message });
       throw err;
