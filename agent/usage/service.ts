@@ -8,7 +8,7 @@ import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import type { Counter, Gauge, Metrics, MetricsRegistry } from "../metrics/metrics";
 import { inclusionPath, leafHash, merkleRoot } from "../proofs/merkle";
-import { decodeRecord, encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
+import { decodeProofHeader, decodeRecord, encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
 import { StoreError } from "../store/errors";
 import type { Store } from "../store/store";
 import { decode, encode, WireError } from "../wire/codec";
@@ -318,9 +318,13 @@ export class UsageService {
     this.m.onTwinsInDebt?.(ids);
   }
 
-  /** The encoded twin subtotals of proof `sequence`, recomputed from its stored records (not stored twice). */
-  private twinsOf(sequence: number): Uint8Array[] {
-    return twinSubtotals(this.outbox.records(sequence).map((r) => decodeRecord(r.bytes))).map(encodeTwinSubtotal);
+  /**
+   * The encoded twin subtotals of a proof, recomputed from its stored records (not stored twice);
+   * none for a proof built before billing (its header has no twins_root, so it bills nobody).
+   */
+  private twinsOf(p: { sequence: number; header: Uint8Array }): Uint8Array[] {
+    if (!decodeProofHeader(p.header).twinsRoot) return [];
+    return twinSubtotals(this.outbox.records(p.sequence).map((r) => decodeRecord(r.bytes))).map(encodeTwinSubtotal);
   }
 
   /** Send pending proofs, oldest first, until the outbox is empty or the chain is away. */
@@ -341,7 +345,7 @@ export class UsageService {
           if (!p) break;
           let r: Awaited<ReturnType<ProofSink["submitProof"]>>;
           try {
-            r = await sink.submitProof(p.envelope, this.twinsOf(p.sequence));
+            r = await sink.submitProof(p.envelope, this.twinsOf(p));
           } catch (err) {
             this.tryWrite(() => this.outbox.markAttempt(p.sequence, "chain_unavailable"));
             this.metrics?.submitted.inc({ result: "chain_unavailable" });
