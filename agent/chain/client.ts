@@ -1,4 +1,5 @@
 import { RequestError, type NatsConnection } from "@nats-io/transport-node";
+import { parsePricing, type PricingPolicy } from "../billing/pricing";
 import type { Subjects } from "../bus/subjects";
 import type { Units } from "../capacity/units";
 import { DOMAIN } from "../identity/domains";
@@ -9,7 +10,6 @@ import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/
 import type { Registration } from "./backend";
 import { balanceFromWire, billFromWire, type TwinBalance, type TwinBill } from "./billing";
 import { ChainError } from "./errors";
-import { parsePricing, type PricingPolicy } from "../billing/pricing";
 import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "./options";
 import { chainCallToWire, type WireChainReply, type WireFarmInfo, type WireNodeInfo, type WireTwinInfo } from "./wire";
 

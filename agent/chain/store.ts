@@ -2,11 +2,10 @@ import * as path from "node:path";
 import Database from "better-sqlite3";
 import type { Units } from "../capacity/units";
 import { SCHEME_WIRE, schemeFromWire, type SchemeName } from "../identity/keys";
-import { proofHash } from "../proofs/proof";
+import { amountsFromWire, amountsToWire, proofHash } from "../proofs/proof";
 import { StoreError } from "../store/errors";
 import { ensureSchema, openDatabase } from "../store/store";
 import { decode, encode, unitsFromWire, unitsToWire, type WireUnits } from "../wire/codec";
-import { amountsFromWire, amountsToWire } from "../proofs/proof";
 import type { TwinBill, TwinCharge } from "./billing";
 import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
 
