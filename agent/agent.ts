@@ -338,15 +338,16 @@ export class Agent {
       this.add(link);
       sink = {
         head: (nodeId) => backend.head(nodeId),
-        submitProof: async (envelope) => {
-          const r = await backend.submitProof(this.signer, envelope);
+        submitProof: async (envelope, twins) => {
+          // the reply's twins_in_debt reach admission through UsageService.onTwinsInDebt
+          const r = await backend.submitProof(this.signer, envelope, twins);
           // the chain lost this node (a new chain store): register again, the proof is retried
           if (!r.ok && r.code === "unknown_node") link.refresh();
           return r;
         },
       };
     }
-    this.usage = new UsageService(usageOptionsFrom(ec), { nc: this.nc, subjects: this.subjects, store: this.store, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, sink });
+    this.usage = new UsageService(usageOptionsFrom(ec), { nc: this.nc, subjects: this.subjects, store: this.store, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, sink, onTwinsInDebt: (ids) => this.ledger.setTwinsInDebt(ids) });
     this.add(this.usage);
     this.add(new Gossip(gossipOptionsFrom(ec), { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now }));
     // --- components: end ---

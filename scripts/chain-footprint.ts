@@ -30,6 +30,7 @@ import { silentLogger } from "../agent/log/logger";
 import { leafHash, merkleRoot } from "../agent/proofs/merkle";
 import { encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../agent/proofs/proof";
 import { meterPeriod, type MeterReservation } from "../agent/usage/meter";
+import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../agent/billing/twins";
 import { decode, encode } from "../agent/wire/codec";
 import { intOption, scriptFail } from "./script-util";
 
@@ -398,8 +399,11 @@ function expectOk(what: string, reply: Uint8Array, chainKey: Uint8Array): WireCh
   return r;
 }
 
-function reservationsFor(D: number): MeterReservation[] {
-  return Array.from({ length: D }, (_, i) => ({ deploymentId: FIRST_DEPLOYMENT_ID + i, twinId: 1000 + (i % 7), version: 1 + (i % 3), units: UNIT_MIX[i % UNIT_MIX.length].units }));
+/** Twins per node by default (deployments are spread over them round-robin). */
+export const DEFAULT_TWINS = 7;
+
+function reservationsFor(D: number, twins: number): MeterReservation[] {
+  return Array.from({ length: D }, (_, i) => ({ deploymentId: FIRST_DEPLOYMENT_ID + i, twinId: 1000 + (i % twins), version: 1 + (i % 3), units: UNIT_MIX[i % UNIT_MIX.length].units }));
 }
 
 function capacityFor(rs: readonly MeterReservation[]): Units {
@@ -417,7 +421,7 @@ function trafficBytes(deploymentId: number, period: number, periodSeconds: numbe
 }
 
 /** Register a twin and a node, then submit one proof per period for `days` days; measure what the chain keeps and emits. */
-export function measureOurs(D: number, periodSeconds: number, days: number): Measurement {
+export function measureOurs(D: number, periodSeconds: number, days: number, twins = DEFAULT_TWINS): Measurement {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "chain-footprint-"));
   const store = ChainStore.open(dir);
   try {
@@ -436,7 +440,7 @@ export function measureOurs(D: number, periodSeconds: number, days: number): Mea
     });
 
     const call = (signer: Signer, c: Parameters<typeof chainCallToWire>[1]): Uint8Array => seal(signer, DOMAIN.ChainCall, encode("ChainCall", chainCallToWire(now, c)));
-    const reservations = reservationsFor(D);
+    const reservations = reservationsFor(D, twins);
     // the node key's twin, then its node (twin_id / node_id 0: the chain assigns them, NODE_TWIN and NODE_ID on this fresh store)
     expectOk("twin.register", server.handle("twin.register", call(nodeKey, { registerTwin: { twinId: 0 } })), chainKey.publicKey);
     expectOk("node.register", server.handle("node.register", call(nodeKey, { registerNode: { nodeId: 0, farmId: FARM_ID, twinId: 0, total: capacityFor(reservations) } })), chainKey.publicKey);
@@ -479,13 +483,18 @@ export function measureOurs(D: number, periodSeconds: number, days: number): Mea
         recordsRoot: merkleRoot(encoded.map(leafHash)),
         downtimeMs: metered.downtimeMs,
       };
+      // billing (docs/billing.md): the header commits to the twin subtotals, which travel with it
+      const subtotals = twinSubtotals(metered.records).map(encodeTwinSubtotal);
+      header.twinsRoot = twinsTree(subtotals).root;
+      header.twinCount = subtotals.length;
       const headerBytes = encodeProofHeader(header);
       const envelope = seal(nodeKey, DOMAIN.UsageProof, headerBytes);
-      const r = expectOk(`proof.submit (sequence ${k + 1}, ${D} deployments)`, server.handle("proof.submit", envelope), chainKey.publicKey);
+      const submission = encode("ProofSubmission", { proof: envelope, twins: subtotals });
+      const r = expectOk(`proof.settle (sequence ${k + 1}, ${D} deployments, ${twins} twins)`, server.handle("proof.settle", submission), chainKey.publicKey);
       const hash = proofHash(headerBytes);
       if (!sameKey(new Uint8Array(r.proofHash), hash)) throw new Error(`proof ${k + 1}: the chain answered proof hash ${Buffer.from(r.proofHash).toString("hex")}, expected ${Buffer.from(hash).toString("hex")}`);
       previousHash = hash;
-      envelopeBytes.push(envelope.length);
+      envelopeBytes.push(submission.length);
     }
     void server.close();
 
@@ -516,6 +525,45 @@ export function measureOurs(D: number, periodSeconds: number, days: number): Mea
     store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// =================================================================================================
+// Billing (docs/billing.md): what charging adds per node-day, against tfchain's per-contract billing
+// =================================================================================================
+
+/** Twins per node the billing comparison runs with (at most D: a twin has at least one deployment). */
+export const BILLING_TWINS = [1, 5, 20];
+
+export interface BillingRow {
+  deployments: number;
+  twins: number;
+  /** MEASURED: new rows of twin_bills and node_bills a day (bytes), and the balances rewritten in place each period (twins + the farm) */
+  ours: { billRows: number; billBytes: number; balanceRewriteBytes: number; stored: number };
+  /** MODELLED tfchain: bill_contract_for_block extrinsics + the state they write (stored) and ContractBilled events (emitted) */
+  tfchain: { stored: number; emitted: number };
+  ratio: number;
+}
+
+export function billingFootprint(deployments: readonly number[], twinCounts: readonly number[], periodSeconds: number, days: number, modelOptions: TfchainModelOptions): BillingRow[] {
+  const rows: BillingRow[] = [];
+  for (const D of deployments) {
+    const billing = tfchainModel(D, modelOptions).items.billing;
+    for (const T of twinCounts) {
+      if (T > D) continue;
+      const m = measureOurs(D, periodSeconds, days, T);
+      const perDay = (n: number): number => n / days;
+      const billBytes = perDay(m.growth.twin_bills.bytes + m.growth.node_bills.bytes);
+      const billRows = perDay(m.growth.twin_bills.rows + m.growth.node_bills.rows);
+      // each period rewrites every billed twin's balance and the farm's: the rows' bytes as they end up
+      const balanceRowBytes = m.growth.balances.rows ? m.growth.balances.bytes / m.growth.balances.rows : 0;
+      const farmRowBytes = m.growth.farm_balances.rows ? m.growth.farm_balances.bytes / m.growth.farm_balances.rows : 0;
+      const balanceRewriteBytes = (86_400 / periodSeconds) * (T * balanceRowBytes + farmRowBytes);
+      const stored = billBytes + balanceRewriteBytes;
+      const tfStored = billing.extrinsicBytes + billing.storageBytes;
+      rows.push({ deployments: D, twins: T, ours: { billRows, billBytes, balanceRewriteBytes, stored }, tfchain: { stored: tfStored, emitted: billing.eventBytes }, ratio: tfStored / stored });
+    }
+  }
+  return rows;
 }
 
 // =================================================================================================
@@ -632,6 +680,7 @@ async function main(): Promise<void> {
     const measured = measureOurs(D, periodSeconds, days);
     return { model, measured, row: compare(model, measured) };
   });
+  const billing = billingFootprint(deployments, BILLING_TWINS, periodSeconds, days, modelOptions);
   const lines = assumptions(results[0].model.options, periodSeconds, days);
   const stored = results.map((r) => r.row.ours.stored);
   const emitted = results.map((r) => r.row.ours.emitted);
@@ -657,6 +706,7 @@ async function main(): Promise<void> {
             estimated: { pallet: row.pallet },
             summary: row,
           })),
+          billing,
         },
         null,
         2,
@@ -720,6 +770,15 @@ async function main(): Promise<void> {
       ["D", "extrinsics", "state writes", "pallet stored", "pallet emitted", "tfchain/pallet stored", "tfchain/pallet emitted"],
       results.map(({ row }) => [String(row.deployments), fmt(row.pallet.extrinsicBytes), fmt(row.pallet.storageBytes), fmt(row.pallet.stored), fmt(row.pallet.emitted), ratio(row.ratio.palletStored), ratio(row.ratio.palletEmitted)]),
       ["r", "r", "r", "r", "r", "r", "r"],
+    ).map((l) => `  ${l}`),
+  );
+  out.push("");
+  out.push("billing per node-day: ours MEASURED (twin_bills + node_bills rows written, balances of the twins and the farm rewritten each period; nothing is emitted) vs tfchain MODELLED (bill_contract_for_block per contract: extrinsics + state writes; ContractBilled events)");
+  out.push(
+    ...table(
+      ["D", "twins", "ours bill rows", "ours bill bytes", "ours balance rewrites", "ours stored", "tfchain stored", "tfchain emitted", "stored ratio"],
+      billing.map((b) => [String(b.deployments), String(b.twins), fmt(b.ours.billRows), fmt(b.ours.billBytes), fmt(b.ours.balanceRewriteBytes), fmt(b.ours.stored), fmt(b.tfchain.stored), fmt(b.tfchain.emitted), ratio(b.ratio)]),
+      ["r", "r", "r", "r", "r", "r", "r", "r", "r"],
     ).map((l) => `  ${l}`),
   );
   process.stdout.write(out.join("\n") + "\n");

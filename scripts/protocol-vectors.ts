@@ -16,6 +16,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { sr25519Verify } from "@polkadot/util-crypto";
+import { price, PRICING_DEFAULTS } from "../agent/billing/pricing";
+import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../agent/billing/twins";
 import { DOMAIN } from "../agent/identity/domains";
 import { seal } from "../agent/identity/envelope";
 import { cryptoReady, domainMessage, signDomain, signerFromSeed } from "../agent/identity/keys";
@@ -133,6 +135,26 @@ export async function protocolVectors(opts: { srSignature?: string } = {}): Prom
   const page = (start: number, n: number): Uint8Array => seal(ed, DOMAIN.UsageRecordsReply, encode("UsageRecordsReply", { found: true, proof: proofEnvelope, recordCount: 3, startIndex: start, records: bytes.slice(start, start + n), nextIndex: Math.min(3, start + n) }));
   line(`- the node's first page, Signed{UsageRecordsReply{found, proof = V5's envelope, record_count 3, start_index 0, records 0 and 1 of V4, next_index 2}}: \`${hex(page(0, 2))}\``);
   line(`- the last page, Signed{UsageRecordsReply{..., start_index 2, records: record 2, next_index 3}}: \`${hex(page(2, 2))}\``);
+  line();
+
+  line("### V7. Billing: twin subtotals, the twins root, and a header that commits to them");
+  line();
+  // V4's records with deployment 8 moved to twin 9: two twins
+  const billed = [records[0], records[1], { ...records[2], twinId: 9 }];
+  const billedBytes = billed.map(encodeRecord);
+  const subs = twinSubtotals(billed);
+  const subBytes = subs.map(encodeTwinSubtotal);
+  line("| index | subtotal | encoded TwinSubtotal | leaf = blake2b-256(0x00 ‖ subtotal) |");
+  line("|---|---|---|---|");
+  subs.forEach((t, i) => line(`| ${i} | twin ${t.twinId}, ${t.recordCount} record(s), sru_byte_seconds ${t.amounts.sruByteSeconds}, su_micro_hours ${t.amounts.suMicroHours} | \`${hex(subBytes[i])}\` | \`${hex(leafHash(subBytes[i]))}\` |`));
+  line();
+  const billedHeader: ProofHeader = { ...header, recordsRoot: merkleRoot(billedBytes.map(leafHash)), twinsRoot: twinsTree(subBytes).root, twinCount: subs.length };
+  const bhb = encodeProofHeader(billedHeader);
+  line(`- the records are V4's with deployment 8's twin_id 9; records_root: \`${hex(billedHeader.recordsRoot)}\``);
+  line(`- twins_root = blake2b-256(0x01 ‖ leaf0 ‖ leaf1): \`${hex(billedHeader.twinsRoot!)}\``);
+  line(`- UsageProof as V5 with that records_root, twins_root (field 11) and twin_count 2 (field 12): \`${hex(bhb)}\``);
+  line(`- ProofSubmission{proof = Signed{UsageProof} by the ed25519 key of V1, twins = the two subtotals} on chain.proof.settle: \`${hex(encode("ProofSubmission", { proof: seal(ed, DOMAIN.UsageProof, bhb), twins: subBytes }))}\``);
+  line(`- price of twin 7's subtotal at the default policy (billing.md): ${price(subs[0].amounts, PRICING_DEFAULTS)}; of twin 9's: ${price(subs[1].amounts, PRICING_DEFAULTS)}`);
   line();
   line(END);
   return out.join("\n");

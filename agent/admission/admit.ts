@@ -17,6 +17,8 @@ export type RejectCode =
   | "stale_request"
   | "store_full"
   | "internal"
+  /** the twin is in debt on the chain (its balance did not cover its last bill): no new deployments until it is funded */
+  | "twin_in_debt"
   /** the node API shed the request (a requester over its rate, full queues); retry later */
   | "rate_limited";
 
@@ -49,6 +51,8 @@ export interface NodeState {
   power: "up" | "standby";
   /** a rented (dedicated) node may host GPU workloads */
   rented: boolean;
+  /** twins the chain found in debt at the node's last accepted proof (docs/billing.md); none when absent */
+  twinsInDebt?: ReadonlySet<number>;
 }
 
 export type Decision =
@@ -102,6 +106,9 @@ export function admitDeploy(input: DeployInput, state: NodeState, now: number): 
     if (deletedAt !== undefined && spec.version <= deletedAt) {
       return reject("stale_version", `deployment ${spec.id} was deleted at version ${deletedAt}; a new deployment needs a higher version`);
     }
+  }
+  if (!existing && state.twinsInDebt?.has(spec.twinId)) {
+    return reject("twin_in_debt", `twin ${spec.twinId} is in debt on the chain (its balance did not cover its last bill): fund it (\`capacity-agent balance --twin ${spec.twinId}\` shows it), then deploy again`);
   }
   if (state.power === "standby") {
     return reject("node_standby", "the node is in standby and takes no new deployments; wake it or choose another node");

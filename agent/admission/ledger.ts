@@ -40,6 +40,7 @@ export class Ledger {
   private usedUnits: Units = zeroUnits();
   private cap: Capacity;
   private power: "up" | "standby";
+  private debt: ReadonlySet<number> = new Set();
 
   constructor(
     private readonly options: LedgerOptions,
@@ -74,6 +75,7 @@ export class Ledger {
       tombstones: this.tombstones,
       power: this.power,
       rented: this.options.rented,
+      twinsInDebt: this.debt,
     };
   }
 
@@ -87,6 +89,11 @@ export class Ledger {
 
   free(): Units {
     return freeOf(this.cap, this.usedUnits);
+  }
+
+  /** Twins the chain found in debt at the last accepted proof (replaces the previous set). */
+  setTwinsInDebt(ids: readonly number[]): void {
+    this.debt = new Set(ids);
   }
 
   powerState(): "up" | "standby" {

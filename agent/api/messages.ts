@@ -74,6 +74,7 @@ export interface WireUsageStatus {
   meteredUntilMs: U64;
   lastCode: string;
   chain: boolean;
+  twinsInGrace?: number[];
 }
 
 /** What `status` shows of usage metering (node.proto UsageStatus). */
@@ -85,6 +86,8 @@ export interface UsageStatusView {
   meteredUntilMs: number;
   lastCode: string;
   chain: boolean;
+  /** twins in debt on the chain at the last accepted proof (docs/billing.md): their new deployments get twin_in_debt */
+  twinsInGrace?: number[];
 }
 
 export interface WireGetReply {
@@ -223,6 +226,7 @@ export function readStatusReply(bytes: Uint8Array): StatusView {
           meteredUntilMs: toSafeNumber(s.usage.meteredUntilMs, "usage.meteredUntilMs"),
           lastCode: s.usage.lastCode,
           chain: s.usage.chain,
+          twinsInGrace: s.usage.twinsInGrace ?? [],
         }
       : undefined,
     storeFull: s.storeFull === true,

@@ -37,8 +37,11 @@ export interface ChainBackend {
   twin(twinId: number): Promise<ChainTwin | undefined>;
   node(nodeId: number): Promise<ChainNode | undefined>;
   farm(farmId: number): Promise<ChainFarm | undefined>;
-  /** Submit a Signed{UsageProof} envelope; an accepted replay is {ok: true, code: "duplicate"}. */
-  submitProof(signer: Signer, envelope: Uint8Array): Promise<ChainResult>;
+  /**
+   * Submit a Signed{UsageProof} envelope with the encoded twin subtotals its header commits to
+   * (billing, docs/billing.md); an accepted replay is {ok: true, code: "duplicate"}.
+   */
+  submitProof(signer: Signer, envelope: Uint8Array, twins?: Uint8Array[]): Promise<ChainResult>;
   /** The node's proof chain head; undefined before its first proof or when unknown. */
   head(nodeId: number): Promise<ChainProofHead | undefined>;
   /** Report the node's power state, where the chain keeps one (optional). */

@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
+import { parsePricing, type PricingPolicy } from "../billing/pricing";
 import type { Subjects } from "../bus/subjects";
 import type { Units } from "../capacity/units";
 import { DOMAIN } from "../identity/domains";
@@ -7,12 +8,13 @@ import { schemeFromWire, type SchemeName, type Signer } from "../identity/keys";
 import { decodeProofHeader, type ProofHeader } from "../proofs/proof";
 import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
 import type { Registration } from "./backend";
+import { balanceFromWire, billFromWire, type TwinBalance, type TwinBill } from "./billing";
 import { ChainError } from "./errors";
 import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "./options";
 import { chainCallToWire, type WireChainReply, type WireFarmInfo, type WireNodeInfo, type WireTwinInfo } from "./wire";
 
 /** The answer to a call: accepted (`duplicate`: the same proof was accepted before) or refused with a code. */
-export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array } | { ok: false; code: string; message: string };
+export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array; twinsInDebt?: number[] } | { ok: false; code: string; message: string };
 
 /** A node as the chain knows it (chain.proto NodeInfo). */
 export interface ChainNode {
@@ -155,7 +157,10 @@ export class ChainClient {
 
   private static result(r: WireChainReply): ChainResult {
     const hash = r.proofHash.length ? new Uint8Array(r.proofHash) : undefined;
-    if (r.ok) return hash ? { ok: true, code: "ok", proofHash: hash } : { ok: true, code: "ok" };
+    if (r.ok) {
+      const debt = r.twinsInDebt ?? [];
+      return { ok: true, code: "ok", ...(hash ? { proofHash: hash } : {}), ...(debt.length ? { twinsInDebt: debt } : {}) };
+    }
     const code = r.rejection?.code || "unknown";
     if (code === "duplicate") return hash ? { ok: true, code: "duplicate", proofHash: hash } : { ok: true, code: "duplicate" };
     return { ok: false, code, message: r.rejection?.message ?? "" };
@@ -212,7 +217,39 @@ export class ChainClient {
     return ChainClient.result(await this.request("proof.submit", signedProof));
   }
 
-  private async query(q: { nodeId?: number; twinId?: number; farmId?: number; wantProofs?: boolean; fromSequence?: number; limit?: number }): Promise<WireChainReply | undefined> {
+  /**
+   * Submit a proof with the twin subtotals its header commits to (proof.settle): the chain checks
+   * them and charges each twin in the same transaction as it accepts the proof (docs/billing.md).
+   */
+  async settleProof(signedProof: Uint8Array, twins: Uint8Array[]): Promise<ChainResult> {
+    return ChainClient.result(await this.request("proof.settle", encode("ProofSubmission", { proof: signedProof, twins })));
+  }
+
+  /** Stand-in only (dev grids): add `amount` (smallest unit) to twin `twinId`'s balance; the new balance. */
+  async fund(twinId: number, amount: bigint): Promise<{ ok: true; balance: TwinBalance } | { ok: false; code: string; message: string }> {
+    const r = await this.request("fund", encode("FundTwin", { twinId, amount: amount.toString() }));
+    if (!r.ok) return { ok: false, code: r.rejection?.code || "unknown", message: r.rejection?.message ?? "" };
+    if (!r.balance || r.balance.twinId !== twinId) throw new ChainError("bad_reply", `funded twin ${twinId}, the chain answered without its balance`);
+    return { ok: true, balance: balanceFromWire(r.balance) };
+  }
+
+  /**
+   * A twin's balance and bills, newest first (at most `limit`, the chain's default 100); only node
+   * `nodeId`'s with it, only the bill of proof `sequence` with both. undefined: no such twin.
+   */
+  async bills(twinId: number, filter: { nodeId?: number; sequence?: number; limit?: number } = {}): Promise<{ balance: TwinBalance; bills: TwinBill[]; pricing: PricingPolicy } | undefined> {
+    const r = await this.query({ billsTwinId: twinId, billsNodeId: filter.nodeId ?? 0, billsSequence: filter.sequence ?? 0, limit: filter.limit ?? 0 });
+    if (!r) return undefined;
+    if (!r.balance || r.balance.twinId !== twinId) throw new ChainError("bad_reply", `asked for twin ${twinId}'s bills, the chain answered without its balance`);
+    try {
+      if (!r.pricing) throw new Error("the reply holds no pricing policy");
+      return { balance: balanceFromWire(r.balance), bills: r.bills.map(billFromWire), pricing: parsePricing(r.pricing, "pricing") };
+    } catch (err) {
+      throw new ChainError("bad_reply", `the chain's bills of twin ${twinId}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async query(q: { nodeId?: number; twinId?: number; farmId?: number; wantProofs?: boolean; fromSequence?: number; limit?: number; billsTwinId?: number; billsNodeId?: number; billsSequence?: number }): Promise<WireChainReply | undefined> {
     const r = await this.request("query", encode("ChainQuery", q));
     if (r.ok) return r;
     const code = r.rejection?.code ?? "unknown";

@@ -1,3 +1,4 @@
+import { parsePricing, PricingError, type PricingInput, type PricingPolicy } from "../billing/pricing";
 import type { UnitName } from "../capacity/units";
 import { ChainError } from "./errors";
 
@@ -81,6 +82,8 @@ export const CHAIN_LIMITS_DEFAULTS: ChainLimits = {
 export interface ChainOptions {
   policy: ChainPolicy;
   limits: ChainLimits;
+  /** prices of the billing (docs/billing.md; defaults: tfchain's default pricing policy values) */
+  pricing: PricingPolicy;
   /** largest request accepted on any chain subject, bytes (default 16384); larger ones are `too_large` */
   maxRequestBytes: number;
   /** most proofs one query returns (default 1000, also the largest allowed) */
@@ -89,7 +92,7 @@ export interface ChainOptions {
   refusalFlushMs: number;
 }
 
-export const CHAIN_DEFAULTS: Omit<ChainOptions, "policy" | "limits"> = {
+export const CHAIN_DEFAULTS: Omit<ChainOptions, "policy" | "limits" | "pricing"> = {
   maxRequestBytes: 16 * 1024,
   maxProofsPerQuery: 1000,
   refusalFlushMs: 1000,
@@ -155,8 +158,17 @@ export function parseChainLimits(raw: Partial<ChainLimits> = {}): ChainLimits {
   return o;
 }
 
-export function parseChainOptions(raw: Partial<Omit<ChainOptions, "policy" | "limits">> & { policy?: Partial<ChainPolicy>; limits?: Partial<ChainLimits> } = {}): ChainOptions {
-  const o = { ...CHAIN_DEFAULTS, ...raw, policy: parseChainPolicy(raw.policy), limits: parseChainLimits(raw.limits) };
+export function parseChainOptions(
+  raw: Partial<Omit<ChainOptions, "policy" | "limits" | "pricing">> & { policy?: Partial<ChainPolicy>; limits?: Partial<ChainLimits>; pricing?: PricingInput } = {},
+): ChainOptions {
+  let pricing: PricingPolicy;
+  try {
+    pricing = parsePricing(raw.pricing);
+  } catch (err) {
+    if (err instanceof PricingError) throw new ChainError("invalid_options", err.message, { field: err.field, cause: err });
+    throw err;
+  }
+  const o = { ...CHAIN_DEFAULTS, ...raw, policy: parseChainPolicy(raw.policy), limits: parseChainLimits(raw.limits), pricing };
   int(o.maxRequestBytes, "chain.maxRequestBytes", 1024, 1024 * 1024);
   int(o.maxProofsPerQuery, "chain.maxProofsPerQuery", 1, 1000);
   int(o.refusalFlushMs, "chain.refusalFlushMs", 10, 3_600_000);

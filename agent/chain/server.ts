@@ -6,6 +6,8 @@ import { SCHEME_WIRE, type Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import { decodeProofHeader, proofHash, type ProofHeader } from "../proofs/proof";
 import { decode, encode, strictEncodingProblem, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
+import { balanceToWire, billToWire, checkSettlement, MAX_TWINS_PER_PROOF, parseFundAmount, type TwinBalance, type TwinBill } from "./billing";
+import { pricingToJson, type PricingPolicy } from "../billing/pricing";
 import type { ChainMetrics } from "./metrics";
 import { RegistrationLimiter } from "./limits";
 import type { ChainOptions } from "./options";
@@ -14,7 +16,7 @@ import type { ChainStore } from "./store";
 import { farmInfoToWire, nodeInfoToWire, twinInfoToWire, type WireChainCall, type WireChainQuery } from "./wire";
 
 /** The calls the chain serves: `<prefix>.chain.<call>`. */
-export const CHAIN_CALLS = ["twin.register", "node.register", "farm.register", "proof.submit", "query"] as const;
+export const CHAIN_CALLS = ["twin.register", "node.register", "farm.register", "proof.submit", "proof.settle", "query", "fund"] as const;
 export type ChainCallName = (typeof CHAIN_CALLS)[number];
 
 /** Kinds of ChainEvent, published on `<prefix>.chain.events.<kind>`. */
@@ -44,7 +46,17 @@ interface ReplyBody {
   proofHash?: Uint8Array;
   /** register calls: registered, updated, renamed, unchanged */
   outcome?: string;
+  balance?: TwinBalance;
+  bills?: TwinBill[];
+  twinsInDebt?: number[];
+  pricing?: PricingPolicy;
 }
+
+/** Largest proof.settle request: the envelope and MAX_TWINS_PER_PROOF subtotals of at most 128 bytes each (about 528 KiB, under NATS's default 1 MiB payload). */
+const SETTLE_MAX_BYTES = MAX_TWINS_PER_PROOF * 128 + 4096;
+
+/** Most bills one query returns (and the default). */
+const MAX_BILLS_PER_QUERY = 100;
 
 /** Most twin ids in one farm call's allow_twins and disallow_twins (each). */
 const MAX_TWINS_PER_CALL = 64;
@@ -124,9 +136,11 @@ export class ChainServer {
 
   /** Judge one call's raw bytes and return the signed reply. Never throws on bad input. */
   handle(call: ChainCallName, bytes: Uint8Array): Uint8Array {
-    if (bytes.length > this.options.maxRequestBytes) {
-      const r: Refusal = { ok: false, code: "too_large", message: `request of ${bytes.length} bytes exceeds the limit of ${this.options.maxRequestBytes}` };
-      return call === "proof.submit" ? this.refuseProof(r) : this.refuse(call, r);
+    // a proof with its twin subtotals may be larger than any other call: it is bounded by the most twins one proof may bill
+    const limit = call === "proof.settle" ? Math.max(this.options.maxRequestBytes, SETTLE_MAX_BYTES) : this.options.maxRequestBytes;
+    if (bytes.length > limit) {
+      const r: Refusal = { ok: false, code: "too_large", message: `request of ${bytes.length} bytes exceeds the limit of ${limit}` };
+      return call === "proof.submit" || call === "proof.settle" ? this.refuseProof(r) : this.refuse(call, r);
     }
     switch (call) {
       case "twin.register":
@@ -136,9 +150,13 @@ export class ChainServer {
       case "farm.register":
         return this.onRegisterFarm(bytes);
       case "proof.submit":
-        return this.onSubmitProof(bytes);
+        return this.onSubmitProof(bytes, undefined);
+      case "proof.settle":
+        return this.onSettleProof(bytes);
       case "query":
         return this.onQuery(bytes);
+      case "fund":
+        return this.onFund(bytes);
     }
   }
 
@@ -162,13 +180,17 @@ export class ChainServer {
     if (body.proofs) payload.proofs = body.proofs;
     if (body.proofHash) payload.proofHash = body.proofHash;
     if (body.outcome) payload.outcome = body.outcome;
+    if (body.balance) payload.balance = balanceToWire(body.balance);
+    if (body.bills) payload.bills = body.bills.map(billToWire);
+    if (body.twinsInDebt?.length) payload.twinsInDebt = body.twinsInDebt;
+    if (body.pricing) payload.pricing = pricingToJson(body.pricing);
     return seal(this.m.signer, DOMAIN.ChainReply, encode("ChainReply", payload));
   }
 
   private refuse(call: ChainCallName, rejection: Refusal, extra: Omit<ReplyBody, "ok" | "rejection"> = {}): Uint8Array {
     this.m.metrics?.refusals.inc({ code: rejection.code });
     this.pendingRefusals.set(rejection.code, (this.pendingRefusals.get(rejection.code) ?? 0) + 1);
-    if (call !== "proof.submit") this.log.info({ event: "call_refused", call, code: rejection.code, reason: rejection.message }, "call refused");
+    if (call !== "proof.submit" && call !== "proof.settle") this.log.info({ event: "call_refused", call, code: rejection.code, reason: rejection.message }, "call refused");
     return this.reply({ ok: false, rejection, ...extra });
   }
 
@@ -310,8 +332,20 @@ export class ChainServer {
     return this.accepted(call, { farm: farmInfoToWire(r.record, this.m.store.farmNodeCount(farmId)), outcome: r.kind });
   }
 
-  private onSubmitProof(bytes: Uint8Array): Uint8Array {
-    const call = "proof.submit";
+  /** A ProofSubmission: the signed proof and the twin subtotals its header commits to (billing). */
+  private onSettleProof(bytes: Uint8Array): Uint8Array {
+    let sub: { proof: Uint8Array; twins: Uint8Array[] };
+    try {
+      sub = decode<{ proof: Uint8Array; twins: Uint8Array[] }>("ProofSubmission", bytes, { maxBytes: Math.max(this.options.maxRequestBytes, SETTLE_MAX_BYTES), maxRepeated: MAX_TWINS_PER_PROOF });
+    } catch (err) {
+      if (err instanceof WireError) return this.refuseProof({ ok: false, code: err.code, message: err.message });
+      throw err;
+    }
+    return this.onSubmitProof(sub.proof, sub.twins);
+  }
+
+  private onSubmitProof(bytes: Uint8Array, twins: Uint8Array[] | undefined): Uint8Array {
+    const call = twins === undefined ? "proof.submit" : "proof.settle";
     const o = open(bytes, DOMAIN.UsageProof, { maxBytes: this.options.maxRequestBytes });
     if (!o.ok) return this.refuseProof({ ok: false, code: o.code, message: o.message });
     let header: ProofHeader;
@@ -341,14 +375,42 @@ export class ChainServer {
       const node = entry && r.code !== "unknown_node" ? nodeInfoToWire(entry.record, entry.state) : undefined;
       return this.refuseProof(r, header, { node, proofHash: r.code === "duplicate" ? hash : undefined });
     }
+    // billing: the twin subtotals must match the header before anything is stored
+    const settled = checkSettlement(header, twins, this.options.pricing);
+    if (!settled.ok) return this.refuseProof(settled, header);
     const ev = this.event("proof_accepted", { nodeId: header.nodeId, twinId: entry!.record.twinId, sequence: header.sequence, proofHash: hash }, now);
-    this.m.store.acceptProof(header.nodeId, r.next, canonical, now, ev);
+    const billing = settled.charges.length > 0 ? { farmId: entry!.record.farmId, periodStartMs: header.periodStartMs, periodEndMs: header.periodEndMs, charges: settled.charges } : undefined;
+    const bills = this.m.store.acceptProof(header.nodeId, r.next, canonical, now, ev, billing);
     this.publish(ev);
+    const twinsInDebt = bills.filter((b) => b.balanceAfter < 0n).map((b) => b.twinId);
+    if (bills.length > 0) {
+      this.log.info(
+        { event: "proof_billed", nodeId: header.nodeId, sequence: header.sequence, farmId: entry!.record.farmId, twins: bills.length, amount: bills.reduce((a, b) => a + b.amount, 0n).toString(), twinsInDebt: twinsInDebt.length },
+        "twins billed",
+      );
+    }
     this.log.info(
       { event: "proof_accepted", nodeId: header.nodeId, sequence: header.sequence, periodStartMs: header.periodStartMs, periodEndMs: header.periodEndMs, records: header.recordCount, hash: Buffer.from(hash).toString("hex") },
       "proof accepted",
     );
-    return this.accepted(call, { proofHash: hash, node: nodeInfoToWire(entry!.record, r.next) });
+    return this.accepted(call, { proofHash: hash, node: nodeInfoToWire(entry!.record, r.next), twinsInDebt });
+  }
+
+  /** Stand-in only (dev grids): add to a registered twin's balance. */
+  private onFund(bytes: Uint8Array): Uint8Array {
+    const call = "fund";
+    let f: { twinId: number; amount: string };
+    try {
+      f = decode<{ twinId: number; amount: string }>("FundTwin", bytes, { maxBytes: 1024, maxRepeated: 0 });
+    } catch (err) {
+      return this.wireError(call, err);
+    }
+    if (!f.twinId || !this.m.store.twin(f.twinId)) return this.refuse(call, { ok: false, code: "not_found", message: `twin ${f.twinId} is not registered` });
+    const a = parseFundAmount(f.amount);
+    if (!a.ok) return this.refuse(call, a);
+    const balance = this.m.store.fund(f.twinId, a.amount);
+    this.log.info({ event: "twin_funded", twinId: f.twinId, amount: a.amount.toString(), balance: balance.toString() }, "twin funded");
+    return this.accepted(call, { balance: { twinId: f.twinId, balance, inDebt: balance < 0n } });
   }
 
   private refuseProof(r: Refusal, header?: ProofHeader, extra: Omit<ReplyBody, "ok" | "rejection"> = {}): Uint8Array {
@@ -366,7 +428,13 @@ export class ChainServer {
     } catch (err) {
       return this.wireError(call, err);
     }
-    if (!q.nodeId && !q.twinId && !q.farmId) return this.refuse(call, { ok: false, code: "malformed", message: "a query names a node_id, a twin_id or a farm_id" });
+    let billsSequence: number;
+    try {
+      billsSequence = toSafeNumber(q.billsSequence, "bills_sequence");
+    } catch (err) {
+      return this.wireError(call, err);
+    }
+    if (!q.nodeId && !q.twinId && !q.farmId && !q.billsTwinId) return this.refuse(call, { ok: false, code: "malformed", message: "a query names a node_id, a twin_id, a farm_id or a bills_twin_id" });
     const body: Omit<ReplyBody, "ok"> = {};
     if (q.nodeId) {
       const entry = this.m.store.node(q.nodeId);
@@ -383,6 +451,14 @@ export class ChainServer {
       const farm = this.m.store.farm(q.farmId);
       if (!farm) return this.refuse(call, { ok: false, code: "not_found", message: `farm ${q.farmId} is not registered` });
       body.farm = farmInfoToWire(farm, this.m.store.farmNodeCount(q.farmId));
+    }
+    if (q.billsTwinId) {
+      if (!this.m.store.twin(q.billsTwinId)) return this.refuse(call, { ok: false, code: "not_found", message: `twin ${q.billsTwinId} is not registered` });
+      const balance = this.m.store.balance(q.billsTwinId);
+      body.balance = { twinId: q.billsTwinId, balance, inDebt: balance < 0n };
+      const limit = Math.min(q.limit || MAX_BILLS_PER_QUERY, MAX_BILLS_PER_QUERY);
+      body.pricing = this.options.pricing;
+      body.bills = this.m.store.bills(q.billsTwinId, { nodeId: q.billsNodeId, sequence: billsSequence, limit });
     }
     return this.accepted(call, body);
   }

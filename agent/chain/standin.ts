@@ -34,8 +34,8 @@ export class StandinBackend implements ChainBackend {
   }
 
   /** The stand-in takes the signed envelope as it is; the node key signed it already. */
-  submitProof(_signer: Signer, envelope: Uint8Array): Promise<ChainResult> {
-    return this.client.submitProof(envelope);
+  submitProof(_signer: Signer, envelope: Uint8Array, twins?: Uint8Array[]): Promise<ChainResult> {
+    return twins ? this.client.settleProof(envelope, twins) : this.client.submitProof(envelope);
   }
 
   head(nodeId: number): Promise<ChainProofHead | undefined> {

@@ -2,11 +2,20 @@ import * as path from "node:path";
 import Database from "better-sqlite3";
 import type { Units } from "../capacity/units";
 import { SCHEME_WIRE, schemeFromWire, type SchemeName } from "../identity/keys";
-import { proofHash } from "../proofs/proof";
+import { amountsFromWire, amountsToWire, proofHash } from "../proofs/proof";
 import { StoreError } from "../store/errors";
 import { ensureSchema, openDatabase } from "../store/store";
 import { decode, encode, unitsFromWire, unitsToWire, type WireUnits } from "../wire/codec";
+import type { TwinBill, TwinCharge } from "./billing";
 import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
+
+/** What accepting one proof charges (checked by billing.ts checkSettlement, priced by billing/pricing.ts). */
+export interface ProofBilling {
+  farmId: number;
+  periodStartMs: number;
+  periodEndMs: number;
+  charges: TwinCharge[];
+}
 
 /**
  * The chain stand-in's own durable store: SQLite (chain.db in the chain's data directory) in WAL
@@ -78,9 +87,41 @@ export const CHAIN_MIGRATIONS = [
    CREATE INDEX nodes_by_twin ON nodes (twin_id);
    CREATE INDEX farms_by_name ON farms (name);
    CREATE INDEX farms_by_twin ON farms (twin_id);`,
+  // 4: billing (docs/billing.md): a balance per twin and per farm; per accepted proof one balance
+  // change per twin billed (its subtotal's amounts as an encoded UsageAmounts) and one bill summary
+  // per node; nothing per deployment. Amounts are decimal TEXT (bigint, may be negative: debt).
+  `CREATE TABLE balances (
+     twin_id INTEGER PRIMARY KEY,
+     balance TEXT NOT NULL
+   );
+   CREATE TABLE farm_balances (
+     farm_id INTEGER PRIMARY KEY,
+     balance TEXT NOT NULL
+   );
+   CREATE TABLE twin_bills (
+     twin_id INTEGER NOT NULL,
+     node_id INTEGER NOT NULL,
+     sequence INTEGER NOT NULL,
+     amount TEXT NOT NULL,
+     amounts BLOB NOT NULL,
+     record_count INTEGER NOT NULL,
+     balance_after TEXT NOT NULL,
+     code TEXT NOT NULL,
+     PRIMARY KEY (twin_id, node_id, sequence)
+   ) WITHOUT ROWID;
+   CREATE TABLE node_bills (
+     node_id INTEGER NOT NULL,
+     sequence INTEGER NOT NULL,
+     farm_id INTEGER NOT NULL,
+     period_start_ms INTEGER NOT NULL,
+     period_end_ms INTEGER NOT NULL,
+     twin_count INTEGER NOT NULL,
+     amount TEXT NOT NULL,
+     PRIMARY KEY (node_id, sequence)
+   ) WITHOUT ROWID;`,
 ];
 
-export const CHAIN_TABLES = ["twins", "nodes", "proofs", "events", "refusals", "farms"] as const;
+export const CHAIN_TABLES = ["twins", "nodes", "proofs", "events", "refusals", "farms", "balances", "farm_balances", "twin_bills", "node_bills"] as const;
 export type ChainTable = (typeof CHAIN_TABLES)[number];
 
 /** A signed event to record with a change (stored in `events` in the same transaction). */
@@ -316,15 +357,93 @@ export class ChainStore {
    * durable transaction. A second proof with the same (node, sequence) violates the primary key
    * and rolls the whole transaction back.
    */
-  acceptProof(nodeId: number, state: NodeChainState, proof: Uint8Array, acceptedMs: number, event: ChainEventRecord): void {
-    this.db.transaction(() => {
+  acceptProof(nodeId: number, state: NodeChainState, proof: Uint8Array, acceptedMs: number, event: ChainEventRecord, billing?: ProofBilling): TwinBill[] {
+    return this.db.transaction(() => {
       const r = this.db
         .prepare(`UPDATE nodes SET last_sequence = ?, last_period_end_ms = ?, last_hash = ?, max_capacity = ? WHERE node_id = ?`)
         .run(state.lastSequence, state.lastPeriodEndMs, Buffer.from(state.lastHash), unitsBytes(state.maxCapacity), nodeId);
       if (r.changes !== 1) throw new Error(`node ${nodeId} is not in the chain store`);
       this.db.prepare(`INSERT INTO proofs (node_id, sequence, proof, accepted_ms) VALUES (?, ?, ?, ?)`).run(nodeId, state.lastSequence, Buffer.from(proof), acceptedMs);
       this.insertEvent(event);
+      return billing ? this.charge(nodeId, state.lastSequence, billing) : [];
     })();
+  }
+
+  /** Debit each twin, credit the farm, record the balance changes and the node's bill summary (inside acceptProof's transaction). */
+  private charge(nodeId: number, sequence: number, b: ProofBilling): TwinBill[] {
+    const bills: TwinBill[] = [];
+    let total = 0n;
+    const putBalance = this.db.prepare(`INSERT INTO balances (twin_id, balance) VALUES (?, ?) ON CONFLICT (twin_id) DO UPDATE SET balance = excluded.balance`);
+    const putBill = this.db.prepare(`INSERT INTO twin_bills (twin_id, node_id, sequence, amount, amounts, record_count, balance_after, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    for (const c of b.charges) {
+      const before = this.balance(c.twinId);
+      const after = before - c.amount;
+      // debt: the balance did not cover the bill (it goes below zero; the twin is in grace)
+      const code = after < 0n ? "twin_in_debt" : "";
+      putBalance.run(c.twinId, after.toString());
+      putBill.run(c.twinId, nodeId, sequence, c.amount.toString(), Buffer.from(encode("UsageAmounts", amountsToWire(c.amounts))), c.recordCount, after.toString(), code);
+      total += c.amount;
+      bills.push({ twinId: c.twinId, nodeId, sequence, periodStartMs: b.periodStartMs, periodEndMs: b.periodEndMs, farmId: b.farmId, recordCount: c.recordCount, amounts: c.amounts, amount: c.amount, balanceAfter: after, code });
+    }
+    const farm = this.farmBalance(b.farmId) + total;
+    this.db.prepare(`INSERT INTO farm_balances (farm_id, balance) VALUES (?, ?) ON CONFLICT (farm_id) DO UPDATE SET balance = excluded.balance`).run(b.farmId, farm.toString());
+    this.db
+      .prepare(`INSERT INTO node_bills (node_id, sequence, farm_id, period_start_ms, period_end_ms, twin_count, amount) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+      .run(nodeId, sequence, b.farmId, b.periodStartMs, b.periodEndMs, b.charges.length, total.toString());
+    return bills;
+  }
+
+  /** A twin's balance in the smallest unit (0 when it was never funded nor billed). */
+  balance(twinId: number): bigint {
+    const r = this.db.prepare(`SELECT balance FROM balances WHERE twin_id = ?`).get(twinId) as { balance: string } | undefined;
+    return r ? BigInt(r.balance) : 0n;
+  }
+
+  farmBalance(farmId: number): bigint {
+    const r = this.db.prepare(`SELECT balance FROM farm_balances WHERE farm_id = ?`).get(farmId) as { balance: string } | undefined;
+    return r ? BigInt(r.balance) : 0n;
+  }
+
+  /** Add `amount` to a twin's balance (stand-in fund); the new balance. */
+  fund(twinId: number, amount: bigint): bigint {
+    return this.db.transaction(() => {
+      const after = this.balance(twinId) + amount;
+      this.db.prepare(`INSERT INTO balances (twin_id, balance) VALUES (?, ?) ON CONFLICT (twin_id) DO UPDATE SET balance = excluded.balance`).run(twinId, after.toString());
+      return after;
+    })();
+  }
+
+  /** A twin's bills, newest first (by period end, then node): optionally one node's, optionally one sequence. */
+  bills(twinId: number, filter: { nodeId?: number; sequence?: number; limit: number }): TwinBill[] {
+    const where = ["b.twin_id = ?"];
+    const args: number[] = [twinId];
+    if (filter.nodeId) {
+      where.push("b.node_id = ?");
+      args.push(filter.nodeId);
+      if (filter.sequence) {
+        where.push("b.sequence = ?");
+        args.push(filter.sequence);
+      }
+    }
+    const rows = this.db
+      .prepare(
+        `SELECT b.*, n.farm_id, n.period_start_ms, n.period_end_ms FROM twin_bills b JOIN node_bills n ON n.node_id = b.node_id AND n.sequence = b.sequence
+         WHERE ${where.join(" AND ")} ORDER BY n.period_end_ms DESC, b.node_id DESC LIMIT ?`,
+      )
+      .all(...args, filter.limit) as Array<{ twin_id: number; node_id: number; sequence: number; amount: string; amounts: Buffer; record_count: number; balance_after: string; code: string; farm_id: number; period_start_ms: number; period_end_ms: number }>;
+    return rows.map((r) => ({
+      twinId: r.twin_id,
+      nodeId: r.node_id,
+      sequence: r.sequence,
+      periodStartMs: r.period_start_ms,
+      periodEndMs: r.period_end_ms,
+      farmId: r.farm_id,
+      recordCount: r.record_count,
+      amounts: amountsFromWire(decode("UsageAmounts", new Uint8Array(r.amounts), { maxBytes: 1024, maxRepeated: 0 })),
+      amount: BigInt(r.amount),
+      balanceAfter: BigInt(r.balance_after),
+      code: r.code,
+    }));
   }
 
   private insertEvent(e: ChainEventRecord): void {

@@ -2,6 +2,7 @@ import type { WireRejection } from "../api/messages";
 import type { Units } from "../capacity/units";
 import { SCHEME_WIRE } from "../identity/keys";
 import { type U64, type WireUnits, unitsToWire } from "../wire/codec";
+import type { WireTwinBalance, WireTwinBill } from "./billing";
 import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
 
 /** Wire shapes of chain.proto as `decode` returns them (64-bit integers as decimal strings). */
@@ -19,6 +20,9 @@ export interface WireChainQuery {
   fromSequence: U64;
   limit: number;
   farmId: number;
+  billsTwinId: number;
+  billsNodeId: number;
+  billsSequence: U64;
 }
 
 export interface WireNodeInfo {
@@ -64,6 +68,10 @@ export interface WireChainReply {
   farm: WireFarmInfo | null;
   /** register calls: registered, updated, renamed or unchanged ("" from a chain before ids were assigned) */
   outcome: string;
+  balance: WireTwinBalance | null;
+  bills: WireTwinBill[];
+  twinsInDebt: number[];
+  pricing: { cuPerHour: string; suPerHour: string; ipv4PerHour: string; nuPerGib: string } | null;
 }
 
 export interface WireChainEvent {

@@ -83,6 +83,12 @@ export interface ProofHeader {
   totals: UsageAmounts;
   recordsRoot: Uint8Array;
   downtimeMs: number;
+  /**
+   * Merkle root of the twin subtotals (agent/billing/twins.ts; docs/billing.md): 32 bytes, or
+   * empty in a header from before billing (such a proof bills nobody).
+   */
+  twinsRoot?: Uint8Array;
+  twinCount?: number;
 }
 
 export function encodeRecord(r: UsageRecord): Uint8Array {
@@ -129,6 +135,7 @@ export function encodeProofHeader(h: ProofHeader): Uint8Array {
     totals: amountsToWire(h.totals),
     recordsRoot: h.recordsRoot,
     downtimeMs: h.downtimeMs,
+    ...(h.twinsRoot && h.twinsRoot.length > 0 ? { twinsRoot: h.twinsRoot, twinCount: h.twinCount ?? 0 } : {}),
   });
 }
 
@@ -143,6 +150,8 @@ interface WireHeader {
   totals: Partial<Record<AmountField, U64>> | null;
   recordsRoot: Uint8Array;
   downtimeMs: U64;
+  twinsRoot: Uint8Array;
+  twinCount: number;
 }
 
 /** Decode untrusted header bytes; shapes are checked (hash lengths, safe integers), not the rules. */
@@ -150,6 +159,9 @@ export function decodeProofHeader(bytes: Uint8Array): ProofHeader {
   const w = decode<WireHeader>("UsageProof", bytes, { maxBytes: 1024, maxRepeated: 0 });
   if (w.previousHash.length !== 32) throw new WireError("malformed", `previousHash must be 32 bytes, got ${w.previousHash.length}`);
   if (w.recordsRoot.length !== 32) throw new WireError("malformed", `recordsRoot must be 32 bytes, got ${w.recordsRoot.length}`);
+  const twinsRoot = w.twinsRoot ?? new Uint8Array(0);
+  if (twinsRoot.length !== 0 && twinsRoot.length !== 32) throw new WireError("malformed", `twinsRoot must be 32 bytes (or absent), got ${twinsRoot.length}`);
+  if (twinsRoot.length === 0 && w.twinCount) throw new WireError("malformed", `twinCount ${w.twinCount} without a twinsRoot`);
   return {
     nodeId: w.nodeId,
     farmId: w.farmId,
@@ -161,6 +173,8 @@ export function decodeProofHeader(bytes: Uint8Array): ProofHeader {
     totals: amountsFromWire(w.totals),
     recordsRoot: new Uint8Array(w.recordsRoot),
     downtimeMs: toSafeNumber(w.downtimeMs, "downtimeMs"),
+    // a header from before billing has neither field (so it decodes to what was encoded)
+    ...(twinsRoot.length > 0 ? { twinsRoot: new Uint8Array(twinsRoot), twinCount: w.twinCount ?? 0 } : {}),
   };
 }
 

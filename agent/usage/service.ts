@@ -8,18 +8,20 @@ import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import { DELIVERY_BUCKETS, type Counter, type Gauge, type Histogram, type Metrics, type MetricsRegistry } from "../metrics/metrics";
 import { inclusionPath, leafHash, merkleRoot } from "../proofs/merkle";
-import { encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
+import { decodeProofHeader, decodeRecord, encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
 import { StoreError } from "../store/errors";
 import type { Store } from "../store/store";
 import { decode, encode, WireError } from "../wire/codec";
 import { rejectionToWire, type UsageStatusView } from "../api/messages";
 import { LISTING_PAGE, LISTING_PAGE_MAX } from "./audit";
 import { meterPeriod } from "./meter";
+import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../billing/twins";
 import { UsageOutbox, type ChainHead } from "./outbox";
 
 /** Where proofs go: the chain (ChainClient is one). Throws when the chain cannot be reached. */
 export interface ProofSink {
-  submitProof(envelope: Uint8Array): Promise<{ ok: true; code: string } | { ok: false; code: string; message: string }>;
+  /** `twins`: the encoded twin subtotals the header's twins_root commits to (they travel with the proof for billing) */
+  submitProof(envelope: Uint8Array, twins: Uint8Array[]): Promise<{ ok: true; code: string; twinsInDebt?: number[] } | { ok: false; code: string; message: string }>;
   /** the chain's head for this node, to go on from after the local store was lost */
   head?(nodeId: number): Promise<ChainHead | undefined>;
 }
@@ -62,6 +64,8 @@ export interface UsageModules {
   now: () => number;
   /** null: proofs are built and kept for audit, but not sent (no chain configured) */
   sink: ProofSink | null;
+  /** told the twins the chain found in debt at each newly accepted proof (admission refuses their new deployments) */
+  onTwinsInDebt?: (twinIds: readonly number[]) => void;
   network?: NetworkCounter;
 }
 
@@ -251,6 +255,7 @@ export class UsageService {
       network: (id: number) => network.bytes(id, startMs, endMs),
     });
     const encoded = metered.records.map((r) => ({ deploymentId: r.deploymentId, bytes: encodeRecord(r) }));
+    const twins = twinSubtotals(metered.records).map(encodeTwinSubtotal);
     const header: ProofHeader = {
       nodeId: this.options.nodeId,
       farmId: this.options.farmId,
@@ -262,6 +267,8 @@ export class UsageService {
       totals: metered.totals,
       recordsRoot: merkleRoot(encoded.map((r) => leafHash(r.bytes))),
       downtimeMs: metered.downtimeMs,
+      twinsRoot: twinsTree(twins).root,
+      twinCount: twins.length,
     };
     const headerBytes = encodeProofHeader(header);
     const envelope = seal(this.m.signer, DOMAIN.UsageProof, headerBytes);
@@ -304,6 +311,24 @@ export class UsageService {
     this.periodTimer.unref?.();
   }
 
+  private twinsInDebt: number[] = [];
+
+  private setTwinsInDebt(ids: number[]): void {
+    const changed = ids.length !== this.twinsInDebt.length || ids.some((t, i) => t !== this.twinsInDebt[i]);
+    this.twinsInDebt = [...ids];
+    if (changed) this.log.info({ event: "twins_in_debt", twins: ids }, "the chain's twins in debt changed: their new deployments are refused");
+    this.m.onTwinsInDebt?.(ids);
+  }
+
+  /**
+   * The encoded twin subtotals of a proof, recomputed from its stored records (not stored twice);
+   * none for a proof built before billing (its header has no twins_root, so it bills nobody).
+   */
+  private twinsOf(p: { sequence: number; header: Uint8Array }): Uint8Array[] {
+    if (!decodeProofHeader(p.header).twinsRoot) return [];
+    return twinSubtotals(this.outbox.records(p.sequence).map((r) => decodeRecord(r.bytes))).map(encodeTwinSubtotal);
+  }
+
   /** Send pending proofs, oldest first, until the outbox is empty or the chain is away. */
   async send(): Promise<void> {
     const sink = this.m.sink;
@@ -322,7 +347,7 @@ export class UsageService {
           if (!p) break;
           let r: Awaited<ReturnType<ProofSink["submitProof"]>>;
           try {
-            r = await sink.submitProof(p.envelope);
+            r = await sink.submitProof(p.envelope, this.twinsOf(p));
           } catch (err) {
             this.tryWrite(() => this.outbox.markAttempt(p.sequence, "chain_unavailable"));
             this.metrics?.submitted.inc({ result: "chain_unavailable" });
@@ -342,6 +367,8 @@ export class UsageService {
             this.metrics?.pending.set({}, this.outbox.pendingCount());
             this.metrics?.delivery.observe({}, (this.m.now() - p.periodEndMs) / 1000);
             this.log.info({ event: "usage_proof_delivered", sequence: p.sequence, code: r.code, attempts: p.attempts + 1 }, "usage proof delivered");
+            // the chain's answer to a newly accepted proof names its twins in debt (a duplicate says nothing new)
+            if (r.code === "ok") this.setTwinsInDebt(r.twinsInDebt ?? []);
             continue;
           }
           this.tryWrite(() => this.outbox.markAttempt(p.sequence, r.code));
@@ -389,6 +416,7 @@ export class UsageService {
       meteredUntilMs: head?.periodEndMs ?? 0,
       lastCode: pending?.lastCode ?? "",
       chain: this.m.sink !== null,
+      twinsInGrace: [...this.twinsInDebt],
     };
   }
 

@@ -24,6 +24,14 @@ function state(p: Partial<NodeState> & { deployments?: Map<number, Reservation> 
 const input = (s: DeploymentSpec, hash = `h${s.id}v${s.version}`) => ({ spec: s, units: deploymentUnits(s), hash });
 
 describe("admitDeploy", () => {
+  test("a twin in debt on the chain gets twin_in_debt for a new deployment; its existing ones may still be updated; other twins are not affected", () => {
+    const debt = new Set([7]);
+    expect(admitDeploy(input(spec({})), state({ twinsInDebt: debt }), 0)).toMatchObject({ accepted: false, rejection: { code: "twin_in_debt", message: expect.stringContaining("twin 7 is in debt") } });
+    expect(admitDeploy(input(spec({ twinId: 8 })), state({ twinsInDebt: debt }), 0)).toMatchObject({ accepted: true, kind: "create" });
+    const s = state({ twinsInDebt: debt, deployments: new Map([[1, res(1, 1, u({ cru: 1, mru: GiB, sru: GiB }))]]) });
+    expect(admitDeploy(input(spec({ version: 2, cpu: 2 })), s, 0)).toMatchObject({ accepted: true, kind: "update" });
+  });
+
   test("a deployment that fits is created", () => {
     const d = admitDeploy(input(spec({})), state(), 1000);
     expect(d).toMatchObject({ accepted: true, kind: "create", reservation: { id: 1, version: 1, createdMs: 1000, updatedMs: 1000 } });

@@ -51,7 +51,7 @@ describe("proof header encodings", () => {
   });
 
   test.each<[string, Field[], string]>([
-    ["an unknown field", [...goStyle, { id: 11, varint: 1 }], "UsageProof: field number 11 is not a field of UsageProof (unknown fields are refused)"],
+    ["an unknown field", [...goStyle, { id: 13, varint: 1 }], "UsageProof: field number 13 is not a field of UsageProof (unknown fields are refused)"],
     ["an unknown field inside totals", [...goStyle, { id: 7, message: [{ id: 12, bytes: new Uint8Array(40) }] }], "UsageProof.totals: field number 12 is not a field of UsageAmounts"],
     ["a field written twice", [...goStyle, { id: 2, varint: 4 }], "UsageProof.sequence (field 2) appears twice"],
     ["a field with the wrong wire type", [...goStyle.filter((f) => f.id !== 1), { id: 1, bytes: new Uint8Array(2) }], "UsageProof.nodeId (field 1) is written as length-delimited, but its type uint32 is varint"],

@@ -15,6 +15,7 @@ import { Store } from "../../agent/store/store";
 import { checkAudit, checkListing } from "../../agent/usage/audit";
 import type { ChainHead } from "../../agent/usage/outbox";
 import { UsageService, type ProofSink, type UsageOptions } from "../../agent/usage/service";
+import { decodeTwinSubtotal, twinsTree } from "../../agent/billing/twins";
 import { decode, encode } from "../../agent/wire/codec";
 
 /**
@@ -104,7 +105,12 @@ class ScriptedSink implements ProofSink {
     this.plan = [...plan];
   }
 
-  async submitProof(envelope: Uint8Array): Promise<{ ok: true; code: string } | { ok: false; code: string; message: string }> {
+  /** the twin subtotals sent with each submission, by sequence */
+  readonly twinsSent = new Map<number, Uint8Array[]>();
+  /** what an accepted ("ok") answer says of twins in debt */
+  debt: number[] = [];
+
+  async submitProof(envelope: Uint8Array, twins: Uint8Array[] = []): Promise<{ ok: true; code: string; twinsInDebt?: number[] } | { ok: false; code: string; message: string }> {
     this.inFlight++;
     try {
       const o = open(envelope, DOMAIN.UsageProof);
@@ -113,9 +119,10 @@ class ScriptedSink implements ProofSink {
       this.onSubmit?.(sequence, envelope);
       const outcome = this.plan.shift() ?? "ok";
       this.calls.push({ sequence, outcome, envelope });
+      this.twinsSent.set(sequence, twins);
       switch (outcome) {
         case "ok":
-          return { ok: true, code: "ok" };
+          return { ok: true, code: "ok", twinsInDebt: this.debt };
         case "duplicate":
           return { ok: true, code: "duplicate" };
         case "refuse":
@@ -485,6 +492,40 @@ describe("UsageService: outbox delivery", () => {
     // every submission of a sequence carried the same bytes as the outbox holds
     for (const call of sink.calls) expect(hex(call.envelope)).toBe(hex(h.svc.outbox.proof(call.sequence)!.envelope));
     for (const s of [1, 2, 3]) expect(h.svc.outbox.proof(s)!.state).toBe("delivered");
+  });
+
+  test("billing: each proof commits to its twin subtotals and is sent with them; the chain's twins in debt reach the callback and status", async () => {
+    const sink = new ScriptedSink();
+    const debtSeen: Array<readonly number[]> = [];
+    const dir = tmpDir();
+    const store = Store.open(dir);
+    const clock = { t: S + 600_000 };
+    const svc = new UsageService(OPTIONS, { nc: natsStandIn(), subjects, store, signer, logger: silentLogger(), metrics: null, now: () => clock.t, sink, onTwinsInDebt: (ids) => debtSeen.push(ids) });
+    await svc.start();
+    store.putDeployment({ ...reservation(1, A, S + 700_000, 1), twinId: 9 }, new Uint8Array([1]), "create");
+    create(store, 2, B, S + 700_000);
+    sink.debt = [9];
+    clock.t = S + 2 * HOUR + 1;
+    expect(svc.closeDuePeriods()).toBe(2);
+    await settle(sink);
+    for (const seq of [1, 2]) {
+      const p = proofAt(svc, seq);
+      const twins = sink.twinsSent.get(seq)!;
+      expect(twins.map((t) => decodeTwinSubtotal(t).twinId)).toEqual([7, 9]);
+      expect(hex(twinsTree(twins).root)).toBe(hex(p.header.twinsRoot!));
+      expect(p.header.twinCount).toBe(2);
+      expect(twins.map(decodeTwinSubtotal).reduce((a, t) => addAmounts(a, t.amounts), zeroAmounts())).toEqual(p.header.totals);
+    }
+    expect(debtSeen.at(-1)).toEqual([9]);
+    expect(svc.status().twinsInGrace).toEqual([9]);
+    // funded: the next accepted proof names nobody
+    sink.debt = [];
+    clock.t = S + 3 * HOUR + 1;
+    expect(svc.closeDuePeriods()).toBe(1);
+    await settle(sink);
+    expect(svc.status().twinsInGrace).toEqual([]);
+    await svc.close();
+    store.close();
   });
 
   test("a thrown error and a refusal leave proofs pending; later sends resume in sequence order; pendingCount follows", async () => {

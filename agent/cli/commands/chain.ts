@@ -4,6 +4,7 @@ import { BusAuthError, credentialsFromFlags, loadCredentials } from "../../bus/a
 import { busHealth, connectBus, isAuthFailure, type NatsConnection } from "../../bus/nats";
 import { Subjects } from "../../bus/subjects";
 import { createChainMetrics } from "../../chain/metrics";
+import type { PricingInput } from "../../billing/pricing";
 import { parseChainOptions } from "../../chain/options";
 import { ChainServer } from "../../chain/server";
 import { ChainStore } from "../../chain/store";
@@ -22,7 +23,8 @@ export const CHAIN_DEFAULT_DATA = "./.capacity-agent-chain";
 export const chainCommand: Command = {
   name: "chain",
   help: `usage: capacity-agent chain [--data DIR] [--nats URL[,URL...]] [--key FILE] [--require-farm]
-                            [--pretty] [--log-level LEVEL] [--metrics-port PORT]
+                            [--pricing FILE] [--pretty] [--log-level LEVEL] [--metrics-port PORT]
+       capacity-agent chain fund --twin T --amount A [--nats URL] [--json]
 
 Plays tfchain's role for capacity-agent: binds twin and node ids to keys, keeps farms (each owned
 by a twin) and node capacity, and verifies and durably stores usage proofs with the rules a chain
@@ -30,6 +32,9 @@ pallet would enforce (signed by the node's key, sequence = last + 1, contiguous 
 hash, totals within the node's capacity). Subjects (prefix $CAPACITY_AGENT_SUBJECT_PREFIX, default tfgrid.v1):
   tfgrid.v1.chain.twin.register  tfgrid.v1.chain.node.register  tfgrid.v1.chain.farm.register
   tfgrid.v1.chain.proof.submit   tfgrid.v1.chain.query          events on tfgrid.v1.chain.events.<kind>
+  tfgrid.v1.chain.proof.settle   tfgrid.v1.chain.fund
+It bills: each proof's twin subtotals are charged to the twins and credited to the node's farm
+(docs/billing.md). \`chain fund\` adds A (smallest unit) to twin T's balance: dev grids only.
 Every reply and event is signed by the chain's key; pin it in clients with its public key.
   --data DIR          where chain.db and the default key live (default ${CHAIN_DEFAULT_DATA})
   --nats URLS         NATS server URLs, comma separated (default $CAPACITY_AGENT_NATS or nats://127.0.0.1:4222)
@@ -38,6 +43,9 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
                       \`capacity-agent registry add --chain --farm F --twin T --key TWINKEY\`); other
                       node registrations are refused with unknown_farm. Default: off, a node's farm
                       id is taken as given (dev grids, agents whose farm was never registered)
+  --pricing FILE      the pricing policy, JSON {"cuPerHour","suPerHour","ipv4PerHour","nuPerGib"}
+                      (integers of the smallest unit; default tfchain's default policy values:
+                      100000, 50000, 40000, 15000; docs/billing.md)
   --pretty            human-readable logs instead of JSON
   --log-level LEVEL   fatal, error, warn, info (default), debug, trace, silent
   --metrics-port PORT serve Prometheus metrics on 127.0.0.1:PORT/metrics (and /healthz)`,
@@ -49,8 +57,17 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
     pretty: { type: "boolean" },
     "log-level": { type: "string" },
     "metrics-port": { type: "string" },
+    pricing: { type: "string" },
+    twin: { type: "string" },
+    amount: { type: "string" },
+    json: { type: "boolean" },
   },
-  async run({ values }, io) {
+  positionals: true,
+  async run({ values, positionals }, io) {
+    if (positionals.length > 0) {
+      if (positionals.length !== 1 || positionals[0] !== "fund") throw new UsageError(`expected "chain" or "chain fund", got "chain ${positionals.join(" ")}"`);
+      return (require("./fund") as typeof import("./fund")).fund(values, io);
+    }
     const data = (values.data as string | undefined) ?? CHAIN_DEFAULT_DATA;
     const level = (values["log-level"] as string | undefined) ?? "info";
     if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
@@ -102,7 +119,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
         throw Object.assign(new Error(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`, secrets)), { code: "nats_unavailable" });
       });
       const registry = new MetricsRegistry().withDefaults().withBuildInfo("chain");
-      const options = parseChainOptions({ policy: { requireFarm: values["require-farm"] === true } });
+      const options = parseChainOptions({ policy: { requireFarm: values["require-farm"] === true }, pricing: pricingFile(values.pricing as string | undefined) });
       server = new ChainServer(options, { nc, subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
       await server.start();
       if (metricsPort !== undefined) {
@@ -127,6 +144,19 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
     return EXIT_OK;
   },
 };
+
+/** --pricing FILE: a JSON object of prices (checked by parseChainOptions). */
+function pricingFile(file: string | undefined): PricingInput | undefined {
+  if (file === undefined) return undefined;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (err) {
+    throw Object.assign(new Error(`--pricing ${file}: cannot read a JSON object: ${(err as Error).message}`), { code: "invalid_options" });
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw Object.assign(new Error(`--pricing ${file}: expected a JSON object of prices`), { code: "invalid_options" });
+  return raw as PricingInput;
+}
 
 /** The chain's key: --key FILE (must exist), or <data>/chain-key.json, created on first start. */
 async function chainKey(file: string | undefined, data: string, log: Logger): Promise<Signer> {

@@ -10,7 +10,8 @@ import { redact } from "../../log/redact";
 function usageLine(u: UsageStatusView): string {
   const through = isoTime(u.meteredUntilMs);
   const chain = u.chain ? `delivered up to #${u.deliveredSequence}, ${u.pending} pending${u.lastCode ? ` (chain said ${u.lastCode})` : ""}` : "kept, not sent (chain disabled)";
-  return `usage       proofs every ${u.periodMs / 1000} s, built up to #${u.lastSequence} (metered until ${through}), ${chain}`;
+  const grace = u.twinsInGrace?.length ? `; twins in grace (in debt on the chain, new deployments refused): ${u.twinsInGrace.join(", ")}` : "";
+  return `usage       proofs every ${u.periodMs / 1000} s, built up to #${u.lastSequence} (metered until ${through}), ${chain}${grace}`;
 }
 
 /** Clear the terminal and put the cursor home (ANSI): each --watch frame replaces the last. */
@@ -105,7 +106,7 @@ export const statusCommand: Command = {
        capacity-agent status --node N --watch [--interval-ms MS] [--count K] [--nats URL] [--json]
 
 JSON: {"nodeId","farmId","total","reserved","reservable","used","free","power","deployments":[{"id","twinId","version","units"}],
-       "usage":{"periodMs","lastSequence","deliveredSequence","pending","meteredUntilMs","lastCode","chain"}}
+       "usage":{"periodMs","lastSequence","deliveredSequence","pending","meteredUntilMs","lastCode","chain","twinsInGrace"}}
 with units cru, mru, sru, hru, ipv4u, gpu (memory and storage in bytes). The node answers in pages
 (100 deployments by default, up to 1000); status fetches every page: "deployments" is the full list. "usage" tells the last
 usage proof built and the last the chain acknowledged, how many wait, and the chain's last answer.

@@ -1,0 +1,122 @@
+/**
+ * The chain stand-in's billing on its own: a real nats-server, the ChainServer with a real
+ * ChainStore on disk, the ChainClient over NATS. A proof that bills many twins fits in one
+ * proof.settle; each twin is debited and the farm credited with the sum; fund validates its input.
+ */
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { price, PRICING_DEFAULTS } from "../../agent/billing/pricing";
+import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../../agent/billing/twins";
+import { Subjects } from "../../agent/bus/subjects";
+import { GiB, TiB } from "../../agent/capacity/units";
+import { ChainClient } from "../../agent/chain/client";
+import { parseChainOptions } from "../../agent/chain/options";
+import { ChainServer } from "../../agent/chain/server";
+import { ChainStore } from "../../agent/chain/store";
+import { DOMAIN } from "../../agent/identity/domains";
+import { open, seal } from "../../agent/identity/envelope";
+import type { WireChainReply } from "../../agent/chain/wire";
+import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
+import { silentLogger } from "../../agent/log/logger";
+import { leafHash, merkleRoot } from "../../agent/proofs/merkle";
+import { addAmounts, encodeProofHeader, encodeRecord, zeroAmounts, ZERO_HASH, type UsageRecord } from "../../agent/proofs/proof";
+import { decode, encode } from "../../agent/wire/codec";
+import { startNats, type NatsServerHandle } from "../utils/nats";
+
+let nats: NatsServerHandle;
+let nc: NatsConnection;
+let store: ChainStore;
+let server: ChainServer;
+let chain: ChainClient;
+let dir: string;
+const H = 3_600_000;
+
+beforeAll(async () => {
+  await cryptoReady();
+  nats = await startNats();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "billing-chain-"));
+  store = ChainStore.open(dir);
+  nc = await connect({ servers: nats.url });
+  server = new ChainServer(parseChainOptions({ limits: { perKeyBurst: 1000 } }), { nc, subjects: new Subjects(), signer: signerFromSeed("ed25519", crypto.randomBytes(32)), store, logger: silentLogger(), metrics: null, now: Date.now });
+  await server.start();
+  chain = new ChainClient(nc, new Subjects());
+});
+
+afterAll(async () => {
+  await server?.close();
+  await nc?.close();
+  store?.close();
+  await nats?.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test("a proof billing 1000 twins fits in one proof.settle: each twin is debited its price, the farm credited the sum, the unfunded twins reported in debt", async () => {
+  const node = signerFromSeed("ed25519", crypto.randomBytes(32));
+  expect(await chain.registerTwin(node)).toMatchObject({ ok: true });
+  const reg = await chain.registerNode(node, { farmId: 4, total: { cru: 1024, mru: 4 * TiB, sru: 100 * TiB, hru: 0, ipv4u: 512, gpu: 0 } });
+  if (!reg.ok) throw new Error(reg.message);
+  const records: UsageRecord[] = Array.from({ length: 1000 }, (_, i) => ({
+    deploymentId: i + 1,
+    twinId: 1000 + i,
+    firstVersion: 1,
+    lastVersion: 1,
+    servedMs: H,
+    amounts: { ...zeroAmounts(), cruSeconds: 3600n, mruByteSeconds: BigInt(2 * GiB) * 3600n, ipv4Seconds: BigInt(i % 2) * 3600n, cuMicroHours: 500_000n + BigInt(i), suMicroHours: 0n },
+  }));
+  const subs = twinSubtotals(records);
+  const twins = subs.map(encodeTwinSubtotal);
+  const start = Math.floor(Date.now() / H) * H - H;
+  const header = encodeProofHeader({
+    nodeId: reg.id,
+    farmId: 4,
+    sequence: 1,
+    periodStartMs: start,
+    periodEndMs: start + H,
+    previousHash: ZERO_HASH,
+    recordCount: records.length,
+    totals: records.reduce((t, r) => addAmounts(t, r.amounts), zeroAmounts()),
+    recordsRoot: merkleRoot(records.map((r) => leafHash(encodeRecord(r)))),
+    downtimeMs: 0,
+    twinsRoot: twinsTree(twins).root,
+    twinCount: twins.length,
+  });
+  const envelope = seal(node, DOMAIN.UsageProof, header);
+  expect(encode("ProofSubmission", { proof: envelope, twins }).length).toBeGreaterThan(16 * 1024); // above the other calls' limit
+  const r = await chain.settleProof(envelope, twins);
+  expect(r).toMatchObject({ ok: true, code: "ok" });
+  expect(r.ok && r.twinsInDebt?.length).toBe(1000);
+  let sum = 0n;
+  for (const t of subs) {
+    const want = price(t.amounts, PRICING_DEFAULTS);
+    sum += want;
+    expect(store.balance(t.twinId)).toBe(-want);
+  }
+  expect(store.farmBalance(4)).toBe(sum);
+  const fp = store.footprint();
+  expect([fp.twin_bills.rows, fp.node_bills.rows]).toEqual([1000, 1]);
+  // a replay is a duplicate and charges nothing again
+  expect(await chain.settleProof(envelope, twins)).toMatchObject({ ok: true, code: "duplicate" });
+  expect(store.farmBalance(4)).toBe(sum);
+});
+
+test("fund: a registered twin only, a positive integer amount; bills of an unknown twin are not_found", async () => {
+  const twin = signerFromSeed("ed25519", crypto.randomBytes(32));
+  const reg = await chain.registerTwin(twin);
+  if (!reg.ok) throw new Error(reg.message);
+  for (const bad of ["0", "-5", "1.5", "1e9", "", "1" + "0".repeat(25)]) {
+    const raw = await nc.request(new Subjects().chain("fund"), encode("FundTwin", { twinId: reg.id, amount: bad }), { timeout: 5000 });
+    const o = open(raw.data, DOMAIN.ChainReply, { maxBytes: 64 * 1024 });
+    if (!o.ok) throw new Error(o.message);
+    const reply = decode<WireChainReply>("ChainReply", o.value.payload, { maxBytes: 64 * 1024, maxRepeated: 10 });
+    expect({ bad, ok: reply.ok, code: reply.rejection?.code }).toEqual({ bad, ok: false, code: "malformed" });
+  }
+  for (const bad of [0n, -5n]) await expect(chain.fund(reg.id, bad)).resolves.toMatchObject({ ok: false, code: "malformed" });
+  await expect(chain.fund(999_999, 5n)).resolves.toMatchObject({ ok: false, code: "not_found" });
+  await expect(chain.fund(reg.id, 5n)).resolves.toMatchObject({ ok: true, balance: { twinId: reg.id, balance: 5n, inDebt: false } });
+  await expect(chain.fund(reg.id, 7n)).resolves.toMatchObject({ ok: true, balance: { balance: 12n } });
+  expect(await chain.bills(999_999)).toBeUndefined();
+  expect(await chain.bills(reg.id)).toMatchObject({ balance: { balance: 12n }, bills: [], pricing: PRICING_DEFAULTS });
+});
