@@ -40,6 +40,9 @@ export class Ledger {
   private usedUnits: Units = zeroUnits();
   private cap: Capacity;
   private power: "up" | "standby";
+  /** power management (docs/power.md): when the power state last changed, when capacity was last claimed */
+  private powerSinceMs: number;
+  private lastClaimMs = 0;
 
   constructor(
     private readonly options: LedgerOptions,
@@ -48,6 +51,7 @@ export class Ledger {
   ) {
     this.log = modules.logger.child({ module: "admission" });
     this.power = options.power;
+    this.powerSinceMs = modules.now();
     this.cap = capacityOf(total, options.policy);
     for (const d of modules.store.loadDeployments()) {
       const { request: _request, ...res } = d;
@@ -96,8 +100,14 @@ export class Ledger {
   setPower(state: "up" | "standby"): void {
     if (state === this.power) return;
     this.power = state;
+    this.powerSinceMs = this.modules.now();
     this.log.info({ event: "power_changed", state }, "power state changed");
     this.emit({ kind: "power" });
+  }
+
+  /** When the power state last changed and capacity was last claimed (0 = never since start), ms. */
+  powerInfo(): { sinceMs: number; lastClaimMs: number } {
+    return { sinceMs: this.powerSinceMs, lastClaimMs: this.lastClaimMs };
   }
 
   deployments(): Reservation[] {
@@ -130,6 +140,7 @@ export class Ledger {
       this.usedUnits = addUnits(this.usedUnits, delta);
       this.deploymentsById.set(res.id, res);
       this.tombstones.delete(res.id);
+      this.lastClaimMs = this.modules.now();
       this.emit({ kind: decision.kind, id: res.id, version: res.version });
     }
     this.record("deploy", decision);
