@@ -43,6 +43,7 @@ export class Ledger {
   /** power management (docs/power.md): when the power state last changed, when capacity was last claimed */
   private powerSinceMs: number;
   private lastClaimMs = 0;
+  private powerReason = "start";
 
   constructor(
     private readonly options: LedgerOptions,
@@ -97,17 +98,19 @@ export class Ledger {
     return this.power;
   }
 
-  setPower(state: "up" | "standby"): void {
+  /** Change the power state; `reason` is announced (power management: idle, usage_high, periodic, random, requested, deploy). */
+  setPower(state: "up" | "standby", reason = "requested"): void {
     if (state === this.power) return;
     this.power = state;
+    this.powerReason = reason;
     this.powerSinceMs = this.modules.now();
-    this.log.info({ event: "power_changed", state }, "power state changed");
+    this.log.info({ event: "power_changed", state, reason }, "power state changed");
     this.emit({ kind: "power" });
   }
 
   /** When the power state last changed and capacity was last claimed (0 = never since start), ms. */
-  powerInfo(): { sinceMs: number; lastClaimMs: number } {
-    return { sinceMs: this.powerSinceMs, lastClaimMs: this.lastClaimMs };
+  powerInfo(): { sinceMs: number; lastClaimMs: number; reason: string } {
+    return { sinceMs: this.powerSinceMs, lastClaimMs: this.lastClaimMs, reason: this.powerReason };
   }
 
   deployments(): Reservation[] {

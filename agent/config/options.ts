@@ -5,6 +5,7 @@ import { parseSize } from "../capacity/size";
 import { UNIT_NAMES } from "../capacity/units";
 import { LOG_LEVELS } from "../log/logger";
 import { API_LIMITS_DEFAULTS, parseApiLimits, type ApiLimits } from "../api/limits";
+import { parsePublicKey } from "../identity/keys";
 import { PowerError } from "../power/errors";
 import { parsePowerOptions, type PowerPolicyOptions } from "../power/options";
 import { ConfigError } from "./errors";
@@ -61,6 +62,8 @@ export interface AgentConfig {
     publicConfig: boolean;
     /** the farm's twin, allowed to send power wake/standby; default: the farm's owner on the chain */
     farmerTwinId: number | null;
+    /** or: the farmer twin's public key (0x hex): a twin registered with this key may send them (local grids) */
+    farmerKey: string | null;
     /** the policy's numbers (seconds for durations): wakeThreshold 0.8, standbyThreshold 0.8, minStateSeconds 1800, claimQuietSeconds 1800, periodicWakeSeconds 86400, randomWakesPerMonth 10, checkSeconds 300, windowSeconds 60 */
     policy: Partial<PowerPolicyOptions>;
     /** command driver: shell commands (wake gets NODE_ID and NODE_MAC) */
@@ -135,7 +138,7 @@ export function defaultConfig(): AgentConfig {
     idsExplicit: { nodeId: false, twinId: false },
     nats: { servers: ["nats://127.0.0.1:4222"], embedded: true },
     subjectPrefix: "tfgrid.v1",
-    power: { state: "up", rented: false, manage: false, driver: "dev", mac: "", publicConfig: false, farmerTwinId: null, policy: {}, standbyCommand: "", wakeCommand: "", wol: { address: "255.255.255.255", port: 9 } },
+    power: { state: "up", rented: false, manage: false, driver: "dev", mac: "", publicConfig: false, farmerTwinId: null, farmerKey: null, policy: {}, standbyCommand: "", wakeCommand: "", wol: { address: "255.255.255.255", port: 9 } },
     capacity: { ...DEFAULT_POLICY, overprovision: { ...DEFAULT_POLICY.overprovision } },
     hardware: {},
     api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000, limits: { ...API_LIMITS_DEFAULTS } },
@@ -299,7 +302,7 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.power !== undefined) {
     if (!isObj(raw.power)) throw new ConfigError("power", "expected an object");
-    checkKeys(raw.power, ["state", "rented", "manage", "driver", "mac", "publicConfig", "farmerTwinId", "standbyCommand", "wakeCommand", "wol", ...Object.keys(POWER_SECONDS)], "power");
+    checkKeys(raw.power, ["state", "rented", "manage", "driver", "mac", "publicConfig", "farmerTwinId", "farmerKey", "standbyCommand", "wakeCommand", "wol", ...Object.keys(POWER_SECONDS)], "power");
     if (raw.power.state !== undefined) {
       if (raw.power.state !== "up" && raw.power.state !== "standby") throw new ConfigError("power.state", 'expected "up" or "standby"');
       c.power.state = raw.power.state;
@@ -318,6 +321,10 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
     }
     if (pw.publicConfig !== undefined) c.power.publicConfig = boolField(pw.publicConfig, "power.publicConfig");
     if (pw.farmerTwinId !== undefined) c.power.farmerTwinId = pw.farmerTwinId === null ? null : intField(pw.farmerTwinId, "power.farmerTwinId", 1, 0xffffffff);
+    if (pw.farmerKey !== undefined) {
+      c.power.farmerKey = pw.farmerKey === null ? null : strField(pw.farmerKey, "power.farmerKey");
+      if (c.power.farmerKey !== null) parsePublicKey(c.power.farmerKey, "power.farmerKey");
+    }
     if (pw.standbyCommand !== undefined) c.power.standbyCommand = strField(pw.standbyCommand, "power.standbyCommand");
     if (pw.wakeCommand !== undefined) c.power.wakeCommand = strField(pw.wakeCommand, "power.wakeCommand");
     if (pw.wol !== undefined) {

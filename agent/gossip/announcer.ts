@@ -22,7 +22,7 @@ export interface CapacitySource {
   /** the deployment with this id when the node holds it (find answers say so); the Ledger has it */
   get?(id: number): { version: number; twinId: number } | undefined;
   /** power management fields of the announcement (docs/power.md); the Ledger has the times */
-  powerInfo?(): { sinceMs: number; lastClaimMs: number };
+  powerInfo?(): { sinceMs: number; lastClaimMs: number; reason: string };
 }
 
 /** Where announcements go; a NatsConnection is one. */
@@ -136,6 +136,7 @@ export class Announcer {
     if (p) {
       a.powerSinceMs = p.sinceMs;
       if (p.lastClaimMs) a.lastClaimMs = p.lastClaimMs;
+      a.powerReason = p.reason;
     }
     if (this.options.mac) a.mac = this.options.mac;
     if (this.options.publicConfig) a.publicConfig = true;

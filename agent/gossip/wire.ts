@@ -36,6 +36,7 @@ export interface Announcement {
   lastClaimMs?: number;
   mac?: string;
   publicConfig?: boolean;
+  powerReason?: string;
 }
 
 /** A deployment a node says it holds (gossip.proto DeploymentHeld). */
@@ -65,6 +66,7 @@ interface WireAnnouncement {
   lastClaimMs: U64;
   mac: string;
   publicConfig: boolean;
+  powerReason: string;
 }
 
 /** The Signed envelope fields, as decoded (the payload is the encoded announcement). */
@@ -100,6 +102,7 @@ export function encodeAnnouncement(a: Announcement): Uint8Array {
     ...(a.lastClaimMs ? { lastClaimMs: a.lastClaimMs } : {}),
     ...(a.mac ? { mac: a.mac } : {}),
     ...(a.publicConfig ? { publicConfig: true } : {}),
+    ...(a.powerReason ? { powerReason: a.powerReason } : {}),
   });
 }
 
@@ -132,6 +135,7 @@ export function decodeAnnouncementPayload(payload: Uint8Array, maxBytes: number)
   if (w.agentVersion.length > MAX_AGENT_VERSION_LENGTH) throw new WireError("malformed", `agentVersion: longer than ${MAX_AGENT_VERSION_LENGTH} characters`);
   const sequence = toSafeNumber(w.sequence, "sequence");
   if (sequence < 1) throw new WireError("malformed", "sequence: must be at least 1");
+  if (w.powerReason.length > 32 || !/^[a-z_]*$/.test(w.powerReason)) throw new WireError("malformed", "powerReason: expected at most 32 lower-case letters or _");
   if (w.mac.length > 0 && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(w.mac)) throw new WireError("malformed", "mac: expected aa:bb:cc:dd:ee:ff");
   for (const f of ["total", "reserved", "reservable", "used", "free"] as const) {
     if (!w[f]) throw new WireError("malformed", `${f}: missing`);
@@ -156,6 +160,7 @@ export function decodeAnnouncementPayload(payload: Uint8Array, maxBytes: number)
     ...(toSafeNumber(w.lastClaimMs, "lastClaimMs") ? { lastClaimMs: toSafeNumber(w.lastClaimMs, "lastClaimMs") } : {}),
     ...(w.mac ? { mac: w.mac.toLowerCase() } : {}),
     ...(w.publicConfig ? { publicConfig: true } : {}),
+    ...(w.powerReason ? { powerReason: w.powerReason } : {}),
   };
 }
 

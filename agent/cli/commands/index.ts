@@ -24,4 +24,5 @@ export const COMMANDS: CommandEntry[] = [
   { name: "peers", summary: "show the capacity view a node holds of its peers (from gossip)", load: () => (require("./peers") as typeof import("./peers")).peersCommand },
   { name: "proofs", summary: "list, show, verify and audit the usage proofs the chain holds for a node", load: () => (require("./proofs") as typeof import("./proofs")).proofsCommand },
   { name: "chain", summary: "run the chain stand-in (registry and usage proofs, as tfchain would keep them)", load: () => (require("./chain") as typeof import("./chain")).chainCommand },
+  { name: "power", summary: "power management: a farm's power status, put a node to standby or wake it", load: () => (require("./power") as typeof import("./power")).powerCommand },
 ];
