@@ -172,16 +172,18 @@ export interface FindQuery {
   limit: number;
   /** 0 or absent = none; else a node holding this deployment answers whatever its room, with `holds` */
   deploymentId?: number;
+  /** standby nodes that fit answer too (with power standby): a deployer may wake one */
+  wakeable?: boolean;
 }
 
 export function encodeFindRequest(q: FindQuery): Uint8Array {
-  return encode("FindRequest", { want: unitsToWire(q.want), farmId: q.farmId, limit: q.limit, deploymentId: q.deploymentId ?? 0 });
+  return encode("FindRequest", { want: unitsToWire(q.want), farmId: q.farmId, limit: q.limit, deploymentId: q.deploymentId ?? 0, ...(q.wakeable ? { wakeable: true } : {}) });
 }
 
 export function decodeFindRequest(bytes: Uint8Array): FindQuery {
-  const w = decode<{ want: WireUnits | null; farmId: number; limit: number; deploymentId: U64 }>("FindRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
+  const w = decode<{ want: WireUnits | null; farmId: number; limit: number; deploymentId: U64; wakeable: boolean }>("FindRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
   const deploymentId = toSafeNumber(w.deploymentId, "deploymentId");
-  return { want: unitsFromWire(w.want, "want"), farmId: w.farmId, limit: w.limit, ...(deploymentId ? { deploymentId } : {}) };
+  return { want: unitsFromWire(w.want, "want"), farmId: w.farmId, limit: w.limit, ...(deploymentId ? { deploymentId } : {}), ...(w.wakeable ? { wakeable: true } : {}) };
 }
 
 export function encodeSyncRequest(farmId: number, requesterNodeId: number): Uint8Array {

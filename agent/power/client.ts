@@ -81,3 +81,37 @@ export async function powerRequest(
   }
   return r.reply;
 }
+
+/**
+ * Wake a standby node that fits (deploy --auto, find --wake) and wait until it announces `up`:
+ * a WAKE request to the node itself (a dev node hears it), else relayed by an up node of its farm
+ * (which sends wake-on-lan to a powered-off node). Resolves true when the node is up in time.
+ */
+export async function wakeAndWait(
+  nc: NatsConnection,
+  subjects: Subjects,
+  target: { nodeId: number; farmId: number },
+  who: { twinId: number; signer: Signer },
+  opts: { registry: Registry | null; timeoutMs: number; log?: (line: string) => void },
+): Promise<boolean> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const req = { nodeId: target.nodeId, farmId: target.farmId, kind: "wake" as const, twinId: who.twinId, signer: who.signer };
+  try {
+    const r = await powerRequest(nc, subjects, req, { registry: opts.registry, timeoutMs: 2000 });
+    opts.log?.(`node ${target.nodeId}: ${r.message}`);
+  } catch {
+    // the node does not listen (powered off): ask an up node of its farm to wake it
+    const { announcements } = await farmAnnouncements(nc, subjects, target.farmId, { registry: opts.registry, timeoutMs: 1000 });
+    const relay = announcements.find((a) => a.power === "up" && a.nodeId !== target.nodeId);
+    if (!relay) return false;
+    const bytes = sealPowerMessage(who.signer, { farmId: target.farmId, fromNodeId: 0, fromTwinId: who.twinId, kind: "wake", targetNodeId: target.nodeId, timestampMs: Date.now() });
+    await nc.request(subjects.nodePower(relay.nodeId), bytes, { timeout: 5000 }).catch(() => null);
+    opts.log?.(`asked node ${relay.nodeId} to wake node ${target.nodeId}`);
+  }
+  while (Date.now() < deadline) {
+    const { announcements } = await farmAnnouncements(nc, subjects, target.farmId, { registry: opts.registry, timeoutMs: 500 });
+    if (announcements.some((a) => a.nodeId === target.nodeId && a.power === "up")) return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
+}

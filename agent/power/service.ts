@@ -205,6 +205,8 @@ export class PowerService {
     }
     const rec = await this.m.registry.twin(msg.fromTwinId);
     if (!rec || !sameKey(rec.publicKey, signer)) return "unauthorized";
+    // waking is harmless and idempotent: any registered twin may ask (deploy --auto, find --wake)
+    if (msg.kind === "wake") return null;
     if (this.m.farmerKey && sameKey(this.m.farmerKey, signer)) return null;
     const farmer = await this.m.farmTwin();
     return farmer !== undefined && msg.fromTwinId === farmer ? null : "unauthorized";
@@ -238,11 +240,20 @@ export class PowerService {
     const o = openPowerMessage(data);
     if (!o.ok) return reply(false, o.code, `${o.message}; send a Signed{PowerMessage} (docs/PROTOCOL.md)`);
     const msg = o.message;
-    if (msg.targetNodeId !== this.options.nodeId) return reply(false, "wrong_node", `the request is for node ${msg.targetNodeId}, this is node ${this.options.nodeId}`);
     if (msg.kind !== "wake" && msg.kind !== "standby") return reply(false, "malformed", "only WAKE and STANDBY are requests; intents and objections go on power.<farm>");
     if (Math.abs(msg.timestampMs - this.m.now()) > (this.options.maxSkewMs ?? 300_000)) return reply(false, "stale", "the request's timestamp is more than 5 minutes from the node's clock; check the sender's clock and send again");
     const refused = await this.authorize(msg, o.envelope.signer);
     if (refused) return reply(false, refused, "power requests must be signed by the farm's twin (or, to wake, by a node of the farm) with the key the registry binds to it");
+    if (msg.targetNodeId !== this.options.nodeId) {
+      // relay: wake a peer of this farm that is powered off (it cannot hear the request itself)
+      const peer = this.view().find((n) => n.nodeId === msg.targetNodeId);
+      if (msg.kind !== "wake" || !peer) return reply(false, "wrong_node", `this is node ${this.options.nodeId}; it relays only wake requests for nodes of its farm (node ${msg.targetNodeId} is not one it knows)`);
+      if (this.m.source.powerState() !== "up") return reply(false, "node_standby", "this node is in standby itself; ask an up node of the farm");
+      if (peer.state === "up") return reply(true, "already_up", `node ${peer.nodeId} is up`);
+      this.agreement.noteWake(peer.nodeId, this.m.now());
+      await this.wakePeer(peer.nodeId, "requested");
+      return reply(true, "wake_sent", `wake sent to node ${peer.nodeId}`);
+    }
     if (msg.kind === "standby" && msg.fromNodeId) return reply(false, "unauthorized", "a node may not put another node to standby; only the farm's twin may");
     if (msg.kind === "wake") {
       if (this.m.source.powerState() === "up") return reply(true, "already_up", "the node is up");
