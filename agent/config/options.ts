@@ -5,7 +5,6 @@ import { parseSize } from "../capacity/size";
 import { UNIT_NAMES } from "../capacity/units";
 import { LOG_LEVELS } from "../log/logger";
 import { API_LIMITS_DEFAULTS, parseApiLimits, type ApiLimits } from "../api/limits";
-import { parsePublicKey } from "../identity/keys";
 import { PowerError } from "../power/errors";
 import { parsePowerOptions, type PowerPolicyOptions } from "../power/options";
 import { ConfigError } from "./errors";
@@ -323,7 +322,7 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
     if (pw.farmerTwinId !== undefined) c.power.farmerTwinId = pw.farmerTwinId === null ? null : intField(pw.farmerTwinId, "power.farmerTwinId", 1, 0xffffffff);
     if (pw.farmerKey !== undefined) {
       c.power.farmerKey = pw.farmerKey === null ? null : strField(pw.farmerKey, "power.farmerKey");
-      if (c.power.farmerKey !== null) parsePublicKey(c.power.farmerKey, "power.farmerKey");
+      if (c.power.farmerKey !== null && !/^0x[0-9a-fA-F]{64}$/.test(c.power.farmerKey)) throw new ConfigError("power.farmerKey", "expected a 32-byte public key as 0x hex (66 characters), as in a key file's publicKey");
     }
     if (pw.standbyCommand !== undefined) c.power.standbyCommand = strField(pw.standbyCommand, "power.standbyCommand");
     if (pw.wakeCommand !== undefined) c.power.wakeCommand = strField(pw.wakeCommand, "power.wakeCommand");
