@@ -350,7 +350,12 @@ export class Agent {
         peers: () => gossip.view.peers().map((p) => p.announcement),
         farmerKey: c.power.farmerKey ? parsePublicKey(c.power.farmerKey, "power.farmerKey") : undefined,
         farmTwin: async () => c.power.farmerTwinId ?? (backend ? (await backend.farm(c.farmId).catch(() => undefined))?.twinId : undefined),
-        reportPower: backend?.reportPower ? async (state) => void (await backend.reportPower!(signer, nodeId, state)) : undefined,
+        reportPower: backend?.reportPower
+          ? async (state) => {
+              const r = await backend.reportPower!(signer, nodeId, state);
+              if (!r.ok) throw new Error(`${r.code}: ${r.message}`);
+            }
+          : undefined,
       }));
     }
     // --- components: end ---

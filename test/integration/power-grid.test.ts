@@ -7,6 +7,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { Subjects } from "../../agent/bus/subjects";
+import { ChainClient } from "../../agent/chain/client";
+import { cryptoReady, loadKeyFile } from "../../agent/identity/keys";
 import { cli, tmpDir } from "../utils/agent";
 import { eventually, startLocalGrid, type LocalGrid } from "../utils/grid";
 
@@ -26,6 +30,7 @@ async function status(): Promise<Row[]> {
 }
 
 beforeAll(async () => {
+  await cryptoReady();
   grid = await startLocalGrid(["--nodes", "3", "--ipv4", "2", "--power", "dev", "--power-fast"]);
   dir = tmpDir("power-grid-");
   // watch the farm all along: it must never be without an up node
@@ -56,6 +61,23 @@ test("an idle farm puts nodes to standby one by one, keeping one up", async () =
   }, 60_000, "two of three nodes in standby", 500);
   expect(rows.filter((r) => r.state === "up")).toHaveLength(1);
   for (const r of rows.filter((x) => x.state === "standby")) expect(r.reason).toBe("idle");
+  // the chain stand-in keeps the power each node reported (node.power, signed by the node)
+  const nc = await connect({ servers: grid.info.nats });
+  try {
+    const chain = new ChainClient(nc, new Subjects());
+    for (const r of rows) {
+      const n = await eventually(async () => {
+        const got = await chain.node(r.nodeId);
+        return got?.powerState === r.state ? got : null;
+      }, 10_000, `the chain to hold node ${r.nodeId} as ${r.state}`, 200);
+      expect(n.powerTarget).toBe(r.state);
+    }
+    // only the node's own key may report its power
+    const other = await chain.setPower(await loadKeyFile(grid.info.twin.key), rows[0]!.nodeId, "up");
+    expect(other).toMatchObject({ ok: false, code: "unauthorized" });
+  } finally {
+    await nc.close();
+  }
   // stays so: the last up node never goes
   await new Promise((r) => setTimeout(r, 5000));
   expect((await status()).filter((r) => r.state === "up").length).toBeGreaterThanOrEqual(1);
