@@ -6,7 +6,6 @@ import { UNIT_NAMES, type Units } from "../../capacity/units";
 import type { DeploymentSpec } from "../../admission/spec";
 import { findCapacity } from "../../gossip/find";
 import { loadKeyFile } from "../../identity/keys";
-import { wakeAndWait } from "../../power/client";
 import type { Announcement } from "../../gossip/wire";
 import { withNats } from "../client";
 import { intFlag, req, type Io } from "../framework";
@@ -65,6 +64,7 @@ export async function deployAuto(values: Record<string, unknown>, io: Io): Promi
       // no awake node fits: wake the best sleeping one that does, wait for it, deploy there
       const sleeper = outcome.wakeable[0]!;
       io.err(`no awake node fits; waking node ${sleeper.nodeId} (farm ${sleeper.farmId}, in standby)`);
+      const { wakeAndWait } = require("../../power/client") as typeof import("../../power/client"); // loaded on use (fast CLI --help)
       const up = await wakeAndWait(nc, subjects, sleeper, { twinId: spec.twinId, signer: await loadKeyFile(req(values, "key")) }, { registry, timeoutMs: WAKE_WAIT_MS, log: (l) => io.err(l) });
       if (!up) return printDecision(io, { accepted: false, code: "node_standby", message: `node ${sleeper.nodeId} fits but did not wake within ${WAKE_WAIT_MS / 1000} s; try again later` }, json);
       outcome = { ...outcome, found: [sleeper] };

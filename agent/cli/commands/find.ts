@@ -1,5 +1,4 @@
 import { loadKeyFile } from "../../identity/keys";
-import { wakeAndWait } from "../../power/client";
 import { parseSize } from "../../capacity/size";
 import { zeroUnits, type Units } from "../../capacity/units";
 import { findCapacity, type FindOutcome } from "../../gossip/find";
@@ -98,6 +97,7 @@ bytes). Exit 0 when a node fits, 1 when none does.
       if (!who || o.found.length > 0 || o.wakeable.length === 0) return o;
       const sleeper = o.wakeable[0]!;
       io.err(`no awake node fits; waking node ${sleeper.nodeId} (farm ${sleeper.farmId}, in standby)`);
+      const { wakeAndWait } = require("../../power/client") as typeof import("../../power/client"); // loaded on use (fast CLI --help)
       const up = await wakeAndWait(nc, subjects, sleeper, who, { registry, timeoutMs: 300_000, log: (l) => io.err(l) });
       if (!up) io.err(`node ${sleeper.nodeId} did not wake within 300 s`);
       return up ? { ...o, found: [sleeper] } : o;
