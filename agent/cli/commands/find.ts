@@ -93,7 +93,7 @@ bytes). Exit 0 when a node fits, 1 when none does.
     const wake = values.wake === true;
     const who = wake ? { twinId: intFlag(values, "twin", { required: true, min: 1, max: 0xffffffff })!, signer: await loadKeyFile(req(values, "key")) } : null;
     const outcome = await withNats(values, io, async (nc, subjects) => {
-      const o = await findCapacity(nc, subjects, { want, farmId, limit, ...(wake ? { wakeable: true } : {}) }, { registry, signal: io.signal });
+      const o = await findCapacity(nc, subjects, { want, farmId, limit, wakeable: true }, { registry, signal: io.signal });
       if (!who || o.found.length > 0 || o.wakeable.length === 0) return o;
       const sleeper = o.wakeable[0]!;
       io.err(`no awake node fits; waking node ${sleeper.nodeId} (farm ${sleeper.farmId}, in standby)`);
@@ -109,6 +109,9 @@ bytes). Exit 0 when a node fits, 1 when none does.
     } else {
       io.out(`${outcome.found.length} node${outcome.found.length === 1 ? "" : "s"} fit, best first:`);
       outcome.found.forEach((a, i) => io.out(`  ${String(i + 1).padStart(2)}. node ${a.nodeId} (farm ${a.farmId})  free ${unitsLine(a.free)}`));
+    }
+    if (!json && outcome.wakeable.length > 0) {
+      io.out(`in standby and would fit (wakeable${outcome.found.length ? "" : "; --wake wakes the first"}): ${outcome.wakeable.map((a) => `node ${a.nodeId} (farm ${a.farmId})`).join(", ")}`);
     }
     printNote(io, outcome, json);
     return outcome.found.length ? EXIT_OK : EXIT_FAIL;
