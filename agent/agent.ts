@@ -15,6 +15,7 @@ import { createMetrics, type Metrics } from "./metrics/metrics";
 import { MetricsServer } from "./metrics/http";
 import { chainHealthOf, healthOf } from "./metrics/health";
 import { Gossip, gossipOptionsFrom } from "./gossip";
+import { powerServiceFrom } from "./power";
 import { FileRegistry, upsertRegistryFile } from "./registry/file";
 import type { ChainBackend } from "./chain/backend";
 import { ChainClient } from "./chain/client";
@@ -349,7 +350,25 @@ export class Agent {
     }
     this.usage = new UsageService(usageOptionsFrom(ec), { nc: this.nc, subjects: this.subjects, store: this.store, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, sink, onTwinsInDebt: (ids) => this.ledger.setTwinsInDebt(ids) });
     this.add(this.usage);
-    this.add(new Gossip(gossipOptionsFrom(ec), { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now }));
+    const gossip = new Gossip({ ...gossipOptionsFrom(ec), mac: c.power.mac || undefined, publicConfig: c.power.publicConfig }, { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now });
+    this.add(gossip);
+    if (c.power.manage) {
+      const backend = this.backend;
+      const signer = this.signer;
+      const nodeId = this.nodeId;
+      this.add(powerServiceFrom(ec, {
+        nc: this.nc, subjects: this.subjects, signer, registry: this.registry, source: this.ledger, logger: this.log, now: this.now,
+        peers: () => gossip.view.peers().map((p) => p.announcement),
+        farmerKey: c.power.farmerKey ? parsePublicKey(c.power.farmerKey, "power.farmerKey") : undefined,
+        farmTwin: async () => c.power.farmerTwinId ?? (backend ? (await backend.farm(c.farmId).catch(() => undefined))?.twinId : undefined),
+        reportPower: backend?.reportPower
+          ? async (state) => {
+              const r = await backend.reportPower!(signer, nodeId, state);
+              if (!r.ok) throw new Error(`${r.code}: ${r.message}`);
+            }
+          : undefined,
+      }));
+    }
     // --- components: end ---
     for (const comp of this.components) await comp.start();
     await this.nc.flush();

@@ -6,6 +6,8 @@
  *
  * Run: scripts/local-grid [--nodes N] [--farms F] [--nats URL] [--dir DIR] [--heartbeat S]
  *                         [--period S] [--no-chain] [--ssd] [--ipv4 K] [--log-level L] [--json]
+                         [--power dev [--power-fast]]
+ *                         [--power dev [--power-fast]]
  * (the wrapper builds dist/ when needed, then runs: node dist/scripts/local-grid.js ...)
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -46,6 +48,11 @@ real hardware of this machine. Ctrl-C stops everything it started.
   --ssd            count every disk as SSD (virtual disks report rotational, i.e. HDD)
   --ipv4 K         public IPv4 addresses per node (default 0)
   --log-level L    agent log level (default info); logs go to DIR/node-<id>.log
+  --power dev      power management by the nodes (docs/power.md) with the dev driver: idle nodes go
+                   to standby (they keep running and refuse deployments with node_standby), peers
+                   and deploy --auto wake them; the demo twin may send power wake/standby
+  --power-fast     with --power: the policy in seconds, to watch it (state changes 10 s apart,
+                   claims quiet for 10 s, a check every 2 s, agreement window 1 s)
   --json           print one JSON line describing the grid when it is ready (for scripts and tests)`;
 
 interface NodeInfo {
@@ -112,6 +119,8 @@ async function main(): Promise<void> {
         ipv4: { type: "string" },
         "log-level": { type: "string" },
         json: { type: "boolean" },
+        power: { type: "string" },
+        "power-fast": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -131,6 +140,8 @@ async function main(): Promise<void> {
   if (!/^\d+(\.\d+)?$/.test(heartbeat) || Number(heartbeat) < 0.1 || Number(heartbeat) > 3600) fail(`--heartbeat expects seconds from 0.1 to 3600, got ${JSON.stringify(heartbeat)}`);
   const period = String(intOpt(args.period, "period", 3600, 1, 14_400));
   const withChain = args["no-chain"] !== true;
+  if (args.power !== undefined && args.power !== "dev") fail(`--power: only "dev" runs on a local grid (zos and command drive real machines), got ${JSON.stringify(args.power)}`);
+  if (args["power-fast"] && args.power === undefined) fail("--power-fast needs --power dev");
   const json = args.json === true;
   const say = (s: string): void => {
     if (!json) process.stdout.write(s + "\n");
@@ -182,15 +193,18 @@ async function main(): Promise<void> {
       const disks = (JSON.parse(hw.stdout) as { disks: Array<{ name: string }> }).disks;
       hardware.diskOverrides = Object.fromEntries(disks.map((d) => [d.name, "ssd"]));
     }
-    const config = path.join(dir, "config.json");
-    fs.writeFileSync(config, JSON.stringify({ hardware }, null, 2) + "\n");
-
     // keys and registry: one key per node, and a demo twin to deploy with. Without the chain the
     // ids are chosen here (nodes 1..N, twin DEMO_TWIN); with it the chain assigns them (below)
     const registry = path.join(dir, "registry.json");
     const twinKey = path.join(dir, "keys", "demo-twin.json");
     if (!fs.existsSync(twinKey)) await createKeyFile(twinKey, "ed25519");
     const twin = JSON.parse(fs.readFileSync(twinKey, "utf8")) as { publicKey: string };
+    const config = path.join(dir, "config.json");
+    // --power dev: the demo twin acts as every farm's farmer (power wake/standby)
+    const power = args.power
+      ? { manage: true, driver: "dev", farmerKey: twin.publicKey, ...(args["power-fast"] ? { minStateSeconds: 10, claimQuietSeconds: 10, checkSeconds: 2, windowSeconds: 1 } : {}) }
+      : undefined;
+    fs.writeFileSync(config, JSON.stringify({ hardware, ...(power ? { power } : {}) }, null, 2) + "\n");
     let twinId = DEMO_TWIN;
     if (!withChain) upsertRegistryFile(registry, { kind: "twin", id: DEMO_TWIN, publicKey: twin.publicKey, scheme: "ed25519" }, { force: true });
     const infos: NodeInfo[] = [];

@@ -41,6 +41,10 @@ export class Ledger {
   private cap: Capacity;
   private power: "up" | "standby";
   private debt: ReadonlySet<number> = new Set();
+  /** power management (docs/power.md): when the power state last changed, when capacity was last claimed */
+  private powerSinceMs: number;
+  private lastClaimMs = 0;
+  private powerReason = "start";
 
   constructor(
     private readonly options: LedgerOptions,
@@ -49,6 +53,7 @@ export class Ledger {
   ) {
     this.log = modules.logger.child({ module: "admission" });
     this.power = options.power;
+    this.powerSinceMs = modules.now();
     this.cap = capacityOf(total, options.policy);
     for (const d of modules.store.loadDeployments()) {
       const { request: _request, ...res } = d;
@@ -100,11 +105,19 @@ export class Ledger {
     return this.power;
   }
 
-  setPower(state: "up" | "standby"): void {
+  /** Change the power state; `reason` is announced (power management: idle, usage_high, periodic, random, requested, deploy). */
+  setPower(state: "up" | "standby", reason = "requested"): void {
     if (state === this.power) return;
     this.power = state;
-    this.log.info({ event: "power_changed", state }, "power state changed");
+    this.powerReason = reason;
+    this.powerSinceMs = this.modules.now();
+    this.log.info({ event: "power_changed", state, reason }, "power state changed");
     this.emit({ kind: "power" });
+  }
+
+  /** When the power state last changed and capacity was last claimed (0 = never since start), ms. */
+  powerInfo(): { sinceMs: number; lastClaimMs: number; reason: string } {
+    return { sinceMs: this.powerSinceMs, lastClaimMs: this.lastClaimMs, reason: this.powerReason };
   }
 
   deployments(): Reservation[] {
@@ -138,6 +151,7 @@ export class Ledger {
       this.usedUnits = addUnits(this.usedUnits, delta);
       this.deploymentsById.set(res.id, res);
       this.tombstones.delete(res.id);
+      this.lastClaimMs = this.modules.now();
       this.emit({ kind: decision.kind, id: res.id, version: res.version });
     }
     this.record("deploy", decision, t0);

@@ -21,6 +21,14 @@ export class Subjects {
   nodePeers(node: number): string {
     return `${this.prefix}.node.${node}.peers`;
   }
+  /** power intents and objections of a farm's nodes (docs/power.md) */
+  power(farm: number): string {
+    return `${this.prefix}.power.${farm}`;
+  }
+  /** wake and standby requests to node N */
+  nodePower(node: number): string {
+    return `${this.prefix}.node.${node}.power`;
+  }
   capacity(farm: number | "*", node: number | "*"): string {
     return `${this.prefix}.capacity.${farm}.${node}`;
   }

@@ -31,6 +31,9 @@ export interface ChainNode {
   lastPeriodEndMs: number;
   /** hash of the last accepted proof header (32 zero bytes before the first) */
   lastHash: Uint8Array;
+  /** as the node last reported it (node.power); "up" before any report */
+  powerState?: "up" | "standby";
+  powerTarget?: "up" | "standby";
 }
 
 /** A twin as the chain knows it (chain.proto TwinInfo). */
@@ -82,6 +85,8 @@ function nodeFromWire(w: WireNodeInfo): ChainNode {
     lastSequence: toSafeNumber(w.lastSequence, "node.last_sequence"),
     lastPeriodEndMs: toSafeNumber(w.lastPeriodEndMs, "node.last_period_end_ms"),
     lastHash: new Uint8Array(w.lastHash),
+    powerState: w.powerState === 2 ? "standby" : "up",
+    powerTarget: w.powerTarget === 2 ? "standby" : "up",
   };
 }
 
@@ -213,6 +218,13 @@ export class ChainClient {
   }
 
   /** Submit a Signed{UsageProof} envelope. A replay of an accepted proof is {ok: true, code: "duplicate"}. */
+  /** node.power: report the node's power state (and target), signed by the node's key. */
+  async setPower(signer: Signer, nodeId: number, state: "up" | "standby"): Promise<ChainResult> {
+    const v = state === "standby" ? 2 : 1;
+    const payload = encode("ChainCall", chainCallToWire(this.nextTimestamp(), { setPower: { nodeId, state: v, target: v } }));
+    return ChainClient.result(await this.request("node.power", seal(signer, DOMAIN.ChainCall, payload)));
+  }
+
   async submitProof(signedProof: Uint8Array): Promise<ChainResult> {
     return ChainClient.result(await this.request("proof.submit", signedProof));
   }

@@ -16,7 +16,7 @@ import type { ChainStore } from "./store";
 import { farmInfoToWire, nodeInfoToWire, twinInfoToWire, type WireChainCall, type WireChainQuery } from "./wire";
 
 /** The calls the chain serves: `<prefix>.chain.<call>`. */
-export const CHAIN_CALLS = ["twin.register", "node.register", "farm.register", "proof.submit", "proof.settle", "query", "fund"] as const;
+export const CHAIN_CALLS = ["twin.register", "node.register", "farm.register", "proof.submit", "proof.settle", "query", "fund", "node.power"] as const;
 export type ChainCallName = (typeof CHAIN_CALLS)[number];
 
 /** Kinds of ChainEvent, published on `<prefix>.chain.events.<kind>`. */
@@ -157,6 +157,8 @@ export class ChainServer {
         return this.onQuery(bytes);
       case "fund":
         return this.onFund(bytes);
+      case "node.power":
+        return this.onSetPower(bytes);
     }
   }
 
@@ -293,6 +295,36 @@ export class ChainServer {
       this.log.debug({ event: "node_unchanged", nodeId }, "node registration refreshed");
     }
     return this.accepted(call, { node: nodeInfoToWire(r.record, r.state), outcome: r.kind });
+  }
+
+  /** node.power: the node reports its power state and target, signed by its own key. */
+  private onSetPower(bytes: Uint8Array): Uint8Array {
+    const call = "node.power";
+    const oc = this.openCall(call, bytes);
+    if ("reply" in oc) return oc.reply;
+    const { c } = oc;
+    if (!c.setPower || c.registerTwin || c.registerNode || c.registerFarm) return this.refuse(call, { ok: false, code: "malformed", message: "a node.power call carries set_power and nothing else" });
+    const sp = c.setPower;
+    if (![1, 2].includes(sp.state) || ![1, 2].includes(sp.target)) return this.refuse(call, { ok: false, code: "malformed", message: "set_power.state and .target must be UP (1) or STANDBY (2)" });
+    const now = this.m.now();
+    if (Math.abs(now - oc.ts) > this.options.policy.maxClockSkewMs) return this.refuse(call, { ok: false, code: "stale_request", message: `the call's timestamp is more than ${this.options.policy.maxClockSkewMs / 1000} s from the chain's clock; check the clock and send a fresh call` });
+    const limited = this.limited(call, oc, false, now);
+    if (limited) return limited;
+    const entry = this.m.store.node(sp.nodeId);
+    if (!entry) return this.refuse(call, { ok: false, code: "unknown_node", message: `node ${sp.nodeId} is not registered on the chain` });
+    if (entry.record.scheme !== oc.scheme || Buffer.compare(Buffer.from(entry.record.publicKey), Buffer.from(oc.signer)) !== 0) {
+      return this.refuse(call, { ok: false, code: "unauthorized", message: `node.power for node ${sp.nodeId} must be signed by that node's key` });
+    }
+    this.m.store.setNodePower(sp.nodeId, sp.state, sp.target, now);
+    this.log.info({ event: "node_power", nodeId: sp.nodeId, state: sp.state === 2 ? "standby" : "up" }, "node reported its power");
+    return this.accepted(call, { node: this.nodeInfo(sp.nodeId)! });
+  }
+
+  private nodeInfo(nodeId: number): Record<string, unknown> | undefined {
+    const entry = this.m.store.node(nodeId);
+    if (!entry) return undefined;
+    const p = this.m.store.nodePower(nodeId);
+    return { ...nodeInfoToWire(entry.record, entry.state), ...(p ? { powerState: p.state, powerTarget: p.target, powerChangedMs: p.changedMs } : {}) };
   }
 
   private onRegisterFarm(bytes: Uint8Array): Uint8Array {
@@ -439,7 +471,7 @@ export class ChainServer {
     if (q.nodeId) {
       const entry = this.m.store.node(q.nodeId);
       if (!entry) return this.refuse(call, { ok: false, code: "not_found", message: `node ${q.nodeId} is not registered` });
-      body.node = nodeInfoToWire(entry.record, entry.state);
+      body.node = this.nodeInfo(q.nodeId);
       if (q.wantProofs) body.proofs = this.proofsFor(entry.record, entry.state, from, q.limit);
     }
     if (q.twinId) {

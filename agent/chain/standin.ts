@@ -1,6 +1,6 @@
 import type { Units } from "../capacity/units";
 import type { Signer } from "../identity/keys";
-import type { ChainBackend, ChainProofHead, Registration } from "./backend";
+import type { ChainBackend, ChainProofHead, PowerState, Registration } from "./backend";
 import type { ChainClient, ChainFarm, ChainNode, ChainResult, ChainTwin } from "./client";
 
 /**
@@ -36,6 +36,12 @@ export class StandinBackend implements ChainBackend {
   /** The stand-in takes the signed envelope as it is; the node key signed it already. */
   submitProof(_signer: Signer, envelope: Uint8Array, twins?: Uint8Array[]): Promise<ChainResult> {
     return twins ? this.client.settleProof(envelope, twins) : this.client.submitProof(envelope);
+  }
+
+  /** node.power on the stand-in: it keeps state and target in the node's record. */
+  async reportPower(signer: Signer, nodeId: number, state: PowerState): Promise<ChainResult> {
+    if (state !== "up" && state !== "standby") return { ok: false, code: "malformed", message: `the stand-in keeps up or standby, not ${state}` };
+    return this.client.setPower(signer, nodeId, state);
   }
 
   head(nodeId: number): Promise<ChainProofHead | undefined> {

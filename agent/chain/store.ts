@@ -119,6 +119,10 @@ export const CHAIN_MIGRATIONS = [
      amount TEXT NOT NULL,
      PRIMARY KEY (node_id, sequence)
    ) WITHOUT ROWID;`,
+  // 5: power state and target per node, as the node reports them (node.power, docs/power.md)
+  `ALTER TABLE nodes ADD COLUMN power_state INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE nodes ADD COLUMN power_target INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE nodes ADD COLUMN power_changed_ms INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export const CHAIN_TABLES = ["twins", "nodes", "proofs", "events", "refusals", "farms", "balances", "farm_balances", "twin_bills", "node_bills"] as const;
@@ -289,6 +293,16 @@ export class ChainStore {
       },
       state: { lastSequence: r.last_sequence, lastPeriodEndMs: r.last_period_end_ms, lastHash: new Uint8Array(r.last_hash), maxCapacity: unitsOf(r.max_capacity, "max_capacity") },
     };
+  }
+
+  /** A node's power as it last reported it (wire values: 1 up, 2 standby); undefined for an unknown node. */
+  nodePower(nodeId: number): { state: number; target: number; changedMs: number } | undefined {
+    const r = this.db.prepare(`SELECT power_state, power_target, power_changed_ms FROM nodes WHERE node_id = ?`).get(nodeId) as { power_state: number; power_target: number; power_changed_ms: number } | undefined;
+    return r ? { state: r.power_state, target: r.power_target, changedMs: r.power_changed_ms } : undefined;
+  }
+
+  setNodePower(nodeId: number, state: number, target: number, atMs: number): void {
+    this.db.prepare(`UPDATE nodes SET power_state = ?, power_target = ?, power_changed_ms = ? WHERE node_id = ?`).run(state, target, atMs, nodeId);
   }
 
   /** Store a twin (new or refreshed) and, when given, the event it caused: one transaction. */

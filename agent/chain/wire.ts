@@ -11,6 +11,7 @@ export interface WireChainCall {
   registerTwin: { twinId: number } | null;
   registerNode: { nodeId: number; farmId: number; twinId: number; total: WireUnits | null } | null;
   registerFarm: { farmId: number; twinId: number; name: string; access: number; allowTwins: number[]; disallowTwins: number[] } | null;
+  setPower: { nodeId: number; state: number; target: number } | null;
 }
 
 export interface WireChainQuery {
@@ -37,6 +38,9 @@ export interface WireNodeInfo {
   lastSequence: U64;
   lastPeriodEndMs: U64;
   lastHash: Uint8Array;
+  powerState: number;
+  powerTarget: number;
+  powerChangedMs: U64;
 }
 
 export interface WireTwinInfo {
@@ -115,11 +119,13 @@ export function chainCallToWire(
     registerTwin?: { twinId: number };
     registerNode?: { nodeId: number; farmId: number; twinId: number; total: Units };
     registerFarm?: { farmId: number; twinId: number; name: string; access?: number; allowTwins?: number[]; disallowTwins?: number[] };
+    setPower?: { nodeId: number; state: number; target: number };
   },
 ): Record<string, unknown> {
   const o: Record<string, unknown> = { timestampMs };
   if (call.registerTwin) o.registerTwin = call.registerTwin;
   if (call.registerNode) o.registerNode = { ...call.registerNode, total: unitsToWire(call.registerNode.total) };
   if (call.registerFarm) o.registerFarm = call.registerFarm;
+  if (call.setPower) o.setPower = call.setPower;
   return o;
 }

@@ -6,6 +6,8 @@ import { UNIT_NAMES } from "../capacity/units";
 import { LOG_LEVELS } from "../log/logger";
 import { API_LIMITS_DEFAULTS, parseApiLimits, type ApiLimits } from "../api/limits";
 import { BusAuthError, checkCredentials, credentialsFromFlags, hasCredentials, mergeCredentials, parseCredentials, type BusCredentials } from "../bus/auth";
+import { PowerError } from "../power/errors";
+import { parsePowerOptions, type PowerPolicyOptions } from "../power/options";
 import { ConfigError } from "./errors";
 
 /**
@@ -49,6 +51,28 @@ export interface AgentConfig {
     state: "up" | "standby";
     /** a rented (dedicated) node may host GPU workloads; default false */
     rented: boolean;
+    /**
+     * power management by the nodes themselves (docs/power.md): apply the policy with the farm's
+     * other nodes, go to standby when idle, wake peers when capacity is needed (default false)
+     */
+    manage: boolean;
+    /** how the node goes to standby and wakes peers: "dev" (only marks the state), "zos" (wake-on-lan), "command" */
+    driver: "dev" | "zos" | "command";
+    /** this node's MAC ("aa:bb:cc:dd:ee:ff"), announced so peers can wake it by wake-on-lan; default none */
+    mac: string;
+    /** the node has a public config (gateway, public IPs): it never goes to standby (default false) */
+    publicConfig: boolean;
+    /** the farm's twin, allowed to send power wake/standby; default: the farm's owner on the chain */
+    farmerTwinId: number | null;
+    /** or: the farmer twin's public key (0x hex): a twin registered with this key may send them (local grids) */
+    farmerKey: string | null;
+    /** the policy's numbers (seconds for durations): wakeThreshold 0.8, standbyThreshold 0.8, minStateSeconds 1800, claimQuietSeconds 1800, periodicWakeSeconds 86400, randomWakesPerMonth 10, checkSeconds 300, windowSeconds 60 */
+    policy: Partial<PowerPolicyOptions>;
+    /** command driver: shell commands (wake gets NODE_ID and NODE_MAC) */
+    standbyCommand: string;
+    wakeCommand: string;
+    /** zos driver: where wake-on-lan packets go (default 255.255.255.255:9) */
+    wol: { address: string; port: number };
   };
   capacity: CapacityPolicy;
   /** raw hardware options, validated by the hardware module */
@@ -116,7 +140,7 @@ export function defaultConfig(): AgentConfig {
     idsExplicit: { nodeId: false, twinId: false },
     nats: { servers: ["nats://127.0.0.1:4222"], embedded: true, credentials: {} },
     subjectPrefix: "tfgrid.v1",
-    power: { state: "up", rented: false },
+    power: { state: "up", rented: false, manage: false, driver: "dev", mac: "", publicConfig: false, farmerTwinId: null, farmerKey: null, policy: {}, standbyCommand: "", wakeCommand: "", wol: { address: "255.255.255.255", port: 9 } },
     capacity: { ...DEFAULT_POLICY, overprovision: { ...DEFAULT_POLICY.overprovision } },
     hardware: {},
     api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000, limits: { ...API_LIMITS_DEFAULTS } },
@@ -253,6 +277,24 @@ function asConfigError<T>(fn: () => T): T {
   }
 }
 
+/** Config file keys of the power policy: the option each sets, and the factor (seconds -> ms). */
+const POWER_SECONDS: Record<string, [keyof PowerPolicyOptions, number]> = {
+  wakeThreshold: ["wakeThreshold", 1],
+  standbyThreshold: ["standbyThreshold", 1],
+  minStateSeconds: ["minStateMs", 1000],
+  claimQuietSeconds: ["claimQuietMs", 1000],
+  periodicWakeSeconds: ["periodicWakeMs", 1000],
+  randomWakesPerMonth: ["randomWakesPerMonth", 1],
+  checkSeconds: ["checkMs", 1000],
+  windowSeconds: ["windowMs", 1000],
+};
+
+function configFieldOf(optionField: string): string {
+  const name = optionField.replace(/^power\./, "");
+  const key = Object.entries(POWER_SECONDS).find(([, [f]]) => f === name)?.[0] ?? name;
+  return `power.${key}`;
+}
+
 /** Apply a parsed JSON config file onto `c` (validating every field). */
 export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   if (!isObj(raw)) throw new ConfigError(source, "expected a JSON object");
@@ -279,12 +321,49 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.power !== undefined) {
     if (!isObj(raw.power)) throw new ConfigError("power", "expected an object");
-    checkKeys(raw.power, ["state", "rented"], "power");
+    checkKeys(raw.power, ["state", "rented", "manage", "driver", "mac", "publicConfig", "farmerTwinId", "farmerKey", "standbyCommand", "wakeCommand", "wol", ...Object.keys(POWER_SECONDS)], "power");
     if (raw.power.state !== undefined) {
       if (raw.power.state !== "up" && raw.power.state !== "standby") throw new ConfigError("power.state", 'expected "up" or "standby"');
       c.power.state = raw.power.state;
     }
     if (raw.power.rented !== undefined) c.power.rented = boolField(raw.power.rented, "power.rented");
+    const pw = raw.power;
+    if (pw.manage !== undefined) c.power.manage = boolField(pw.manage, "power.manage");
+    if (pw.driver !== undefined) {
+      if (pw.driver !== "dev" && pw.driver !== "zos" && pw.driver !== "command") throw new ConfigError("power.driver", 'expected "dev", "zos" or "command"');
+      c.power.driver = pw.driver;
+    }
+    if (pw.mac !== undefined) {
+      const mac = strField(pw.mac, "power.mac");
+      if (mac && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) throw new ConfigError("power.mac", 'expected a MAC address like "aa:bb:cc:dd:ee:ff"');
+      c.power.mac = mac.toLowerCase();
+    }
+    if (pw.publicConfig !== undefined) c.power.publicConfig = boolField(pw.publicConfig, "power.publicConfig");
+    if (pw.farmerTwinId !== undefined) c.power.farmerTwinId = pw.farmerTwinId === null ? null : intField(pw.farmerTwinId, "power.farmerTwinId", 1, 0xffffffff);
+    if (pw.farmerKey !== undefined) {
+      c.power.farmerKey = pw.farmerKey === null ? null : strField(pw.farmerKey, "power.farmerKey");
+      if (c.power.farmerKey !== null && !/^0x[0-9a-fA-F]{64}$/.test(c.power.farmerKey)) throw new ConfigError("power.farmerKey", "expected a 32-byte public key as 0x hex (66 characters), as in a key file's publicKey");
+    }
+    if (pw.standbyCommand !== undefined) c.power.standbyCommand = strField(pw.standbyCommand, "power.standbyCommand");
+    if (pw.wakeCommand !== undefined) c.power.wakeCommand = strField(pw.wakeCommand, "power.wakeCommand");
+    if (pw.wol !== undefined) {
+      if (!isObj(pw.wol)) throw new ConfigError("power.wol", "expected an object {address, port}");
+      checkKeys(pw.wol, ["address", "port"], "power.wol");
+      if (pw.wol.address !== undefined) c.power.wol.address = strField(pw.wol.address, "power.wol.address");
+      if (pw.wol.port !== undefined) c.power.wol.port = intField(pw.wol.port, "power.wol.port", 1, 65535);
+    }
+    for (const [key, [field, scale]] of Object.entries(POWER_SECONDS)) {
+      const v = pw[key];
+      if (v === undefined) continue;
+      if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new ConfigError(`power.${key}`, "expected a non-negative number");
+      c.power.policy[field] = scale === 1 ? v : Math.round(v * scale);
+    }
+    try {
+      parsePowerOptions(c.power.policy);
+    } catch (err) {
+      if (err instanceof PowerError) throw new ConfigError(err.field ? configFieldOf(err.field) : "power", err.message.replace(/^power\.\w+: /, ""));
+      throw err;
+    }
   }
   if (raw.capacity !== undefined) {
     const cap = raw.capacity;

@@ -21,6 +21,8 @@ export interface CapacitySource {
   onChange(fn: () => void): () => void;
   /** the deployment with this id when the node holds it (find answers say so); the Ledger has it */
   get?(id: number): { version: number; twinId: number } | undefined;
+  /** power management fields of the announcement (docs/power.md); the Ledger has the times */
+  powerInfo?(): { sinceMs: number; lastClaimMs: number; reason: string };
 }
 
 /** Where announcements go; a NatsConnection is one. */
@@ -35,6 +37,9 @@ export interface AnnouncerOptions {
   heartbeatMs: number;
   debounceMs: number;
   sequenceBlock: number;
+  /** announced for power management: the MAC peers wake by wake-on-lan, and whether the node has a public config */
+  mac?: string;
+  publicConfig?: boolean;
 }
 
 export interface AnnouncerModules {
@@ -127,6 +132,14 @@ export class Announcer {
       heartbeatMs: this.options.heartbeatMs,
       agentVersion: AGENT_VERSION.slice(0, 64),
     };
+    const p = src.powerInfo?.();
+    if (p) {
+      a.powerSinceMs = p.sinceMs;
+      if (p.lastClaimMs) a.lastClaimMs = p.lastClaimMs;
+      a.powerReason = p.reason;
+    }
+    if (this.options.mac) a.mac = this.options.mac;
+    if (this.options.publicConfig) a.publicConfig = true;
     const { bytes, envelope } = sealAnnouncement(this.m.signer, a);
     this.dirty = false;
     this.latest = { announcement: a, envelope, bytes };

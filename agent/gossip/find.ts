@@ -66,6 +66,8 @@ export interface FindOutcome {
   found: Announcement[];
   /** nodes that said they hold `query.deploymentId` (verified like any answer), by node id */
   holders: Announcement[];
+  /** with `query.wakeable`: fitting nodes in standby, best first (wake one to deploy there) */
+  wakeable: Announcement[];
   /** answers thrown away, by reason */
   dropped: Partial<Record<FindDropReason, number>>;
   /** false when no registry was given: signatures were checked, key bindings were not */
@@ -79,6 +81,7 @@ export async function findCapacity(nc: NatsConnection, subjects: Subjects, query
   const now = opts.now ?? Date.now;
   const best = new Map<number, Announcement>();
   const holders = new Map<number, Announcement>();
+  const sleeping = new Map<number, Announcement>();
   const dropped: Partial<Record<FindDropReason, number>> = {};
   const count = (r: FindDropReason): void => {
     dropped[r] = (dropped[r] ?? 0) + 1;
@@ -104,8 +107,13 @@ export async function findCapacity(nc: NatsConnection, subjects: Subjects, query
     }
     if (holders.has(a.nodeId)) return count("duplicate");
     if (query.farmId && a.farmId !== query.farmId) return count("wrong_farm");
-    if (a.power !== "up") return count("standby");
+    if (a.power !== "up" && !query.wakeable) return count("standby");
     if (!fits(query.want, a.free)) return count("no_fit");
+    if (a.power !== "up") {
+      const had = sleeping.get(a.nodeId);
+      if (!had || had.sequence < a.sequence) sleeping.set(a.nodeId, a);
+      return;
+    }
     const seen = best.get(a.nodeId);
     if (seen && seen.sequence >= a.sequence) return count("duplicate");
     best.set(a.nodeId, a);
@@ -121,5 +129,6 @@ export async function findCapacity(nc: NatsConnection, subjects: Subjects, query
   await Promise.all(pending);
   let found = rankAnnouncements(query.want, [...best.values()]);
   if (query.limit) found = found.slice(0, query.limit);
-  return { found, holders: [...holders.values()].sort((x, y) => x.nodeId - y.nodeId), dropped, boundToRegistry: opts.registry !== null };
+  const wakeable = rankAnnouncements(query.want, [...sleeping.values()].filter((a) => !best.has(a.nodeId)));
+  return { found, holders: [...holders.values()].sort((x, y) => x.nodeId - y.nodeId), wakeable, dropped, boundToRegistry: opts.registry !== null };
 }

@@ -122,7 +122,7 @@ export class Gossip {
       return this.announcer.currentHolding({ id: q.deploymentId, version: held.version, twinId: held.twinId });
     }
     // answer only when a deploy of `want` would be admitted: farm, power, every unit, GPUs only when rented
-    if ((q.farmId && q.farmId !== this.options.farmId) || l.powerState() !== "up" || !fits(q.want, l.free()) || (q.want.gpu > 0 && !l.state().rented)) {
+    if ((q.farmId && q.farmId !== this.options.farmId) || (l.powerState() !== "up" && !q.wakeable) || !fits(q.want, l.free()) || (q.want.gpu > 0 && !l.state().rented)) {
       this.metrics?.find.inc({ result: "no_fit" });
       return null;
     }

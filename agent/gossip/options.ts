@@ -45,6 +45,9 @@ export interface GossipOptions {
    */
   peersRate: number;
   peersPerSecond: number;
+  /** announced for power management (docs/power.md): the MAC peers wake by wake-on-lan; a public config keeps the node up */
+  mac?: string;
+  publicConfig?: boolean;
 }
 
 export const GOSSIP_DEFAULTS: Omit<GossipOptions, "nodeId" | "farmId" | "twinId"> = {

@@ -31,6 +31,12 @@ export interface Announcement {
   agentVersion: string;
   /** only in a find answer to a request naming this deployment id: the node holds it */
   holds?: HeldDeployment;
+  /** power management (docs/power.md); absent or zero/empty from nodes that do not manage power */
+  powerSinceMs?: number;
+  lastClaimMs?: number;
+  mac?: string;
+  publicConfig?: boolean;
+  powerReason?: string;
 }
 
 /** A deployment a node says it holds (gossip.proto DeploymentHeld). */
@@ -56,6 +62,11 @@ interface WireAnnouncement {
   heartbeatMs: number;
   agentVersion: string;
   holds: { id: U64; version: number; twinId: number } | null;
+  powerSinceMs: U64;
+  lastClaimMs: U64;
+  mac: string;
+  publicConfig: boolean;
+  powerReason: string;
 }
 
 /** The Signed envelope fields, as decoded (the payload is the encoded announcement). */
@@ -87,6 +98,11 @@ export function encodeAnnouncement(a: Announcement): Uint8Array {
     heartbeatMs: a.heartbeatMs,
     agentVersion: a.agentVersion,
     ...(a.holds ? { holds: { id: a.holds.id, version: a.holds.version, twinId: a.holds.twinId } } : {}),
+    ...(a.powerSinceMs ? { powerSinceMs: a.powerSinceMs } : {}),
+    ...(a.lastClaimMs ? { lastClaimMs: a.lastClaimMs } : {}),
+    ...(a.mac ? { mac: a.mac } : {}),
+    ...(a.publicConfig ? { publicConfig: true } : {}),
+    ...(a.powerReason ? { powerReason: a.powerReason } : {}),
   });
 }
 
@@ -119,6 +135,8 @@ export function decodeAnnouncementPayload(payload: Uint8Array, maxBytes: number)
   if (w.agentVersion.length > MAX_AGENT_VERSION_LENGTH) throw new WireError("malformed", `agentVersion: longer than ${MAX_AGENT_VERSION_LENGTH} characters`);
   const sequence = toSafeNumber(w.sequence, "sequence");
   if (sequence < 1) throw new WireError("malformed", "sequence: must be at least 1");
+  if (w.powerReason.length > 32 || !/^[a-z_]*$/.test(w.powerReason)) throw new WireError("malformed", "powerReason: expected at most 32 lower-case letters or _");
+  if (w.mac.length > 0 && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(w.mac)) throw new WireError("malformed", "mac: expected aa:bb:cc:dd:ee:ff");
   for (const f of ["total", "reserved", "reservable", "used", "free"] as const) {
     if (!w[f]) throw new WireError("malformed", `${f}: missing`);
   }
@@ -138,6 +156,11 @@ export function decodeAnnouncementPayload(payload: Uint8Array, maxBytes: number)
     heartbeatMs: w.heartbeatMs,
     agentVersion: w.agentVersion,
     ...(w.holds ? { holds: { id: id(toSafeNumber(w.holds.id, "holds.id"), "holds.id"), version: w.holds.version, twinId: w.holds.twinId } } : {}),
+    ...(toSafeNumber(w.powerSinceMs, "powerSinceMs") ? { powerSinceMs: toSafeNumber(w.powerSinceMs, "powerSinceMs") } : {}),
+    ...(toSafeNumber(w.lastClaimMs, "lastClaimMs") ? { lastClaimMs: toSafeNumber(w.lastClaimMs, "lastClaimMs") } : {}),
+    ...(w.mac ? { mac: w.mac.toLowerCase() } : {}),
+    ...(w.publicConfig ? { publicConfig: true } : {}),
+    ...(w.powerReason ? { powerReason: w.powerReason } : {}),
   };
 }
 
@@ -149,16 +172,18 @@ export interface FindQuery {
   limit: number;
   /** 0 or absent = none; else a node holding this deployment answers whatever its room, with `holds` */
   deploymentId?: number;
+  /** standby nodes that fit answer too (with power standby): a deployer may wake one */
+  wakeable?: boolean;
 }
 
 export function encodeFindRequest(q: FindQuery): Uint8Array {
-  return encode("FindRequest", { want: unitsToWire(q.want), farmId: q.farmId, limit: q.limit, deploymentId: q.deploymentId ?? 0 });
+  return encode("FindRequest", { want: unitsToWire(q.want), farmId: q.farmId, limit: q.limit, deploymentId: q.deploymentId ?? 0, ...(q.wakeable ? { wakeable: true } : {}) });
 }
 
 export function decodeFindRequest(bytes: Uint8Array): FindQuery {
-  const w = decode<{ want: WireUnits | null; farmId: number; limit: number; deploymentId: U64 }>("FindRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
+  const w = decode<{ want: WireUnits | null; farmId: number; limit: number; deploymentId: U64; wakeable: boolean }>("FindRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
   const deploymentId = toSafeNumber(w.deploymentId, "deploymentId");
-  return { want: unitsFromWire(w.want, "want"), farmId: w.farmId, limit: w.limit, ...(deploymentId ? { deploymentId } : {}) };
+  return { want: unitsFromWire(w.want, "want"), farmId: w.farmId, limit: w.limit, ...(deploymentId ? { deploymentId } : {}), ...(w.wakeable ? { wakeable: true } : {}) };
 }
 
 export function encodeSyncRequest(farmId: number, requesterNodeId: number): Uint8Array {

@@ -17,6 +17,8 @@ export const DOMAIN = {
   ChainEvent: "tfgrid.capacity.v1/ChainEvent",
   UsageAuditReply: "tfgrid.capacity.v1/UsageAuditReply",
   UsageRecordsReply: "tfgrid.capacity.v1/UsageRecordsReply",
+  PowerMessage: "tfgrid.capacity.v1/PowerMessage",
+  PowerReply: "tfgrid.capacity.v1/PowerReply",
 } as const;
 
 export type Domain = (typeof DOMAIN)[keyof typeof DOMAIN];

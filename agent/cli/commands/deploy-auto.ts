@@ -5,11 +5,15 @@ import { formatBytes } from "../../capacity/size";
 import { UNIT_NAMES, type Units } from "../../capacity/units";
 import type { DeploymentSpec } from "../../admission/spec";
 import { findCapacity } from "../../gossip/find";
+import { loadKeyFile } from "../../identity/keys";
 import type { Announcement } from "../../gossip/wire";
 import { withNats } from "../client";
 import { intFlag, req, type Io } from "../framework";
 import { decisionOutput, printDecision, readDeploymentFile, signersFor, type DecisionOutput } from "./deploy";
 import { NO_REGISTRY_NOTE, registryFrom } from "./find";
+
+/** How long deploy --auto waits for a node it woke (a real machine boots in a few minutes). */
+const WAKE_WAIT_MS = 300_000;
 
 /** Refusals that say "not on this node, right now": the next candidate may take it. */
 const TRY_NEXT = new Set(["insufficient_capacity", "node_standby"]);
@@ -52,10 +56,19 @@ export async function deployAuto(values: Record<string, unknown>, io: Io): Promi
   const registry = registryFrom(values, io.env);
   return withNats(values, io, async (nc, subjects) => {
     const spec = read.spec;
-    const outcome = await findCapacity(nc, subjects, { want, farmId, limit: 0, deploymentId: spec.id }, { registry, signal: io.signal });
+    let outcome = await findCapacity(nc, subjects, { want, farmId, limit: 0, deploymentId: spec.id, wakeable: true }, { registry, signal: io.signal });
     if (!registry) io.err(NO_REGISTRY_NOTE);
     const client = new NodeClient(nc, subjects);
     if (outcome.holders.length > 0) return toHolder(io, client, spec, outcome.holders, farmId, request, json);
+    if (outcome.found.length === 0 && outcome.wakeable.length > 0) {
+      // no awake node fits: wake the best sleeping one that does, wait for it, deploy there
+      const sleeper = outcome.wakeable[0]!;
+      io.err(`no awake node fits; waking node ${sleeper.nodeId} (farm ${sleeper.farmId}, in standby)`);
+      const { wakeAndWait } = require("../../power/client") as typeof import("../../power/client"); // loaded on use (fast CLI --help)
+      const up = await wakeAndWait(nc, subjects, sleeper, { twinId: spec.twinId, signer: await loadKeyFile(req(values, "key")) }, { registry, timeoutMs: WAKE_WAIT_MS, log: (l) => io.err(l) });
+      if (!up) return printDecision(io, { accepted: false, code: "node_standby", message: `node ${sleeper.nodeId} fits but did not wake within ${WAKE_WAIT_MS / 1000} s; try again later` }, json);
+      outcome = { ...outcome, found: [sleeper] };
+    }
     if (outcome.found.length === 0) {
       return printDecision(io, { accepted: false, code: "insufficient_capacity", message: `no node answered find with room for ${describe(want)}${farmId ? ` in farm ${farmId}` : ""}` }, json);
     }

@@ -1,10 +1,11 @@
+import { loadKeyFile } from "../../identity/keys";
 import { parseSize } from "../../capacity/size";
 import { zeroUnits, type Units } from "../../capacity/units";
 import { findCapacity, type FindOutcome } from "../../gossip/find";
 import { FileRegistry } from "../../registry/file";
 import type { Registry } from "../../registry/types";
 import { withNats } from "../client";
-import { EXIT_FAIL, EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, type Io } from "../framework";
+import { EXIT_FAIL, EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, req, type Io } from "../framework";
 import type { Command } from "../framework";
 import { unitsLine } from "../format";
 
@@ -39,6 +40,9 @@ export function findJson(outcome: FindOutcome): Array<{ nodeId: number; farmId: 
 }
 
 export const FIND_OPTIONS = {
+  wake: { type: "boolean" as const },
+  key: { type: "string" as const },
+  twin: { type: "string" as const },
   cru: { type: "string" as const },
   mru: { type: "string" as const },
   sru: { type: "string" as const },
@@ -75,6 +79,8 @@ bytes). Exit 0 when a node fits, 1 when none does.
   --limit K         stop after K fitting answers (the K fastest, ranked)
   --registry FILE   registry to verify answers against (default $CAPACITY_AGENT_REGISTRY); without
                     one, answers are checked for a valid signature but not bound to registered keys
+  --wake            when no awake node fits, wake the best node in standby that does (docs/power.md)
+                    and wait until it is up; needs --key FILE and --twin T (a registered twin)
   --nats URL        NATS server(s) (default nats://127.0.0.1:4222 or $CAPACITY_AGENT_NATS)
   --json            print JSON`,
   options: FIND_OPTIONS,
@@ -84,7 +90,18 @@ bytes). Exit 0 when a node fits, 1 when none does.
     const limit = intFlag(values, "limit", { max: 100_000 }) ?? 0;
     const registry = registryFrom(values, io.env);
     const json = values.json === true;
-    const outcome = await withNats(values, io, (nc, subjects) => findCapacity(nc, subjects, { want, farmId, limit }, { registry, signal: io.signal }));
+    const wake = values.wake === true;
+    const who = wake ? { twinId: intFlag(values, "twin", { required: true, min: 1, max: 0xffffffff })!, signer: await loadKeyFile(req(values, "key")) } : null;
+    const outcome = await withNats(values, io, async (nc, subjects) => {
+      const o = await findCapacity(nc, subjects, { want, farmId, limit, wakeable: true }, { registry, signal: io.signal });
+      if (!who || o.found.length > 0 || o.wakeable.length === 0) return o;
+      const sleeper = o.wakeable[0]!;
+      io.err(`no awake node fits; waking node ${sleeper.nodeId} (farm ${sleeper.farmId}, in standby)`);
+      const { wakeAndWait } = require("../../power/client") as typeof import("../../power/client"); // loaded on use (fast CLI --help)
+      const up = await wakeAndWait(nc, subjects, sleeper, who, { registry, timeoutMs: 300_000, log: (l) => io.err(l) });
+      if (!up) io.err(`node ${sleeper.nodeId} did not wake within 300 s`);
+      return up ? { ...o, found: [sleeper] } : o;
+    });
     if (json) {
       io.out(JSON.stringify(findJson(outcome)));
     } else if (outcome.found.length === 0) {
@@ -92,6 +109,9 @@ bytes). Exit 0 when a node fits, 1 when none does.
     } else {
       io.out(`${outcome.found.length} node${outcome.found.length === 1 ? "" : "s"} fit, best first:`);
       outcome.found.forEach((a, i) => io.out(`  ${String(i + 1).padStart(2)}. node ${a.nodeId} (farm ${a.farmId})  free ${unitsLine(a.free)}`));
+    }
+    if (!json && outcome.wakeable.length > 0) {
+      io.out(`in standby and would fit (wakeable${outcome.found.length ? "" : "; --wake wakes the first"}): ${outcome.wakeable.map((a) => `node ${a.nodeId} (farm ${a.farmId})`).join(", ")}`);
     }
     printNote(io, outcome, json);
     return outcome.found.length ? EXIT_OK : EXIT_FAIL;

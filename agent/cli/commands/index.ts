@@ -31,4 +31,5 @@ export const COMMANDS: CommandEntry[] = [
   { name: "farm", summary: "create a farm on tfchain for the key's twin", load: () => (require("./farm") as typeof import("./farm")).farmCommand },
   { name: "chain-info", summary: "what tfchain holds for a key: twin, farm, node", load: () => (require("./chain-info") as typeof import("./chain-info")).chainInfoCommand },
   { name: "verifier", summary: "follow tfchain and judge the usage proofs in its remarks (what a validator or pallet would run)", load: () => (require("./verifier") as typeof import("./verifier")).verifierCommand },
+  { name: "power", summary: "power management: a farm's power status, put a node to standby or wake it", load: () => (require("./power") as typeof import("./power")).powerCommand },
 ];
