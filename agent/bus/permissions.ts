@@ -59,9 +59,14 @@ export function permissionsOf(p: Principal, prefix = "tfgrid.v1"): Permissions {
           `${prefix}.chain.twin.register`,
           `${prefix}.chain.node.register`,
           `${prefix}.chain.proof.submit`,
+          `${prefix}.chain.proof.settle`,
+          `${prefix}.chain.node.power`,
           `${prefix}.chain.query`,
+          // power management (docs/power.md): intents and objections in its farm, wake requests to peers
+          `${prefix}.power.${p.farmId}`,
+          `${prefix}.node.*.power`,
         ],
-        subscribe: [`${prefix}.capacity.>`, `${prefix}.node.${p.nodeId}.>`, inbox],
+        subscribe: [`${prefix}.capacity.>`, `${prefix}.node.${p.nodeId}.>`, `${prefix}.power.${p.farmId}`, inbox],
         allowResponses: true,
       };
     }
@@ -74,7 +79,8 @@ export function permissionsOf(p: Principal, prefix = "tfgrid.v1"): Permissions {
     case "chain":
       return {
         publish: [`${prefix}.chain.events.>`],
-        subscribe: [`${prefix}.chain.twin.register`, `${prefix}.chain.node.register`, `${prefix}.chain.farm.register`, `${prefix}.chain.proof.submit`, `${prefix}.chain.query`, inbox],
+        // every call subject of the chain (a list here would fall behind each new call)
+        subscribe: [`${prefix}.chain.>`, inbox],
         allowResponses: true,
       };
   }

@@ -37,12 +37,14 @@ const metricsPorts: number[] = [];
 let nc: NatsConnection;
 let client: NodeClient;
 let owner: Signer;
+/** the deployer's twin id, assigned by the chain */
+let ownerTwin = 0;
 let dir: string;
 
 async function deploy(node: number, id: number, memory: string): Promise<void> {
-  const r = parseDeployment({ id, twinId: 7, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory, rootfs: "2GiB" }] });
+  const r = parseDeployment({ id, twinId: ownerTwin, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory, rootfs: "2GiB" }] });
   if (!r.ok) throw new Error(r.error.message);
-  expect(await client.deploy(node, buildDeployRequest(r.spec, [{ twinId: 7, signer: owner }]))).toMatchObject({ accepted: true });
+  expect(await client.deploy(node, buildDeployRequest(r.spec, [{ twinId: ownerTwin, signer: owner }]))).toMatchObject({ accepted: true });
 }
 
 async function metricsText(i: number): Promise<string> {
@@ -54,12 +56,18 @@ beforeAll(async () => {
   dir = tmpDir("farmer-view-");
   const ownerKey = path.join(dir, "owner.json");
   expect((await cli(["keys", "new", "--out", ownerKey])).code).toBe(0);
+  // no registry file: twins and nodes resolve through the chain
   const registry = path.join(dir, "registry.json");
-  expect((await cli(["registry", "add", "--file", registry, "--twin", "7", "--key", ownerKey])).code).toBe(0);
   const hw = JSON.parse((await cli(["hardware", "--json"])).stdout) as { disks: Array<{ name: string }> };
   const config = path.join(dir, "config.json");
   fs.writeFileSync(config, JSON.stringify({ hardware: { diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
   chainProc = await startChain(["--nats", nats.url, "--data", path.join(dir, "chain")]);
+  // the deployer's twin on the chain (the chain assigns its id), funded: the chain bills it every
+  // period (2 s), and a twin in debt could not deploy (twin_in_debt)
+  const reg = await cli(["registry", "add", "--chain", "--key", ownerKey, "--nats", nats.url]);
+  expect(reg.code).toBe(0);
+  ownerTwin = (JSON.parse(reg.stdout) as { twin: number }).twin;
+  expect((await cli(["chain", "fund", "--twin", String(ownerTwin), "--amount", "1000000000000000", "--nats", nats.url])).code).toBe(0);
   for (const i of [0, 1]) {
     const key = path.join(dir, `node${i}.json`);
     expect((await cli(["keys", "new", "--out", key])).code).toBe(0);
@@ -211,7 +219,7 @@ test("status --watch redraws with fresh data", async () => {
     expect(f).toMatch(new RegExp(`node ${nodeIds[0]} \\(farm 1, twin \\d+\\)\\s+power UP`));
     expect(f).toMatch(/nats\s+connected to 127\.0\.0\.1:\d+, node answered in \d+ ms/);
     expect(f).toMatch(/cru\s+\[#*\.*\]\s+\d+%\s+used 1 of \d+/);
-    expect(f).toMatch(/#1 v1 twin 7/);
+    expect(f).toMatch(new RegExp(`#1 v1 twin ${ownerTwin}\\b`));
   }
   // proofs are delivered every 2 s: the chain line moves between frames taken 3 s apart
   const later = await cli(["status", "--node", String(nodeIds[0]), "--nats", nats.url, "--watch", "--interval-ms", "3000", "--count", "2", "--json"]);

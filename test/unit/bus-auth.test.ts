@@ -112,8 +112,10 @@ describe("permission layout", () => {
   test("a node publishes only its own announcements and hears only its own node subjects", () => {
     const p = permissionsOf({ kind: "node", name: "node-12", publicKey: "U", nodeId: 12, farmId: 3 });
     expect(p.publish.filter((s) => s.includes(".capacity."))).toEqual(["tfgrid.v1.capacity.3.12", "tfgrid.v1.capacity.sync.3"]);
-    expect(p.publish.some((s) => s.startsWith("tfgrid.v1.node.") || s.includes("*") || s.includes(">"))).toBe(false);
-    expect(p.subscribe).toEqual(["tfgrid.v1.capacity.>", "tfgrid.v1.node.12.>", "_INBOX.node-12.>"]);
+    // the one wildcard: power requests to a peer (waking it, docs/power.md); no other node subject
+    expect(p.publish.filter((s) => s.startsWith("tfgrid.v1.node.") || s.includes("*") || s.includes(">"))).toEqual(["tfgrid.v1.node.*.power"]);
+    expect(p.publish).toContain("tfgrid.v1.power.3");
+    expect(p.subscribe).toEqual(["tfgrid.v1.capacity.>", "tfgrid.v1.node.12.>", "tfgrid.v1.power.3", "_INBOX.node-12.>"]);
     expect(p.allowResponses).toBe(true);
   });
 
@@ -124,7 +126,7 @@ describe("permission layout", () => {
     expect(d.publish.some((s) => s.startsWith("x.v2.capacity.") && s !== "x.v2.capacity.find" && s !== "x.v2.capacity.sync.*")).toBe(false);
     expect(d.subscribe.some((s) => /chain\.(twin|node|farm|proof|query)/.test(s))).toBe(false);
     const c = permissionsOf({ kind: "chain", name: "chain", publicKey: "U" }, "x.v2");
-    expect(c.subscribe).toContain("x.v2.chain.proof.submit");
+    expect(c.subscribe).toEqual(["x.v2.chain.>", "_INBOX.chain.>"]);
     expect(c.publish).toEqual(["x.v2.chain.events.>"]);
   });
 
