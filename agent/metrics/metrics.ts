@@ -77,6 +77,10 @@ export interface Metrics {
   shed: Counter;
   /** shed requests that got no reply (none asked, or over the refusal budget), by subject */
   shedDropped: Counter;
+  /** group commits of admission decisions (one transaction, one fsync each) */
+  groupCommits: Counter;
+  /** admission writes in those group commits (divided by groupCommits: the average group size) */
+  groupCommitWrites: Counter;
   /** free capacity per unit (bytes or counts) */
   free: Gauge;
   /** reserved (used) capacity per unit */
@@ -90,6 +94,8 @@ export function createMetrics(registry = new MetricsRegistry()): Metrics {
     apiErrors: registry.counter("capacity_agent_api_errors_total", "node API requests refused before admission, by code"),
     shed: registry.counter("capacity_agent_requests_shed_total", "requests shed before any work, by subject and reason"),
     shedDropped: registry.counter("capacity_agent_requests_shed_unanswered_total", "shed requests that got no reply, by subject"),
+    groupCommits: registry.counter("capacity_agent_group_commits_total", "group commits of admission decisions (one fsync each)"),
+    groupCommitWrites: registry.counter("capacity_agent_group_commit_writes_total", "admission writes in group commits"),
     free: registry.gauge("capacity_agent_free_units", "free capacity per unit"),
     used: registry.gauge("capacity_agent_used_units", "reserved capacity per unit"),
   };
