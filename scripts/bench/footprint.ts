@@ -49,6 +49,7 @@ const units = (k: number) => ({ cru: 64 * k, mru: 256 * GiB * k, sru: 4096 * GiB
 async function main(): Promise<void> {
   const peers = arg("peers", 1000);
   const windowS = arg("window", 10);
+  const settleS = arg("settle", 3);
   await cryptoReady();
   const bin = findNatsServer();
   if (!bin) throw new Error("nats-server not found");
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
     children.push(agent);
     await Promise.race([seen, new Promise((_, rej) => setTimeout(() => rej(new Error("no announcement from the agent within 60 s")), 60_000))]);
     const startMs = Number(firstAnn - t0) / 1e6;
-    await new Promise((r) => setTimeout(r, 3000)); // settle (start-up garbage, JIT)
+    await new Promise((r) => setTimeout(r, settleS * 1000)); // settle (start-up garbage, JIT)
     const idleRss = rssMB(agent.pid!);
     const bareRss = rssMB(bare.pid!);
     const [idleCpu, bareCpu] = await Promise.all([cpuOver(agent.pid!, windowS * 1000), cpuOver(bare.pid!, windowS * 1000)]);
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
       if (held >= peers) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, settleS * 1000));
     const viewRss = rssMB(agent.pid!);
     let next = 0;
     const perTick = (peers / 30) * 0.03; // 30 ms ticks, 1/30 s per peer

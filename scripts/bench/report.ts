@@ -73,3 +73,53 @@ export function machine(): string {
   const load = os.loadavg().map((l) => l.toFixed(2)).join(" ");
   return `${os.cpus().length} x ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB RAM, ${os.type()} ${os.release()}, node ${process.version}, load average ${load}`;
 }
+
+export interface RunMeta {
+  date: string;
+  machine: string;
+  mode: "full" | "quick";
+  loadBefore: number[];
+  loadAfter: number[];
+  seconds: number;
+  /** benches that failed or timed out, with why */
+  failures: Array<{ bench: string; error: string }>;
+}
+
+function cell(v: number, unit: string): string {
+  return fmt(v, unit).replace(/\|/g, "\\|");
+}
+
+/** docs/BENCHMARKS.md from one run: every figure with its baseline, ratio and target verdict. */
+export function markdown(reports: BenchReport[], meta: RunMeta, intro: string): string {
+  const out: string[] = [];
+  out.push("# Benchmarks", "");
+  out.push(`Written by \`npm run ${meta.mode === "quick" ? "bench:quick" : "bench"}\` on ${meta.date} (${meta.seconds.toFixed(0)} s). Do not edit by hand: run it again.`, "");
+  out.push(`- Machine: ${meta.machine}`);
+  out.push(`- Load average (1, 5, 15 min) before: ${meta.loadBefore.map((l) => l.toFixed(2)).join(", ")}; after: ${meta.loadAfter.map((l) => l.toFixed(2)).join(", ")}`);
+  if (meta.mode === "quick") out.push("- Mode: quick (tiny sizes, a smoke run): the figures are not the ones the targets are judged on.");
+  out.push("", intro, "");
+  const missed: Array<{ bench: string; row: Row }> = [];
+  for (const r of reports) {
+    out.push(`## ${r.bench}`, "", r.title, "");
+    out.push("| figure | value | baseline (same run) | ratio | target |", "|---|---|---|---|---|");
+    for (const x of r.rows) {
+      const base = x.baseline ? `${x.baseline.name}: ${cell(x.baseline.value, x.unit)}` : "";
+      const ratio = x.ratio !== undefined && Number.isFinite(x.ratio) ? `${x.ratio.toFixed(2)}x` : "";
+      const target = x.target ? `${x.target.text}: **${x.target.met ? "target met" : "target missed"}**` : "";
+      const note = x.note ? ` (${x.note})` : "";
+      out.push(`| ${x.name}${note} | ${cell(x.value, x.unit)} | ${base} | ${ratio} | ${target} |`);
+      if (x.target && !x.target.met) missed.push({ bench: r.bench, row: x });
+    }
+    out.push("");
+  }
+  if (meta.failures.length) {
+    out.push("## Benches that did not finish", "");
+    for (const f of meta.failures) out.push(`- ${f.bench}: ${f.error}`);
+    out.push("");
+  }
+  out.push("## Targets missed in this run", "");
+  if (missed.length === 0) out.push("None.");
+  for (const m of missed) out.push(`- ${m.bench}: ${m.row.name}: ${fmt(m.row.value, m.row.unit)} (${m.row.target!.text})${m.row.note ? `: ${m.row.note}` : ""}`);
+  out.push("");
+  return out.join("\n");
+}
