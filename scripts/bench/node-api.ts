@@ -111,10 +111,15 @@ async function main(): Promise<void> {
   let nextReq = n + 200;
   // raw requests (the reply's signature is not checked here: the client side shares this process's CPU)
   const before = ledger.deployments().length;
+  const cpuA = process.cpuUsage();
   const serialRate = await concurrently(1, n, () => nc.request(subjects.nodeDeploy(1), requests[nextReq++]));
+  const cpuSerial = process.cpuUsage(cpuA);
   const groups0 = api_metrics.groupCommits.get();
   const groupWrites0 = api_metrics.groupCommitWrites.get();
+  const cpuB = process.cpuUsage();
   const concRate = await concurrently(conc, n, (w) => conns[w].request(subjects.nodeDeploy(1), requests[nextReq++], { timeout: 30_000 }));
+  const cpuConc = process.cpuUsage(cpuB);
+  const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000 / n; // ms of CPU per decision
   if (ledger.deployments().length !== before + 2 * n) throw new Error(`expected ${2 * n} new deployments, the ledger has ${ledger.deployments().length - before}`);
   const echoConcRate = await concurrently(conc, n, (w) => conns[w].request("bench.echo", payload));
   const groups = api_metrics.groupCommits.get() - groups0;
@@ -173,6 +178,8 @@ async function main(): Promise<void> {
     { name: "deploy again (idempotent duplicate), mean", value: ms(dup), unit: "ms", baseline: { name: "bare req/reply mean", value: ms(echo) }, ratio: dup / echo },
     { name: "durable decisions/s, serial (one requester)", value: serialRate, unit: "/s" },
     { name: `durable decisions/s, ${conc} concurrent requesters (group commit)`, value: concRate, unit: "/s", baseline: { name: "serial", value: serialRate }, ratio: concRate / serialRate, target: { text: `${conc} concurrent >= 3x serial`, met: concRate >= 3 * serialRate }, note: `${(groupWrites / Math.max(1, groups)).toFixed(1)} writes per fsync on average; bare NATS req/reply at ${conc} concurrent: ${Math.round(echoConcRate)}/s` },
+    { name: "CPU per decision, serial (this process: agent side and requesters)", value: cpuMs(cpuSerial), unit: "ms", note: `wall time per decision ${(1000 / serialRate).toFixed(2)} ms: the rest is waiting (fsync, wire)` },
+    { name: `CPU per decision, ${conc} concurrent`, value: cpuMs(cpuConc), unit: "ms", note: `wall time per decision ${(1000 / concRate).toFixed(2)} ms: when the two are close, decisions are CPU-bound and a shared fsync cannot add more` },
     { name: "change to wire p50 (after the accepted reply)", value: percentile(wire, 50), unit: "ms", baseline: { name: "raw publish to subscriber p50", value: percentile(rawWire, 50) }, ratio: percentile(wire, 50) / percentile(rawWire, 50) },
     { name: "change to wire p99 (after the accepted reply)", value: wp99, unit: "ms", baseline: { name: "raw publish to subscriber p99", value: percentile(rawWire, 99) }, ratio: wp99 / percentile(rawWire, 99), target: { text: "p99 <= 5 ms", met: wp99 <= 5 } },
     { name: `status, first page (100 of ${ledger.deployments().length} deployments), mean`, value: ms(status), unit: "ms", baseline: { name: "bare req/reply mean", value: ms(echo) }, ratio: status / echo },
