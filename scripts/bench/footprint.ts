@@ -17,6 +17,9 @@ import { findNatsServer, startEmbeddedNats } from "../../agent/bus/nats";
 import { Subjects } from "../../agent/bus/subjects";
 import { GiB } from "../../agent/capacity/units";
 import { queryPeers } from "../../agent/gossip/client";
+import { PeerTable, readAnnouncement } from "../../agent/gossip/view";
+import * as v8 from "node:v8";
+import * as vm from "node:vm";
 import { sealAnnouncement, type Announcement } from "../../agent/gossip/wire";
 import { cryptoReady, signerFromSeed, toHex } from "../../agent/identity/keys";
 import { silentLogger } from "../../agent/log/logger";
@@ -42,6 +45,31 @@ async function cpuOver(pid: number, ms: number, during?: () => void): Promise<nu
   await new Promise((r) => setTimeout(r, ms));
   if (timer) clearInterval(timer);
   return ((cpuTicks(pid) - a) / TICK / ((Date.now() - t0) / 1000)) * 100;
+}
+
+/**
+ * Heap bytes per peer of a PeerTable holding `peers` verified announcements (this process, after
+ * a full GC before and after): what the view itself costs, without the RSS noise of a whole agent.
+ */
+function heapPerPeer(signers: ReturnType<typeof signerFromSeed>[], make: (i: number) => Uint8Array): number {
+  v8.setFlagsFromString("--expose_gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  const msgs = signers.map((_, i) => make(i));
+  const table = new PeerTable({ expiryHeartbeats: 3, maxClockSkewMs: 30_000, maxBytes: 4096 });
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const now = Date.now();
+  msgs.forEach((m, i) => {
+    const r = readAnnouncement(m, 4096);
+    if (!r.ok) throw new Error(r.reason);
+    const v = table.offer({ received: r, record: { id: i + 2, farmId: 1, twinId: i + 2, publicKey: signers[i].publicKey, scheme: "ed25519" } }, now);
+    if (!v.ok) throw new Error(`offer: ${v.reason}`);
+  });
+  msgs.length = 0; // the table keeps what it needs
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  if (table.size !== signers.length) throw new Error(`the table holds ${table.size} of ${signers.length}`);
+  return (after - before) / signers.length;
 }
 
 const units = (k: number) => ({ cru: 64 * k, mru: 256 * GiB * k, sru: 4096 * GiB * k, hru: 0, ipv4u: 4 * k, gpu: 0 });
@@ -119,13 +147,15 @@ async function main(): Promise<void> {
     });
     void now;
     const perPeerKB = ((viewRss - idleRss) * 1024) / peers;
+    const heapPeerKB = heapPerPeer(signers, (i) => ann(i)) / 1024;
     const rows: Row[] = [
       { name: "start to first announcement (run --no-chain)", value: startMs, unit: "ms", baseline: { name: "node -e 0", value: nodeStartMs }, ratio: startMs / nodeStartMs },
       { name: "RSS idle, empty view", value: idleRss, unit: "MB", baseline: { name: "idle node + nats.js connection", value: bareRss }, ratio: idleRss / bareRss },
       { name: "CPU idle, empty view (% of one core)", value: idleCpu, unit: "%", baseline: { name: "idle node + nats.js", value: bareCpu }, target: { text: "< 0.5% of a core", met: idleCpu < 0.5 } },
       { name: `RSS holding a ${held}-peer view`, value: viewRss, unit: "MB", baseline: { name: "idle node + nats.js connection", value: bareRss }, ratio: viewRss / bareRss, target: { text: "<= 64 MB with 1,000 peers", met: viewRss <= 64 && held >= 1000 }, note: viewRss > 64 ? `an idle node process with a NATS connection alone is ${bareRss.toFixed(0)} MB; the agent's modules (pino, protobufjs, @polkadot, better-sqlite3, systeminformation) add the rest` : undefined },
       { name: `CPU with a ${held}-peer view, ${Math.round(peers / 30)} heartbeats/s arriving (% of one core)`, value: viewCpu, unit: "%" },
-      { name: "memory per peer in the view", value: perPeerKB, unit: "KB", note: "RSS difference / peers (GC-dependent: a rough figure)" },
+      { name: "memory per peer in the view (heap of a PeerTable, after full GCs)", value: heapPeerKB, unit: "KB", baseline: { name: "one announcement envelope", value: ann(0).length / 1024 }, ratio: heapPeerKB / (ann(0).length / 1024) },
+      { name: "RSS difference per peer (agent process; GC-dependent, can be negative)", value: perPeerKB, unit: "KB" },
     ];
     report({ bench: "footprint", title: `footprint of one agent, ${peers} peers, windows of ${windowS} s; ${machine()}`, rows });
   } finally {
