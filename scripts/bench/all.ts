@@ -26,8 +26,8 @@ const FULL: Step[] = [
   { bench: "gossip", script: "bench/gossip.js", args: ["--n", "5000"], timeoutS: 150 },
   { bench: "proofs", script: "bench/proofs.js", args: ["--n", "100"], timeoutS: 150 },
   { bench: "footprint", script: "bench/footprint.js", args: ["--peers", "1000", "--window", "10"], timeoutS: 120 },
-  { bench: "sim-grid-100", script: "sim-grid.js", args: ["--agents", "100", "--farms", "1", "--changes", "50"], timeoutS: 200 },
-  { bench: "sim-grid-1000", script: "sim-grid.js", args: ["--agents", "1000", "--farms", "10", "--changes", "30", "--no-serf"], timeoutS: 240 },
+  { bench: "sim-grid-100", script: "sim-grid.js", args: ["--agents", "100", "--farms", "1", "--changes", "50"], timeoutS: 300 },
+  { bench: "sim-grid-1000", script: "sim-grid.js", args: ["--agents", "1000", "--farms", "10", "--changes", "30", "--no-serf"], timeoutS: 360 },
   { bench: "cli-start", script: "bench/cli-start.js", args: ["--n", "5"], timeoutS: 90 },
 ];
 const QUICK: Step[] = [
@@ -40,12 +40,19 @@ const QUICK: Step[] = [
 
 function run(step: Step): Promise<BenchReport> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(dist, step.script), ...step.args, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+    // its own process group: a timeout kills the bench with what it started (nats-server, agents, serf)
+    const child = spawn(process.execPath, [path.join(dist, step.script), ...step.args, "--json"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-    const timer = setTimeout(() => child.kill("SIGKILL"), step.timeoutS * 1000);
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+    }, step.timeoutS * 1000);
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
       const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
