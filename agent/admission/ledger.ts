@@ -3,7 +3,7 @@ import { capacityOf, freeOf, type Capacity, type CapacityPolicy } from "../capac
 import { addUnits, diffUnits, zeroUnits, type Units } from "../capacity/units";
 import type { Logger } from "../log/logger";
 import { StoreError } from "../store/errors";
-import type { Store } from "../store/store";
+import type { DeploymentWrite, Store } from "../store/store";
 import type { Metrics } from "../metrics/metrics";
 import { admitDelete, admitDeploy, type Decision, type DeployInput, type NodeState, type Reservation } from "./admit";
 
@@ -18,6 +18,24 @@ export interface LedgerModules {
   logger: Logger;
   now: () => number;
   metrics: Metrics | null;
+  /** when a group commit is written: default setImmediate (after the turn's other decisions) */
+  defer?: Defer;
+}
+
+/** Run fn once the current event-loop turn's work is done (setImmediate); tests may pass their own. */
+export type Defer = (fn: () => void) => void;
+
+/** A decision taken while a group commit is open: its write (if any), how to undo it, who waits. */
+interface Grouped {
+  op: "deploy" | "delete";
+  decision: Decision;
+  /** performance.now() when the decision was asked for (the histogram runs until it is on disk) */
+  t0: number;
+  write?: DeploymentWrite;
+  undo?: () => void;
+  change?: LedgerChange;
+  resolve: (d: Decision) => void;
+  reject: (err: unknown) => void;
 }
 
 export type LedgerChange =
@@ -31,6 +49,15 @@ export type LedgerChange =
  * the call returns) and only then updates memory. Every method is synchronous, so decisions on one
  * node are serialised by the event loop: of concurrent requests for the last capacity exactly one
  * wins.
+ *
+ * Group commit (`deployDurably`/`deleteDurably`, what the node API uses): the decision is taken at
+ * once against memory that already holds every earlier decision, its write joins the others taken
+ * in the same event-loop turn, and the whole group is written in one transaction (one fsync) on
+ * the next turn; only then do the promises resolve (and the replies go out) and the change events
+ * fire. A reply that says accepted still means the decision is on disk. If the group cannot be
+ * written (full disk), memory is rolled back and every accepted decision of the group becomes
+ * `store_full`. Every decision taken while a group is open waits for it (a duplicate of a pending
+ * create must not be acknowledged before the create is on disk).
  */
 export class Ledger {
   private readonly events = new EventEmitter();
@@ -45,6 +72,8 @@ export class Ledger {
   private powerSinceMs: number;
   private lastClaimMs = 0;
   private powerReason = "start";
+  private group: Grouped[] = [];
+  private groupScheduled = false;
 
   constructor(
     private readonly options: LedgerOptions,
@@ -139,6 +168,7 @@ export class Ledger {
   /** Decide and, when accepted, durably apply a deploy. */
   deploy(input: DeployInput, request: Uint8Array): Decision {
     const t0 = performance.now();
+    this.flushGroup();
     const decision = admitDeploy(input, this.state(), this.modules.now());
     if (decision.accepted && (decision.kind === "create" || decision.kind === "update")) {
       const res = decision.reservation;
@@ -161,6 +191,7 @@ export class Ledger {
   /** Decide and, when accepted, durably apply a delete. */
   delete(input: { id: number; twinId: number }): Decision {
     const t0 = performance.now();
+    this.flushGroup();
     const decision = admitDelete(input, this.state());
     if (decision.accepted && decision.kind === "delete") {
       const prev = decision.previous;
@@ -176,6 +207,107 @@ export class Ledger {
     }
     this.record("delete", decision, t0);
     return decision;
+  }
+
+  /** Decide now, write with this turn's other decisions in one transaction, resolve once on disk. */
+  deployDurably(input: DeployInput, request: Uint8Array): Promise<Decision> {
+    const t0 = performance.now();
+    const decision = admitDeploy(input, this.state(), this.modules.now());
+    if (!(decision.accepted && (decision.kind === "create" || decision.kind === "update"))) return this.join({ op: "deploy", decision, t0 });
+    const res = decision.reservation;
+    const kind = decision.kind;
+    const before = { used: this.usedUnits, res: this.deploymentsById.get(res.id), tomb: this.tombstones.get(res.id) };
+    const delta = kind === "update" && decision.previous ? diffUnits(res.units, decision.previous.units) : res.units;
+    this.usedUnits = addUnits(this.usedUnits, delta);
+    this.deploymentsById.set(res.id, res);
+    this.tombstones.delete(res.id);
+    this.lastClaimMs = this.modules.now();
+    return this.join({
+      op: "deploy",
+      decision,
+      t0,
+      write: { kind, res, request },
+      undo: () => this.restore(res.id, before),
+      change: { kind, id: res.id, version: res.version },
+    });
+  }
+
+  /** Decide now, write with this turn's other decisions in one transaction, resolve once on disk. */
+  deleteDurably(input: { id: number; twinId: number }): Promise<Decision> {
+    const t0 = performance.now();
+    const decision = admitDelete(input, this.state());
+    if (!(decision.accepted && decision.kind === "delete")) return this.join({ op: "delete", decision, t0 });
+    const prev = decision.previous;
+    const before = { used: this.usedUnits, res: this.deploymentsById.get(prev.id), tomb: this.tombstones.get(prev.id) };
+    this.usedUnits = diffUnits(this.usedUnits, prev.units);
+    this.deploymentsById.delete(prev.id);
+    this.tombstones.set(prev.id, prev.version);
+    return this.join({
+      op: "delete",
+      decision,
+      t0,
+      write: { kind: "delete", res: prev, atMs: this.modules.now() },
+      undo: () => this.restore(prev.id, before),
+      change: { kind: "delete", id: prev.id, version: prev.version },
+    });
+  }
+
+  /** Decisions waiting for the open group commit. */
+  get pendingWrites(): number {
+    return this.group.length;
+  }
+
+  private restore(id: number, before: { used: Units; res: Reservation | undefined; tomb: number | undefined }): void {
+    this.usedUnits = before.used;
+    if (before.res) this.deploymentsById.set(id, before.res);
+    else this.deploymentsById.delete(id);
+    if (before.tomb !== undefined) this.tombstones.set(id, before.tomb);
+    else this.tombstones.delete(id);
+  }
+
+  private join(g: Omit<Grouped, "resolve" | "reject">): Promise<Decision> {
+    if (this.group.length === 0 && !g.write) {
+      // nothing is waiting to be written: this decision depends on disk state only
+      this.record(g.op, g.decision, g.t0);
+      return Promise.resolve(g.decision);
+    }
+    return new Promise<Decision>((resolve, reject) => {
+      this.group.push({ ...g, resolve, reject });
+      if (this.groupScheduled) return;
+      this.groupScheduled = true;
+      (this.modules.defer ?? setImmediate)(() => this.flushGroup());
+    });
+  }
+
+  /** Write the open group in one transaction, then answer it; on failure roll memory back. */
+  flushGroup(): void {
+    this.groupScheduled = false;
+    const group = this.group;
+    if (group.length === 0) return;
+    this.group = [];
+    const writes = group.flatMap((g) => (g.write ? [g.write] : []));
+    let full: Decision | undefined;
+    try {
+      full = this.persist(() => this.modules.store.applyDeploymentWrites(writes));
+    } catch (err) {
+      for (let i = group.length - 1; i >= 0; i--) group[i].undo?.();
+      for (const g of group) g.reject(err);
+      return;
+    }
+    if (full) {
+      for (let i = group.length - 1; i >= 0; i--) group[i].undo?.();
+      this.log.warn({ event: "group_commit_failed", decisions: group.length, writes: writes.length }, "a group of decisions could not be written: the disk is full");
+    }
+    if (writes.length > 0 && !full) {
+      this.modules.metrics?.groupCommits.inc();
+      this.modules.metrics?.groupCommitWrites.inc({}, writes.length);
+    }
+    for (const g of group) {
+      const d = full && g.decision.accepted ? full : g.decision;
+      if (!full && g.change) this.emit(g.change);
+      this.record(g.op, d, g.t0);
+      g.resolve(d);
+    }
   }
 
   /**

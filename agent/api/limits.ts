@@ -36,7 +36,11 @@ export interface ApiLimits {
   readQueue: number;
   /** writes waiting to be decided; more are shed with queue_full (default 256) */
   writeQueue: number;
-  /** writes decided at the same time (default 4) */
+  /**
+   * writes in progress at the same time (default 32). Decisions stay serialised (the event loop);
+   * the writes decided in one turn share one fsync (group commit, admission/ledger.ts), so this is
+   * also the largest group: 4 held 64 concurrent requesters to groups of 4
+   */
   writeConcurrency: number;
   /** `rate_limited` replies per second; beyond this shed requests get no reply (default 2000) */
   refusalsPerSecond: number;
@@ -51,7 +55,7 @@ export const API_LIMITS_DEFAULTS: ApiLimits = {
   replyBytesPerSecond: 16 * 1024 * 1024,
   readQueue: 64,
   writeQueue: 256,
-  writeConcurrency: 4,
+  writeConcurrency: 32,
   refusalsPerSecond: 2000,
 };
 

@@ -172,7 +172,7 @@ export class NodeApi {
     const v = await verifyDeployRequest(bytes, this.m.registry, { maxBytes: this.options.maxRequestBytes, maxRepeated: 1024 });
     if (!v.ok) return this.refuse("deploy", v.rejection, v.about);
     const { spec } = v;
-    const d = this.m.ledger.deploy({ spec: v.spec, units: v.units, hash: v.hash }, bytes);
+    const d = await this.m.ledger.deployDurably({ spec: v.spec, units: v.units, hash: v.hash }, bytes); // on disk (group commit) before the reply
     if (d.accepted) {
       const ev = d.kind === "duplicate" ? "deployment_duplicate" : d.kind === "update" ? "deployment_updated" : "deployment_accepted";
       this.log.info({ event: ev, id: spec.id, version: spec.version, twinId: spec.twinId, units: v.units }, "deployment accepted");
@@ -210,7 +210,7 @@ export class NodeApi {
     if (skew > this.options.deleteSkewMs) {
       return this.refuse("delete", { code: "stale_request", message: `the request's timestamp is ${Math.round(skew / 1000)} s from the node's clock (allowed ${this.options.deleteSkewMs / 1000} s); check the clock and send a fresh request` }, about);
     }
-    const d = this.m.ledger.delete({ id, twinId: req.twinId });
+    const d = await this.m.ledger.deleteDurably({ id, twinId: req.twinId });
     const version = d.accepted ? (d.kind === "delete" ? d.previous.version : d.kind === "already_deleted" ? d.version : 0) : 0;
     if (d.accepted) this.log.info({ event: d.kind === "delete" ? "deployment_deleted" : "deployment_duplicate", id, version, twinId: req.twinId }, "deployment deleted");
     else this.refused("delete", d.rejection, about);

@@ -51,7 +51,30 @@ export interface AnnouncerModules {
   logger: Logger;
   metrics: GossipMetrics | null;
   now: () => number;
+  /** timers; real ones when absent. Tests pass a virtual clock. */
+  timers?: Timers;
 }
+
+/** The two kinds of wait the announcer needs; `realTimers` is the one the agent uses. */
+export interface Timers {
+  /** run fn after ms; the handle cancels it */
+  after(ms: number, fn: () => void): { cancel(): void };
+  /** run fn once the current work (the reply being sent) is done: setImmediate */
+  soon(fn: () => void): { cancel(): void };
+}
+
+export const realTimers: Timers = {
+  after(ms, fn) {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+  soon(fn) {
+    const t = setImmediate(fn);
+    t.unref();
+    return { cancel: () => clearImmediate(t) };
+  },
+};
 
 export interface Sealed {
   announcement: Announcement;
@@ -63,8 +86,12 @@ export type PublishTrigger = "start" | "change" | "heartbeat" | "reconnect";
 
 /**
  * Publishes this node's signed capacity announcement on `<prefix>.capacity.<farm>.<node>`:
- *   - on change: the first Ledger change arms one timer of `debounceMs` (< 100 ms); changes while
- *     it is armed ride along, so a burst is one message and every change is out within 100 ms;
+ *   - on change, on the leading edge: the first change after a quiet period goes out at once (on
+ *     the next turn of the event loop, after the reply that caused it) and opens a window of
+ *     `debounceMs`; changes inside the window are coalesced into one trailing message at its end,
+ *     which opens the next window. A lone change is on the wire in well under 5 ms; a burst of
+ *     1,000 changes in one second is about 1 + 1000/debounceMs messages (14 at 75 ms); every
+ *     change is out within `debounceMs` (< 100 ms);
  *   - as a heartbeat: `heartbeatMs` after the last publish, whatever triggered it;
  *   - on start and after a NATS reconnect (the Gossip component calls `publish("reconnect")`).
  * `current()` is the latest announcement, rebuilt (new sequence, new timestamp) only when the
@@ -76,8 +103,14 @@ export class Announcer {
   private latest: Sealed | null = null;
   private heldCache: { key: string; bytes: Uint8Array } | null = null;
   private dirty = true;
-  private changeTimer: NodeJS.Timeout | null = null;
-  private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** the leading-edge publish, queued for the next turn of the event loop */
+  private leading: { cancel(): void } | null = null;
+  /** the coalescing window after a change publish; a change inside it waits for its end */
+  private window: { cancel(): void } | null = null;
+  /** a change arrived inside the window and is not on the wire yet */
+  private trailing = false;
+  private heartbeatTimer: { cancel(): void } | null = null;
+  private readonly timers: Timers;
   private unsubscribe: (() => void) | null = null;
   private closed = false;
 
@@ -86,6 +119,7 @@ export class Announcer {
     private readonly m: AnnouncerModules,
   ) {
     this.log = m.logger.child({ module: "gossip" });
+    this.timers = m.timers ?? realTimers;
     this.seq = new SequenceSource(m.store, options.sequenceBlock, m.now(), m.now);
   }
 
@@ -93,9 +127,9 @@ export class Announcer {
     return this.m.subjects.capacity(this.options.farmId, this.options.nodeId);
   }
 
-  /** true while a change is waiting for its debounce timer */
+  /** true while a change is not on the wire yet (queued leading edge, or waiting for the window's end) */
   get changePending(): boolean {
-    return this.changeTimer !== null;
+    return this.leading !== null || this.trailing;
   }
 
   start(): void {
@@ -105,12 +139,26 @@ export class Announcer {
 
   private onChange(): void {
     this.dirty = true;
-    if (this.changeTimer || this.closed) return;
-    this.changeTimer = setTimeout(() => {
-      this.changeTimer = null;
+    if (this.closed || this.leading) return;
+    if (this.window) {
+      this.trailing = true; // goes out at the window's end, with whatever else changed by then
+      return;
+    }
+    this.leading = this.timers.soon(() => {
+      this.leading = null;
       this.publish("change");
-    }, this.options.debounceMs);
-    this.changeTimer.unref();
+    });
+  }
+
+  /** After a change publish: changes in the next `debounceMs` wait for its end, then go out as one. */
+  private openWindow(): void {
+    this.window?.cancel();
+    this.window = this.timers.after(this.options.debounceMs, () => {
+      this.window = null;
+      if (!this.trailing) return; // quiet: the next change goes out at once
+      this.trailing = false;
+      this.publish("change");
+    });
   }
 
   private build(): Sealed {
@@ -168,10 +216,10 @@ export class Announcer {
   /** Publish now. A heartbeat, start or reconnect always builds a fresh one (new timestamp). */
   publish(trigger: PublishTrigger): Sealed | null {
     if (this.closed) return null;
-    if (this.changeTimer && trigger !== "change") {
-      clearTimeout(this.changeTimer);
-      this.changeTimer = null;
-    }
+    // whatever triggered it, this message carries every change so far
+    this.leading?.cancel();
+    this.leading = null;
+    this.trailing = false;
     const s = trigger === "change" ? this.current() : this.build();
     try {
       this.m.bus.publish(this.subject, s.bytes);
@@ -182,21 +230,23 @@ export class Announcer {
       this.log.debug({ event: "announcement_not_published", trigger, err: String(err) }, "could not publish the capacity announcement");
     }
     this.armHeartbeat();
+    if (trigger === "change") this.openWindow();
     return s;
   }
 
   private armHeartbeat(): void {
-    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer?.cancel();
     if (this.closed) return;
-    this.heartbeatTimer = setTimeout(() => this.publish("heartbeat"), this.options.heartbeatMs);
-    this.heartbeatTimer.unref();
+    this.heartbeatTimer = this.timers.after(this.options.heartbeatMs, () => this.publish("heartbeat"));
   }
 
   close(): void {
     this.closed = true;
     this.unsubscribe?.();
-    if (this.changeTimer) clearTimeout(this.changeTimer);
-    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
-    this.changeTimer = this.heartbeatTimer = null;
+    this.leading?.cancel();
+    this.window?.cancel();
+    this.heartbeatTimer?.cancel();
+    this.leading = this.window = this.heartbeatTimer = null;
+    this.trailing = false;
   }
 }

@@ -10,8 +10,9 @@ export interface GossipOptions {
   /** "farm": listen to the own farm's announcements only (default); "grid": every farm */
   scope: "farm" | "grid";
   /**
-   * a change is published this long after the first change of a burst, ms (default 75): every
-   * change is on the wire within 100 ms and a burst inside the window is one message
+   * coalescing window, ms (default 75): the first change after a quiet period is published at
+   * once; changes within this long after a change publish go out together at the window's end, so
+   * every change is on the wire within 100 ms and a burst is about one message per window
    */
   debounceMs: number;
   /** a peer leaves the view after this many of ITS OWN heartbeat intervals without a message (default 3) */

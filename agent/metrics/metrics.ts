@@ -167,6 +167,10 @@ export interface Metrics {
   natsConnected: Gauge;
   /** 1 once the chain registered this node (0 when the chain is disabled) */
   chainRegistered: Gauge;
+  /** group commits of admission decisions (one transaction, one fsync each) */
+  groupCommits: Counter;
+  /** admission writes in those group commits (divided by groupCommits: the average group size) */
+  groupCommitWrites: Counter;
 }
 
 export function createMetrics(registry = new MetricsRegistry().withDefaults().withBuildInfo("agent")): Metrics {
@@ -180,5 +184,7 @@ export function createMetrics(registry = new MetricsRegistry().withDefaults().wi
     capacity: new CapacityGauges(registry),
     natsConnected: registry.gauge("capacity_agent_nats_connected", "1 while connected to NATS"),
     chainRegistered: registry.gauge("capacity_agent_chain_registered", "1 once the chain registered this node (0 when the chain is disabled or has not answered)"),
+    groupCommits: registry.counter("capacity_agent_group_commits_total", "group commits of admission decisions (one fsync each)"),
+    groupCommitWrites: registry.counter("capacity_agent_group_commit_writes_total", "admission writes in group commits"),
   };
 }

@@ -20,6 +20,11 @@ export interface StoredDeployment extends Reservation {
 }
 
 /** One change of reservations, in order; the usage meter reads these. */
+/** One admission write: a created or updated reservation with its request, or a delete. */
+export type DeploymentWrite =
+  | { kind: "create" | "update"; res: Reservation; request: Uint8Array }
+  | { kind: "delete"; res: Reservation; atMs: number };
+
 export interface ReservationEvent {
   seq: number;
   atMs: number;
@@ -296,27 +301,47 @@ export class Store {
 
   /** Store a created or updated reservation and its event, in one durable transaction. */
   putDeployment(res: Reservation, request: Uint8Array, kind: "create" | "update"): void {
-    this.write(() => this.db.transaction(() => {
-      this.db
-        .prepare(
-          `INSERT INTO deployments (id, twin_id, version, units, hash, request, created_ms, updated_ms)
-           VALUES (@id, @twinId, @version, @units, @hash, @request, @createdMs, @updatedMs)
-           ON CONFLICT(id) DO UPDATE SET twin_id = excluded.twin_id, version = excluded.version, units = excluded.units,
-             hash = excluded.hash, request = excluded.request, updated_ms = excluded.updated_ms`,
-        )
-        .run({ ...res, units: JSON.stringify(res.units), request: Buffer.from(request) });
-      this.db.prepare(`DELETE FROM tombstones WHERE id = ?`).run(res.id);
-      this.insertEvent(res.updatedMs, res.id, res.twinId, res.version, kind, JSON.stringify(res.units));
-    })());
+    this.applyDeploymentWrites([{ kind, res, request }]);
   }
 
   /** Delete a reservation, leave a tombstone with its version, record the event: one transaction. */
   deleteDeployment(res: Reservation, atMs: number): void {
-    this.write(() => this.db.transaction(() => {
-      this.db.prepare(`DELETE FROM deployments WHERE id = ?`).run(res.id);
-      this.db.prepare(`INSERT INTO tombstones (id, version, deleted_ms) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET version = excluded.version, deleted_ms = excluded.deleted_ms`).run(res.id, res.version, atMs);
-      this.insertEvent(atMs, res.id, res.twinId, res.version, "delete", JSON.stringify({ cru: 0, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }));
-    })());
+    this.applyDeploymentWrites([{ kind: "delete", res, atMs }]);
+  }
+
+  /**
+   * Group commit: apply admission writes in order, all in ONE transaction, so a batch of decisions
+   * costs one fsync. All or nothing: on a full disk none is written (StoreError `store_full`).
+   */
+  applyDeploymentWrites(writes: readonly DeploymentWrite[]): void {
+    if (writes.length === 0) return;
+    this.write(() =>
+      this.db.transaction(() => {
+        for (const w of writes) {
+          if (w.kind === "delete") this.deleteRows(w.res, w.atMs);
+          else this.putRows(w.res, w.request, w.kind);
+        }
+      })(),
+    );
+  }
+
+  private putRows(res: Reservation, request: Uint8Array, kind: "create" | "update"): void {
+    this.db
+      .prepare(
+        `INSERT INTO deployments (id, twin_id, version, units, hash, request, created_ms, updated_ms)
+         VALUES (@id, @twinId, @version, @units, @hash, @request, @createdMs, @updatedMs)
+         ON CONFLICT(id) DO UPDATE SET twin_id = excluded.twin_id, version = excluded.version, units = excluded.units,
+           hash = excluded.hash, request = excluded.request, updated_ms = excluded.updated_ms`,
+      )
+      .run({ ...res, units: JSON.stringify(res.units), request: Buffer.from(request) });
+    this.db.prepare(`DELETE FROM tombstones WHERE id = ?`).run(res.id);
+    this.insertEvent(res.updatedMs, res.id, res.twinId, res.version, kind, JSON.stringify(res.units));
+  }
+
+  private deleteRows(res: Reservation, atMs: number): void {
+    this.db.prepare(`DELETE FROM deployments WHERE id = ?`).run(res.id);
+    this.db.prepare(`INSERT INTO tombstones (id, version, deleted_ms) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET version = excluded.version, deleted_ms = excluded.deleted_ms`).run(res.id, res.version, atMs);
+    this.insertEvent(atMs, res.id, res.twinId, res.version, "delete", JSON.stringify({ cru: 0, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }));
   }
 
   /**

@@ -9,18 +9,14 @@
  * No network: it measures the per-message cost that bounds gossip throughput on one core.
  */
 import * as crypto from "node:crypto";
-import * as os from "node:os";
 import { GiB } from "../../agent/capacity/units";
 import { DOMAIN } from "../../agent/identity/domains";
 import { cryptoReady, domainMessage, signerFromSeed, verify, type Signer } from "../../agent/identity/keys";
 import type { NodeRecord } from "../../agent/registry/types";
 import { checkOrigin, PeerTable, readAnnouncement } from "../../agent/gossip/view";
 import { encodeAnnouncement, sealAnnouncement, type Announcement } from "../../agent/gossip/wire";
+import { arg, machine, report, type Row } from "./report";
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
 
 function timeIt(n: number, fn: (i: number) => unknown): number {
   for (let i = 0; i < Math.min(1000, n); i++) fn(i); // warm-up
@@ -108,16 +104,13 @@ async function main(): Promise<void> {
   const rawSr = rawSignVerify(sr, payloadSize, nSr);
   const fullSr = pipeline(sr, srRecord, nSr);
 
-  const rows: Array<[string, number, number, string]> = [
-    ["raw ed25519 sign + verify (baseline)", rawEd, 1, ""],
-    ["announcement encode + sign + decode + verify (ed25519)", fullEd.us, fullEd.us / rawEd, ""],
-    ["raw ed25519 verify (baseline)", rawVerifyOnly, 1, ""],
-    ["peer view accept path (decode, bind, verify, fresh, sequence)", accept, accept / rawVerifyOnly, `${Math.round(1e6 / accept)} announcements/s per core`],
-    ["raw sr25519 sign + verify (baseline)", rawSr, 1, ""],
-    ["announcement encode + sign + decode + verify (sr25519)", fullSr.us, fullSr.us / rawSr, ""],
+  const ratio = accept / rawVerifyOnly;
+  const rows: Row[] = [
+    { name: "announcement encode + sign + decode + verify (ed25519)", value: fullEd.us, unit: "µs", baseline: { name: "raw ed25519 sign + verify", value: rawEd }, ratio: fullEd.us / rawEd },
+    { name: "peer view accept path (decode, bind, verify, fresh, sequence)", value: accept, unit: "µs", baseline: { name: "raw node:crypto ed25519 verify", value: rawVerifyOnly }, ratio, target: { text: "<= 1.2x raw verify", met: ratio <= 1.2 }, note: `${Math.round(1e6 / accept)} announcements/s per core` },
+    { name: "announcement encode + sign + decode + verify (sr25519)", value: fullSr.us, unit: "µs", baseline: { name: "raw sr25519 sign + verify", value: rawSr }, ratio: fullSr.us / rawSr },
   ];
-  console.log(`gossip benchmark, n=${n}, envelope ${fullEd.bytes} bytes (payload ${payloadSize}), ${os.cpus().length} CPUs, node ${process.version}`);
-  for (const [name, us, ratio, note] of rows) console.log(`${name.padEnd(64)} ${us.toFixed(1).padStart(8)} µs/op  x${ratio.toFixed(2)}  ${note}`);
+  report({ bench: "gossip", title: `gossip messages, n=${n}, envelope ${fullEd.bytes} bytes (payload ${payloadSize}); ${machine()}`, rows });
 }
 
 main().catch((err) => {

@@ -28,21 +28,41 @@ import { silentLogger } from "../../agent/log/logger";
 import { createMetrics } from "../../agent/metrics/metrics";
 import { FileRegistry } from "../../agent/registry/file";
 import { Store } from "../../agent/store/store";
+import { Announcer } from "../../agent/gossip/announcer";
+import { arg, machine, percentile, report, type Row } from "./report";
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
+/** Per-op latencies in µs after a warm-up; mean, p50, p99. */
+async function sample(n: number, fn: (i: number) => Promise<unknown> | unknown): Promise<{ mean: number; p50: number; p99: number }> {
+  for (let i = 0; i < Math.min(200, n); i++) await fn(-1 - i); // warm-up
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn(i);
+    xs.push(Number(process.hrtime.bigint() - t0) / 1e3);
+  }
+  return { mean: xs.reduce((a, b) => a + b, 0) / n, p50: percentile(xs, 50), p99: percentile(xs, 99) };
 }
 
 async function timeIt(n: number, fn: (i: number) => Promise<unknown> | unknown): Promise<number> {
-  for (let i = 0; i < Math.min(200, n); i++) await fn(-1 - i); // warm-up
+  return (await sample(n, fn)).mean;
+}
+
+/** `total` calls of fn spread over `workers` concurrent loops; ops per second. */
+async function concurrently(workers: number, total: number, fn: (w: number, i: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) await fn(i);
-  return Number(process.hrtime.bigint() - t0) / 1e3 / n; // µs per op
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let i = next++; i < total; i = next++) await fn(w, i);
+    }),
+  );
+  return total / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
 async function main(): Promise<void> {
   const n = arg("n", 2000);
+  const conc = arg("concurrency", 64);
+  const wireSamples = arg("wire", 200);
   await cryptoReady();
   const bin = findNatsServer();
   if (!bin) throw new Error("nats-server not found");
@@ -56,13 +76,14 @@ async function main(): Promise<void> {
   const registry = new FileRegistry(regFile);
   const store = Store.open(path.join(dir, "data"));
   const big = 1e15;
-  const ledger = new Ledger({ power: "up", rented: false, policy: DEFAULT_POLICY }, { store, logger: log, now: Date.now, metrics: null }, { cru: 1e9, mru: big, sru: big, hru: big, ipv4u: 0, gpu: 0 });
+  const api_metrics = createMetrics();
+  const ledger = new Ledger({ power: "up", rented: false, policy: DEFAULT_POLICY }, { store, logger: log, now: Date.now, metrics: api_metrics }, { cru: 1e9, mru: big, sru: big, hru: big, ipv4u: 0, gpu: 0 });
   const server = await connect({ servers: nats.url });
   const subjects = new Subjects();
   const api = new NodeApi(
     // one client measuring latency: the per-requester rates (api/limits.ts) would only measure themselves
     { nodeId: 1, farmId: 1, twinId: 1, maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000, limits: { ...API_LIMITS_DEFAULTS, readRate: 1e6, readBurst: 1e6, writeRate: 1e6, writeBurst: 1e6, replyBytesPerSecond: 1024 ** 3 } },
-    { nc: server, subjects, ledger, store, registry, signer: nodeKey, logger: log, metrics: createMetrics(), now: Date.now },
+    { nc: server, subjects, ledger, store, registry, signer: nodeKey, logger: log, metrics: api_metrics, now: Date.now },
   );
   api.start();
   server.subscribe("bench.echo", {
@@ -79,11 +100,65 @@ async function main(): Promise<void> {
     if (!r.ok) throw new Error(r.error.message);
     return r.spec;
   };
-  const requests = Array.from({ length: n + 200 }, (_, i) => buildDeployRequest(spec(i + 1), [{ twinId: 7, signer: twinKey }]));
+  const requests = Array.from({ length: 3 * n + 400 }, (_, i) => buildDeployRequest(spec(i + 1), [{ twinId: 7, signer: twinKey }]));
   const payload = requests[0];
 
-  const echo = await timeIt(n, () => nc.request("bench.echo", payload));
-  const deploy = await timeIt(n, (i) => client.deploy(1, requests[i < 0 ? n - 1 - i : i]));
+  const echoS = await sample(n, () => nc.request("bench.echo", payload));
+  const echo = echoS.mean;
+  const deployS = await sample(n, (i) => client.deploy(1, requests[i < 0 ? n - 1 - i : i]));
+  // 64 concurrent requesters, each its own connection; the same number of decisions, serial first
+  const conns = await Promise.all(Array.from({ length: conc }, () => connect({ servers: nats.url })));
+  let nextReq = n + 200;
+  // raw requests (the reply's signature is not checked here: the client side shares this process's CPU)
+  const before = ledger.deployments().length;
+  const cpuA = process.cpuUsage();
+  const serialRate = await concurrently(1, n, () => nc.request(subjects.nodeDeploy(1), requests[nextReq++]));
+  const cpuSerial = process.cpuUsage(cpuA);
+  const groups0 = api_metrics.groupCommits.get();
+  const groupWrites0 = api_metrics.groupCommitWrites.get();
+  const cpuB = process.cpuUsage();
+  const concRate = await concurrently(conc, n, (w) => conns[w].request(subjects.nodeDeploy(1), requests[nextReq++], { timeout: 30_000 }));
+  const cpuConc = process.cpuUsage(cpuB);
+  const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000 / n; // ms of CPU per decision
+  if (ledger.deployments().length !== before + 2 * n) throw new Error(`expected ${2 * n} new deployments, the ledger has ${ledger.deployments().length - before}`);
+  const echoConcRate = await concurrently(conc, n, (w) => conns[w].request("bench.echo", payload));
+  const groups = api_metrics.groupCommits.get() - groups0;
+  const groupWrites = api_metrics.groupCommitWrites.get() - groupWrites0;
+  await Promise.all(conns.map((c) => c.close()));
+
+  // change to wire: a raw subscriber times the announcement after the accepted reply
+  const announcer = new Announcer(
+    { nodeId: 1, farmId: 1, twinId: 1, heartbeatMs: 3_600_000, debounceMs: 75, sequenceBlock: 1000 },
+    { source: ledger, bus: server, subjects, signer: nodeKey, store, logger: log, metrics: null, now: Date.now },
+  );
+  announcer.start();
+  const watcher = await connect({ servers: nats.url });
+  let onWire: (() => void) | null = null;
+  watcher.subscribe(subjects.capacity(1, 1), { callback: () => onWire?.() });
+  await watcher.flush();
+  const wire: number[] = [];
+  // deletes change the ledger too: one deployment each, created earlier
+  for (let i = 0; i < wireSamples; i++) {
+    await new Promise((r) => setTimeout(r, 90)); // a quiet period: past the 75 ms window
+    let seen = 0n;
+    const got = new Promise<void>((r) => (onWire = () => ((seen = process.hrtime.bigint()), r())));
+    await client.deploy(1, requests[nextReq++]);
+    const replied = process.hrtime.bigint();
+    await got;
+    wire.push(Number(seen - replied) / 1e6);
+  }
+  onWire = null;
+  // one-way publish to a subscriber: the wire's own latency (baseline)
+  const rawWire: number[] = [];
+  for (let i = 0; i < wireSamples; i++) {
+    const t0 = process.hrtime.bigint();
+    const got = new Promise<void>((r) => (onWire = () => r()));
+    server.publish(subjects.capacity(1, 1), payload);
+    await got;
+    rawWire.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  announcer.close();
+  await watcher.close();
   const status = await timeIt(Math.min(n, 500), () => client.statusPage(1));
   const statusAll = await timeIt(Math.min(n, 100), () => client.status(1));
   const dup = await timeIt(n, (i) => client.deploy(1, requests[Math.abs(i) % n]));
@@ -94,17 +169,24 @@ async function main(): Promise<void> {
   const rawVerify = await timeIt(n, () => crypto.verify(null, msg, pub, sig));
   const fullVerify = await timeIt(n, (i) => verifyDeployRequest(requests[Math.abs(i) % n], registry, { maxBytes: 256 * 1024 }));
 
-  const rows = [
-    ["bare NATS request/reply (baseline)", echo, 1],
-    ["deploy: verify + admit + fsync'd commit + signed reply", deploy, deploy / echo],
-    ["deploy again (idempotent duplicate)", dup, dup / echo],
-    [`status, first page (100 of ${ledger.deployments().length} deployments)`, status, status / echo],
-    [`status, every page (${ledger.deployments().length} deployments)`, statusAll, statusAll / echo],
-    ["raw ed25519 verify (baseline)", rawVerify, 1],
-    ["verify a deploy request (decode, validate, registry, signature)", fullVerify, fullVerify / rawVerify],
-  ] as const;
-  console.log(`node API benchmark, n=${n}, payload ${payload.length} bytes, ${os.cpus().length} CPUs, node ${process.version}`);
-  for (const [name, us, ratio] of rows) console.log(`${name.padEnd(66)} ${us.toFixed(1).padStart(9)} µs/op  x${ratio.toFixed(2)}`);
+  const ms = (us: number) => us / 1000;
+  const wp99 = percentile(wire, 99);
+  const rows: Row[] = [
+    { name: "bare NATS request/reply, p50 (baseline)", value: ms(echoS.p50), unit: "ms" },
+    { name: "deploy round trip p50 (verify, admit, fsync'd commit, signed reply)", value: ms(deployS.p50), unit: "ms", baseline: { name: "bare req/reply p50", value: ms(echoS.p50) }, ratio: deployS.p50 / echoS.p50, target: { text: "p50 <= 2x bare NATS", met: deployS.p50 <= 2 * echoS.p50 }, note: deployS.p50 > 2 * echoS.p50 ? "one fsync per serial decision: a lone request cannot share its fsync" : undefined },
+    { name: "deploy round trip p99", value: ms(deployS.p99), unit: "ms", baseline: { name: "bare req/reply p99", value: ms(echoS.p99) }, ratio: deployS.p99 / echoS.p99 },
+    { name: "deploy again (idempotent duplicate), mean", value: ms(dup), unit: "ms", baseline: { name: "bare req/reply mean", value: ms(echo) }, ratio: dup / echo },
+    { name: "durable decisions/s, serial (one requester)", value: serialRate, unit: "/s" },
+    { name: `durable decisions/s, ${conc} concurrent requesters (group commit)`, value: concRate, unit: "/s", baseline: { name: "serial", value: serialRate }, ratio: concRate / serialRate, target: { text: `${conc} concurrent >= 3x serial`, met: concRate >= 3 * serialRate }, note: `${(groupWrites / Math.max(1, groups)).toFixed(1)} writes per fsync on average; bare NATS req/reply at ${conc} concurrent: ${Math.round(echoConcRate)}/s` },
+    { name: "CPU per decision, serial (this process: agent side and requesters)", value: cpuMs(cpuSerial), unit: "ms", note: `wall time per decision ${(1000 / serialRate).toFixed(2)} ms: the rest is waiting (fsync, wire)` },
+    { name: `CPU per decision, ${conc} concurrent`, value: cpuMs(cpuConc), unit: "ms", note: `wall time per decision ${(1000 / concRate).toFixed(2)} ms: when the two are close, decisions are CPU-bound and a shared fsync cannot add more` },
+    { name: "change to wire p50 (after the accepted reply)", value: percentile(wire, 50), unit: "ms", baseline: { name: "raw publish to subscriber p50", value: percentile(rawWire, 50) }, ratio: percentile(wire, 50) / percentile(rawWire, 50) },
+    { name: "change to wire p99 (after the accepted reply)", value: wp99, unit: "ms", baseline: { name: "raw publish to subscriber p99", value: percentile(rawWire, 99) }, ratio: wp99 / percentile(rawWire, 99), target: { text: "p99 <= 5 ms", met: wp99 <= 5 } },
+    { name: `status, first page (100 of ${ledger.deployments().length} deployments), mean`, value: ms(status), unit: "ms", baseline: { name: "bare req/reply mean", value: ms(echo) }, ratio: status / echo },
+    { name: `status, every page (${ledger.deployments().length} deployments), mean`, value: ms(statusAll), unit: "ms", baseline: { name: "bare req/reply mean", value: ms(echo) }, ratio: statusAll / echo },
+    { name: "verify a deploy request (decode, validate, registry, signature)", value: fullVerify, unit: "µs", baseline: { name: "raw ed25519 verify", value: rawVerify }, ratio: fullVerify / rawVerify },
+  ];
+  report({ bench: "node-api", title: `node API, n=${n}, payload ${payload.length} bytes; ${machine()}`, rows });
   await nc.close();
   await api.close();
   await server.close();

@@ -29,11 +29,8 @@ import { blake2b256, encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type
 import { checkAudit } from "../../agent/usage/audit";
 import { meterPeriod } from "../../agent/usage/meter";
 import { encode } from "../../agent/wire/codec";
+import { arg, machine, report, type Row } from "./report";
 
-function arg(name: string, def: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
 
 function timeIt(n: number, fn: (i: number) => unknown): number {
   for (let i = 0; i < Math.min(50, n); i++) fn(-1 - i); // warm-up
@@ -100,17 +97,13 @@ async function main(): Promise<void> {
     if (r.code !== "holds") throw new Error(`audit: ${r.code} ${r.message}`);
   });
 
-  const rows = [
-    ["raw ed25519 sign (baseline)", rawSign, 1],
-    [`build a proof of ${records} records (meter, encode, root, sign)`, buildUs, buildUs / rawSign],
-    [`raw blake2b-256 of ${records} records (baseline)`, rawHash, 1],
-    [`Merkle root of ${records} records`, rootUs, rootUs / rawHash],
-    ["raw ed25519 verify (baseline)", rawVerify, 1],
-    ["chain: judge + store a proof (rules, fsync'd commit, signed reply)", chainUs, chainUs / rawVerify],
-    [`audit one record of ${records} (3 signatures, path of ${Math.ceil(Math.log2(records))})`, auditUs, auditUs / rawVerify],
-  ] as const;
-  console.log(`usage proof benchmark, n=${n}, ${records} records per proof, header ${sample.bytes.length} B, envelope ${sample.envelope.length} B, ${os.cpus().length} CPUs, node ${process.version}`);
-  for (const [name, us, ratio] of rows) console.log(`${name.padEnd(68)} ${us.toFixed(1).padStart(10)} µs/op  x${ratio.toFixed(2)}`);
+  const rows: Row[] = [
+    { name: `build a proof of ${records} records (meter, encode, root, sign)`, value: buildUs, unit: "µs", baseline: { name: "raw ed25519 sign", value: rawSign }, ratio: buildUs / rawSign },
+    { name: `Merkle root of ${records} records`, value: rootUs, unit: "µs", baseline: { name: `raw blake2b-256 of ${records} records`, value: rawHash }, ratio: rootUs / rawHash },
+    { name: "chain: judge + store a proof (rules, fsync'd commit, signed reply)", value: chainUs, unit: "µs", baseline: { name: "raw ed25519 verify", value: rawVerify }, ratio: chainUs / rawVerify },
+    { name: `audit one record of ${records} (3 signatures, path of ${Math.ceil(Math.log2(records))})`, value: auditUs, unit: "µs", baseline: { name: "raw ed25519 verify", value: rawVerify }, ratio: auditUs / rawVerify },
+  ];
+  report({ bench: "proofs", title: `usage proofs, n=${n}, ${records} records per proof, header ${sample.bytes.length} B, envelope ${sample.envelope.length} B; ${machine()}`, rows });
   await server.close();
   store.close();
   fs.rmSync(dir, { recursive: true, force: true });

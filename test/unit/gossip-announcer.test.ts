@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { Subjects } from "../../agent/bus/subjects";
 import { capacityOf, DEFAULT_POLICY } from "../../agent/capacity/model";
 import { GiB, subUnits, zeroUnits, type Units } from "../../agent/capacity/units";
-import { Announcer, type CapacitySource } from "../../agent/gossip/announcer";
+import { Announcer, type CapacitySource, type Timers } from "../../agent/gossip/announcer";
 import { clockFloor, SequenceSource, SEQUENCE_COUNTER } from "../../agent/gossip/sequence";
 import { checkOrigin, readAnnouncement } from "../../agent/gossip/view";
 import { cryptoReady, signerFromSeed, type Signer } from "../../agent/identity/keys";
@@ -178,5 +178,154 @@ describe("Announcer", () => {
     const n = sent.length;
     await new Promise((r) => setTimeout(r, 250));
     expect(sent.length).toBe(n); // closed: no more heartbeats
+  });
+});
+
+/**
+ * A virtual clock: `soon` runs at the current instant, `after` at now + ms, in order, when the test
+ * advances time. The announcer's decisions (when to publish) are checked without real waiting.
+ */
+class VirtualTimers implements Timers {
+  t = 0;
+  private seq = 0;
+  private queue: Array<{ at: number; seq: number; fn: () => void; live: boolean }> = [];
+  private add(at: number, fn: () => void) {
+    const e = { at, seq: this.seq++, fn, live: true };
+    this.queue.push(e);
+    return { cancel: () => void (e.live = false) };
+  }
+  after(ms: number, fn: () => void) {
+    return this.add(this.t + ms, fn);
+  }
+  soon(fn: () => void) {
+    return this.add(this.t, fn);
+  }
+  /** run everything due up to `to`, in time order */
+  advanceTo(to: number): void {
+    for (;;) {
+      const due = this.queue.filter((e) => e.live && e.at <= to).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      this.t = due.at;
+      due.live = false;
+      due.fn();
+    }
+    this.queue = this.queue.filter((e) => e.live);
+    this.t = to;
+  }
+}
+
+describe("Announcer on the leading edge (virtual clock)", () => {
+  let signer: Signer;
+  beforeAll(async () => {
+    await cryptoReady();
+    signer = signerFromSeed("ed25519", crypto.randomBytes(32));
+  });
+
+  function make(debounceMs = 75) {
+    const clock = new VirtualTimers();
+    const source = new TestSource();
+    const sent: Array<{ at: number; data: Uint8Array }> = [];
+    const a = new Announcer(
+      { nodeId: 5, farmId: 2, twinId: 5, heartbeatMs: 3_600_000, debounceMs, sequenceBlock: 1000 },
+      { source, bus: { publish: (_s, data) => sent.push({ at: clock.t, data }) }, subjects: new Subjects(), signer, store: store(), logger: silentLogger(), metrics: null, now: () => 1_700_000_000_000 + clock.t, timers: clock },
+    );
+    const read = (i: number) => {
+      const r = readAnnouncement(sent[i].data, 4096);
+      if (!r.ok) throw new Error(r.reason);
+      return r.announcement;
+    };
+    a.start();
+    sent.length = 0; // the start announcement is not what these tests look at
+    return { clock, source, sent, a, read };
+  }
+
+  test("the first change after a quiet period goes out at once, not after the window", () => {
+    const { clock, source, sent, a, read } = make();
+    clock.advanceTo(10_000);
+    source.change();
+    expect(a.changePending).toBe(true);
+    clock.advanceTo(10_000); // the next turn of the event loop, no time passed
+    expect(sent).toHaveLength(1);
+    expect(sent[0].at).toBe(10_000);
+    expect(read(0)).toMatchObject({ deployments: 1 });
+    expect(a.changePending).toBe(false);
+    clock.advanceTo(20_000); // the window ends with nothing in it: no trailing message
+    expect(sent).toHaveLength(1);
+    a.close();
+  });
+
+  test("changes inside the window are one trailing message at its end, with the latest state", () => {
+    const { clock, source, sent, a, read } = make(75);
+    clock.advanceTo(1000);
+    source.change();
+    clock.advanceTo(1000);
+    clock.advanceTo(1010);
+    source.change();
+    clock.advanceTo(1040);
+    source.change();
+    source.change();
+    expect(sent).toHaveLength(1);
+    expect(a.changePending).toBe(true);
+    clock.advanceTo(1074);
+    expect(sent).toHaveLength(1);
+    clock.advanceTo(1075);
+    expect(sent).toHaveLength(2);
+    expect(sent[1].at).toBe(1075);
+    expect(read(1)).toMatchObject({ deployments: 4 });
+    expect(read(1).sequence).toBeGreaterThan(read(0).sequence);
+    // quiet for a whole window after the trailing message: the next change is immediate again
+    clock.advanceTo(1075 + 75);
+    expect(sent).toHaveLength(2);
+    clock.advanceTo(2000);
+    source.change();
+    clock.advanceTo(2000);
+    expect(sent).toHaveLength(3);
+    expect(sent[2].at).toBe(2000);
+    a.close();
+  });
+
+  test("1,000 changes spread over one second are at most 1 + 1000/75 messages, none later than the window", () => {
+    const { clock, source, sent, a, read } = make(75);
+    const changedAt: number[] = [];
+    for (let i = 0; i < 1000; i++) {
+      clock.advanceTo(5000 + i); // one change per ms
+      source.change();
+      changedAt.push(clock.t);
+    }
+    clock.advanceTo(7000);
+    expect(sent.length).toBeLessThanOrEqual(1 + Math.ceil(1000 / 75));
+    expect(sent.length).toBeGreaterThanOrEqual(1000 / 75);
+    // every change is on the wire within the window: the first message at or after it carries it
+    for (let i = 0; i < 1000; i++) {
+      const carrier = sent.find((m) => m.at >= changedAt[i]);
+      expect(carrier).toBeDefined();
+      expect(carrier!.at - changedAt[i]).toBeLessThanOrEqual(75);
+    }
+    expect(read(sent.length - 1)).toMatchObject({ deployments: 1000 });
+    a.close();
+  });
+
+  test("a heartbeat inside the window carries the pending change: no extra trailing message", () => {
+    const { clock, source, sent, a, read } = make(75);
+    clock.advanceTo(100);
+    source.change();
+    clock.advanceTo(100);
+    clock.advanceTo(110);
+    source.change();
+    a.publish("reconnect");
+    expect(sent).toHaveLength(2);
+    expect(read(1)).toMatchObject({ deployments: 2 });
+    expect(a.changePending).toBe(false);
+    clock.advanceTo(1000);
+    expect(sent).toHaveLength(2);
+    a.close();
+  });
+
+  test("close cancels a queued change", () => {
+    const { clock, source, sent, a } = make(75);
+    source.change();
+    a.close();
+    clock.advanceTo(1000);
+    expect(sent).toHaveLength(0);
   });
 });

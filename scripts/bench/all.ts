@@ -1,0 +1,143 @@
+/**
+ * Runs every bench (each in its own process, one after the other), prints their tables and
+ * rewrites docs/BENCHMARKS.md from this one run.
+ *   npm run bench         full sizes (within 10 minutes on the 2-core reference machine)
+ *   npm run bench:quick   tiny sizes (under a minute): a smoke run, not the figures to judge
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { machine, markdown, table, type BenchReport, type RunMeta } from "./report";
+
+const root = path.join(__dirname, "..", "..", "..");
+const dist = path.join(__dirname, "..");
+const quick = process.argv.includes("--quick");
+
+interface Step {
+  bench: string;
+  script: string;
+  args: string[];
+  timeoutS: number;
+}
+
+const FULL: Step[] = [
+  { bench: "node-api", script: "bench/node-api.js", args: ["--n", "2000", "--wire", "200"], timeoutS: 150 },
+  { bench: "gossip", script: "bench/gossip.js", args: ["--n", "5000"], timeoutS: 150 },
+  { bench: "proofs", script: "bench/proofs.js", args: ["--n", "100"], timeoutS: 150 },
+  { bench: "footprint", script: "bench/footprint.js", args: ["--peers", "1000", "--window", "10"], timeoutS: 120 },
+  { bench: "sim-grid-100", script: "sim-grid.js", args: ["--agents", "100", "--farms", "1", "--changes", "50"], timeoutS: 300 },
+  { bench: "sim-grid-1000", script: "sim-grid.js", args: ["--agents", "1000", "--farms", "10", "--changes", "30", "--no-serf"], timeoutS: 360 },
+  { bench: "cli-start", script: "bench/cli-start.js", args: ["--n", "5"], timeoutS: 90 },
+];
+const QUICK: Step[] = [
+  { bench: "node-api", script: "bench/node-api.js", args: ["--n", "100", "--wire", "20"], timeoutS: 30 },
+  { bench: "gossip", script: "bench/gossip.js", args: ["--n", "300"], timeoutS: 45 },
+  { bench: "proofs", script: "bench/proofs.js", args: ["--n", "10", "--records", "100"], timeoutS: 20 },
+  { bench: "footprint", script: "bench/footprint.js", args: ["--peers", "100", "--window", "2", "--settle", "1"], timeoutS: 60 },
+  { bench: "sim-grid-20", script: "sim-grid.js", args: ["--agents", "20", "--farms", "1", "--changes", "5", "--heartbeat", "3", "--idle", "4", "--no-serf"], timeoutS: 40 },
+];
+
+function run(step: Step): Promise<BenchReport> {
+  return new Promise((resolve, reject) => {
+    // its own process group: a timeout kills the bench with what it started (nats-server, agents, serf)
+    const child = spawn(process.execPath, [path.join(dist, step.script), ...step.args, "--json"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        child.kill("SIGKILL");
+      }
+    }, step.timeoutS * 1000);
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
+      if (code !== 0 || !line) return reject(new Error(signal === "SIGKILL" ? `timed out after ${step.timeoutS} s` : `exited ${code}: ${err.trim().split("\n").slice(-3).join(" ")}`));
+      const parsed = JSON.parse(line);
+      // cli-start prints its own JSON shape: rows of command, medianMs, ratio
+      if (!parsed.bench) {
+        resolve({
+          bench: step.bench,
+          title: `CLI cold start, median of ${parsed.runs} runs`,
+          rows: parsed.rows.filter((r: { command: string }) => r.command !== "node -e 0").map((r: { command: string; medianMs: number; ratio: number }) => ({ name: r.command, value: r.medianMs, unit: "ms", baseline: { name: "node -e 0", value: parsed.baseMs }, ratio: r.ratio })),
+        });
+        return;
+      }
+      resolve({ ...parsed, bench: step.bench });
+    });
+  });
+}
+
+const INTRO = `Every figure is printed beside a baseline measured in the same run, and the ratio between them;
+ratios are what to compare across runs and machines. **These figures are noisy**: the reference
+machine has 2 cores and, when this was written, was shared with six other developers' builds and
+test runs (see the load averages above: anything over 2 means the benches got a fraction of a core).
+Absolute times are therefore upper bounds; ratios against a baseline from the same second hold
+better. A benchmark is a script, never a timed test: CI does not run these.
+
+What the simulation is: \`scripts/sim-grid\` runs N real agent instances (ledger, announcer, peer
+view, responders; each with its own NATS connection, key and SQLite store on /dev/shm) in ONE
+process against one nats-server. Every simulated peer verifies every announcement of its farm on
+this machine's cores, so convergence in a farm of F nodes costs F - 1 signature checks here, where
+the real grid spreads them over F - 1 machines: convergence figures are CPU-bound here, not
+wire-bound. For that reason N = 1,000 is simulated as 10 farms of 100 (a farm of 1,000 in one
+process needs 1,000,000 verifications just to start, and its heartbeats alone would need more
+than the 2 cores: 33 announcements/s x 999 verifies).
+
+### What limits the targets that are missed (evidence, read with the table's own notes)
+
+- **Deploy round trip p50 <= 2x bare request/reply.** A lone deploy does three things in series
+  that each cost about one bare round trip or more on this machine: an ed25519 verify of the
+  twin's signature (the \`verify a deploy request\` row: ~1.1-1.4x a raw verify), an fsync'd SQLite
+  commit (measured alone: 1-8 ms per commit on this shared disk, 2 ms per write in groups of 4),
+  and the signature of the reply. Group commit cannot help a single requester: there is no one to
+  share its fsync with.
+- **64 concurrent >= 3x serial decisions/s.** Group commit works (the row's note gives the writes
+  per fsync: ~20-30 with 64 requesters) but the rate is then bounded by CPU per decision: compare
+  the two \`CPU per decision\` rows with the wall time per decision in their notes. When the
+  machine is loaded, the process gets a fraction of a core and the concurrent rate is CPU-bound
+  (verify, decode, sign for every request; the 64 requesters run in the same process).
+- **Change to wire p99 <= 5 ms.** The p50 is about a millisecond (the leading edge: it used to be
+  the 75 ms debounce); the p99 is scheduler stalls of a loaded 2-core machine (the raw publish
+  baseline's p99 shows the same stalls at a smaller scale).
+- **Convergence p99.** CPU-bound in the simulation: a profile of sim-grid at 100 agents
+  (node --cpu-prof, 10 changes) spends 46.6% idle, 25.0% in node:crypto's ed25519 verify
+  (\`verifyOneShot\`), 4.1% writing sockets, 2.8% in GC, under 1% in the view's own code: every
+  simulated peer's verification runs on the same 2 cores.
+- **Peer view accept path <= 1.2x a raw verify.** Protobuf decoding of envelope and payload, the
+  registry lookup and the freshness and sequence checks add to the verify; see the row's ratio.
+- **RSS <= 64 MB.** The baseline row says what an idle node process with one NATS connection
+  costs by itself (~50 MB); the agent's modules add the rest; the view itself is ~2 KB per peer.`;
+
+async function main(): Promise<void> {
+  const steps = quick ? QUICK : FULL;
+  const loadBefore = os.loadavg();
+  const t0 = Date.now();
+  const reports: BenchReport[] = [];
+  const failures: RunMeta["failures"] = [];
+  for (const s of steps) {
+    process.stderr.write(`bench: ${s.bench} ...\n`);
+    try {
+      const r = await run(s);
+      reports.push(r);
+      process.stdout.write(table(r) + "\n\n");
+    } catch (err) {
+      failures.push({ bench: s.bench, error: (err as Error).message });
+      process.stdout.write(`${s.bench}: FAILED: ${(err as Error).message}\n\n`);
+    }
+  }
+  const meta: RunMeta = { date: new Date().toISOString(), machine: machine().replace(/, load average.*$/, ""), mode: quick ? "quick" : "full", loadBefore, loadAfter: os.loadavg(), seconds: (Date.now() - t0) / 1000, failures };
+  const file = path.join(root, "docs", "BENCHMARKS.md");
+  fs.writeFileSync(file, markdown(reports, meta, INTRO));
+  process.stdout.write(`wrote ${path.relative(process.cwd(), file)} (${meta.seconds.toFixed(0)} s)\n`);
+  if (failures.length) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,172 @@
+/**
+ * Footprint of one real agent process (`capacity-agent run --no-chain` on a real nats-server):
+ *   - start to first announcement on the wire, against `node -e 0` in the same run;
+ *   - RSS and CPU idle with an empty view, against an idle node process connected to NATS;
+ *   - RSS and CPU holding a 1,000-peer view whose peers heartbeat every 30 s (33 announcements/s,
+ *     signed with 1,000 real keys listed in the registry file); memory per peer in the view.
+ * Run: npx tsc -p tsconfig.json && node dist/scripts/bench/footprint.js [--peers 1000] [--window 10] [--json]
+ * CPU is read from /proc/<pid>/stat over the window; RSS from /proc/<pid>/status (VmRSS).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { findNatsServer, startEmbeddedNats } from "../../agent/bus/nats";
+import { Subjects } from "../../agent/bus/subjects";
+import { GiB } from "../../agent/capacity/units";
+import { queryPeers } from "../../agent/gossip/client";
+import { PeerTable, readAnnouncement } from "../../agent/gossip/view";
+import * as v8 from "node:v8";
+import * as vm from "node:vm";
+import { sealAnnouncement, type Announcement } from "../../agent/gossip/wire";
+import { cryptoReady, signerFromSeed, toHex } from "../../agent/identity/keys";
+import { silentLogger } from "../../agent/log/logger";
+import { AGENT_VERSION } from "../../agent/version";
+import { arg, machine, report, type Row } from "./report";
+
+const CLI = path.join(__dirname, "..", "..", "agent", "cli", "main.js");
+const TICK = 100; // USER_HZ on Linux
+
+function rssMB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+function cpuTicks(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return Number(f[11]) + Number(f[12]); // utime + stime
+}
+/** % of one core used by pid over ms */
+async function cpuOver(pid: number, ms: number, during?: () => void): Promise<number> {
+  const a = cpuTicks(pid);
+  const t0 = Date.now();
+  const timer = during ? setInterval(during, 30) : null;
+  await new Promise((r) => setTimeout(r, ms));
+  if (timer) clearInterval(timer);
+  return ((cpuTicks(pid) - a) / TICK / ((Date.now() - t0) / 1000)) * 100;
+}
+
+/**
+ * Heap bytes per peer of a PeerTable holding `peers` verified announcements (this process, after
+ * a full GC before and after): what the view itself costs, without the RSS noise of a whole agent.
+ */
+function heapPerPeer(signers: ReturnType<typeof signerFromSeed>[], make: (i: number) => Uint8Array): number {
+  v8.setFlagsFromString("--expose_gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  const msgs = signers.map((_, i) => make(i));
+  const table = new PeerTable({ expiryHeartbeats: 3, maxClockSkewMs: 30_000, maxBytes: 4096 });
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const now = Date.now();
+  msgs.forEach((m, i) => {
+    const r = readAnnouncement(m, 4096);
+    if (!r.ok) throw new Error(r.reason);
+    const v = table.offer({ received: r, record: { id: i + 2, farmId: 1, twinId: i + 2, publicKey: signers[i].publicKey, scheme: "ed25519" } }, now);
+    if (!v.ok) throw new Error(`offer: ${v.reason}`);
+  });
+  msgs.length = 0; // the table keeps what it needs
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  if (table.size !== signers.length) throw new Error(`the table holds ${table.size} of ${signers.length}`);
+  return (after - before) / signers.length;
+}
+
+const units = (k: number) => ({ cru: 64 * k, mru: 256 * GiB * k, sru: 4096 * GiB * k, hru: 0, ipv4u: 4 * k, gpu: 0 });
+
+async function main(): Promise<void> {
+  const peers = arg("peers", 1000);
+  const windowS = arg("window", 10);
+  const settleS = arg("settle", 3);
+  await cryptoReady();
+  const bin = findNatsServer();
+  if (!bin) throw new Error("nats-server not found");
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: npm run build`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-footprint-"));
+  const nats = await startEmbeddedNats(bin, path.join(dir, "nats"), silentLogger());
+  const subjects = new Subjects();
+  const signers = Array.from({ length: peers }, () => signerFromSeed("ed25519", crypto.randomBytes(32)));
+  const regFile = path.join(dir, "registry.json");
+  fs.writeFileSync(regFile, JSON.stringify({ twins: [], nodes: signers.map((s, i) => ({ id: i + 2, farmId: 1, twinId: i + 2, publicKey: toHex(s.publicKey) })) }));
+  const nc = await connect({ servers: nats.url });
+  const children: ChildProcess[] = [];
+  try {
+    // baselines: node start, and an idle node process holding a NATS connection
+    const nodeStart: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = process.hrtime.bigint();
+      spawnSync(process.execPath, ["-e", "0"]);
+      nodeStart.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    const nodeStartMs = nodeStart.sort((a, b) => a - b)[2];
+    const bare = spawn(process.execPath, ["-e", `require(${JSON.stringify(require.resolve("@nats-io/transport-node"))}).connect({servers:${JSON.stringify(nats.url)}}).then(()=>setInterval(()=>{},1e9))`], { stdio: "ignore" });
+    children.push(bare);
+
+    // the agent: start to first announcement
+    let firstAnn = 0n;
+    const seen = new Promise<void>((resolve) => nc.subscribe(subjects.capacity(1, 1), { callback: () => ((firstAnn ||= process.hrtime.bigint()), resolve()) }));
+    await nc.flush();
+    fs.mkdirSync(path.join(dir, "data"), { mode: 0o700 });
+    const keyFile = path.join(dir, "data", "node-key.json");
+    const made = spawnSync(process.execPath, [CLI, "keys", "new", "--out", keyFile], { encoding: "utf8" });
+    if (made.status !== 0) throw new Error(`keys new: ${made.stderr}`);
+    const t0 = process.hrtime.bigint();
+    const agent = spawn(process.execPath, [CLI, "run", "--nats", nats.url, "--data", path.join(dir, "data"), "--no-chain", "--node-id", "1", "--farm-id", "1", "--twin-id", "1", "--key", keyFile, "--registry", regFile, "--log-level", "warn"], { stdio: "ignore" });
+    children.push(agent);
+    await Promise.race([seen, new Promise((_, rej) => setTimeout(() => rej(new Error("no announcement from the agent within 60 s")), 60_000))]);
+    const startMs = Number(firstAnn - t0) / 1e6;
+    await new Promise((r) => setTimeout(r, settleS * 1000)); // settle (start-up garbage, JIT)
+    const idleRss = rssMB(agent.pid!);
+    const bareRss = rssMB(bare.pid!);
+    const [idleCpu, bareCpu] = await Promise.all([cpuOver(agent.pid!, windowS * 1000), cpuOver(bare.pid!, windowS * 1000)]);
+
+    // a 1,000-peer view: every peer announces once, then heartbeats at 1/30 s each
+    const now = Date.now();
+    let seq = 1;
+    const ann = (i: number): Uint8Array => {
+      const a: Announcement = { nodeId: i + 2, farmId: 1, twinId: i + 2, sequence: seq++, timestampMs: Date.now(), total: units(1), reserved: units(0), reservable: units(1), used: units(0), free: units(1), deployments: 3, power: "up", heartbeatMs: 30_000, agentVersion: AGENT_VERSION };
+      return sealAnnouncement(signers[i], a).bytes;
+    };
+    for (let i = 0; i < peers; i++) nc.publish(subjects.capacity(1, i + 2), ann(i));
+    await nc.flush();
+    let held = 0;
+    const end = Date.now() + 60_000;
+    while (Date.now() < end) {
+      held = (await queryPeers(nc, subjects, 1, { registry: null })).peers.length;
+      if (held >= peers) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await new Promise((r) => setTimeout(r, settleS * 1000));
+    const viewRss = rssMB(agent.pid!);
+    let next = 0;
+    const perTick = (peers / 30) * 0.03; // 30 ms ticks, 1/30 s per peer
+    let carry = 0;
+    const viewCpu = await cpuOver(agent.pid!, windowS * 1000, () => {
+      carry += perTick;
+      for (; carry >= 1; carry--) nc.publish(subjects.capacity(1, (next % peers) + 2), ann(next++ % peers));
+    });
+    void now;
+    const perPeerKB = ((viewRss - idleRss) * 1024) / peers;
+    const heapPeerKB = heapPerPeer(signers, (i) => ann(i)) / 1024;
+    const rows: Row[] = [
+      { name: "start to first announcement (run --no-chain)", value: startMs, unit: "ms", baseline: { name: "node -e 0", value: nodeStartMs }, ratio: startMs / nodeStartMs },
+      { name: "RSS idle, empty view", value: idleRss, unit: "MB", baseline: { name: "idle node + nats.js connection", value: bareRss }, ratio: idleRss / bareRss },
+      { name: "CPU idle, empty view (% of one core)", value: idleCpu, unit: "%", baseline: { name: "idle node + nats.js", value: bareCpu }, target: { text: "< 0.5% of a core", met: idleCpu < 0.5 } },
+      { name: `RSS holding a ${held}-peer view`, value: viewRss, unit: "MB", baseline: { name: "idle node + nats.js connection", value: bareRss }, ratio: viewRss / bareRss, target: { text: "<= 64 MB with 1,000 peers", met: viewRss <= 64 && held >= 1000 }, note: viewRss > 64 ? `an idle node process with a NATS connection alone is ${bareRss.toFixed(0)} MB; the agent's modules (pino, protobufjs, @polkadot, better-sqlite3, systeminformation) add the rest` : undefined },
+      { name: `CPU with a ${held}-peer view, ${Math.round(peers / 30)} heartbeats/s arriving (% of one core)`, value: viewCpu, unit: "%" },
+      { name: "memory per peer in the view (heap of a PeerTable, after full GCs)", value: heapPeerKB, unit: "KB", baseline: { name: "one announcement envelope", value: ann(0).length / 1024 }, ratio: heapPeerKB / (ann(0).length / 1024) },
+      { name: "RSS difference per peer (agent process; GC-dependent, can be negative)", value: perPeerKB, unit: "KB" },
+    ];
+    report({ bench: "footprint", title: `footprint of one agent, ${peers} peers, windows of ${windowS} s; ${machine()}`, rows });
+  } finally {
+    for (const c of children) c.kill("SIGTERM");
+    await nc.close();
+    await nats.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`footprint: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,368 @@
+/**
+ * A simulated grid: N real agent instances (Ledger + Gossip, each with its own NATS connection,
+ * its own node key and its own store) in this one process, against one nats-server started here
+ * with its monitoring port. The stores are real SQLite stores on a memory file system (/dev/shm
+ * when present): the simulation's only stand-in. The registry is a file registry (the `--no-chain`
+ * path) listing every simulated node, shared read-only by the instances.
+ *
+ * It measures, each beside a baseline from the same run:
+ *   - convergence: a capacity change on one agent until every peer of its farm holds it (p50, p99),
+ *     against a bare NATS fan-out of one message to the same number of subscribers;
+ *   - catch-up: a newly started agent until it holds its farm's full view;
+ *   - find over all agents: time to the first K answers and to the end of the request (deadline);
+ *   - bytes in and out per node per hour, from the server's /connz, over an idle period (heartbeats);
+ *   - Serf (`serf agent` on loopback, N members) spreading the same change as a tag, when installed.
+ *
+ * Run: scripts/sim-grid --agents 100 --farms 1 [--changes 30] [--idle 10] [--heartbeat 30] [--json]
+ * Every simulated agent verifies every announcement of its farm, on this machine's cores: a farm
+ * of 1,000 costs 999 signature checks per change here, where the real grid spreads them over 999
+ * machines. Read CPU-bound figures with that in mind (the report says when it was CPU-bound).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Ledger } from "../agent/admission/ledger";
+import { parseDeployment } from "../agent/admission/spec";
+import { findNatsServer, freePort, natsAnswers } from "../agent/bus/nats";
+import { Subjects } from "../agent/bus/subjects";
+import { DEFAULT_POLICY } from "../agent/capacity/model";
+import { GiB } from "../agent/capacity/units";
+import { findCapacity } from "../agent/gossip/find";
+import { Gossip } from "../agent/gossip/gossip";
+import { GOSSIP_DEFAULTS } from "../agent/gossip/options";
+import { encodeFindRequest } from "../agent/gossip/wire";
+import { cryptoReady, signerFromSeed, toHex, type Signer } from "../agent/identity/keys";
+import { silentLogger } from "../agent/log/logger";
+import { FileRegistry } from "../agent/registry/file";
+import { Store } from "../agent/store/store";
+import { intOption, scriptFail } from "./script-util";
+import { machine, percentile, report, type Row } from "./bench/report";
+
+const fail = (m: string): never => scriptFail("sim-grid", m);
+function opt(flag: string, def: number, min: number, max: number): number {
+  const i = process.argv.indexOf(`--${flag}`);
+  return intOption(fail, i >= 0 ? process.argv[i + 1] : undefined, flag, def, min, max);
+}
+if (process.argv.includes("--help")) {
+  process.stdout.write("usage: scripts/sim-grid --agents N --farms F [--changes K] [--idle SECONDS] [--heartbeat SECONDS] [--find-k K] [--no-serf] [--json]\n");
+  process.exit(0);
+}
+
+const N = opt("agents", 100, 2, 5000);
+const F = opt("farms", 1, 1, N);
+const CHANGES = opt("changes", 30, 1, 10_000);
+const HEARTBEAT_S = opt("heartbeat", 30, 1, 3600);
+/** the idle window for bytes per hour: at least one heartbeat interval, so every agent sends one */
+const IDLE_S = opt("idle", HEARTBEAT_S + 5, 1, 3600);
+const FIND_K = opt("find-k", 20, 1, 100_000);
+const log = silentLogger();
+const subjects = new Subjects();
+const farmOf = (i: number) => (i % F) + 1; // node ids 1..N, round robin over farms
+
+interface Sim {
+  nodeId: number;
+  farmId: number;
+  nc: NatsConnection;
+  ledger: Ledger;
+  gossip: Gossip;
+  store: Store;
+  /** node id -> newest sequence this agent's view accepted */
+  seen: Map<number, number>;
+  onSeen?: (nodeId: number, seq: number) => void;
+}
+
+function varz(monitor: number, what: string): Promise<any> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: "127.0.0.1", port: monitor, path: what }, (res) => {
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve(JSON.parse(body)));
+      })
+      .on("error", reject);
+  });
+}
+
+async function startServer(dir: string): Promise<{ url: string; monitor: number; child: ChildProcess }> {
+  const bin = findNatsServer();
+  if (!bin) fail("nats-server not found (apt-get install nats-server)");
+  const port = await freePort();
+  const monitor = await freePort();
+  const url = `nats://127.0.0.1:${port}`;
+  // monitoring for /connz and /varz (the default connection limit, 64K, holds the simulation)
+  const child = spawn(bin!, ["-a", "127.0.0.1", "-p", String(port), "-m", String(monitor)], { stdio: "ignore" });
+  const end = Date.now() + 10_000;
+  while (!(await natsAnswers(url, 500))) {
+    if (Date.now() > end) fail("nats-server did not start");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  void dir;
+  return { url, monitor, child };
+}
+
+function deployInput(id: number) {
+  const r = parseDeployment({ id, twinId: 1, version: 1, workloads: [{ name: "d", type: "zmount", size: "1GiB" }] });
+  if (!r.ok) throw new Error(r.error.message);
+  return { spec: r.spec, units: { cru: 0, mru: 0, sru: GiB, hru: 0, ipv4u: 0, gpu: 0 }, hash: `h${id}` };
+}
+
+async function startAgent(i: number, signer: Signer, url: string, registry: FileRegistry, root: string): Promise<Sim> {
+  const nodeId = i + 1;
+  const farmId = farmOf(i);
+  const dir = path.join(root, `a${nodeId}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const store = Store.open(dir);
+  const ledger = new Ledger({ power: "up", rented: false, policy: DEFAULT_POLICY }, { store, logger: log, now: Date.now, metrics: null }, { cru: 64, mru: 256 * GiB, sru: 100_000 * GiB, hru: 0, ipv4u: 4, gpu: 0 });
+  const nc = await connect({ servers: url, name: `sim-${nodeId}`, timeout: 60_000 }); // a loaded machine: 1,000 connections take a while
+  const gossip = new Gossip({ ...GOSSIP_DEFAULTS, nodeId, farmId, twinId: nodeId, heartbeatMs: HEARTBEAT_S * 1000 }, { nc, subjects, ledger, store, registry, signer, logger: log, metrics: null, now: Date.now });
+  const sim: Sim = { nodeId, farmId, nc, ledger, gossip, store, seen: new Map() };
+  // observe (not change) the view: when it accepts an announcement, note its node and sequence
+  const offer = gossip.view.offer.bind(gossip.view);
+  gossip.view.offer = async (...args: Parameters<typeof offer>) => {
+    const v = await offer(...args);
+    if (v && v.ok) {
+      const a = v.peer.announcement;
+      sim.seen.set(a.nodeId, a.sequence);
+      sim.onSeen?.(a.nodeId, a.sequence);
+    }
+    return v;
+  };
+  await gossip.start();
+  return sim;
+}
+
+function serfBaseline(n: number): Row[] {
+  const serf = spawnSync("sh", ["-c", "command -v serf"], { encoding: "utf8" }).stdout.trim();
+  if (!serf || process.argv.includes("--no-serf")) return [{ name: `Serf tag spread to ${n} members`, value: NaN, unit: "ms", note: serf ? "skipped (--no-serf)" : "serf is not installed (apt-get install -y serf)" }];
+  return []; // filled by runSerf (async)
+}
+
+async function runSerf(n: number, dir: string): Promise<Row[]> {
+  const pre = serfBaseline(n);
+  if (pre.length) return pre;
+  const procs: ChildProcess[] = [];
+  const ports: Array<{ bind: number; rpc: number }> = [];
+  try {
+    for (let i = 0; i < n; i++) ports.push({ bind: await freePort(), rpc: await freePort() });
+    for (let i = 0; i < n; i++) {
+      const args = ["agent", "-node", `s${i}`, "-bind", `127.0.0.1:${ports[i].bind}`, "-rpc-addr", `127.0.0.1:${ports[i].rpc}`, "-tag", "free=0", "-log-level", "err"];
+      if (i > 0) args.push("-retry-join", `127.0.0.1:${ports[0].bind}`);
+      procs.push(spawn("serf", args, { stdio: "ignore", cwd: dir }));
+      if (i === 0) await new Promise((r) => setTimeout(r, 500));
+    }
+    const members = (i: number) => spawnSync("serf", ["members", "-rpc-addr", `127.0.0.1:${ports[i].rpc}`, "-status", "alive"], { encoding: "utf8" }).stdout;
+    const end = Date.now() + 60_000;
+    let alive = 0;
+    while ((alive = members(0).trim().split("\n").filter(Boolean).length) < n) {
+      if (Date.now() > end) return [{ name: `Serf tag spread to ${n} members`, value: NaN, unit: "ms", note: `the Serf cluster had ${alive} of ${n} members alive after 60 s` }];
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // change a tag on member 0; poll a sample of members (polling costs a process each) until all see it
+    const sample = Array.from({ length: Math.min(n - 1, 10) }, (_, k) => 1 + Math.floor((k * (n - 1)) / Math.min(n - 1, 10)));
+    const times: number[] = [];
+    for (let round = 1; round <= 3; round++) {
+      const t0 = Date.now();
+      spawnSync("serf", ["tags", "-rpc-addr", `127.0.0.1:${ports[0].rpc}`, "-set", `free=${round}`]);
+      const pending = new Set(sample);
+      while (pending.size && Date.now() - t0 < 30_000) {
+        for (const m of [...pending]) if (members(m).includes(`free=${round}`)) pending.delete(m);
+        if (pending.size) await new Promise((r) => setTimeout(r, 20));
+      }
+      times.push(pending.size ? NaN : Date.now() - t0);
+    }
+    return [{ name: `Serf: a tag change seen by ${sample.length} sampled of ${n} members (median of 3)`, value: percentile(times, 50), unit: "ms", note: "polled with `serf members` every ~20 ms plus a process start each: a few ms of resolution lost" }];
+  } finally {
+    for (const p of procs) p.kill("SIGKILL");
+  }
+}
+
+async function main(): Promise<void> {
+  await cryptoReady();
+  const root = fs.mkdtempSync(path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "sim-grid-"));
+  const server = await startServer(root);
+  const sims: Sim[] = [];
+  const extra: NatsConnection[] = [];
+  const rows: Row[] = [];
+  const cpu0 = process.cpuUsage();
+  try {
+    const signers = Array.from({ length: N + 1 }, () => signerFromSeed("ed25519", crypto.randomBytes(32)));
+    const regFile = path.join(root, "registry.json");
+    fs.writeFileSync(regFile, JSON.stringify({ twins: [], nodes: signers.map((s, i) => ({ id: i + 1, farmId: farmOf(i), twinId: i + 1, publicKey: toHex(s.publicKey) })) }));
+    const registry = new FileRegistry(regFile);
+
+    const tStart = Date.now();
+    const BATCH = 10;
+    for (let i = 0; i < N; i += BATCH) {
+      const batch = await Promise.all(Array.from({ length: Math.min(BATCH, N - i) }, (_, k) => startAgent(i + k, signers[i + k], server.url, registry, root)));
+      sims.push(...batch);
+    }
+    const farmSize = (f: number) => sims.filter((s) => s.farmId === f).length;
+    // settle: every agent holds its farm
+    const settleEnd = Date.now() + 120_000;
+    while (sims.some((s) => s.seen.size < farmSize(s.farmId) - 1) && Date.now() < settleEnd) await new Promise((r) => setTimeout(r, 100));
+    const startS = (Date.now() - tStart) / 1000;
+    const complete = sims.filter((s) => s.seen.size >= farmSize(s.farmId) - 1).length;
+
+    // convergence: change one agent's ledger, wait until every farm peer accepted that sequence
+    const conv: number[] = [];
+    let nextId = 1;
+    for (let c = 0; c < CHANGES; c++) {
+      const src = sims[(c * 7919) % sims.length];
+      const peers = sims.filter((s) => s.farmId === src.farmId && s !== src);
+      await new Promise((r) => setTimeout(r, 100)); // past the announcer's window: a leading-edge change
+      const seqBefore = src.gossip.announcer.current().announcement.sequence;
+      let t0 = 0n;
+      const done = new Promise<number>((resolve) => {
+        let left = peers.length;
+        const timer = setTimeout(() => resolve(NaN), 10_000);
+        for (const p of peers)
+          p.onSeen = (node, seq) => {
+            if (node !== src.nodeId || seq <= seqBefore) return;
+            p.onSeen = undefined;
+            if (--left === 0) {
+              clearTimeout(timer);
+              resolve(Number(process.hrtime.bigint() - t0) / 1e6);
+            }
+          };
+      });
+      t0 = process.hrtime.bigint();
+      src.ledger.deploy(deployInput(nextId++), new Uint8Array(8));
+      conv.push(await done);
+      for (const p of peers) p.onSeen = undefined;
+    }
+    // baseline: a bare NATS fan-out of one message to as many subscribers (one per agent connection)
+    const fanSize = Math.max(...Array.from({ length: F }, (_, f) => farmSize(f + 1))) - 1;
+    const fan: number[] = [];
+    const fanSubs = sims.slice(0, fanSize);
+    let fanLeft = 0;
+    let fanDone: (() => void) | null = null;
+    const subsFan = fanSubs.map((s) => s.nc.subscribe("sim.fanout", { callback: () => void (--fanLeft === 0 && fanDone?.()) }));
+    await Promise.all(fanSubs.map((s) => s.nc.flush()));
+    const pub = await connect({ servers: server.url });
+    extra.push(pub);
+    for (let c = 0; c < CHANGES; c++) {
+      fanLeft = fanSubs.length;
+      const t0 = process.hrtime.bigint();
+      const got = new Promise<void>((r) => (fanDone = r));
+      pub.publish("sim.fanout", new Uint8Array(400));
+      await got;
+      fan.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    subsFan.forEach((s) => s.unsubscribe());
+
+    const fs50 = percentile(fan, 50);
+    const fs99 = percentile(fan, 99);
+    const c50 = percentile(conv, 50);
+    const c99 = percentile(conv, 99);
+    const convTarget = N <= 100 ? 50 : 250;
+    rows.push(
+      { name: `start ${N} agents in ${F} farm(s) until each holds its farm`, value: startS, unit: "s", note: `${complete}/${N} complete` },
+      { name: `bare NATS fan-out to ${fanSize} subscribers, p50 (baseline)`, value: fs50, unit: "ms" },
+      { name: `convergence p50: a change on one agent until all ${fanSize} farm peers hold it`, value: c50, unit: "ms", baseline: { name: "bare fan-out p50", value: fs50 }, ratio: c50 / fs50 },
+      { name: `convergence p99 (${CHANGES} changes)`, value: c99, unit: "ms", baseline: { name: "bare fan-out p99", value: fs99 }, ratio: c99 / fs99, target: { text: `p99 <= ${convTarget} ms at ${N <= 100 ? 100 : 1000} agents`, met: c99 <= convTarget }, note: c99 > convTarget ? `each of the ${fanSize} simulated peers verifies the signature on this machine's ${os.cpus().length} cores: ${fanSize} verifies per change here, one per machine on the grid` : undefined },
+    );
+
+    // catch-up: a new agent joins farm 1 and must hold the whole farm
+    {
+      const i = N; // its key is the last one in the registry
+      const t0 = process.hrtime.bigint();
+      const sim = await startAgent(i, signers[i], server.url, registry, root);
+      const startedMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      const want = sims.filter((s) => s.farmId === sim.farmId).length;
+      const end = Date.now() + 10_000;
+      while (sim.seen.size < want && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+      const fullMs = Number(process.hrtime.bigint() - t0) / 1e6;
+      rows.push({ name: `catch-up: a newcomer holds its farm's ${want} peers`, value: fullMs, unit: "ms", baseline: { name: "start() returned", value: startedMs }, target: { text: "< 1 s, one round trip", met: sim.seen.size >= want && fullMs < 1000 }, note: `${sim.seen.size}/${want} held; start() waits syncQuietMs (${GOSSIP_DEFAULTS.syncQuietMs} ms) after the last answer` });
+      sims.push(sim);
+    }
+
+    // find over every agent: raw replies to the first K and to the end, then the verified client
+    {
+      const nc = await connect({ servers: server.url });
+      extra.push(nc);
+      const want = { cru: 1, mru: GiB, sru: GiB, hru: 0, ipv4u: 0, gpu: 0 };
+      const inbox = `_INBOX.sim.${crypto.randomBytes(4).toString("hex")}`;
+      let count = 0;
+      let tK = NaN;
+      let tLast = NaN;
+      const t0 = process.hrtime.bigint();
+      const sub = nc.subscribe(inbox, {
+        callback: () => {
+          count++;
+          const t = Number(process.hrtime.bigint() - t0) / 1e6;
+          if (count === FIND_K) tK = t;
+          tLast = t;
+        },
+      });
+      await nc.flush();
+      nc.publish(subjects.capacityFind(), encodeFindRequest({ want, farmId: 0, limit: 0 }), { reply: inbox });
+      await new Promise((r) => setTimeout(r, 2000));
+      sub.unsubscribe();
+      const t1 = process.hrtime.bigint();
+      const out = await findCapacity(nc, subjects, { want, farmId: 0, limit: 0 }, { registry });
+      const verifiedMs = Number(process.hrtime.bigint() - t1) / 1e6;
+      rows.push(
+        { name: `find over ${sims.length} agents: first ${FIND_K} answers`, value: tK, unit: "ms" },
+        { name: `find over ${sims.length} agents: last of ${count} answers`, value: tLast, unit: "ms" },
+        { name: `find, verified client (quiet ${300} ms / deadline 1500 ms): ${out.found.length} fitting`, value: verifiedMs, unit: "ms", note: "answers are rate-limited per node (answersPerSecond); the client stops 300 ms after the last answer" },
+      );
+    }
+
+    // bytes per node per hour: /connz over an idle period (heartbeats only)
+    {
+      const ids = new Set(sims.map((s) => `sim-${s.nodeId}`));
+      const snap = async () => {
+        const c = await varz(server.monitor, "/connz?limit=100000");
+        const m = new Map<string, { in: number; out: number }>();
+        for (const x of c.connections ?? []) if (ids.has(x.name)) m.set(x.name, { in: x.in_bytes, out: x.out_bytes });
+        return m;
+      };
+      const a = await snap();
+      const t0 = Date.now();
+      await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+      const b = await snap();
+      const hours = (Date.now() - t0) / 3_600_000;
+      let sent = 0;
+      let recv = 0;
+      for (const [k, v] of b) {
+        const o = a.get(k);
+        if (!o) continue;
+        sent += v.in - o.in; // the server's in is what the agent sent
+        recv += v.out - o.out;
+      }
+      const per = (x: number) => x / b.size / hours;
+      const farm = Math.max(...Array.from({ length: F }, (_, f) => farmSize(f + 1)));
+      // what a heartbeat alone costs: one announcement out, (farm - 1) in, per heartbeat interval
+      const annBytes = sims[0].gossip.announcer.current().bytes.length + 40;
+      const ideal = ((3600 / HEARTBEAT_S) * annBytes * farm);
+      rows.push(
+        { name: `bytes out per node per hour (idle, heartbeat ${HEARTBEAT_S} s)`, value: per(sent), unit: "B/h", note: `over ${IDLE_S} s from the server's /connz${IDLE_S < HEARTBEAT_S ? "; the window is shorter than a heartbeat: too low" : ""}` },
+        { name: `bytes in per node per hour (farm of ${farm})`, value: per(recv), unit: "B/h", baseline: { name: "announcement fan-in, heartbeats only (computed)", value: ideal }, ratio: per(recv) / ideal },
+      );
+    }
+
+    const cpu = process.cpuUsage(cpu0);
+    rows.push({ name: "CPU of the simulation process (all agents), whole run", value: (cpu.user + cpu.system) / 1e6, unit: "s" });
+    rows.push(...(await runSerf(Math.min(N, 100), root)));
+    report({ bench: `sim-grid-${N}`, title: `sim-grid: ${N} agents in ${F} farm(s), one process, heartbeat ${HEARTBEAT_S} s; ${machine()}`, rows });
+  } finally {
+    for (const s of sims) {
+      s.gossip.close();
+      await s.nc.close().catch(() => undefined);
+      s.store.close();
+    }
+    for (const nc of extra) await nc.close().catch(() => undefined);
+    server.child.kill("SIGTERM");
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`sim-grid: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});
