@@ -79,7 +79,7 @@ function machine(): Record<string, string | number> {
 }
 
 /** Figures a test printed as a JSON line (console.log), by scenario name or in order. */
-function printedFigures(output: string): Record<string, Record<string, unknown>> {
+export function printedFigures(output: string): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {};
   let i = 0;
   for (const line of output.split("\n")) {
