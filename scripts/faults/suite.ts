@@ -5,7 +5,7 @@
  * partial run (--only) or a full-mode run of some scenarios updates just those, and the document
  * says which ran in which mode, when and on what machine.
  *
- *   scripts/fault-suite [--quick|--full] [--only NAME[,NAME...]] [--no-write] [--list]
+ *   scripts/fault-suite [--quick|--full] [--only NAME[,NAME...]] [--no-write] [--doc-only] [--list]
  */
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -174,19 +174,26 @@ export function renderDoc(file: ResultsFile): string {
 
 function main(): void {
   const { values } = parseArgs({
-    options: { quick: { type: "boolean" }, full: { type: "boolean" }, only: { type: "string", multiple: true }, "no-write": { type: "boolean" }, list: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    options: { quick: { type: "boolean" }, full: { type: "boolean" }, only: { type: "string", multiple: true }, "no-write": { type: "boolean" }, "doc-only": { type: "boolean" }, list: { type: "boolean" }, help: { type: "boolean", short: "h" } },
   });
   if (values.help) {
     process.stdout.write(
       "usage: scripts/fault-suite [--quick|--full] [--only NAME[,NAME...]] [--no-write] [--list]\n" +
         "  --quick     CI sizes (default)\n  --full      the sizes of issue 11 (500 kills, 100,000 inputs per subject...): takes long\n" +
         "  --only      run these scenarios only (names: --list); the others keep their last results in the document\n" +
-        "  --no-write  print the table only; leave docs/RELIABILITY.md and docs/reliability-results.json as they are\n",
+        "  --no-write  print the table only; leave docs/RELIABILITY.md and docs/reliability-results.json as they are\n" +
+        "  --doc-only  write docs/RELIABILITY.md again from docs/reliability-results.json; run nothing\n",
     );
     return;
   }
   if (values.list) {
     for (const s of SCENARIOS) process.stdout.write(`${s.name.padEnd(20)} ${s.fault}\n`);
+    return;
+  }
+  if (values["doc-only"]) {
+    if (!fs.existsSync(RESULTS)) throw new Error(`${RESULTS} is missing: run the suite first`);
+    fs.writeFileSync(DOC, renderDoc(JSON.parse(fs.readFileSync(RESULTS, "utf8")) as ResultsFile));
+    process.stderr.write(`fault-suite: wrote ${path.relative(ROOT, DOC)} from ${path.relative(ROOT, RESULTS)}\n`);
     return;
   }
   if (values.quick && values.full) throw new Error("--quick and --full: choose one");
