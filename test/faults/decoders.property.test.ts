@@ -14,10 +14,15 @@ import { cryptoReady, signerFromSeed, type Signer } from "../../agent/identity/k
 import { AMOUNT_FIELDS, decodeProofHeader, decodeRecord, encodeProofHeader, type ProofHeader } from "../../agent/proofs/proof";
 import { decode, encode, strictEncodingProblem, WireError } from "../../agent/wire/codec";
 import { faultMode } from "./mode";
+import { recordFigures } from "./report";
 
 const RUNS = faultMode() === "full" ? 100_000 : 500;
 // signature checks cost ~50 us each; the envelope properties run a tenth as many in either mode
 const SIGNED_RUNS = Math.max(300, RUNS / 10);
+
+let properties = 0;
+afterEach(() => void properties++);
+afterAll(() => recordFigures("fuzz-decoders", { tests: properties, runsPerProperty: RUNS, runsPerSignedProperty: SIGNED_RUNS, decoders: "codec.decode, envelope.open, spec.parseDeployment, proof header/record, announcement/find/sync" }));
 
 let signer: Signer;
 let other: Signer;
