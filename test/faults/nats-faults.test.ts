@@ -22,6 +22,8 @@ const ANSWER_BOUND_MS = 10_000;
 
 let n: FaultNode;
 const seqs: number[] = [];
+/** deployment ids the node accepted, in order */
+const deployed: number[] = [];
 jest.setTimeout(ROUNDS * (STOP_MS + 40_000) + 60_000);
 
 beforeAll(async () => {
@@ -33,7 +35,8 @@ beforeAll(async () => {
       if (o.ok) seqs.push(decodeAnnouncementPayload(o.value.payload, 64 * 1024).sequence);
     },
   });
-  expect(await n.client.deploy(1, deployBytes(n, 1, 1, 1))).toMatchObject({ accepted: true });
+  expect(await n.client.deploy(1, deployBytes(n, 1, 1, 0))).toMatchObject({ accepted: true });
+  deployed.push(1);
 });
 afterAll(async () => {
   await n?.close();
@@ -51,7 +54,9 @@ async function timeToAnswer(from: number, id: number): Promise<number> {
       return false;
     }
   }, 60_000, "the agent to answer again");
-  expect(await n.client.deploy(1, deployBytes(n, id, 1, id))).toMatchObject({ accepted: true });
+  // a 1 GiB volume (kind 0): the node has room for hundreds; VMs would hit its 4 CPUs
+  expect(await n.client.deploy(1, deployBytes(n, id, 1, 0))).toMatchObject({ accepted: true, code: "ok" });
+  deployed.push(id);
   return answeredAt - from;
 }
 
@@ -68,7 +73,7 @@ test("nats-server frozen with SIGSTOP: after SIGCONT the agent answers within th
   }
   expect(n.agent.child.exitCode).toBeNull();
   const st = await n.client.status(1);
-  expect(st.deployments.map((d) => d.id)).toEqual([1, ...Array.from({ length: ROUNDS }, (_, r) => 100 + r)]);
+  expect(st.deployments.map((d) => d.id)).toEqual(deployed);
   recordFigures("nats-stop", { rounds: ROUNDS, frozenMs: STOP_MS, answerAfterContMaxMs: Math.max(...times), boundMs: ANSWER_BOUND_MS, agentUp: true });
   expect(Math.max(...times)).toBeLessThan(ANSWER_BOUND_MS);
 });
@@ -99,7 +104,7 @@ test("nats-server killed and started again on its port: the agent reconnects and
   expect(n.agent.child.exitCode).toBeNull();
   expect(n.agent.logs.some((l) => l.event === "nats_reconnected")).toBe(true);
   const st = await n.client.status(1);
-  expect(st.deployments.length).toBe(1 + 2 * ROUNDS);
+  expect(st.deployments.map((d) => d.id)).toEqual(deployed);
   recordFigures("nats-kill", { rounds: ROUNDS, answerAfterRestartMaxMs: Math.max(...times), boundMs: ANSWER_BOUND_MS, agentUp: true, deploymentsKept: st.deployments.length });
   expect(Math.max(...times)).toBeLessThan(ANSWER_BOUND_MS);
 });
