@@ -55,6 +55,8 @@ export interface ScenarioResult {
   tests: { passed: number; failed: number; skipped: number };
   failures: string[];
   figures: Record<string, Record<string, unknown>>;
+  /** the machine's 1-minute load average when the scenario ended (the figures depend on it) */
+  load1m?: number;
 }
 
 interface ResultsFile {
@@ -119,7 +121,7 @@ function runScenario(s: Scenario, mode: "quick" | "full", commit: string): Scena
   if (fs.existsSync(figDir)) for (const f of fs.readdirSync(figDir)) figures[path.basename(f, ".json")] = (JSON.parse(fs.readFileSync(path.join(figDir, f), "utf8")) as { figures: Record<string, unknown> }).figures;
   fs.rmSync(tmp, { recursive: true, force: true });
   const status = r.status === 0 && tests.failed === 0 && failures.length === 0 ? (tests.passed > 0 ? "pass" : "skipped") : "fail";
-  return { name: s.name, mode, status, seconds, date: new Date().toISOString(), commit, tests, failures, figures };
+  return { name: s.name, mode, status, seconds, date: new Date().toISOString(), commit, tests, failures, figures, load1m: +os.loadavg()[0].toFixed(1) };
 }
 
 function fmtFigures(f: Record<string, unknown>): string {
@@ -151,9 +153,11 @@ export function renderDoc(file: ResultsFile): string {
     "",
     `Machine of the last run: ${m.cpu}, ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, ${m.natsServer}.`,
     "",
-    "| scenario | mode | result | seconds | date (UTC) | commit |",
-    "|---|---|---|---|---|---|",
-    ...results.map((r) => `| ${r.name} | ${r.mode} | ${r.status.toUpperCase()} | ${r.seconds} | ${r.date.slice(0, 16).replace("T", " ")} | ${r.commit} |`),
+    "Timings depend on the load: the column says the machine's 1-minute load average when each ended.",
+    "",
+    "| scenario | mode | result | seconds | load | ended (UTC) | commit |",
+    "|---|---|---|---|---|---|---|",
+    ...results.map((r) => `| ${r.name} | ${r.mode} | ${r.status.toUpperCase()} | ${r.seconds} | ${r.load1m ?? "?"} | ${r.date.slice(0, 16).replace("T", " ")} | ${r.commit} |`),
     "",
   ];
   for (const s of SCENARIOS) {

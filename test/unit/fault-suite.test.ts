@@ -11,6 +11,7 @@ const result = (name: string, over: Partial<ScenarioResult> = {}): ScenarioResul
   tests: { passed: 1, failed: 0, skipped: 0 },
   failures: [],
   figures: {},
+  load1m: 3.5,
   ...over,
 });
 
@@ -31,7 +32,7 @@ test("the table and the document say each scenario's mode and result; scenarios 
   expect(table).toMatch(/crash-storm\s+full\s+PASS\s+12.5\s+1 passed/);
   expect(table).toMatch(/secrets\s+quick\s+FAIL\s+12.5\s+1 passed, 1 failed/);
   const doc = renderDoc({ machine: { cpu: "2 x test", memoryGiB: 4, os: "Linux", node: "v20", natsServer: "nats-server: v2" }, scenarios: Object.fromEntries(results.map((r) => [r.name, r])) });
-  expect(doc).toContain("| crash-storm | full | PASS | 12.5 | 2026-12-02 06:30 | abc1234 |");
+  expect(doc).toContain("| crash-storm | full | PASS | 12.5 | 3.5 | 2026-12-02 06:30 | abc1234 |");
   expect(doc).toContain("- Figures (crash-storm): kills=500, acknowledgedLost=0.");
   expect(doc).toContain("- Failure: a test: expected 0");
   expect(doc).toContain("2 x test, 4 GiB RAM");
