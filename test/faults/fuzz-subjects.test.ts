@@ -156,6 +156,9 @@ test(`fuzz: ${PER_SUBJECT} hostile inputs on every subject change nothing and st
   expect(n.chain.child.exitCode).toBeNull();
   expect(await natsAnswers(n.nats.url, 1000)).toBe(true);
   const after = await eventually(() => n.client.status(1), 10_000, "status after the fuzz");
+  const was = new Map(before.deployments.map((d) => [d.id, d.version]));
+  const now = new Map(after.deployments.map((d) => [d.id, d.version]));
+  const changed = [...new Set([...was.keys(), ...now.keys()])].filter((id) => was.get(id) !== now.get(id)).length;
   expect(after.deployments.map((d) => [d.id, d.version])).toEqual(before.deployments.map((d) => [d.id, d.version]));
   expect(after.used).toEqual(before.used);
   const proofsAfter = await n.chainClient.proofs(1, 1, 10_000);
@@ -172,7 +175,7 @@ test(`fuzz: ${PER_SUBJECT} hostile inputs on every subject change nothing and st
     ...kinds,
     replies,
     sendSeconds: +sendS.toFixed(1),
-    deploymentsChanged: 0,
+    deploymentsChanged: changed,
     errorLogs: crashes,
     processesUp: true,
   });
