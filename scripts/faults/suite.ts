@@ -57,6 +57,8 @@ export interface ScenarioResult {
   figures: Record<string, Record<string, unknown>>;
   /** the machine's 1-minute load average when the scenario ended (the figures depend on it) */
   load1m?: number;
+  /** a person's note on this result (kept in the results file by hand; a new run drops it) */
+  note?: string;
 }
 
 interface ResultsFile {
@@ -111,7 +113,7 @@ function runScenario(s: Scenario, mode: "quick" | "full", commit: string): Scena
     const j = JSON.parse(fs.readFileSync(json, "utf8")) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number; testResults: Array<{ message: string; assertionResults: Array<{ status: string; title: string; failureMessages: string[] }> }> };
     tests = { passed: j.numPassedTests, failed: j.numFailedTests, skipped: j.numPendingTests + j.numTodoTests };
     for (const f of j.testResults) {
-      for (const a of f.assertionResults) if (a.status === "failed") failures.push(`${a.title}: ${(a.failureMessages[0] ?? "").split("\n")[0].slice(0, 300)}`);
+      for (const a of f.assertionResults) if (a.status === "failed") failures.push(`${a.title}: ${firstLines(a.failureMessages[0] ?? "")}`);
       if (f.message && f.assertionResults.every((a) => a.status !== "failed")) failures.push(f.message.split("\n").find((l) => l.trim())?.slice(0, 300) ?? "");
     }
   } catch {
@@ -122,6 +124,19 @@ function runScenario(s: Scenario, mode: "quick" | "full", commit: string): Scena
   fs.rmSync(tmp, { recursive: true, force: true });
   const status = r.status === 0 && tests.failed === 0 && failures.length === 0 ? (tests.passed > 0 ? "pass" : "skipped") : "fail";
   return { name: s.name, mode, status, seconds, date: new Date().toISOString(), commit, tests, failures, figures, load1m: +os.loadavg()[0].toFixed(1) };
+}
+
+/** The message of a failure without colours and stack: its first lines, enough to see what differed. */
+function firstLines(msg: string): string {
+  return msg
+    // eslint-disable-next-line no-control-regex
+    .replace(/\u001b\[[0-9;]*m/g, "")
+    .split("\n")
+    .filter((l) => l.trim() && !/^\s+at /.test(l))
+    .slice(0, 16)
+    .map((l) => l.trim())
+    .join(" / ")
+    .slice(0, 2000);
 }
 
 function fmtFigures(f: Record<string, unknown>): string {
@@ -171,6 +186,7 @@ export function renderDoc(file: ResultsFile): string {
     lines.push(`- Last run: ${r.mode} mode, ${r.status.toUpperCase()} in ${r.seconds} s, ${r.date.slice(0, 16).replace("T", " ")} UTC, commit ${r.commit}; ${r.tests.passed} tests passed, ${r.tests.failed} failed, ${r.tests.skipped} skipped.`);
     for (const [k, f] of Object.entries(r.figures)) lines.push(`- Figures${k.startsWith("printed-") ? "" : ` (${k})`}: ${fmtFigures(f)}.`);
     for (const f of r.failures) lines.push(`- Failure: ${f}`);
+    if (r.note) lines.push(`- Note: ${r.note}`);
     lines.push("");
   }
   return lines.join("\n");
