@@ -25,6 +25,8 @@ const ROOT = path.resolve(__dirname, "..", "..");
 const CLI = path.join(ROOT, "dist", "agent", "cli", "main.js");
 /** the demo deployer's twin id without the chain (with it, the chain assigns the id: printed) */
 export const DEMO_TWIN = 1000;
+/** what local-grid funds the demo twin with on the chain stand-in (smallest units: plenty for a demo) */
+const DEMO_FUNDS = "1000000000000000";
 
 const HELP = `usage: scripts/local-grid [--nodes N] [--farms F] [--nats URL] [--dir DIR] [--heartbeat S]
                          [--period S] [--no-chain] [--ssd] [--ipv4 K] [--log-level L] [--json]
@@ -264,6 +266,10 @@ async function main(): Promise<void> {
       if (reg.status !== 0) throw new Error(`registering the demo twin on the chain failed: ${reg.stderr}`);
       twinId = (JSON.parse(reg.stdout) as { twin: number }).twin;
       upsertRegistryFile(registry, { kind: "twin", id: twinId, publicKey: twin.publicKey, scheme: "ed25519" }, { force: true });
+      // the chain bills the demo twin every period: fund it, or its deployments would soon be
+      // refused (twin_in_debt)
+      const funded = spawnSync(process.execPath, [CLI, "chain", "fund", "--twin", String(twinId), "--amount", DEMO_FUNDS, "--nats", natsUrl], { encoding: "utf8" });
+      if (funded.status !== 0) throw new Error(`funding the demo twin failed: ${funded.stderr}`);
     } else {
       const started = infos.map(startAgent);
       await Promise.all(infos.map((n, i) => waitForLine(n.log, "agent_started", started[i], 30_000)));

@@ -437,7 +437,11 @@ export class ChainServer {
     } catch (err) {
       return this.wireError(call, err);
     }
-    if (!f.twinId || !this.m.store.twin(f.twinId)) return this.refuse(call, { ok: false, code: "not_found", message: `twin ${f.twinId} is not registered` });
+    // a registered twin, or one the chain already billed (a dev grid's twins may live in a registry
+    // file only: their debt must be payable)
+    if (!f.twinId || (!this.m.store.twin(f.twinId) && !this.m.store.hasBalance(f.twinId))) {
+      return this.refuse(call, { ok: false, code: "not_found", message: `twin ${f.twinId} is neither registered on the chain nor billed by it` });
+    }
     const a = parseFundAmount(f.amount);
     if (!a.ok) return this.refuse(call, a);
     const balance = this.m.store.fund(f.twinId, a.amount);

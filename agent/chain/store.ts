@@ -413,6 +413,11 @@ export class ChainStore {
     return r ? BigInt(r.balance) : 0n;
   }
 
+  /** Whether the chain keeps a balance for this twin (it was funded or billed). */
+  hasBalance(twinId: number): boolean {
+    return this.db.prepare(`SELECT 1 FROM balances WHERE twin_id = ?`).get(twinId) !== undefined;
+  }
+
   farmBalance(farmId: number): bigint {
     const r = this.db.prepare(`SELECT balance FROM farm_balances WHERE farm_id = ?`).get(farmId) as { balance: string } | undefined;
     return r ? BigInt(r.balance) : 0n;

@@ -42,7 +42,7 @@ function domainOf(subject: string): Domain | undefined {
   if (subject.endsWith(".deploy")) return DOMAIN.Deployment;
   if (subject.endsWith(".delete")) return DOMAIN.DeleteRequest;
   if (subject.includes(".capacity.") && !subject.includes("sync") && !subject.endsWith("find")) return DOMAIN.CapacityAnnouncement;
-  if (subject.includes(".chain.")) return subject.endsWith("proof.submit") ? DOMAIN.UsageProof : DOMAIN.ChainCall;
+  if (subject.includes(".chain.")) return subject.endsWith("proof.submit") || subject.endsWith("proof.settle") ? DOMAIN.UsageProof : DOMAIN.ChainCall;
   return undefined;
 }
 
@@ -88,12 +88,13 @@ test(`fuzz: ${PER_SUBJECT} hostile inputs on every subject change nothing and st
   const forger = signerFromSeed("ed25519", crypto.randomBytes(32));
   await n.chainClient.registerTwin(forger);
   await n.chainClient.proofs(1, 1, 10);
-  // the agent submits proofs every period: wait for two, so proof.submit has real seeds
+  // the agent submits proofs every period (with billing's per-twin subtotals, on proof.settle): wait
+  // for them, so the proof subject has real seeds
   await eventually(async () => (await n.chainClient.proofs(1, 1, 100)).length >= 2, PERIOD_S * 4000 + 10_000, "two proofs");
-  await waitFor(() => seeds.has(n.subjects.chain("proof.submit")) && seeds.has(n.subjects.capacity(1, 1)), 10_000, "proof and announcement seeds");
+  await waitFor(() => (seeds.has(n.subjects.chain("proof.settle")) || seeds.has(n.subjects.chain("proof.submit"))) && seeds.has(n.subjects.capacity(1, 1)), 10_000, "proof and announcement seeds");
   cap.unsubscribe();
   // subjects served but maybe not seen: fuzz them with the seeds of the others
-  for (const s of [n.subjects.chain("node.register"), n.subjects.chain("farm.register"), n.subjects.nodeUsage(1, 2)]) if (!seeds.has(s)) seeds.set(s, []);
+  for (const s of [n.subjects.chain("node.register"), n.subjects.chain("farm.register"), n.subjects.chain("proof.submit"), n.subjects.chain("proof.settle"), n.subjects.chain("fund"), n.subjects.chain("node.power"), n.subjects.nodeUsage(1, 2)]) if (!seeds.has(s)) seeds.set(s, []);
   const allSeeds = [...seeds.values()].flat();
 
   const before = await n.client.status(1);

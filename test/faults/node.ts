@@ -72,7 +72,11 @@ export async function startFaultNode(opts: { periodSeconds?: number; prefix?: st
       ...opts.extraConfig,
     }),
   );
-  const chain = await startChain(["--nats", nats.url, "--data", path.join(dir, "chain")]);
+  // these scenarios are about faults, not billing: a chain whose prices are zero bills twin 7
+  // nothing, so it never falls into debt (twin_in_debt) however many periods a scenario runs
+  const pricing = path.join(dir, "pricing.json");
+  fs.writeFileSync(pricing, JSON.stringify({ cuPerHour: 0, suPerHour: 0, ipv4PerHour: 0, nuPerGib: 0 }));
+  const chain = await startChain(["--nats", nats.url, "--data", path.join(dir, "chain"), "--pricing", pricing]);
   const agentArgs = ["--nats", nats.url, "--data", path.join(dir, "data"), "--node-id", "1", "--farm-id", "1", "--key", keys.node, "--registry", registry, "--config", config, "--period", String(opts.periodSeconds ?? 3600)];
   const n: FaultNode = {
     dir,
