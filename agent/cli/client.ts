@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../api/client";
-import { credentialsFromFlags } from "../bus/auth";
+import { BusAuthError, credentialsFromFlags, loadCredentials, type BusCredentials } from "../bus/auth";
 import { Subjects } from "../bus/subjects";
 import { redact, secretsOf } from "../log/redact";
 import { natsSource, type Io } from "./framework";
@@ -41,4 +41,20 @@ export async function withNats<T>(values: Record<string, unknown>, io: Io, fn: (
 
 export async function withNodeClient<T>(values: Record<string, unknown>, io: Io, fn: (client: NodeClient, nc: NatsConnection, subjects: Subjects) => Promise<T>): Promise<T> {
   return withNats(values, io, (nc, subjects) => fn(new NodeClient(nc, subjects), nc, subjects));
+}
+
+/**
+ * The bus credentials of a long-running command's flags and environment, read once so that every
+ * secret in their files (and in the server URLs) is known to the log redaction. Undefined when
+ * they cannot be read: the error is printed (`[code] message`) and the command exits 1.
+ */
+export function busCredentials(command: string, values: Record<string, unknown>, io: Io, servers: readonly string[]): { credentials: BusCredentials; secrets: string[] } | undefined {
+  try {
+    const credentials = credentialsFromFlags(values, io.env);
+    return { credentials, secrets: [...secretsOf(servers), ...loadCredentials(credentials).secrets] };
+  } catch (err) {
+    if (!(err instanceof BusAuthError)) throw err;
+    io.err(`capacity-agent ${command}: [${err.code}] ${err.message}`);
+    return undefined;
+  }
 }

@@ -1,6 +1,6 @@
 import * as crypto from "node:crypto";
 import { NodeClient } from "../api/client";
-import { BusAuthError, credentialsFromFlags, loadCredentials } from "../bus/auth";
+import { busCredentials } from "../cli/client";
 import { connectBus, isAuthFailure, type NatsConnection } from "../bus/nats";
 import { Subjects } from "../bus/subjects";
 import { ChainClient } from "../chain/client";
@@ -13,7 +13,7 @@ import { parseGossipOptions } from "../gossip/options";
 import { PeerView } from "../gossip/peers";
 import { cryptoReady, signerFromSeed } from "../identity/keys";
 import { createLogger, LOG_LEVELS } from "../log/logger";
-import { redact, secretsOf } from "../log/redact";
+import { redact } from "../log/redact";
 import type { Registry } from "../registry/types";
 import { EXIT_FAIL, EXIT_OK, UsageError, intFlag, natsServers, type Io } from "../cli/framework";
 import { registryFrom } from "../cli/commands/find";
@@ -29,18 +29,9 @@ export async function runDashboard(values: Record<string, unknown>, io: Io): Pro
   const level = (values["log-level"] as string | undefined) ?? "info";
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
   const servers = natsServers(values, io.env);
-  let credentials;
-  let credentialSecrets: string[];
-  try {
-    credentials = credentialsFromFlags(values, io.env);
-    // read once here, so that every secret in the files is redacted from the logs
-    credentialSecrets = loadCredentials(credentials).secrets;
-  } catch (err) {
-    if (!(err instanceof BusAuthError)) throw err;
-    io.err(`capacity-agent dashboard: [${err.code}] ${err.message}`);
-    return EXIT_FAIL;
-  }
-  const secrets = [...secretsOf(servers), ...credentialSecrets];
+  const bus = busCredentials("dashboard", values, io, servers);
+  if (!bus) return EXIT_FAIL;
+  const { credentials, secrets } = bus;
   const subjects = new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1");
   const logger = createLogger({ level, pretty: values.pretty === true }, undefined, secrets);
   const log = logger.child({ module: "dashboard" });

@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/subjects";
+import type { ChainClient } from "../chain/client";
 import { DOMAIN } from "../identity/domains";
 import { open, sameKey } from "../identity/envelope";
 import { hashesEqual, leafHash, merkleRoot, rootFromPath, verifyInclusion } from "../proofs/merkle";
@@ -236,4 +237,20 @@ export async function fetchListing(nc: NatsConnection, subjects: Subjects, nodeI
     start = page.nextIndex;
   }
   return pages;
+}
+
+/** Proof S of node N as the chain holds it, the node's listing of its records, and the verdict of checkListing. */
+export async function auditListing(nc: NatsConnection, subjects: Subjects, chain: Pick<ChainClient, "node" | "proofs">, node: number, sequence: number, pageSize: number): Promise<ListingResult> {
+  const info = await chain.node(node);
+  if (!info) return { sequence, code: "not_found", message: `node ${node} is not registered on the chain` };
+  const [p] = await chain.proofs(node, sequence, 1);
+  if (!p || p.header.sequence !== sequence) return { sequence, code: "not_found", message: `the chain holds no proof ${sequence} of node ${node}` };
+  let pages: Uint8Array[];
+  try {
+    // one page per record at worst, plus the last (empty) one: a node cannot keep us paging forever
+    pages = await fetchListing(nc, subjects, node, sequence, { pageSize, maxPages: p.header.recordCount + 1 });
+  } catch (err) {
+    return { sequence, code: "node_unreachable", message: `node ${node} did not answer: ${(err as Error).message}` };
+  }
+  return checkListing({ sequence, chainProof: p.proof, nodeKey: info.publicKey, pages });
 }

@@ -3,7 +3,7 @@ import type { TwinBill } from "../../chain/billing";
 import { checkBill, type BillResult } from "../../billing/verify";
 import { cryptoReady } from "../../identity/keys";
 import { amountsToJson } from "../../proofs/proof";
-import { checkListing, fetchListing, LISTING_PAGE, type ListingResult } from "../../usage/audit";
+import { auditListing, LISTING_PAGE } from "../../usage/audit";
 import { withNats } from "../client";
 import { isoTime } from "../format";
 import { EXIT_FAIL, EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, type Command, type Io } from "../framework";
@@ -88,7 +88,7 @@ export const billsCommand: Command = {
         else io.out(Object.entries(row).filter(([, v]) => v !== undefined).map(([k, v]) => `${k.padEnd(13)} ${k === "periodStart" || k === "periodEnd" ? isoTime(v as number) : typeof v === "object" ? JSON.stringify(v) : String(v)}`).join("\n"));
         return EXIT_OK;
       }
-      const listing = await listingOf(nc, subjects, chain, node!, sequence!);
+      const listing = await auditListing(nc, subjects, chain, node!, sequence!, LISTING_PAGE);
       const v = checkBill({ twinId: twin, bill, listing, pricing: r.pricing });
       return report(io, values.json === true, twin, node!, sequence!, bill, v);
     });
@@ -103,17 +103,3 @@ function report(io: Io, json: boolean, twin: number, node: number, sequence: num
   return holds ? EXIT_OK : EXIT_FAIL;
 }
 
-/** Proof S of node N as the chain holds it, the node's listing of its records, judged by checkListing. */
-async function listingOf(nc: Parameters<typeof fetchListing>[0], subjects: Parameters<typeof fetchListing>[1], chain: ChainClient, node: number, sequence: number): Promise<ListingResult> {
-  const info = await chain.node(node);
-  if (!info) return { sequence, code: "not_found", message: `node ${node} is not registered on the chain` };
-  const [p] = await chain.proofs(node, sequence, 1);
-  if (!p || p.header.sequence !== sequence) return { sequence, code: "not_found", message: `the chain holds no proof ${sequence} of node ${node}` };
-  let pages: Uint8Array[];
-  try {
-    pages = await fetchListing(nc, subjects, node, sequence, { pageSize: LISTING_PAGE, maxPages: p.header.recordCount + 1 });
-  } catch (err) {
-    return { sequence, code: "node_unreachable", message: `node ${node} did not answer: ${(err as Error).message}` };
-  }
-  return checkListing({ sequence, chainProof: p.proof, nodeKey: info.publicKey, pages });
-}

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BusAuthError, credentialsFromFlags, loadCredentials } from "../../bus/auth";
+import { busCredentials } from "../client";
 import { busHealth, connectBus, isAuthFailure, type NatsConnection } from "../../bus/nats";
 import { Subjects } from "../../bus/subjects";
 import { createChainMetrics } from "../../chain/metrics";
@@ -12,7 +12,7 @@ import { DirLock } from "../../store/lock";
 import { createKeyFile, cryptoReady, loadKeyFile, toHex, type Signer } from "../../identity/keys";
 import { createLogger, LOG_LEVELS, type Logger } from "../../log/logger";
 import { healthOf } from "../../metrics/health";
-import { redact, secretsOf } from "../../log/redact";
+import { redact } from "../../log/redact";
 import { ensurePrivateDir } from "../../store/files";
 import { MetricsServer } from "../../metrics/http";
 import { MetricsRegistry } from "../../metrics/metrics";
@@ -74,18 +74,9 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
     const metricsPort = intFlag(values, "metrics-port", { min: 0, max: 65535 });
     const servers = natsServers(values, io.env);
     const subjects = new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1");
-    let credentials;
-    let credentialSecrets: string[];
-    try {
-      credentials = credentialsFromFlags(values, io.env);
-      // read once here, so that every secret in the files is redacted from the logs
-      credentialSecrets = loadCredentials(credentials).secrets;
-    } catch (err) {
-      if (!(err instanceof BusAuthError)) throw err;
-      io.err(`capacity-agent chain: [${err.code}] ${err.message}`);
-      return EXIT_FAIL;
-    }
-    const secrets = [...secretsOf(servers), ...credentialSecrets];
+    const bus = busCredentials("chain", values, io, servers);
+    if (!bus) return EXIT_FAIL;
+    const { credentials, secrets } = bus;
     const logger = createLogger({ level, pretty: values.pretty === true }, undefined, secrets);
     const log = logger.child({ module: "chain" });
 

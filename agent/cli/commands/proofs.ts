@@ -1,7 +1,7 @@
 import { ChainClient } from "../../chain/client";
 import { cryptoReady } from "../../identity/keys";
 import { amountsToJson, proofHash, type ProofHeader } from "../../proofs/proof";
-import { checkAudit, checkListing, fetchListing, LISTING_PAGE, LISTING_PAGE_MAX, requestAudit, type AuditResult, type ListingResult } from "../../usage/audit";
+import { auditListing, checkAudit, LISTING_PAGE, LISTING_PAGE_MAX, requestAudit, type AuditResult } from "../../usage/audit";
 import { withNats } from "../client";
 import { isoTime } from "../format";
 import { EXIT_FAIL, EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, type Command } from "../framework";
@@ -167,21 +167,6 @@ export const proofsCommand: Command = {
 
 const SUBCOMMANDS = ["list", "show", "verify", "records", "audit"];
 
-/** Proof S of node N as the chain holds it, the node's listing of its records, and the verdict of checkListing. */
-async function auditListing(nc: Parameters<typeof fetchListing>[0], subjects: Parameters<typeof fetchListing>[1], chain: ChainClient, node: number, sequence: number, pageSize: number): Promise<ListingResult> {
-  const info = await chain.node(node);
-  if (!info) return { sequence, code: "not_found", message: `node ${node} is not registered on the chain` };
-  const [p] = await chain.proofs(node, sequence, 1);
-  if (!p || p.header.sequence !== sequence) return { sequence, code: "not_found", message: `the chain holds no proof ${sequence} of node ${node}` };
-  let pages: Uint8Array[];
-  try {
-    // one page per record at worst, plus the last (empty) one: a node cannot keep us paging forever
-    pages = await fetchListing(nc, subjects, node, sequence, { pageSize, maxPages: p.header.recordCount + 1 });
-  } catch (err) {
-    return { sequence, code: "node_unreachable", message: `node ${node} did not answer: ${(err as Error).message}` };
-  }
-  return checkListing({ sequence, chainProof: p.proof, nodeKey: info.publicKey, pages });
-}
 
 /** epoch-millisecond fields that `proofs show` prints as ISO times (--json keeps the numbers) */
 const HUMAN_TIME_KEYS = ["periodStart", "periodEnd", "acceptedMs"];

@@ -12,15 +12,19 @@ export const TFCHAIN_FLAGS_HELP = `  --chain-url URL  ws:// or wss:// URL of a t
   --key FILE       the account's key file (capacity-agent keys new; required)
   --json           print one JSON object`;
 
-/** Connect with the key of `--key` to the chain at `--chain-url`, run `fn`, always disconnect. */
-export async function withTfchain<T>(values: Record<string, unknown>, fn: (backend: TfchainBackend, signer: Signer) => Promise<T>): Promise<T> {
-  let url: string;
+/** `--chain-url` (required): a ws:// or wss:// URL, else a usage error. */
+export function chainUrlFlag(values: Record<string, unknown>): string {
   try {
-    url = parseChainUrl(req(values, "chain-url"), "--chain-url");
+    return parseChainUrl(req(values, "chain-url"), "--chain-url");
   } catch (err) {
     if (err instanceof TfchainError) throw new UsageError(err.message);
     throw err;
   }
+}
+
+/** Connect with the key of `--key` to the chain at `--chain-url`, run `fn`, always disconnect. */
+export async function withTfchain<T>(values: Record<string, unknown>, fn: (backend: TfchainBackend, signer: Signer) => Promise<T>): Promise<T> {
+  const url = chainUrlFlag(values);
   const signer = await loadKeyFile(req(values, "key"));
   const backend = await TfchainBackend.connect({ url }, { logger: silentLogger() });
   try {

@@ -10,8 +10,7 @@ import { createKeyFile, loadKeyFile, toHex, type Signer } from "../../identity/k
 import { createLogger, LOG_LEVELS } from "../../log/logger";
 import { MetricsRegistry } from "../../metrics/metrics";
 import { TfchainBackend } from "../../tfchain/backend";
-import { TfchainError } from "../../tfchain/errors";
-import { parseChainUrl } from "../../tfchain/options";
+import { chainUrlFlag } from "./tfchain-common";
 import { ProofVerifier } from "../../tfchain/verifier";
 import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, natsServers, req, type Command } from "../framework";
 
@@ -35,13 +34,7 @@ from there), and answers the stand-in's query subject (tfgrid.v1.chain.query), s
   --log-level LEVEL   fatal, error, warn, info (default), debug, trace, silent`,
   options: { "chain-url": { type: "string" }, data: { type: "string" }, ...NATS_OPTION, key: { type: "string" }, pretty: { type: "boolean" }, "log-level": { type: "string" } },
   async run({ values }, io) {
-    let url: string;
-    try {
-      url = parseChainUrl(req(values, "chain-url"), "--chain-url");
-    } catch (err) {
-      if (err instanceof TfchainError) throw new UsageError(err.message);
-      throw err;
-    }
+    const url = chainUrlFlag(values);
     const data = req(values, "data");
     const level = (values["log-level"] as string | undefined) ?? "info";
     if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
