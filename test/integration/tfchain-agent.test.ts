@@ -18,7 +18,7 @@ import { buildDeployRequest } from "../../agent/api/messages";
 import { Subjects } from "../../agent/bus/subjects";
 import { cryptoReady, loadKeyFile } from "../../agent/identity/keys";
 import { fundAccounts, PLANCK_PER_TFT } from "../../agent/tfchain/dev";
-import { cli, startAgent, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
+import { cli, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
 import { describeWith, startTfchain, tfchainSpec, type TfchainHandle } from "../utils/tfchain";
 
