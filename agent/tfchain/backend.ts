@@ -154,7 +154,11 @@ export class TfchainBackend implements ChainBackend {
   private async struct(item: string, id: number): Promise<Record<string, unknown> | undefined> {
     const v = (await this.read("tfgridModule", item, id)) as OptionCodec<Record<string, unknown>> & Partial<{ isEmpty: boolean }>;
     if (typeof v.isSome === "boolean") return v.isSome ? v.unwrap() : undefined;
-    return v.isEmpty ? undefined : (v as unknown as Record<string, unknown>);
+    if (v.isEmpty) return undefined;
+    // a ValueQuery map answers an absent key with the default value: id 0 (ids start at 1)
+    const s = v as unknown as Record<string, unknown>;
+    const own = s.id as { toString(): string } | undefined;
+    return own !== undefined && own.toString() !== String(id) ? undefined : s;
   }
 
   /** The twin id bound to an account (SS58 or public key), if any. */

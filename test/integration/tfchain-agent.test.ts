@@ -53,6 +53,17 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
   /** what the verifier judged for this node so far: [sequence, code] */
   const judged = (): Array<[unknown, unknown]> => verifier.logs.filter((l) => l.event === "proof_judged" && l.nodeId === nodeId).map((l) => [l.sequence, l.code]);
 
+  /** waitFor, and on a timeout the agent's and verifier's proof-related log lines (what went wrong) */
+  async function waitLogged(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+    try {
+      await waitFor(cond, ms, what);
+    } catch (err) {
+      const interesting = (l: Record<string, unknown>): boolean => /proof|usage|chain|tfchain|verif/.test(String(l.event)) || Number(l.level) >= 40;
+      process.stderr.write(`agent: ${JSON.stringify(agent?.logs.filter(interesting).slice(-30))}\nverifier: ${JSON.stringify(verifier.logs.filter(interesting).slice(-30))}\n`);
+      throw err;
+    }
+  }
+
   async function proofsList(): Promise<Array<{ sequence: number; hash: string; previousHash: string }>> {
     const list = await cli(["proofs", "list", "--node", String(nodeId), "--nats", nats.url, "--json"]);
     expect(list.code).toBe(0);
@@ -125,13 +136,13 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
   });
 
   it("sends proofs of two periods into tfchain blocks; the verifier accepts them; proofs list and proofs verify answer", async () => {
-    await waitFor(async () => judged().filter(([, code]) => code === "ok").length >= 2, 120_000, "two proofs judged ok by the verifier");
+    await waitLogged(async () => judged().filter(([, code]) => code === "ok").length >= 2, 120_000, "two proofs judged ok by the verifier");
     const list = await proofsList();
     expect(list.length).toBeGreaterThanOrEqual(2);
     expect(list.slice(0, 2).map((p) => p.sequence)).toEqual([1, 2]);
     expect(list[1].previousHash).toBe(list[0].hash);
     // deployment 101 ran through the second period at least: its record holds against the chain
-    await waitFor(async () => (await proofsList()).length >= 3, 60_000, "a third proof");
+    await waitLogged(async () => (await proofsList()).length >= 3, 60_000, "a third proof");
     const v = await cli(["proofs", "verify", "--node", String(nodeId), "--deployment", "101", "--nats", nats.url, "--json"]);
     expect(v.code).toBe(0);
     const verified = JSON.parse(v.stdout) as { holds: boolean; checked: Array<{ code: string }> };
@@ -150,7 +161,7 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
     agent = await startOnChain();
     // the second start finds its twin and node on tfchain: nothing registered again
     expect(agent.logs.find((l) => l.event === "node_registered" && l.module === "agent")).toMatchObject({ nodeId, twinId: nodeTwin, kind: "unchanged" });
-    await waitFor(async () => (await proofsList()).length >= before + 3, 120_000, "three more proofs after the restart");
+    await waitLogged(async () => (await proofsList()).length >= before + 3, 120_000, "three more proofs after the restart");
     const list = await proofsList();
     expect(list.map((p) => p.sequence)).toEqual(list.map((_, i) => i + 1));
     for (let i = 1; i < list.length; i++) expect(list[i].previousHash).toBe(list[i - 1].hash);
