@@ -8,6 +8,7 @@ import type { ChainFarm, ChainNode, ChainResult, ChainTwin } from "../chain/clie
 import type { Logger } from "../log/logger";
 import { addressOf, type SchemeName, type Signer } from "../identity/keys";
 import { blake2b256 } from "../proofs/proof";
+import { encode } from "../wire/codec";
 import {
   acceptTermsIntent,
   buildCall,
@@ -423,10 +424,12 @@ export class TfchainBackend implements ChainBackend {
    * chain does not judge proofs (a verifier following it does), so `ok` means: in a finalized
    * block. proofHash is blake2b-256 of the envelope (what the verifier indexes remarks by).
    */
-  async submitProof(signer: Signer, envelope: Uint8Array): Promise<ChainResult> {
-    const r = await this.submit(signer, remarkIntent(envelope));
+  async submitProof(signer: Signer, envelope: Uint8Array, twins?: Uint8Array[]): Promise<ChainResult> {
+    // a proof that commits to twin subtotals (billing) carries them: ProofSubmission, as on proof.settle
+    const remark = twins && twins.length > 0 ? encode("ProofSubmission", { proof: envelope, twins }) : envelope;
+    const r = await this.submit(signer, remarkIntent(remark));
     if (!r.ok) return r;
-    this.log.debug({ event: "proof_remarked", block: r.blockNumber, bytes: envelope.length }, "proof in a finalized block");
+    this.log.debug({ event: "proof_remarked", block: r.blockNumber, bytes: remark.length }, "proof in a finalized block");
     return { ok: true, code: "ok", proofHash: blake2b256(envelope) };
   }
 

@@ -59,7 +59,7 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
       await waitFor(cond, ms, what);
     } catch (err) {
       const interesting = (l: Record<string, unknown>): boolean => /proof|usage|chain|tfchain|verif/.test(String(l.event)) || Number(l.level) >= 40;
-      process.stderr.write(`agent: ${JSON.stringify(agent?.logs.filter(interesting).slice(-30))}\nverifier: ${JSON.stringify(verifier.logs.filter(interesting).slice(-30))}\n`);
+      process.stderr.write(`agent: ${JSON.stringify(agent?.logs.filter(interesting).slice(0, 30))}\nverifier: ${JSON.stringify(verifier.logs.filter(interesting).slice(0, 30))}\n`);
       throw err;
     }
   }
