@@ -148,7 +148,7 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
     const verified = JSON.parse(v.stdout) as { holds: boolean; checked: Array<{ code: string }> };
     expect(verified.holds).toBe(true);
     expect(verified.checked.length).toBeGreaterThanOrEqual(1);
-    expect(verified.checked.every((c) => c.code === "ok")).toBe(true);
+    expect(verified.checked.every((c) => c.code === "holds")).toBe(true);
   });
 
   it("restarted mid-period, the agent delivers each proof exactly once (contiguous sequences, no duplicates)", async () => {
