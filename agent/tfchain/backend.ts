@@ -426,7 +426,8 @@ export class TfchainBackend implements ChainBackend {
    */
   async submitProof(signer: Signer, envelope: Uint8Array, twins?: Uint8Array[]): Promise<ChainResult> {
     // a proof that commits to twin subtotals (billing) carries them: ProofSubmission, as on proof.settle
-    const remark = twins && twins.length > 0 ? encode("ProofSubmission", { proof: envelope, twins }) : envelope;
+    // (even none: a header with an empty twins_root is settled, as StandinBackend does)
+    const remark = twins ? encode("ProofSubmission", { proof: envelope, twins }) : envelope;
     const r = await this.submit(signer, remarkIntent(remark));
     if (!r.ok) return r;
     this.log.debug({ event: "proof_remarked", block: r.blockNumber, bytes: remark.length }, "proof in a finalized block");

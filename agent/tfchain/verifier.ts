@@ -43,9 +43,9 @@ export function proofRemark(bytes: Uint8Array, maxBytes = 64 * 1024): ProofRemar
   } catch {
     return undefined;
   }
-  if (!sub.proof || sub.proof.length === 0 || !sub.twins || sub.twins.length === 0) return undefined;
+  if (!sub.proof || sub.proof.length === 0) return undefined;
   const p = envelopeRemark(new Uint8Array(sub.proof), maxBytes);
-  return p && { ...p, bytes, twins: sub.twins.map((t) => new Uint8Array(t)) };
+  return p && { ...p, bytes, twins: (sub.twins ?? []).map((t) => new Uint8Array(t)) };
 }
 
 function envelopeRemark(bytes: Uint8Array, maxBytes: number): ProofRemark | undefined {

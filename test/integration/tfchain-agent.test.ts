@@ -123,6 +123,18 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
     expect(status.code).toBe(0);
   });
 
+  it("refuses to start with a --node-id other than tfchain's (node_id_mismatch) or a tfchain that does not answer (chain_unavailable)", async () => {
+    const other = await cli(["run", ...runArgs(), "--data", path.join(dir, "other"), "--node-id", String(nodeId + 100)]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain("[node_id_mismatch]");
+    const down = await cli(["run", "--chain-url", "ws://127.0.0.1:1", "--nats", nats.url, "--data", path.join(dir, "down"), "--farm-id", String(farmId), "--key", keys.node]);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain("[chain_unavailable]");
+    const bad = await cli(["run", "--chain-url", "http://127.0.0.1:1", "--nats", nats.url, "--data", path.join(dir, "bad")]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--chain-url");
+  });
+
   it("accepts a deployment signed by a twin that exists only on tfchain (ed25519 key, scheme not stored)", async () => {
     const owner = await loadKeyFile(keys.owner);
     const client = new NodeClient(nc, new Subjects("tfgrid.v1"));

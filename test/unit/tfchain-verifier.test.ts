@@ -33,8 +33,9 @@ describe("proofRemark: which remarks the verifier judges", () => {
     expect(p?.header).toEqual(header);
     expect(p?.twins?.map((t) => Buffer.from(t).toString("hex"))).toEqual(twins.map((t) => Buffer.from(t).toString("hex")));
     expect(Buffer.from(p!.bytes).equals(Buffer.from(bytes))).toBe(true);
-    // a plain envelope carries none
+    // a plain envelope carries none; a submission with no subtotals (a header settling nothing) has an empty list
     expect(proofRemark(env)?.twins).toBeUndefined();
+    expect(proofRemark(encode("ProofSubmission", { proof: env, twins: [] }))?.twins).toEqual([]);
     // a submission whose proof is no proof envelope is skipped
     expect(proofRemark(encode("ProofSubmission", { proof: new TextEncoder().encode("hello"), twins }))).toBeUndefined();
   });
