@@ -17,7 +17,7 @@ import { chainHealthOf, healthOf } from "./metrics/health";
 import { Gossip, gossipOptionsFrom } from "./gossip";
 import { powerServiceFrom } from "./power";
 import { FileRegistry, upsertRegistryFile } from "./registry/file";
-import type { ChainBackend } from "./chain/backend";
+import type { ChainBackend, ChainProofHead } from "./chain/backend";
 import { ChainClient } from "./chain/client";
 import { ChainError } from "./chain/errors";
 import { readChainIds, writeChainIds, type SavedChainIds } from "./chain/ids";
@@ -256,9 +256,40 @@ export class Agent {
     this.natsUrl = redact(this.nc.getServer());
     if (c.chain.enabled) {
       this.chain = new ChainClient(this.nc, this.subjects, { chainKey: c.chain.publicKey ? parsePublicKey(c.chain.publicKey, "chain.publicKey") : undefined });
-      this.backend = new StandinBackend(this.chain);
-      // the registry file (when there is one) first, then the chain (cached)
-      this.registry = new CompositeRegistry([this.registry, new ChainRegistry({ lookupsPerSecond: c.chain.lookupsPerSecond }, { client: this.backend, logger: this.log, now: this.now, metrics: this.metrics })]);
+      this.backend = c.chain.url ? await this.tfchain(c.chain.url, this.chain) : new StandinBackend(this.chain);
+      // the registry file (when there is one) first, then the chain (cached); tfchain stores
+      // accounts, not schemes: its twins sign under either scheme
+      const twinSchemes = c.chain.url ? "any" : "recorded";
+      this.registry = new CompositeRegistry([this.registry, new ChainRegistry({ lookupsPerSecond: c.chain.lookupsPerSecond, twinSchemes }, { client: this.backend, logger: this.log, now: this.now, metrics: this.metrics })]);
+    }
+  }
+
+  /**
+   * The tfchain backend (chain.url). tfchain keeps no proof state: when a verifier
+   * (`capacity-agent verifier`) answers the stand-in's chain.query subject on this NATS, proof
+   * heads are read from it (an agent that lost its store goes on from the chain's last proof);
+   * with no verifier on the bus, heads are unknown (undefined).
+   */
+  private async tfchain(url: string, client: ChainClient): Promise<ChainBackend> {
+    const heads = async (nodeId: number): Promise<ChainProofHead | undefined> => {
+      try {
+        return await client.head(nodeId);
+      } catch (err) {
+        if (err instanceof ChainError && err.noResponders) return undefined;
+        throw err;
+      }
+    };
+    // loaded only here: @polkadot/api is heavy and agents on the stand-in never need it
+    const { TfchainBackend } = require("./tfchain/backend") as typeof import("./tfchain/backend");
+    try {
+      return await TfchainBackend.connect({ url, connectTimeoutMs: this.config.chain.connectTimeoutMs }, { logger: this.log, heads });
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === "chain_unavailable") {
+        throw new AgentStartError("chain_unavailable", `${(err as Error).message} (chain.url / --chain-url; to run on the chain stand-in instead, drop it)`, { cause: err });
+      }
+      if (typeof code === "string") throw new AgentStartError(code, (err as Error).message, { cause: err });
+      throw err;
     }
   }
 
@@ -392,6 +423,7 @@ export class Agent {
     };
     for (const comp of [...this.components].reverse()) await quiet("component", () => comp.close());
     if (this.api) await quiet("api", () => this.api.close());
+    if (this.backend) await quiet("chain backend", () => this.backend?.close());
     if (this.nc) await quiet("nats", () => this.nc.drain());
     if (this.hardware) await quiet("hardware", () => this.hardware.close());
     if (this.probe) await quiet("probe", () => this.probe?.close());

@@ -7,7 +7,7 @@ import { open, sameKey, seal } from "../identity/envelope";
 import { toHex, type Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import type { Metrics } from "../metrics/metrics";
-import type { Registry } from "../registry/types";
+import { schemeAdmits, type Registry } from "../registry/types";
 import type { Store } from "../store/store";
 import { decode, encode, toSafeNumber, unitsToWire, WireError } from "../wire/codec";
 import { rejectionToWire, STATUS_PAGE_DEFAULT, STATUS_PAGE_MAX, type UsageStatusView, type WireDeployRequest } from "./messages";
@@ -203,7 +203,7 @@ export class NodeApi {
     const about: Refused = { id, twinId: req.twinId, requester };
     const twin = await this.m.registry.twin(req.twinId);
     if (!twin) return this.refuse("delete", { code: "unauthorized", message: `twin ${req.twinId} is not in the registry` }, about);
-    if (!sameKey(twin.publicKey, o.value.signer) || twin.scheme !== o.value.scheme) {
+    if (!sameKey(twin.publicKey, o.value.signer) || !schemeAdmits(twin.scheme, o.value.scheme)) {
       return this.refuse("delete", { code: "bad_signature", message: `the delete request is not signed by twin ${req.twinId}'s key` }, about);
     }
     const skew = Math.abs(this.m.now() - ts);

@@ -3,7 +3,7 @@ import { deploymentUnits, parseDeployment, type DeploymentSpec } from "../admiss
 import type { Units } from "../capacity/units";
 import { DOMAIN } from "../identity/domains";
 import { schemeFromWire, verifyDomain } from "../identity/keys";
-import type { Registry } from "../registry/types";
+import { schemeAdmits, type Registry } from "../registry/types";
 import { decode, WireError, type DecodeLimits } from "../wire/codec";
 import { sha256Hex, type WireDeployRequest } from "./messages";
 
@@ -32,7 +32,7 @@ function aboutRaw(raw: unknown, signers: number[]): RequestAbout {
 /**
  * Check a deploy request from the outside: size and shape, the spec, then the signatures under
  * the weighted multi-signature rules (GRID.md): every signature present must verify with its
- * twin's registered key and scheme; the owning twin's signature is always needed; required
+ * twin's registered key and scheme (either scheme when the registry names none: tfchain); the owning twin's signature is always needed; required
  * signers must all sign; the weights of valid signatures must reach weightRequired.
  */
 export async function verifyDeployRequest(bytes: Uint8Array, registry: Registry, limits: DecodeLimits): Promise<Verified> {
@@ -61,7 +61,7 @@ export async function verifyDeployRequest(bytes: Uint8Array, registry: Registry,
     const twin = await registry.twin(s.twinId);
     if (!twin) return fail("unauthorized", `signatures[${i}]: twin ${s.twinId} is not in the registry`, {}, about);
     const scheme = schemeFromWire(s.scheme);
-    if (!scheme || scheme !== twin.scheme) return fail("bad_signature", `signatures[${i}]: twin ${s.twinId} signs with ${twin.scheme}, not ${scheme ?? `scheme ${s.scheme}`}`, {}, about);
+    if (!scheme || !schemeAdmits(twin.scheme, scheme)) return fail("bad_signature", `signatures[${i}]: twin ${s.twinId} signs with ${twin.scheme}, not ${scheme ?? `scheme ${s.scheme}`}`, {}, about);
     if (!verifyDomain(scheme, twin.publicKey, DOMAIN.Deployment, req.deployment, s.signature)) {
       return fail("bad_signature", `signatures[${i}]: the signature of twin ${s.twinId} does not verify`, {}, about);
     }

@@ -121,9 +121,15 @@ export interface ChainRegistryOptions {
    * resolve from the cache or as not registered, without asking (default 50)
    */
   lookupsPerSecond?: number;
+  /**
+   * "recorded" (default): a twin signs with the scheme the chain recorded for it (the stand-in);
+   * "any": the chain stores accounts, not schemes (tfchain), so a twin's record says "any" and a
+   * signature verifying under ed25519 or sr25519 for its public key is accepted
+   */
+  twinSchemes?: "recorded" | "any";
 }
 
-export const CHAIN_REGISTRY_DEFAULTS: Required<ChainRegistryOptions> = { ttlMs: 60_000, negativeTtlMs: 2_000, maxEntries: 10_000, lookupsPerSecond: 50 };
+export const CHAIN_REGISTRY_DEFAULTS: Required<ChainRegistryOptions> = { ttlMs: 60_000, negativeTtlMs: 2_000, maxEntries: 10_000, lookupsPerSecond: 50, twinSchemes: "recorded" };
 
 function int(v: unknown, field: string, min: number, max: number): number {
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
@@ -181,5 +187,8 @@ export function parseChainRegistryOptions(raw: ChainRegistryOptions = {}): Requi
   int(o.negativeTtlMs, "chainRegistry.negativeTtlMs", 0, 86_400_000);
   int(o.maxEntries, "chainRegistry.maxEntries", 1, 10_000_000);
   int(o.lookupsPerSecond, "chain.lookupsPerSecond", 1, 1_000_000);
+  if (o.twinSchemes !== "recorded" && o.twinSchemes !== "any") {
+    throw new ChainError("invalid_options", `chainRegistry.twinSchemes: expected "recorded" or "any", got ${JSON.stringify(o.twinSchemes)}`, { field: "chainRegistry.twinSchemes" });
+  }
   return o;
 }

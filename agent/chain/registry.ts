@@ -12,7 +12,8 @@ interface Entry<T> {
 }
 
 /**
- * A Registry backed by the chain stand-in (through ChainClient). Found twins and nodes are cached
+ * A Registry backed by a chain (ChainBackend: the stand-in through ChainClient, or tfchain, whose
+ * twins carry scheme "any" with twinSchemes "any": it stores accounts, not schemes). Found twins and nodes are cached
  * for `ttlMs`, misses for `negativeTtlMs`; concurrent lookups of one id share one request.
  * When the chain is unavailable (or answers with a reply that does not verify) a lookup serves
  * the stale cached entry if there is one, else resolves undefined, and that answer is kept for
@@ -61,7 +62,7 @@ export class ChainRegistry implements Registry {
   twin(id: number): Promise<TwinRecord | undefined> {
     return this.lookup(`t${id}`, async () => {
       const t = await this.client.twin(id);
-      return t && { id: t.twinId, publicKey: t.publicKey, scheme: t.scheme };
+      return t && { id: t.twinId, publicKey: t.publicKey, scheme: this.opts.twinSchemes === "any" ? "any" : t.scheme };
     }) as Promise<TwinRecord | undefined>;
   }
 

@@ -8,6 +8,7 @@ import { API_LIMITS_DEFAULTS, parseApiLimits, type ApiLimits } from "../api/limi
 import { BusAuthError, checkCredentials, credentialsFromFlags, hasCredentials, mergeCredentials, parseCredentials, type BusCredentials } from "../bus/auth";
 import { PowerError } from "../power/errors";
 import { parsePowerOptions, type PowerPolicyOptions } from "../power/options";
+import { parseChainUrl } from "../tfchain/options";
 import { ConfigError } from "./errors";
 
 /**
@@ -121,6 +122,13 @@ export interface AgentConfig {
     registerWaitMs: number;
     /** registry lookups sent to the chain per second, twins and nodes each; more resolve from the cache or as unknown (default 50) */
     lookupsPerSecond: number;
+    /**
+     * ws:// or wss:// URL of a tfchain node: the agent registers, resolves keys and sends usage
+     * proofs on tfchain instead of the stand-in (null: the stand-in on NATS, the default)
+     */
+    url: string | null;
+    /** with chain.url: connecting to tfchain at start gives up after this, ms (default 15000; then the agent does not start: chain_unavailable) */
+    connectTimeoutMs: number;
   };
   log: { level: string; pretty: boolean };
   /** Prometheus endpoint (GET /metrics, /healthz); off unless a port is set */
@@ -146,7 +154,7 @@ export function defaultConfig(): AgentConfig {
     api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000, limits: { ...API_LIMITS_DEFAULTS } },
     gossip: { heartbeatSeconds: 30, scope: "farm" },
     usage: { periodSeconds: 3600 },
-    chain: { enabled: true, publicKey: null, registerWaitMs: 10_000, lookupsPerSecond: 50 },
+    chain: { enabled: true, publicKey: null, registerWaitMs: 10_000, lookupsPerSecond: 50, url: null, connectTimeoutMs: 15_000 },
     log: { level: "info", pretty: false },
     metrics: { host: "127.0.0.1", port: null },
   };
@@ -169,6 +177,8 @@ export interface ConfigOverrides {
   metricsPort?: string;
   /** run without the chain (chain.enabled = false) */
   noChain?: boolean;
+  /** tfchain node URL (chain.url) */
+  chainUrl?: string;
   /** the NATS credential flags as given (--nats-nkey ...: bus/auth.ts NATS_AUTH_FLAGS); their variables are read there */
   natsAuth?: Record<string, unknown>;
 }
@@ -189,6 +199,7 @@ export const ENV_VARS: Record<Exclude<keyof ConfigOverrides, "natsAuth">, string
   period: "CAPACITY_AGENT_PERIOD",
   metricsPort: "CAPACITY_AGENT_METRICS_PORT",
   noChain: "CAPACITY_AGENT_NO_CHAIN",
+  chainUrl: "CAPACITY_AGENT_CHAIN_URL",
 };
 
 export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
@@ -228,6 +239,15 @@ function sizeField(v: unknown, field: string): number {
   const r = parseSize(v);
   if (!r.ok) throw new ConfigError(field, r.error);
   return r.bytes;
+}
+
+/** A tfchain node URL: ws:// or wss:// with a host. */
+function chainUrlField(v: unknown, field: string): string {
+  try {
+    return parseChainUrl(v, field);
+  } catch (err) {
+    throw new ConfigError(field, `expected a ws:// or wss:// URL of a tfchain node (e.g. ws://127.0.0.1:9944), got ${JSON.stringify(v)}`, { cause: err });
+  }
 }
 
 function boolField(v: unknown, field: string): boolean {
@@ -416,7 +436,9 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.chain !== undefined) {
     if (!isObj(raw.chain)) throw new ConfigError("chain", "expected an object");
-    checkKeys(raw.chain, ["enabled", "publicKey", "registerWaitMs", "lookupsPerSecond"], "chain");
+    checkKeys(raw.chain, ["enabled", "publicKey", "registerWaitMs", "lookupsPerSecond", "url", "connectTimeoutMs"], "chain");
+    if (raw.chain.connectTimeoutMs !== undefined) c.chain.connectTimeoutMs = intField(raw.chain.connectTimeoutMs, "chain.connectTimeoutMs", 1, 3_600_000);
+    if (raw.chain.url !== undefined) c.chain.url = raw.chain.url === null ? null : chainUrlField(raw.chain.url, "chain.url");
     if (raw.chain.registerWaitMs !== undefined) c.chain.registerWaitMs = intField(raw.chain.registerWaitMs, "chain.registerWaitMs", 0, 3_600_000);
     if (raw.chain.lookupsPerSecond !== undefined) c.chain.lookupsPerSecond = intField(raw.chain.lookupsPerSecond, "chain.lookupsPerSecond", 1, 1_000_000);
     if (raw.chain.enabled !== undefined) c.chain.enabled = boolField(raw.chain.enabled, "chain.enabled");
@@ -511,6 +533,10 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
     if (o.period !== undefined) c.usage.periodSeconds = intField(o.period, name("period", "--period"), 1, MAX_PERIOD_SECONDS);
     if (o.metricsPort !== undefined) c.metrics.port = intField(o.metricsPort, name("metricsPort", "--metrics-port"), 0, 65535);
     if (o.noChain) c.chain.enabled = false;
+    if (o.chainUrl !== undefined) c.chain.url = chainUrlField(o.chainUrl, name("chainUrl", "--chain-url"));
+  }
+  if (!c.chain.enabled && c.chain.url !== null) {
+    throw new ConfigError("chain.url", "a tfchain URL is set (chain.url, --chain-url or CAPACITY_AGENT_CHAIN_URL) but the chain is off (chain.enabled false or --no-chain): drop one of them");
   }
   // credentials: the file's, then the environment's and the flags' (a source naming a method replaces the method below it)
   c.nats.credentials = asConfigError(() => {

@@ -8,6 +8,7 @@ import type { ChainFarm, ChainNode, ChainResult, ChainTwin } from "../chain/clie
 import type { Logger } from "../log/logger";
 import { addressOf, type SchemeName, type Signer } from "../identity/keys";
 import { blake2b256 } from "../proofs/proof";
+import { encode } from "../wire/codec";
 import {
   acceptTermsIntent,
   buildCall,
@@ -154,7 +155,11 @@ export class TfchainBackend implements ChainBackend {
   private async struct(item: string, id: number): Promise<Record<string, unknown> | undefined> {
     const v = (await this.read("tfgridModule", item, id)) as OptionCodec<Record<string, unknown>> & Partial<{ isEmpty: boolean }>;
     if (typeof v.isSome === "boolean") return v.isSome ? v.unwrap() : undefined;
-    return v.isEmpty ? undefined : (v as unknown as Record<string, unknown>);
+    if (v.isEmpty) return undefined;
+    // a ValueQuery map answers an absent key with the default value: id 0 (ids start at 1)
+    const s = v as unknown as Record<string, unknown>;
+    const own = s.id as { toString(): string } | undefined;
+    return own !== undefined && own.toString() !== String(id) ? undefined : s;
   }
 
   /** The twin id bound to an account (SS58 or public key), if any. */
@@ -419,10 +424,13 @@ export class TfchainBackend implements ChainBackend {
    * chain does not judge proofs (a verifier following it does), so `ok` means: in a finalized
    * block. proofHash is blake2b-256 of the envelope (what the verifier indexes remarks by).
    */
-  async submitProof(signer: Signer, envelope: Uint8Array): Promise<ChainResult> {
-    const r = await this.submit(signer, remarkIntent(envelope));
+  async submitProof(signer: Signer, envelope: Uint8Array, twins?: Uint8Array[]): Promise<ChainResult> {
+    // a proof that commits to twin subtotals (billing) carries them: ProofSubmission, as on proof.settle
+    // (even none: a header with an empty twins_root is settled, as StandinBackend does)
+    const remark = twins ? encode("ProofSubmission", { proof: envelope, twins }) : envelope;
+    const r = await this.submit(signer, remarkIntent(remark));
     if (!r.ok) return r;
-    this.log.debug({ event: "proof_remarked", block: r.blockNumber, bytes: envelope.length }, "proof in a finalized block");
+    this.log.debug({ event: "proof_remarked", block: r.blockNumber, bytes: remark.length }, "proof in a finalized block");
     return { ok: true, code: "ok", proofHash: blake2b256(envelope) };
   }
 

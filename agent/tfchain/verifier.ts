@@ -3,6 +3,7 @@ import * as path from "node:path";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/subjects";
 import { unitsEqual } from "../capacity/units";
+import { MAX_TWINS_PER_PROOF } from "../chain/billing";
 import { initialNodeState, type ChainNodeRecord } from "../chain/rules";
 import type { ChainServer } from "../chain/server";
 import type { ChainStore } from "../chain/store";
@@ -22,6 +23,8 @@ export interface ProofRemark {
   header: ProofHeader;
   signer: Uint8Array;
   scheme: "ed25519" | "sr25519";
+  /** the twin subtotals the header commits to, when the remark is a ProofSubmission (billing); judged as proof.settle */
+  twins?: Uint8Array[];
 }
 
 /**
@@ -30,6 +33,22 @@ export interface ProofRemark {
  * with a bad signature IS returned: judging it (bad_signature) is the rules' job.
  */
 export function proofRemark(bytes: Uint8Array, maxBytes = 64 * 1024): ProofRemark | undefined {
+  const direct = envelopeRemark(bytes, maxBytes);
+  if (direct) return direct;
+  // a proof with the twin subtotals its header commits to (billing, docs/billing.md): the
+  // ProofSubmission of chain.proof.settle, as one remark
+  let sub: { proof: Uint8Array; twins: Uint8Array[] };
+  try {
+    sub = decode<{ proof: Uint8Array; twins: Uint8Array[] }>("ProofSubmission", bytes, { maxBytes: maxBytes + MAX_TWINS_PER_PROOF * 128, maxRepeated: MAX_TWINS_PER_PROOF });
+  } catch {
+    return undefined;
+  }
+  if (!sub.proof || sub.proof.length === 0) return undefined;
+  const p = envelopeRemark(new Uint8Array(sub.proof), maxBytes);
+  return p && { ...p, bytes, twins: (sub.twins ?? []).map((t) => new Uint8Array(t)) };
+}
+
+function envelopeRemark(bytes: Uint8Array, maxBytes: number): ProofRemark | undefined {
   const o = open(bytes, DOMAIN.UsageProof, { maxBytes });
   let env: { payload: Uint8Array; signer: Uint8Array; scheme: "ed25519" | "sr25519" } | undefined;
   if (o.ok) env = o.value;
@@ -185,7 +204,7 @@ export class ProofVerifier {
     if (!p) return undefined;
     await this.mirrorNode(p, nowMs);
     this.m.setNow(nowMs);
-    const reply = this.m.server.handle("proof.submit", bytes);
+    const reply = this.m.server.handle(p.twins ? "proof.settle" : "proof.submit", bytes);
     const o = open(reply, DOMAIN.ChainReply);
     if (!o.ok) throw new TfchainError("bad_reply", `the rules answered with an envelope that does not open: ${o.message}`);
     const r = decode<WireChainReply>("ChainReply", o.value.payload, { maxBytes: 1 << 20, maxRepeated: 1000 });

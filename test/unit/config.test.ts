@@ -67,14 +67,26 @@ describe("config", () => {
   });
 
   test("chain and usage: on by default, a pinned key and a period from the file", () => {
-    expect(loadConfig({}, {}).chain).toEqual({ enabled: true, publicKey: null, registerWaitMs: 10_000, lookupsPerSecond: 50 });
+    expect(loadConfig({}, {}).chain).toEqual({ enabled: true, publicKey: null, registerWaitMs: 10_000, lookupsPerSecond: 50, url: null, connectTimeoutMs: 15_000 });
     const key = "0x" + "ab".repeat(32);
     const c = loadConfig({ config: withFile({ chain: { enabled: false, publicKey: key }, usage: { periodSeconds: 14400 } }) }, {});
-    expect(c.chain).toEqual({ enabled: false, publicKey: key, registerWaitMs: 10_000, lookupsPerSecond: 50 });
+    expect(c.chain).toEqual({ enabled: false, publicKey: key, registerWaitMs: 10_000, lookupsPerSecond: 50, url: null, connectTimeoutMs: 15_000 });
     expect(c.usage.periodSeconds).toBe(14400);
     expect(loadConfig({ period: "5" }, {}).usage.periodSeconds).toBe(5);
     expect(loadConfig({ noChain: true }, {}).chain.enabled).toBe(false);
     expect(loadConfig({}, { CAPACITY_AGENT_NO_CHAIN: "1" }).chain.enabled).toBe(false);
+  });
+
+  test("chain.url (file, CAPACITY_AGENT_CHAIN_URL, --chain-url): ws:// or wss:// only, not with the chain off", () => {
+    expect(loadConfig({ config: withFile({ chain: { url: "wss://tfchain.grid.tf" } }) }, {}).chain.url).toBe("wss://tfchain.grid.tf");
+    expect(loadConfig({}, { CAPACITY_AGENT_CHAIN_URL: "ws://127.0.0.1:9944" }).chain.url).toBe("ws://127.0.0.1:9944");
+    // the flag wins over the environment
+    expect(loadConfig({ chainUrl: "ws://127.0.0.1:1" }, { CAPACITY_AGENT_CHAIN_URL: "ws://127.0.0.1:9944" }).chain.url).toBe("ws://127.0.0.1:1");
+    expect(loadConfig({ config: withFile({ chain: { url: null } }) }, {}).chain.url).toBeNull();
+    expect(() => loadConfig({ chainUrl: "http://127.0.0.1:9944" }, {})).toThrow(expect.objectContaining({ field: "--chain-url" }));
+    expect(() => loadConfig({}, { CAPACITY_AGENT_CHAIN_URL: "127.0.0.1:9944" })).toThrow(expect.objectContaining({ field: "CAPACITY_AGENT_CHAIN_URL" }));
+    expect(() => loadConfig({ config: withFile({ chain: { url: 9944 } }) }, {})).toThrow(expect.objectContaining({ field: "chain.url" }));
+    expect(() => loadConfig({ chainUrl: "ws://127.0.0.1:9944", noChain: true }, {})).toThrow(expect.objectContaining({ field: "chain.url" }));
   });
 
   test("an unreadable config file is named", () => {

@@ -22,6 +22,7 @@ export const RUN_OPTIONS = {
   period: { type: "string" as const },
   "metrics-port": { type: "string" as const },
   "no-chain": { type: "boolean" as const },
+  "chain-url": { type: "string" as const },
   ...NATS_AUTH_FLAGS,
 };
 
@@ -30,7 +31,8 @@ export const runCommand: Command = {
   help: `usage: capacity-agent run [--config FILE] [--nats URL[,URL...]] [--data DIR] [--node-id N]
                           [--farm-id F] [--twin-id T] [--key FILE] [--registry FILE] [--pretty]
                           [--log-level LEVEL] [--heartbeat SECONDS] [--period SECONDS]
-                          [--metrics-port PORT] [--no-chain] [NATS credentials and TLS]
+                          [--metrics-port PORT] [--no-chain] [--chain-url URL]
+                          [NATS credentials and TLS]
 
 With no options it runs on embedded defaults: a dev identity (node 1, farm 1) created in
 ./.capacity-agent, NATS at nats://127.0.0.1:4222, and if nothing answers there, a nats-server
@@ -49,6 +51,10 @@ commands run in the same directory find it, and the export line for other shells
   --metrics-port PORT serve Prometheus metrics on 127.0.0.1:PORT/metrics (and /healthz)
   --no-chain          do not register with the chain nor send it usage proofs (they are still
                       built and kept for audit); keys come from the registry file only
+  --chain-url URL     run on tfchain (ws:// or wss://) instead of the stand-in: the node key's
+                      twin and node are registered there (the farm of --farm-id must exist:
+                      capacity-agent farm create), the node id is tfchain's, twins resolve from
+                      its storage, proofs go in system.remark extrinsics (docs/tfchain.md)
 ${NATS_AUTH_HELP}
 The agent registers itself with the chain stand-in (capacity-agent chain) on the same NATS,
 resolves twin and node keys through it after the registry file, and sends it one usage proof
@@ -71,6 +77,7 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
       period: values.period as string | undefined,
       metricsPort: values["metrics-port"] as string | undefined,
       noChain: values["no-chain"] as boolean | undefined,
+      chainUrl: values["chain-url"] as string | undefined,
       natsAuth: values,
     };
     let config;
