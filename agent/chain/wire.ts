@@ -2,8 +2,8 @@ import type { WireRejection } from "../api/messages";
 import type { Units } from "../capacity/units";
 import { SCHEME_WIRE } from "../identity/keys";
 import { type U64, type WireUnits, unitsToWire } from "../wire/codec";
-import type { WireTwinBalance, WireTwinBill } from "./billing";
-import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
+import type { WireTwinBalance, WireTwinBill } from "../authority/billing";
+import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "../authority/rules";
 
 /** Wire shapes of chain.proto as `decode` returns them (64-bit integers as decimal strings). */
 export interface WireChainCall {

@@ -13,7 +13,7 @@ import { RegistrationLimiter } from "./limits";
 import type { ChainOptions } from "./options";
 import { amountWireName, checkProof, checkRegisterFarm, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type FarmAccessWire, type NodeChainState, type Refusal } from "./rules";
 import type { ChainStore } from "./store";
-import { farmInfoToWire, nodeInfoToWire, twinInfoToWire, type WireChainCall, type WireChainQuery } from "./wire";
+import { farmInfoToWire, nodeInfoToWire, twinInfoToWire, type WireChainCall, type WireChainQuery } from "../chain/wire";
 
 /** The calls the chain serves: `<prefix>.chain.<call>`. */
 export const CHAIN_CALLS = ["twin.register", "node.register", "farm.register", "proof.submit", "proof.settle", "query", "fund", "node.power"] as const;

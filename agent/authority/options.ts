@@ -1,6 +1,6 @@
 import { parsePricing, PricingError, type PricingInput, type PricingPolicy } from "../billing/pricing";
 import type { UnitName } from "../capacity/units";
-import { ChainError } from "./errors";
+import { ChainError } from "../chain/errors";
 
 /**
  * The rules the chain enforces (rules.ts); what a pallet would keep as its configuration.
