@@ -8,10 +8,9 @@ import { schemeFromWire, type SchemeName, type Signer } from "../identity/keys";
 import { decodeProofHeader, type ProofHeader } from "../proofs/proof";
 import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
 import type { Registration } from "./backend";
-import { balanceFromWire, billFromWire, type TwinBalance, type TwinBill } from "../authority/billing";
 import { ChainError } from "./errors";
-import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "../authority/options";
-import { chainCallToWire, type WireChainReply, type WireFarmInfo, type WireNodeInfo, type WireTwinInfo } from "./wire";
+import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "./options";
+import { balanceFromWire, billFromWire, chainCallToWire, type TwinBalance, type TwinBill, type WireChainReply, type WireFarmInfo, type WireNodeInfo, type WireTwinInfo } from "./wire";
 
 /** The answer to a call: accepted (`duplicate`: the same proof was accepted before) or refused with a code. */
 export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array; twinsInDebt?: number[] } | { ok: false; code: string; message: string };

@@ -4,7 +4,7 @@ import type { Metrics } from "../metrics/metrics";
 import type { NodeRecord, Registry, TwinRecord } from "../registry/types";
 import type { ChainBackend } from "./backend";
 import { ChainError } from "./errors";
-import { parseChainRegistryOptions, type ChainRegistryOptions } from "../authority/options";
+import { parseChainRegistryOptions, type ChainRegistryOptions } from "./options";
 
 interface Entry<T> {
   value: T | undefined;
