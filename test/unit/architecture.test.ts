@@ -314,3 +314,47 @@ describe("the import graph of agent/", () => {
     expect(pureCoreViolations(g, PURE_CORES)).toEqual([]);
   });
 });
+
+describe("the README's Layout section", () => {
+  const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+  const start = readme.indexOf("## Layout\n");
+  const block = readme.slice(readme.indexOf("```\n", start) + 4, readme.indexOf("\n```", readme.indexOf("```\n", start) + 4));
+
+  /** Folders of the tree a reader should find in the Layout: the top level and two levels of agent/, scripts/ and test/. */
+  function folders(): string[] {
+    const out: string[] = [];
+    // what .gitignore leaves out (built output, dependencies, local data) is not part of the layout
+    const ignored = new Set(["node_modules", "dist", "coverage", ".capacity-agent", "tmp", "test-artifacts", ".git"]);
+    for (const top of fs.readdirSync(ROOT, { withFileTypes: true })) {
+      if (!top.isDirectory() || ignored.has(top.name)) continue;
+      out.push(top.name);
+      if (!["agent", "scripts", "test"].includes(top.name)) continue;
+      for (const sub of fs.readdirSync(path.join(ROOT, top.name), { withFileTypes: true })) {
+        if (!sub.isDirectory()) continue;
+        out.push(`${top.name}/${sub.name}`);
+        for (const sub2 of fs.readdirSync(path.join(ROOT, top.name, sub.name), { withFileTypes: true })) if (sub2.isDirectory()) out.push(`${top.name}/${sub.name}/${sub2.name}`);
+      }
+    }
+    return out.sort();
+  }
+
+  test("it is found", () => {
+    expect(start).toBeGreaterThan(0);
+    expect(block).toContain("agent/");
+  });
+
+  test("it names every folder of the tree", () => {
+    const named = (folder: string): boolean => {
+      const name = folder.split("/").pop()!;
+      // a folder is named as "name/" (at its place in the indented tree) or, for the top level, as ".name/..."
+      return new RegExp(`(^|[\\s(,])\\.?${name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/`, "m").test(block);
+    };
+    expect(folders().filter((f) => !named(f))).toEqual([]);
+  });
+
+  test("every agent/ module it names exists", () => {
+    const listed = [...block.matchAll(/^ {2}([a-z-]+)\/ /gm)].map((m) => m[1]);
+    expect(listed.length).toBeGreaterThan(15);
+    expect(listed.filter((d) => !fs.existsSync(path.join(ROOT, "agent", d)))).toEqual([]);
+  });
+});
