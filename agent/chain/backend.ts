@@ -1,6 +1,52 @@
 import type { Units } from "../capacity/units";
-import type { Signer } from "../identity/keys";
-import type { ChainFarm, ChainNode, ChainResult, ChainTwin } from "./client";
+import type { SchemeName, Signer } from "../identity/keys";
+
+/** The answer to a call: accepted (`duplicate`: the same proof was accepted before) or refused with a code. */
+export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array; twinsInDebt?: number[] } | { ok: false; code: string; message: string };
+
+/** A node as the chain knows it (chain.proto NodeInfo). */
+export interface ChainNode {
+  nodeId: number;
+  farmId: number;
+  twinId: number;
+  publicKey: Uint8Array;
+  scheme: SchemeName;
+  total: Units;
+  registeredMs: number;
+  updatedMs: number;
+  /** 0 before the first proof */
+  lastSequence: number;
+  lastPeriodEndMs: number;
+  /** hash of the last accepted proof header (32 zero bytes before the first) */
+  lastHash: Uint8Array;
+  /** as the node last reported it (node.power); "up" before any report */
+  powerState?: "up" | "standby";
+  powerTarget?: "up" | "standby";
+}
+
+/** A twin as the chain knows it (chain.proto TwinInfo). */
+export interface ChainTwin {
+  twinId: number;
+  publicKey: Uint8Array;
+  scheme: SchemeName;
+  registeredMs: number;
+}
+
+/** A farm as the chain knows it (chain.proto FarmInfo). */
+export interface ChainFarm {
+  farmId: number;
+  /** the twin that owns it */
+  twinId: number;
+  name: string;
+  registeredMs: number;
+  updatedMs: number;
+  /** nodes registered in this farm */
+  nodeCount: number;
+  /** any twin's node may join */
+  open: boolean;
+  /** twins whose nodes may join (besides the owner's) */
+  allowedTwins: number[];
+}
 
 /** A node's proof chain head as the chain holds it (after its last accepted proof). */
 export interface ChainProofHead {

@@ -1,7 +1,7 @@
 import type { Units } from "../capacity/units";
 import type { Signer } from "../identity/keys";
-import type { ChainBackend, ChainProofHead, PowerState, Registration } from "./backend";
-import type { ChainClient, ChainFarm, ChainNode, ChainResult, ChainTwin } from "./client";
+import type { ChainBackend, ChainFarm, ChainNode, ChainProofHead, ChainResult, ChainTwin, PowerState, Registration } from "./backend";
+import type { ChainClient } from "./client";
 
 /**
  * ChainBackend over the chain stand-in (`capacity-agent chain`, reached over NATS by ChainClient).

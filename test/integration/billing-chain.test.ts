@@ -13,9 +13,9 @@ import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../../agent/billin
 import { Subjects } from "../../agent/bus/subjects";
 import { GiB, TiB } from "../../agent/capacity/units";
 import { ChainClient } from "../../agent/chain/client";
-import { parseChainOptions } from "../../agent/chain/options";
-import { ChainServer } from "../../agent/chain/server";
-import { ChainStore } from "../../agent/chain/store";
+import { parseChainOptions } from "../../agent/authority/options";
+import { ChainServer } from "../../agent/authority/server";
+import { ChainStore } from "../../agent/authority/store";
 import { DOMAIN } from "../../agent/identity/domains";
 import { open, seal } from "../../agent/identity/envelope";
 import type { WireChainReply } from "../../agent/chain/wire";

@@ -10,11 +10,11 @@ import { connect, type NatsConnection, type Subscription } from "@nats-io/transp
 import { Subjects } from "../../agent/bus/subjects";
 import { GiB, TiB, type Units } from "../../agent/capacity/units";
 import { ChainClient } from "../../agent/chain/client";
-import { createChainMetrics, type ChainMetrics } from "../../agent/chain/metrics";
-import { parseChainOptions } from "../../agent/chain/options";
+import { createChainMetrics, type ChainMetrics } from "../../agent/authority/metrics";
+import { parseChainOptions } from "../../agent/authority/options";
 import { ChainRegistry, CompositeRegistry } from "../../agent/chain/registry";
-import { ChainServer } from "../../agent/chain/server";
-import { CHAIN_MIGRATIONS, ChainStore } from "../../agent/chain/store";
+import { ChainServer } from "../../agent/authority/server";
+import { CHAIN_MIGRATIONS, ChainStore } from "../../agent/authority/store";
 import { ensureSchema, openDatabase } from "../../agent/store/store";
 import type { WireChainEvent, WireChainReply } from "../../agent/chain/wire";
 import { DOMAIN } from "../../agent/identity/domains";

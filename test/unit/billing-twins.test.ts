@@ -2,7 +2,7 @@ import { GiB, type Units } from "../../agent/capacity/units";
 import { price, PRICING_DEFAULTS } from "../../agent/billing/pricing";
 import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../../agent/billing/twins";
 import { checkBill } from "../../agent/billing/verify";
-import { checkSettlement } from "../../agent/chain/billing";
+import { checkSettlement } from "../../agent/authority/billing";
 import { addAmounts, AMOUNT_FIELDS, decodeProofHeader, encodeProofHeader, encodeRecord, zeroAmounts, ZERO_HASH, type ProofHeader, type UsageRecord } from "../../agent/proofs/proof";
 import { leafHash, merkleRoot } from "../../agent/proofs/merkle";
 import type { ListingResult } from "../../agent/usage/audit";

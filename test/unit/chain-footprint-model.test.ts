@@ -1,9 +1,4 @@
-import type * as ChainFootprint from "../../scripts/chain-footprint";
-
-// scripts/chain-footprint (no extension) is the bash wrapper, so the module is required by its
-// full file name; the types come from the import above.
-const footprint: typeof ChainFootprint = require("../../scripts/chain-footprint.ts");
-const {
+import {
   BLAKE2_128_CONCAT_U64_BYTES,
   CONTRACT_BILL_BYTES,
   CONTRACT_BILLING_INFORMATION_BYTES,
@@ -22,9 +17,9 @@ const {
   palletEstimate,
   signedExtrinsicBytes,
   tfchainModel,
-} = footprint;
-type ModelItem = ChainFootprint.ModelItem;
-type ModelItemName = ChainFootprint.ModelItemName;
+  type ModelItem,
+  type ModelItemName,
+} from "../../scripts/footprint/model";
 
 // Pure arithmetic: no store, no network, no files.
 

@@ -1,10 +1,10 @@
 /**
- * The chain's rules (agent/chain/rules.ts) as tables: every refusal rule violated exactly once,
+ * The chain's rules (agent/authority/rules.ts) as tables: every refusal rule violated exactly once,
  * and the accepting cases. Pure: no sockets, no store, the clock is a number.
  */
 import { GiB, TiB, type Units } from "../../agent/capacity/units";
-import { RegistrationLimiter } from "../../agent/chain/limits";
-import { CHAIN_POLICY_DEFAULTS, parseChainLimits, parseChainOptions, parseChainPolicy } from "../../agent/chain/options";
+import { RegistrationLimiter } from "../../agent/authority/limits";
+import { CHAIN_POLICY_DEFAULTS, parseChainLimits, parseChainOptions, parseChainPolicy } from "../../agent/authority/options";
 import {
   capacityBounds,
   checkProof,
@@ -18,7 +18,7 @@ import {
   type CallerKey,
   type ChainTwinRecord,
   type NodeChainState,
-} from "../../agent/chain/rules";
+} from "../../agent/authority/rules";
 import { encodeProofHeader, proofHash, zeroAmounts, ZERO_HASH, type ProofHeader, type UsageAmounts } from "../../agent/proofs/proof";
 
 const policy = CHAIN_POLICY_DEFAULTS;

@@ -3,7 +3,7 @@ import { DOMAIN } from "../../agent/identity/domains";
 import { seal } from "../../agent/identity/envelope";
 import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
 import { encodeProofHeader, zeroAmounts, ZERO_HASH, type ProofHeader } from "../../agent/proofs/proof";
-import { proofRemark } from "../../agent/tfchain/verifier";
+import { proofRemark } from "../../agent/authority/verifier";
 import { encode } from "../../agent/wire/codec";
 
 const header: ProofHeader = { nodeId: 7, farmId: 1, sequence: 3, periodStartMs: 1_000, periodEndMs: 3_601_000, previousHash: ZERO_HASH, recordCount: 0, totals: zeroAmounts(), recordsRoot: ZERO_HASH, downtimeMs: 0 };

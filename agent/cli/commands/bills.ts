@@ -1,5 +1,5 @@
 import { ChainClient } from "../../chain/client";
-import type { TwinBill } from "../../chain/billing";
+import type { TwinBill } from "../../chain/wire";
 import { checkBill, type BillResult } from "../../billing/verify";
 import { cryptoReady } from "../../identity/keys";
 import { amountsToJson } from "../../proofs/proof";

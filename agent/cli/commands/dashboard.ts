@@ -24,7 +24,7 @@ nothing. Without --farm it shows every farm it hears.
   options: { ...NATS_OPTION, farm: { type: "string" }, port: { type: "string" }, host: { type: "string" }, registry: { type: "string" }, pretty: { type: "boolean" }, "log-level": { type: "string" } },
   async run(args, io) {
     // the dashboard's modules (NATS, protobufjs, pino, the HTTP server) load when it runs, not with --help
-    const { runDashboard } = require("../../dashboard/main") as typeof import("../../dashboard/main");
+    const { runDashboard } = require("./dashboard-run") as typeof import("./dashboard-run");
     return runDashboard(args.values, io);
   },
 };

@@ -1,4 +1,4 @@
-import { parseFundAmount } from "../../chain/billing";
+import { parseFundAmount } from "../../chain/wire";
 import { ChainClient } from "../../chain/client";
 import { cryptoReady } from "../../identity/keys";
 import { withNats } from "../client";

@@ -2,16 +2,16 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { connectBus, type NatsConnection } from "../../bus/nats";
 import { Subjects } from "../../bus/subjects";
-import { createChainMetrics } from "../../chain/metrics";
-import { parseChainOptions } from "../../chain/options";
-import { ChainServer } from "../../chain/server";
-import { ChainStore } from "../../chain/store";
+import { createChainMetrics } from "../../authority/metrics";
+import { parseChainOptions } from "../../authority/options";
+import { ChainServer } from "../../authority/server";
+import { ChainStore } from "../../authority/store";
 import { createKeyFile, loadKeyFile, toHex, type Signer } from "../../identity/keys";
 import { createLogger, LOG_LEVELS } from "../../log/logger";
 import { MetricsRegistry } from "../../metrics/metrics";
 import { TfchainBackend } from "../../tfchain/backend";
 import { chainUrlFlag } from "./tfchain-common";
-import { ProofVerifier } from "../../tfchain/verifier";
+import { ProofVerifier } from "../../authority/verifier";
 import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, natsServers, req, type Command } from "../framework";
 
 export const verifierCommand: Command = {

@@ -1,8 +1,8 @@
 import { decodeTwinSubtotal, amountsEqual, firstDifference, twinsTree, type TwinSubtotal } from "../billing/twins";
 import { price, type PricingPolicy } from "../billing/pricing";
 import { hashesEqual } from "../proofs/merkle";
-import { addAmounts, amountsFromWire, amountsToWire, zeroAmounts, type AmountField, type ProofHeader, type UsageAmounts } from "../proofs/proof";
-import { toSafeNumber, WireError, type U64 } from "../wire/codec";
+import { addAmounts, zeroAmounts, type AmountField, type ProofHeader, type UsageAmounts } from "../proofs/proof";
+import { WireError } from "../wire/codec";
 import type { Refusal } from "./rules";
 
 /**
@@ -72,104 +72,6 @@ export function checkSettlement(header: ProofHeader, twins: readonly Uint8Array[
   }
   if (records !== header.recordCount) return { ok: false, code: "subtotal_mismatch", message: `the twin subtotals count ${records} records, the header says ${header.recordCount}` };
   return { ok: true, charges: subtotals.map((t) => ({ twinId: t.twinId, recordCount: t.recordCount, amounts: t.amounts, amount: price(t.amounts, pricing) })) };
-}
-
-/** A twin's bill as the chain stores it (one balance change per twin and proof). */
-export interface TwinBill {
-  twinId: number;
-  nodeId: number;
-  sequence: number;
-  periodStartMs: number;
-  periodEndMs: number;
-  farmId: number;
-  recordCount: number;
-  amounts: UsageAmounts;
-  amount: bigint;
-  balanceAfter: bigint;
-  /** "" or twin_in_debt: the balance did not cover the bill */
-  code: string;
-}
-
-export interface TwinBalance {
-  twinId: number;
-  balance: bigint;
-  inDebt: boolean;
-}
-
-/** The most a single fund call may add (dev grids), smallest unit. */
-export const MAX_FUND = 10n ** 24n;
-
-/** Parse a fund amount: a positive decimal integer up to MAX_FUND. */
-export function parseFundAmount(s: string): { ok: true; amount: bigint } | Refusal {
-  if (typeof s !== "string" || !/^[1-9][0-9]{0,24}$/.test(s) || BigInt(s) > MAX_FUND) {
-    return { ok: false, code: "malformed", message: `amount ${JSON.stringify(s)}: expected a positive integer of the smallest unit, at most ${MAX_FUND}` };
-  }
-  return { ok: true, amount: BigInt(s) };
-}
-
-export interface WireTwinBill {
-  twinId: number;
-  nodeId: number;
-  sequence: U64;
-  periodStartMs: U64;
-  periodEndMs: U64;
-  amount: string;
-  amounts: Partial<Record<AmountField, U64>> | null;
-  farmId: number;
-  balanceAfter: string;
-  code: string;
-  recordCount: number;
-}
-
-export interface WireTwinBalance {
-  twinId: number;
-  balance: string;
-  inDebt: boolean;
-}
-
-function bigintOf(s: string, field: string): bigint {
-  if (!/^-?(0|[1-9][0-9]*)$/.test(s)) throw new WireError("malformed", `${field}: ${JSON.stringify(s)} is not a decimal integer`);
-  return BigInt(s);
-}
-
-export function billToWire(b: TwinBill): Record<string, unknown> {
-  return {
-    twinId: b.twinId,
-    nodeId: b.nodeId,
-    sequence: b.sequence,
-    periodStartMs: b.periodStartMs,
-    periodEndMs: b.periodEndMs,
-    amount: b.amount.toString(),
-    amounts: amountsToWire(b.amounts),
-    farmId: b.farmId,
-    balanceAfter: b.balanceAfter.toString(),
-    code: b.code,
-    recordCount: b.recordCount,
-  };
-}
-
-export function billFromWire(w: WireTwinBill): TwinBill {
-  return {
-    twinId: w.twinId,
-    nodeId: w.nodeId,
-    sequence: toSafeNumber(w.sequence, "sequence"),
-    periodStartMs: toSafeNumber(w.periodStartMs, "periodStartMs"),
-    periodEndMs: toSafeNumber(w.periodEndMs, "periodEndMs"),
-    farmId: w.farmId,
-    recordCount: w.recordCount,
-    amounts: amountsFromWire(w.amounts),
-    amount: bigintOf(w.amount, "amount"),
-    balanceAfter: bigintOf(w.balanceAfter, "balanceAfter"),
-    code: w.code,
-  };
-}
-
-export function balanceToWire(b: TwinBalance): Record<string, unknown> {
-  return { twinId: b.twinId, balance: b.balance.toString(), inDebt: b.inDebt };
-}
-
-export function balanceFromWire(w: WireTwinBalance): TwinBalance {
-  return { twinId: w.twinId, balance: bigintOf(w.balance, "balance"), inDebt: w.inDebt };
 }
 
 function hex(b: Uint8Array): string {

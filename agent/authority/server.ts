@@ -6,14 +6,15 @@ import { SCHEME_WIRE, type Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import { decodeProofHeader, proofHash, type ProofHeader } from "../proofs/proof";
 import { decode, encode, strictEncodingProblem, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
-import { balanceToWire, billToWire, checkSettlement, MAX_TWINS_PER_PROOF, parseFundAmount, type TwinBalance, type TwinBill } from "./billing";
+import { checkSettlement, MAX_TWINS_PER_PROOF } from "./billing";
 import { pricingToJson, type PricingPolicy } from "../billing/pricing";
 import type { ChainMetrics } from "./metrics";
 import { RegistrationLimiter } from "./limits";
 import type { ChainOptions } from "./options";
 import { amountWireName, checkProof, checkRegisterFarm, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type FarmAccessWire, type NodeChainState, type Refusal } from "./rules";
 import type { ChainStore } from "./store";
-import { farmInfoToWire, nodeInfoToWire, twinInfoToWire, type WireChainCall, type WireChainQuery } from "./wire";
+import { balanceToWire, billToWire, parseFundAmount, type TwinBalance, type TwinBill, type WireChainCall, type WireChainQuery } from "../chain/wire";
+import { farmInfoToWire, nodeInfoToWire, twinInfoToWire } from "./encode";
 
 /** The calls the chain serves: `<prefix>.chain.<call>`. */
 export const CHAIN_CALLS = ["twin.register", "node.register", "farm.register", "proof.submit", "proof.settle", "query", "fund", "node.power"] as const;

@@ -3,10 +3,10 @@ import * as path from "node:path";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { Subjects } from "../bus/subjects";
 import { unitsEqual } from "../capacity/units";
-import { MAX_TWINS_PER_PROOF } from "../chain/billing";
-import { initialNodeState, type ChainNodeRecord } from "../chain/rules";
-import type { ChainServer } from "../chain/server";
-import type { ChainStore } from "../chain/store";
+import { MAX_TWINS_PER_PROOF } from "./billing";
+import { initialNodeState, type ChainNodeRecord } from "./rules";
+import type { ChainServer } from "./server";
+import type { ChainStore } from "./store";
 import type { WireChainReply } from "../chain/wire";
 import { DOMAIN } from "../identity/domains";
 import { open, sameKey } from "../identity/envelope";
@@ -14,8 +14,8 @@ import { schemeFromWire } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import { decodeProofHeader, type ProofHeader } from "../proofs/proof";
 import { decode } from "../wire/codec";
-import type { TfchainBackend } from "./backend";
-import { TfchainError } from "./errors";
+import type { TfchainBackend } from "../tfchain/backend";
+import { TfchainError } from "../tfchain/errors";
 
 /** A remark that is a proof envelope, as taken from a block. */
 export interface ProofRemark {
@@ -90,7 +90,7 @@ export const VERIFIER_CURSOR_FILE = "verifier-cursor.json";
 
 /**
  * Follows tfchain's finalized blocks and judges every remark that is a usage-proof envelope with
- * the stand-in's rules (agent/chain/rules.ts through ChainServer.handle: signature by the node's
+ * the stand-in's rules (agent/authority/rules.ts through ChainServer.handle: signature by the node's
  * key as the chain binds it, sequence, contiguous period, previous hash, capacity), in block order.
  * It keeps what the stand-in keeps (ChainStore: one entry per node with its proof head, and the
  * accepted proof headers) and answers the stand-in's `query` subject, so `proofs list/show/verify`

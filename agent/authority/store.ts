@@ -6,7 +6,8 @@ import { amountsFromWire, amountsToWire, proofHash } from "../proofs/proof";
 import { StoreError } from "../store/errors";
 import { ensureSchema, openDatabase } from "../store/store";
 import { decode, encode, unitsFromWire, unitsToWire, type WireUnits } from "../wire/codec";
-import type { TwinBill, TwinCharge } from "./billing";
+import type { TwinBill } from "../chain/wire";
+import type { TwinCharge } from "./billing";
 import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
 
 /** What accepting one proof charges (checked by billing.ts checkSettlement, priced by billing/pricing.ts). */

@@ -18,29 +18,22 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { xxhashAsHex } from "@polkadot/util-crypto";
-import { freePort } from "../agent/bus/nats";
-import { GiB, zeroUnits, type Units } from "../agent/capacity/units";
-import { DOMAIN } from "../agent/identity/domains";
-import { seal } from "../agent/identity/envelope";
-import { cryptoReady, signerFromSeed, type Signer } from "../agent/identity/keys";
-import { silentLogger } from "../agent/log/logger";
-import { encodeProofHeader, type ProofHeader } from "../agent/proofs/proof";
-import { TfchainBackend } from "../agent/tfchain/backend";
-import type { CallIntent } from "../agent/tfchain/calls";
-import { fundAccounts, PLANCK_PER_TFT } from "../agent/tfchain/dev";
-import { DEFAULT_NRU_REPORTS_PER_DAY, DEFAULT_RESOURCE_REPORTS_PER_DAY, DEFAULT_UPTIME_REPORTS_PER_DAY, tfchainModel } from "./chain-footprint";
-import { intOption, scriptFail } from "./script-util";
+import { freePort } from "../../agent/bus/nats";
+import { GiB, zeroUnits, type Units } from "../../agent/capacity/units";
+import { DOMAIN } from "../../agent/identity/domains";
+import { seal } from "../../agent/identity/envelope";
+import { signerFromSeed, type Signer } from "../../agent/identity/keys";
+import { silentLogger } from "../../agent/log/logger";
+import { encodeProofHeader, type ProofHeader } from "../../agent/proofs/proof";
+import { TfchainBackend } from "../../agent/tfchain/backend";
+import type { CallIntent } from "../../agent/tfchain/calls";
+import { fundAccounts, PLANCK_PER_TFT } from "../../agent/tfchain/dev";
+import { BLOCKS_PER_DAY, DEFAULT_NRU_REPORTS_PER_DAY, DEFAULT_RESOURCE_REPORTS_PER_DAY, DEFAULT_UPTIME_REPORTS_PER_DAY, tfchainModel } from "./model";
 
-const ROOT = path.resolve(__dirname, "..", "..");
+const ROOT = path.resolve(__dirname, "..", "..", "..");
 const DEV = path.join(ROOT, "dist", "scripts", "tfchain-dev.js");
-const BLOCKS_PER_DAY = 14_400;
 const PROOFS_PER_DAY = 24;
-
-function fail(msg: string): never {
-  return scriptFail("chain-footprint", msg);
-}
 
 /** Bytes measured for a set of extrinsics (or blocks). */
 export interface Bytes {
@@ -229,7 +222,7 @@ function proofEnvelope(node: Signer, nodeId: number, farmId: number, sequence: n
   return seal(node, DOMAIN.UsageProof, encodeProofHeader(h));
 }
 
-async function startChain(spec: string | undefined): Promise<{ url: string; child: ChildProcess }> {
+export async function startChain(spec: string | undefined): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
   const args = [DEV, "--port", String(port), ...(spec ? ["--spec", spec] : [])];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -254,23 +247,12 @@ export interface RealRow {
   model: { stored: number; emitted: number };
 }
 
-export async function mainReal(argv: string[]): Promise<void> {
-  let args;
-  try {
-    args = parseArgs({ args: argv, options: { real: { type: "boolean" }, deployments: { type: "string" }, "billing-blocks": { type: "string" }, spec: { type: "string" }, json: { type: "boolean" } } }).values;
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  const list = (args.deployments ?? "1,20,100").split(",");
-  if (list.some((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 200)) fail(`--deployments expects integers from 1 to 200, comma separated, got ${JSON.stringify(args.deployments)}`);
-  const billingBlocks = intOption(fail, args["billing-blocks"], "billing-blocks", 700, 1, BLOCKS_PER_DAY);
-  await cryptoReady();
-  let chain: { url: string; child: ChildProcess };
-  try {
-    chain = await startChain(args.spec);
-  } catch (err) {
-    fail(`--real needs the tfchain runtime: ${(err as Error).message}`);
-  }
+/**
+ * Measure today's way and ours for each D in `deployments` on the runtime `chain` runs (started by
+ * startChain; stopped when done), the runtime's billing over `billingBlocks` blocks. Progress goes
+ * to stderr.
+ */
+export async function measureReal(chain: { url: string; child: ChildProcess }, deployments: readonly number[], billingBlocks: number): Promise<RealRow[]> {
   const log = (s: string): void => void process.stderr.write(`chain-footprint: ${s}\n`);
   // connectTimeoutMs is also the RPC timeout: storage snapshots of D = 100 take longer than the default 15 s under load
   const backend = await TfchainBackend.connect({ url: chain.url, inclusionTimeoutMs: 120_000, connectTimeoutMs: 120_000 }, { logger: silentLogger() });
@@ -283,7 +265,7 @@ export async function mainReal(argv: string[]): Promise<void> {
     const f = t.ok ? await backend.ensureFarm(farmer, `footprint-${crypto.randomBytes(3).toString("hex")}`) : t;
     if (!f.ok) throw new Error(`farm: [${f.code}] ${f.message}`);
     const farmId = f.id;
-    for (const D of list.map(Number)) {
+    for (const D of deployments) {
       log(`D=${D}: registering a node and a deployer, creating ${D} contracts`);
       const node = key("ed25519");
       const user = key("sr25519");
@@ -340,34 +322,5 @@ export async function mainReal(argv: string[]): Promise<void> {
     await backend.close();
     chain.child.kill("SIGTERM");
   }
-  if (args.json) {
-    process.stdout.write(JSON.stringify({ runtime: "substrate-threefold spec 49 (chopsticks)", billingBlocks, rows }, null, 2) + "\n");
-    return;
-  }
-  const n = (v: number): string => v.toLocaleString("en-US");
-  const out: string[] = [];
-  out.push(`chain-footprint --real: bytes per node-day MEASURED on the tfchain runtime (substrate-threefold spec 49 under chopsticks)`);
-  out.push(`stored = block bytes (signed extrinsics) + state written (key + value of each new or changed TfgridModule/SmartContractModule entry); emitted = events`);
-  out.push(`billing: the runtime's own, measured over ${billingBlocks} blocks and scaled to ${BLOCKS_PER_DAY} blocks a day; contract creation and registration are once, shown apart`);
-  out.push("");
-  out.push("| D | today: stored / emitted (measured) | today: model | ours: stored / emitted (measured) | ratio stored / emitted | once: D contracts / our registration |");
-  out.push("|---|---|---|---|---|---|");
-  for (const r of rows) {
-    const ts = r.today.total.blockBytes + r.today.total.writtenBytes;
-    const os = r.ours.total.blockBytes + r.ours.total.writtenBytes;
-    const onceC = r.today.contractsOnce.blockBytes + r.today.contractsOnce.writtenBytes;
-    const onceR = r.ours.registrationOnce.blockBytes + r.ours.registrationOnce.writtenBytes;
-    out.push(
-      `| ${r.deployments} | ${n(ts)} / ${n(r.today.total.eventBytes)} B | ${n(r.model.stored)} / ${n(r.model.emitted)} B | ${n(os)} / ${n(r.ours.total.eventBytes)} B | ${(ts / os).toFixed(1)}x / ${(r.today.total.eventBytes / Math.max(1, r.ours.total.eventBytes)).toFixed(1)}x | ${n(onceC)} / ${n(onceR)} B |`,
-    );
-  }
-  out.push("");
-  out.push("per item (block bytes, state written, state grown, event bytes):");
-  for (const r of rows) {
-    for (const [name, b] of Object.entries({ ...r.today, ours_proofs: r.ours.proofs, ours_registration: r.ours.registrationOnce })) {
-      if (name === "total") continue;
-      out.push(`  D=${r.deployments} ${name.padEnd(18)} ${String(b.extrinsics).padStart(5)} extrinsics  blocks ${n(b.blockBytes).padStart(10)}  written ${n(b.writtenBytes).padStart(10)} (${b.writes} writes)  grown ${n(b.grownBytes).padStart(9)}  events ${n(b.eventBytes).padStart(10)} (${b.events})`);
-    }
-  }
-  process.stdout.write(out.join("\n") + "\n");
+  return rows;
 }
