@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import Database from "better-sqlite3";
 import type { Reservation } from "../admission/admit";
+import type { Units } from "../capacity/units";
 import { StoreError } from "./errors";
 import { ensurePrivateDir, ensurePrivateFile, FILE_MODE, tighten, type OnTightened } from "./files";
 
@@ -19,22 +20,36 @@ export interface StoredDeployment extends Reservation {
   request: Uint8Array;
 }
 
-/** One change of reservations, in order; the usage meter reads these. */
 /** One admission write: a created or updated reservation with its request, or a delete. */
 export type DeploymentWrite =
   | { kind: "create" | "update"; res: Reservation; request: Uint8Array }
   | { kind: "delete"; res: Reservation; atMs: number };
 
-export interface ReservationEvent {
-  seq: number;
-  atMs: number;
+/** A reservation in force at some time: the last event of a deployment before it, unless a delete. */
+export interface ReservationAt {
   deploymentId: number;
   twinId: number;
   version: number;
-  kind: "create" | "update" | "delete";
-  units: string; // JSON of Units after the change (zeros on delete)
+  units: Units;
 }
 
+/** One change of reservations, in order (`seq`), with the units after it (zeros on a delete); the usage meter reads these. */
+export interface ReservationEvent extends ReservationAt {
+  seq: number;
+  atMs: number;
+  kind: "create" | "update" | "delete";
+}
+
+const NO_UNITS: Units = { cru: 0, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 };
+
+/**
+ * The store's own tables (schema module "core"), owned by this class: `deployments` and
+ * `tombstones` (admission's durable state, written by the Ledger through applyDeploymentWrites),
+ * `reservation_events` (every accepted change, in order: what usage metering bills from, read
+ * through reservationsAt and reservationEvents) and `counters`; `meta` and `schema_versions` are
+ * made at open. Other modules own theirs: usage_proofs, usage_records and usage_head (UsageOutbox,
+ * agent/usage/outbox.ts), usage_uptime (UptimeLog, agent/usage/uptime.ts).
+ */
 const CORE_SCHEMA = [
   `CREATE TABLE deployments (
      id INTEGER PRIMARY KEY,
@@ -57,6 +72,9 @@ const CORE_SCHEMA = [
      units TEXT NOT NULL
    )`,
   `CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
+  // step 5: the index the usage meter's reads by time use (IF NOT EXISTS: older stores have it
+  // from the "usage" module's first migration, which made it before the store owned it)
+  `CREATE INDEX IF NOT EXISTS reservation_events_at ON reservation_events(at_ms)`,
 ];
 
 /**
@@ -335,13 +353,13 @@ export class Store {
       )
       .run({ ...res, units: JSON.stringify(res.units), request: Buffer.from(request) });
     this.db.prepare(`DELETE FROM tombstones WHERE id = ?`).run(res.id);
-    this.insertEvent(res.updatedMs, res.id, res.twinId, res.version, kind, JSON.stringify(res.units));
+    this.insertEvent(res.updatedMs, res.id, res.twinId, res.version, kind, res.units);
   }
 
   private deleteRows(res: Reservation, atMs: number): void {
     this.db.prepare(`DELETE FROM deployments WHERE id = ?`).run(res.id);
     this.db.prepare(`INSERT INTO tombstones (id, version, deleted_ms) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET version = excluded.version, deleted_ms = excluded.deleted_ms`).run(res.id, res.version, atMs);
-    this.insertEvent(atMs, res.id, res.twinId, res.version, "delete", JSON.stringify({ cru: 0, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }));
+    this.insertEvent(atMs, res.id, res.twinId, res.version, "delete", NO_UNITS);
   }
 
   /**
@@ -349,21 +367,33 @@ export class Store {
    * written before it, so "in force at t" (the last event before t) and "the events in [a, b)"
    * always agree and the usage meter bills one consistent timeline.
    */
-  private insertEvent(atMs: number, id: number, twinId: number, version: number, kind: string, units: string): void {
+  private insertEvent(atMs: number, id: number, twinId: number, version: number, kind: ReservationEvent["kind"], units: Units): void {
     this.db
       .prepare(
         `INSERT INTO reservation_events (at_ms, deployment_id, twin_id, version, kind, units)
          VALUES (MAX(?, COALESCE((SELECT at_ms FROM reservation_events ORDER BY seq DESC LIMIT 1), 0)), ?, ?, ?, ?, ?)`,
       )
-      .run(atMs, id, twinId, version, kind, units);
+      .run(atMs, id, twinId, version, kind, JSON.stringify(units));
   }
 
-  /** Reservation events with at_ms in [fromMs, toMs), in order. */
+  /** Reservation events with fromMs <= at_ms < toMs, in order (their times never decrease: insertEvent). */
   reservationEvents(fromMs: number, toMs: number): ReservationEvent[] {
     const rows = this.db
       .prepare(`SELECT seq, at_ms, deployment_id, twin_id, version, kind, units FROM reservation_events WHERE at_ms >= ? AND at_ms < ? ORDER BY seq`)
       .all(fromMs, toMs) as Array<{ seq: number; at_ms: number; deployment_id: number; twin_id: number; version: number; kind: ReservationEvent["kind"]; units: string }>;
-    return rows.map((r) => ({ seq: r.seq, atMs: r.at_ms, deploymentId: r.deployment_id, twinId: r.twin_id, version: r.version, kind: r.kind, units: r.units }));
+    return rows.map((r) => ({ seq: r.seq, atMs: r.at_ms, deploymentId: r.deployment_id, twinId: r.twin_id, version: r.version, kind: r.kind, units: JSON.parse(r.units) as Units }));
+  }
+
+  /** Reservations in force at `atMs`: the last event before it of every deployment, unless a delete; by deployment id. */
+  reservationsAt(atMs: number): ReservationAt[] {
+    const rows = this.db
+      .prepare(
+        `SELECT e.deployment_id, e.twin_id, e.version, e.kind, e.units FROM reservation_events e
+         JOIN (SELECT deployment_id, MAX(seq) AS seq FROM reservation_events WHERE at_ms < ? GROUP BY deployment_id) last ON last.seq = e.seq
+         ORDER BY e.deployment_id`,
+      )
+      .all(atMs) as Array<{ deployment_id: number; twin_id: number; version: number; kind: string; units: string }>;
+    return rows.filter((r) => r.kind !== "delete").map((r) => ({ deploymentId: r.deployment_id, twinId: r.twin_id, version: r.version, units: JSON.parse(r.units) as Units }));
   }
 
   counter(name: string): number {

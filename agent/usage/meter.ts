@@ -14,7 +14,7 @@ import { addAmounts, zeroAmounts, type UsageAmounts, type UsageRecord } from "..
  * rounded record amounts, so a verifier can add up the leaves and get the header's totals exactly.
  */
 
-/** A reservation in force (usage/outbox.ts ReservationAt has this shape). */
+/** A reservation in force (the store's ReservationAt, agent/store/store.ts, has this shape). */
 export interface MeterReservation {
   deploymentId: number;
   twinId: number;
@@ -22,7 +22,7 @@ export interface MeterReservation {
   units: Units;
 }
 
-/** A change of reservations (usage/outbox.ts ReservationChange has this shape); units are those after the change. */
+/** A change of reservations (the store's ReservationEvent has this shape); units are those after the change. */
 export interface MeterEvent extends MeterReservation {
   atMs: number;
   kind: "create" | "update" | "delete";

@@ -1,14 +1,22 @@
-import type { Units } from "../capacity/units";
+import type { BuiltProof, ProofHead } from "../proofs/build";
 import type { Store } from "../store/store";
 
 /**
- * The usage tables of the agent's store (module "usage"): the agent's up-time intervals, the
- * proof outbox and the per-deployment records each proof commits to. Every write that matters is
- * one SQLite transaction in the store's WAL with synchronous=FULL, so it is on disk when it returns.
+ * Owner of the proof tables of the agent's store (schema module "usage"): `usage_proofs` (the
+ * proof outbox: each proof, its envelope and its delivery state), `usage_records` (the records every
+ * proof commits to, served to auditors) and `usage_head` (where the next proof goes on from; one
+ * row). They change together: appending a proof writes it, its records and the new head in one
+ * transaction. Nothing else reads or writes them. Every write is one SQLite transaction in the
+ * store's WAL with synchronous=FULL, so it is on disk when it returns.
+ *
+ * Not here: the reservation events (the store's, read through Store.reservationsAt and
+ * Store.reservationEvents) and the up-time intervals (UptimeLog, ./uptime.ts).
  */
 const USAGE_SCHEMA = [
-  `CREATE TABLE usage_uptime (id INTEGER PRIMARY KEY AUTOINCREMENT, start_ms INTEGER NOT NULL, alive_ms INTEGER NOT NULL);
-   CREATE TABLE usage_proofs (
+  // version 1 as agents before the table owners were split applied it, less what now has another
+  // owner: usage_uptime (UptimeLog's "uptime" module) and the index reservation_events_at (the
+  // store's "core" module, step 5). Both are made IF NOT EXISTS there, so stores of either age agree.
+  `CREATE TABLE usage_proofs (
      sequence INTEGER PRIMARY KEY,
      period_start_ms INTEGER NOT NULL,
      period_end_ms INTEGER NOT NULL,
@@ -24,16 +32,17 @@ const USAGE_SCHEMA = [
    );
    CREATE INDEX usage_proofs_pending ON usage_proofs(state, sequence);
    CREATE TABLE usage_records (sequence INTEGER NOT NULL, idx INTEGER NOT NULL, deployment_id INTEGER NOT NULL, record BLOB NOT NULL, PRIMARY KEY (sequence, idx));
-   CREATE INDEX usage_records_deployment ON usage_records(sequence, deployment_id);
-   CREATE INDEX reservation_events_at ON reservation_events(at_ms);`,
+   CREATE INDEX usage_records_deployment ON usage_records(sequence, deployment_id);`,
+  // version 2: the head moves from the store's generic meta table (key "usage.head", JSON with the
+  // hash in hex) to its own one-row table
+  `CREATE TABLE usage_head (id INTEGER PRIMARY KEY CHECK (id = 1), sequence INTEGER NOT NULL, period_end_ms INTEGER NOT NULL, hash BLOB NOT NULL);
+   INSERT INTO usage_head (id, sequence, period_end_ms, hash)
+     SELECT 1, json_extract(value, '$.sequence'), json_extract(value, '$.periodEndMs'), unhex(json_extract(value, '$.hash')) FROM meta WHERE key = 'usage.head';
+   DELETE FROM meta WHERE key = 'usage.head';`,
 ];
 
 /** Where metering goes on from: the end of the last proof (or the agent's first start), its sequence and hash. */
-export interface ChainHead {
-  sequence: number;
-  periodEndMs: number;
-  hash: Uint8Array;
-}
+export type ChainHead = ProofHead;
 
 export interface OutboxProof {
   sequence: number;
@@ -49,20 +58,6 @@ export interface OutboxProof {
   createdMs: number;
   deliveredMs: number | null;
 }
-
-export interface ReservationAt {
-  deploymentId: number;
-  twinId: number;
-  version: number;
-  units: Units;
-}
-
-export interface ReservationChange extends ReservationAt {
-  atMs: number;
-  kind: "create" | "update" | "delete";
-}
-
-const HEAD_KEY = "usage.head";
 
 interface ProofRow {
   sequence: number;
@@ -107,70 +102,39 @@ export class UsageOutbox {
 
   /** The chain head metering continues from; undefined before the first start. */
   head(): ChainHead | undefined {
-    const v = this.store.getMeta(HEAD_KEY);
-    if (!v) return undefined;
-    const o = JSON.parse(v) as { sequence: number; periodEndMs: number; hash: string };
-    return { sequence: o.sequence, periodEndMs: o.periodEndMs, hash: new Uint8Array(Buffer.from(o.hash, "hex")) };
+    const r = this.db.prepare(`SELECT sequence, period_end_ms, hash FROM usage_head WHERE id = 1`).get() as { sequence: number; period_end_ms: number; hash: Buffer } | undefined;
+    return r ? { sequence: r.sequence, periodEndMs: r.period_end_ms, hash: new Uint8Array(r.hash) } : undefined;
   }
 
   private writeHead(h: ChainHead): void {
-    this.store.setMeta(HEAD_KEY, JSON.stringify({ sequence: h.sequence, periodEndMs: h.periodEndMs, hash: Buffer.from(h.hash).toString("hex") }));
+    this.db
+      .prepare(`INSERT INTO usage_head (id, sequence, period_end_ms, hash) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET sequence = excluded.sequence, period_end_ms = excluded.period_end_ms, hash = excluded.hash`)
+      .run(h.sequence, h.periodEndMs, Buffer.from(h.hash));
   }
 
   /** Set the head when there is none yet (first start), or adopt the chain's (the store was lost). */
   setHead(h: ChainHead): void {
-    this.writeHead(h);
-  }
-
-  /** Start an up-time interval; returns its id (alive marks update it). */
-  beginUptime(nowMs: number): number {
-    return this.store.write(() => Number(this.db.prepare(`INSERT INTO usage_uptime (start_ms, alive_ms) VALUES (?, ?)`).run(nowMs, nowMs).lastInsertRowid));
-  }
-
-  markAlive(id: number, nowMs: number): void {
-    this.store.write(() => this.db.prepare(`UPDATE usage_uptime SET alive_ms = MAX(alive_ms, ?) WHERE id = ?`).run(nowMs, id));
-  }
-
-  /** Up-time intervals overlapping [fromMs, toMs). */
-  uptime(fromMs: number, toMs: number): Array<[number, number]> {
-    const rows = this.db.prepare(`SELECT start_ms, alive_ms FROM usage_uptime WHERE alive_ms > ? AND start_ms < ? ORDER BY start_ms`).all(fromMs, toMs) as Array<{ start_ms: number; alive_ms: number }>;
-    return rows.map((r) => [r.start_ms, r.alive_ms]);
-  }
-
-  /** Reservations in force at `atMs`: the last change before it of every deployment, unless a delete. */
-  reservationsAt(atMs: number): ReservationAt[] {
-    const rows = this.db
-      .prepare(
-        `SELECT e.deployment_id, e.twin_id, e.version, e.kind, e.units FROM reservation_events e
-         JOIN (SELECT deployment_id, MAX(seq) AS seq FROM reservation_events WHERE at_ms < ? GROUP BY deployment_id) last ON last.seq = e.seq
-         ORDER BY e.deployment_id`,
-      )
-      .all(atMs) as Array<{ deployment_id: number; twin_id: number; version: number; kind: string; units: string }>;
-    return rows.filter((r) => r.kind !== "delete").map((r) => ({ deploymentId: r.deployment_id, twinId: r.twin_id, version: r.version, units: JSON.parse(r.units) as Units }));
-  }
-
-  /** Reservation changes with fromMs <= at < toMs, in order (the store keeps their times non-decreasing). */
-  changes(fromMs: number, toMs: number): ReservationChange[] {
-    return this.store.reservationEvents(fromMs, toMs).map((e) => ({ atMs: e.atMs, deploymentId: e.deploymentId, twinId: e.twinId, version: e.version, kind: e.kind, units: JSON.parse(e.units) as Units }));
+    this.store.write(() => this.writeHead(h));
   }
 
   /**
    * Put a built proof in the outbox and move the head past it, in ONE transaction: the sequence is
    * taken and the proof is on disk before anything is sent, and a sequence is never used twice.
    */
-  append(p: { sequence: number; periodStartMs: number; periodEndMs: number; header: Uint8Array; envelope: Uint8Array; hash: Uint8Array; records: Array<{ deploymentId: number; bytes: Uint8Array }> }, nowMs: number): void {
+  append(p: BuiltProof, nowMs: number): void {
+    const { sequence, periodStartMs, periodEndMs } = p.header;
     // a full disk: StoreError store_full and nothing written (the period stays open)
     this.store.write(() => this.db.transaction(() => {
       const head = this.head();
-      if (head && (p.sequence !== head.sequence + 1 || p.periodStartMs !== head.periodEndMs)) {
-        throw new Error(`proof ${p.sequence} [${p.periodStartMs}, ${p.periodEndMs}) does not follow the head ${head.sequence} ending at ${head.periodEndMs}`);
+      if (head && (sequence !== head.sequence + 1 || periodStartMs !== head.periodEndMs)) {
+        throw new Error(`proof ${sequence} [${periodStartMs}, ${periodEndMs}) does not follow the head ${head.sequence} ending at ${head.periodEndMs}`);
       }
       this.db
         .prepare(`INSERT INTO usage_proofs (sequence, period_start_ms, period_end_ms, header, envelope, hash, record_count, state, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)`)
-        .run(p.sequence, p.periodStartMs, p.periodEndMs, Buffer.from(p.header), Buffer.from(p.envelope), Buffer.from(p.hash), p.records.length, nowMs);
+        .run(sequence, periodStartMs, periodEndMs, Buffer.from(p.headerBytes), Buffer.from(p.envelope), Buffer.from(p.hash), p.records.length, nowMs);
       const ins = this.db.prepare(`INSERT INTO usage_records (sequence, idx, deployment_id, record) VALUES (?, ?, ?, ?)`);
-      p.records.forEach((r, i) => ins.run(p.sequence, i, r.deploymentId, Buffer.from(r.bytes)));
-      this.writeHead({ sequence: p.sequence, periodEndMs: p.periodEndMs, hash: p.hash });
+      p.records.forEach((r, i) => ins.run(sequence, i, r.deploymentId, Buffer.from(r.bytes)));
+      this.writeHead({ sequence, periodEndMs, hash: p.hash });
     })());
   }
 

@@ -7,16 +7,17 @@ import { seal } from "../identity/envelope";
 import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import { DELIVERY_BUCKETS, type Counter, type Gauge, type Histogram, type Metrics, type MetricsRegistry } from "../metrics/metrics";
-import { inclusionPath, leafHash, merkleRoot } from "../proofs/merkle";
-import { decodeProofHeader, decodeRecord, encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
+import { buildProof, proofTwins } from "../proofs/build";
+import { inclusionPath, leafHash } from "../proofs/merkle";
+import { decodeProofHeader, decodeRecord, ZERO_HASH } from "../proofs/proof";
 import { StoreError } from "../store/errors";
 import type { Store } from "../store/store";
 import { decode, encode, WireError } from "../wire/codec";
 import { rejectionToWire, type UsageStatusView } from "../api/messages";
 import { LISTING_PAGE, LISTING_PAGE_MAX } from "./audit";
 import { meterPeriod } from "./meter";
-import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../billing/twins";
 import { UsageOutbox, type ChainHead } from "./outbox";
+import { UptimeLog } from "./uptime";
 
 /** Where proofs go: the chain (ChainClient is one). Throws when the chain cannot be reached. */
 export interface ProofSink {
@@ -91,6 +92,7 @@ interface UsageMetrics {
  */
 export class UsageService {
   readonly outbox: UsageOutbox;
+  readonly uptime: UptimeLog;
   private readonly log: Logger;
   private readonly metrics: UsageMetrics | null;
   private uptimeId = 0;
@@ -119,6 +121,7 @@ export class UsageService {
     const rate = options.auditRate ?? 20;
     this.auditLimiter = new RequestLimiter({ rate, burst: 2 * rate }, options.auditsPerSecond ?? 200, 10_000, m.now);
     this.outbox = new UsageOutbox(m.store);
+    this.uptime = new UptimeLog(m.store);
     this.retryMs = options.retryMinMs;
     this.metrics = m.metrics
       ? {
@@ -194,8 +197,8 @@ export class UsageService {
    */
   private alive(nowMs: number): boolean {
     return this.tryWrite(() => {
-      if (this.uptimeId === 0) this.uptimeId = this.outbox.beginUptime(this.uptimeStartMs);
-      this.outbox.markAlive(this.uptimeId, nowMs);
+      if (this.uptimeId === 0) this.uptimeId = this.uptime.begin(this.uptimeStartMs);
+      this.uptime.markAlive(this.uptimeId, nowMs);
     });
   }
 
@@ -243,39 +246,23 @@ export class UsageService {
     return built;
   }
 
+  /** Meter the period after `head` from the store, build its proof (agent/proofs/build.ts) and put it in the outbox. */
   private build(head: ChainHead, endMs: number, nowMs: number): void {
     const startMs = head.periodEndMs;
     const network = this.m.network ?? NO_NETWORK_COUNTER;
     const metered = meterPeriod({
       periodStartMs: startMs,
       periodEndMs: endMs,
-      initial: this.outbox.reservationsAt(startMs),
-      events: this.outbox.changes(startMs, endMs),
-      uptime: this.outbox.uptime(startMs, endMs),
+      initial: this.m.store.reservationsAt(startMs),
+      events: this.m.store.reservationEvents(startMs, endMs),
+      uptime: this.uptime.intervals(startMs, endMs),
       network: (id: number) => network.bytes(id, startMs, endMs),
     });
-    const encoded = metered.records.map((r) => ({ deploymentId: r.deploymentId, bytes: encodeRecord(r) }));
-    const twins = twinSubtotals(metered.records).map(encodeTwinSubtotal);
-    const header: ProofHeader = {
-      nodeId: this.options.nodeId,
-      farmId: this.options.farmId,
-      sequence: head.sequence + 1,
-      periodStartMs: startMs,
-      periodEndMs: endMs,
-      previousHash: head.hash,
-      recordCount: encoded.length,
-      totals: metered.totals,
-      recordsRoot: merkleRoot(encoded.map((r) => leafHash(r.bytes))),
-      downtimeMs: metered.downtimeMs,
-      twinsRoot: twinsTree(twins).root,
-      twinCount: twins.length,
-    };
-    const headerBytes = encodeProofHeader(header);
-    const envelope = seal(this.m.signer, DOMAIN.UsageProof, headerBytes);
-    this.outbox.append({ sequence: header.sequence, periodStartMs: startMs, periodEndMs: endMs, header: headerBytes, envelope, hash: proofHash(headerBytes), records: encoded }, nowMs);
+    const proof = buildProof(head, { nodeId: this.options.nodeId, farmId: this.options.farmId, periodEndMs: endMs, ...metered }, this.m.signer);
+    this.outbox.append(proof, nowMs);
     this.metrics?.built.inc({});
     this.log.info(
-      { event: "usage_proof_built", sequence: header.sequence, periodStartMs: startMs, periodEndMs: endMs, records: encoded.length, downtimeMs: metered.downtimeMs, cuMicroHours: metered.totals.cuMicroHours.toString(), suMicroHours: metered.totals.suMicroHours.toString() },
+      { event: "usage_proof_built", sequence: proof.header.sequence, periodStartMs: startMs, periodEndMs: endMs, records: proof.records.length, downtimeMs: metered.downtimeMs, cuMicroHours: metered.totals.cuMicroHours.toString(), suMicroHours: metered.totals.suMicroHours.toString() },
       "usage proof built",
     );
   }
@@ -326,7 +313,7 @@ export class UsageService {
    */
   private twinsOf(p: { sequence: number; header: Uint8Array }): Uint8Array[] {
     if (!decodeProofHeader(p.header).twinsRoot) return [];
-    return twinSubtotals(this.outbox.records(p.sequence).map((r) => decodeRecord(r.bytes))).map(encodeTwinSubtotal);
+    return proofTwins(this.outbox.records(p.sequence).map((r) => decodeRecord(r.bytes)));
   }
 
   /** Send pending proofs, oldest first, until the outbox is empty or the chain is away. */
