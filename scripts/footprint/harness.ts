@@ -18,10 +18,10 @@ import { DOMAIN } from "../../agent/identity/domains";
 import { open, sameKey, seal } from "../../agent/identity/envelope";
 import { signerFromSeed, type Signer } from "../../agent/identity/keys";
 import { silentLogger } from "../../agent/log/logger";
-import { leafHash, merkleRoot } from "../../agent/proofs/merkle";
-import { encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../../agent/proofs/proof";
+import { buildProof, headAfter, type ProofHead } from "../../agent/proofs/build";
+import { hashesEqual } from "../../agent/proofs/merkle";
+import { ZERO_HASH } from "../../agent/proofs/proof";
 import { meterPeriod, type MeterReservation } from "../../agent/usage/meter";
-import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../../agent/billing/twins";
 import { decode, encode } from "../../agent/wire/codec";
 import { tfchainModel, type TfchainModelOptions } from "./model";
 
@@ -168,7 +168,7 @@ export function measureOurs(D: number, periodSeconds: number, days: number, twin
     const envelopeBytes: number[] = [];
     let auditRecords = 0;
     let auditRecordBytes = 0;
-    let previousHash: Uint8Array = ZERO_HASH;
+    let head: ProofHead = { sequence: 0, periodEndMs: T0, hash: ZERO_HASH };
     for (let k = 0; k < periods; k++) {
       const start = T0 + k * periodMs;
       const end = start + periodMs;
@@ -182,32 +182,14 @@ export function measureOurs(D: number, periodSeconds: number, days: number, twin
         network: (id) => trafficBytes(id, k, periodSeconds),
       });
       if (metered.records.length !== D || metered.downtimeMs !== 0) throw new Error(`period ${k}: metered ${metered.records.length} records and ${metered.downtimeMs} ms of downtime, expected ${D} and 0`);
-      const encoded = metered.records.map(encodeRecord);
-      auditRecords += encoded.length;
-      auditRecordBytes += encoded.reduce((s, b) => s + b.length, 0);
-      const header: ProofHeader = {
-        nodeId: NODE_ID,
-        farmId: FARM_ID,
-        sequence: k + 1,
-        periodStartMs: start,
-        periodEndMs: end,
-        previousHash,
-        recordCount: encoded.length,
-        totals: metered.totals,
-        recordsRoot: merkleRoot(encoded.map(leafHash)),
-        downtimeMs: metered.downtimeMs,
-      };
-      // billing (docs/billing.md): the header commits to the twin subtotals, which travel with it
-      const subtotals = twinSubtotals(metered.records).map(encodeTwinSubtotal);
-      header.twinsRoot = twinsTree(subtotals).root;
-      header.twinCount = subtotals.length;
-      const headerBytes = encodeProofHeader(header);
-      const envelope = seal(nodeKey, DOMAIN.UsageProof, headerBytes);
-      const submission = encode("ProofSubmission", { proof: envelope, twins: subtotals });
+      // the proof as the agent builds it (agent/proofs/build.ts); billing (docs/billing.md): the twin subtotals travel with it
+      const proof = buildProof(head, { nodeId: NODE_ID, farmId: FARM_ID, periodEndMs: end, ...metered }, nodeKey);
+      auditRecords += proof.records.length;
+      auditRecordBytes += proof.records.reduce((s, r) => s + r.bytes.length, 0);
+      const submission = encode("ProofSubmission", { proof: proof.envelope, twins: proof.twins });
       const r = expectOk(`proof.settle (sequence ${k + 1}, ${D} deployments, ${twins} twins)`, server.handle("proof.settle", submission), chainKey.publicKey);
-      const hash = proofHash(headerBytes);
-      if (!sameKey(new Uint8Array(r.proofHash), hash)) throw new Error(`proof ${k + 1}: the chain answered proof hash ${Buffer.from(r.proofHash).toString("hex")}, expected ${Buffer.from(hash).toString("hex")}`);
-      previousHash = hash;
+      if (!hashesEqual(new Uint8Array(r.proofHash), proof.hash)) throw new Error(`proof ${k + 1}: the chain answered proof hash ${Buffer.from(r.proofHash).toString("hex")}, expected ${Buffer.from(proof.hash).toString("hex")}`);
+      head = headAfter(proof);
       envelopeBytes.push(submission.length);
     }
     void server.close();
@@ -233,7 +215,7 @@ export function measureOurs(D: number, periodSeconds: number, days: number, twin
       eventsByKind: Object.fromEntries(bus.byKind),
       auditRecords,
       auditRecordBytes,
-      lastProofHash: Buffer.from(previousHash).toString("hex"),
+      lastProofHash: Buffer.from(head.hash).toString("hex"),
     };
   } finally {
     store.close();
