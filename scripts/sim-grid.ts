@@ -40,7 +40,7 @@ import { silentLogger } from "../agent/log/logger";
 import { FileRegistry } from "../agent/registry/file";
 import { Store } from "../agent/store/store";
 import { intOption, scriptFail } from "./script-util";
-import { machine, percentile, report, type Row } from "./bench/report";
+import { machine, percentile, phase, report, type Row } from "./bench/report";
 
 const fail = (m: string): never => scriptFail("sim-grid", m);
 function opt(flag: string, def: number, min: number, max: number): number {
@@ -194,6 +194,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(regFile, JSON.stringify({ twins: [], nodes: signers.map((s, i) => ({ id: i + 1, farmId: farmOf(i), twinId: i + 1, publicKey: toHex(s.publicKey) })) }));
     const registry = new FileRegistry(regFile);
 
+    phase(`start ${N} agents`);
     const tStart = Date.now();
     const BATCH = 10;
     for (let i = 0; i < N; i += BATCH) {
@@ -201,12 +202,14 @@ async function main(): Promise<void> {
       sims.push(...batch);
     }
     const farmSize = (f: number) => sims.filter((s) => s.farmId === f).length;
+    phase("settle: every agent holds its farm");
     // settle: every agent holds its farm
     const settleEnd = Date.now() + 120_000;
     while (sims.some((s) => s.seen.size < farmSize(s.farmId) - 1) && Date.now() < settleEnd) await new Promise((r) => setTimeout(r, 100));
     const startS = (Date.now() - tStart) / 1000;
     const complete = sims.filter((s) => s.seen.size >= farmSize(s.farmId) - 1).length;
 
+    phase(`convergence: ${CHANGES} changes`);
     // convergence: change one agent's ledger, wait until every farm peer accepted that sequence
     const conv: number[] = [];
     let nextId = 1;
@@ -234,6 +237,7 @@ async function main(): Promise<void> {
       conv.push(await done);
       for (const p of peers) p.onSeen = undefined;
     }
+    phase("bare fan-out baseline");
     // baseline: a bare NATS fan-out of one message to as many subscribers (one per agent connection)
     const fanSize = Math.max(...Array.from({ length: F }, (_, f) => farmSize(f + 1))) - 1;
     const fan: number[] = [];
@@ -267,6 +271,7 @@ async function main(): Promise<void> {
       { name: `convergence p99 (${CHANGES} changes)`, value: c99, unit: "ms", baseline: { name: "bare fan-out p99", value: fs99 }, ratio: c99 / fs99, target: { text: `p99 <= ${convTarget} ms at ${N <= 100 ? 100 : 1000} agents`, met: c99 <= convTarget }, note: c99 > convTarget ? `each of the ${fanSize} simulated peers verifies the signature on this machine's ${os.cpus().length} cores: ${fanSize} verifies per change here, one per machine on the grid` : undefined },
     );
 
+    phase("catch-up of a newcomer");
     // catch-up: a new agent joins farm 1 and must hold the whole farm
     {
       const i = N; // its key is the last one in the registry
@@ -281,6 +286,7 @@ async function main(): Promise<void> {
       sims.push(sim);
     }
 
+    phase("find over every agent");
     // find over every agent: raw replies to the first K and to the end, then the verified client
     {
       const nc = await connect({ servers: server.url });
@@ -313,6 +319,7 @@ async function main(): Promise<void> {
       );
     }
 
+    phase(`bytes per node per hour: idle ${IDLE_S} s`);
     // bytes per node per hour: /connz over an idle period (heartbeats only)
     {
       const ids = new Set(sims.map((s) => `sim-${s.nodeId}`));
@@ -348,6 +355,7 @@ async function main(): Promise<void> {
 
     const cpu = process.cpuUsage(cpu0);
     rows.push({ name: "CPU of the simulation process (all agents), whole run", value: (cpu.user + cpu.system) / 1e6, unit: "s" });
+    phase("Serf baseline");
     rows.push(...(await runSerf(Math.min(N, 100), root)));
     report({ bench: `sim-grid-${N}`, title: `sim-grid: ${N} agents in ${F} farm(s), one process, heartbeat ${HEARTBEAT_S} s; ${machine()}`, rows });
   } finally {

@@ -13,6 +13,10 @@ import { machine, markdown, table, type BenchReport, type RunMeta } from "./repo
 const root = path.join(__dirname, "..", "..", "..");
 const dist = path.join(__dirname, "..");
 const quick = process.argv.includes("--quick");
+/** print each bench's phases as they start (stderr) */
+const verbose = process.argv.includes("--verbose");
+/** the whole run's budget, seconds: `npm run bench` within 10 minutes, `bench:quick` under one */
+const BUDGET_S = quick ? 55 : 590;
 
 interface Step {
   bench: string;
@@ -38,25 +42,43 @@ const QUICK: Step[] = [
   { bench: "sim-grid-20", script: "sim-grid.js", args: ["--agents", "20", "--farms", "1", "--changes", "5", "--heartbeat", "3", "--idle", "4", "--no-serf"], timeoutS: 40 },
 ];
 
-function run(step: Step): Promise<BenchReport> {
+function run(step: Step, timeoutS: number): Promise<BenchReport> {
   return new Promise((resolve, reject) => {
     // its own process group: a timeout kills the bench with what it started (nats-server, agents, serf)
     const child = spawn(process.execPath, [path.join(dist, step.script), ...step.args, "--json"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const t0 = Date.now();
     let out = "";
     let err = "";
+    /** the phase the bench last said it entered (report.ts phase()), and when */
+    let phase = "starting";
+    let phaseAt = 0;
+    let partial = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    child.stderr.on("data", (d: Buffer) => {
+      partial += d.toString();
+      const lines = partial.split("\n");
+      partial = lines.pop() ?? "";
+      for (const l of lines) {
+        const m = /^bench-phase: (.*)$/.exec(l);
+        if (m) {
+          phase = m[1];
+          phaseAt = (Date.now() - t0) / 1000;
+          if (verbose) process.stderr.write(`  ${step.bench} ${phaseAt.toFixed(1)} s: ${phase}\n`);
+        } else err = (err + l + "\n").slice(-2000);
+      }
+    });
     const timer = setTimeout(() => {
       try {
         process.kill(-child.pid!, "SIGKILL");
       } catch {
         child.kill("SIGKILL");
       }
-    }, step.timeoutS * 1000);
+    }, timeoutS * 1000);
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
       const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
-      if (code !== 0 || !line) return reject(new Error(signal === "SIGKILL" ? `timed out after ${step.timeoutS} s` : `exited ${code}: ${err.trim().split("\n").slice(-3).join(" ")}`));
+      const where = `in phase "${phase}" (entered at ${phaseAt.toFixed(0)} s)`;
+      if (code !== 0 || !line) return reject(new Error(signal === "SIGKILL" ? `timed out after ${timeoutS} s ${where}` : `exited ${code} ${where}: ${(err + partial).trim().split("\n").slice(-3).join(" ")}`));
       const parsed = JSON.parse(line);
       // cli-start prints its own JSON shape: rows of command, medianMs, ratio
       if (!parsed.bench) {
@@ -121,8 +143,14 @@ async function main(): Promise<void> {
   const failures: RunMeta["failures"] = [];
   for (const s of steps) {
     process.stderr.write(`bench: ${s.bench} ...\n`);
+    // a bench gets its own timeout, and never more than what is left of the run's budget
+    const left = Math.floor(BUDGET_S - (Date.now() - t0) / 1000);
+    if (left < 5) {
+      failures.push({ bench: s.bench, error: `not run: the run's budget of ${BUDGET_S} s was used up` });
+      continue;
+    }
     try {
-      const r = await run(s);
+      const r = await run(s, Math.min(s.timeoutS, left));
       reports.push(r);
       process.stdout.write(table(r) + "\n\n");
     } catch (err) {
