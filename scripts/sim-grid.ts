@@ -40,7 +40,8 @@ import { silentLogger } from "../agent/log/logger";
 import { FileRegistry } from "../agent/registry/file";
 import { Store } from "../agent/store/store";
 import { intOption, scriptFail } from "./script-util";
-import { machine, percentile, report, type Row } from "./bench/report";
+import { machine, percentile, phase, report, type Row } from "./bench/report";
+import { describe, profiled } from "./bench/profile";
 
 const fail = (m: string): never => scriptFail("sim-grid", m);
 function opt(flag: string, def: number, min: number, max: number): number {
@@ -104,6 +105,13 @@ async function startServer(dir: string): Promise<{ url: string; monitor: number;
   return { url, monitor, child };
 }
 
+/** How long the event loop takes to come back to a timer of 0 ms: the process's backlog. */
+async function loopLagMs(): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, 0));
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
 function deployInput(id: number) {
   const r = parseDeployment({ id, twinId: 1, version: 1, workloads: [{ name: "d", type: "zmount", size: "1GiB" }] });
   if (!r.ok) throw new Error(r.error.message);
@@ -117,7 +125,8 @@ async function startAgent(i: number, signer: Signer, url: string, registry: File
   fs.mkdirSync(dir, { recursive: true });
   const store = Store.open(dir);
   const ledger = new Ledger({ power: "up", rented: false, policy: DEFAULT_POLICY }, { store, logger: log, now: Date.now, metrics: null }, { cru: 64, mru: 256 * GiB, sru: 100_000 * GiB, hru: 0, ipv4u: 4, gpu: 0 });
-  const nc = await connect({ servers: url, name: `sim-${nodeId}`, timeout: 60_000 }); // a loaded machine: 1,000 connections take a while
+  // a loaded machine: 1,000 connections take a while; a dial that times out is tried again
+  const nc = await connect({ servers: url, name: `sim-${nodeId}`, timeout: 20_000, waitOnFirstConnect: true, maxReconnectAttempts: 20, reconnectTimeWait: 500 });
   const gossip = new Gossip({ ...GOSSIP_DEFAULTS, nodeId, farmId, twinId: nodeId, heartbeatMs: HEARTBEAT_S * 1000 }, { nc, subjects, ledger, store, registry, signer, logger: log, metrics: null, now: Date.now });
   const sim: Sim = { nodeId, farmId, nc, ledger, gossip, store, seen: new Map() };
   // observe (not change) the view: when it accepts an announcement, note its node and sequence
@@ -194,46 +203,59 @@ async function main(): Promise<void> {
     fs.writeFileSync(regFile, JSON.stringify({ twins: [], nodes: signers.map((s, i) => ({ id: i + 1, farmId: farmOf(i), twinId: i + 1, publicKey: toHex(s.publicKey) })) }));
     const registry = new FileRegistry(regFile);
 
+    phase(`start ${N} agents`);
     const tStart = Date.now();
     const BATCH = 10;
     for (let i = 0; i < N; i += BATCH) {
       const batch = await Promise.all(Array.from({ length: Math.min(BATCH, N - i) }, (_, k) => startAgent(i + k, signers[i + k], server.url, registry, root)));
       sims.push(...batch);
+      // let the process catch up (the new agents' announcements and sync answers are verified by
+      // their farms) before starting more: on a loaded machine, starting faster than the agents can
+      // verify only queues work until connections time out
+      const until = Date.now() + 10_000;
+      while ((await loopLagMs()) > 20 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     }
     const farmSize = (f: number) => sims.filter((s) => s.farmId === f).length;
+    phase("settle: every agent holds its farm");
     // settle: every agent holds its farm
     const settleEnd = Date.now() + 120_000;
     while (sims.some((s) => s.seen.size < farmSize(s.farmId) - 1) && Date.now() < settleEnd) await new Promise((r) => setTimeout(r, 100));
     const startS = (Date.now() - tStart) / 1000;
     const complete = sims.filter((s) => s.seen.size >= farmSize(s.farmId) - 1).length;
 
+    phase(`convergence: ${CHANGES} changes`);
     // convergence: change one agent's ledger, wait until every farm peer accepted that sequence
-    const conv: number[] = [];
     let nextId = 1;
-    for (let c = 0; c < CHANGES; c++) {
-      const src = sims[(c * 7919) % sims.length];
-      const peers = sims.filter((s) => s.farmId === src.farmId && s !== src);
-      await new Promise((r) => setTimeout(r, 100)); // past the announcer's window: a leading-edge change
-      const seqBefore = src.gossip.announcer.current().announcement.sequence;
-      let t0 = 0n;
-      const done = new Promise<number>((resolve) => {
-        let left = peers.length;
-        const timer = setTimeout(() => resolve(NaN), 10_000);
-        for (const p of peers)
-          p.onSeen = (node, seq) => {
-            if (node !== src.nodeId || seq <= seqBefore) return;
-            p.onSeen = undefined;
-            if (--left === 0) {
-              clearTimeout(timer);
-              resolve(Number(process.hrtime.bigint() - t0) / 1e6);
-            }
-          };
-      });
-      t0 = process.hrtime.bigint();
-      src.ledger.deploy(deployInput(nextId++), new Uint8Array(8));
-      conv.push(await done);
-      for (const p of peers) p.onSeen = undefined;
-    }
+    const converge = async (changes: number, offset: number): Promise<number[]> => {
+      const conv: number[] = [];
+      for (let c = offset; c < offset + changes; c++) {
+        const src = sims[(c * 7919) % sims.length];
+        const peers = sims.filter((s) => s.farmId === src.farmId && s !== src);
+        await new Promise((r) => setTimeout(r, 100)); // past the announcer's window: a leading-edge change
+        const seqBefore = src.gossip.announcer.current().announcement.sequence;
+        let t0 = 0n;
+        const done = new Promise<number>((resolve) => {
+          let left = peers.length;
+          const timer = setTimeout(() => resolve(NaN), 10_000);
+          for (const p of peers)
+            p.onSeen = (node, seq) => {
+              if (node !== src.nodeId || seq <= seqBefore) return;
+              p.onSeen = undefined;
+              if (--left === 0) {
+                clearTimeout(timer);
+                resolve(Number(process.hrtime.bigint() - t0) / 1e6);
+              }
+            };
+        });
+        t0 = process.hrtime.bigint();
+        src.ledger.deploy(deployInput(nextId++), new Uint8Array(8));
+        conv.push(await done);
+        for (const p of peers) p.onSeen = undefined;
+      }
+      return conv;
+    };
+    const conv = await converge(CHANGES, 0);
+    phase("bare fan-out baseline");
     // baseline: a bare NATS fan-out of one message to as many subscribers (one per agent connection)
     const fanSize = Math.max(...Array.from({ length: F }, (_, f) => farmSize(f + 1))) - 1;
     const fan: number[] = [];
@@ -260,13 +282,27 @@ async function main(): Promise<void> {
     const c50 = percentile(conv, 50);
     const c99 = percentile(conv, 99);
     const convTarget = N <= 100 ? 50 : 250;
+    let convLimits: string | undefined;
+    if (c99 > convTarget) {
+      // evidence: the same changes again under the CPU profiler, and the CPU this process spent per change
+      phase("convergence under the profiler (evidence)");
+      const k = Math.min(10, CHANGES);
+      const cpuA = process.cpuUsage();
+      const tA = process.hrtime.bigint();
+      const { result, summary } = await profiled(`sim-grid-${N}-convergence`, () => converge(k, CHANGES));
+      const cpu = process.cpuUsage(cpuA);
+      const wallMs = Number(process.hrtime.bigint() - tA) / 1e6 - k * 100; // without the 100 ms pauses
+      const cpuPerChange = (cpu.user + cpu.system) / 1000 / k;
+      convLimits = `this process (all ${sims.length} agents) used ${cpuPerChange.toFixed(1)} ms of CPU per change (${fanSize} accept paths, one per simulated peer, plus heartbeats) against a convergence p50 of ${percentile(result, 50).toFixed(1)} ms in these ${k} changes (${((cpuPerChange * k) / Math.max(1, wallMs) * 100).toFixed(0)}% of one core busy while converging); ${describe(summary)}`;
+    }
     rows.push(
       { name: `start ${N} agents in ${F} farm(s) until each holds its farm`, value: startS, unit: "s", note: `${complete}/${N} complete` },
       { name: `bare NATS fan-out to ${fanSize} subscribers, p50 (baseline)`, value: fs50, unit: "ms" },
       { name: `convergence p50: a change on one agent until all ${fanSize} farm peers hold it`, value: c50, unit: "ms", baseline: { name: "bare fan-out p50", value: fs50 }, ratio: c50 / fs50 },
-      { name: `convergence p99 (${CHANGES} changes)`, value: c99, unit: "ms", baseline: { name: "bare fan-out p99", value: fs99 }, ratio: c99 / fs99, target: { text: `p99 <= ${convTarget} ms at ${N <= 100 ? 100 : 1000} agents`, met: c99 <= convTarget }, note: c99 > convTarget ? `each of the ${fanSize} simulated peers verifies the signature on this machine's ${os.cpus().length} cores: ${fanSize} verifies per change here, one per machine on the grid` : undefined },
+      { name: `convergence p99 (${CHANGES} changes)`, value: c99, unit: "ms", baseline: { name: "bare fan-out p99", value: fs99 }, ratio: c99 / fs99, target: { text: `p99 <= ${convTarget} ms at ${N <= 100 ? 100 : 1000} agents`, met: c99 <= convTarget }, note: c99 > convTarget ? `each of the ${fanSize} simulated peers verifies the signature in this one process: ${fanSize} verifies per change on one core here, one per machine on the grid` : undefined, limits: convLimits },
     );
 
+    phase("catch-up of a newcomer");
     // catch-up: a new agent joins farm 1 and must hold the whole farm
     {
       const i = N; // its key is the last one in the registry
@@ -281,6 +317,7 @@ async function main(): Promise<void> {
       sims.push(sim);
     }
 
+    phase("find over every agent");
     // find over every agent: raw replies to the first K and to the end, then the verified client
     {
       const nc = await connect({ servers: server.url });
@@ -313,6 +350,7 @@ async function main(): Promise<void> {
       );
     }
 
+    phase(`bytes per node per hour: idle ${IDLE_S} s`);
     // bytes per node per hour: /connz over an idle period (heartbeats only)
     {
       const ids = new Set(sims.map((s) => `sim-${s.nodeId}`));
@@ -348,6 +386,7 @@ async function main(): Promise<void> {
 
     const cpu = process.cpuUsage(cpu0);
     rows.push({ name: "CPU of the simulation process (all agents), whole run", value: (cpu.user + cpu.system) / 1e6, unit: "s" });
+    phase("Serf baseline");
     rows.push(...(await runSerf(Math.min(N, 100), root)));
     report({ bench: `sim-grid-${N}`, title: `sim-grid: ${N} agents in ${F} farm(s), one process, heartbeat ${HEARTBEAT_S} s; ${machine()}`, rows });
   } finally {

@@ -34,9 +34,10 @@ export interface KeyFile {
 }
 
 /*
- * ed25519, hex and SS58 addresses need nothing but node's crypto. sr25519 needs @polkadot's WASM
- * crypto, which takes a third of a second and ~350 modules to load: it is required only when an
- * sr25519 key is used (cryptoReady(), an sr25519 key file, an sr25519 signature to check).
+ * ed25519, hex and SS58 addresses need nothing but node's crypto; sr25519 verification needs only
+ * @scure/sr25519 (pure JS). @polkadot's WASM crypto, which takes a third of a second, ~350 modules
+ * and ~19 MB of RSS to load, is required only to SIGN with an sr25519 key (cryptoReady(), an sr25519
+ * key file) and by the tfchain backend.
  */
 type UtilCrypto = typeof import("@polkadot/util-crypto");
 let utilCryptoModule: UtilCrypto | null = null;
@@ -46,7 +47,7 @@ function utilCrypto(): UtilCrypto {
 }
 
 let ready: Promise<boolean> | null = null;
-/** sr25519 needs the WASM crypto loaded once per process: await this before signing or verifying sr25519. */
+/** sr25519 signing needs the WASM crypto loaded once per process: await this before signing with sr25519. */
 export function cryptoReady(): Promise<boolean> {
   if (!ready) ready = utilCrypto().cryptoWaitReady();
   return ready;
@@ -157,9 +158,8 @@ function ed25519PublicKey(pub: Uint8Array): crypto.KeyObject {
 }
 
 /**
- * Verify a signature. ed25519 goes through node's native crypto, sr25519 through
- * @polkadot/util-crypto (needs `await cryptoReady()` first: without it this throws, as a bug,
- * rather than answer false for a good signature). Never throws on bad input: returns false.
+ * Verify a signature. ed25519 goes through node's native crypto, sr25519 through @scure/sr25519
+ * (what @polkadot/util-crypto uses; no WASM needed). Never throws on bad input: returns false.
  */
 export function verify(scheme: SchemeName, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== 32 || signature.length !== 64) return false;
@@ -170,13 +170,23 @@ export function verify(scheme: SchemeName, publicKey: Uint8Array, message: Uint8
       return false;
     }
   }
-  const uc = utilCrypto();
-  if (!uc.cryptoIsReady()) throw new Error("sr25519 verification before the WASM crypto is loaded: await cryptoReady() (or schemeReady) first");
   try {
-    return uc.sr25519Verify(message, signature, publicKey);
+    return sr25519().verify(message, signature, publicKey);
   } catch {
     return false;
   }
+}
+
+type ScureSr25519 = typeof import("@scure/sr25519");
+let sr25519Module: ScureSr25519 | null = null;
+/**
+ * sr25519 verification is @scure/sr25519 (pure JS, synchronous): the very function
+ * @polkadot/util-crypto 14's sr25519Verify calls, without loading util-crypto itself (~19 MB of
+ * RSS with its WASM) into a daemon that only checks signatures.
+ */
+function sr25519(): ScureSr25519 {
+  if (!sr25519Module) sr25519Module = require("@scure/sr25519") as ScureSr25519;
+  return sr25519Module;
 }
 
 export function verifyDomain(scheme: SchemeName, publicKey: Uint8Array, domain: Domain, payload: Uint8Array, signature: Uint8Array): boolean {

@@ -13,6 +13,10 @@ import { machine, markdown, table, type BenchReport, type RunMeta } from "./repo
 const root = path.join(__dirname, "..", "..", "..");
 const dist = path.join(__dirname, "..");
 const quick = process.argv.includes("--quick");
+/** print each bench's phases as they start (stderr) */
+const verbose = process.argv.includes("--verbose");
+/** the whole run's budget, seconds: `npm run bench` within 10 minutes, `bench:quick` under one */
+const BUDGET_S = quick ? 55 : 590;
 
 interface Step {
   bench: string;
@@ -21,42 +25,61 @@ interface Step {
   timeoutS: number;
 }
 
+// timeouts: what each needs on a quiet 2-core machine, with room; together within BUDGET_S
 const FULL: Step[] = [
-  { bench: "node-api", script: "bench/node-api.js", args: ["--n", "2000", "--wire", "200"], timeoutS: 150 },
-  { bench: "gossip", script: "bench/gossip.js", args: ["--n", "5000"], timeoutS: 150 },
-  { bench: "proofs", script: "bench/proofs.js", args: ["--n", "100"], timeoutS: 150 },
-  { bench: "footprint", script: "bench/footprint.js", args: ["--peers", "1000", "--window", "10"], timeoutS: 120 },
-  { bench: "sim-grid-100", script: "sim-grid.js", args: ["--agents", "100", "--farms", "1", "--changes", "50"], timeoutS: 300 },
-  { bench: "sim-grid-1000", script: "sim-grid.js", args: ["--agents", "1000", "--farms", "10", "--changes", "30", "--no-serf"], timeoutS: 360 },
-  { bench: "cli-start", script: "bench/cli-start.js", args: ["--n", "5"], timeoutS: 90 },
+  { bench: "node-api", script: "bench/node-api.js", args: ["--n", "2000", "--wire", "200"], timeoutS: 110 },
+  { bench: "gossip", script: "bench/gossip.js", args: ["--n", "5000"], timeoutS: 40 },
+  { bench: "proofs", script: "bench/proofs.js", args: ["--n", "100"], timeoutS: 40 },
+  { bench: "footprint", script: "bench/footprint.js", args: ["--peers", "1000", "--window", "10"], timeoutS: 70 },
+  { bench: "sim-grid-100", script: "sim-grid.js", args: ["--agents", "100", "--farms", "1", "--changes", "50"], timeoutS: 90 },
+  { bench: "sim-grid-1000", script: "sim-grid.js", args: ["--agents", "1000", "--farms", "10", "--changes", "30", "--no-serf"], timeoutS: 180 },
+  { bench: "cli-start", script: "bench/cli-start.js", args: ["--n", "5"], timeoutS: 45 },
 ];
 const QUICK: Step[] = [
-  { bench: "node-api", script: "bench/node-api.js", args: ["--n", "100", "--wire", "20"], timeoutS: 30 },
-  { bench: "gossip", script: "bench/gossip.js", args: ["--n", "300"], timeoutS: 45 },
-  { bench: "proofs", script: "bench/proofs.js", args: ["--n", "10", "--records", "100"], timeoutS: 20 },
-  { bench: "footprint", script: "bench/footprint.js", args: ["--peers", "100", "--window", "2", "--settle", "1"], timeoutS: 60 },
-  { bench: "sim-grid-20", script: "sim-grid.js", args: ["--agents", "20", "--farms", "1", "--changes", "5", "--heartbeat", "3", "--idle", "4", "--no-serf"], timeoutS: 40 },
+  { bench: "node-api", script: "bench/node-api.js", args: ["--n", "100", "--wire", "20"], timeoutS: 15 },
+  { bench: "gossip", script: "bench/gossip.js", args: ["--n", "300"], timeoutS: 10 },
+  { bench: "proofs", script: "bench/proofs.js", args: ["--n", "10", "--records", "100"], timeoutS: 8 },
+  { bench: "footprint", script: "bench/footprint.js", args: ["--peers", "100", "--window", "2", "--settle", "1"], timeoutS: 20 },
+  { bench: "sim-grid-20", script: "sim-grid.js", args: ["--agents", "20", "--farms", "1", "--changes", "5", "--heartbeat", "3", "--idle", "4", "--no-serf"], timeoutS: 15 },
 ];
 
-function run(step: Step): Promise<BenchReport> {
+function run(step: Step, timeoutS: number): Promise<BenchReport> {
   return new Promise((resolve, reject) => {
     // its own process group: a timeout kills the bench with what it started (nats-server, agents, serf)
     const child = spawn(process.execPath, [path.join(dist, step.script), ...step.args, "--json"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const t0 = Date.now();
     let out = "";
     let err = "";
+    /** the phase the bench last said it entered (report.ts phase()), and when */
+    let phase = "starting";
+    let phaseAt = 0;
+    let partial = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
+    child.stderr.on("data", (d: Buffer) => {
+      partial += d.toString();
+      const lines = partial.split("\n");
+      partial = lines.pop() ?? "";
+      for (const l of lines) {
+        const m = /^bench-phase: (.*)$/.exec(l);
+        if (m) {
+          phase = m[1];
+          phaseAt = (Date.now() - t0) / 1000;
+          if (verbose) process.stderr.write(`  ${step.bench} ${phaseAt.toFixed(1)} s: ${phase}\n`);
+        } else err = (err + l + "\n").slice(-2000);
+      }
+    });
     const timer = setTimeout(() => {
       try {
         process.kill(-child.pid!, "SIGKILL");
       } catch {
         child.kill("SIGKILL");
       }
-    }, step.timeoutS * 1000);
+    }, timeoutS * 1000);
     child.on("exit", (code, signal) => {
       clearTimeout(timer);
       const line = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
-      if (code !== 0 || !line) return reject(new Error(signal === "SIGKILL" ? `timed out after ${step.timeoutS} s` : `exited ${code}: ${err.trim().split("\n").slice(-3).join(" ")}`));
+      const where = `in phase "${phase}" (entered at ${phaseAt.toFixed(0)} s)`;
+      if (code !== 0 || !line) return reject(new Error(signal === "SIGKILL" ? `timed out after ${timeoutS} s ${where}` : `exited ${code} ${where}: ${(err + partial).trim().split("\n").slice(-3).join(" ")}`));
       const parsed = JSON.parse(line);
       // cli-start prints its own JSON shape: rows of command, medianMs, ratio
       if (!parsed.bench) {
@@ -88,30 +111,17 @@ wire-bound. For that reason N = 1,000 is simulated as 10 farms of 100 (a farm of
 process needs 1,000,000 verifications just to start, and its heartbeats alone would need more
 than the 2 cores: 33 announcements/s x 999 verifies).
 
-### What limits the targets that are missed (evidence, read with the table's own notes)
+### What limits the targets that are missed
 
-- **Deploy round trip p50 <= 2x bare request/reply.** A lone deploy does three things in series
-  that each cost about one bare round trip or more on this machine: an ed25519 verify of the
-  twin's signature (the \`verify a deploy request\` row: ~1.1-1.4x a raw verify), an fsync'd SQLite
-  commit (measured alone: 1-8 ms per commit on this shared disk, 2 ms per write in groups of 4),
-  and the signature of the reply. Group commit cannot help a single requester: there is no one to
-  share its fsync with.
-- **64 concurrent >= 3x serial decisions/s.** Group commit works (the row's note gives the writes
-  per fsync: ~20-30 with 64 requesters) but the rate is then bounded by CPU per decision: compare
-  the two \`CPU per decision\` rows with the wall time per decision in their notes. When the
-  machine is loaded, the process gets a fraction of a core and the concurrent rate is CPU-bound
-  (verify, decode, sign for every request; the 64 requesters run in the same process).
-- **Change to wire p99 <= 5 ms.** The p50 is about a millisecond (the leading edge: it used to be
-  the 75 ms debounce); the p99 is scheduler stalls of a loaded 2-core machine (the raw publish
-  baseline's p99 shows the same stalls at a smaller scale).
-- **Convergence p99.** CPU-bound in the simulation: a profile of sim-grid at 100 agents
-  (node --cpu-prof, 10 changes) spends 46.6% idle, 25.0% in node:crypto's ed25519 verify
-  (\`verifyOneShot\`), 4.1% writing sockets, 2.8% in GC, under 1% in the view's own code: every
-  simulated peer's verification runs on the same 2 cores.
-- **Peer view accept path <= 1.2x a raw verify.** Protobuf decoding of envelope and payload, the
-  registry lookup and the freshness and sequence checks add to the verify; see the row's ratio.
-- **RSS <= 64 MB.** The baseline row says what an idle node process with one NATS connection
-  costs by itself (~50 MB); the agent's modules add the rest; the view itself is ~2 KB per peer.`;
+Each missed target's evidence is measured in the same run and printed under it ("what limits it",
+in the table output and in "Targets missed in this run" below): the parts of the figure measured
+alone (an fsync'd commit, a signature, a verify, a raw publish), the CPU the process spent against
+the wall time, and a CPU profile of the phase (node:inspector's sampling profiler, what
+\`node --cpu-prof\` writes: self time per category, \`scripts/bench/profile.ts\`; add
+\`--save-profile DIR\` to a bench for the raw .cpuprofile). On a loaded machine the profiles show
+the process idle while a figure is slow: it was waiting for a core, not working.
+A profile of group commits showed SQL parsing per write (better-sqlite3 prepared its statements
+on every call): the store now prepares them once.`;
 
 async function main(): Promise<void> {
   const steps = quick ? QUICK : FULL;
@@ -121,8 +131,14 @@ async function main(): Promise<void> {
   const failures: RunMeta["failures"] = [];
   for (const s of steps) {
     process.stderr.write(`bench: ${s.bench} ...\n`);
+    // a bench gets its own timeout, and never more than what is left of the run's budget
+    const left = Math.floor(BUDGET_S - (Date.now() - t0) / 1000);
+    if (left < 5) {
+      failures.push({ bench: s.bench, error: `not run: the run's budget of ${BUDGET_S} s was used up` });
+      continue;
+    }
     try {
-      const r = await run(s);
+      const r = await run(s, Math.min(s.timeoutS, left));
       reports.push(r);
       process.stdout.write(table(r) + "\n\n");
     } catch (err) {

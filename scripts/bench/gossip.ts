@@ -15,7 +15,8 @@ import { cryptoReady, domainMessage, signerFromSeed, verify, type Signer } from 
 import type { NodeRecord } from "../../agent/registry/types";
 import { checkOrigin, PeerTable, readAnnouncement } from "../../agent/gossip/view";
 import { encodeAnnouncement, sealAnnouncement, type Announcement } from "../../agent/gossip/wire";
-import { arg, machine, report, type Row } from "./report";
+import { arg, machine, phase, report, type Row } from "./report";
+import { describe, profiled, shareOf } from "./profile";
 
 
 function timeIt(n: number, fn: (i: number) => unknown): number {
@@ -84,22 +85,59 @@ async function main(): Promise<void> {
   const records = signers.map((s, i): NodeRecord => ({ id: i + 1, farmId: 12, twinId: 4001 + i, publicKey: s.publicKey, scheme: "ed25519" }));
   const perNode = Math.ceil(n / 100);
   const msgs = Array.from({ length: perNode * 100 }, (_, i) => sealAnnouncement(signers[i % 100], announcement((i % 100) + 1, Math.floor(i / 100) + 1, now)).bytes);
-  const table = new PeerTable({ expiryHeartbeats: 3, maxClockSkewMs: 30_000, maxBytes: 4096 });
-  let accepted = 0;
-  const t0 = process.hrtime.bigint();
-  for (const m of msgs) {
-    const r = readAnnouncement(m, 4096);
-    if (!r.ok) throw new Error(r.reason);
-    if (table.offer({ received: r, record: records[r.announcement.nodeId - 1] }, now).ok) accepted++;
-  }
-  const accept = Number(process.hrtime.bigint() - t0) / 1e3 / msgs.length;
-  if (accepted !== msgs.length) throw new Error(`accepted ${accepted} of ${msgs.length}`);
+  // the accept path against a raw node:crypto verify (a KeyObject made once, the same domain
+  // message each time), in CPU time (process.cpuUsage: what the thread spent, not how long it
+  // waited for a core) and interleaved in rounds, so load on a shared machine falls on both alike
   const probe = domainMessage(DOMAIN.CapacityAnnouncement, crypto.randomBytes(payloadSize));
   const probeSig = ed.sign(probe);
-  const rawVerifyOnly = timeIt(n, () => {
-    if (!verify("ed25519", ed.publicKey, probe, probeSig)) throw new Error("raw verify failed");
-  });
-
+  const probeKey = crypto.createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), ed.publicKey]), format: "der", type: "spki" });
+  const cpuUs = (c: NodeJS.CpuUsage) => c.user + c.system;
+  const acceptAll = (table: PeerTable, part: Uint8Array[]): number => {
+    let ok = 0;
+    for (const m of part) {
+      const r = readAnnouncement(m, 4096);
+      if (!r.ok) throw new Error(r.reason);
+      if (table.offer({ received: r, record: records[r.announcement.nodeId - 1] }, now).ok) ok++;
+    }
+    return ok;
+  };
+  const rawAll = (count: number): void => {
+    for (let i = 0; i < count; i++) if (!crypto.verify(null, probe, probeKey, probeSig)) throw new Error("raw verify failed");
+  };
+  // warm-up of both (JIT), the accept path through a table of its own
+  acceptAll(new PeerTable({ expiryHeartbeats: 3, maxClockSkewMs: 30_000, maxBytes: 4096 }), msgs.slice(0, Math.min(1000, msgs.length)));
+  rawAll(Math.min(1000, msgs.length));
+  phase("peer view accept path against raw verify, interleaved");
+  const table = new PeerTable({ expiryHeartbeats: 3, maxClockSkewMs: 30_000, maxBytes: 4096 });
+  const ROUNDS = 10;
+  const chunk = Math.ceil(msgs.length / ROUNDS);
+  let accepted = 0;
+  let acceptCpu = 0;
+  let rawCpu = 0;
+  let acceptWall = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    const part = msgs.slice(r * chunk, (r + 1) * chunk);
+    let c = process.cpuUsage();
+    let w = process.hrtime.bigint();
+    accepted += acceptAll(table, part);
+    acceptCpu += cpuUs(process.cpuUsage(c));
+    acceptWall += Number(process.hrtime.bigint() - w) / 1e3;
+    c = process.cpuUsage();
+    w = process.hrtime.bigint();
+    rawAll(part.length);
+    rawCpu += cpuUs(process.cpuUsage(c));
+  }
+  if (accepted !== msgs.length) throw new Error(`accepted ${accepted} of ${msgs.length}`);
+  const accept = acceptCpu / msgs.length;
+  const rawVerifyOnly = rawCpu / msgs.length;
+  let acceptLimits: string | undefined;
+  if (accept > 1.2 * rawVerifyOnly) {
+    phase("accept path under the profiler (evidence)");
+    const again = msgs.map((m) => m); // the same messages through a fresh table: the same work
+    const { summary } = await profiled("gossip-accept", async () => acceptAll(new PeerTable({ expiryHeartbeats: 3, maxClockSkewMs: 30_000, maxBytes: 4096 }), again));
+    const verifyShare = shareOf(summary, /verifyOneShot/);
+    acceptLimits = `the signature check is ${(verifyShare * 100).toFixed(0)}% of the accept path's profile (by the profile the path is ${(1 / Math.max(verifyShare, 0.01)).toFixed(2)}x its own verify; the CPU-time ratio also counts V8's GC threads and, on a loaded machine, cache misses that fall on the path's larger working set); the rest is decoding (protobufjs ${(shareOf(summary, /protobufjs|^long$|agent\/wire/) * 100).toFixed(0)}%, 64-bit integers as Long objects then decimal strings), buffers (the domain message copied for node:crypto) and GC (${(shareOf(summary, /^GC$/) * 100).toFixed(0)}%); ${describe(summary)}`;
+  }
   const nSr = Math.max(200, Math.floor(n / 20));
   const rawSr = rawSignVerify(sr, payloadSize, nSr);
   const fullSr = pipeline(sr, srRecord, nSr);
@@ -107,7 +145,7 @@ async function main(): Promise<void> {
   const ratio = accept / rawVerifyOnly;
   const rows: Row[] = [
     { name: "announcement encode + sign + decode + verify (ed25519)", value: fullEd.us, unit: "µs", baseline: { name: "raw ed25519 sign + verify", value: rawEd }, ratio: fullEd.us / rawEd },
-    { name: "peer view accept path (decode, bind, verify, fresh, sequence)", value: accept, unit: "µs", baseline: { name: "raw node:crypto ed25519 verify", value: rawVerifyOnly }, ratio, target: { text: "<= 1.2x raw verify", met: ratio <= 1.2 }, note: `${Math.round(1e6 / accept)} announcements/s per core` },
+    { name: "peer view accept path (decode, bind, verify, fresh, sequence), CPU time", value: accept, unit: "µs", baseline: { name: "raw node:crypto ed25519 verify, CPU time, interleaved", value: rawVerifyOnly }, ratio, target: { text: "<= 1.2x raw verify", met: ratio <= 1.2 }, note: `${Math.round(1e6 / accept)} announcements/s per core; wall time ${(acceptWall / msgs.length).toFixed(0)} µs each`, limits: acceptLimits },
     { name: "announcement encode + sign + decode + verify (sr25519)", value: fullSr.us, unit: "µs", baseline: { name: "raw sr25519 sign + verify", value: rawSr }, ratio: fullSr.us / rawSr },
   ];
   report({ bench: "gossip", title: `gossip messages, n=${n}, envelope ${fullEd.bytes} bytes (payload ${payloadSize}); ${machine()}`, rows });

@@ -20,6 +20,12 @@ export interface Row {
   target?: { text: string; met: boolean };
   /** what limits it, when missed; or any remark */
   note?: string;
+  /**
+   * the evidence of what limits a missed target, from this run: a profile summary of the phase
+   * (profile.ts `describe`) or a decomposition into measured parts; printed under the
+   * `target missed` line (table and BENCHMARKS.md)
+   */
+  limits?: string;
 }
 
 export interface BenchReport {
@@ -35,6 +41,14 @@ export function flag(name: string): boolean {
 export function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+
+/**
+ * Say which phase a bench is in (stderr, `bench-phase: NAME`): the runner reports the last one
+ * when the bench times out or fails.
+ */
+export function phase(name: string): void {
+  process.stderr.write(`bench-phase: ${name}\n`);
 }
 
 export function percentile(xs: number[], p: number): number {
@@ -57,6 +71,7 @@ export function table(r: BenchReport): string {
     const ratio = x.ratio !== undefined && Number.isFinite(x.ratio) ? `  x${x.ratio.toFixed(2)}` : "";
     const target = x.target ? `  [${x.target.text}: ${x.target.met ? "target met" : "target missed"}]` : "";
     lines.push(`  ${x.name.padEnd(62)} ${fmt(x.value, x.unit).padStart(12)}${ratio}${base}${target}${x.note ? `  (${x.note})` : ""}`);
+    if (x.limits && x.target && !x.target.met) lines.push(`      what limits it: ${x.limits}`);
   }
   return lines.join("\n");
 }
@@ -119,7 +134,10 @@ export function markdown(reports: BenchReport[], meta: RunMeta, intro: string): 
   }
   out.push("## Targets missed in this run", "");
   if (missed.length === 0) out.push("None.");
-  for (const m of missed) out.push(`- ${m.bench}: ${m.row.name}: ${fmt(m.row.value, m.row.unit)} (${m.row.target!.text})${m.row.note ? `: ${m.row.note}` : ""}`);
+  for (const m of missed) {
+    out.push(`- ${m.bench}: ${m.row.name}: ${fmt(m.row.value, m.row.unit)} (${m.row.target!.text})${m.row.note ? `: ${m.row.note}` : ""}`);
+    if (m.row.limits) out.push(`  - what limits it (measured in this run): ${m.row.limits}`);
+  }
   out.push("");
   return out.join("\n");
 }

@@ -29,3 +29,19 @@ test("the markdown says target met or missed per line, lists the missed ones wit
   expect(md).toContain("- gossip: timed out after 90 s");
   expect(table(r)).toContain("[p50 <= 2x bare: target missed]");
 });
+
+test("a missed target's evidence (Row.limits) is printed under it, in the table and in the missed list; a met one's is not", () => {
+  const withLimits: BenchReport = {
+    bench: "gossip",
+    title: "gossip",
+    rows: [
+      { name: "accept path", value: 120, unit: "µs", target: { text: "<= 1.2x raw verify", met: false }, limits: "81% verifyOneShot" },
+      { name: "met one", value: 1, unit: "ms", target: { text: "p99 <= 5 ms", met: true }, limits: "not shown" },
+    ],
+  };
+  const md = markdown([withLimits], { date: "d", machine: "m", mode: "full", loadBefore: [0, 0, 0], loadAfter: [0, 0, 0], seconds: 1, failures: [] }, "intro");
+  expect(md).toMatch(/- gossip: accept path: 120 µs \(<= 1.2x raw verify\)\n  - what limits it \(measured in this run\): 81% verifyOneShot/);
+  expect(md).not.toContain("not shown");
+  expect(table(withLimits)).toContain("what limits it: 81% verifyOneShot");
+  expect(table(withLimits)).not.toContain("not shown");
+});

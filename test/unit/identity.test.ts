@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { execFileSync } from "node:child_process";
 import { Keyring } from "@polkadot/keyring";
 import { encodeAddress, signatureVerify } from "@polkadot/util-crypto";
 import { addressOf, createKeyFile, cryptoReady, hexToU8a, isHex, toHex, domainMessage, loadKeyFile, signDomain, signerFromSeed, verify, verifyDomain } from "../../agent/identity/keys";
@@ -71,5 +72,29 @@ describe("keys and signatures (real crypto)", () => {
     await expect(loadKeyFile(path.join(dir, "none.json"))).rejects.toMatchObject({ code: "key_missing" });
     fs.writeFileSync(path.join(dir, "bad.json"), JSON.stringify({ type: "rsa", seed: "0x00" }), { mode: 0o600 });
     await expect(loadKeyFile(path.join(dir, "bad.json"))).rejects.toMatchObject({ code: "key_invalid" });
+  });
+});
+
+describe("sr25519 verification without @polkadot's WASM (the daemon's footprint)", () => {
+  test("a fresh process verifies good sr25519 signatures and refuses bad ones without loading @polkadot/util-crypto", () => {
+    const signer = signerFromSeed("sr25519", seed);
+    const msg = domainMessage(DOMAIN.CapacityAnnouncement, new Uint8Array([9, 8, 7]));
+    const sig = signer.sign(msg);
+    const bad = Uint8Array.from(sig);
+    bad[10] ^= 1;
+    // the built module (npm test builds first), in a process of its own: nothing loaded before it
+    const keys = path.join(__dirname, "..", "..", "dist", "agent", "identity", "keys.js");
+    expect(fs.existsSync(keys)).toBe(true);
+    const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+    const code = `
+      const k = require(${JSON.stringify(keys)});
+      const b = (s) => new Uint8Array(Buffer.from(s, "hex"));
+      process.stdout.write(JSON.stringify({
+        good: k.verify("sr25519", b("${hex(signer.publicKey)}"), b("${hex(msg)}"), b("${hex(sig)}")),
+        bad: k.verify("sr25519", b("${hex(signer.publicKey)}"), b("${hex(msg)}"), b("${hex(bad)}")),
+        polkadot: Object.keys(require.cache).filter((f) => f.includes("@polkadot/")).length,
+      }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ["-e", code], { encoding: "utf8" }));
+    expect(out).toEqual({ good: true, bad: false, polkadot: 0 });
   });
 });

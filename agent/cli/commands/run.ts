@@ -1,6 +1,5 @@
 import { Agent } from "../../agent";
 import { loadConfig, type ConfigOverrides } from "../../config/options";
-import { cryptoReady } from "../../identity/keys";
 import { createLogger } from "../../log/logger";
 import { redact, secretsOf } from "../../log/redact";
 import { ConfigError } from "../../config/errors";
@@ -101,7 +100,6 @@ Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. C
     const logger = createLogger(config.log, undefined, secrets);
     const agent = new Agent(config, logger);
     try {
-      await cryptoReady(); // twins may sign with sr25519: the daemon loads its WASM crypto once, up front
       await agent.start();
     } catch (err) {
       const e = err as { code?: string; message: string };
