@@ -13,8 +13,11 @@ export interface LedgerOptions {
   policy: CapacityPolicy;
 }
 
+/** What the ledger keeps in the store: deployments, tombstones, and atomic group writes (the Store is one). */
+export type LedgerStore = Pick<Store, "loadDeployments" | "loadTombstones" | "putDeployment" | "deleteDeployment" | "applyDeploymentWrites">;
+
 export interface LedgerModules {
-  store: Store;
+  store: LedgerStore;
   logger: Logger;
   now: () => number;
   metrics: Metrics | null;

@@ -1,4 +1,4 @@
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Bus, BusMessage, BusSubscription } from "../bus/bus";
 import type { Decision, Rejection, Reservation } from "../admission/admit";
 import type { Ledger } from "../admission/ledger";
 import type { Subjects } from "../bus/subjects";
@@ -8,7 +8,6 @@ import { toHex, type Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import type { Metrics } from "../metrics/metrics";
 import { schemeAdmits, type Registry } from "../registry/types";
-import type { Store } from "../store/store";
 import { decode, encode, toSafeNumber, unitsToWire, WireError } from "../wire/codec";
 import { rejectionToWire, STATUS_PAGE_DEFAULT, STATUS_PAGE_MAX, type UsageStatusView, type WireDeployRequest } from "./messages";
 import { verifyDeployRequest, type RequestAbout } from "./verify";
@@ -26,14 +25,20 @@ export interface NodeApiOptions {
   limits?: ApiLimits;
 }
 
+/** What the node API reads from the store: the signed request of a deployment, and whether the disk is full. */
+export interface ApiStore {
+  getDeploymentRequest(id: number): Uint8Array | undefined;
+  readonly full: boolean;
+}
+
 /** What is known of a refused request: deployment, version, twin, and who asked. */
 type Refused = RequestAbout & { requester?: string };
 
 export interface NodeApiModules {
-  nc: NatsConnection;
+  bus: Bus;
   subjects: Subjects;
   ledger: Ledger;
-  store: Store;
+  store: ApiStore;
   registry: Registry;
   signer: Signer;
   logger: Logger;
@@ -50,7 +55,7 @@ export interface NodeApiModules {
  */
 export class NodeApi {
   private readonly log: Logger;
-  private subs: Subscription[] = [];
+  private subs: BusSubscription[] = [];
   readonly gate: ApiGate;
   private readonly refusals = new Map<string, Uint8Array>();
 
@@ -63,9 +68,9 @@ export class NodeApi {
   }
 
   start(): void {
-    const { subjects, nc } = this.m;
+    const { subjects, bus } = this.m;
     const id = this.options.nodeId;
-    type Handler = (msg: Msg, charge: Charge) => Promise<Uint8Array> | Uint8Array;
+    type Handler = (msg: BusMessage, charge: Charge) => Promise<Uint8Array> | Uint8Array;
     const routes: Array<[string, Handler, ApiOp]> = [
       [subjects.nodeDeploy(id), (msg) => this.onDeploy(msg.data), "deploy"],
       [subjects.nodeDelete(id), (msg) => this.onDelete(msg.data), "delete"],
@@ -73,7 +78,7 @@ export class NodeApi {
       [subjects.nodeStatus(id), (msg, charge) => this.statusReply(msg.data, charge), "status"],
     ];
     for (const [subject, handler, op] of routes) {
-      const sub = nc.subscribe(subject, {
+      const sub = bus.subscribe(subject, {
         callback: (err, msg) => {
           if (err) {
             this.log.warn({ event: "api_subscription_error", subject, err: String(err) }, "subscription error");
@@ -88,7 +93,7 @@ export class NodeApi {
     this.log.info({ event: "api_listening", subjects: routes.map((r) => r[0]) }, "node API listening");
   }
 
-  private async serve(msg: Msg, handler: (msg: Msg) => Promise<Uint8Array> | Uint8Array): Promise<void> {
+  private async serve(msg: BusMessage, handler: (msg: BusMessage) => Promise<Uint8Array> | Uint8Array): Promise<void> {
     let reply: Uint8Array;
     try {
       reply = await handler(msg);

@@ -1,6 +1,5 @@
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Bus, BusSubscription } from "../bus/bus";
 import { RequestLimiter } from "../bus/limits";
-import { onReconnect } from "../bus/nats";
 import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
 import { seal } from "../identity/envelope";
@@ -10,13 +9,12 @@ import { DELIVERY_BUCKETS, type Counter, type Gauge, type Histogram, type Metric
 import { inclusionPath, leafHash, merkleRoot } from "../proofs/merkle";
 import { decodeProofHeader, decodeRecord, encodeProofHeader, encodeRecord, proofHash, ZERO_HASH, type ProofHeader } from "../proofs/proof";
 import { StoreError } from "../store/errors";
-import type { Store } from "../store/store";
 import { decode, encode, WireError } from "../wire/codec";
 import { rejectionToWire, type UsageStatusView } from "../api/messages";
 import { LISTING_PAGE, LISTING_PAGE_MAX } from "./audit";
 import { meterPeriod } from "./meter";
 import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../billing/twins";
-import { UsageOutbox, type ChainHead } from "./outbox";
+import { UsageOutbox, type ChainHead, type OutboxStore } from "./outbox";
 
 /** Where proofs go: the chain (ChainClient is one). Throws when the chain cannot be reached. */
 export interface ProofSink {
@@ -54,9 +52,9 @@ export function usageOptionsFrom(c: { nodeId: number; farmId: number; usage: { p
 }
 
 export interface UsageModules {
-  nc: NatsConnection;
+  bus: Bus;
   subjects: Subjects;
-  store: Store;
+  store: OutboxStore;
   signer: Signer;
   logger: Logger;
   /** `shed` (the agent's Metrics) counts audits refused over the rate */
@@ -105,7 +103,7 @@ export class UsageService {
   private sending = false;
   private again = false;
   private closed = false;
-  private sub: Subscription | null = null;
+  private sub: BusSubscription | null = null;
   private stopWatch: (() => void) | null = null;
   /** audits read records and build inclusion paths: bounded per requester and in all, before any work */
   private readonly auditLimiter: RequestLimiter;
@@ -138,7 +136,7 @@ export class UsageService {
     this.closeDuePeriods();
     this.scheduleAlive();
     this.schedulePeriod();
-    this.sub = this.m.nc.subscribe(this.m.subjects.nodeUsage(this.options.nodeId, "*"), {
+    this.sub = this.m.bus.subscribe(this.m.subjects.nodeUsage(this.options.nodeId, "*"), {
       callback: (err, msg) => {
         if (err || !msg.reply) return;
         try {
@@ -396,7 +394,7 @@ export class UsageService {
 
   /** A reconnect to NATS may mean the chain is back: try at once. */
   private watchReconnects(): void {
-    this.stopWatch = onReconnect(this.m.nc, () => {
+    this.stopWatch = this.m.bus.onReconnect(() => {
       if (this.retryTimer) clearTimeout(this.retryTimer);
       this.retryTimer = null;
       this.retryMs = this.options.retryMinMs;

@@ -24,6 +24,7 @@ import { loadKeyFile, type Signer } from "../../agent/identity/keys";
 import { ROOT, cli, startAgent, startChain, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 const CHROMIUM = "/usr/bin/chromium";
 const PROMTOOL = ["/usr/bin/promtool", "/usr/local/bin/promtool"].find((p) => fs.existsSync(p));
@@ -78,7 +79,7 @@ beforeAll(async () => {
   }
   owner = await loadKeyFile(ownerKey);
   nc = await connect({ servers: nats.url });
-  client = new NodeClient(nc, new Subjects());
+  client = new NodeClient(natsBus(nc), new Subjects());
   await deploy(nodeIds[0], 1, "1GiB");
   await deploy(nodeIds[1], 2, "2GiB");
 }, 90_000);

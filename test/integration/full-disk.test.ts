@@ -15,6 +15,7 @@ import { Subjects } from "../../agent/bus/subjects";
 import { cryptoReady, loadKeyFile, type Signer } from "../../agent/identity/keys";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 function tryMount(dir: string, size: string): string | null {
   if (process.getuid?.() !== 0) return "not root";
@@ -90,7 +91,7 @@ beforeAll(async () => {
   fs.writeFileSync(config, JSON.stringify({ hardware: { diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
   agentArgs = ["--nats", nats.url, "--data", data, "--node-id", "1", "--farm-id", "1", "--key", keys.node, "--registry", registry, "--config", config, "--no-chain", "--heartbeat", "1", "--period", "2"];
   owner = await loadKeyFile(keys.owner);
-  client = new NodeClient(nc, new Subjects());
+  client = new NodeClient(natsBus(nc), new Subjects());
 }, 60_000);
 
 afterAll(async () => {

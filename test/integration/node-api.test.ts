@@ -14,6 +14,7 @@ import { cryptoReady, loadKeyFile, type Signer } from "../../agent/identity/keys
 import { encode } from "../../agent/wire/codec";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 let nats: NatsServerHandle;
 let agent: AgentProcess;
@@ -58,7 +59,7 @@ beforeAll(async () => {
   owner = await loadKeyFile(keys.owner);
   other = await loadKeyFile(keys.other);
   nc = await connect({ servers: nats.url });
-  client = new NodeClient(nc, new Subjects());
+  client = new NodeClient(natsBus(nc), new Subjects());
 });
 
 afterAll(async () => {

@@ -92,13 +92,13 @@ bytes). Exit 0 when a node fits, 1 when none does.
     const json = values.json === true;
     const wake = values.wake === true;
     const who = wake ? { twinId: intFlag(values, "twin", { required: true, min: 1, max: 0xffffffff })!, signer: await loadKeyFile(req(values, "key")) } : null;
-    const outcome = await withNats(values, io, async (nc, subjects) => {
-      const o = await findCapacity(nc, subjects, { want, farmId, limit, wakeable: true }, { registry, signal: io.signal });
+    const outcome = await withNats(values, io, async (bus, subjects) => {
+      const o = await findCapacity(bus, subjects, { want, farmId, limit, wakeable: true }, { registry, signal: io.signal });
       if (!who || o.found.length > 0 || o.wakeable.length === 0) return o;
       const sleeper = o.wakeable[0]!;
       io.err(`no awake node fits; waking node ${sleeper.nodeId} (farm ${sleeper.farmId}, in standby)`);
       const { wakeAndWait } = require("../../power/client") as typeof import("../../power/client"); // loaded on use (fast CLI --help)
-      const up = await wakeAndWait(nc, subjects, sleeper, who, { registry, timeoutMs: 300_000, log: (l) => io.err(l) });
+      const up = await wakeAndWait(bus, subjects, sleeper, who, { registry, timeoutMs: 300_000, log: (l) => io.err(l) });
       if (!up) io.err(`node ${sleeper.nodeId} did not wake within 300 s`);
       return up ? { ...o, found: [sleeper] } : o;
     });
