@@ -31,6 +31,7 @@ import { DirLock } from "./store/lock";
 import { Store } from "./store/store";
 import { ensurePrivateDir, FILE_MODE, tighten, type OnTightened } from "./store/files";
 import type { Units } from "./capacity/units";
+import { AgentError } from "./errors";
 
 /** A long-lived part of the agent that starts after the core and closes before it. */
 export interface Component {
@@ -38,12 +39,10 @@ export interface Component {
   close(): Promise<void> | void;
 }
 
-export class AgentStartError extends Error {
-  readonly code: string;
+export class AgentStartError extends AgentError<string> {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = "AgentStartError";
-    this.code = code;
   }
 }
 

@@ -1,5 +1,6 @@
 import { parseSize } from "../capacity/size";
 import { GiB, MiB, addUnits, zeroUnits, type Units } from "../capacity/units";
+import { AgentError } from "../errors";
 
 /** Workload types (GRID.md) and what each consumes. */
 export const WORKLOAD_TYPES = [
@@ -112,12 +113,12 @@ export function deploymentUnits(spec: DeploymentSpec): Units {
   return spec.workloads.reduce((total, w) => addUnits(total, workloadUnits(w)), zeroUnits());
 }
 
-class Invalid extends Error {
+class Invalid extends AgentError<"invalid_spec"> {
   constructor(
     readonly path: string,
     message: string,
   ) {
-    super(message);
+    super("invalid_spec", message);
   }
 }
 

@@ -6,11 +6,11 @@ import { envelopeReady, open } from "../identity/envelope";
 import { DOMAIN } from "../identity/domains";
 import { readDecisionReply, readStatusReply, STATUS_PAGE_MAX, type Decided, type StatusView, type WireGetReply } from "./messages";
 import type { Units } from "../capacity/units";
+import { AgentError } from "../errors";
 
-export class NodeUnreachable extends Error {
-  readonly code = "node_unreachable";
+export class NodeUnreachable extends AgentError<"node_unreachable"> {
   constructor(node: number, cause: unknown) {
-    super(`node ${node} did not answer (${(cause as Error)?.message ?? cause}); is its agent running and connected to this NATS?`, { cause });
+    super("node_unreachable", `node ${node} did not answer (${(cause as Error)?.message ?? cause}); is its agent running and connected to this NATS?`, { cause });
     this.name = "NodeUnreachable";
   }
 }

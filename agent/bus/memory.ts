@@ -1,10 +1,10 @@
 import type { Bus, BusMessage, BusSubscribeOptions, BusSubscription } from "./bus";
+import { AgentError } from "../errors";
 
 /** A request nobody listens to: the error nats.js gives (`isNoResponders()`), so callers read both alike. */
-export class NoRespondersError extends Error {
-  readonly code = "503";
+export class NoRespondersError extends AgentError<"no_responders"> {
   constructor(subject: string) {
-    super(`no responders: ${subject}`);
+    super("no_responders", `no responders: ${subject}`);
     this.name = "NoRespondersError";
   }
   isNoResponders(): boolean {

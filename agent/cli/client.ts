@@ -5,13 +5,18 @@ import { BusAuthError, credentialsFromFlags, loadCredentials, type BusCredential
 import { Subjects } from "../bus/subjects";
 import { redact, secretsOf } from "../log/redact";
 import { natsSource, type Io } from "./framework";
+import { AgentError } from "../errors";
 
-export class NatsUnavailable extends Error {
-  readonly code = "nats_unavailable";
+export class NatsUnavailable extends AgentError<"nats_unavailable"> {
+  constructor(message: string) {
+    super("nats_unavailable", message);
+  }
 }
 
-export class NatsUnauthorized extends Error {
-  readonly code = "nats_unauthorized";
+export class NatsUnauthorized extends AgentError<"nats_unauthorized"> {
+  constructor(message: string) {
+    super("nats_unauthorized", message);
+  }
 }
 
 /** Connect to NATS for one CLI command, run `fn`, and always close the connection. */
