@@ -106,8 +106,8 @@ async function startServer(dir: string): Promise<{ url: string; monitor: number;
 
 function deployInput(id: number) {
   const r = parseDeployment({ id, twinId: 1, version: 1, workloads: [{ name: "d", type: "zmount", size: "1GiB" }] });
-  if (!r.ok) throw new Error(r.error.message);
-  return { spec: r.spec, units: { cru: 0, mru: 0, sru: GiB, hru: 0, ipv4u: 0, gpu: 0 }, hash: `h${id}` };
+  if (!r.ok) throw new Error(r.refusal.message);
+  return { spec: r.value, units: { cru: 0, mru: 0, sru: GiB, hru: 0, ipv4u: 0, gpu: 0 }, hash: `h${id}` };
 }
 
 async function startAgent(i: number, signer: Signer, url: string, registry: FileRegistry, root: string): Promise<Sim> {

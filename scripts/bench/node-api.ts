@@ -97,8 +97,8 @@ async function main(): Promise<void> {
 
   const spec = (id: number) => {
     const r = parseDeployment({ id, twinId: 7, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory: "1GiB", rootfs: "2GiB" }, { name: "disk", type: "zmount", size: "10GiB" }] });
-    if (!r.ok) throw new Error(r.error.message);
-    return r.spec;
+    if (!r.ok) throw new Error(r.refusal.message);
+    return r.value;
   };
   const requests = Array.from({ length: 3 * n + 400 }, (_, i) => buildDeployRequest(spec(i + 1), [{ twinId: 7, signer: twinKey }]));
   const payload = requests[0];

@@ -36,8 +36,8 @@ export interface FaultNode {
 export function deployment(id: number, version: number, kind: number): DeploymentSpec {
   const workloads = kind % 2 === 0 ? [{ name: "data", type: "zmount", size: "1GiB" }] : [{ name: "vm", type: "zmachine", cpu: 1, memory: "256MiB", rootfs: "1GiB" }];
   const r = parseDeployment({ id, twinId: 7, version, workloads });
-  if (!r.ok) throw new Error(r.error.message);
-  return r.spec;
+  if (!r.ok) throw new Error(r.refusal.message);
+  return r.value;
 }
 
 export function deployBytes(n: FaultNode, id: number, version: number, kind: number): Uint8Array {

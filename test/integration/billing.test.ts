@@ -64,9 +64,9 @@ beforeAll(async () => {
     for (const node of [1, 2]) {
       const workloads = n === 1 ? [{ name: "vm", type: "zmachine", cpu: 1, memory: "1GiB", rootfs: "2GiB" }, { name: "pub", type: "ipv4" }] : [{ name: "data", type: "zmount", size: "10GiB" }];
       const spec = parseDeployment({ id: n * 10 + node, twinId: r.id, version: 1, workloads });
-      if (!spec.ok) throw new Error(spec.error.message);
+      if (!spec.ok) throw new Error(spec.refusal.message);
       await eventually(async () => {
-        const d = await client.deploy(node, buildDeployRequest(spec.spec, [{ twinId: r.id, signer }]));
+        const d = await client.deploy(node, buildDeployRequest(spec.value, [{ twinId: r.id, signer }]));
         return d.accepted ? d : null;
       }, 15_000, `twin ${r.id}'s deployment on node ${node}`);
     }
@@ -129,8 +129,8 @@ test("a twin whose balance cannot cover its bill goes into debt: the node shows 
   const client = new NodeClient(natsBus(nc), new Subjects());
   const deploy = async (id: number) => {
     const spec = parseDeployment({ id, twinId: poor, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory: "1GiB", rootfs: "2GiB" }] });
-    if (!spec.ok) throw new Error(spec.error.message);
-    return client.deploy(1, buildDeployRequest(spec.spec, [{ twinId: poor, signer }]));
+    if (!spec.ok) throw new Error(spec.refusal.message);
+    return client.deploy(1, buildDeployRequest(spec.value, [{ twinId: poor, signer }]));
   };
   // never funded: the first deployment is taken (the node knows of no debt yet), its first bill puts the twin in debt
   expect(await deploy(500)).toMatchObject({ accepted: true });

@@ -44,8 +44,8 @@ let dir: string;
 
 async function deploy(node: number, id: number, memory: string): Promise<void> {
   const r = parseDeployment({ id, twinId: ownerTwin, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory, rootfs: "2GiB" }] });
-  if (!r.ok) throw new Error(r.error.message);
-  expect(await client.deploy(node, buildDeployRequest(r.spec, [{ twinId: ownerTwin, signer: owner }]))).toMatchObject({ accepted: true });
+  if (!r.ok) throw new Error(r.refusal.message);
+  expect(await client.deploy(node, buildDeployRequest(r.value, [{ twinId: ownerTwin, signer: owner }]))).toMatchObject({ accepted: true });
 }
 
 async function metricsText(i: number): Promise<string> {

@@ -26,8 +26,8 @@ let metricsPort: number;
 
 function spec(p: Record<string, unknown>): DeploymentSpec {
   const r = parseDeployment({ twinId: 7, version: 1, ...p });
-  if (!r.ok) throw new Error(r.error.message);
-  return r.spec;
+  if (!r.ok) throw new Error(r.refusal.message);
+  return r.value;
 }
 
 beforeAll(async () => {

@@ -33,8 +33,8 @@ let sampler: NodeJS.Timeout | undefined;
 
 function spec(p: Record<string, unknown>): DeploymentSpec {
   const r = parseDeployment({ twinId: 7, version: 1, ...p });
-  if (!r.ok) throw new Error(r.error.message);
-  return r.spec;
+  if (!r.ok) throw new Error(r.refusal.message);
+  return r.value;
 }
 
 /** Resident set size of a process in bytes (VmRSS from /proc). */

@@ -71,8 +71,8 @@ const filler = path.join(mnt, "filler");
 
 function spec(id: number): DeploymentSpec {
   const r = parseDeployment({ id, twinId: 7, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory: "256MiB", rootfs: "1GiB" }] });
-  if (!r.ok) throw new Error(r.error.message);
-  return r.spec;
+  if (!r.ok) throw new Error(r.refusal.message);
+  return r.value;
 }
 const deploy = (id: number) => client.deploy(1, buildDeployRequest(spec(id), [{ twinId: 7, signer: owner }]));
 

@@ -43,8 +43,8 @@ afterAll(async () => {
 let nextId = 1;
 function deployment(workloads: Array<Record<string, unknown>>) {
   const r = parseDeployment({ id: nextId++, twinId: grid.info.twin.id, version: 1, workloads });
-  if (!r.ok) throw new Error(r.error.message);
-  return buildDeployRequest(r.spec, [{ twinId: grid.info.twin.id, signer: owner }]);
+  if (!r.ok) throw new Error(r.refusal.message);
+  return buildDeployRequest(r.value, [{ twinId: grid.info.twin.id, signer: owner }]);
 }
 
 const peerOf = async (viewer: number, node: number) => (await viewOf(nc, viewer, registry)).peers.find((p) => p.announcement.nodeId === node)?.announcement;

@@ -78,8 +78,8 @@ test("deploy --auto: the best node is lost to another deployer between find and 
   const client = new NodeClient(natsBus(nc), new Subjects());
   const ipv4 = (id: number) => {
     const r = parseDeployment({ id, twinId: 7, version: 1, workloads: [{ name: "pub", type: "ipv4" }] });
-    if (!r.ok) throw new Error(r.error.message);
-    return r.spec;
+    if (!r.ok) throw new Error(r.refusal.message);
+    return r.value;
   };
   // Another deployer watches find requests and grabs node 1's only IPv4 as soon as it sees one.
   // Node 1 got the find request first on its connection and answered it (free ipv4u 1) before

@@ -28,8 +28,8 @@ const keys: Record<string, string> = {};
 
 function spec(p: Record<string, unknown>): DeploymentSpec {
   const r = parseDeployment({ twinId: 7, version: 1, ...p });
-  if (!r.ok) throw new Error(r.error.message);
-  return r.spec;
+  if (!r.ok) throw new Error(r.refusal.message);
+  return r.value;
 }
 
 const vm = (id: number, memory: string, extra: Record<string, unknown> = {}): DeploymentSpec =>

@@ -140,12 +140,12 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
     const owner = await loadKeyFile(keys.owner);
     const client = new NodeClient(natsBus(nc), new Subjects("tfgrid.v1"));
     const r = parseDeployment({ id: 101, twinId: ownerTwin, version: 1, workloads: [{ name: "d", type: "zmount", size: "1GiB" }] });
-    if (!r.ok) throw new Error(r.error.message);
-    expect(await client.deploy(nodeId, buildDeployRequest(r.spec, [{ twinId: ownerTwin, signer: owner }]))).toMatchObject({ accepted: true });
+    if (!r.ok) throw new Error(r.refusal.message);
+    expect(await client.deploy(nodeId, buildDeployRequest(r.value, [{ twinId: ownerTwin, signer: owner }]))).toMatchObject({ accepted: true });
     // a twin id tfchain does not have is refused
     const stranger = parseDeployment({ id: 102, twinId: 9999, version: 1, workloads: [{ name: "d", type: "zmount", size: "1GiB" }] });
-    if (!stranger.ok) throw new Error(stranger.error.message);
-    expect(await client.deploy(nodeId, buildDeployRequest(stranger.spec, [{ twinId: 9999, signer: owner }]))).toMatchObject({ accepted: false, rejection: { code: "unauthorized" } });
+    if (!stranger.ok) throw new Error(stranger.refusal.message);
+    expect(await client.deploy(nodeId, buildDeployRequest(stranger.value, [{ twinId: 9999, signer: owner }]))).toMatchObject({ accepted: false, rejection: { code: "unauthorized" } });
   });
 
   it("sends proofs of two periods into tfchain blocks; the verifier accepts them; proofs list and proofs verify answer", async () => {

@@ -92,8 +92,8 @@ beforeAll(async () => {
     [2, [{ name: "data", type: "zmount", size: "10GiB" }]],
   ] as const) {
     const r = parseDeployment({ id, twinId: 7, version: 1, workloads });
-    if (!r.ok) throw new Error(r.error.message);
-    expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: 7, signer: owner }]))).toMatchObject({ accepted: true });
+    if (!r.ok) throw new Error(r.refusal.message);
+    expect(await client.deploy(1, buildDeployRequest(r.value, [{ twinId: 7, signer: owner }]))).toMatchObject({ accepted: true });
   }
   deployedAt = Date.now();
 }, 60_000);
@@ -188,9 +188,9 @@ test("a twin registered only on the chain deploys: the chain assigns its id, the
   const forger = await loadKeyFile(keys.forger);
   const client = new NodeClient(natsBus(nc), new Subjects());
   const r = parseDeployment({ id: 90, twinId: T, version: 1, workloads: [{ name: "n", type: "network" }] });
-  if (!r.ok) throw new Error(r.error.message);
-  expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: T, signer: forger }]))).toMatchObject({ accepted: false, code: "bad_signature" });
-  expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: T, signer: twinT }]))).toMatchObject({ accepted: true, code: "ok" });
+  if (!r.ok) throw new Error(r.refusal.message);
+  expect(await client.deploy(1, buildDeployRequest(r.value, [{ twinId: T, signer: forger }]))).toMatchObject({ accepted: false, code: "bad_signature" });
+  expect(await client.deploy(1, buildDeployRequest(r.value, [{ twinId: T, signer: twinT }]))).toMatchObject({ accepted: true, code: "ok" });
   // farms: --farm 0 creates one owned by the key's twin; the chain prints its id
   const farm = await cli(["registry", "add", "--chain", "--farm", "0", "--name", "usage farm", "--key", keys.chainTwin, "--nats", nats.url]);
   expect(farm.stderr).toBe("");

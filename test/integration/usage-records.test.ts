@@ -76,8 +76,8 @@ beforeAll(async () => {
   const client = new NodeClient(natsBus(nc), subjects);
   for (const [i, id] of DEPLOYMENTS.entries()) {
     const r = parseDeployment({ id, twinId: 7, version: 1, workloads: [{ name: "d", type: "zmount", size: `${i + 1}GiB` }] });
-    if (!r.ok) throw new Error(r.error.message);
-    expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: 7, signer: owner }]))).toMatchObject({ accepted: true });
+    if (!r.ok) throw new Error(r.refusal.message);
+    expect(await client.deploy(1, buildDeployRequest(r.value, [{ twinId: 7, signer: owner }]))).toMatchObject({ accepted: true });
   }
   deployedAt = Date.now();
 }, 60_000);

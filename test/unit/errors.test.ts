@@ -69,5 +69,5 @@ test("cause and detail are kept; fields of a module stay where they were", () =>
 
 test("an invalid deployment spec is refused with its path (the spec parser's internal error carries it)", () => {
   const r = parseDeployment({ id: 1, twinId: 1, version: 1, workloads: [{ name: "a", type: "zmount", size: "1GiB", memroy: 1 }] });
-  expect(r).toMatchObject({ ok: false, error: { code: "invalid_spec", path: "workloads[0].memroy" } });
+  expect(r).toMatchObject({ ok: false, refusal: { code: "invalid_spec", path: "workloads[0].memroy" } });
 });

@@ -28,8 +28,8 @@ export function wantedUnits(values: Record<string, unknown>): Units {
     const v = values[u];
     if (v === undefined) continue;
     const r = parseSize(/^\d+$/.test(String(v)) ? Number(v) : v);
-    if (!r.ok) throw new UsageError(`--${u}: ${r.error}`);
-    want[u] = r.bytes;
+    if (!r.ok) throw new UsageError(`--${u}: ${r.refusal}`);
+    want[u] = r.value;
   }
   return want;
 }
