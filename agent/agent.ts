@@ -2,7 +2,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Ledger } from "./admission/ledger";
 import { NodeApi } from "./api/server";
-import { busHealth, connectBus, findNatsServer, isAuthFailure, natsAnswers, startEmbeddedNats, type EmbeddedNats, type NatsConnection } from "./bus/nats";
+import type { Bus } from "./bus/bus";
+import { busHealth, connectBus, findNatsServer, isAuthFailure, natsAnswers, natsBus, startEmbeddedNats, type EmbeddedNats, type NatsConnection } from "./bus/nats";
 import { Subjects } from "./bus/subjects";
 import { removeNatsUrlFile, writeNatsUrlFile } from "./bus/url-file";
 import { capacityOf } from "./capacity/model";
@@ -30,6 +31,7 @@ import { DirLock } from "./store/lock";
 import { Store } from "./store/store";
 import { ensurePrivateDir, FILE_MODE, tighten, type OnTightened } from "./store/files";
 import type { Units } from "./capacity/units";
+import { AgentError } from "./errors";
 
 /** A long-lived part of the agent that starts after the core and closes before it. */
 export interface Component {
@@ -37,12 +39,10 @@ export interface Component {
   close(): Promise<void> | void;
 }
 
-export class AgentStartError extends Error {
-  readonly code: string;
+export class AgentStartError extends AgentError<string> {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = "AgentStartError";
-    this.code = code;
   }
 }
 
@@ -60,6 +60,8 @@ export class Agent {
   ledger!: Ledger;
   hardware!: HardwareMonitor;
   nc!: NatsConnection;
+  /** the modules' view of `nc` */
+  bus!: Bus;
   api!: NodeApi;
   /** the chain client (null when chain.enabled is false) */
   chain: ChainClient | null = null;
@@ -226,7 +228,7 @@ export class Agent {
     );
   }
 
-  private async bus(): Promise<void> {
+  private async connectNats(): Promise<void> {
     const c = this.config;
     let servers = c.nats.servers;
     if (c.nats.embedded && !(await natsAnswers(servers[0], 1000))) {
@@ -253,9 +255,10 @@ export class Agent {
       }
       throw new AgentStartError("nats_unavailable", redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message}`, secretsOf(servers)), { cause: err });
     }
+    this.bus = natsBus(this.nc);
     this.natsUrl = redact(this.nc.getServer());
     if (c.chain.enabled) {
-      this.chain = new ChainClient(this.nc, this.subjects, { chainKey: c.chain.publicKey ? parsePublicKey(c.chain.publicKey, "chain.publicKey") : undefined });
+      this.chain = new ChainClient(this.bus, this.subjects, { chainKey: c.chain.publicKey ? parsePublicKey(c.chain.publicKey, "chain.publicKey") : undefined });
       this.backend = c.chain.url ? await this.tfchain(c.chain.url, this.chain) : new StandinBackend(this.chain);
       // the registry file (when there is one) first, then the chain (cached); tfchain stores
       // accounts, not schemes: its twins sign under either scheme
@@ -343,7 +346,7 @@ export class Agent {
     );
     const ssd = noSsdAdvice(report);
     if (ssd) this.log.warn({ event: "no_ssd_capacity", ...ssd }, "no SSD storage: VMs will not fit; if a disk is an SSD the kernel calls rotational (a VM's virtual disk), set a disk override");
-    await this.bus();
+    await this.connectNats();
     await this.learnIds(report.total);
     if (c.devIdentity && c.chain.enabled) {
       upsertRegistryFile(c.registryFile, { kind: "node", id: this.nodeId, farmId: c.farmId, twinId: this.twinId, publicKey: toHex(this.signer.publicKey), scheme: this.signer.scheme }, { replaceKey: true });
@@ -353,7 +356,7 @@ export class Agent {
     const ec: AgentConfig = { ...c, nodeId: this.nodeId, twinId: this.twinId };
     this.api = new NodeApi(
       { nodeId: this.nodeId, farmId: c.farmId, twinId: this.twinId, maxRequestBytes: c.api.maxRequestBytes, deleteSkewMs: c.api.deleteSkewMs, limits: c.api.limits },
-      { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, usage: () => this.usage?.status() },
+      { bus: this.bus, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, usage: () => this.usage?.status() },
     );
     this.api.start();
     // Components built on the core (gossip, usage metering, chain registration) are created
@@ -379,16 +382,16 @@ export class Agent {
         },
       };
     }
-    this.usage = new UsageService(usageOptionsFrom(ec), { nc: this.nc, subjects: this.subjects, store: this.store, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, sink, onTwinsInDebt: (ids) => this.ledger.setTwinsInDebt(ids) });
+    this.usage = new UsageService(usageOptionsFrom(ec), { bus: this.bus, subjects: this.subjects, store: this.store, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, sink, onTwinsInDebt: (ids) => this.ledger.setTwinsInDebt(ids) });
     this.add(this.usage);
-    const gossip = new Gossip({ ...gossipOptionsFrom(ec), mac: c.power.mac || undefined, publicConfig: c.power.publicConfig }, { nc: this.nc, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now });
+    const gossip = new Gossip({ ...gossipOptionsFrom(ec), mac: c.power.mac || undefined, publicConfig: c.power.publicConfig }, { bus: this.bus, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now });
     this.add(gossip);
     if (c.power.manage) {
       const backend = this.backend;
       const signer = this.signer;
       const nodeId = this.nodeId;
       this.add(powerServiceFrom(ec, {
-        nc: this.nc, subjects: this.subjects, signer, registry: this.registry, source: this.ledger, logger: this.log, now: this.now,
+        bus: this.bus, subjects: this.subjects, signer, registry: this.registry, source: this.ledger, logger: this.log, now: this.now,
         peers: () => gossip.view.peers().map((p) => p.announcement),
         farmerKey: c.power.farmerKey ? parsePublicKey(c.power.farmerKey, "power.farmerKey") : undefined,
         farmTwin: async () => c.power.farmerTwinId ?? (backend ? (await backend.farm(c.farmId).catch(() => undefined))?.twinId : undefined),

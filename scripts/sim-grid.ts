@@ -27,7 +27,7 @@ import * as path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Ledger } from "../agent/admission/ledger";
 import { parseDeployment } from "../agent/admission/spec";
-import { findNatsServer, freePort, natsAnswers } from "../agent/bus/nats";
+import { findNatsServer, freePort, natsAnswers, natsBus } from "../agent/bus/nats";
 import { Subjects } from "../agent/bus/subjects";
 import { DEFAULT_POLICY } from "../agent/capacity/model";
 import { GiB } from "../agent/capacity/units";
@@ -114,8 +114,8 @@ async function loopLagMs(): Promise<number> {
 
 function deployInput(id: number) {
   const r = parseDeployment({ id, twinId: 1, version: 1, workloads: [{ name: "d", type: "zmount", size: "1GiB" }] });
-  if (!r.ok) throw new Error(r.error.message);
-  return { spec: r.spec, units: { cru: 0, mru: 0, sru: GiB, hru: 0, ipv4u: 0, gpu: 0 }, hash: `h${id}` };
+  if (!r.ok) throw new Error(r.refusal.message);
+  return { spec: r.value, units: { cru: 0, mru: 0, sru: GiB, hru: 0, ipv4u: 0, gpu: 0 }, hash: `h${id}` };
 }
 
 async function startAgent(i: number, signer: Signer, url: string, registry: FileRegistry, root: string): Promise<Sim> {
@@ -127,7 +127,7 @@ async function startAgent(i: number, signer: Signer, url: string, registry: File
   const ledger = new Ledger({ power: "up", rented: false, policy: DEFAULT_POLICY }, { store, logger: log, now: Date.now, metrics: null }, { cru: 64, mru: 256 * GiB, sru: 100_000 * GiB, hru: 0, ipv4u: 4, gpu: 0 });
   // a loaded machine: 1,000 connections take a while; a dial that times out is tried again
   const nc = await connect({ servers: url, name: `sim-${nodeId}`, timeout: 20_000, waitOnFirstConnect: true, maxReconnectAttempts: 20, reconnectTimeWait: 500 });
-  const gossip = new Gossip({ ...GOSSIP_DEFAULTS, nodeId, farmId, twinId: nodeId, heartbeatMs: HEARTBEAT_S * 1000 }, { nc, subjects, ledger, store, registry, signer, logger: log, metrics: null, now: Date.now });
+  const gossip = new Gossip({ ...GOSSIP_DEFAULTS, nodeId, farmId, twinId: nodeId, heartbeatMs: HEARTBEAT_S * 1000 }, { bus: natsBus(nc), subjects, ledger, store, registry, signer, logger: log, metrics: null, now: Date.now });
   const sim: Sim = { nodeId, farmId, nc, ledger, gossip, store, seen: new Map() };
   // observe (not change) the view: when it accepts an announcement, note its node and sequence
   const offer = gossip.view.offer.bind(gossip.view);
@@ -341,7 +341,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 2000));
       sub.unsubscribe();
       const t1 = process.hrtime.bigint();
-      const out = await findCapacity(nc, subjects, { want, farmId: 0, limit: 0 }, { registry });
+      const out = await findCapacity(natsBus(nc), subjects, { want, farmId: 0, limit: 0 }, { registry });
       const verifiedMs = Number(process.hrtime.bigint() - t1) / 1e6;
       rows.push(
         { name: `find over ${sims.length} agents: first ${FIND_K} answers`, value: tK, unit: "ms" },

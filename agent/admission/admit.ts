@@ -1,6 +1,7 @@
 import { formatAmount } from "../capacity/size";
 import { UNIT_NAMES, diffUnits, type UnitName, type Units } from "../capacity/units";
 import type { DeploymentSpec } from "./spec";
+import { ok, refused, type Result } from "../result";
 
 /** Stable rejection codes; also metric labels. */
 export type RejectCode =
@@ -55,15 +56,18 @@ export interface NodeState {
   twinsInDebt?: ReadonlySet<number>;
 }
 
-export type Decision =
-  | { accepted: true; kind: "create" | "update"; reservation: Reservation; previous?: Reservation }
-  | { accepted: true; kind: "duplicate"; reservation: Reservation }
-  | { accepted: true; kind: "delete"; previous: Reservation }
-  | { accepted: true; kind: "already_deleted"; id: number; version: number }
-  | { accepted: false; rejection: Rejection };
+/** What an accepted request does. */
+export type Admitted =
+  | { kind: "create" | "update"; reservation: Reservation; previous?: Reservation }
+  | { kind: "duplicate"; reservation: Reservation }
+  | { kind: "delete"; previous: Reservation }
+  | { kind: "already_deleted"; id: number; version: number };
+
+/** Accepted (what it does) or refused (the rejection); the wire's DecisionReply is made from it at the node API. */
+export type Decision = Result<Admitted, Rejection>;
 
 function reject(code: RejectCode, message: string, extra: Partial<Rejection> = {}): Decision {
-  return { accepted: false, rejection: { code, message, ...extra } };
+  return refused({ code, message, ...extra });
 }
 
 /** The first unit whose increase does not fit in what is free, or undefined. */
@@ -95,7 +99,7 @@ export function admitDeploy(input: DeployInput, state: NodeState, now: number): 
       return reject("unauthorized", `deployment ${spec.id} belongs to twin ${existing.twinId}, not twin ${spec.twinId}`);
     }
     if (spec.version === existing.version) {
-      if (hash === existing.hash) return { accepted: true, kind: "duplicate", reservation: existing };
+      if (hash === existing.hash) return ok({ kind: "duplicate", reservation: existing });
       return reject("stale_version", `deployment ${spec.id} version ${spec.version} exists with other contents; send version ${existing.version + 1} to change it`);
     }
     if (spec.version < existing.version) {
@@ -132,7 +136,7 @@ export function admitDeploy(input: DeployInput, state: NodeState, now: number): 
     createdMs: existing ? existing.createdMs : now,
     updatedMs: now,
   };
-  return existing ? { accepted: true, kind: "update", reservation, previous: existing } : { accepted: true, kind: "create", reservation };
+  return ok(existing ? { kind: "update", reservation, previous: existing } : { kind: "create", reservation });
 }
 
 /** Decide a delete. Only the owner may delete; deleting twice answers the same. */
@@ -140,11 +144,11 @@ export function admitDelete(input: { id: number; twinId: number }, state: NodeSt
   const existing = state.deployments.get(input.id);
   if (!existing) {
     const deletedAt = state.tombstones.get(input.id);
-    if (deletedAt !== undefined) return { accepted: true, kind: "already_deleted", id: input.id, version: deletedAt };
+    if (deletedAt !== undefined) return ok({ kind: "already_deleted", id: input.id, version: deletedAt });
     return reject("not_found", `deployment ${input.id} is not on this node`);
   }
   if (existing.twinId !== input.twinId) {
     return reject("unauthorized", `deployment ${input.id} belongs to twin ${existing.twinId}; only its owner may delete it`);
   }
-  return { accepted: true, kind: "delete", previous: existing };
+  return ok({ kind: "delete", previous: existing });
 }

@@ -5,6 +5,7 @@ import type { Logger } from "../log/logger";
 import { StoreError } from "../store/errors";
 import type { DeploymentWrite, Store } from "../store/store";
 import type { Metrics } from "../metrics/metrics";
+import { refused } from "../result";
 import { admitDelete, admitDeploy, type Decision, type DeployInput, type NodeState, type Reservation } from "./admit";
 
 export interface LedgerOptions {
@@ -13,8 +14,11 @@ export interface LedgerOptions {
   policy: CapacityPolicy;
 }
 
+/** What the ledger keeps in the store: deployments, tombstones, and atomic group writes (the Store is one). */
+export type LedgerStore = Pick<Store, "loadDeployments" | "loadTombstones" | "putDeployment" | "deleteDeployment" | "applyDeploymentWrites">;
+
 export interface LedgerModules {
-  store: Store;
+  store: LedgerStore;
   logger: Logger;
   now: () => number;
   metrics: Metrics | null;
@@ -170,19 +174,21 @@ export class Ledger {
     const t0 = performance.now();
     this.flushGroup();
     const decision = admitDeploy(input, this.state(), this.modules.now());
-    if (decision.accepted && (decision.kind === "create" || decision.kind === "update")) {
-      const res = decision.reservation;
-      const full = this.persist(() => this.modules.store.putDeployment(res, request, decision.kind as "create" | "update"));
+    const a = decision.ok ? decision.value : undefined;
+    if (a && (a.kind === "create" || a.kind === "update")) {
+      const res = a.reservation;
+      const kind = a.kind;
+      const full = this.persist(() => this.modules.store.putDeployment(res, request, kind));
       if (full) {
         this.record("deploy", full, t0);
         return full;
       }
-      const delta = decision.kind === "update" && decision.previous ? diffUnits(res.units, decision.previous.units) : res.units;
+      const delta = kind === "update" && a.previous ? diffUnits(res.units, a.previous.units) : res.units;
       this.usedUnits = addUnits(this.usedUnits, delta);
       this.deploymentsById.set(res.id, res);
       this.tombstones.delete(res.id);
       this.lastClaimMs = this.modules.now();
-      this.emit({ kind: decision.kind, id: res.id, version: res.version });
+      this.emit({ kind, id: res.id, version: res.version });
     }
     this.record("deploy", decision, t0);
     return decision;
@@ -193,8 +199,8 @@ export class Ledger {
     const t0 = performance.now();
     this.flushGroup();
     const decision = admitDelete(input, this.state());
-    if (decision.accepted && decision.kind === "delete") {
-      const prev = decision.previous;
+    if (decision.ok && decision.value.kind === "delete") {
+      const prev = decision.value.previous;
       const full = this.persist(() => this.modules.store.deleteDeployment(prev, this.modules.now()));
       if (full) {
         this.record("delete", full, t0);
@@ -213,11 +219,12 @@ export class Ledger {
   deployDurably(input: DeployInput, request: Uint8Array): Promise<Decision> {
     const t0 = performance.now();
     const decision = admitDeploy(input, this.state(), this.modules.now());
-    if (!(decision.accepted && (decision.kind === "create" || decision.kind === "update"))) return this.join({ op: "deploy", decision, t0 });
-    const res = decision.reservation;
-    const kind = decision.kind;
+    const a = decision.ok ? decision.value : undefined;
+    if (!(a && (a.kind === "create" || a.kind === "update"))) return this.join({ op: "deploy", decision, t0 });
+    const res = a.reservation;
+    const kind = a.kind;
     const before = { used: this.usedUnits, res: this.deploymentsById.get(res.id), tomb: this.tombstones.get(res.id) };
-    const delta = kind === "update" && decision.previous ? diffUnits(res.units, decision.previous.units) : res.units;
+    const delta = kind === "update" && a.previous ? diffUnits(res.units, a.previous.units) : res.units;
     this.usedUnits = addUnits(this.usedUnits, delta);
     this.deploymentsById.set(res.id, res);
     this.tombstones.delete(res.id);
@@ -236,8 +243,8 @@ export class Ledger {
   deleteDurably(input: { id: number; twinId: number }): Promise<Decision> {
     const t0 = performance.now();
     const decision = admitDelete(input, this.state());
-    if (!(decision.accepted && decision.kind === "delete")) return this.join({ op: "delete", decision, t0 });
-    const prev = decision.previous;
+    if (!(decision.ok && decision.value.kind === "delete")) return this.join({ op: "delete", decision, t0 });
+    const prev = decision.value.previous;
     const before = { used: this.usedUnits, res: this.deploymentsById.get(prev.id), tomb: this.tombstones.get(prev.id) };
     this.usedUnits = diffUnits(this.usedUnits, prev.units);
     this.deploymentsById.delete(prev.id);
@@ -303,7 +310,7 @@ export class Ledger {
       this.modules.metrics?.groupCommitWrites.inc({}, writes.length);
     }
     for (const g of group) {
-      const d = full && g.decision.accepted ? full : g.decision;
+      const d = full && g.decision.ok ? full : g.decision;
       if (!full && g.change) this.emit(g.change);
       this.record(g.op, d, g.t0);
       g.resolve(d);
@@ -320,19 +327,16 @@ export class Ledger {
       return undefined;
     } catch (err) {
       if (!(err instanceof StoreError) || err.code !== "store_full") throw err;
-      return {
-        accepted: false,
-        rejection: { code: "store_full", message: "the node's disk is full: it refuses new deployments, updates and deletes until its operator frees space (reads go on); try again later or use another node" },
-      };
+      return refused({ code: "store_full", message: "the node's disk is full: it refuses new deployments, updates and deletes until its operator frees space (reads go on); try again later or use another node" });
     }
   }
 
   private record(op: "deploy" | "delete", d: Decision, t0: number): void {
     this.modules.metrics?.decisionSeconds.observe({ op }, (performance.now() - t0) / 1000);
-    if (d.accepted) {
-      this.modules.metrics?.decisions.inc({ op, result: d.kind });
+    if (d.ok) {
+      this.modules.metrics?.decisions.inc({ op, result: d.value.kind });
     } else {
-      this.modules.metrics?.decisions.inc({ op, result: d.rejection.code });
+      this.modules.metrics?.decisions.inc({ op, result: d.refusal.code });
     }
   }
 }

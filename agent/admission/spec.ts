@@ -1,5 +1,7 @@
 import { parseSize } from "../capacity/size";
+import { ok, refused, type Result } from "../result";
 import { GiB, MiB, addUnits, zeroUnits, type Units } from "../capacity/units";
+import { AgentError } from "../errors";
 
 /** Workload types (GRID.md) and what each consumes. */
 export const WORKLOAD_TYPES = [
@@ -52,7 +54,7 @@ export interface SpecError {
   message: string;
 }
 
-export type SpecResult = { ok: true; spec: DeploymentSpec } | { ok: false; error: SpecError };
+export type SpecResult = Result<DeploymentSpec, SpecError>;
 
 export const LIMITS = {
   maxWorkloads: 256,
@@ -112,12 +114,12 @@ export function deploymentUnits(spec: DeploymentSpec): Units {
   return spec.workloads.reduce((total, w) => addUnits(total, workloadUnits(w)), zeroUnits());
 }
 
-class Invalid extends Error {
+class Invalid extends AgentError<"invalid_spec"> {
   constructor(
     readonly path: string,
     message: string,
   ) {
-    super(message);
+    super("invalid_spec", message);
   }
 }
 
@@ -177,8 +179,8 @@ function int(v: unknown, path: string, min: number, max: number): number {
 
 function size(v: unknown, path: string): number {
   const r = parseSize(v);
-  if (!r.ok) throw new Invalid(path, r.error);
-  return r.bytes;
+  if (!r.ok) throw new Invalid(path, r.refusal);
+  return r.value;
 }
 
 function str(v: unknown, path: string, max: number): string {
@@ -303,20 +305,17 @@ export function parseDeployment(raw: unknown): SpecResult {
       if (weightRequired > reachable) throw new Invalid("signatureRequirement.weightRequired", `${weightRequired} is more than all listed weights together (${reachable})`);
       requirement = { weightRequired, requests };
     }
-    return {
-      ok: true,
-      spec: {
-        id,
-        twinId,
-        version,
-        workloads,
-        signatureRequirement: requirement,
-        description: str(o.description, "description", LIMITS.maxDescription),
-        metadata: str(o.metadata, "metadata", LIMITS.maxMetadata),
-      },
-    };
+    return ok({
+      id,
+      twinId,
+      version,
+      workloads,
+      signatureRequirement: requirement,
+      description: str(o.description, "description", LIMITS.maxDescription),
+      metadata: str(o.metadata, "metadata", LIMITS.maxMetadata),
+    });
   } catch (err) {
-    if (err instanceof Invalid) return { ok: false, error: { code: "invalid_spec", path: err.path, message: `${err.path}: ${err.message}` } };
+    if (err instanceof Invalid) return refused({ code: "invalid_spec", path: err.path, message: `${err.path}: ${err.message}` });
     throw err;
   }
 }

@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Bus } from "../bus/bus";
 import type { Subjects } from "../bus/subjects";
 import { encode, toSafeNumber, unitsFromWire } from "../wire/codec";
 import { decode } from "../wire/codec";
@@ -6,11 +6,11 @@ import { envelopeReady, open } from "../identity/envelope";
 import { DOMAIN } from "../identity/domains";
 import { readDecisionReply, readStatusReply, STATUS_PAGE_MAX, type Decided, type StatusView, type WireGetReply } from "./messages";
 import type { Units } from "../capacity/units";
+import { AgentError } from "../errors";
 
-export class NodeUnreachable extends Error {
-  readonly code = "node_unreachable";
+export class NodeUnreachable extends AgentError<"node_unreachable"> {
   constructor(node: number, cause: unknown) {
-    super(`node ${node} did not answer (${(cause as Error)?.message ?? cause}); is its agent running and connected to this NATS?`, { cause });
+    super("node_unreachable", `node ${node} did not answer (${(cause as Error)?.message ?? cause}); is its agent running and connected to this NATS?`, { cause });
     this.name = "NodeUnreachable";
   }
 }
@@ -18,7 +18,7 @@ export class NodeUnreachable extends Error {
 /** A client of the node API (deployers, the CLI, tests). */
 export class NodeClient {
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly bus: Bus,
     private readonly subjects: Subjects,
     private readonly timeoutMs = 5000,
   ) {}
@@ -26,7 +26,7 @@ export class NodeClient {
   private async request(node: number, subject: string, body: Uint8Array): Promise<Uint8Array> {
     let data: Uint8Array;
     try {
-      data = (await this.nc.request(subject, body, { timeout: this.timeoutMs })).data;
+      data = (await this.bus.request(subject, body, { timeout: this.timeoutMs })).data;
     } catch (err) {
       throw new NodeUnreachable(node, err);
     }

@@ -13,7 +13,7 @@
  *     the refusal budget lasts, and is dropped silently beyond it; both are counted by subject and
  *     reason (capacity_agent_requests_shed_total).
  */
-import type { Msg } from "@nats-io/transport-node";
+import type { BusMessage } from "../bus/bus";
 import { BoundedQueue, Budget, KeyedBuckets, requesterOf, type ShedReason } from "../bus/limits";
 import type { Logger } from "../log/logger";
 import type { Metrics } from "../metrics/metrics";
@@ -135,7 +135,7 @@ export class ApiGate {
    * Called from the subscription callback, before any work: charge the requester, queue the job
    * in its lane, or shed the request (a `rate_limited` reply while the refusal budget lasts).
    */
-  offer(op: ApiOp, msg: Msg, job: Job): void {
+  offer(op: ApiOp, msg: BusMessage, job: Job): void {
     if (this.closed) return;
     const requester = requesterOf(msg.reply);
     const write = op === "deploy" || op === "delete";
@@ -190,7 +190,7 @@ export class ApiGate {
     }
   }
 
-  private shed(op: ApiOp, msg: Msg, reason: ShedReason): void {
+  private shed(op: ApiOp, msg: BusMessage, reason: ShedReason): void {
     this.count(op, reason);
     if (!msg.reply || !this.refusals.take()) {
       this.m.metrics?.shedDropped.inc({ subject: op });

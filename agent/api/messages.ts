@@ -6,6 +6,7 @@ import { open, seal } from "../identity/envelope";
 import { SCHEME_WIRE, signDomain, type Signer } from "../identity/keys";
 import { decode, encode, toSafeNumber, unitsFromWire, unitsToWire, WireError, type U64, type WireUnits } from "../wire/codec";
 import type { Units } from "../capacity/units";
+import { AgentError } from "../errors";
 
 export interface WireRejection {
   code: string;
@@ -156,12 +157,9 @@ export function readDecisionReply(bytes: Uint8Array): Decided {
 }
 
 /** The node refused to answer a read (e.g. `rate_limited`: this connection sent too many requests). */
-export class NodeRefused extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(`node refused: ${code}: ${message}`);
+export class NodeRefused extends AgentError<string> {
+  constructor(code: string, message: string) {
+    super(code, `node refused: ${code}: ${message}`);
     this.name = "NodeRefused";
   }
 }

@@ -1,4 +1,4 @@
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Bus, BusMessage, BusSubscription } from "../bus/bus";
 import type { Decision, Rejection, Reservation } from "../admission/admit";
 import type { Ledger } from "../admission/ledger";
 import type { Subjects } from "../bus/subjects";
@@ -8,13 +8,13 @@ import { toHex, type Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import type { Metrics } from "../metrics/metrics";
 import { schemeAdmits, type Registry } from "../registry/types";
-import type { Store } from "../store/store";
 import { decode, encode, toSafeNumber, unitsToWire, WireError } from "../wire/codec";
 import { rejectionToWire, STATUS_PAGE_DEFAULT, STATUS_PAGE_MAX, type UsageStatusView, type WireDeployRequest } from "./messages";
 import { verifyDeployRequest, type RequestAbout } from "./verify";
 import { API_LIMITS_DEFAULTS, ApiGate, deployOwner, type ApiLimits, type ApiOp, type Charge } from "./limits";
 import type { ShedReason } from "../bus/limits";
 import { AGENT_VERSION } from "../version";
+import { refused } from "../result";
 
 export interface NodeApiOptions {
   nodeId: number;
@@ -26,14 +26,20 @@ export interface NodeApiOptions {
   limits?: ApiLimits;
 }
 
+/** What the node API reads from the store: the signed request of a deployment, and whether the disk is full. */
+export interface ApiStore {
+  getDeploymentRequest(id: number): Uint8Array | undefined;
+  readonly full: boolean;
+}
+
 /** What is known of a refused request: deployment, version, twin, and who asked. */
 type Refused = RequestAbout & { requester?: string };
 
 export interface NodeApiModules {
-  nc: NatsConnection;
+  bus: Bus;
   subjects: Subjects;
   ledger: Ledger;
-  store: Store;
+  store: ApiStore;
   registry: Registry;
   signer: Signer;
   logger: Logger;
@@ -50,7 +56,7 @@ export interface NodeApiModules {
  */
 export class NodeApi {
   private readonly log: Logger;
-  private subs: Subscription[] = [];
+  private subs: BusSubscription[] = [];
   readonly gate: ApiGate;
   private readonly refusals = new Map<string, Uint8Array>();
 
@@ -63,9 +69,9 @@ export class NodeApi {
   }
 
   start(): void {
-    const { subjects, nc } = this.m;
+    const { subjects, bus } = this.m;
     const id = this.options.nodeId;
-    type Handler = (msg: Msg, charge: Charge) => Promise<Uint8Array> | Uint8Array;
+    type Handler = (msg: BusMessage, charge: Charge) => Promise<Uint8Array> | Uint8Array;
     const routes: Array<[string, Handler, ApiOp]> = [
       [subjects.nodeDeploy(id), (msg) => this.onDeploy(msg.data), "deploy"],
       [subjects.nodeDelete(id), (msg) => this.onDelete(msg.data), "delete"],
@@ -73,7 +79,7 @@ export class NodeApi {
       [subjects.nodeStatus(id), (msg, charge) => this.statusReply(msg.data, charge), "status"],
     ];
     for (const [subject, handler, op] of routes) {
-      const sub = nc.subscribe(subject, {
+      const sub = bus.subscribe(subject, {
         callback: (err, msg) => {
           if (err) {
             this.log.warn({ event: "api_subscription_error", subject, err: String(err) }, "subscription error");
@@ -88,14 +94,14 @@ export class NodeApi {
     this.log.info({ event: "api_listening", subjects: routes.map((r) => r[0]) }, "node API listening");
   }
 
-  private async serve(msg: Msg, handler: (msg: Msg) => Promise<Uint8Array> | Uint8Array): Promise<void> {
+  private async serve(msg: BusMessage, handler: (msg: BusMessage) => Promise<Uint8Array> | Uint8Array): Promise<void> {
     let reply: Uint8Array;
     try {
       reply = await handler(msg);
     } catch (err) {
       // a bug or an I/O failure (e.g. the disk is full): the request is refused, the agent stays up
       this.log.error({ event: "api_internal_error", subject: msg.subject, err }, "request failed");
-      reply = this.decisionReply({ accepted: false, rejection: { code: "internal", message: "the node could not process the request; see its log" } }, 0, 0);
+      reply = this.decisionReply(refused({ code: "internal", message: "the node could not process the request; see its log" }), 0, 0);
     }
     if (msg.reply) msg.respond(reply);
   }
@@ -104,7 +110,7 @@ export class NodeApi {
   private refuse(op: "deploy" | "delete", rejection: Rejection, about: Refused = {}): Uint8Array {
     this.refused(op, rejection, about);
     this.m.metrics?.apiErrors.inc({ code: rejection.code });
-    return this.decisionReply({ accepted: false, rejection }, about.id ?? 0, about.version ?? 0);
+    return this.decisionReply(refused(rejection), about.id ?? 0, about.version ?? 0);
   }
 
   /**
@@ -133,12 +139,12 @@ export class NodeApi {
 
   private decisionReply(d: Decision, id: number, version: number): Uint8Array {
     const payload: Record<string, unknown> = { nodeId: this.options.nodeId, id, version };
-    if (d.accepted) {
+    if (d.ok) {
       payload.accepted = true;
-      payload.duplicate = d.kind === "duplicate" || d.kind === "already_deleted";
+      payload.duplicate = d.value.kind === "duplicate" || d.value.kind === "already_deleted";
     } else {
       payload.accepted = false;
-      payload.rejection = rejectionToWire(d.rejection);
+      payload.rejection = rejectionToWire(d.refusal);
     }
     return seal(this.m.signer, DOMAIN.DecisionReply, encode("DecisionReply", payload));
   }
@@ -154,7 +160,7 @@ export class NodeApi {
         ? seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: false, rejection: rejectionToWire(r) }))
         : op === "status"
           ? seal(this.m.signer, DOMAIN.StatusReply, encode("StatusReply", { nodeId: this.options.nodeId, rejection: rejectionToWire(r) }))
-          : this.decisionReply({ accepted: false, rejection: r }, 0, 0);
+          : this.decisionReply(refused(r), 0, 0);
     this.refusals.set(key, bytes);
     return bytes;
   }
@@ -170,14 +176,14 @@ export class NodeApi {
     const owner = deployOwner(bytes, this.options.maxRequestBytes);
     if (owner !== undefined && !this.gate.twinAllowed("deploy", owner)) return this.refusal("deploy", "twin_rate");
     const v = await verifyDeployRequest(bytes, this.m.registry, { maxBytes: this.options.maxRequestBytes, maxRepeated: 1024 });
-    if (!v.ok) return this.refuse("deploy", v.rejection, v.about);
-    const { spec } = v;
-    const d = await this.m.ledger.deployDurably({ spec: v.spec, units: v.units, hash: v.hash }, bytes); // on disk (group commit) before the reply
-    if (d.accepted) {
-      const ev = d.kind === "duplicate" ? "deployment_duplicate" : d.kind === "update" ? "deployment_updated" : "deployment_accepted";
-      this.log.info({ event: ev, id: spec.id, version: spec.version, twinId: spec.twinId, units: v.units }, "deployment accepted");
+    if (!v.ok) return this.refuse("deploy", v.refusal.rejection, v.refusal.about);
+    const { spec, units, hash, signers } = v.value;
+    const d = await this.m.ledger.deployDurably({ spec, units, hash }, bytes); // on disk (group commit) before the reply
+    if (d.ok) {
+      const ev = d.value.kind === "duplicate" ? "deployment_duplicate" : d.value.kind === "update" ? "deployment_updated" : "deployment_accepted";
+      this.log.info({ event: ev, id: spec.id, version: spec.version, twinId: spec.twinId, units }, "deployment accepted");
     } else {
-      this.refused("deploy", d.rejection, { id: spec.id, version: spec.version, twinId: spec.twinId, signers: v.signers });
+      this.refused("deploy", d.refusal, { id: spec.id, version: spec.version, twinId: spec.twinId, signers });
     }
     return this.decisionReply(d, spec.id, spec.version);
   }
@@ -211,9 +217,10 @@ export class NodeApi {
       return this.refuse("delete", { code: "stale_request", message: `the request's timestamp is ${Math.round(skew / 1000)} s from the node's clock (allowed ${this.options.deleteSkewMs / 1000} s); check the clock and send a fresh request` }, about);
     }
     const d = await this.m.ledger.deleteDurably({ id, twinId: req.twinId });
-    const version = d.accepted ? (d.kind === "delete" ? d.previous.version : d.kind === "already_deleted" ? d.version : 0) : 0;
-    if (d.accepted) this.log.info({ event: d.kind === "delete" ? "deployment_deleted" : "deployment_duplicate", id, version, twinId: req.twinId }, "deployment deleted");
-    else this.refused("delete", d.rejection, about);
+    const a = d.ok ? d.value : undefined;
+    const version = a ? (a.kind === "delete" ? a.previous.version : a.kind === "already_deleted" ? a.version : 0) : 0;
+    if (a) this.log.info({ event: a.kind === "delete" ? "deployment_deleted" : "deployment_duplicate", id, version, twinId: req.twinId }, "deployment deleted");
+    else if (!d.ok) this.refused("delete", d.refusal, about);
     return this.decisionReply(d, id, version);
   }
 

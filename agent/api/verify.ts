@@ -1,6 +1,7 @@
 import type { Rejection } from "../admission/admit";
 import { deploymentUnits, parseDeployment, type DeploymentSpec } from "../admission/spec";
 import type { Units } from "../capacity/units";
+import { ok, refused, type Result } from "../result";
 import { DOMAIN } from "../identity/domains";
 import { schemeFromWire, verifyDomain } from "../identity/keys";
 import { schemeAdmits, type Registry } from "../registry/types";
@@ -16,10 +17,24 @@ export interface RequestAbout {
   signers?: number[];
 }
 
-export type Verified = { ok: true; spec: DeploymentSpec; units: Units; hash: string; signers: number[] } | { ok: false; rejection: Rejection; about?: RequestAbout };
+/** A request that verified: its spec, what it reserves, the hash of its deployment bytes, who signed. */
+export interface VerifiedRequest {
+  spec: DeploymentSpec;
+  units: Units;
+  hash: string;
+  signers: number[];
+}
+
+/** Why a request was refused, and what it said about itself (for the refusal's log line). */
+export interface RequestRefusal {
+  rejection: Rejection;
+  about?: RequestAbout;
+}
+
+export type Verified = Result<VerifiedRequest, RequestRefusal>;
 
 function fail(code: Rejection["code"], message: string, extra: Partial<Rejection> = {}, about?: RequestAbout): Verified {
-  return { ok: false, rejection: { code, message, ...extra }, about };
+  return refused({ rejection: { code, message, ...extra }, about });
 }
 
 /** id, version and owner of a deployment that did not parse, when those fields at least are numbers. */
@@ -47,8 +62,8 @@ export async function verifyDeployRequest(bytes: Uint8Array, registry: Registry,
   }
   const signers = req.signatures.map((s) => s.twinId);
   const parsed = parseDeployment(raw);
-  if (!parsed.ok) return fail("invalid_spec", parsed.error.message, { path: parsed.error.path }, aboutRaw(raw, signers));
-  const spec = parsed.spec;
+  if (!parsed.ok) return fail("invalid_spec", parsed.refusal.message, { path: parsed.refusal.path }, aboutRaw(raw, signers));
+  const spec = parsed.value;
   const about: RequestAbout = { id: spec.id, version: spec.version, twinId: spec.twinId, signers };
   if (req.signatures.length === 0) return fail("unauthorized", `deployment ${spec.id} carries no signature; the owning twin ${spec.twinId} must sign it`, {}, about);
   const requested = new Map(spec.signatureRequirement.requests.map((r) => [r.twinId, r]));
@@ -75,5 +90,5 @@ export async function verifyDeployRequest(bytes: Uint8Array, registry: Registry,
   if (weight < spec.signatureRequirement.weightRequired) {
     return fail("unauthorized", `signature weight ${weight} is below the required ${spec.signatureRequirement.weightRequired}`, {}, about);
   }
-  return { ok: true, spec, units: deploymentUnits(spec), hash: sha256Hex(req.deployment), signers };
+  return ok({ spec, units: deploymentUnits(spec), hash: sha256Hex(req.deployment), signers });
 }

@@ -1,4 +1,4 @@
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Bus, BusMessage, BusSubscription } from "../bus/bus";
 import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
 import { open, sameKey, seal } from "../identity/envelope";
@@ -24,7 +24,7 @@ export type ChainCallName = (typeof CHAIN_CALLS)[number];
 export type ChainEventKind = "proof_accepted" | "node_registered" | "node_updated" | "twin_registered" | "farm_registered" | "farm_updated";
 
 export interface ChainServerModules {
-  nc: NatsConnection;
+  bus: Bus;
   subjects: Subjects;
   /** the chain's own key: every reply and event is signed with it */
   signer: Signer;
@@ -75,7 +75,7 @@ const MAX_TWINS_PER_CALL = 64;
  */
 export class ChainServer {
   private readonly log: Logger;
-  private subs: Subscription[] = [];
+  private subs: BusSubscription[] = [];
   private pendingRefusals = new Map<string, number>();
   private flushTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -94,7 +94,7 @@ export class ChainServer {
   async start(): Promise<void> {
     for (const call of CHAIN_CALLS) {
       const subject = this.m.subjects.chain(call);
-      const sub = this.m.nc.subscribe(subject, {
+      const sub = this.m.bus.subscribe(subject, {
         callback: (err, msg) => {
           if (err) {
             if (!this.closed) this.log.warn({ event: "chain_subscription_error", subject, err: String(err) }, "subscription error");
@@ -110,11 +110,11 @@ export class ChainServer {
       this.limiter.sweep(this.m.now());
     }, this.options.refusalFlushMs);
     this.flushTimer.unref();
-    await this.m.nc.flush();
+    await this.m.bus.flush();
     this.log.info({ event: "chain_listening", subjects: CHAIN_CALLS.map((c) => this.m.subjects.chain(c)) }, "chain listening");
   }
 
-  private serve(call: ChainCallName, msg: Msg): void {
+  private serve(call: ChainCallName, msg: BusMessage): void {
     let reply: Uint8Array;
     try {
       reply = this.handle(call, msg.data);
@@ -209,7 +209,7 @@ export class ChainServer {
 
   private publish(ev: { kind: string; bytes: Uint8Array }): void {
     try {
-      this.m.nc.publish(this.m.subjects.chain(`events.${ev.kind}`), ev.bytes);
+      this.m.bus.publish(this.m.subjects.chain(`events.${ev.kind}`), ev.bytes);
     } catch (err) {
       // the event is in the store; a closed or draining connection only loses the live copy
       this.log.debug({ event: "chain_event_publish_failed", kind: ev.kind, err: String(err) }, "could not publish an event");
@@ -512,7 +512,7 @@ export class ChainServer {
           ? this.m.store.proofs(node.nodeId, state.lastSequence, 1)
           : []
         : this.m.store.proofs(node.nodeId, from, Math.min(Math.max(limit, 1), this.options.maxProofsPerQuery));
-    const maxPayload = this.m.nc.info?.max_payload ?? 1024 * 1024;
+    const maxPayload = this.m.bus.maxPayload() ?? 1024 * 1024;
     let budget = maxPayload - REPLY_HEADROOM;
     const out: Array<{ proof: Uint8Array; acceptedMs: number }> = [];
     for (const r of rows) {

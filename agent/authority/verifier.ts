@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Bus, BusMessage, BusSubscription } from "../bus/bus";
 import type { Subjects } from "../bus/subjects";
 import { unitsEqual } from "../capacity/units";
 import { MAX_TWINS_PER_PROOF } from "./billing";
@@ -73,7 +73,7 @@ export interface VerifierModules {
   store: ChainStore;
   /** the stand-in's server, not started: the verifier feeds it proofs from blocks and queries from NATS */
   server: ChainServer;
-  nc: NatsConnection;
+  bus: Bus;
   subjects: Subjects;
   logger: Logger;
   /** set to each block's timestamp before its proofs are judged (the server's `now`) */
@@ -100,7 +100,7 @@ export const VERIFIER_CURSOR_FILE = "verifier-cursor.json";
  */
 export class ProofVerifier {
   private readonly log: Logger;
-  private sub: Subscription | null = null;
+  private sub: BusSubscription | null = null;
   private unsubHeads: (() => void) | null = null;
   private cursor: Cursor | null = null;
   private target = 0;
@@ -148,8 +148,8 @@ export class ProofVerifier {
     const genesis = (await api.query.system.blockHash(0)).toHex();
     this.cursor = this.loadCursor(genesis);
     const subject = this.m.subjects.chain("query");
-    this.sub = this.m.nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : this.answer(msg)) });
-    await this.m.nc.flush();
+    this.sub = this.m.bus.subscribe(subject, { callback: (err, msg) => (err ? undefined : this.answer(msg)) });
+    await this.m.bus.flush();
     const unsub = await api.rpc.chain.subscribeFinalizedHeads((h) => {
       this.target = Math.max(this.target, h.number.toNumber());
       this.kick();
@@ -158,7 +158,7 @@ export class ProofVerifier {
     this.log.info({ event: "verifier_started", fromBlock: this.cursor.lastBlock + 1, subject, runtime: this.m.backend.runtime() }, "verifier following the chain");
   }
 
-  private answer(msg: Msg): void {
+  private answer(msg: BusMessage): void {
     try {
       msg.respond(this.m.server.handle("query", msg.data));
     } catch (err) {

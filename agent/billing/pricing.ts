@@ -1,4 +1,5 @@
 import { AMOUNT_FIELDS, type UsageAmounts } from "../proofs/proof";
+import { AgentError } from "../errors";
 
 /**
  * Pricing (docs/billing.md): tfchain's formulas (GRID.md "Billing formulas") over a period's
@@ -30,13 +31,12 @@ export const PRICING_DEFAULTS: PricingPolicy = { cuPerHour: 100_000n, suPerHour:
 /** The JSON form (config, --json): integers as numbers or decimal strings. */
 export type PricingInput = Partial<Record<keyof PricingPolicy, number | string>>;
 
-export class PricingError extends Error {
-  readonly code = "invalid_options";
+export class PricingError extends AgentError<"invalid_options"> {
   constructor(
     message: string,
     readonly field: string,
   ) {
-    super(message);
+    super("invalid_options", message);
     this.name = "PricingError";
   }
 }

@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { AgentError } from "../errors";
 
 /**
  * NATS credentials and TLS for the agent, the chain stand-in and client commands
@@ -31,14 +32,13 @@ export interface BusCredentials {
 
 export type AuthMethod = "user" | "token" | "nkey" | "creds";
 
-export class BusAuthError extends Error {
-  readonly code = "nats_credentials_invalid";
+export class BusAuthError extends AgentError<"nats_credentials_invalid"> {
   constructor(
     readonly field: string,
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(`${field}: ${message}`, options);
+    super("nats_credentials_invalid", `${field}: ${message}`, options);
   }
 }
 

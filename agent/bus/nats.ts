@@ -2,10 +2,11 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
 import { spawn, type ChildProcess } from "node:child_process";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "../log/logger";
 import { redact, secretsOf } from "../log/redact";
-import { loadCredentials, type BusCredentials, type LoadedCredentials } from "./auth";
+import { inboxPrefixOf, loadCredentials, type BusCredentials, type LoadedCredentials } from "./auth";
+import type { Bus } from "./bus";
 
 export type { NatsConnection };
 
@@ -201,6 +202,31 @@ export async function startEmbeddedNats(bin: string, storeDir: string, logger: L
         setTimeout(() => child.kill("SIGKILL"), 3000).unref();
       }),
   };
+}
+
+const buses = new WeakMap<NatsConnection, Bus>();
+
+/**
+ * The Bus over a nats.js connection: the one implementation the agent and the CLI use. Calls go
+ * straight to the connection (same subjects, same bytes); one Bus per connection.
+ */
+export function natsBus(nc: NatsConnection): Bus {
+  const known = buses.get(nc);
+  if (known) return known;
+  const bus: Bus = {
+    publish: (subject, data, opts) => nc.publish(subject, data, opts?.reply ? { reply: opts.reply } : undefined),
+    subscribe: (subject, opts) => nc.subscribe(subject, { callback: (err, msg) => opts.callback(err, msg) }),
+    request: (subject, data, opts) => nc.request(subject, data, { timeout: opts.timeout }),
+    flush: () => nc.flush(),
+    // the connection's own inbox prefix: with per-user permissions it may read only its own inboxes
+    createInbox: () => createInbox(inboxPrefixOf(nc)),
+    maxPayload: () => nc.info?.max_payload,
+    getServer: () => nc.getServer(),
+    isClosed: () => nc.isClosed(),
+    onReconnect: (fn, onEnd) => onReconnect(nc, fn, onEnd),
+  };
+  buses.set(nc, bus);
+  return bus;
 }
 
 /**

@@ -1,5 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { AgentError } from "../errors";
 
 /**
  * When `run` starts its own nats-server on a free port, it writes the URL to `<dataDir>/nats.url`
@@ -31,8 +32,10 @@ export function removeNatsUrlFile(file: string, url: string): void {
   }
 }
 
-export class NatsUrlFileError extends Error {
-  readonly code = "invalid_nats_url_file";
+export class NatsUrlFileError extends AgentError<"invalid_nats_url_file"> {
+  constructor(message: string) {
+    super("invalid_nats_url_file", message);
+  }
 }
 
 /** The URL in `file`, undefined when there is no such file; a file with anything else is an error. */

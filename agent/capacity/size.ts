@@ -1,3 +1,4 @@
+import { ok, refused, type Result } from "../result";
 import type { Units } from "./units";
 /**
  * Sizes as deployers write them (README "Deployment file"), exactly and nothing else:
@@ -26,36 +27,37 @@ const DIGITS_RE = /^\d+$/;
 const SIZE_RE = /^(\d+(?:\.\d+)?)([A-Za-z]+)$/;
 const HINT = `write bytes as a whole number, or a number and one of ${SIZE_UNITS.join(", ")} with no space, e.g. "4GiB" or "500MB"`;
 
-export type SizeResult = { ok: true; bytes: number } | { ok: false; error: string };
+/** Bytes, or why the input is not a size (the message names the problem). */
+export type SizeResult = Result<number, string>;
 
 export function parseSize(input: unknown): SizeResult {
   if (typeof input === "number") {
     if (!Number.isSafeInteger(input) || input < 0) {
-      return { ok: false, error: `expected a non-negative whole number of bytes, got ${input}` };
+      return refused(`expected a non-negative whole number of bytes, got ${input}`);
     }
-    return { ok: true, bytes: input };
+    return ok(input);
   }
   if (typeof input !== "string") {
-    return { ok: false, error: `expected bytes as a number or a string like "4GiB", got ${input === null ? "null" : typeof input}` };
+    return refused(`expected bytes as a number or a string like "4GiB", got ${input === null ? "null" : typeof input}`);
   }
   if (DIGITS_RE.test(input)) {
     const bytes = Number(input);
-    if (!Number.isSafeInteger(bytes)) return { ok: false, error: `size "${input}" is too large` };
-    return { ok: true, bytes };
+    if (!Number.isSafeInteger(bytes)) return refused(`size "${input}" is too large`);
+    return ok(bytes);
   }
   const m = SIZE_RE.exec(input);
-  if (!m) return { ok: false, error: `cannot read size "${input}": ${HINT}` };
+  if (!m) return refused(`cannot read size "${input}": ${HINT}`);
   const factor = FACTORS[m[2]];
   if (factor === undefined) {
     const near = SIZE_UNITS.find((u) => u.toLowerCase() === m[2].toLowerCase());
     const hint = near ? ` (did you mean "${m[1]}${near}"? units are case-sensitive)` : "";
-    return { ok: false, error: `unknown size unit "${m[2]}" in "${input}"${hint}: ${HINT}` };
+    return refused(`unknown size unit "${m[2]}" in "${input}"${hint}: ${HINT}`);
   }
   const bytes = Number(m[1]) * factor;
   if (!Number.isSafeInteger(bytes)) {
-    return { ok: false, error: `size "${input}" is not a whole number of bytes or is too large` };
+    return refused(`size "${input}" is not a whole number of bytes or is too large`);
   }
-  return { ok: true, bytes };
+  return ok(bytes);
 }
 
 /** Human form for logs and CLI tables: 4294967296 -> "4 GiB". */

@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import { isNoResponders, type Bus } from "../bus/bus";
 import { parsePricing, type PricingPolicy } from "../billing/pricing";
 import type { Subjects } from "../bus/subjects";
 import type { Units } from "../capacity/units";
@@ -75,7 +75,7 @@ export class ChainClient {
   private lastTs = 0;
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly bus: Bus,
     private readonly subjects: Subjects,
     options: ChainClientOptions = {},
   ) {
@@ -94,10 +94,9 @@ export class ChainClient {
     const subject = this.subjects.chain(call);
     let bytes: Uint8Array;
     try {
-      bytes = (await this.nc.request(subject, data, { timeout: this.timeoutMs })).data;
+      bytes = (await this.bus.request(subject, data, { timeout: this.timeoutMs })).data;
     } catch (err) {
-      // duck-typed (nats.js RequestError): the NATS client stays out of the CLI's start-up graph
-      const noResponders = typeof (err as { isNoResponders?: unknown }).isNoResponders === "function" && (err as { isNoResponders(): boolean }).isNoResponders();
+      const noResponders = isNoResponders(err);
       throw new ChainError("chain_unavailable", `the chain did not answer on ${subject} within ${this.timeoutMs} ms (${(err as Error).message}); is \`capacity-agent chain\` running on this NATS?`, { cause: err, noResponders });
     }
     const o = open(bytes, DOMAIN.ChainReply, REPLY_LIMITS);

@@ -1,3 +1,5 @@
+import { AgentError } from "../errors";
+
 export type ChainErrorCode =
   /** an option is out of range; `field` names it */
   | "invalid_options"
@@ -9,17 +11,15 @@ export type ChainErrorCode =
   | "refused";
 
 /** Errors of the chain module: a stable `code`, the bad field for options, `cause` kept. */
-export class ChainError extends Error {
-  readonly code: ChainErrorCode;
+export class ChainError extends AgentError<ChainErrorCode> {
   readonly field?: string;
   /** for code "refused": the chain's rejection code */
   readonly refusal?: string;
   /** for chain_unavailable: NATS said nobody serves the chain subjects (no chain runs on this bus) */
   readonly noResponders: boolean;
   constructor(code: ChainErrorCode, message: string, options?: { field?: string; refusal?: string; cause?: unknown; noResponders?: boolean }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options);
     this.name = "ChainError";
-    this.code = code;
     this.field = options?.field;
     this.refusal = options?.refusal;
     this.noResponders = options?.noResponders ?? false;

@@ -1,25 +1,31 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../api/client";
+import type { Bus } from "../bus/bus";
 import { BusAuthError, credentialsFromFlags, loadCredentials, type BusCredentials } from "../bus/auth";
 import { Subjects } from "../bus/subjects";
 import { redact, secretsOf } from "../log/redact";
 import { natsSource, type Io } from "./framework";
+import { AgentError } from "../errors";
 
-export class NatsUnavailable extends Error {
-  readonly code = "nats_unavailable";
+export class NatsUnavailable extends AgentError<"nats_unavailable"> {
+  constructor(message: string) {
+    super("nats_unavailable", message);
+  }
 }
 
-export class NatsUnauthorized extends Error {
-  readonly code = "nats_unauthorized";
+export class NatsUnauthorized extends AgentError<"nats_unauthorized"> {
+  constructor(message: string) {
+    super("nats_unauthorized", message);
+  }
 }
 
 /** Connect to NATS for one CLI command, run `fn`, and always close the connection. */
-export async function withNats<T>(values: Record<string, unknown>, io: Io, fn: (nc: NatsConnection, subjects: Subjects) => Promise<T>): Promise<T> {
+export async function withNats<T>(values: Record<string, unknown>, io: Io, fn: (bus: Bus, subjects: Subjects) => Promise<T>): Promise<T> {
   const { servers, source } = natsSource(values, io.env);
   let nc: NatsConnection;
   // the NATS client loads when a command connects, not with the module graph (fast --help)
   const { connect } = require("@nats-io/transport-node") as typeof import("@nats-io/transport-node");
-  const { connectAuth, isAuthFailure } = require("../bus/nats") as typeof import("../bus/nats");
+  const { connectAuth, isAuthFailure, natsBus } = require("../bus/nats") as typeof import("../bus/nats");
   // credential files are read before connecting; an unreadable one is named (nats_credentials_invalid)
   const auth = connectAuth(servers, credentialsFromFlags(values, io.env));
   const secrets = [...secretsOf(servers), ...auth.secrets];
@@ -33,14 +39,14 @@ export async function withNats<T>(values: Record<string, unknown>, io: Io, fn: (
     throw new NatsUnavailable(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (${hint})`, secrets));
   }
   try {
-    return await fn(nc, new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1"));
+    return await fn(natsBus(nc), new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1"));
   } finally {
     await nc.close().catch(() => undefined);
   }
 }
 
-export async function withNodeClient<T>(values: Record<string, unknown>, io: Io, fn: (client: NodeClient, nc: NatsConnection, subjects: Subjects) => Promise<T>): Promise<T> {
-  return withNats(values, io, (nc, subjects) => fn(new NodeClient(nc, subjects), nc, subjects));
+export async function withNodeClient<T>(values: Record<string, unknown>, io: Io, fn: (client: NodeClient, bus: Bus, subjects: Subjects) => Promise<T>): Promise<T> {
+  return withNats(values, io, (bus, subjects) => fn(new NodeClient(bus, subjects), bus, subjects));
 }
 
 /**

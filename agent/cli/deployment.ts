@@ -47,8 +47,8 @@ export function readDeploymentFile(file: string): { ok: true; spec: DeploymentSp
     return { ok: false, out: { accepted: false, code: "invalid_spec", message: `cannot read ${file} as JSON: ${(err as Error).message}` } };
   }
   const p = parseDeployment(raw);
-  if (!p.ok) return { ok: false, out: { accepted: false, code: "invalid_spec", message: p.error.message, path: p.error.path } };
-  return { ok: true, spec: p.spec };
+  if (!p.ok) return { ok: false, out: { accepted: false, code: "invalid_spec", message: p.refusal.message, path: p.refusal.path } };
+  return { ok: true, spec: p.value };
 }
 
 /** The owner's key plus co-signers given as --sign TWIN=FILE. */

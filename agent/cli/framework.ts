@@ -1,14 +1,17 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveNatsServers } from "../bus/url-file";
 import { NATS_AUTH_FLAGS } from "../bus/auth";
+import { AgentError } from "../errors";
 
 /** Exit codes: 0 ok, 1 refused or failed, 2 usage error. */
 export const EXIT_OK = 0;
 export const EXIT_FAIL = 1;
 export const EXIT_USAGE = 2;
 
-export class UsageError extends Error {
-  readonly code = "usage";
+export class UsageError extends AgentError<"usage"> {
+  constructor(message: string) {
+    super("usage", message);
+  }
 }
 
 export interface Io {

@@ -237,8 +237,8 @@ function numField(v: unknown, field: string, min: number, max: number): number {
 
 function sizeField(v: unknown, field: string): number {
   const r = parseSize(v);
-  if (!r.ok) throw new ConfigError(field, r.error);
-  return r.bytes;
+  if (!r.ok) throw new ConfigError(field, r.refusal);
+  return r.value;
 }
 
 /** A tfchain node URL: ws:// or wss:// with a host. */

@@ -3,10 +3,9 @@ import type { Units } from "../capacity/units";
 import type { Subjects } from "../bus/subjects";
 import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
-import type { Store } from "../store/store";
 import { AGENT_VERSION } from "../version";
 import type { GossipMetrics } from "./metrics";
-import { SequenceSource } from "./sequence";
+import { SequenceSource, type CounterStore } from "./sequence";
 import { sealAnnouncement, type Announcement, type Envelope } from "./wire";
 
 /** What the announcer reads; the Ledger is one. */
@@ -25,7 +24,7 @@ export interface CapacitySource {
   powerInfo?(): { sinceMs: number; lastClaimMs: number; reason: string };
 }
 
-/** Where announcements go; a NatsConnection is one. */
+/** Where announcements go; a Bus is one. */
 export interface Publisher {
   publish(subject: string, data: Uint8Array): void;
 }
@@ -47,7 +46,7 @@ export interface AnnouncerModules {
   bus: Publisher;
   subjects: Subjects;
   signer: Signer;
-  store: Store;
+  store: CounterStore;
   logger: Logger;
   metrics: GossipMetrics | null;
   now: () => number;

@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Bus } from "../bus/bus";
 import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
 import { envelopeReady, open, sameKey } from "../identity/envelope";
@@ -35,10 +35,10 @@ const PEERS_LIMITS = { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 };
  * node (by the registry's key for it when a registry is given) and every announcement in it must
  * carry a valid signature of the node it names.
  */
-export async function queryPeers(nc: NatsConnection, subjects: Subjects, nodeId: number, opts: { registry: Registry | null; timeoutMs?: number }): Promise<PeersView> {
+export async function queryPeers(bus: Bus, subjects: Subjects, nodeId: number, opts: { registry: Registry | null; timeoutMs?: number }): Promise<PeersView> {
   let data: Uint8Array;
   try {
-    data = (await nc.request(subjects.nodePeers(nodeId), encode("PeersRequest", {}), { timeout: opts.timeoutMs ?? 5000 })).data;
+    data = (await bus.request(subjects.nodePeers(nodeId), encode("PeersRequest", {}), { timeout: opts.timeoutMs ?? 5000 })).data;
   } catch (err) {
     throw new GossipError("node_unreachable", `node ${nodeId} did not answer (${(err as Error).message}); is its agent running and connected to this NATS?`, { cause: err });
   }

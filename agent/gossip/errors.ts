@@ -1,3 +1,5 @@
+import { AgentError } from "../errors";
+
 export type GossipErrorCode =
   /** an option is out of range; `field` names it */
   | "invalid_options"
@@ -9,13 +11,11 @@ export type GossipErrorCode =
   | "bus";
 
 /** Errors of the gossip module: a stable `code`, the bad field for options, `cause` kept. */
-export class GossipError extends Error {
-  readonly code: GossipErrorCode;
+export class GossipError extends AgentError<GossipErrorCode> {
   readonly field?: string;
   constructor(code: GossipErrorCode, message: string, options?: { field?: string; cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options);
     this.name = "GossipError";
-    this.code = code;
     this.field = options?.field;
   }
 }

@@ -7,7 +7,7 @@
  * newest answer per node, and ranks them. With `query.deploymentId`, answers from nodes that hold
  * that deployment come back apart, as `holders` (whatever their room, farm or power).
  */
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Bus } from "../bus/bus";
 import type { Subjects } from "../bus/subjects";
 import { fits, UNIT_NAMES, type UnitName, type Units } from "../capacity/units";
 import { envelopeReady } from "../identity/envelope";
@@ -77,7 +77,7 @@ export interface FindOutcome {
 export const FIND_DEFAULTS = { deadlineMs: 1500, quietMs: 300, maxAnswers: 20_000 };
 
 /** Ask the grid (or one farm) for nodes that fit `query.want`; verify, de-duplicate and rank the answers. */
-export async function findCapacity(nc: NatsConnection, subjects: Subjects, query: FindQuery, opts: FindOptions): Promise<FindOutcome> {
+export async function findCapacity(bus: Bus, subjects: Subjects, query: FindQuery, opts: FindOptions): Promise<FindOutcome> {
   const now = opts.now ?? Date.now;
   const best = new Map<number, Announcement>();
   const holders = new Map<number, Announcement>();
@@ -122,7 +122,7 @@ export async function findCapacity(nc: NatsConnection, subjects: Subjects, query
       stop();
     }
   };
-  await gather(nc, subjects.capacityFind(), encodeFindRequest(query), { deadlineMs: opts.deadlineMs ?? FIND_DEFAULTS.deadlineMs, quietMs: opts.quietMs ?? FIND_DEFAULTS.quietMs, signal: opts.signal }, (data, stop) => {
+  await gather(bus, subjects.capacityFind(), encodeFindRequest(query), { deadlineMs: opts.deadlineMs ?? FIND_DEFAULTS.deadlineMs, quietMs: opts.quietMs ?? FIND_DEFAULTS.quietMs, signal: opts.signal }, (data, stop) => {
     if (pending.length >= (opts.maxAnswers ?? FIND_DEFAULTS.maxAnswers)) return stop();
     pending.push(consider(data, stop));
   });

@@ -1,5 +1,4 @@
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { inboxPrefixOf } from "../bus/auth";
+import type { Bus, BusSubscription } from "../bus/bus";
 
 export interface GatherOptions {
   /** stop after this long in any case, ms */
@@ -15,12 +14,10 @@ export interface GatherOptions {
  * `stop()` (called by `onReply` when it has enough). Replies are counted by the caller, so a
  * limit counts only answers it found valid. Resolves when collection ended.
  */
-export function gather(nc: NatsConnection, subject: string, payload: Uint8Array, opts: GatherOptions, onReply: (data: Uint8Array, stop: () => void) => void): Promise<void> {
+export function gather(bus: Bus, subject: string, payload: Uint8Array, opts: GatherOptions, onReply: (data: Uint8Array, stop: () => void) => void): Promise<void> {
   return new Promise<void>((resolve) => {
-    const { createInbox } = require("@nats-io/transport-node") as typeof import("@nats-io/transport-node"); // loaded on use (fast CLI --help)
-    // the connection's own inbox prefix: with per-user permissions it may read only its own inboxes
-    const inbox = createInbox(inboxPrefixOf(nc));
-    let sub: Subscription | null = null;
+    const inbox = bus.createInbox();
+    let sub: BusSubscription | null = null;
     let deadline: NodeJS.Timeout | null = null;
     let quiet: NodeJS.Timeout | null = null;
     let finished = false;
@@ -38,7 +35,7 @@ export function gather(nc: NatsConnection, subject: string, payload: Uint8Array,
       resolve();
     };
     try {
-      sub = nc.subscribe(inbox, {
+      sub = bus.subscribe(inbox, {
         callback: (err, msg) => {
           if (err || finished) return;
           // a 503 "no responders" status carries no data
@@ -50,7 +47,7 @@ export function gather(nc: NatsConnection, subject: string, payload: Uint8Array,
           onReply(msg.data, stop);
         },
       });
-      nc.publish(subject, payload, { reply: inbox });
+      bus.publish(subject, payload, { reply: inbox });
     } catch {
       // the connection is closed or draining: nothing to gather
       return stop();

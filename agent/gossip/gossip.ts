@@ -1,26 +1,25 @@
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Bus, BusMessage, BusSubscription } from "../bus/bus";
 import { RequestLimiter } from "../bus/limits";
-import { onReconnect } from "../bus/nats";
 import type { Subjects } from "../bus/subjects";
 import { fits } from "../capacity/units";
 import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import type { Metrics } from "../metrics/metrics";
 import type { Registry } from "../registry/types";
-import type { Store } from "../store/store";
 import { WireError } from "../wire/codec";
 import { Announcer, type CapacitySource } from "./announcer";
 import { createGossipMetrics, type GossipMetrics } from "./metrics";
 import type { GossipOptions } from "./options";
+import type { CounterStore } from "./sequence";
 import { PeerView } from "./peers";
 import { decodeFindRequest } from "./wire";
 
 export interface GossipModules {
-  nc: NatsConnection;
+  bus: Bus;
   subjects: Subjects;
   /** the Ledger */
   ledger: CapacitySource;
-  store: Store;
+  store: CounterStore;
   registry: Registry;
   signer: Signer;
   logger: Logger;
@@ -45,7 +44,7 @@ export class Gossip {
   readonly view: PeerView;
   private readonly log: Logger;
   private readonly metrics: GossipMetrics | null;
-  private subs: Subscription[] = [];
+  private subs: BusSubscription[] = [];
   private stopWatch: (() => void) | null = null;
   /** find and sync requests, and peers requests: per requester connection and in all, before any work */
   private readonly limiter: RequestLimiter;
@@ -57,17 +56,17 @@ export class Gossip {
   ) {
     this.log = m.logger.child({ module: "gossip" });
     this.metrics = m.metrics ? createGossipMetrics(m.metrics.registry) : null;
-    this.announcer = new Announcer(options, { source: m.ledger, bus: m.nc, subjects: m.subjects, signer: m.signer, store: m.store, logger: m.logger, metrics: this.metrics, now: m.now });
+    this.announcer = new Announcer(options, { source: m.ledger, bus: m.bus, subjects: m.subjects, signer: m.signer, store: m.store, logger: m.logger, metrics: this.metrics, now: m.now });
     this.limiter = new RequestLimiter({ rate: options.requestRate, burst: 2 * options.requestRate }, options.answersPerSecond, 10_000, m.now);
     this.peersLimiter = new RequestLimiter({ rate: options.peersRate, burst: 2 * options.peersRate }, options.peersPerSecond, 10_000, m.now);
-    this.view = new PeerView(options, { nc: m.nc, subjects: m.subjects, registry: m.registry, signer: m.signer, logger: m.logger, metrics: this.metrics, now: m.now });
+    this.view = new PeerView(options, { bus: m.bus, subjects: m.subjects, registry: m.registry, signer: m.signer, logger: m.logger, metrics: this.metrics, now: m.now });
   }
 
   async start(): Promise<void> {
-    const { nc, subjects } = this.m;
+    const { bus, subjects } = this.m;
     this.view.start((what, reply) => this.allow(what, reply));
-    const respond = (subject: string, what: string, handler: (msg: Msg) => Uint8Array | null): Subscription =>
-      nc.subscribe(subject, {
+    const respond = (subject: string, what: string, handler: (msg: BusMessage) => Uint8Array | null): BusSubscription =>
+      bus.subscribe(subject, {
         callback: (err, msg) => {
           if (err || !msg.reply || !this.allow(what, msg.reply)) return;
           try {
@@ -82,7 +81,7 @@ export class Gossip {
       respond(subjects.capacitySync(this.options.farmId), "sync", () => this.announcer.current().bytes),
       respond(subjects.capacityFind(), "find", (msg) => this.onFind(msg.data)),
     );
-    await nc.flush();
+    await bus.flush();
     this.announcer.start();
     const answers = await this.view.sync();
     this.log.info({ event: "gossip_started", heartbeatMs: this.options.heartbeatMs, scope: this.options.scope, peers: this.view.table.size, syncAnswers: answers }, "capacity gossip started");
@@ -131,12 +130,11 @@ export class Gossip {
   }
 
   private watchReconnects(): void {
-    this.stopWatch = onReconnect(
-      this.m.nc,
+    this.stopWatch = this.m.bus.onReconnect(
       async () => {
         this.announcer.publish("reconnect");
         const answers = await this.view.sync();
-        this.log.info({ event: "gossip_resynced", server: this.m.nc.getServer(), answers, peers: this.view.table.size }, "re-announced and caught up after a reconnect");
+        this.log.info({ event: "gossip_resynced", server: this.m.bus.getServer(), answers, peers: this.view.table.size }, "re-announced and caught up after a reconnect");
       },
       (err) => this.log.debug({ event: "gossip_status_ended", err: String(err) }, "status watch ended"),
     );

@@ -1,4 +1,4 @@
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Bus, BusMessage, BusSubscription } from "../bus/bus";
 import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
 import { sameKey, seal } from "../identity/envelope";
@@ -13,7 +13,7 @@ import { claimOf, PeerTable, readAnnouncement, type Claim, type Peer, type Verdi
 import { encodeSyncRequest, envelopeToWire } from "./wire";
 
 export interface PeerViewModules {
-  nc: NatsConnection;
+  bus: Bus;
   subjects: Subjects;
   registry: Registry;
   signer: Signer;
@@ -41,7 +41,7 @@ type Source = "gossip" | "sync";
 export class PeerView {
   readonly table: PeerTable;
   private readonly log: Logger;
-  private subs: Subscription[] = [];
+  private subs: BusSubscription[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -59,14 +59,14 @@ export class PeerView {
 
   /** `limit(subject, reply)`: false when the peers request is to be dropped (the Gossip's limiter) */
   start(limit: (subject: string, reply: string) => boolean = () => true): void {
-    const { nc, subjects } = this.m;
+    const { bus, subjects } = this.m;
     this.subs.push(
-      nc.subscribe(this.pattern, {
+      bus.subscribe(this.pattern, {
         callback: (err, msg) => {
           if (!err) void this.onAnnouncement(msg).catch((e: unknown) => this.log.warn({ event: "gossip_internal_error", err: String(e) }, "could not process an announcement"));
         },
       }),
-      nc.subscribe(subjects.nodePeers(this.options.nodeId), {
+      bus.subscribe(subjects.nodePeers(this.options.nodeId), {
         callback: (err, msg) => {
           if (err || !msg.reply || !limit("peers", msg.reply)) return;
           try {
@@ -82,7 +82,7 @@ export class PeerView {
     this.log.info({ event: "gossip_listening", pattern: this.pattern, scope: this.options.scope }, "listening to capacity announcements");
   }
 
-  private async onAnnouncement(msg: Msg): Promise<void> {
+  private async onAnnouncement(msg: BusMessage): Promise<void> {
     const claim = claimOf(msg.subject, this.m.subjects.prefix);
     if (claim === "ignore") return;
     if ("ok" in claim) return this.count("gossip", claim, msg.subject);
@@ -153,7 +153,7 @@ export class PeerView {
     let quiet: NodeJS.Timeout | null = null;
     let settle!: (n: number) => void;
     const settled = new Promise<number>((resolve) => (settle = resolve));
-    const done = gather(this.m.nc, subject, encodeSyncRequest(this.options.farmId, this.options.nodeId), { deadlineMs: this.options.syncMaxMs, quietMs: 0 }, (data, stop) => {
+    const done = gather(this.m.bus, subject, encodeSyncRequest(this.options.farmId, this.options.nodeId), { deadlineMs: this.options.syncMaxMs, quietMs: 0 }, (data, stop) => {
       // a farm has at most maxPeersPerFarm nodes: more answers are a flood, not a farm
       if (answers >= this.options.maxPeersPerFarm) return stop();
       answers++;
@@ -173,7 +173,7 @@ export class PeerView {
   /** Signed{PeersReply}: the view, as large as one NATS message allows. */
   peersReply(): Uint8Array {
     const now = this.m.now();
-    const limit = Math.max(64 * 1024, (this.m.nc.info?.max_payload ?? 1024 * 1024) - 4096);
+    const limit = Math.max(64 * 1024, (this.m.bus.maxPayload() ?? 1024 * 1024) - 4096);
     const entries: Array<Record<string, unknown>> = [];
     let size = 0;
     let truncated = false;

@@ -1,5 +1,11 @@
 import { StoreError } from "../store/errors";
-import type { Store } from "../store/store";
+
+/** What the sequence source needs of the store: durable counters (the Store is one). */
+export interface CounterStore {
+  counter(name: string): number;
+  /** add `step` to the counter durably; returns the new value */
+  advanceCounter(name: string, step?: number): number;
+}
 
 /** The store counter holding the highest announcement sequence reserved so far. */
 export const SEQUENCE_COUNTER = "gossip.announcement_sequence";
@@ -28,7 +34,7 @@ export class SequenceSource {
   private end: number;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: CounterStore,
     private readonly block: number,
     nowMs: number,
     private readonly now: () => number = Date.now,

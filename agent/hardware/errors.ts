@@ -1,3 +1,5 @@
+import { AgentError } from "../errors";
+
 /** What each error code carries besides its message. */
 export interface HardwareErrorPayloads {
   /** an option is missing its type or range; `field` is its dotted path, e.g. "hardware.diskOverrides.vda" */
@@ -17,13 +19,11 @@ export type HardwareErrorCode = keyof HardwareErrorPayloads;
  * Errors of the hardware module: a stable `code` (usable as a metric label), a typed `payload`
  * per code, and the underlying error kept as `cause`.
  */
-export class HardwareError<C extends HardwareErrorCode = HardwareErrorCode> extends Error {
-  readonly code: C;
+export class HardwareError<C extends HardwareErrorCode = HardwareErrorCode> extends AgentError<C, HardwareErrorPayloads[C]> {
   readonly payload: HardwareErrorPayloads[C];
   constructor(code: C, message: string, payload: HardwareErrorPayloads[C], options?: { cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, { detail: payload, cause: options?.cause });
     this.name = "HardwareError";
-    this.code = code;
     this.payload = payload;
   }
 

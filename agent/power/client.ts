@@ -1,5 +1,5 @@
 /** Client side of power management: the farm's power status (from signed announcements) and signed WAKE/STANDBY requests. */
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Bus } from "../bus/bus";
 import type { Subjects } from "../bus/subjects";
 import { gather } from "../gossip/gather";
 import { GOSSIP_DEFAULTS } from "../gossip/options";
@@ -31,9 +31,9 @@ export function powerRowOf(a: Announcement): PowerStatusRow {
  * (against the registry when given) and return them by node id. A node that is powered off
  * (zos standby) does not answer: pass `expected` ids to list those as `down`.
  */
-export async function farmAnnouncements(nc: NatsConnection, subjects: Subjects, farmId: number, opts: { registry: Registry | null; timeoutMs?: number }): Promise<{ announcements: Announcement[]; invalid: number }> {
+export async function farmAnnouncements(bus: Bus, subjects: Subjects, farmId: number, opts: { registry: Registry | null; timeoutMs?: number }): Promise<{ announcements: Announcement[]; invalid: number }> {
   const raw: Uint8Array[] = [];
-  await gather(nc, subjects.capacitySync(farmId), encodeSyncRequest(farmId, 0), { deadlineMs: opts.timeoutMs ?? 2000, quietMs: 300 }, (data, stop) => {
+  await gather(bus, subjects.capacitySync(farmId), encodeSyncRequest(farmId, 0), { deadlineMs: opts.timeoutMs ?? 2000, quietMs: 300 }, (data, stop) => {
     raw.push(data);
     if (raw.length >= GOSSIP_DEFAULTS.maxPeersPerFarm) stop();
   });
@@ -59,7 +59,7 @@ export async function farmAnnouncements(nc: NatsConnection, subjects: Subjects, 
 
 /** Send a WAKE or STANDBY request signed by the farm's twin to node N; the reply must be signed by N (its registry key when given). */
 export async function powerRequest(
-  nc: NatsConnection,
+  bus: Bus,
   subjects: Subjects,
   req: { nodeId: number; farmId: number; kind: "wake" | "standby"; twinId: number; signer: Signer },
   opts: { registry: Registry | null; timeoutMs?: number },
@@ -67,7 +67,7 @@ export async function powerRequest(
   const bytes = sealPowerMessage(req.signer, { farmId: req.farmId, fromNodeId: 0, fromTwinId: req.twinId, kind: req.kind, targetNodeId: req.nodeId, timestampMs: Date.now() });
   let data: Uint8Array;
   try {
-    data = (await nc.request(subjects.nodePower(req.nodeId), bytes, { timeout: opts.timeoutMs ?? 5000 })).data;
+    data = (await bus.request(subjects.nodePower(req.nodeId), bytes, { timeout: opts.timeoutMs ?? 5000 })).data;
   } catch (err) {
     throw new PowerError("driver_failed", `node ${req.nodeId} did not answer the power request (${(err as Error).message}); is its agent running with power.manage on? A powered-off node is woken by its peers (wake-on-lan)`, { cause: err });
   }
@@ -88,7 +88,7 @@ export async function powerRequest(
  * (which sends wake-on-lan to a powered-off node). Resolves true when the node is up in time.
  */
 export async function wakeAndWait(
-  nc: NatsConnection,
+  bus: Bus,
   subjects: Subjects,
   target: { nodeId: number; farmId: number },
   who: { twinId: number; signer: Signer },
@@ -97,19 +97,19 @@ export async function wakeAndWait(
   const deadline = Date.now() + opts.timeoutMs;
   const req = { nodeId: target.nodeId, farmId: target.farmId, kind: "wake" as const, twinId: who.twinId, signer: who.signer };
   try {
-    const r = await powerRequest(nc, subjects, req, { registry: opts.registry, timeoutMs: 2000 });
+    const r = await powerRequest(bus, subjects, req, { registry: opts.registry, timeoutMs: 2000 });
     opts.log?.(`node ${target.nodeId}: ${r.message}`);
   } catch {
     // the node does not listen (powered off): ask an up node of its farm to wake it
-    const { announcements } = await farmAnnouncements(nc, subjects, target.farmId, { registry: opts.registry, timeoutMs: 1000 });
+    const { announcements } = await farmAnnouncements(bus, subjects, target.farmId, { registry: opts.registry, timeoutMs: 1000 });
     const relay = announcements.find((a) => a.power === "up" && a.nodeId !== target.nodeId);
     if (!relay) return false;
     const bytes = sealPowerMessage(who.signer, { farmId: target.farmId, fromNodeId: 0, fromTwinId: who.twinId, kind: "wake", targetNodeId: target.nodeId, timestampMs: Date.now() });
-    await nc.request(subjects.nodePower(relay.nodeId), bytes, { timeout: 5000 }).catch(() => null);
+    await bus.request(subjects.nodePower(relay.nodeId), bytes, { timeout: 5000 }).catch(() => null);
     opts.log?.(`asked node ${relay.nodeId} to wake node ${target.nodeId}`);
   }
   while (Date.now() < deadline) {
-    const { announcements } = await farmAnnouncements(nc, subjects, target.farmId, { registry: opts.registry, timeoutMs: 500 });
+    const { announcements } = await farmAnnouncements(bus, subjects, target.farmId, { registry: opts.registry, timeoutMs: 500 });
     if (announcements.some((a) => a.nodeId === target.nodeId && a.power === "up")) return true;
     await new Promise((r) => setTimeout(r, 500));
   }

@@ -1,3 +1,5 @@
+import { AgentError } from "../errors";
+
 export type PowerErrorCode =
   /** an option is out of range; `field` names it */
   | "invalid_options"
@@ -7,13 +9,11 @@ export type PowerErrorCode =
   | "no_mac";
 
 /** Errors of the power module: a stable `code`, the bad field for options, `cause` kept. */
-export class PowerError extends Error {
-  readonly code: PowerErrorCode;
+export class PowerError extends AgentError<PowerErrorCode> {
   readonly field?: string;
   constructor(code: PowerErrorCode, message: string, options?: { field?: string; cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options);
     this.name = "PowerError";
-    this.code = code;
     this.field = options?.field;
   }
 }

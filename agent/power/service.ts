@@ -7,7 +7,7 @@
  * (signed WAKE request on `node.<N>.power`, and the driver: wake-on-lan or a command). It answers
  * WAKE and STANDBY requests signed by the farm's twin (WAKE also from a node of the farm).
  */
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Bus, BusSubscription } from "../bus/bus";
 import type { Subjects } from "../bus/subjects";
 import type { Units } from "../capacity/units";
 import { envelopeReady, sameKey } from "../identity/envelope";
@@ -41,7 +41,7 @@ export interface PowerServiceOptions {
 }
 
 export interface PowerServiceModules {
-  nc: NatsConnection;
+  bus: Bus;
   subjects: Subjects;
   signer: Signer;
   registry: Registry;
@@ -62,7 +62,7 @@ export interface PowerServiceModules {
 export class PowerService {
   readonly agreement: PowerAgreement;
   private readonly log: Logger;
-  private subs: Subscription[] = [];
+  private subs: BusSubscription[] = [];
   private timer: NodeJS.Timeout | null = null;
   private dueTimer: NodeJS.Timeout | null = null;
   /** peers last seen in standby: kept when they leave the gossip view (a powered-off node is silent) */
@@ -78,10 +78,10 @@ export class PowerService {
   }
 
   start(): void {
-    const { nc, subjects } = this.m;
+    const { bus, subjects } = this.m;
     this.subs.push(
-      nc.subscribe(subjects.power(this.options.farmId), { callback: (err, msg) => void (err ? null : this.onFarmMessage(msg.data).catch((e) => this.log.warn({ event: "power_internal_error", err: String(e) }, "could not handle a power message"))) }),
-      nc.subscribe(subjects.nodePower(this.options.nodeId), {
+      bus.subscribe(subjects.power(this.options.farmId), { callback: (err, msg) => void (err ? null : this.onFarmMessage(msg.data).catch((e) => this.log.warn({ event: "power_internal_error", err: String(e) }, "could not handle a power message"))) }),
+      bus.subscribe(subjects.nodePower(this.options.nodeId), {
         callback: (err, msg) => {
           if (err || !msg.reply) return;
           void this.onRequest(msg.data)
@@ -156,7 +156,7 @@ export class PowerService {
 
   private publish(kind: "intent" | "objection", target: number): void {
     const m: PowerMessage = { farmId: this.options.farmId, fromNodeId: this.options.nodeId, fromTwinId: 0, kind, targetNodeId: target, timestampMs: this.m.now() };
-    this.m.nc.publish(this.m.subjects.power(this.options.farmId), sealPowerMessage(this.m.signer, m));
+    this.m.bus.publish(this.m.subjects.power(this.options.farmId), sealPowerMessage(this.m.signer, m));
   }
 
   private async goStandby(reason: string): Promise<void> {
@@ -185,7 +185,7 @@ export class PowerService {
   async wakePeer(nodeId: number, reason: string): Promise<void> {
     this.log.info({ event: "power_wake", target: nodeId, reason }, "waking a node");
     const m: PowerMessage = { farmId: this.options.farmId, fromNodeId: this.options.nodeId, fromTwinId: 0, kind: "wake", targetNodeId: nodeId, timestampMs: this.m.now() };
-    this.m.nc.request(this.m.subjects.nodePower(nodeId), sealPowerMessage(this.m.signer, m), { timeout: 2000 }).catch(() => null);
+    this.m.bus.request(this.m.subjects.nodePower(nodeId), sealPowerMessage(this.m.signer, m), { timeout: 2000 }).catch(() => null);
     if (this.m.driver.kind === "dev") return;
     const mac = this.m.peers().find((a) => a.nodeId === nodeId)?.mac ?? "";
     try {

@@ -2,18 +2,17 @@ import * as fs from "node:fs";
 import { writePrivateFile } from "../store/files";
 import { parsePublicKey, type SchemeName } from "../identity/keys";
 import type { NodeRecord, Registry, TwinRecord } from "./types";
+import { AgentError } from "../errors";
 
 /** invalid_registry: the file or a field in it is wrong; already_registered: the id is bound to another key. */
 export type RegistryErrorCode = "invalid_registry" | "already_registered";
 
-export class RegistryError extends Error {
-  readonly code: RegistryErrorCode;
+export class RegistryError extends AgentError<RegistryErrorCode> {
   readonly field: string;
   constructor(field: string, message: string, options?: { cause?: unknown; code?: RegistryErrorCode }) {
-    super(`${field}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(options?.code ?? "invalid_registry", `${field}: ${message}`, { cause: options?.cause });
     this.name = "RegistryError";
     this.field = field;
-    this.code = options?.code ?? "invalid_registry";
   }
 }
 

@@ -1,3 +1,5 @@
+import { AgentError } from "../errors";
+
 /**
  * corrupt, newer_schema, locked, io: the store cannot be used. store_full: the disk holding it is
  * full (writes are refused, reads go on). data_dir_read_only: the data directory's file system is
@@ -5,13 +7,11 @@
  */
 export type StoreErrorCode = "corrupt" | "newer_schema" | "io" | "locked" | "store_full" | "data_dir_read_only" | "data_dir_locked";
 
-export class StoreError extends Error {
-  readonly code: StoreErrorCode;
+export class StoreError extends AgentError<StoreErrorCode> {
   readonly file: string;
   constructor(code: StoreErrorCode, file: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = "StoreError";
-    this.code = code;
     this.file = file;
   }
 }

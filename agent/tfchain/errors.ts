@@ -1,3 +1,5 @@
+import { AgentError } from "../errors";
+
 export type TfchainErrorCode =
   /** an option is out of range; `field` names it */
   | "invalid_options"
@@ -9,13 +11,11 @@ export type TfchainErrorCode =
   | "bad_reply";
 
 /** Errors of the tfchain adapter: a stable `code`, the bad field for options, `cause` kept. */
-export class TfchainError extends Error {
-  readonly code: TfchainErrorCode;
+export class TfchainError extends AgentError<TfchainErrorCode> {
   readonly field?: string;
   constructor(code: TfchainErrorCode, message: string, options?: { field?: string; cause?: unknown }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(code, message, options);
     this.name = "TfchainError";
-    this.code = code;
     this.field = options?.field;
   }
 }

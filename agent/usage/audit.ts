@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Bus } from "../bus/bus";
 import type { Subjects } from "../bus/subjects";
 import type { ChainClient } from "../chain/client";
 import { DOMAIN } from "../identity/domains";
@@ -89,8 +89,8 @@ export function checkAudit(input: { sequence: number; deploymentId: number; chai
 }
 
 /** Ask node N for deployment D's record in proof S (`<prefix>.node.<N>.usage.<S>`). */
-export async function requestAudit(nc: NatsConnection, subjects: Subjects, nodeId: number, sequence: number, deploymentId: number, timeoutMs = 5000): Promise<Uint8Array> {
-  const m = await nc.request(subjects.nodeUsage(nodeId, sequence), encode("UsageAuditRequest", { deploymentId }), { timeout: timeoutMs });
+export async function requestAudit(bus: Bus, subjects: Subjects, nodeId: number, sequence: number, deploymentId: number, timeoutMs = 5000): Promise<Uint8Array> {
+  const m = await bus.request(subjects.nodeUsage(nodeId, sequence), encode("UsageAuditRequest", { deploymentId }), { timeout: timeoutMs });
   return m.data;
 }
 
@@ -225,12 +225,12 @@ export function checkListing(input: { sequence: number; chainProof: Uint8Array; 
  * Fetch node N's listing of proof S, page by page (`list_records`), until the last page, a refusal,
  * or `maxPages` (a node cannot keep an auditor paging forever). The pages are judged by `checkListing`.
  */
-export async function fetchListing(nc: NatsConnection, subjects: Subjects, nodeId: number, sequence: number, opts: { pageSize?: number; maxPages: number; timeoutMs?: number }): Promise<Uint8Array[]> {
+export async function fetchListing(bus: Bus, subjects: Subjects, nodeId: number, sequence: number, opts: { pageSize?: number; maxPages: number; timeoutMs?: number }): Promise<Uint8Array[]> {
   const pages: Uint8Array[] = [];
   let start = 0;
   while (pages.length < opts.maxPages) {
     const req = encode("UsageAuditRequest", { listRecords: true, startIndex: start, maxRecords: opts.pageSize ?? LISTING_PAGE });
-    const m = await nc.request(subjects.nodeUsage(nodeId, sequence), req, { timeout: opts.timeoutMs ?? 5000 });
+    const m = await bus.request(subjects.nodeUsage(nodeId, sequence), req, { timeout: opts.timeoutMs ?? 5000 });
     pages.push(m.data);
     const page = peekPage(m.data);
     if (!page || !page.found || page.nextIndex >= page.recordCount || page.nextIndex <= start) break;
@@ -240,7 +240,7 @@ export async function fetchListing(nc: NatsConnection, subjects: Subjects, nodeI
 }
 
 /** Proof S of node N as the chain holds it, the node's listing of its records, and the verdict of checkListing. */
-export async function auditListing(nc: NatsConnection, subjects: Subjects, chain: Pick<ChainClient, "node" | "proofs">, node: number, sequence: number, pageSize: number): Promise<ListingResult> {
+export async function auditListing(bus: Bus, subjects: Subjects, chain: Pick<ChainClient, "node" | "proofs">, node: number, sequence: number, pageSize: number): Promise<ListingResult> {
   const info = await chain.node(node);
   if (!info) return { sequence, code: "not_found", message: `node ${node} is not registered on the chain` };
   const [p] = await chain.proofs(node, sequence, 1);
@@ -248,7 +248,7 @@ export async function auditListing(nc: NatsConnection, subjects: Subjects, chain
   let pages: Uint8Array[];
   try {
     // one page per record at worst, plus the last (empty) one: a node cannot keep us paging forever
-    pages = await fetchListing(nc, subjects, node, sequence, { pageSize, maxPages: p.header.recordCount + 1 });
+    pages = await fetchListing(bus, subjects, node, sequence, { pageSize, maxPages: p.header.recordCount + 1 });
   } catch (err) {
     return { sequence, code: "node_unreachable", message: `node ${node} did not answer: ${(err as Error).message}` };
   }

@@ -91,8 +91,11 @@ function rowToProof(r: ProofRow): OutboxProof {
   };
 }
 
+/** What the outbox uses of the store: its SQLite handle and durable writes, schema, meta, reservation events. */
+export type OutboxStore = Pick<Store, "db" | "write" | "ensureSchema">;
+
 export class UsageOutbox {
-  constructor(private readonly store: Store) {
+  constructor(private readonly store: OutboxStore) {
     store.ensureSchema("usage", USAGE_SCHEMA);
   }
 

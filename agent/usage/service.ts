@@ -1,6 +1,5 @@
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Bus, BusSubscription } from "../bus/bus";
 import { RequestLimiter } from "../bus/limits";
-import { onReconnect } from "../bus/nats";
 import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
 import { seal } from "../identity/envelope";
@@ -16,8 +15,11 @@ import { decode, encode, WireError } from "../wire/codec";
 import { rejectionToWire, type UsageStatusView } from "../api/messages";
 import { LISTING_PAGE, LISTING_PAGE_MAX } from "./audit";
 import { meterPeriod } from "./meter";
-import { UsageOutbox, type ChainHead } from "./outbox";
-import { UptimeLog } from "./uptime";
+import { UsageOutbox, type ChainHead, type OutboxStore } from "./outbox";
+import { UptimeLog, type UptimeStore } from "./uptime";
+
+/** What the usage service needs of the store: its outbox's and up-time log's tables, and the reservations it meters. */
+export type UsageStore = OutboxStore & UptimeStore & Pick<Store, "reservationsAt" | "reservationEvents">;
 
 /** Where proofs go: the chain (ChainClient is one). Throws when the chain cannot be reached. */
 export interface ProofSink {
@@ -55,9 +57,9 @@ export function usageOptionsFrom(c: { nodeId: number; farmId: number; usage: { p
 }
 
 export interface UsageModules {
-  nc: NatsConnection;
+  bus: Bus;
   subjects: Subjects;
-  store: Store;
+  store: UsageStore;
   signer: Signer;
   logger: Logger;
   /** `shed` (the agent's Metrics) counts audits refused over the rate */
@@ -107,7 +109,7 @@ export class UsageService {
   private sending = false;
   private again = false;
   private closed = false;
-  private sub: Subscription | null = null;
+  private sub: BusSubscription | null = null;
   private stopWatch: (() => void) | null = null;
   /** audits read records and build inclusion paths: bounded per requester and in all, before any work */
   private readonly auditLimiter: RequestLimiter;
@@ -141,7 +143,7 @@ export class UsageService {
     this.closeDuePeriods();
     this.scheduleAlive();
     this.schedulePeriod();
-    this.sub = this.m.nc.subscribe(this.m.subjects.nodeUsage(this.options.nodeId, "*"), {
+    this.sub = this.m.bus.subscribe(this.m.subjects.nodeUsage(this.options.nodeId, "*"), {
       callback: (err, msg) => {
         if (err || !msg.reply) return;
         try {
@@ -383,7 +385,7 @@ export class UsageService {
 
   /** A reconnect to NATS may mean the chain is back: try at once. */
   private watchReconnects(): void {
-    this.stopWatch = onReconnect(this.m.nc, () => {
+    this.stopWatch = this.m.bus.onReconnect(() => {
       if (this.retryTimer) clearTimeout(this.retryTimer);
       this.retryTimer = null;
       this.retryMs = this.options.retryMinMs;

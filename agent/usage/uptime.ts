@@ -12,8 +12,11 @@ const UPTIME_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS usage_uptime (id INTEGER PRIMARY KEY AUTOINCREMENT, start_ms INTEGER NOT NULL, alive_ms INTEGER NOT NULL)`,
 ];
 
+/** What the up-time log needs of the store. */
+export type UptimeStore = Pick<Store, "db" | "write" | "ensureSchema">;
+
 export class UptimeLog {
-  constructor(private readonly store: Store) {
+  constructor(private readonly store: UptimeStore) {
     store.ensureSchema("uptime", UPTIME_SCHEMA);
   }
 

@@ -1,16 +1,15 @@
 import type * as protobuf from "protobufjs";
 import { protoType } from "./proto";
 import type { Units } from "../capacity/units";
+import { AgentError } from "../errors";
 
 /** 64-bit integers on the wire: we write numbers (or decimal strings) and read decimal strings. */
 export type U64 = number | string;
 
-export class WireError extends Error {
-  readonly code: "malformed" | "too_large";
+export class WireError extends AgentError<"malformed" | "too_large"> {
   constructor(code: "malformed" | "too_large", message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = "WireError";
-    this.code = code;
   }
 }
 

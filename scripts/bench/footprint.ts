@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { connect } from "@nats-io/transport-node";
-import { findNatsServer, startEmbeddedNats } from "../../agent/bus/nats";
+import { findNatsServer, startEmbeddedNats, natsBus } from "../../agent/bus/nats";
 import { Subjects } from "../../agent/bus/subjects";
 import { GiB } from "../../agent/capacity/units";
 import { queryPeers } from "../../agent/gossip/client";
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
     let held = 0;
     const end = Date.now() + 60_000;
     while (Date.now() < end) {
-      held = (await queryPeers(nc, subjects, 1, { registry: null })).peers.length;
+      held = (await queryPeers(natsBus(nc), subjects, 1, { registry: null })).peers.length;
       if (held >= peers) break;
       await new Promise((r) => setTimeout(r, 500));
     }

@@ -20,7 +20,7 @@ import { buildDeployRequest } from "../../agent/api/messages";
 import { API_LIMITS_DEFAULTS } from "../../agent/api/limits";
 import { NodeApi } from "../../agent/api/server";
 import { verifyDeployRequest } from "../../agent/api/verify";
-import { findNatsServer, startEmbeddedNats } from "../../agent/bus/nats";
+import { findNatsServer, startEmbeddedNats, natsBus } from "../../agent/bus/nats";
 import { Subjects } from "../../agent/bus/subjects";
 import { DEFAULT_POLICY } from "../../agent/capacity/model";
 import { cryptoReady, signerFromSeed, toHex } from "../../agent/identity/keys";
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
   const api = new NodeApi(
     // one client measuring latency: the per-requester rates (api/limits.ts) would only measure themselves
     { nodeId: 1, farmId: 1, twinId: 1, maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000, limits: { ...API_LIMITS_DEFAULTS, readRate: 1e6, readBurst: 1e6, writeRate: 1e6, writeBurst: 1e6, replyBytesPerSecond: 1024 ** 3 } },
-    { nc: server, subjects, ledger, store, registry, signer: nodeKey, logger: log, metrics: api_metrics, now: Date.now },
+    { bus: natsBus(server), subjects, ledger, store, registry, signer: nodeKey, logger: log, metrics: api_metrics, now: Date.now },
   );
   api.start();
   server.subscribe("bench.echo", {
@@ -94,12 +94,12 @@ async function main(): Promise<void> {
   });
   await server.flush();
   const nc = await connect({ servers: nats.url });
-  const client = new NodeClient(nc, subjects);
+  const client = new NodeClient(natsBus(nc), subjects);
 
   const spec = (id: number) => {
     const r = parseDeployment({ id, twinId: 7, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory: "1GiB", rootfs: "2GiB" }, { name: "disk", type: "zmount", size: "10GiB" }] });
-    if (!r.ok) throw new Error(r.error.message);
-    return r.spec;
+    if (!r.ok) throw new Error(r.refusal.message);
+    return r.value;
   };
   const requests = Array.from({ length: 3 * n + 400 }, (_, i) => buildDeployRequest(spec(i + 1), [{ twinId: 7, signer: twinKey }]));
   const payload = requests[0];

@@ -15,7 +15,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { MemoryBus } from "../../agent/bus/memory";
 import { Subjects } from "../../agent/bus/subjects";
 import { GiB, type Units } from "../../agent/capacity/units";
 import { parseChainOptions } from "../../agent/authority/options";
@@ -72,8 +72,7 @@ async function main(): Promise<void> {
   // the chain: register the node, then judge a hash-chained series of proofs
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-proofs-"));
   const store = ChainStore.open(dir);
-  const nc = { publish: () => undefined } as unknown as NatsConnection;
-  const server = new ChainServer(parseChainOptions(), { nc, subjects: new Subjects(), signer: chainKey, store, logger: silentLogger(), metrics: null, now: Date.now });
+  const server = new ChainServer(parseChainOptions(), { bus: new MemoryBus(), subjects: new Subjects(), signer: chainKey, store, logger: silentLogger(), metrics: null, now: Date.now });
   // the node key's twin, then its node: the chain assigns both ids (1 and 1 on this fresh store)
   server.handle("twin.register", seal(nodeKey, DOMAIN.ChainCall, encode("ChainCall", chainCallToWire(Date.now() - 1, { registerTwin: { twinId: 0 } }))));
   const reg = seal(nodeKey, DOMAIN.ChainCall, encode("ChainCall", chainCallToWire(Date.now(), { registerNode: { nodeId: 0, farmId: 1, twinId: 0, total: { cru: 64, mru: 512 * GiB, sru: 100_000 * GiB, hru: 0, ipv4u: 1000, gpu: 0 } } })));

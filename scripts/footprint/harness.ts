@@ -7,7 +7,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { MemoryBus } from "../../agent/bus/memory";
 import { Subjects } from "../../agent/bus/subjects";
 import { GiB, MiB, UNIT_NAMES, type Units } from "../../agent/capacity/units";
 import { parseChainOptions } from "../../agent/authority/options";
@@ -29,14 +29,13 @@ import { tfchainModel, type TfchainModelOptions } from "./model";
 // The measurement: the chain stand-in's real code paths, no NATS.
 // =================================================================================================
 
-/** Stands in for the NATS connection: ChainServer.handle only publishes events (and reads `info` for proof queries). */
-class CountingBus {
+/** The bus ChainServer.handle publishes its events on, counting them by kind (nothing subscribes). */
+class CountingBus extends MemoryBus {
   events = 0;
   bytes = 0;
   readonly byKind = new Map<string, { count: number; bytes: number }>();
-  readonly info = undefined;
 
-  publish(subject: string, data?: Uint8Array): void {
+  override publish(subject: string, data?: Uint8Array, opts?: { reply?: string }): void {
     const n = data?.length ?? 0;
     this.events++;
     this.bytes += n;
@@ -46,13 +45,8 @@ class CountingBus {
     k.count++;
     k.bytes += n;
     this.byKind.set(kind, k);
+    super.publish(subject, data ?? new Uint8Array(0), opts);
   }
-
-  subscribe(): never {
-    throw new Error("chain-footprint: subscribe() is not used; the script calls ChainServer.handle directly");
-  }
-
-  async flush(): Promise<void> {}
 
   reset(): void {
     this.events = 0;
@@ -144,7 +138,7 @@ export function measureOurs(D: number, periodSeconds: number, days: number, twin
     const bus = new CountingBus();
     let now = T0;
     const server = new ChainServer(parseChainOptions(), {
-      nc: bus as unknown as NatsConnection,
+      bus,
       subjects: new Subjects(),
       signer: chainKey,
       store,

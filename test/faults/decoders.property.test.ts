@@ -171,12 +171,12 @@ test("parseDeployment: any JSON value gives a spec or an invalid_spec with a pat
     fc.property(fc.oneof(deployment, fc.anything()), (raw) => {
       const r = parseDeployment(raw);
       if (!r.ok) {
-        expect(r.error.code).toBe("invalid_spec");
-        expect(typeof r.error.path).toBe("string");
+        expect(r.refusal.code).toBe("invalid_spec");
+        expect(typeof r.refusal.path).toBe("string");
         return;
       }
-      const again = parseDeployment(specToWire(r.spec));
-      expect(again).toEqual({ ok: true, spec: r.spec });
+      const again = parseDeployment(specToWire(r.value));
+      expect(again).toEqual({ ok: true, value: r.value });
     }),
     { numRuns: RUNS },
   );

@@ -9,7 +9,7 @@
  */
 import * as crypto from "node:crypto";
 import { createInbox } from "@nats-io/transport-node";
-import { natsAnswers } from "../../agent/bus/nats";
+import { natsAnswers, natsBus } from "../../agent/bus/nats";
 import { findCapacity } from "../../agent/gossip/find";
 import { queryPeers } from "../../agent/gossip/client";
 import { encodeSyncRequest } from "../../agent/gossip/wire";
@@ -82,8 +82,8 @@ test(`fuzz: ${PER_SUBJECT} hostile inputs on every subject change nothing and st
   await n.client.status(1);
   await n.client.get(1, 1);
   await n.nc.request(n.subjects.nodeUsage(1, 1), encode("UsageAuditRequest", { deploymentId: 1 }), { timeout: 3000 });
-  await queryPeers(n.nc, n.subjects, 1, { registry: null, timeoutMs: 2000 });
-  await findCapacity(n.nc, n.subjects, { want: { cru: 1, mru: 1 << 20, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }, farmId: 0, limit: 5 }, { registry: null, deadlineMs: 800 });
+  await queryPeers(natsBus(n.nc), n.subjects, 1, { registry: null, timeoutMs: 2000 });
+  await findCapacity(natsBus(n.nc), n.subjects, { want: { cru: 1, mru: 1 << 20, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }, farmId: 0, limit: 5 }, { registry: null, deadlineMs: 800 });
   await n.nc.request(n.subjects.capacitySync(1), encodeSyncRequest(1, 99), { timeout: 2000 }).catch(() => undefined);
   const forger = signerFromSeed("ed25519", crypto.randomBytes(32));
   await n.chainClient.registerTwin(forger);

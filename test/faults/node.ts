@@ -14,6 +14,7 @@ import { ChainClient } from "../../agent/chain/client";
 import { cryptoReady, loadKeyFile, type Signer } from "../../agent/identity/keys";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 export interface FaultNode {
   dir: string;
@@ -35,8 +36,8 @@ export interface FaultNode {
 export function deployment(id: number, version: number, kind: number): DeploymentSpec {
   const workloads = kind % 2 === 0 ? [{ name: "data", type: "zmount", size: "1GiB" }] : [{ name: "vm", type: "zmachine", cpu: 1, memory: "256MiB", rootfs: "1GiB" }];
   const r = parseDeployment({ id, twinId: 7, version, workloads });
-  if (!r.ok) throw new Error(r.error.message);
-  return r.spec;
+  if (!r.ok) throw new Error(r.refusal.message);
+  return r.value;
 }
 
 export function deployBytes(n: FaultNode, id: number, version: number, kind: number): Uint8Array {
@@ -78,18 +79,20 @@ export async function startFaultNode(opts: { periodSeconds?: number; prefix?: st
   fs.writeFileSync(pricing, JSON.stringify({ cuPerHour: 0, suPerHour: 0, ipv4PerHour: 0, nuPerGib: 0 }));
   const chain = await startChain(["--nats", nats.url, "--data", path.join(dir, "chain"), "--pricing", pricing]);
   const agentArgs = ["--nats", nats.url, "--data", path.join(dir, "data"), "--node-id", "1", "--farm-id", "1", "--key", keys.node, "--registry", registry, "--config", config, "--period", String(opts.periodSeconds ?? 3600)];
+  const nc = await connect({ servers: nats.url, name: "fault-client", maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const subjects = new Subjects();
   const n: FaultNode = {
     dir,
     nats,
     chain,
     agent: await startAgent(agentArgs),
     agentArgs,
-    nc: await connect({ servers: nats.url, name: "fault-client", maxReconnectAttempts: -1, reconnectTimeWait: 100 }),
-    client: undefined as unknown as NodeClient,
-    chainClient: undefined as unknown as ChainClient,
+    nc,
+    client: new NodeClient(natsBus(nc), subjects, 3000),
+    chainClient: new ChainClient(natsBus(nc), subjects),
     owner: await loadKeyFile(keys.owner),
     node: await loadKeyFile(keys.node),
-    subjects: new Subjects(),
+    subjects,
     restart: async () => {
       n.agent = await startAgent(agentArgs);
       return n.agent;
@@ -101,7 +104,5 @@ export async function startFaultNode(opts: { periodSeconds?: number; prefix?: st
       await n.nats.stop();
     },
   };
-  n.client = new NodeClient(n.nc, n.subjects, 3000);
-  n.chainClient = new ChainClient(n.nc, n.subjects);
   return n;
 }

@@ -25,6 +25,7 @@ import { leafHash, merkleRoot } from "../../agent/proofs/merkle";
 import { addAmounts, encodeProofHeader, encodeRecord, zeroAmounts, ZERO_HASH, type UsageRecord } from "../../agent/proofs/proof";
 import { decode, encode } from "../../agent/wire/codec";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 let nats: NatsServerHandle;
 let nc: NatsConnection;
@@ -40,9 +41,9 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "billing-chain-"));
   store = ChainStore.open(dir);
   nc = await connect({ servers: nats.url });
-  server = new ChainServer(parseChainOptions({ limits: { perKeyBurst: 1000 } }), { nc, subjects: new Subjects(), signer: signerFromSeed("ed25519", crypto.randomBytes(32)), store, logger: silentLogger(), metrics: null, now: Date.now });
+  server = new ChainServer(parseChainOptions({ limits: { perKeyBurst: 1000 } }), { bus: natsBus(nc), subjects: new Subjects(), signer: signerFromSeed("ed25519", crypto.randomBytes(32)), store, logger: silentLogger(), metrics: null, now: Date.now });
   await server.start();
-  chain = new ChainClient(nc, new Subjects());
+  chain = new ChainClient(natsBus(nc), new Subjects());
 });
 
 afterAll(async () => {

@@ -24,6 +24,7 @@ import { encode } from "../../agent/wire/codec";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 const PERIOD_MS = 3000;
 const FUND = 10n ** 12n;
@@ -46,9 +47,9 @@ beforeAll(async () => {
   chainProc = await startChain(["--nats", nats.url, "--data", path.join(dir, "chain")]);
   for (const n of ["a", "b"]) agents.push(await startAgent(["--nats", nats.url, "--data", path.join(dir, n), "--farm-id", "1", "--config", config, "--period", String(PERIOD_MS / 1000)]));
   nc = await connect({ servers: nats.url });
-  chain = new ChainClient(nc, new Subjects());
+  chain = new ChainClient(natsBus(nc), new Subjects());
   await eventually(async () => (await chain.node(1)) && (await chain.node(2)), 15_000, "nodes 1 and 2 registered");
-  const client = new NodeClient(nc, new Subjects());
+  const client = new NodeClient(natsBus(nc), new Subjects());
   for (const n of [1, 2]) {
     const file = path.join(dir, `twin${n}.json`);
     expect((await cli(["keys", "new", "--out", file])).code).toBe(0);
@@ -63,9 +64,9 @@ beforeAll(async () => {
     for (const node of [1, 2]) {
       const workloads = n === 1 ? [{ name: "vm", type: "zmachine", cpu: 1, memory: "1GiB", rootfs: "2GiB" }, { name: "pub", type: "ipv4" }] : [{ name: "data", type: "zmount", size: "10GiB" }];
       const spec = parseDeployment({ id: n * 10 + node, twinId: r.id, version: 1, workloads });
-      if (!spec.ok) throw new Error(spec.error.message);
+      if (!spec.ok) throw new Error(spec.refusal.message);
       await eventually(async () => {
-        const d = await client.deploy(node, buildDeployRequest(spec.spec, [{ twinId: r.id, signer }]));
+        const d = await client.deploy(node, buildDeployRequest(spec.value, [{ twinId: r.id, signer }]));
         return d.accepted ? d : null;
       }, 15_000, `twin ${r.id}'s deployment on node ${node}`);
     }
@@ -125,11 +126,11 @@ test("a twin whose balance cannot cover its bill goes into debt: the node shows 
   const r = await chain.registerTwin(signer);
   if (!r.ok) throw new Error(r.message);
   const poor = r.id;
-  const client = new NodeClient(nc, new Subjects());
+  const client = new NodeClient(natsBus(nc), new Subjects());
   const deploy = async (id: number) => {
     const spec = parseDeployment({ id, twinId: poor, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory: "1GiB", rootfs: "2GiB" }] });
-    if (!spec.ok) throw new Error(spec.error.message);
-    return client.deploy(1, buildDeployRequest(spec.spec, [{ twinId: poor, signer }]));
+    if (!spec.ok) throw new Error(spec.refusal.message);
+    return client.deploy(1, buildDeployRequest(spec.value, [{ twinId: poor, signer }]));
   };
   // never funded: the first deployment is taken (the node knows of no debt yet), its first bill puts the twin in debt
   expect(await deploy(500)).toMatchObject({ accepted: true });

@@ -16,6 +16,7 @@ import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually, viewOf } from "../utils/grid";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 let nats: NatsServerHandle;
 let chainProc: AgentProcess;
@@ -45,7 +46,7 @@ beforeAll(async () => {
   chainArgs = ["--nats", nats.url, "--data", path.join(dir, "chain")];
   chainProc = await startChain(chainArgs);
   nc = await connect({ servers: nats.url });
-  chain = new ChainClient(nc, subjects);
+  chain = new ChainClient(natsBus(nc), subjects);
 }, 30_000);
 
 afterAll(async () => {

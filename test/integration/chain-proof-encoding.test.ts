@@ -25,6 +25,7 @@ import { MetricsRegistry } from "../../agent/metrics/metrics";
 import { proofHash, ZERO_HASH } from "../../agent/proofs/proof";
 import { startNats, type NatsServerHandle } from "../utils/nats";
 import { writeFields, type Field } from "../utils/protowriter";
+import { natsBus } from "../../agent/bus/nats";
 
 const H = 3_600_000;
 /** a fresh chain assigns the first node id 1 */
@@ -67,9 +68,9 @@ beforeAll(async () => {
   nc = await connect({ servers: nats.url });
   const chainKey = key();
   store = ChainStore.open(dir);
-  server = new ChainServer(parseChainOptions(), { nc: serverNc, subjects: new Subjects(), signer: chainKey, store, logger: silentLogger(), metrics: createChainMetrics(new MetricsRegistry()), now: Date.now });
+  server = new ChainServer(parseChainOptions(), { bus: natsBus(serverNc), subjects: new Subjects(), signer: chainKey, store, logger: silentLogger(), metrics: createChainMetrics(new MetricsRegistry()), now: Date.now });
   await server.start();
-  client = new ChainClient(nc, new Subjects(), { chainKey: chainKey.publicKey, timeoutMs: 3000 });
+  client = new ChainClient(natsBus(nc), new Subjects(), { chainKey: chainKey.publicKey, timeoutMs: 3000 });
   // the chain assigns ids: the node key's twin first, then its node
   expect(await client.registerTwin(nodeKey)).toMatchObject({ ok: true, kind: "registered" });
   expect(await client.registerNode(nodeKey, { farmId: FARM, total })).toEqual({ ok: true, id: NODE, kind: "registered" });

@@ -26,6 +26,7 @@ import { encodeProofHeader, proofHash, zeroAmounts, ZERO_HASH, type ProofHeader 
 import { decode, encode, unitsToWire } from "../../agent/wire/codec";
 import { eventually } from "../utils/grid";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 const H = 3_600_000;
 /** the node's farm: not registered on this chain (taken as given: requireFarm is off) */
@@ -58,7 +59,7 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 function startServer(): Promise<void> {
   store = ChainStore.open(dir);
   // generous per-key limits: these tests send many calls with one key (the limits have their own test)
-  server = new ChainServer(parseChainOptions({ limits: { perKeyBurst: 1000 } }), { nc: serverNc, subjects, signer: chainKey, store, logger: silentLogger(), metrics, now: Date.now });
+  server = new ChainServer(parseChainOptions({ limits: { perKeyBurst: 1000 } }), { bus: natsBus(serverNc), subjects, signer: chainKey, store, logger: silentLogger(), metrics, now: Date.now });
   return server.start();
 }
 
@@ -114,7 +115,7 @@ beforeAll(async () => {
   });
   await nc.flush();
   await startServer();
-  client = new ChainClient(nc, subjects, { chainKey: chainKey.publicKey, timeoutMs: 3000 });
+  client = new ChainClient(natsBus(nc), subjects, { chainKey: chainKey.publicKey, timeoutMs: 3000 });
 });
 
 /** Three hash-chained proofs of node NODE (once the chain assigned it). */
@@ -305,9 +306,9 @@ test("garbage bytes are malformed (or too_large) on every subject and the chain 
 });
 
 test("replies not signed by the pinned chain key are bad_reply; no chain is chain_unavailable", async () => {
-  const pinnedElsewhere = new ChainClient(nc, subjects, { chainKey: forger.publicKey });
+  const pinnedElsewhere = new ChainClient(natsBus(nc), subjects, { chainKey: forger.publicKey });
   await expect(pinnedElsewhere.node(NODE)).rejects.toMatchObject({ code: "bad_reply" });
-  const nowhere = new ChainClient(nc, new Subjects("nochain.v1"), { timeoutMs: 500 });
+  const nowhere = new ChainClient(natsBus(nc), new Subjects("nochain.v1"), { timeoutMs: 500 });
   await expect(nowhere.node(NODE)).rejects.toMatchObject({ code: "chain_unavailable" });
   await expect(nowhere.submitProof(proofs[0])).rejects.toMatchObject({ code: "chain_unavailable" });
 });
@@ -319,7 +320,7 @@ test("ChainRegistry resolves through the chain, caches, shares concurrent lookup
   expect(a).toMatchObject({ id: NODE, farmId: FARM, twinId: NODE_TWIN, scheme: "ed25519" });
   expect(await reg.twin(TWIN)).toMatchObject({ id: TWIN, scheme: "sr25519" });
   expect(await reg.node(4242)).toBeUndefined();
-  const down = new ChainRegistry({}, { client: new ChainClient(nc, new Subjects("nochain.v1"), { timeoutMs: 300 }), logger: silentLogger() });
+  const down = new ChainRegistry({}, { client: new ChainClient(natsBus(nc), new Subjects("nochain.v1"), { timeoutMs: 300 }), logger: silentLogger() });
   expect(await down.node(NODE)).toBeUndefined();
   const composite = new CompositeRegistry([down, reg]);
   expect(await composite.node(NODE)).toMatchObject({ id: NODE });
@@ -327,7 +328,7 @@ test("ChainRegistry resolves through the chain, caches, shares concurrent lookup
 });
 
 test("the chain's state survives a close and reopen of its store; a stale registry entry is served meanwhile", async () => {
-  const reg = new ChainRegistry({ ttlMs: 0, negativeTtlMs: 0 }, { client: new ChainClient(nc, subjects, { timeoutMs: 500 }), logger: silentLogger() });
+  const reg = new ChainRegistry({ ttlMs: 0, negativeTtlMs: 0 }, { client: new ChainClient(natsBus(nc), subjects, { timeoutMs: 500 }), logger: silentLogger() });
   expect(await reg.node(NODE)).toMatchObject({ id: NODE });
   const footprint = store.footprint();
   expect(footprint.proofs.rows).toBe(3);
@@ -468,7 +469,7 @@ test("farms: created by a twin (the chain assigns the id), changed by their owne
   const strictSubjects = new Subjects("strict.v1");
   const strictStore = ChainStore.open(strictDir);
   const strictServer = new ChainServer(parseChainOptions({ policy: { requireFarm: true } }), {
-    nc: serverNc,
+    bus: natsBus(serverNc),
     subjects: strictSubjects,
     signer: chainKey,
     store: strictStore,
@@ -478,7 +479,7 @@ test("farms: created by a twin (the chain assigns the id), changed by their owne
   });
   try {
     await strictServer.start();
-    const strict = new ChainClient(nc, strictSubjects, { chainKey: chainKey.publicKey, timeoutMs: 3000 });
+    const strict = new ChainClient(natsBus(nc), strictSubjects, { chainKey: chainKey.publicKey, timeoutMs: 3000 });
     expect(await strict.registerTwin(twinKey)).toEqual({ ok: true, id: 1, kind: "registered" });
     const refused = await strict.registerNode(twinKey, { farmId: 9, total });
     expect(refused).toMatchObject({ ok: false, code: "unknown_farm" });
@@ -507,10 +508,10 @@ test("a registration flood is rate_limited (per key, and new twins over all keys
   // the defaults, but remembering at most 500 keys' buckets
   const options = parseChainOptions({ limits: { maxTrackedKeys: 500 } });
   const floodMetrics = createChainMetrics(new MetricsRegistry());
-  const floodServer = new ChainServer(options, { nc: serverNc, subjects: floodSubjects, signer: chainKey, store: floodStore, logger: silentLogger(), metrics: floodMetrics, now: Date.now });
+  const floodServer = new ChainServer(options, { bus: natsBus(serverNc), subjects: floodSubjects, signer: chainKey, store: floodStore, logger: silentLogger(), metrics: floodMetrics, now: Date.now });
   try {
     await floodServer.start();
-    const flood = new ChainClient(nc, floodSubjects, { chainKey: chainKey.publicKey, timeoutMs: 10_000 });
+    const flood = new ChainClient(natsBus(nc), floodSubjects, { chainKey: chainKey.publicKey, timeoutMs: 10_000 });
     // one key, many calls: a burst, then rate_limited
     const one = key();
     const burst = [];

@@ -24,6 +24,7 @@ import { loadKeyFile, type Signer } from "../../agent/identity/keys";
 import { ROOT, cli, startAgent, startChain, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 const CHROMIUM = "/usr/bin/chromium";
 const PROMTOOL = ["/usr/bin/promtool", "/usr/local/bin/promtool"].find((p) => fs.existsSync(p));
@@ -43,8 +44,8 @@ let dir: string;
 
 async function deploy(node: number, id: number, memory: string): Promise<void> {
   const r = parseDeployment({ id, twinId: ownerTwin, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory, rootfs: "2GiB" }] });
-  if (!r.ok) throw new Error(r.error.message);
-  expect(await client.deploy(node, buildDeployRequest(r.spec, [{ twinId: ownerTwin, signer: owner }]))).toMatchObject({ accepted: true });
+  if (!r.ok) throw new Error(r.refusal.message);
+  expect(await client.deploy(node, buildDeployRequest(r.value, [{ twinId: ownerTwin, signer: owner }]))).toMatchObject({ accepted: true });
 }
 
 async function metricsText(i: number): Promise<string> {
@@ -78,7 +79,7 @@ beforeAll(async () => {
   }
   owner = await loadKeyFile(ownerKey);
   nc = await connect({ servers: nats.url });
-  client = new NodeClient(nc, new Subjects());
+  client = new NodeClient(natsBus(nc), new Subjects());
   await deploy(nodeIds[0], 1, "1GiB");
   await deploy(nodeIds[1], 2, "2GiB");
 }, 90_000);

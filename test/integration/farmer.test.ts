@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../../agent/api/client";
 import { buildDeleteRequest, buildDeployRequest, readStatusReply } from "../../agent/api/messages";
 import { parseDeployment, type DeploymentSpec } from "../../agent/admission/spec";
-import { freePort } from "../../agent/bus/nats";
+import { freePort, natsBus } from "../../agent/bus/nats";
 import { Subjects } from "../../agent/bus/subjects";
 import { cryptoReady, loadKeyFile, toHex, type Signer } from "../../agent/identity/keys";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
@@ -26,8 +26,8 @@ let metricsPort: number;
 
 function spec(p: Record<string, unknown>): DeploymentSpec {
   const r = parseDeployment({ twinId: 7, version: 1, ...p });
-  if (!r.ok) throw new Error(r.error.message);
-  return r.spec;
+  if (!r.ok) throw new Error(r.refusal.message);
+  return r.value;
 }
 
 beforeAll(async () => {
@@ -50,7 +50,7 @@ beforeAll(async () => {
   owner = await loadKeyFile(keys.owner);
   stranger = await loadKeyFile(keys.stranger);
   nc = await connect({ servers: nats.url });
-  client = new NodeClient(nc, new Subjects());
+  client = new NodeClient(natsBus(nc), new Subjects());
 });
 
 afterAll(async () => {

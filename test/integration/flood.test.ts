@@ -18,6 +18,7 @@ import { cryptoReady, loadKeyFile, type Signer } from "../../agent/identity/keys
 import { decode, encode } from "../../agent/wire/codec";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 const FLOOD = 20_000;
 
@@ -32,8 +33,8 @@ let sampler: NodeJS.Timeout | undefined;
 
 function spec(p: Record<string, unknown>): DeploymentSpec {
   const r = parseDeployment({ twinId: 7, version: 1, ...p });
-  if (!r.ok) throw new Error(r.error.message);
-  return r.spec;
+  if (!r.ok) throw new Error(r.refusal.message);
+  return r.value;
 }
 
 /** Resident set size of a process in bytes (VmRSS from /proc). */
@@ -61,7 +62,7 @@ beforeAll(async () => {
   owner = await loadKeyFile(keys.owner);
   flooder = await connect({ servers: nats.url, name: "flooder" });
   deployer = await connect({ servers: nats.url, name: "deployer" });
-  client = new NodeClient(deployer, new Subjects());
+  client = new NodeClient(natsBus(deployer), new Subjects());
 });
 
 afterAll(async () => {
@@ -170,7 +171,7 @@ test("a get flood from one connection is shed with rate_limited; a deploy is dec
 
   // a status burst from the flooding connection: what is over its rate is refused with a signed
   // rate_limited the client surfaces as NodeRefused (not a timeout)
-  const flooderClient = new NodeClient(flooder, new Subjects());
+  const flooderClient = new NodeClient(natsBus(flooder), new Subjects());
   const burst = await Promise.allSettled(Array.from({ length: 300 }, () => flooderClient.status(1)));
   const refused = burst.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason as { name: string; code: string });
   expect(refused.length).toBeGreaterThan(0);

@@ -15,6 +15,7 @@ import { Subjects } from "../../agent/bus/subjects";
 import { cryptoReady, loadKeyFile, type Signer } from "../../agent/identity/keys";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 function tryMount(dir: string, size: string): string | null {
   if (process.getuid?.() !== 0) return "not root";
@@ -70,8 +71,8 @@ const filler = path.join(mnt, "filler");
 
 function spec(id: number): DeploymentSpec {
   const r = parseDeployment({ id, twinId: 7, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory: "256MiB", rootfs: "1GiB" }] });
-  if (!r.ok) throw new Error(r.error.message);
-  return r.spec;
+  if (!r.ok) throw new Error(r.refusal.message);
+  return r.value;
 }
 const deploy = (id: number) => client.deploy(1, buildDeployRequest(spec(id), [{ twinId: 7, signer: owner }]));
 
@@ -90,7 +91,7 @@ beforeAll(async () => {
   fs.writeFileSync(config, JSON.stringify({ hardware: { diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
   agentArgs = ["--nats", nats.url, "--data", data, "--node-id", "1", "--farm-id", "1", "--key", keys.node, "--registry", registry, "--config", config, "--no-chain", "--heartbeat", "1", "--period", "2"];
   owner = await loadKeyFile(keys.owner);
-  client = new NodeClient(nc, new Subjects());
+  client = new NodeClient(natsBus(nc), new Subjects());
 }, 60_000);
 
 afterAll(async () => {

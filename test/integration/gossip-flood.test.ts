@@ -15,6 +15,7 @@ import { encodeFindRequest, sealAnnouncement, type Announcement } from "../../ag
 import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 const FORGED = 20_000;
 const MiB = 1024 * 1024;
@@ -133,7 +134,7 @@ test("a flood of answers to a sync or a find is cut at a bound, not held", async
   await hostile.flush();
   try {
     // the client side of find: at most maxAnswers answers are judged
-    const found = await findCapacity(nc, subjects, { want: { cru: 1, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }, farmId: 0, limit: 0 }, { registry: null, maxAnswers: 50 });
+    const found = await findCapacity(natsBus(nc), subjects, { want: { cru: 1, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }, farmId: 0, limit: 0 }, { registry: null, maxAnswers: 50 });
     const judged = found.found.length + Object.values(found.dropped).reduce((n, v) => n + (v ?? 0), 0);
     expect(judged).toBe(50);
     expect(found.dropped.malformed).toBeGreaterThanOrEqual(49); // all but the real agent's answer, when it came first

@@ -17,6 +17,7 @@ import { cryptoReady, loadKeyFile, signerFromSeed, type Signer } from "../../age
 import { FileRegistry } from "../../agent/registry/file";
 import { cli } from "../utils/agent";
 import { eventually, startLocalGrid, viewOf, type LocalGrid } from "../utils/grid";
+import { natsBus } from "../../agent/bus/nats";
 
 let grid: LocalGrid;
 let nc: NatsConnection;
@@ -31,7 +32,7 @@ beforeAll(async () => {
   nc = await connect({ servers: grid.info.nats });
   registry = new FileRegistry(grid.info.registry);
   owner = await loadKeyFile(grid.info.twin.key);
-  client = new NodeClient(nc, subjects);
+  client = new NodeClient(natsBus(nc), subjects);
 });
 
 afterAll(async () => {
@@ -42,8 +43,8 @@ afterAll(async () => {
 let nextId = 1;
 function deployment(workloads: Array<Record<string, unknown>>) {
   const r = parseDeployment({ id: nextId++, twinId: grid.info.twin.id, version: 1, workloads });
-  if (!r.ok) throw new Error(r.error.message);
-  return buildDeployRequest(r.spec, [{ twinId: grid.info.twin.id, signer: owner }]);
+  if (!r.ok) throw new Error(r.refusal.message);
+  return buildDeployRequest(r.value, [{ twinId: grid.info.twin.id, signer: owner }]);
 }
 
 const peerOf = async (viewer: number, node: number) => (await viewOf(nc, viewer, registry)).peers.find((p) => p.announcement.nodeId === node)?.announcement;
@@ -76,7 +77,7 @@ test("a deployment on node 1 changes what nodes 2 and 3 and find report within o
     expect(seen.used.mru - before.used.mru).toBe(GiB);
     expect(seen.deployments).toBe(before.deployments + 1);
   }
-  const found = await findCapacity(nc, subjects, { want: { ...zeroUnits(), cru: 1 }, farmId: 0, limit: 0 }, { registry });
+  const found = await findCapacity(natsBus(nc), subjects, { want: { ...zeroUnits(), cru: 1 }, farmId: 0, limit: 0 }, { registry });
   expect(Date.now() - acked).toBeLessThan(2000); // find itself waits 300 ms after the last answer
   expect(found.found.find((a) => a.nodeId === 1)?.free).toMatchObject(want);
   expect(found.dropped).toEqual({});

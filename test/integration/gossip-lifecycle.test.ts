@@ -15,6 +15,7 @@ import { FileRegistry, upsertRegistryFile } from "../../agent/registry/file";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually, viewOf } from "../utils/grid";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 let nats: NatsServerHandle;
 let nc: NatsConnection;
@@ -74,11 +75,11 @@ test("a late agent holds its farm's view one round trip after it asked, not a he
 });
 
 test("deploy --auto: the best node is lost to another deployer between find and deploy, so it falls back to the next", async () => {
-  const client = new NodeClient(nc, new Subjects());
+  const client = new NodeClient(natsBus(nc), new Subjects());
   const ipv4 = (id: number) => {
     const r = parseDeployment({ id, twinId: 7, version: 1, workloads: [{ name: "pub", type: "ipv4" }] });
-    if (!r.ok) throw new Error(r.error.message);
-    return r.spec;
+    if (!r.ok) throw new Error(r.refusal.message);
+    return r.value;
   };
   // Another deployer watches find requests and grabs node 1's only IPv4 as soon as it sees one.
   // Node 1 got the find request first on its connection and answered it (free ipv4u 1) before

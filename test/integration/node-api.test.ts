@@ -14,6 +14,7 @@ import { cryptoReady, loadKeyFile, type Signer } from "../../agent/identity/keys
 import { encode } from "../../agent/wire/codec";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 let nats: NatsServerHandle;
 let agent: AgentProcess;
@@ -27,8 +28,8 @@ const keys: Record<string, string> = {};
 
 function spec(p: Record<string, unknown>): DeploymentSpec {
   const r = parseDeployment({ twinId: 7, version: 1, ...p });
-  if (!r.ok) throw new Error(r.error.message);
-  return r.spec;
+  if (!r.ok) throw new Error(r.refusal.message);
+  return r.value;
 }
 
 const vm = (id: number, memory: string, extra: Record<string, unknown> = {}): DeploymentSpec =>
@@ -58,7 +59,7 @@ beforeAll(async () => {
   owner = await loadKeyFile(keys.owner);
   other = await loadKeyFile(keys.other);
   nc = await connect({ servers: nats.url });
-  client = new NodeClient(nc, new Subjects());
+  client = new NodeClient(natsBus(nc), new Subjects());
 });
 
 afterAll(async () => {

@@ -13,6 +13,7 @@ import { ChainClient } from "../../agent/chain/client";
 import { cryptoReady, loadKeyFile } from "../../agent/identity/keys";
 import { cli, tmpDir } from "../utils/agent";
 import { eventually, startLocalGrid, type LocalGrid } from "../utils/grid";
+import { natsBus } from "../../agent/bus/nats";
 
 let grid: LocalGrid;
 let dir: string;
@@ -68,7 +69,7 @@ test("an idle farm puts nodes to standby one by one, keeping one up", async () =
   // the chain stand-in keeps the power each node reported (node.power, signed by the node)
   const nc = await connect({ servers: grid.info.nats });
   try {
-    const chain = new ChainClient(nc, new Subjects());
+    const chain = new ChainClient(natsBus(nc), new Subjects());
     for (const r of rows) {
       const n = await eventually(async () => {
         const got = await chain.node(r.nodeId);

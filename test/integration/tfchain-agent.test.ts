@@ -21,6 +21,7 @@ import { fundAccounts, PLANCK_PER_TFT } from "../../agent/tfchain/dev";
 import { cli, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
 import { describeWith, startTfchain, tfchainSpec, type TfchainHandle } from "../utils/tfchain";
+import { natsBus } from "../../agent/bus/nats";
 
 jest.setTimeout(300_000);
 
@@ -137,14 +138,14 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
 
   it("accepts a deployment signed by a twin that exists only on tfchain (ed25519 key, scheme not stored)", async () => {
     const owner = await loadKeyFile(keys.owner);
-    const client = new NodeClient(nc, new Subjects("tfgrid.v1"));
+    const client = new NodeClient(natsBus(nc), new Subjects("tfgrid.v1"));
     const r = parseDeployment({ id: 101, twinId: ownerTwin, version: 1, workloads: [{ name: "d", type: "zmount", size: "1GiB" }] });
-    if (!r.ok) throw new Error(r.error.message);
-    expect(await client.deploy(nodeId, buildDeployRequest(r.spec, [{ twinId: ownerTwin, signer: owner }]))).toMatchObject({ accepted: true });
+    if (!r.ok) throw new Error(r.refusal.message);
+    expect(await client.deploy(nodeId, buildDeployRequest(r.value, [{ twinId: ownerTwin, signer: owner }]))).toMatchObject({ accepted: true });
     // a twin id tfchain does not have is refused
     const stranger = parseDeployment({ id: 102, twinId: 9999, version: 1, workloads: [{ name: "d", type: "zmount", size: "1GiB" }] });
-    if (!stranger.ok) throw new Error(stranger.error.message);
-    expect(await client.deploy(nodeId, buildDeployRequest(stranger.spec, [{ twinId: 9999, signer: owner }]))).toMatchObject({ accepted: false, rejection: { code: "unauthorized" } });
+    if (!stranger.ok) throw new Error(stranger.refusal.message);
+    expect(await client.deploy(nodeId, buildDeployRequest(stranger.value, [{ twinId: 9999, signer: owner }]))).toMatchObject({ accepted: false, rejection: { code: "unauthorized" } });
   });
 
   it("sends proofs of two periods into tfchain blocks; the verifier accepts them; proofs list and proofs verify answer", async () => {

@@ -18,6 +18,7 @@ import { decode } from "../../agent/wire/codec";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 const PERIOD_MS = 5000;
 let nats: NatsServerHandle;
@@ -83,16 +84,16 @@ beforeAll(async () => {
   agent = await startAgent(agentArgs);
   nodeKey = await loadKeyFile(keys.node);
   nc = await connect({ servers: nats.url });
-  chain = new ChainClient(nc, new Subjects());
+  chain = new ChainClient(natsBus(nc), new Subjects());
   const owner = await loadKeyFile(keys.owner);
-  const client = new NodeClient(nc, new Subjects());
+  const client = new NodeClient(natsBus(nc), new Subjects());
   for (const [id, workloads] of [
     [1, [{ name: "vm", type: "zmachine", cpu: 1, memory: "1GiB", rootfs: "2GiB" }, { name: "pub", type: "ipv4" }]],
     [2, [{ name: "data", type: "zmount", size: "10GiB" }]],
   ] as const) {
     const r = parseDeployment({ id, twinId: 7, version: 1, workloads });
-    if (!r.ok) throw new Error(r.error.message);
-    expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: 7, signer: owner }]))).toMatchObject({ accepted: true });
+    if (!r.ok) throw new Error(r.refusal.message);
+    expect(await client.deploy(1, buildDeployRequest(r.value, [{ twinId: 7, signer: owner }]))).toMatchObject({ accepted: true });
   }
   deployedAt = Date.now();
 }, 60_000);
@@ -185,11 +186,11 @@ test("a twin registered only on the chain deploys: the chain assigns its id, the
   expect(steal.stderr).toContain("[unauthorized]");
   const twinT = await loadKeyFile(keys.chainTwin);
   const forger = await loadKeyFile(keys.forger);
-  const client = new NodeClient(nc, new Subjects());
+  const client = new NodeClient(natsBus(nc), new Subjects());
   const r = parseDeployment({ id: 90, twinId: T, version: 1, workloads: [{ name: "n", type: "network" }] });
-  if (!r.ok) throw new Error(r.error.message);
-  expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: T, signer: forger }]))).toMatchObject({ accepted: false, code: "bad_signature" });
-  expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: T, signer: twinT }]))).toMatchObject({ accepted: true, code: "ok" });
+  if (!r.ok) throw new Error(r.refusal.message);
+  expect(await client.deploy(1, buildDeployRequest(r.value, [{ twinId: T, signer: forger }]))).toMatchObject({ accepted: false, code: "bad_signature" });
+  expect(await client.deploy(1, buildDeployRequest(r.value, [{ twinId: T, signer: twinT }]))).toMatchObject({ accepted: true, code: "ok" });
   // farms: --farm 0 creates one owned by the key's twin; the chain prints its id
   const farm = await cli(["registry", "add", "--chain", "--farm", "0", "--name", "usage farm", "--key", keys.chainTwin, "--nats", nats.url]);
   expect(farm.stderr).toBe("");
@@ -233,7 +234,7 @@ test("with the chain away for several periods and the agent restarted meanwhile,
   await eventually(() => agent.logs.filter((l) => l.event === "usage_proof_built").length >= builtBefore + 1, 2 * PERIOD_MS + 5000, "a proof built while the chain is away");
   // the farmer sees it in status: proofs waiting, and why
   const waiting = await eventually(async () => {
-    const u = (await new NodeClient(nc, new Subjects()).status(1)).usage;
+    const u = (await new NodeClient(natsBus(nc), new Subjects()).status(1)).usage;
     return u && u.pending >= 1 && u.lastCode === "chain_unavailable" ? u : null;
   }, 10_000, "status to show a pending proof");
   expect(waiting).toMatchObject({ periodMs: PERIOD_MS, chain: true });
@@ -252,7 +253,7 @@ test("with the chain away for several periods and the agent restarted meanwhile,
   }, 30_000, "the chain catching up with every proof");
   expectChained(proofs);
   const done = await eventually(async () => {
-    const u = (await new NodeClient(nc, new Subjects()).status(1)).usage;
+    const u = (await new NodeClient(natsBus(nc), new Subjects()).status(1)).usage;
     return u && u.pending === 0 ? u : null;
   }, 10_000, "status to show every proof delivered");
   expect(done.deliveredSequence).toBe(done.lastSequence);

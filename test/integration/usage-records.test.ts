@@ -22,6 +22,7 @@ import { decode, encode } from "../../agent/wire/codec";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { natsBus } from "../../agent/bus/nats";
 
 const PERIOD_MS = 5000;
 const DEPLOYMENTS = [3, 5, 8, 13, 21];
@@ -70,13 +71,13 @@ beforeAll(async () => {
   nodeKey = await loadKeyFile(keys.node);
   forger = await loadKeyFile(keys.forger);
   nc = await connect({ servers: nats.url });
-  chain = new ChainClient(nc, subjects);
+  chain = new ChainClient(natsBus(nc), subjects);
   const owner = await loadKeyFile(keys.owner);
-  const client = new NodeClient(nc, subjects);
+  const client = new NodeClient(natsBus(nc), subjects);
   for (const [i, id] of DEPLOYMENTS.entries()) {
     const r = parseDeployment({ id, twinId: 7, version: 1, workloads: [{ name: "d", type: "zmount", size: `${i + 1}GiB` }] });
-    if (!r.ok) throw new Error(r.error.message);
-    expect(await client.deploy(1, buildDeployRequest(r.spec, [{ twinId: 7, signer: owner }]))).toMatchObject({ accepted: true });
+    if (!r.ok) throw new Error(r.refusal.message);
+    expect(await client.deploy(1, buildDeployRequest(r.value, [{ twinId: 7, signer: owner }]))).toMatchObject({ accepted: true });
   }
   deployedAt = Date.now();
 }, 60_000);
@@ -96,7 +97,7 @@ async function fullProof(): Promise<Proof> {
 test("the node lists a proof's records in signed pages; the records hash up to the chain's root and add up to its totals", async () => {
   const p = await fullProof();
   expect(p.header.recordCount).toBe(DEPLOYMENTS.length);
-  const pages = await fetchListing(nc, subjects, 1, p.header.sequence, { pageSize: 2, maxPages: 10 });
+  const pages = await fetchListing(natsBus(nc), subjects, 1, p.header.sequence, { pageSize: 2, maxPages: 10 });
   expect(pages.map((b) => openPage(b).records.length)).toEqual([2, 2, 1]);
   expect(pages.map((b) => openPage(b).startIndex)).toEqual([0, 2, 4]);
   // recomputed here from the raw pages, not through checkListing
@@ -127,7 +128,7 @@ test("the node lists a proof's records in signed pages; the records hash up to t
 
 test("a listing the node re-signed with a record changed, one left out, or signed by another key fails the audit", async () => {
   const p = await fullProof();
-  const pages = await fetchListing(nc, subjects, 1, p.header.sequence, { pageSize: 2, maxPages: 10 });
+  const pages = await fetchListing(natsBus(nc), subjects, 1, p.header.sequence, { pageSize: 2, maxPages: 10 });
   const check = (tampered: Uint8Array[]) => checkListing({ sequence: p.header.sequence, chainProof: p.proof, nodeKey: nodeKey.publicKey, pages: tampered });
 
   // a record changed (its served time halved), re-signed by the node's own key
@@ -162,7 +163,7 @@ test("a listing the node re-signed with a record changed, one left out, or signe
 
 test("proofs audit and proofs records refuse a node that serves a tampered listing (exit 1, stable code)", async () => {
   const p = await fullProof();
-  const honest = await fetchListing(nc, subjects, 1, p.header.sequence, { pageSize: 1024, maxPages: 2 });
+  const honest = await fetchListing(natsBus(nc), subjects, 1, p.header.sequence, { pageSize: 1024, maxPages: 2 });
   expect(honest).toHaveLength(1);
   const page = openPage(honest[0]);
   const r = decodeRecord(page.records[4]);

@@ -21,7 +21,7 @@ describe("parseSize", () => {
     ["3PiB", 3 * 1024 ** 5],
     ["7PB", 7e15],
   ])("%p is %p bytes", (input, bytes) => {
-    expect(parseSize(input)).toEqual({ ok: true, bytes });
+    expect(parseSize(input)).toEqual({ ok: true, value: bytes });
   });
 
   test.each([
@@ -36,7 +36,7 @@ describe("parseSize", () => {
   test("a wrong case names the spelling that works", () => {
     const r = parseSize("4gib");
     expect(r.ok).toBe(false);
-    if (!r.ok) expect(r.error).toContain('did you mean "4GiB"');
+    if (!r.ok) expect(r.refusal).toContain('did you mean "4GiB"');
   });
 
   test.each([

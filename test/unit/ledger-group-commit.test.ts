@@ -22,8 +22,8 @@ afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true }
 
 function input(id: number, sru = 1, version = 1) {
   const r = parseDeployment({ id, twinId: 7, version, workloads: [{ name: "d", type: "zmount", size: `${sru}GiB` }] });
-  if (!r.ok) throw new Error(r.error.message);
-  return { spec: r.spec, units: { cru: 0, mru: 0, sru: sru * GiB, hru: 0, ipv4u: 0, gpu: 0 }, hash: `h${id}.${version}` };
+  if (!r.ok) throw new Error(r.refusal.message);
+  return { spec: r.value, units: { cru: 0, mru: 0, sru: sru * GiB, hru: 0, ipv4u: 0, gpu: 0 }, hash: `h${id}.${version}` };
 }
 
 function setup(sruGiB = 100) {
@@ -73,7 +73,7 @@ test("decisions of one turn are one transaction; none resolves before it is on d
   expect(changes).toHaveLength(0);
   await runFlush();
   expect(batches).toEqual([10]);
-  expect(got.every((g) => g.d?.accepted === true)).toBe(true);
+  expect(got.every((g) => g.d?.ok === true)).toBe(true);
   expect(store.loadDeployments().map((d) => d.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   expect(changes).toHaveLength(10);
   expect(metrics.groupCommits.get()).toBe(1);
@@ -86,8 +86,8 @@ test("of concurrent requests for the last capacity exactly one wins, within one 
   const { store, ledger, runFlush } = setup(100);
   const got = [1, 2, 3, 4].map((id) => track(ledger.deployDurably(input(id, 60), req(id))));
   await runFlush();
-  expect(got.filter((g) => g.d?.accepted).length).toBe(1);
-  expect(got.filter((g) => !g.d?.accepted && g.d?.rejection.code === "insufficient_capacity").length).toBe(3);
+  expect(got.filter((g) => g.d?.ok).length).toBe(1);
+  expect(got.filter((g) => g.d && !g.d.ok && g.d.refusal.code === "insufficient_capacity").length).toBe(3);
   expect(store.loadDeployments()).toHaveLength(1);
   store.close();
 });
@@ -102,11 +102,11 @@ test("a duplicate, update and delete of a pending create wait for the group; all
   await new Promise((r) => setImmediate(r));
   expect(dup.d).toBeUndefined(); // its "accepted" must not be said before the create is on disk
   await runFlush();
-  expect(create.d).toMatchObject({ accepted: true, kind: "create" });
-  expect(dup.d).toMatchObject({ accepted: true, kind: "duplicate" });
-  expect(update.d).toMatchObject({ accepted: true, kind: "update" });
-  expect(other.d).toMatchObject({ accepted: true, kind: "create" });
-  expect(del.d).toMatchObject({ accepted: true, kind: "delete" });
+  expect(create.d).toMatchObject({ ok: true, value: { kind: "create" } });
+  expect(dup.d).toMatchObject({ ok: true, value: { kind: "duplicate" } });
+  expect(update.d).toMatchObject({ ok: true, value: { kind: "update" } });
+  expect(other.d).toMatchObject({ ok: true, value: { kind: "create" } });
+  expect(del.d).toMatchObject({ ok: true, value: { kind: "delete" } });
   expect(batches).toEqual([4]);
   const onDisk = store.loadDeployments();
   expect(onDisk.map((d) => [d.id, d.version])).toEqual([[1, 2]]);
@@ -118,7 +118,7 @@ test("a duplicate, update and delete of a pending create wait for the group; all
 test("a rejection with nothing pending is answered at once, without a write", async () => {
   const { store, ledger, batches } = setup(1);
   const d = await ledger.deployDurably(input(1, 2), req(1));
-  expect(d).toMatchObject({ accepted: false, rejection: { code: "insufficient_capacity" } });
+  expect(d).toMatchObject({ ok: false, refusal: { code: "insufficient_capacity" } });
   expect(batches).toEqual([]);
   store.close();
 });
@@ -128,7 +128,7 @@ test("a group that cannot be written: memory rolls back and every accepted decis
   await runFlush();
   const first = track(ledger.deployDurably(input(1, 1), req(1)));
   await runFlush();
-  expect(first.d).toMatchObject({ accepted: true });
+  expect(first.d).toMatchObject({ ok: true });
   const pages = store.db.pragma("page_count", { simple: true }) as number;
   store.db.pragma(`max_page_count = ${pages}`);
   const big = new TextEncoder().encode("x".repeat(64 * 1024));
@@ -137,17 +137,17 @@ test("a group that cannot be written: memory rolls back and every accepted decis
   const tooBig = track(ledger.deployDurably(input(3, 100), big));
   const del = track(ledger.deleteDurably({ id: 1, twinId: 7 }));
   await runFlush();
-  expect(a.d).toMatchObject({ accepted: false, rejection: { code: "store_full" } });
-  expect(dup.d).toMatchObject({ accepted: false, rejection: { code: "store_full" } });
-  expect(del.d).toMatchObject({ accepted: false, rejection: { code: "store_full" } });
-  expect(tooBig.d).toMatchObject({ accepted: false, rejection: { code: "insufficient_capacity" } });
+  expect(a.d).toMatchObject({ ok: false, refusal: { code: "store_full" } });
+  expect(dup.d).toMatchObject({ ok: false, refusal: { code: "store_full" } });
+  expect(del.d).toMatchObject({ ok: false, refusal: { code: "store_full" } });
+  expect(tooBig.d).toMatchObject({ ok: false, refusal: { code: "insufficient_capacity" } });
   expect(ledger.deployments().map((d) => d.id)).toEqual([1]);
   expect(ledger.used().sru).toBe(GiB);
   expect(changes).toHaveLength(1); // only the first, committed create
   store.db.pragma("max_page_count = 1073741823");
   const again = track(ledger.deployDurably(input(2, 2), big));
   await runFlush();
-  expect(again.d).toMatchObject({ accepted: true, kind: "create" });
+  expect(again.d).toMatchObject({ ok: true, value: { kind: "create" } });
   expect(store.loadDeployments().map((d) => d.id)).toEqual([1, 2]);
   store.close();
 });

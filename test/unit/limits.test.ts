@@ -2,7 +2,7 @@
  * The request limits, pure: token buckets over an injected clock, the bounded per-requester
  * table, the bounded queue, requester ids from reply subjects, and the node API's gate.
  */
-import type { Msg } from "@nats-io/transport-node";
+import type { BusMessage } from "../../agent/bus/bus";
 import { API_LIMITS_DEFAULTS, ApiGate, parseApiLimits, type ApiLimits, type ApiOp, type Charge } from "../../agent/api/limits";
 import { BoundedQueue, KeyedBuckets, RequestLimiter, requesterOf, take, type BucketState } from "../../agent/bus/limits";
 import { applyFile, defaultConfig } from "../../agent/config/options";
@@ -74,8 +74,8 @@ test.each<[string | undefined, string]>([
 });
 
 /** A request as the gate sees it: a reply subject and respond(). */
-function msg(reply: string | undefined, out: Uint8Array[]): Msg {
-  return { reply, respond: (d: Uint8Array) => out.push(d) > 0 } as unknown as Msg;
+function msg(reply: string | undefined, out: Uint8Array[]): BusMessage {
+  return { subject: "tfgrid.v1.node.1.deploy", data: new Uint8Array(0), reply, respond: (d: Uint8Array) => out.push(d) > 0 };
 }
 
 function gate(limits: Partial<ApiLimits>, now: () => number) {

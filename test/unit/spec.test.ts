@@ -19,14 +19,14 @@ const w = (p: Partial<WorkloadSpec>): WorkloadSpec => ({ name: "w", type: "zmach
 describe("deployment spec", () => {
   test("the issue's example file parses and consumes what GRID.md says", () => {
     const r = parseDeployment(ISSUE_EXAMPLE);
-    if (!r.ok) throw new Error(r.error.message);
-    expect(deploymentUnits(r.spec)).toEqual({ cru: 2, mru: 4 * GiB, sru: 60 * GiB, hru: 100 * GiB, ipv4u: 1, gpu: 0 });
+    if (!r.ok) throw new Error(r.refusal.message);
+    expect(deploymentUnits(r.value)).toEqual({ cru: 2, mru: 4 * GiB, sru: 60 * GiB, hru: 100 * GiB, ipv4u: 1, gpu: 0 });
   });
 
   test("a missing signature requirement means the owner alone, weight 1", () => {
     const { signatureRequirement: _s, ...rest } = ISSUE_EXAMPLE;
     const r = parseDeployment(rest);
-    expect(r.ok && r.spec.signatureRequirement).toEqual({ weightRequired: 1, requests: [{ twinId: 7, weight: 1, required: true }] });
+    expect(r.ok && r.value.signatureRequirement).toEqual({ weightRequired: 1, requests: [{ twinId: 7, weight: 1, required: true }] });
   });
 
   test.each([
@@ -106,15 +106,15 @@ describe("deployment spec", () => {
     const r = parseDeployment(input);
     expect(r.ok).toBe(false);
     if (!r.ok) {
-      expect(r.error.code).toBe("invalid_spec");
-      expect(r.error.path).toBe(path);
-      expect(r.error.message.startsWith(`${path}: `)).toBe(true);
+      expect(r.refusal.code).toBe("invalid_spec");
+      expect(r.refusal.path).toBe(path);
+      expect(r.refusal.message.startsWith(`${path}: `)).toBe(true);
     }
   });
 
   test("an unknown field's message says so and lists the known ones", () => {
     const r = parseDeployment(bad((d) => (wl(d, 0).memroy = "4GiB")));
-    expect(!r.ok && r.error.message).toBe("workloads[0].memroy: unknown field (known here: name, type, cpu, memory, rootfs, size, mode, gpus, cache, v4)");
+    expect(!r.ok && r.refusal.message).toBe("workloads[0].memroy: unknown field (known here: name, type, cpu, memory, rootfs, size, mode, gpus, cache, v4)");
   });
 
   test("a decoded wire Deployment (every field present with its default) still parses", () => {
@@ -124,7 +124,7 @@ describe("deployment spec", () => {
       signatureRequirement: { requests: [], weightRequired: 0 },
     };
     const r = parseDeployment(wire);
-    if (!r.ok) throw new Error(r.error.message);
-    expect(r.spec.workloads[0].memory).toBe(4 * GiB);
+    if (!r.ok) throw new Error(r.refusal.message);
+    expect(r.value.workloads[0].memory).toBe(4 * GiB);
   });
 });

@@ -37,8 +37,8 @@ function makeRoom(s: Store): void {
 const big = "x".repeat(64 * 1024); // a request large enough to need new pages
 function input(id: number) {
   const r = parseDeployment({ id, twinId: 7, version: 1, workloads: [{ name: "d", type: "zmount", size: "1GiB" }] });
-  if (!r.ok) throw new Error(r.error.message);
-  return { spec: r.spec, units: { cru: 0, mru: 0, sru: GiB, hru: 0, ipv4u: 0, gpu: 0 }, hash: `h${id}` };
+  if (!r.ok) throw new Error(r.refusal.message);
+  return { spec: r.value, units: { cru: 0, mru: 0, sru: GiB, hru: 0, ipv4u: 0, gpu: 0 }, hash: `h${id}` };
 }
 
 test("a write without room throws store_full, changes nothing, and the store says full until a write succeeds", () => {
@@ -62,14 +62,14 @@ test("the ledger refuses with store_full and keeps memory as it was; the same re
   const s = open();
   const total = { cru: 4, mru: 16 * GiB, sru: 100 * GiB, hru: 0, ipv4u: 0, gpu: 0 };
   const ledger = new Ledger({ power: "up", rented: false, policy: DEFAULT_POLICY }, { store: s, logger: silentLogger(), now: () => T, metrics: null }, total);
-  expect(ledger.deploy(input(1), new TextEncoder().encode(big))).toMatchObject({ accepted: true });
+  expect(ledger.deploy(input(1), new TextEncoder().encode(big))).toMatchObject({ ok: true });
   fillUp(s);
   const refused = ledger.deploy(input(2), new TextEncoder().encode(big));
-  expect(refused).toMatchObject({ accepted: false, rejection: { code: "store_full" } });
+  expect(refused).toMatchObject({ ok: false, refusal: { code: "store_full" } });
   expect(ledger.deployments().map((d) => d.id)).toEqual([1]);
   expect(ledger.used().sru).toBe(GiB);
   makeRoom(s);
-  expect(ledger.deploy(input(2), new TextEncoder().encode(big))).toMatchObject({ accepted: true, kind: "create" });
+  expect(ledger.deploy(input(2), new TextEncoder().encode(big))).toMatchObject({ ok: true, value: { kind: "create" } });
   expect(s.loadDeployments().map((d) => d.id)).toEqual([1, 2]);
   s.close();
 });

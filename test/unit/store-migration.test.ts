@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { MemoryBus } from "../../agent/bus/memory";
 import { Subjects } from "../../agent/bus/subjects";
 import { GiB, type Units } from "../../agent/capacity/units";
 import { cryptoReady, signerFromSeed, type Signer } from "../../agent/identity/keys";
@@ -138,10 +138,6 @@ function schema(store: Store): { versions: Record<string, number>; objects: stri
   return { versions, objects };
 }
 
-function natsStandIn(): NatsConnection {
-  return { subscribe: () => ({ unsubscribe() {} }), status: () => ({ [Symbol.asyncIterator]: async function* () {} }) } as unknown as NatsConnection;
-}
-
 test("an old data dir migrates: every version moves up, the head leaves meta for usage_head, rows are kept and read typed", () => {
   const { dir, proof1 } = oldDataDir();
   const store = Store.open(dir);
@@ -222,7 +218,7 @@ test("the usage service goes on from a migrated data dir: proof 2 follows proof 
   const clock = { t: S + HOUR + 1_800_000 + 60_000 }; // restarted a minute after the old agent's last alive mark
   const svc = new UsageService(
     { nodeId: NODE, farmId: FARM, periodMs: HOUR, aliveMs: 900_000_000, retryMinMs: 900_000_000, retryMaxMs: 900_000_000 },
-    { nc: natsStandIn(), subjects: new Subjects(), store, signer, logger: silentLogger(), metrics: null, now: () => clock.t, sink: null },
+    { bus: new MemoryBus(), subjects: new Subjects(), store, signer, logger: silentLogger(), metrics: null, now: () => clock.t, sink: null },
   );
   try {
     await svc.start();

@@ -38,8 +38,8 @@ function chain(): ChainLookups {
 
 function request(twinId: number, signer: Signer): Uint8Array {
   const r = parseDeployment({ id: 10 + twinId, twinId, version: 1, workloads: [{ name: "d", type: "zmount", size: "1GiB" }] });
-  if (!r.ok) throw new Error(r.error.message);
-  return buildDeployRequest(r.spec, [{ twinId, signer }]);
+  if (!r.ok) throw new Error(r.refusal.message);
+  return buildDeployRequest(r.value, [{ twinId, signer }]);
 }
 
 test("schemeAdmits: a named scheme admits itself only, any admits both", () => {
@@ -56,13 +56,13 @@ test("twinSchemes any: records say any; signatures under either scheme verify, a
   expect(await verifyDeployRequest(request(1, ed), reg, DEFAULT_LIMITS)).toMatchObject({ ok: true });
   expect(await verifyDeployRequest(request(2, sr), reg, DEFAULT_LIMITS)).toMatchObject({ ok: true });
   // the right scheme but another key: refused
-  expect(await verifyDeployRequest(request(2, other), reg, DEFAULT_LIMITS)).toMatchObject({ ok: false, rejection: { code: "bad_signature" } });
+  expect(await verifyDeployRequest(request(2, other), reg, DEFAULT_LIMITS)).toMatchObject({ ok: false, refusal: { rejection: { code: "bad_signature" } } });
 });
 
 test("twinSchemes recorded (default): the recorded scheme must match", async () => {
   const reg = new ChainRegistry({}, { client: chain(), logger: silentLogger() });
   expect((await reg.twin(1))?.scheme).toBe("sr25519");
-  expect(await verifyDeployRequest(request(1, ed), reg, DEFAULT_LIMITS)).toMatchObject({ ok: false, rejection: { code: "bad_signature" } });
+  expect(await verifyDeployRequest(request(1, ed), reg, DEFAULT_LIMITS)).toMatchObject({ ok: false, refusal: { rejection: { code: "bad_signature" } } });
   expect(await verifyDeployRequest(request(2, sr), reg, DEFAULT_LIMITS)).toMatchObject({ ok: true });
 });
 

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { MemoryBus } from "../../agent/bus/memory";
 import type { Reservation } from "../../agent/admission/admit";
 import { Subjects } from "../../agent/bus/subjects";
 import { GiB, type Units } from "../../agent/capacity/units";
@@ -64,15 +64,6 @@ function tmpDir(): string {
 afterAll(() => {
   for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
 });
-
-/** Only what UsageService calls on a NATS connection; the transport is not under test here. */
-function natsStandIn(): NatsConnection {
-  const nc = {
-    subscribe: () => ({ unsubscribe() {} }),
-    status: () => ({ [Symbol.asyncIterator]: async function* () {} }),
-  };
-  return nc as unknown as NatsConnection;
-}
 
 type Outcome = "ok" | "duplicate" | "refuse" | "throw";
 
@@ -155,7 +146,7 @@ afterEach(() => {
 function harness(t0: number, sink: ScriptedSink | null, dir = tmpDir(), options = OPTIONS): Harness {
   const store = Store.open(dir);
   const clock = { t: t0 };
-  const svc = new UsageService(options, { nc: natsStandIn(), subjects, store, signer, logger: silentLogger(), metrics: null, now: () => clock.t, sink });
+  const svc = new UsageService(options, { bus: new MemoryBus(), subjects, store, signer, logger: silentLogger(), metrics: null, now: () => clock.t, sink });
   const h = { dir, store, clock, svc, sink };
   open_.push(h);
   return h;
@@ -419,7 +410,7 @@ describe("UsageService: outbox delivery", () => {
     const dir = tmpDir();
     const store = Store.open(dir);
     const clock = { t: S + 600_000 };
-    const svc = new UsageService(OPTIONS, { nc: natsStandIn(), subjects, store, signer, logger: silentLogger(), metrics: null, now: () => clock.t, sink, onTwinsInDebt: (ids) => debtSeen.push(ids) });
+    const svc = new UsageService(OPTIONS, { bus: new MemoryBus(), subjects, store, signer, logger: silentLogger(), metrics: null, now: () => clock.t, sink, onTwinsInDebt: (ids) => debtSeen.push(ids) });
     await svc.start();
     store.putDeployment({ ...reservation(1, A, S + 700_000, 1), twinId: 9 }, new Uint8Array([1]), "create");
     create(store, 2, B, S + 700_000);

@@ -6,6 +6,7 @@ import { Subjects } from "../../agent/bus/subjects";
 import { queryPeers, type PeersView } from "../../agent/gossip/client";
 import type { Registry } from "../../agent/registry/types";
 import { ROOT, requireBuilt } from "./agent";
+import { natsBus } from "../../agent/bus/nats";
 
 export const LOCAL_GRID = path.join(ROOT, "dist", "scripts", "local-grid.js");
 
@@ -88,5 +89,5 @@ export async function eventually<T>(fn: () => Promise<T> | T, ms: number, what: 
 
 /** The view node `nodeId` holds, verified against `registry`. */
 export function viewOf(nc: NatsConnection, nodeId: number, registry: Registry | null, timeoutMs = 2000): Promise<PeersView> {
-  return queryPeers(nc, new Subjects(), nodeId, { registry, timeoutMs });
+  return queryPeers(natsBus(nc), new Subjects(), nodeId, { registry, timeoutMs });
 }

@@ -18,8 +18,8 @@ minus what its bills charged. Below zero the twin is in debt: nodes refuse its n
   async run({ values }, io) {
     const twin = intFlag(values, "twin", { required: true, min: 1, max: 0xffffffff })!;
     await cryptoReady();
-    return withNats(values, io, async (nc, subjects) => {
-      const r = await new ChainClient(nc, subjects).bills(twin, { limit: 1 });
+    return withNats(values, io, async (bus, subjects) => {
+      const r = await new ChainClient(bus, subjects).bills(twin, { limit: 1 });
       if (!r) {
         io.err(`capacity-agent balance: [not_found] twin ${twin} is not registered on the chain`);
         return EXIT_FAIL;

@@ -61,8 +61,8 @@ export const billsCommand: Command = {
     const node = intFlag(values, "node", { required: sub !== "list", min: 1, max: 0xffffffff });
     const sequence = intFlag(values, "sequence", { required: sub !== "list", min: 1 });
     await cryptoReady();
-    return withNats(values, io, async (nc, subjects) => {
-      const chain = new ChainClient(nc, subjects);
+    return withNats(values, io, async (bus, subjects) => {
+      const chain = new ChainClient(bus, subjects);
       const r = await chain.bills(twin, { nodeId: node, sequence });
       if (!r) {
         io.err(`capacity-agent bills: [not_found] twin ${twin} is not registered on the chain`);
@@ -88,7 +88,7 @@ export const billsCommand: Command = {
         else io.out(Object.entries(row).filter(([, v]) => v !== undefined).map(([k, v]) => `${k.padEnd(13)} ${k === "periodStart" || k === "periodEnd" ? isoTime(v as number) : typeof v === "object" ? JSON.stringify(v) : String(v)}`).join("\n"));
         return EXIT_OK;
       }
-      const listing = await auditListing(nc, subjects, chain, node!, sequence!, LISTING_PAGE);
+      const listing = await auditListing(bus, subjects, chain, node!, sequence!, LISTING_PAGE);
       const v = checkBill({ twinId: twin, bill, listing, pricing: r.pricing });
       return report(io, values.json === true, twin, node!, sequence!, bill, v);
     });

@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { busCredentials } from "../client";
-import { busHealth, connectBus, isAuthFailure, type NatsConnection } from "../../bus/nats";
+import { busHealth, connectBus, isAuthFailure, natsBus, type NatsConnection } from "../../bus/nats";
 import { Subjects } from "../../bus/subjects";
 import { createChainMetrics } from "../../authority/metrics";
 import type { PricingInput } from "../../billing/pricing";
@@ -111,7 +111,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
       });
       const registry = new MetricsRegistry().withDefaults().withBuildInfo("chain");
       const options = parseChainOptions({ policy: { requireFarm: values["require-farm"] === true }, pricing: pricingFile(values.pricing as string | undefined) });
-      server = new ChainServer(options, { nc, subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
+      server = new ChainServer(options, { bus: natsBus(nc), subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
       await server.start();
       if (metricsPort !== undefined) {
         const conn = nc;

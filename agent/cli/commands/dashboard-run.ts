@@ -1,7 +1,7 @@
 import * as crypto from "node:crypto";
 import { NodeClient } from "../../api/client";
 import { busCredentials } from "../client";
-import { connectBus, isAuthFailure, type NatsConnection } from "../../bus/nats";
+import { connectBus, isAuthFailure, natsBus, type NatsConnection } from "../../bus/nats";
 import { Subjects } from "../../bus/subjects";
 import { ChainClient } from "../../chain/client";
 import { ChainRegistry } from "../../chain/registry";
@@ -51,13 +51,14 @@ export async function runDashboard(values: Record<string, unknown>, io: Io): Pro
       if (isAuthFailure(err)) throw Object.assign(new Error(redact(`NATS at ${servers.join(", ")} refused the dashboard's credentials: ${(err as Error).message} (check --nats-nkey / --nats-creds; docs/bus-security.md)`, secrets)), { code: "nats_unauthorized" });
       throw Object.assign(new Error(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`, secrets)), { code: "nats_unavailable" });
     });
-    const chain = new ChainClient(nc, subjects);
+    const bus = natsBus(nc);
+    const chain = new ChainClient(bus, subjects);
     const registry: Registry = fileRegistry ?? new ChainRegistry({ lookupsPerSecond: 50 }, { client: new StandinBackend(chain), logger });
     // the view's own key is throw-away: it only tells the view which announcements are "its own" (none)
     const signer = signerFromSeed("ed25519", new Uint8Array(crypto.randomBytes(32)));
     const listeners = new Set<() => void>();
     const pv = new PeerView(parseGossipOptions({ nodeId: DASHBOARD_VIEW_ID, farmId: farm ?? 1, twinId: DASHBOARD_VIEW_ID, scope: farm === null ? "grid" : "farm" }), {
-      nc,
+      bus,
       subjects,
       registry,
       signer,
@@ -77,7 +78,7 @@ export async function runDashboard(values: Record<string, unknown>, io: Io): Pro
           listeners.add(fn);
           return () => listeners.delete(fn);
         },
-        node: new NodeClient(nc, subjects, 3000),
+        node: new NodeClient(bus, subjects, 3000),
         chain,
         logger,
       },

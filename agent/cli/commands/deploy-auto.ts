@@ -54,18 +54,18 @@ export async function deployAuto(values: Record<string, unknown>, io: Io): Promi
   const request = buildDeployRequest(read.spec, await signersFor(read.spec, values));
   const want = deploymentUnits(read.spec);
   const registry = registryFrom(values, io.env);
-  return withNats(values, io, async (nc, subjects) => {
+  return withNats(values, io, async (bus, subjects) => {
     const spec = read.spec;
-    let outcome = await findCapacity(nc, subjects, { want, farmId, limit: 0, deploymentId: spec.id, wakeable: true }, { registry, signal: io.signal });
+    let outcome = await findCapacity(bus, subjects, { want, farmId, limit: 0, deploymentId: spec.id, wakeable: true }, { registry, signal: io.signal });
     if (!registry) io.err(NO_REGISTRY_NOTE);
-    const client = new NodeClient(nc, subjects);
+    const client = new NodeClient(bus, subjects);
     if (outcome.holders.length > 0) return toHolder(io, client, spec, outcome.holders, farmId, request, json);
     if (outcome.found.length === 0 && outcome.wakeable.length > 0) {
       // no awake node fits: wake the best sleeping one that does, wait for it, deploy there
       const sleeper = outcome.wakeable[0]!;
       io.err(`no awake node fits; waking node ${sleeper.nodeId} (farm ${sleeper.farmId}, in standby)`);
       const { wakeAndWait } = require("../../power/client") as typeof import("../../power/client"); // loaded on use (fast CLI --help)
-      const up = await wakeAndWait(nc, subjects, sleeper, { twinId: spec.twinId, signer: await loadKeyFile(req(values, "key")) }, { registry, timeoutMs: WAKE_WAIT_MS, log: (l) => io.err(l) });
+      const up = await wakeAndWait(bus, subjects, sleeper, { twinId: spec.twinId, signer: await loadKeyFile(req(values, "key")) }, { registry, timeoutMs: WAKE_WAIT_MS, log: (l) => io.err(l) });
       if (!up) return printDecision(io, { accepted: false, code: "node_standby", message: `node ${sleeper.nodeId} fits but did not wake within ${WAKE_WAIT_MS / 1000} s; try again later` }, json);
       outcome = { ...outcome, found: [sleeper] };
     }

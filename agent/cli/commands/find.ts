@@ -28,8 +28,8 @@ export function wantedUnits(values: Record<string, unknown>): Units {
     const v = values[u];
     if (v === undefined) continue;
     const r = parseSize(/^\d+$/.test(String(v)) ? Number(v) : v);
-    if (!r.ok) throw new UsageError(`--${u}: ${r.error}`);
-    want[u] = r.bytes;
+    if (!r.ok) throw new UsageError(`--${u}: ${r.refusal}`);
+    want[u] = r.value;
   }
   return want;
 }
@@ -92,13 +92,13 @@ bytes). Exit 0 when a node fits, 1 when none does.
     const json = values.json === true;
     const wake = values.wake === true;
     const who = wake ? { twinId: intFlag(values, "twin", { required: true, min: 1, max: 0xffffffff })!, signer: await loadKeyFile(req(values, "key")) } : null;
-    const outcome = await withNats(values, io, async (nc, subjects) => {
-      const o = await findCapacity(nc, subjects, { want, farmId, limit, wakeable: true }, { registry, signal: io.signal });
+    const outcome = await withNats(values, io, async (bus, subjects) => {
+      const o = await findCapacity(bus, subjects, { want, farmId, limit, wakeable: true }, { registry, signal: io.signal });
       if (!who || o.found.length > 0 || o.wakeable.length === 0) return o;
       const sleeper = o.wakeable[0]!;
       io.err(`no awake node fits; waking node ${sleeper.nodeId} (farm ${sleeper.farmId}, in standby)`);
       const { wakeAndWait } = require("../../power/client") as typeof import("../../power/client"); // loaded on use (fast CLI --help)
-      const up = await wakeAndWait(nc, subjects, sleeper, who, { registry, timeoutMs: 300_000, log: (l) => io.err(l) });
+      const up = await wakeAndWait(bus, subjects, sleeper, who, { registry, timeoutMs: 300_000, log: (l) => io.err(l) });
       if (!up) io.err(`node ${sleeper.nodeId} did not wake within 300 s`);
       return up ? { ...o, found: [sleeper] } : o;
     });

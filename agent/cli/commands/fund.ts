@@ -11,8 +11,8 @@ export async function fund(values: Record<string, unknown>, io: Io): Promise<num
   const a = parseFundAmount(String(values.amount));
   if (!a.ok) throw new UsageError(`--amount: ${a.message}`);
   await cryptoReady();
-  return withNats(values, io, async (nc, subjects) => {
-    const r = await new ChainClient(nc, subjects).fund(twin, a.amount);
+  return withNats(values, io, async (bus, subjects) => {
+    const r = await new ChainClient(bus, subjects).fund(twin, a.amount);
     if (!r.ok) {
       io.err(`capacity-agent chain fund: [${r.code}] ${r.message}`);
       return EXIT_FAIL;

@@ -22,7 +22,7 @@ where ageMs is the time since node N last heard from that peer (its own clock).
   async run({ values }, io) {
     const node = intFlag(values, "node", { required: true, max: 0xffffffff })!;
     const registry = registryFrom(values, io.env);
-    const view = await withNats(values, io, (nc, subjects) => queryPeers(nc, subjects, node, { registry }));
+    const view = await withNats(values, io, (bus, subjects) => queryPeers(bus, subjects, node, { registry }));
     const rows = view.peers.map((p) => ({ nodeId: p.announcement.nodeId, farmId: p.announcement.farmId, sequence: p.announcement.sequence, free: p.announcement.free, ageMs: p.ageMs }));
     if (values.json) {
       io.out(JSON.stringify(rows));

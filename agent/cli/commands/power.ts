@@ -37,7 +37,7 @@ Power management by the nodes themselves (docs/power.md).
         if (!/^\d+$/.test(s.trim())) throw new UsageError(`--expect: expected node ids separated by commas, got ${JSON.stringify(values.expect)}`);
         return Number(s.trim());
       });
-      const { announcements, invalid } = await withNats(values, io, (nc, subjects) => farmAnnouncements(nc, subjects, farm, { registry }));
+      const { announcements, invalid } = await withNats(values, io, (bus, subjects) => farmAnnouncements(bus, subjects, farm, { registry }));
       const rows = announcements.map(powerRowOf);
       for (const id of expected) if (!rows.some((r) => r.nodeId === id)) rows.push({ nodeId: id, state: "down", since: null, reason: "" });
       rows.sort((a, b) => a.nodeId - b.nodeId);
@@ -53,9 +53,9 @@ Power management by the nodes themselves (docs/power.md).
     const node = intFlag(values, "node", { required: true, min: 1, max: 0xffffffff })!;
     const twinId = intFlag(values, "twin", { required: true, min: 1, max: 0xffffffff })!;
     const signer = await loadKeyFile(req(values, "key"));
-    const reply = await withNats(values, io, async (nc, subjects) => {
-      const farmId = intFlag(values, "farm", { min: 1, max: 0xffffffff }) ?? (await new NodeClient(nc, subjects).statusPage(node, 0, 1)).farmId;
-      return powerRequest(nc, subjects, { nodeId: node, farmId, kind: sub, twinId, signer }, { registry });
+    const reply = await withNats(values, io, async (bus, subjects) => {
+      const farmId = intFlag(values, "farm", { min: 1, max: 0xffffffff }) ?? (await new NodeClient(bus, subjects).statusPage(node, 0, 1)).farmId;
+      return powerRequest(bus, subjects, { nodeId: node, farmId, kind: sub, twinId, signer }, { registry });
     });
     if (values.json) io.out(JSON.stringify(reply));
     else if (reply.ok) io.out(`node ${node}: ${reply.message}; power ${reply.power}`);

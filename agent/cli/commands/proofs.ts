@@ -85,8 +85,8 @@ export const proofsCommand: Command = {
     const pageSize = intFlag(values, "page-size", { min: 1, max: LISTING_PAGE_MAX }) ?? LISTING_PAGE;
     const deployment = intFlag(values, "deployment", { required: sub === "verify" });
     await cryptoReady(); // proofs and chain replies may be signed with sr25519 (it loads with blake2 anyway)
-    return withNats(values, io, async (nc, subjects) => {
-      const chain = new ChainClient(nc, subjects);
+    return withNats(values, io, async (bus, subjects) => {
+      const chain = new ChainClient(bus, subjects);
       if (sub === "list") {
         const proofs = await chainProofs(chain, node);
         const rows = proofs.map((p) => headerJson(p.header, decodeHeaderBytes(p.proof), p.acceptedMs));
@@ -109,7 +109,7 @@ export const proofsCommand: Command = {
         return EXIT_OK;
       }
       if (sub === "records" || sub === "audit") {
-        const r = await auditListing(nc, subjects, chain, node, sequence!, pageSize);
+        const r = await auditListing(bus, subjects, chain, node, sequence!, pageSize);
         if (sub === "records") {
           if (r.code !== "holds") {
             io.err(`capacity-agent proofs: [${r.code}] ${r.message}`);
@@ -144,7 +144,7 @@ export const proofsCommand: Command = {
       for (const p of proofs) {
         let reply: Uint8Array;
         try {
-          reply = await requestAudit(nc, subjects, node, p.header.sequence, deployment!);
+          reply = await requestAudit(bus, subjects, node, p.header.sequence, deployment!);
         } catch (err) {
           checked.push({ sequence: p.header.sequence, code: "node_unreachable", message: `node ${node} did not answer: ${(err as Error).message}` });
           continue;

@@ -77,8 +77,8 @@ reason on stderr.`,
       const disallowTwins = twins("disallow");
       const name = (values.name as string | undefined) ?? "";
       const signer = await loadKeyFile(keyFile);
-      const r = await withNats(values, io, async (nc, subjects) => {
-        const client = new ChainClient(nc, subjects);
+      const r = await withNats(values, io, async (bus, subjects) => {
+        const client = new ChainClient(bus, subjects);
         const res = await client.registerFarm(signer, { farmId: farm, twinId: twin ?? 0, name, access: values.open ? "open" : values.closed ? "closed" : "keep", allowTwins, disallowTwins });
         return { res, info: res.ok ? await client.farm(res.id) : undefined };
       });
@@ -94,7 +94,7 @@ reason on stderr.`,
       if (values.file !== undefined) throw new UsageError("give --file REGISTRY or --chain, not both");
       if (node !== undefined) throw new UsageError("--chain registers twins and farms; a node registers itself (and learns its id) when its agent starts");
       const signer = await loadKeyFile(keyFile);
-      const r = await withNats(values, io, (nc, subjects) => new ChainClient(nc, subjects).registerTwin(signer, twin ?? 0));
+      const r = await withNats(values, io, (bus, subjects) => new ChainClient(bus, subjects).registerTwin(signer, twin ?? 0));
       if (!r.ok) {
         io.err(`capacity-agent registry: the chain refused: [${r.code}] ${r.message}`);
         return EXIT_FAIL;

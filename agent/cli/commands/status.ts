@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Bus } from "../../bus/bus";
 import type { NodeClient } from "../../api/client";
 import { withNodeClient } from "../client";
 import { EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, type Command, type Io } from "../framework";
@@ -55,7 +55,7 @@ export function watchFrame(f: { node: number; nowMs: number; intervalMs: number;
   ].join("\n");
 }
 
-async function watch(client: NodeClient, nc: NatsConnection, io: Io, o: { node: number; intervalMs: number; count: number | undefined; json: boolean }): Promise<void> {
+async function watch(client: NodeClient, bus: Bus, io: Io, o: { node: number; intervalMs: number; count: number | undefined; json: boolean }): Promise<void> {
   for (let frame = 0; o.count === undefined || frame < o.count; frame++) {
     if (frame > 0) {
       await new Promise<void>((resolve) => {
@@ -72,7 +72,7 @@ async function watch(client: NodeClient, nc: NatsConnection, io: Io, o: { node: 
     } catch (err) {
       error = (err as Error).message;
     }
-    const nats = nc.isClosed() ? "closed" : `connected to ${redact(nc.getServer())}`;
+    const nats = bus.isClosed() ? "closed" : `connected to ${redact(bus.getServer())}`;
     if (o.json) {
       io.out(JSON.stringify({ timeMs: t0, nats, error, status: status ? statusJson(status) : null }));
     } else {
@@ -127,7 +127,7 @@ that does not answer is shown as such and asked again. With --json, one JSON lin
     const count = intFlag(values, "count", { min: 1, max: 1_000_000_000 });
     if (!values.watch && (intervalMs !== undefined || count !== undefined)) throw new UsageError("--interval-ms and --count go with --watch");
     if (values.watch) {
-      await withNodeClient(values, io, (client, nc) => watch(client, nc, io, { node, intervalMs: intervalMs ?? 2000, count, json: values.json === true }));
+      await withNodeClient(values, io, (client, bus) => watch(client, bus, io, { node, intervalMs: intervalMs ?? 2000, count, json: values.json === true }));
       return EXIT_OK;
     }
     const s = await withNodeClient(values, io, (client) => client.status(node));

@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { connectBus, type NatsConnection } from "../../bus/nats";
+import { connectBus, natsBus, type NatsConnection } from "../../bus/nats";
 import { Subjects } from "../../bus/subjects";
 import { createChainMetrics } from "../../authority/metrics";
 import { parseChainOptions } from "../../authority/options";
@@ -63,8 +63,9 @@ from there), and answers the stand-in's query subject (tfgrid.v1.chain.query), s
       nc = await connectBus({ servers, name: "capacity-agent verifier" }, logger);
       backend = await TfchainBackend.connect({ url }, { logger });
       let nowMs = Date.now();
-      const server = new ChainServer(parseChainOptions({}), { nc, subjects, signer, store, logger, metrics: createChainMetrics(new MetricsRegistry()), now: () => nowMs });
-      verifier = new ProofVerifier(data, { backend, store, server, nc, subjects, logger, setNow: (ms) => (nowMs = ms) });
+      const bus = natsBus(nc);
+      const server = new ChainServer(parseChainOptions({}), { bus, subjects, signer, store, logger, metrics: createChainMetrics(new MetricsRegistry()), now: () => nowMs });
+      verifier = new ProofVerifier(data, { backend, store, server, bus, subjects, logger, setNow: (ms) => (nowMs = ms) });
       await verifier.start();
       log.info({ event: "verifier_ready", url, publicKey: toHex(signer.publicKey), store: store.file, nats: servers }, "verifier started");
     } catch (err) {
