@@ -22,7 +22,8 @@ import { GiB, MiB, UNIT_NAMES, type Units } from "../agent/capacity/units";
 import { parseChainOptions } from "../agent/chain/options";
 import { ChainServer } from "../agent/chain/server";
 import { CHAIN_TABLES, ChainStore, type ChainTable } from "../agent/chain/store";
-import { chainCallToWire, type WireChainReply } from "../agent/chain/wire";
+import { chainCallToWire } from "../agent/chain/wire";
+import type { WireChainReply } from "../agent/wire/generated";
 import { DOMAIN } from "../agent/identity/domains";
 import { open, sameKey, seal } from "../agent/identity/envelope";
 import { cryptoReady, signerFromSeed, type Signer } from "../agent/identity/keys";
@@ -394,7 +395,7 @@ function expectOk(what: string, reply: Uint8Array, chainKey: Uint8Array): WireCh
   const o = open(reply, DOMAIN.ChainReply, { maxBytes: 1 << 20 });
   if (!o.ok) throw new Error(`${what}: the chain's reply does not verify: ${o.message}`);
   if (!sameKey(o.value.signer, chainKey)) throw new Error(`${what}: the reply is not signed by the chain key`);
-  const r = decode<WireChainReply>("ChainReply", o.value.payload, { maxBytes: 1 << 20, maxRepeated: 1000 });
+  const r = decode("ChainReply", o.value.payload, { maxBytes: 1 << 20, maxRepeated: 1000 });
   if (!r.ok) throw new Error(`${what} was refused: [${r.rejection?.code ?? "?"}] ${r.rejection?.message ?? ""}`);
   return r;
 }

@@ -1,5 +1,6 @@
 import { parseSize } from "../capacity/size";
 import { GiB, MiB, addUnits, zeroUnits, type Units } from "../capacity/units";
+import type { WireDeploymentInput } from "../wire/generated";
 
 /** Workload types (GRID.md) and what each consumes. */
 export const WORKLOAD_TYPES = [
@@ -322,7 +323,7 @@ export function parseDeployment(raw: unknown): SpecResult {
 }
 
 /** The spec as the wire Deployment message wants it (sizes as bytes). */
-export function specToWire(spec: DeploymentSpec): Record<string, unknown> {
+export function specToWire(spec: DeploymentSpec): WireDeploymentInput {
   return {
     id: spec.id,
     twinId: spec.twinId,

@@ -224,8 +224,8 @@ export class ApiGate {
 /** The owning twin of a deploy request, read without checking any signature; undefined when it does not decode. */
 export function deployOwner(bytes: Uint8Array, maxBytes: number): number | undefined {
   try {
-    const req = decode<{ deployment: Uint8Array }>("DeployRequest", bytes, { maxBytes, maxRepeated: 1024 });
-    const d = decode<{ twinId?: number }>("Deployment", req.deployment, { maxBytes, maxRepeated: 1024 });
+    const req = decode("DeployRequest", bytes, { maxBytes, maxRepeated: 1024 });
+    const d = decode("Deployment", req.deployment, { maxBytes, maxRepeated: 1024 });
     return typeof d.twinId === "number" && d.twinId > 0 ? d.twinId : undefined;
   } catch (err) {
     if (err instanceof WireError) return undefined;

@@ -2,7 +2,8 @@ import { decodeTwinSubtotal, amountsEqual, firstDifference, twinsTree, type Twin
 import { price, type PricingPolicy } from "../billing/pricing";
 import { hashesEqual } from "../proofs/merkle";
 import { addAmounts, amountsFromWire, amountsToWire, zeroAmounts, type AmountField, type ProofHeader, type UsageAmounts } from "../proofs/proof";
-import { toSafeNumber, WireError, type U64 } from "../wire/codec";
+import { toSafeNumber, WireError } from "../wire/codec";
+import type { WireTwinBalance, WireTwinBalanceInput, WireTwinBill, WireTwinBillInput } from "../wire/generated";
 import type { Refusal } from "./rules";
 
 /**
@@ -107,32 +108,12 @@ export function parseFundAmount(s: string): { ok: true; amount: bigint } | Refus
   return { ok: true, amount: BigInt(s) };
 }
 
-export interface WireTwinBill {
-  twinId: number;
-  nodeId: number;
-  sequence: U64;
-  periodStartMs: U64;
-  periodEndMs: U64;
-  amount: string;
-  amounts: Partial<Record<AmountField, U64>> | null;
-  farmId: number;
-  balanceAfter: string;
-  code: string;
-  recordCount: number;
-}
-
-export interface WireTwinBalance {
-  twinId: number;
-  balance: string;
-  inDebt: boolean;
-}
-
 function bigintOf(s: string, field: string): bigint {
   if (!/^-?(0|[1-9][0-9]*)$/.test(s)) throw new WireError("malformed", `${field}: ${JSON.stringify(s)} is not a decimal integer`);
   return BigInt(s);
 }
 
-export function billToWire(b: TwinBill): Record<string, unknown> {
+export function billToWire(b: TwinBill): WireTwinBillInput {
   return {
     twinId: b.twinId,
     nodeId: b.nodeId,
@@ -164,7 +145,7 @@ export function billFromWire(w: WireTwinBill): TwinBill {
   };
 }
 
-export function balanceToWire(b: TwinBalance): Record<string, unknown> {
+export function balanceToWire(b: TwinBalance): WireTwinBalanceInput {
   return { twinId: b.twinId, balance: b.balance.toString(), inDebt: b.inDebt };
 }
 

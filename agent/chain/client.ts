@@ -11,7 +11,8 @@ import type { Registration } from "./backend";
 import { balanceFromWire, billFromWire, type TwinBalance, type TwinBill } from "./billing";
 import { ChainError } from "./errors";
 import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "./options";
-import { chainCallToWire, type WireChainReply, type WireFarmInfo, type WireNodeInfo, type WireTwinInfo } from "./wire";
+import type { WireChainReply, WireFarmInfo, WireNodeInfo, WireTwinInfo } from "../wire/generated";
+import { chainCallToWire } from "./wire";
 
 /** The answer to a call: accepted (`duplicate`: the same proof was accepted before) or refused with a code. */
 export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array; twinsInDebt?: number[] } | { ok: false; code: string; message: string };
@@ -154,7 +155,7 @@ export class ChainClient {
       throw new ChainError("bad_reply", `the reply on ${subject} is not signed by the pinned chain key`);
     }
     try {
-      return decode<WireChainReply>("ChainReply", o.value.payload, REPLY_LIMITS);
+      return decode("ChainReply", o.value.payload, REPLY_LIMITS);
     } catch (err) {
       throw new ChainError("bad_reply", `the chain's reply on ${subject} cannot be decoded: ${(err as Error).message}`, { cause: err });
     }

@@ -11,9 +11,10 @@ import { pricingToJson, type PricingPolicy } from "../billing/pricing";
 import type { ChainMetrics } from "./metrics";
 import { RegistrationLimiter } from "./limits";
 import type { ChainOptions } from "./options";
-import { amountWireName, checkProof, checkRegisterFarm, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type FarmAccessWire, type NodeChainState, type Refusal } from "./rules";
+import { checkProof, checkRegisterFarm, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type FarmAccessWire, type NodeChainState, type Refusal } from "./rules";
 import type { ChainStore } from "./store";
-import { farmInfoToWire, nodeInfoToWire, twinInfoToWire, type WireChainCall, type WireChainQuery } from "./wire";
+import type { WireChainCall, WireChainQuery, WireChainReplyInput, WireFarmInfoInput, WireNodeInfoInput, WireTwinInfoInput } from "../wire/generated";
+import { farmInfoToWire, nodeInfoToWire, refusalToWire, twinInfoToWire } from "./wire";
 
 /** The calls the chain serves: `<prefix>.chain.<call>`. */
 export const CHAIN_CALLS = ["twin.register", "node.register", "farm.register", "proof.submit", "proof.settle", "query", "fund", "node.power"] as const;
@@ -39,9 +40,9 @@ const REPLY_HEADROOM = 8 * 1024;
 interface ReplyBody {
   ok: boolean;
   rejection?: Refusal;
-  node?: Record<string, unknown>;
-  twin?: Record<string, unknown>;
-  farm?: Record<string, unknown>;
+  node?: WireNodeInfoInput;
+  twin?: WireTwinInfoInput;
+  farm?: WireFarmInfoInput;
   proofs?: Array<{ proof: Uint8Array; acceptedMs: number }>;
   proofHash?: Uint8Array;
   /** register calls: registered, updated, renamed, unchanged */
@@ -165,17 +166,8 @@ export class ChainServer {
   // -------------------------------------------------------------------------------------------
 
   private reply(body: ReplyBody): Uint8Array {
-    const r = body.rejection;
-    const payload: Record<string, unknown> = { ok: body.ok, timestampMs: this.m.now() };
-    if (r) {
-      payload.rejection = {
-        code: r.code,
-        message: r.message,
-        unit: r.unit ? amountWireName(r.unit) : "",
-        requested: r.requested !== undefined ? r.requested.toString() : 0,
-        free: r.allowed !== undefined ? r.allowed.toString() : 0,
-      };
-    }
+    const payload: WireChainReplyInput = { ok: body.ok, timestampMs: this.m.now() };
+    if (body.rejection) payload.rejection = refusalToWire(body.rejection);
     if (body.node) payload.node = body.node;
     if (body.twin) payload.twin = body.twin;
     if (body.farm) payload.farm = body.farm;
@@ -225,7 +217,7 @@ export class ChainServer {
     const o = open(bytes, DOMAIN.ChainCall, { maxBytes: this.options.maxRequestBytes });
     if (!o.ok) return { reply: this.refuse(call, { ok: false, code: o.code, message: o.message }) };
     try {
-      const c = decode<WireChainCall>("ChainCall", o.value.payload, { maxBytes: this.options.maxRequestBytes, maxRepeated: MAX_TWINS_PER_CALL });
+      const c = decode("ChainCall", o.value.payload, { maxBytes: this.options.maxRequestBytes, maxRepeated: MAX_TWINS_PER_CALL });
       const ts = toSafeNumber(c.timestampMs, "timestamp_ms");
       return { signer: o.value.signer, scheme: o.value.scheme, c, ts };
     } catch (err) {
@@ -320,7 +312,7 @@ export class ChainServer {
     return this.accepted(call, { node: this.nodeInfo(sp.nodeId)! });
   }
 
-  private nodeInfo(nodeId: number): Record<string, unknown> | undefined {
+  private nodeInfo(nodeId: number): WireNodeInfoInput | undefined {
     const entry = this.m.store.node(nodeId);
     if (!entry) return undefined;
     const p = this.m.store.nodePower(nodeId);
@@ -368,7 +360,7 @@ export class ChainServer {
   private onSettleProof(bytes: Uint8Array): Uint8Array {
     let sub: { proof: Uint8Array; twins: Uint8Array[] };
     try {
-      sub = decode<{ proof: Uint8Array; twins: Uint8Array[] }>("ProofSubmission", bytes, { maxBytes: Math.max(this.options.maxRequestBytes, SETTLE_MAX_BYTES), maxRepeated: MAX_TWINS_PER_PROOF });
+      sub = decode("ProofSubmission", bytes, { maxBytes: Math.max(this.options.maxRequestBytes, SETTLE_MAX_BYTES), maxRepeated: MAX_TWINS_PER_PROOF });
     } catch (err) {
       if (err instanceof WireError) return this.refuseProof({ ok: false, code: err.code, message: err.message });
       throw err;
@@ -433,7 +425,7 @@ export class ChainServer {
     const call = "fund";
     let f: { twinId: number; amount: string };
     try {
-      f = decode<{ twinId: number; amount: string }>("FundTwin", bytes, { maxBytes: 1024, maxRepeated: 0 });
+      f = decode("FundTwin", bytes, { maxBytes: 1024, maxRepeated: 0 });
     } catch (err) {
       return this.wireError(call, err);
     }
@@ -459,7 +451,7 @@ export class ChainServer {
     let q: WireChainQuery;
     let from: number;
     try {
-      q = decode<WireChainQuery>("ChainQuery", bytes, { maxBytes: 1024, maxRepeated: 0 });
+      q = decode("ChainQuery", bytes, { maxBytes: 1024, maxRepeated: 0 });
       from = toSafeNumber(q.fromSequence, "from_sequence");
     } catch (err) {
       return this.wireError(call, err);

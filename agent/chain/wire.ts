@@ -1,94 +1,26 @@
-import type { WireRejection } from "../api/messages";
 import type { Units } from "../capacity/units";
 import { SCHEME_WIRE } from "../identity/keys";
-import { type U64, type WireUnits, unitsToWire } from "../wire/codec";
-import type { WireTwinBalance, WireTwinBill } from "./billing";
-import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
+import { unitsToWire } from "../wire/codec";
+import type { WireChainCallInput, WireFarmInfoInput, WireNodeInfoInput, WireRejectionInput, WireTwinInfoInput } from "../wire/generated";
+import { amountWireName, type ChainFarmRecord, type ChainNodeRecord, type ChainTwinRecord, type NodeChainState, type Refusal } from "./rules";
 
-/** Wire shapes of chain.proto as `decode` returns them (64-bit integers as decimal strings). */
-export interface WireChainCall {
-  timestampMs: U64;
-  registerTwin: { twinId: number } | null;
-  registerNode: { nodeId: number; farmId: number; twinId: number; total: WireUnits | null } | null;
-  registerFarm: { farmId: number; twinId: number; name: string; access: number; allowTwins: number[]; disallowTwins: number[] } | null;
-  setPower: { nodeId: number; state: number; target: number } | null;
+/**
+ * A chain refusal as a Rejection. The message is shared with the node API, whose field names say
+ * what admission reports (`free`); the chain's `exceeds_capacity` names the amount field in `unit`
+ * (snake_case, e.g. cru_seconds), the proof's total in `requested` and, in `free`, the most the
+ * node's registered capacity allows in the period (Refusal.allowed).
+ */
+export function refusalToWire(r: Refusal): WireRejectionInput {
+  return {
+    code: r.code,
+    message: r.message,
+    unit: r.unit ? amountWireName(r.unit) : "",
+    requested: r.requested !== undefined ? r.requested.toString() : 0,
+    free: r.allowed !== undefined ? r.allowed.toString() : 0,
+  };
 }
 
-export interface WireChainQuery {
-  nodeId: number;
-  twinId: number;
-  wantProofs: boolean;
-  fromSequence: U64;
-  limit: number;
-  farmId: number;
-  billsTwinId: number;
-  billsNodeId: number;
-  billsSequence: U64;
-}
-
-export interface WireNodeInfo {
-  nodeId: number;
-  farmId: number;
-  twinId: number;
-  publicKey: Uint8Array;
-  scheme: number;
-  total: WireUnits | null;
-  registeredMs: U64;
-  updatedMs: U64;
-  lastSequence: U64;
-  lastPeriodEndMs: U64;
-  lastHash: Uint8Array;
-  powerState: number;
-  powerTarget: number;
-  powerChangedMs: U64;
-}
-
-export interface WireTwinInfo {
-  twinId: number;
-  publicKey: Uint8Array;
-  scheme: number;
-  registeredMs: U64;
-}
-
-export interface WireFarmInfo {
-  farmId: number;
-  twinId: number;
-  name: string;
-  registeredMs: U64;
-  updatedMs: U64;
-  nodeCount: number;
-  open: boolean;
-  allowedTwins: number[];
-}
-
-export interface WireChainReply {
-  ok: boolean;
-  rejection: WireRejection | null;
-  node: WireNodeInfo | null;
-  twin: WireTwinInfo | null;
-  proofs: Array<{ proof: Uint8Array; acceptedMs: U64 }>;
-  proofHash: Uint8Array;
-  timestampMs: U64;
-  farm: WireFarmInfo | null;
-  /** register calls: registered, updated, renamed or unchanged ("" from a chain before ids were assigned) */
-  outcome: string;
-  balance: WireTwinBalance | null;
-  bills: WireTwinBill[];
-  twinsInDebt: number[];
-  pricing: { cuPerHour: string; suPerHour: string; ipv4PerHour: string; nuPerGib: string } | null;
-}
-
-export interface WireChainEvent {
-  kind: string;
-  nodeId: number;
-  twinId: number;
-  sequence: U64;
-  proofHash: Uint8Array;
-  timestampMs: U64;
-  farmId: number;
-}
-
-export function nodeInfoToWire(r: ChainNodeRecord, s: NodeChainState): Record<string, unknown> {
+export function nodeInfoToWire(r: ChainNodeRecord, s: NodeChainState): WireNodeInfoInput {
   return {
     nodeId: r.nodeId,
     farmId: r.farmId,
@@ -104,11 +36,11 @@ export function nodeInfoToWire(r: ChainNodeRecord, s: NodeChainState): Record<st
   };
 }
 
-export function twinInfoToWire(t: ChainTwinRecord): Record<string, unknown> {
+export function twinInfoToWire(t: ChainTwinRecord): WireTwinInfoInput {
   return { twinId: t.twinId, publicKey: t.publicKey, scheme: SCHEME_WIRE[t.scheme], registeredMs: t.registeredMs };
 }
 
-export function farmInfoToWire(f: ChainFarmRecord, nodeCount: number): Record<string, unknown> {
+export function farmInfoToWire(f: ChainFarmRecord, nodeCount: number): WireFarmInfoInput {
   return { farmId: f.farmId, twinId: f.twinId, name: f.name, registeredMs: f.registeredMs, updatedMs: f.updatedMs, nodeCount, open: f.open, allowedTwins: f.allowedTwins };
 }
 
@@ -121,8 +53,8 @@ export function chainCallToWire(
     registerFarm?: { farmId: number; twinId: number; name: string; access?: number; allowTwins?: number[]; disallowTwins?: number[] };
     setPower?: { nodeId: number; state: number; target: number };
   },
-): Record<string, unknown> {
-  const o: Record<string, unknown> = { timestampMs };
+): WireChainCallInput {
+  const o: WireChainCallInput = { timestampMs };
   if (call.registerTwin) o.registerTwin = call.registerTwin;
   if (call.registerNode) o.registerNode = { ...call.registerNode, total: unitsToWire(call.registerNode.total) };
   if (call.registerFarm) o.registerFarm = call.registerFarm;

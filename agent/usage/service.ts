@@ -12,6 +12,7 @@ import { decodeProofHeader, decodeRecord, encodeProofHeader, encodeRecord, proof
 import { StoreError } from "../store/errors";
 import type { Store } from "../store/store";
 import { decode, encode, WireError } from "../wire/codec";
+import type { WireUsageAuditReplyInput, WireUsageRecordsReplyInput } from "../wire/generated";
 import { rejectionToWire, type UsageStatusView } from "../api/messages";
 import { LISTING_PAGE, LISTING_PAGE_MAX } from "./audit";
 import { meterPeriod } from "./meter";
@@ -422,12 +423,12 @@ export class UsageService {
 
   /** Answer `<prefix>.node.<node>.usage.<sequence>`: a deployment's record and its inclusion path. */
   audit(subject: string, data: Uint8Array): Uint8Array {
-    const reply = (v: Record<string, unknown>): Uint8Array => seal(this.m.signer, DOMAIN.UsageAuditReply, encode("UsageAuditReply", v));
+    const reply = (v: WireUsageAuditReplyInput): Uint8Array => seal(this.m.signer, DOMAIN.UsageAuditReply, encode("UsageAuditReply", v));
     const token = subject.slice(subject.lastIndexOf(".") + 1);
     if (!/^[1-9]\d{0,15}$/.test(token)) return reply({ found: false, rejection: rejectionToWire({ code: "malformed", message: `"${token}" is not a proof sequence number` }) });
     let deploymentId: number;
     try {
-      const q = decode<{ deploymentId: string; listRecords: boolean; startIndex: number; maxRecords: number }>("UsageAuditRequest", data, { maxBytes: 64, maxRepeated: 0 });
+      const q = decode("UsageAuditRequest", data, { maxBytes: 64, maxRepeated: 0 });
       if (q.listRecords) return this.listRecords(Number(token), q.startIndex, q.maxRecords);
       deploymentId = Number(q.deploymentId);
       if (!Number.isSafeInteger(deploymentId)) throw new WireError("malformed", "deploymentId is out of range");
@@ -450,7 +451,7 @@ export class UsageService {
    * at most `max` (0: LISTING_PAGE, capped at LISTING_PAGE_MAX) encoded records from leaf index `start` on.
    */
   private listRecords(sequence: number, start: number, max: number): Uint8Array {
-    const reply = (v: Record<string, unknown>): Uint8Array => seal(this.m.signer, DOMAIN.UsageRecordsReply, encode("UsageRecordsReply", v));
+    const reply = (v: WireUsageRecordsReplyInput): Uint8Array => seal(this.m.signer, DOMAIN.UsageRecordsReply, encode("UsageRecordsReply", v));
     const proof = this.outbox.proof(sequence);
     if (!proof) return reply({ found: false, rejection: rejectionToWire({ code: "not_found", message: `node ${this.options.nodeId} has no proof ${sequence}` }) });
     if (start > proof.recordCount) {
