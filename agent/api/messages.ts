@@ -4,7 +4,7 @@ import { specToWire, type DeploymentSpec } from "../admission/spec";
 import { DOMAIN } from "../identity/domains";
 import { open, seal } from "../identity/envelope";
 import { SCHEME_WIRE, signDomain, type Signer } from "../identity/keys";
-import { decode, encode, toSafeNumber, unitsFromWire, unitsToWire, WireError } from "../wire/codec";
+import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
 import type { WireRejectionInput } from "../wire/generated";
 import type { Units } from "../capacity/units";
 
@@ -158,4 +158,3 @@ export function readStatusReply(bytes: Uint8Array): StatusView {
   };
 }
 
-export { unitsToWire };

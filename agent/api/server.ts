@@ -264,7 +264,7 @@ export class NodeApi {
       else hi = mid;
     }
     const page = all.slice(from, from + limit);
-    // a reply costs what this page holds (the whole list no longer travels in one reply)
+    // a reply costs what this page holds
     const shed = charge(REPLY_OVERHEAD_BYTES + STATUS_BYTES_PER_DEPLOYMENT * page.length);
     if (shed) return this.refusal("status", shed);
     const cap = l.capacity();

@@ -242,7 +242,7 @@ export class ChainServer {
     const mine = this.m.store.twinByKey(oc.signer, oc.scheme);
     const limited = this.limited(call, oc, !mine, now);
     if (limited) return limited;
-    const r = checkRegisterTwin(mine, { timestampMs: oc.ts, twinId: c.registerTwin.twinId }, signer, true, now, this.options.policy, this.m.store.nextId("twins"));
+    const r = checkRegisterTwin(mine, { timestampMs: oc.ts, twinId: c.registerTwin.twinId }, signer, now, this.options.policy, this.m.store.nextId("twins"));
     if (!r.ok) return this.refuse(call, r);
     const twinId = r.record.twinId;
     const ev = r.kind === "registered" ? this.event("twin_registered", { twinId }, now) : undefined;
@@ -274,7 +274,7 @@ export class ChainServer {
     if (limited) return limited;
     const twin = this.m.store.twinByKey(oc.signer, oc.scheme);
     const ctx = { twin, mine: twin ? this.m.store.nodeByTwin(twin.twinId) : undefined, farm: rn.farmId ? this.m.store.farm(rn.farmId) : undefined, nextId: this.m.store.nextId("nodes") };
-    const r = checkRegisterNode(ctx, { timestampMs: oc.ts, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total }, { publicKey: oc.signer, scheme: oc.scheme }, true, now, this.options.policy);
+    const r = checkRegisterNode(ctx, { timestampMs: oc.ts, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total }, { publicKey: oc.signer, scheme: oc.scheme }, now, this.options.policy);
     if (!r.ok) return this.refuse(call, r);
     const { nodeId, twinId, farmId } = r.record;
     const kind = r.kind === "registered" ? "node_registered" : r.kind === "updated" ? "node_updated" : undefined;
@@ -304,7 +304,7 @@ export class ChainServer {
     if (limited) return limited;
     const entry = this.m.store.node(sp.nodeId);
     if (!entry) return this.refuse(call, { ok: false, code: "unknown_node", message: `node ${sp.nodeId} is not registered on the chain` });
-    if (entry.record.scheme !== oc.scheme || Buffer.compare(Buffer.from(entry.record.publicKey), Buffer.from(oc.signer)) !== 0) {
+    if (entry.record.scheme !== oc.scheme || !sameKey(entry.record.publicKey, oc.signer)) {
       return this.refuse(call, { ok: false, code: "unauthorized", message: `node.power for node ${sp.nodeId} must be signed by that node's key` });
     }
     this.m.store.setNodePower(sp.nodeId, sp.state, sp.target, now);
@@ -336,7 +336,6 @@ export class ChainServer {
       { existing, twin, named: this.m.store.farmByName(name), farmsOfTwin: twin ? this.m.store.farmCountOfTwin(twin.twinId) : 0, nextId: this.m.store.nextId("farms") },
       { timestampMs: oc.ts, farmId: rf.farmId, twinId: rf.twinId, name: rf.name, access: rf.access as FarmAccessWire, allowTwins: rf.allowTwins, disallowTwins: rf.disallowTwins },
       { publicKey: oc.signer, scheme: oc.scheme },
-      true,
       now,
       this.options.policy,
     );

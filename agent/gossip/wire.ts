@@ -168,6 +168,3 @@ export function encodeSyncRequest(farmId: number, requesterNodeId: number): Uint
   return encode("SyncRequest", { farmId, requesterNodeId });
 }
 
-export function decodeSyncRequest(bytes: Uint8Array): { farmId: number; requesterNodeId: number } {
-  return decode("SyncRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
-}

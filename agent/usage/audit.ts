@@ -63,7 +63,7 @@ export function checkAudit(input: { sequence: number; deploymentId: number; chai
   }
   if (!r.found) return { sequence, code: "not_found", message: r.rejection?.message ?? `no record of deployment ${deploymentId} in proof ${sequence}` };
   const nodeProof = open(r.proof, DOMAIN.UsageProof, { maxBytes: 4096 });
-  if (!nodeProof.ok || Buffer.compare(Buffer.from(proofHash(nodeProof.value.payload)), Buffer.from(proofHash(chain.value.payload))) !== 0) {
+  if (!nodeProof.ok || !hashesEqual(proofHash(nodeProof.value.payload), proofHash(chain.value.payload))) {
     return { sequence, code: "proof_mismatch", message: `the node's proof ${sequence} is not the one the chain accepted` };
   }
   let record: UsageRecord;

@@ -7,7 +7,7 @@
  */
 import fc from "fast-check";
 import { parseDeployment, specToWire } from "../../agent/admission/spec";
-import { decodeAnnouncementPayload, decodeFindRequest, decodeSyncRequest, encodeAnnouncement, type Announcement } from "../../agent/gossip/wire";
+import { decodeAnnouncementPayload, decodeFindRequest, encodeAnnouncement, type Announcement } from "../../agent/gossip/wire";
 import { DOMAIN, type Domain } from "../../agent/identity/domains";
 import { open, seal } from "../../agent/identity/envelope";
 import { cryptoReady, signerFromSeed, type Signer } from "../../agent/identity/keys";
@@ -232,7 +232,6 @@ test("gossip: announcement, find and sync decoders give a value or a WireError o
         expect(d.nodeId).toBeGreaterThanOrEqual(1);
       });
       onlyWireError(() => decodeFindRequest(bytes));
-      onlyWireError(() => decodeSyncRequest(bytes));
     }),
     { numRuns: RUNS },
   );

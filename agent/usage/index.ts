@@ -1,4 +1,0 @@
-export * from "./meter";
-export * from "./outbox";
-export * from "./audit";
-export * from "./service";
