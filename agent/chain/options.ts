@@ -1,6 +1,7 @@
 import { parsePricing, PricingError, type PricingInput, type PricingPolicy } from "../billing/pricing";
 import type { UnitName } from "../capacity/units";
 import { ChainError } from "./errors";
+import { intInRange } from "../util/ints";
 
 /**
  * The rules the chain enforces (rules.ts); what a pallet would keep as its configuration.
@@ -132,10 +133,9 @@ export interface ChainRegistryOptions {
 export const CHAIN_REGISTRY_DEFAULTS: Required<ChainRegistryOptions> = { ttlMs: 60_000, negativeTtlMs: 2_000, maxEntries: 10_000, lookupsPerSecond: 50, twinSchemes: "recorded" };
 
 function int(v: unknown, field: string, min: number, max: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new ChainError("invalid_options", `${field}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`, { field });
-  }
-  return v;
+  const r = intInRange(v, min, max);
+  if (!r.ok) throw new ChainError("invalid_options", `${field}: ${r.problem}`, { field });
+  return r.value;
 }
 
 export function parseChainPolicy(raw: Partial<ChainPolicy> = {}): ChainPolicy {

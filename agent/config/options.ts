@@ -10,6 +10,7 @@ import { PowerError } from "../power/errors";
 import { parsePowerOptions, type PowerPolicyOptions } from "../power/options";
 import { parseChainUrl } from "../tfchain/options";
 import { ConfigError } from "./errors";
+import { intInRange } from "../util/ints";
 
 /**
  * The agent's configuration. One JSON file (`--config`), environment variables and flags; flags
@@ -223,11 +224,9 @@ function isObj(v: unknown): v is Obj {
 }
 
 function intField(v: unknown, field: string, min: number, max: number): number {
-  const n = typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(field, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  }
-  return n;
+  const r = intInRange(v, min, max, { digits: true });
+  if (!r.ok) throw new ConfigError(field, r.problem);
+  return r.value;
 }
 
 function numField(v: unknown, field: string, min: number, max: number): number {

@@ -18,6 +18,7 @@ import { LISTING_PAGE, LISTING_PAGE_MAX } from "./audit";
 import { meterPeriod } from "./meter";
 import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../billing/twins";
 import { UsageOutbox, type ChainHead } from "./outbox";
+import { RetryTimer } from "../util/retry";
 
 /** Where proofs go: the chain (ChainClient is one). Throws when the chain cannot be reached. */
 export interface ProofSink {
@@ -101,8 +102,7 @@ export class UsageService {
   private deferred = false;
   private periodTimer: NodeJS.Timeout | null = null;
   private aliveTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryMs: number;
+  private readonly retry: RetryTimer;
   private sending = false;
   private again = false;
   private closed = false;
@@ -120,7 +120,7 @@ export class UsageService {
     const rate = options.auditRate ?? 20;
     this.auditLimiter = new RequestLimiter({ rate, burst: 2 * rate }, options.auditsPerSecond ?? 200, 10_000, m.now);
     this.outbox = new UsageOutbox(m.store);
-    this.retryMs = options.retryMinMs;
+    this.retry = new RetryTimer({ minMs: options.retryMinMs, maxMs: options.retryMaxMs }, () => void this.send());
     this.metrics = m.metrics
       ? {
           built: m.metrics.registry.counter("capacity_agent_usage_proofs_built_total", "usage proofs built and put in the outbox"),
@@ -364,7 +364,7 @@ export class UsageService {
               this.retryLater();
               return;
             }
-            this.retryMs = this.options.retryMinMs;
+            this.retry.reset();
             this.metrics?.pending.set({}, this.outbox.pendingCount());
             this.metrics?.delivery.observe({}, (this.m.now() - p.periodEndMs) / 1000);
             this.log.info({ event: "usage_proof_delivered", sequence: p.sequence, code: r.code, attempts: p.attempts + 1 }, "usage proof delivered");
@@ -384,23 +384,13 @@ export class UsageService {
   }
 
   private retryLater(): void {
-    if (this.closed || this.retryTimer) return;
-    const jitter = 0.8 + Math.random() * 0.4;
-    const delay = Math.round(this.retryMs * jitter);
-    this.retryMs = Math.min(this.options.retryMaxMs, this.retryMs * 2);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      void this.send();
-    }, delay);
-    this.retryTimer.unref?.();
+    if (!this.closed) this.retry.schedule();
   }
 
   /** A reconnect to NATS may mean the chain is back: try at once. */
   private watchReconnects(): void {
     this.stopWatch = onReconnect(this.m.nc, () => {
-      if (this.retryTimer) clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-      this.retryMs = this.options.retryMinMs;
+      this.retry.cancel();
       void this.send();
     });
   }
@@ -465,7 +455,8 @@ export class UsageService {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.periodTimer, this.aliveTimer, this.retryTimer]) if (t) clearTimeout(t);
+    for (const t of [this.periodTimer, this.aliveTimer]) if (t) clearTimeout(t);
+    this.retry.close();
     this.stopWatch?.();
     try {
       this.sub?.unsubscribe();
