@@ -2,7 +2,7 @@ import { buildDeleteRequest } from "../../api/messages";
 import { loadKeyFile } from "../../identity/keys";
 import { withNodeClient } from "../client";
 import { JSON_OPTION, NATS_OPTION, intFlag, req, type Command } from "../framework";
-import { decisionOutput, printDecision } from "./deploy";
+import { decisionOutput, printDecision } from "../deployment";
 
 export const deleteCommand: Command = {
   name: "delete",

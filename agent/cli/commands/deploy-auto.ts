@@ -9,7 +9,7 @@ import { loadKeyFile } from "../../identity/keys";
 import type { Announcement } from "../../gossip/wire";
 import { withNats } from "../client";
 import { intFlag, req, type Io } from "../framework";
-import { decisionOutput, printDecision, readDeploymentFile, signersFor, type DecisionOutput } from "./deploy";
+import { decisionOutput, printDecision, readDeploymentFile, signersFor, type DecisionOutput } from "../deployment";
 import { NO_REGISTRY_NOTE, registryFrom } from "./find";
 
 /** How long deploy --auto waits for a node it woke (a real machine boots in a few minutes). */
