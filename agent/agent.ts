@@ -15,7 +15,8 @@ import { redact, secretsOf } from "./log/redact";
 import { createMetrics, type Metrics } from "./metrics/metrics";
 import { MetricsServer } from "./metrics/http";
 import { chainHealthOf, healthOf } from "./metrics/health";
-import { Gossip, gossipOptionsFrom } from "./gossip";
+import { Gossip } from "./gossip/gossip";
+import { gossipOptionsFrom } from "./gossip/options";
 import { powerServiceFrom } from "./power";
 import { FileRegistry, upsertRegistryFile } from "./registry/file";
 import type { ChainBackend, ChainProofHead } from "./chain/backend";
@@ -364,7 +365,6 @@ export class Agent {
     if (c.metrics.port !== null) {
       this.add(new MetricsServer({ host: c.metrics.host, port: c.metrics.port }, { registry: this.metrics.registry, logger: this.log, health: () => healthOf(busHealth(this.nc), c.chain.enabled ? chainHealthOf(this.usage?.status()) : null) }));
     }
-    // --- components: begin ---
     let sink: ProofSink | null = null;
     if (this.backend && this.link) {
       const backend = this.backend;
@@ -403,7 +403,6 @@ export class Agent {
           : undefined,
       }));
     }
-    // --- components: end ---
     for (const comp of this.components) await comp.start();
     await this.nc.flush();
     this.log.info({ event: "agent_started", nodeId: this.nodeId, twinId: this.twinId, farmId: c.farmId, address: this.signer.address, nats: this.natsUrl, data: c.dataDir }, "agent started");

@@ -2,6 +2,8 @@ import { parseSize } from "../capacity/size";
 import { ok, refused, type Result } from "../result";
 import { GiB, MiB, addUnits, zeroUnits, type Units } from "../capacity/units";
 import { AgentError } from "../errors";
+import type { WireDeploymentInput } from "../wire/generated";
+import { intInRange } from "../util/ints";
 
 /** Workload types (GRID.md) and what each consumes. */
 export const WORKLOAD_TYPES = [
@@ -170,11 +172,9 @@ function known(o: Record<string, unknown>, fields: readonly string[], path: stri
 }
 
 function int(v: unknown, path: string, min: number, max: number): number {
-  if (typeof v === "string" && /^\d+$/.test(v)) v = Number(v);
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new Invalid(path, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  }
-  return v;
+  const r = intInRange(v, min, max, { digits: true });
+  if (!r.ok) throw new Invalid(path, r.problem);
+  return r.value;
 }
 
 function size(v: unknown, path: string): number {
@@ -321,7 +321,7 @@ export function parseDeployment(raw: unknown): SpecResult {
 }
 
 /** The spec as the wire Deployment message wants it (sizes as bytes). */
-export function specToWire(spec: DeploymentSpec): Record<string, unknown> {
+export function specToWire(spec: DeploymentSpec): WireDeploymentInput {
   return {
     id: spec.id,
     twinId: spec.twinId,

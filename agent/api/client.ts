@@ -4,7 +4,7 @@ import { encode, toSafeNumber, unitsFromWire } from "../wire/codec";
 import { decode } from "../wire/codec";
 import { envelopeReady, open } from "../identity/envelope";
 import { DOMAIN } from "../identity/domains";
-import { readDecisionReply, readStatusReply, STATUS_PAGE_MAX, type Decided, type StatusView, type WireGetReply } from "./messages";
+import { readDecisionReply, readStatusReply, STATUS_PAGE_MAX, type Decided, type StatusView } from "./messages";
 import type { Units } from "../capacity/units";
 import { AgentError } from "../errors";
 
@@ -63,7 +63,7 @@ export class NodeClient {
     const bytes = await this.request(node, this.subjects.nodeGet(node), encode("GetRequest", { id }));
     const o = open(bytes, DOMAIN.GetReply, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 });
     if (!o.ok) throw new Error(`node reply: ${o.message}`);
-    const r = decode<WireGetReply>("GetReply", o.value.payload, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 });
+    const r = decode("GetReply", o.value.payload, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 });
     if (!r.found || !r.summary) return { found: false, code: r.rejection?.code ?? "not_found", message: r.rejection?.message ?? "not found" };
     return { found: true, id: toSafeNumber(r.summary.id, "id"), twinId: r.summary.twinId, version: r.summary.version, units: unitsFromWire(r.summary.units) };
   }

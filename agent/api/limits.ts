@@ -18,6 +18,7 @@ import { BoundedQueue, Budget, KeyedBuckets, requesterOf, type ShedReason } from
 import type { Logger } from "../log/logger";
 import type { Metrics } from "../metrics/metrics";
 import { decode, WireError } from "../wire/codec";
+import { intInRange } from "../util/ints";
 
 export interface ApiLimits {
   /** requesters (connections, twins) whose buckets are kept; the least recently seen go first (default 10000) */
@@ -224,8 +225,8 @@ export class ApiGate {
 /** The owning twin of a deploy request, read without checking any signature; undefined when it does not decode. */
 export function deployOwner(bytes: Uint8Array, maxBytes: number): number | undefined {
   try {
-    const req = decode<{ deployment: Uint8Array }>("DeployRequest", bytes, { maxBytes, maxRepeated: 1024 });
-    const d = decode<{ twinId?: number }>("Deployment", req.deployment, { maxBytes, maxRepeated: 1024 });
+    const req = decode("DeployRequest", bytes, { maxBytes, maxRepeated: 1024 });
+    const d = decode("Deployment", req.deployment, { maxBytes, maxRepeated: 1024 });
     return typeof d.twinId === "number" && d.twinId > 0 ? d.twinId : undefined;
   } catch (err) {
     if (err instanceof WireError) return undefined;
@@ -242,8 +243,9 @@ export function parseApiLimits(raw: unknown, onError: (field: string, message: s
     const range = (API_LIMITS_RANGES as Record<string, [number, number] | undefined>)[k];
     if (!range) throw onError(`api.limits.${k}`, `unknown field (known: ${Object.keys(API_LIMITS_RANGES).join(", ")})`);
     const [min, max] = range;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw onError(`api.limits.${k}`, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-    (o as unknown as Record<string, number>)[k] = v;
+    const r = intInRange(v, min, max);
+    if (!r.ok) throw onError(`api.limits.${k}`, r.problem);
+    (o as unknown as Record<string, number>)[k] = r.value;
   }
   return o;
 }

@@ -4,79 +4,10 @@ import { specToWire, type DeploymentSpec } from "../admission/spec";
 import { DOMAIN } from "../identity/domains";
 import { open, seal } from "../identity/envelope";
 import { SCHEME_WIRE, signDomain, type Signer } from "../identity/keys";
-import { decode, encode, toSafeNumber, unitsFromWire, unitsToWire, WireError, type U64, type WireUnits } from "../wire/codec";
+import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
+import type { WireRejectionInput } from "../wire/generated";
 import type { Units } from "../capacity/units";
 import { AgentError } from "../errors";
-
-export interface WireRejection {
-  code: string;
-  message: string;
-  unit: string;
-  requested: U64;
-  free: U64;
-  path: string;
-}
-
-export interface WireTwinSignature {
-  twinId: number;
-  scheme: number;
-  signature: Uint8Array;
-}
-
-export interface WireDeployRequest {
-  deployment: Uint8Array;
-  signatures: WireTwinSignature[];
-}
-
-export interface WireDecisionReply {
-  accepted: boolean;
-  rejection: WireRejection | null;
-  id: U64;
-  version: number;
-  duplicate: boolean;
-  nodeId: number;
-}
-
-export interface WireDeploymentSummary {
-  id: U64;
-  twinId: number;
-  version: number;
-  units: WireUnits | null;
-  createdMs: U64;
-  updatedMs: U64;
-}
-
-export interface WireStatusReply {
-  nodeId: number;
-  farmId: number;
-  twinId: number;
-  total: WireUnits | null;
-  reserved: WireUnits | null;
-  allocatable: WireUnits | null;
-  reservable: WireUnits | null;
-  used: WireUnits | null;
-  free: WireUnits | null;
-  deployments: WireDeploymentSummary[];
-  power: number;
-  agentVersion: string;
-  timestampMs: U64;
-  usage: WireUsageStatus | null;
-  rejection: WireRejection | null;
-  storeFull?: boolean;
-  deploymentCount: number;
-  more: boolean;
-}
-
-export interface WireUsageStatus {
-  periodMs: U64;
-  lastSequence: U64;
-  deliveredSequence: U64;
-  pending: number;
-  meteredUntilMs: U64;
-  lastCode: string;
-  chain: boolean;
-  twinsInGrace?: number[];
-}
 
 /** What `status` shows of usage metering (node.proto UsageStatus). */
 export interface UsageStatusView {
@@ -91,14 +22,7 @@ export interface UsageStatusView {
   twinsInGrace?: number[];
 }
 
-export interface WireGetReply {
-  found: boolean;
-  rejection: WireRejection | null;
-  summary: WireDeploymentSummary | null;
-  request: WireDeployRequest | null;
-}
-
-export function rejectionToWire(r: Rejection): WireRejection {
+export function rejectionToWire(r: Rejection): WireRejectionInput {
   return { code: r.code, message: r.message, unit: r.unit ?? "", requested: r.requested ?? 0, free: r.free ?? 0, path: r.path ?? "" };
 }
 
@@ -141,7 +65,7 @@ export interface Decided {
 export function readDecisionReply(bytes: Uint8Array): Decided {
   const o = open(bytes, DOMAIN.DecisionReply);
   if (!o.ok) throw new WireError(o.code === "bad_signature" ? "malformed" : o.code, `node reply: ${o.message}`);
-  const r = decode<WireDecisionReply>("DecisionReply", o.value.payload);
+  const r = decode("DecisionReply", o.value.payload);
   const rej = r.rejection;
   const base = { id: toSafeNumber(r.id, "id"), version: r.version, duplicate: r.duplicate, nodeId: r.nodeId, signer: o.value.signer };
   if (r.accepted) return { ...base, accepted: true, code: r.duplicate ? "duplicate" : "ok", message: r.duplicate ? "already applied; nothing changed" : "accepted" };
@@ -196,7 +120,7 @@ export const STATUS_PAGE_MAX = 1000;
 export function readStatusReply(bytes: Uint8Array): StatusView {
   const o = open(bytes, DOMAIN.StatusReply, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
   if (!o.ok) throw new WireError(o.code === "bad_signature" ? "malformed" : o.code, `node reply: ${o.message}`);
-  const s = decode<WireStatusReply>("StatusReply", o.value.payload, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
+  const s = decode("StatusReply", o.value.payload, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
   if (s.rejection?.code) throw new NodeRefused(s.rejection.code, s.rejection.message);
   return {
     nodeId: s.nodeId,
@@ -232,4 +156,3 @@ export function readStatusReply(bytes: Uint8Array): StatusView {
   };
 }
 
-export { unitsToWire };

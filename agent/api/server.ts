@@ -9,7 +9,8 @@ import type { Logger } from "../log/logger";
 import type { Metrics } from "../metrics/metrics";
 import { schemeAdmits, type Registry } from "../registry/types";
 import { decode, encode, toSafeNumber, unitsToWire, WireError } from "../wire/codec";
-import { rejectionToWire, STATUS_PAGE_DEFAULT, STATUS_PAGE_MAX, type UsageStatusView, type WireDeployRequest } from "./messages";
+import type { WireDecisionReplyInput, WireDeploymentSummaryInput } from "../wire/generated";
+import { rejectionToWire, STATUS_PAGE_DEFAULT, STATUS_PAGE_MAX, type UsageStatusView } from "./messages";
 import { verifyDeployRequest, type RequestAbout } from "./verify";
 import { API_LIMITS_DEFAULTS, ApiGate, deployOwner, type ApiLimits, type ApiOp, type Charge } from "./limits";
 import type { ShedReason } from "../bus/limits";
@@ -138,7 +139,7 @@ export class NodeApi {
   }
 
   private decisionReply(d: Decision, id: number, version: number): Uint8Array {
-    const payload: Record<string, unknown> = { nodeId: this.options.nodeId, id, version };
+    const payload: WireDecisionReplyInput = { nodeId: this.options.nodeId, id, version };
     if (d.ok) {
       payload.accepted = true;
       payload.duplicate = d.value.kind === "duplicate" || d.value.kind === "already_deleted";
@@ -224,7 +225,7 @@ export class NodeApi {
     return this.decisionReply(d, id, version);
   }
 
-  private summary(r: Reservation): Record<string, unknown> {
+  private summary(r: Reservation): WireDeploymentSummaryInput {
     return { id: r.id, twinId: r.twinId, version: r.version, units: unitsToWire(r.units), createdMs: r.createdMs, updatedMs: r.updatedMs };
   }
 
@@ -232,7 +233,7 @@ export class NodeApi {
   onGet(bytes: Uint8Array, charge: Charge = () => null): Uint8Array {
     let id: number;
     try {
-      id = toSafeNumber(decode<{ id: string }>("GetRequest", bytes, { maxBytes: 1024 }).id, "id");
+      id = toSafeNumber(decode("GetRequest", bytes, { maxBytes: 1024 }).id, "id");
     } catch (err) {
       if (!(err instanceof WireError)) throw err;
       return seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: false, rejection: rejectionToWire({ code: err.code, message: err.message }) }));
@@ -244,7 +245,7 @@ export class NodeApi {
     const request = this.m.store.getDeploymentRequest(id);
     const shed = charge(REPLY_OVERHEAD_BYTES + (request?.length ?? 0));
     if (shed) return this.refusal("get", shed);
-    const wireReq = request ? decode<WireDeployRequest>("DeployRequest", request, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 }) : undefined;
+    const wireReq = request ? decode("DeployRequest", request, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 }) : undefined;
     return seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: true, summary: this.summary(r), request: wireReq }));
   }
 
@@ -253,7 +254,7 @@ export class NodeApi {
     let after: number;
     let limit: number;
     try {
-      const r = decode<{ after: string; limit: number }>("StatusRequest", request, { maxBytes: 64 });
+      const r = decode("StatusRequest", request, { maxBytes: 64 });
       after = toSafeNumber(r.after, "after");
       limit = Math.min(r.limit || STATUS_PAGE_DEFAULT, STATUS_PAGE_MAX);
     } catch (err) {
@@ -270,7 +271,7 @@ export class NodeApi {
       else hi = mid;
     }
     const page = all.slice(from, from + limit);
-    // a reply costs what this page holds (the whole list no longer travels in one reply)
+    // a reply costs what this page holds
     const shed = charge(REPLY_OVERHEAD_BYTES + STATUS_BYTES_PER_DEPLOYMENT * page.length);
     if (shed) return this.refusal("status", shed);
     const cap = l.capacity();

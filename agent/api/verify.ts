@@ -6,7 +6,8 @@ import { DOMAIN } from "../identity/domains";
 import { schemeFromWire, verifyDomain } from "../identity/keys";
 import { schemeAdmits, type Registry } from "../registry/types";
 import { decode, WireError, type DecodeLimits } from "../wire/codec";
-import { sha256Hex, type WireDeployRequest } from "./messages";
+import type { WireDeployRequest } from "../wire/generated";
+import { sha256Hex } from "./messages";
 
 /** What a refused request said about itself, as far as it could be read (for the refusal's log line). */
 export interface RequestAbout {
@@ -54,8 +55,8 @@ export async function verifyDeployRequest(bytes: Uint8Array, registry: Registry,
   let req: WireDeployRequest;
   let raw: unknown;
   try {
-    req = decode<WireDeployRequest>("DeployRequest", bytes, limits);
-    raw = decode<unknown>("Deployment", req.deployment, limits);
+    req = decode("DeployRequest", bytes, limits);
+    raw = decode("Deployment", req.deployment, limits);
   } catch (err) {
     if (err instanceof WireError) return fail(err.code, err.message);
     throw err;

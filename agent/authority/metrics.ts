@@ -1,6 +1,6 @@
 import type { Counter, MetricsRegistry } from "../metrics/metrics";
 
-/** Chain stand-in metrics, built once from a registry (module-owned, so metrics.ts stays untouched). */
+/** Chain stand-in metrics, built once from a registry (the stand-in owns them). */
 export interface ChainMetrics {
   /** refused calls, by code (bad_signature, unknown_node, gap, overlap, duplicate, ..., internal) */
   refusals: Counter;

@@ -1,13 +1,15 @@
 /**
  * The chain's rules, as a pallet would enforce them (DESIGN.md "Identity, registry, chain" and
  * "Usage proofs"). Pure functions: no I/O, no clock of their own (`nowMs` is passed in), no
- * signature checks (the caller verifies the envelope and says whether its signer is the key the
- * chain binds to the claimed id: `signerOk`). Every refusal is a value with a stable code, reused
+ * signature checks (the caller verifies the envelope: a call whose signature does not verify never
+ * gets here; for a proof it says whether its signer is the key the chain binds to the node:
+ * `signerOk`). Every refusal is a value with a stable code, reused
  * as a metric label, and a message a person can act on.
  */
-import { GiB, UNIT_NAMES, type UnitName, type Units } from "../capacity/units";
+import { GiB, UNIT_NAMES, unitsEqual, type UnitName, type Units } from "../capacity/units";
 import { sameKey } from "../identity/envelope";
 import type { SchemeName } from "../identity/keys";
+import { hashesEqual } from "../proofs/merkle";
 import { ZERO_HASH, type AmountField, type ProofHeader } from "../proofs/proof";
 import type { ChainPolicy } from "./options";
 
@@ -207,7 +209,7 @@ export function checkProof(
   if (seq < 1) return refuse("malformed", "sequence must start at 1");
   if (seq <= st.lastSequence) {
     const stored = seq === st.lastSequence ? st.lastHash : storedHash(seq);
-    if (stored && sameKey(stored, headerHash)) return refuse("duplicate", `proof ${seq} of node ${id} was accepted already; nothing to do`);
+    if (stored && hashesEqual(stored, headerHash)) return refuse("duplicate", `proof ${seq} of node ${id} was accepted already; nothing to do`);
     return refuse("overlap", `node ${id} has an accepted proof ${seq} that differs from this one (its last accepted sequence is ${st.lastSequence}); a sequence is never reused, send proof ${st.lastSequence + 1}`);
   }
   if (seq > st.lastSequence + 1) {
@@ -234,7 +236,7 @@ export function checkProof(
     return refuse("gap", `the period starts at ${iso(header.periodStartMs)}, after node ${id}'s last proof ended (${iso(st.lastPeriodEndMs)}); periods are contiguous, start it at ${st.lastPeriodEndMs}`);
   }
   const expectHash = seq === 1 ? ZERO_HASH : st.lastHash;
-  if (!sameKey(header.previousHash, expectHash)) {
+  if (!hashesEqual(header.previousHash, expectHash)) {
     return refuse("hash_mismatch", `previous_hash ${hex(header.previousHash)} is not the hash of node ${id}'s proof ${seq - 1} (${hex(expectHash)})`);
   }
   const capacity = maxUnits(st.maxCapacity, node.total);
@@ -335,8 +337,7 @@ export type TwinCheck = { ok: true; kind: "registered" | "unchanged"; record: Ch
  * assigned by the chain). The timestamp must be within maxClockSkewMs of the chain's clock and,
  * for a known twin, after its last accepted call (`stale_request`: a replay).
  */
-export function checkRegisterTwin(mine: ChainTwinRecord | undefined, call: RegisterTwinCall, signer: CallerKey, signerOk: boolean, nowMs: number, policy: ChainPolicy, nextId: number): TwinCheck {
-  if (!signerOk) return refuse("bad_signature", "the call's signature does not verify");
+export function checkRegisterTwin(mine: ChainTwinRecord | undefined, call: RegisterTwinCall, signer: CallerKey, nowMs: number, policy: ChainPolicy, nextId: number): TwinCheck {
   const bad = checkId(call.twinId, "register_twin.twin_id", true);
   if (bad) return bad;
   if (mine && !sameSigner(mine, signer)) return refuse("unauthorized", `twin ${mine.twinId} is registered with another key`);
@@ -387,8 +388,7 @@ export interface FarmContext {
  * twin; dev grids), or closed (new farms) with an allow list of twins (at most
  * policy.maxAllowedTwinsPerFarm, `quota_exceeded`). Timestamps as for twins, per farm.
  */
-export function checkRegisterFarm(ctx: FarmContext, call: RegisterFarmCall, signer: CallerKey, signerOk: boolean, nowMs: number, policy: ChainPolicy): FarmCheck {
-  if (!signerOk) return refuse("bad_signature", "the call's signature does not verify");
+export function checkRegisterFarm(ctx: FarmContext, call: RegisterFarmCall, signer: CallerKey, nowMs: number, policy: ChainPolicy): FarmCheck {
   const bad =
     checkId(call.farmId, "register_farm.farm_id", true) ??
     checkId(call.twinId, "register_farm.twin_id", true) ??
@@ -445,10 +445,6 @@ export function farmAdmits(farm: ChainFarmRecord, twinId: number): boolean {
 
 export type NodeCheck = { ok: true; kind: "registered" | "updated" | "unchanged"; record: ChainNodeRecord; state: NodeChainState } | Refusal<CallRefusalCode>;
 
-function sameUnits(a: Units, b: Units): boolean {
-  return UNIT_NAMES.every((u) => a[u] === b[u]);
-}
-
 /** What checkRegisterNode needs from the chain's storage. */
 export interface NodeContext {
   /** the signer key's twin */
@@ -474,8 +470,7 @@ export interface NodeContext {
  * A capacity change raises the node's max-capacity-since-last-proof (never lowers it) so a proof
  * for a period that ran partly under the larger capacity still fits.
  */
-export function checkRegisterNode(ctx: NodeContext, call: RegisterNodeCall, signer: CallerKey, signerOk: boolean, nowMs: number, policy: ChainPolicy): NodeCheck {
-  if (!signerOk) return refuse("bad_signature", "the call's signature does not verify");
+export function checkRegisterNode(ctx: NodeContext, call: RegisterNodeCall, signer: CallerKey, nowMs: number, policy: ChainPolicy): NodeCheck {
   const bad = checkId(call.nodeId, "register_node.node_id", true) ?? checkId(call.farmId, "register_node.farm_id") ?? checkId(call.twinId, "register_node.twin_id", true);
   if (bad) return bad;
   if (!call.total) return refuse("malformed", "register_node.total is required: the node's hardware capacity");
@@ -522,7 +517,7 @@ export function checkRegisterNode(ctx: NodeContext, call: RegisterNodeCall, sign
     };
     return { ok: true, kind: "registered", record, state: initialNodeState(total) };
   }
-  const capacityChanged = !sameUnits(rec.total, total);
+  const capacityChanged = !unitsEqual(rec.total, total);
   const changed = capacityChanged || rec.farmId !== call.farmId || rec.twinId !== twin.twinId;
   const record: ChainNodeRecord = {
     ...rec,

@@ -11,10 +11,11 @@ import { pricingToJson, type PricingPolicy } from "../billing/pricing";
 import type { ChainMetrics } from "./metrics";
 import { RegistrationLimiter } from "./limits";
 import type { ChainOptions } from "./options";
-import { amountWireName, checkProof, checkRegisterFarm, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type FarmAccessWire, type NodeChainState, type Refusal } from "./rules";
+import { checkProof, checkRegisterFarm, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type FarmAccessWire, type NodeChainState, type Refusal } from "./rules";
 import type { ChainStore } from "./store";
-import { balanceToWire, billToWire, parseFundAmount, type TwinBalance, type TwinBill, type WireChainCall, type WireChainQuery } from "../chain/wire";
-import { farmInfoToWire, nodeInfoToWire, twinInfoToWire } from "./encode";
+import { balanceToWire, billToWire, parseFundAmount, type TwinBalance, type TwinBill } from "../chain/wire";
+import type { WireChainCall, WireChainQuery, WireChainReplyInput, WireFarmInfoInput, WireNodeInfoInput, WireTwinInfoInput } from "../wire/generated";
+import { farmInfoToWire, nodeInfoToWire, refusalToWire, twinInfoToWire } from "./encode";
 
 /** The calls the chain serves: `<prefix>.chain.<call>`. */
 export const CHAIN_CALLS = ["twin.register", "node.register", "farm.register", "proof.submit", "proof.settle", "query", "fund", "node.power"] as const;
@@ -40,9 +41,9 @@ const REPLY_HEADROOM = 8 * 1024;
 interface ReplyBody {
   ok: boolean;
   rejection?: Refusal;
-  node?: Record<string, unknown>;
-  twin?: Record<string, unknown>;
-  farm?: Record<string, unknown>;
+  node?: WireNodeInfoInput;
+  twin?: WireTwinInfoInput;
+  farm?: WireFarmInfoInput;
   proofs?: Array<{ proof: Uint8Array; acceptedMs: number }>;
   proofHash?: Uint8Array;
   /** register calls: registered, updated, renamed, unchanged */
@@ -166,17 +167,8 @@ export class ChainServer {
   // -------------------------------------------------------------------------------------------
 
   private reply(body: ReplyBody): Uint8Array {
-    const r = body.rejection;
-    const payload: Record<string, unknown> = { ok: body.ok, timestampMs: this.m.now() };
-    if (r) {
-      payload.rejection = {
-        code: r.code,
-        message: r.message,
-        unit: r.unit ? amountWireName(r.unit) : "",
-        requested: r.requested !== undefined ? r.requested.toString() : 0,
-        free: r.allowed !== undefined ? r.allowed.toString() : 0,
-      };
-    }
+    const payload: WireChainReplyInput = { ok: body.ok, timestampMs: this.m.now() };
+    if (body.rejection) payload.rejection = refusalToWire(body.rejection);
     if (body.node) payload.node = body.node;
     if (body.twin) payload.twin = body.twin;
     if (body.farm) payload.farm = body.farm;
@@ -226,7 +218,7 @@ export class ChainServer {
     const o = open(bytes, DOMAIN.ChainCall, { maxBytes: this.options.maxRequestBytes });
     if (!o.ok) return { reply: this.refuse(call, { ok: false, code: o.code, message: o.message }) };
     try {
-      const c = decode<WireChainCall>("ChainCall", o.value.payload, { maxBytes: this.options.maxRequestBytes, maxRepeated: MAX_TWINS_PER_CALL });
+      const c = decode("ChainCall", o.value.payload, { maxBytes: this.options.maxRequestBytes, maxRepeated: MAX_TWINS_PER_CALL });
       const ts = toSafeNumber(c.timestampMs, "timestamp_ms");
       return { signer: o.value.signer, scheme: o.value.scheme, c, ts };
     } catch (err) {
@@ -251,7 +243,7 @@ export class ChainServer {
     const mine = this.m.store.twinByKey(oc.signer, oc.scheme);
     const limited = this.limited(call, oc, !mine, now);
     if (limited) return limited;
-    const r = checkRegisterTwin(mine, { timestampMs: oc.ts, twinId: c.registerTwin.twinId }, signer, true, now, this.options.policy, this.m.store.nextId("twins"));
+    const r = checkRegisterTwin(mine, { timestampMs: oc.ts, twinId: c.registerTwin.twinId }, signer, now, this.options.policy, this.m.store.nextId("twins"));
     if (!r.ok) return this.refuse(call, r);
     const twinId = r.record.twinId;
     const ev = r.kind === "registered" ? this.event("twin_registered", { twinId }, now) : undefined;
@@ -283,7 +275,7 @@ export class ChainServer {
     if (limited) return limited;
     const twin = this.m.store.twinByKey(oc.signer, oc.scheme);
     const ctx = { twin, mine: twin ? this.m.store.nodeByTwin(twin.twinId) : undefined, farm: rn.farmId ? this.m.store.farm(rn.farmId) : undefined, nextId: this.m.store.nextId("nodes") };
-    const r = checkRegisterNode(ctx, { timestampMs: oc.ts, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total }, { publicKey: oc.signer, scheme: oc.scheme }, true, now, this.options.policy);
+    const r = checkRegisterNode(ctx, { timestampMs: oc.ts, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total }, { publicKey: oc.signer, scheme: oc.scheme }, now, this.options.policy);
     if (!r.ok) return this.refuse(call, r);
     const { nodeId, twinId, farmId } = r.record;
     const kind = r.kind === "registered" ? "node_registered" : r.kind === "updated" ? "node_updated" : undefined;
@@ -313,7 +305,7 @@ export class ChainServer {
     if (limited) return limited;
     const entry = this.m.store.node(sp.nodeId);
     if (!entry) return this.refuse(call, { ok: false, code: "unknown_node", message: `node ${sp.nodeId} is not registered on the chain` });
-    if (entry.record.scheme !== oc.scheme || Buffer.compare(Buffer.from(entry.record.publicKey), Buffer.from(oc.signer)) !== 0) {
+    if (entry.record.scheme !== oc.scheme || !sameKey(entry.record.publicKey, oc.signer)) {
       return this.refuse(call, { ok: false, code: "unauthorized", message: `node.power for node ${sp.nodeId} must be signed by that node's key` });
     }
     this.m.store.setNodePower(sp.nodeId, sp.state, sp.target, now);
@@ -321,7 +313,7 @@ export class ChainServer {
     return this.accepted(call, { node: this.nodeInfo(sp.nodeId)! });
   }
 
-  private nodeInfo(nodeId: number): Record<string, unknown> | undefined {
+  private nodeInfo(nodeId: number): WireNodeInfoInput | undefined {
     const entry = this.m.store.node(nodeId);
     if (!entry) return undefined;
     const p = this.m.store.nodePower(nodeId);
@@ -345,7 +337,6 @@ export class ChainServer {
       { existing, twin, named: this.m.store.farmByName(name), farmsOfTwin: twin ? this.m.store.farmCountOfTwin(twin.twinId) : 0, nextId: this.m.store.nextId("farms") },
       { timestampMs: oc.ts, farmId: rf.farmId, twinId: rf.twinId, name: rf.name, access: rf.access as FarmAccessWire, allowTwins: rf.allowTwins, disallowTwins: rf.disallowTwins },
       { publicKey: oc.signer, scheme: oc.scheme },
-      true,
       now,
       this.options.policy,
     );
@@ -369,7 +360,7 @@ export class ChainServer {
   private onSettleProof(bytes: Uint8Array): Uint8Array {
     let sub: { proof: Uint8Array; twins: Uint8Array[] };
     try {
-      sub = decode<{ proof: Uint8Array; twins: Uint8Array[] }>("ProofSubmission", bytes, { maxBytes: Math.max(this.options.maxRequestBytes, SETTLE_MAX_BYTES), maxRepeated: MAX_TWINS_PER_PROOF });
+      sub = decode("ProofSubmission", bytes, { maxBytes: Math.max(this.options.maxRequestBytes, SETTLE_MAX_BYTES), maxRepeated: MAX_TWINS_PER_PROOF });
     } catch (err) {
       if (err instanceof WireError) return this.refuseProof({ ok: false, code: err.code, message: err.message });
       throw err;
@@ -434,7 +425,7 @@ export class ChainServer {
     const call = "fund";
     let f: { twinId: number; amount: string };
     try {
-      f = decode<{ twinId: number; amount: string }>("FundTwin", bytes, { maxBytes: 1024, maxRepeated: 0 });
+      f = decode("FundTwin", bytes, { maxBytes: 1024, maxRepeated: 0 });
     } catch (err) {
       return this.wireError(call, err);
     }
@@ -460,7 +451,7 @@ export class ChainServer {
     let q: WireChainQuery;
     let from: number;
     try {
-      q = decode<WireChainQuery>("ChainQuery", bytes, { maxBytes: 1024, maxRepeated: 0 });
+      q = decode("ChainQuery", bytes, { maxBytes: 1024, maxRepeated: 0 });
       from = toSafeNumber(q.fromSequence, "from_sequence");
     } catch (err) {
       return this.wireError(call, err);

@@ -5,7 +5,7 @@ import { SCHEME_WIRE, schemeFromWire, type SchemeName } from "../identity/keys";
 import { amountsFromWire, amountsToWire, proofHash } from "../proofs/proof";
 import { StoreError } from "../store/errors";
 import { ensureSchema, openDatabase } from "../store/store";
-import { decode, encode, unitsFromWire, unitsToWire, type WireUnits } from "../wire/codec";
+import { decode, encode, unitsFromWire, unitsToWire } from "../wire/codec";
 import type { TwinBill } from "../chain/wire";
 import type { TwinCharge } from "./billing";
 import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
@@ -186,7 +186,7 @@ function unitsBytes(u: Units): Buffer {
 }
 
 function unitsOf(b: Buffer, field: string): Units {
-  return unitsFromWire(decode<WireUnits>("Units", new Uint8Array(b), { maxBytes: 1024 }), field);
+  return unitsFromWire(decode("Units", new Uint8Array(b), { maxBytes: 1024 }), field);
 }
 
 function schemeOf(n: number, file: string): SchemeName {
@@ -474,7 +474,7 @@ export class ChainStore {
   proofHashAt(nodeId: number, sequence: number): Uint8Array | undefined {
     const r = this.db.prepare(`SELECT proof FROM proofs WHERE node_id = ? AND sequence = ?`).get(nodeId, sequence) as { proof: Buffer } | undefined;
     if (!r) return undefined;
-    const env = decode<{ payload: Uint8Array }>("Signed", new Uint8Array(r.proof), { maxBytes: 64 * 1024 });
+    const env = decode("Signed", new Uint8Array(r.proof), { maxBytes: 64 * 1024 });
     return proofHash(env.payload);
   }
 

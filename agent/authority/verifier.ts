@@ -7,7 +7,6 @@ import { MAX_TWINS_PER_PROOF } from "./billing";
 import { initialNodeState, type ChainNodeRecord } from "./rules";
 import type { ChainServer } from "./server";
 import type { ChainStore } from "./store";
-import type { WireChainReply } from "../chain/wire";
 import { DOMAIN } from "../identity/domains";
 import { open, sameKey } from "../identity/envelope";
 import { schemeFromWire } from "../identity/keys";
@@ -39,7 +38,7 @@ export function proofRemark(bytes: Uint8Array, maxBytes = 64 * 1024): ProofRemar
   // ProofSubmission of chain.proof.settle, as one remark
   let sub: { proof: Uint8Array; twins: Uint8Array[] };
   try {
-    sub = decode<{ proof: Uint8Array; twins: Uint8Array[] }>("ProofSubmission", bytes, { maxBytes: maxBytes + MAX_TWINS_PER_PROOF * 128, maxRepeated: MAX_TWINS_PER_PROOF });
+    sub = decode("ProofSubmission", bytes, { maxBytes: maxBytes + MAX_TWINS_PER_PROOF * 128, maxRepeated: MAX_TWINS_PER_PROOF });
   } catch {
     return undefined;
   }
@@ -55,7 +54,7 @@ function envelopeRemark(bytes: Uint8Array, maxBytes: number): ProofRemark | unde
   else if (o.code === "bad_signature") {
     // parse again without the signature check failing the parse: the envelope's fields are what matter here
     try {
-      const raw = decode<{ payload: Uint8Array; signer: Uint8Array; scheme: number }>("Signed", bytes, { maxBytes, maxRepeated: 0 });
+      const raw = decode("Signed", bytes, { maxBytes, maxRepeated: 0 });
       env = { payload: new Uint8Array(raw.payload), signer: new Uint8Array(raw.signer), scheme: schemeFromWire(raw.scheme) ?? "ed25519" };
     } catch {
       return undefined;
@@ -207,7 +206,7 @@ export class ProofVerifier {
     const reply = this.m.server.handle(p.twins ? "proof.settle" : "proof.submit", bytes);
     const o = open(reply, DOMAIN.ChainReply);
     if (!o.ok) throw new TfchainError("bad_reply", `the rules answered with an envelope that does not open: ${o.message}`);
-    const r = decode<WireChainReply>("ChainReply", o.value.payload, { maxBytes: 1 << 20, maxRepeated: 1000 });
+    const r = decode("ChainReply", o.value.payload, { maxBytes: 1 << 20, maxRepeated: 1000 });
     const code = r.ok ? "ok" : (r.rejection?.code ?? "refused");
     if (r.ok) this.counts.accepted++;
     else this.counts.refused++;

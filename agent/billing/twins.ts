@@ -1,6 +1,6 @@
 import { leafHash, merkleLevels, pathFromLevels, rootOfLevels, type MerkleStep } from "../proofs/merkle";
 import { addAmounts, AMOUNT_FIELDS, amountsFromWire, amountsToWire, zeroAmounts, type AmountField, type UsageAmounts, type UsageRecord } from "../proofs/proof";
-import { decode, encode, strictEncodingProblem, WireError, type U64 } from "../wire/codec";
+import { decode, encode, strictEncodingProblem, WireError } from "../wire/codec";
 
 /**
  * Twin subtotals (usage.proto TwinSubtotal; docs/billing.md): one leaf per twin with records in a
@@ -33,17 +33,11 @@ export function encodeTwinSubtotal(t: TwinSubtotal): Uint8Array {
   return encode("TwinSubtotal", { twinId: t.twinId, recordCount: t.recordCount, amounts: amountsToWire(t.amounts) });
 }
 
-interface WireTwinSubtotal {
-  twinId: number;
-  recordCount: number;
-  amounts: Partial<Record<AmountField, U64>> | null;
-}
-
 /** Decode untrusted subtotal bytes: a strict encoding (no unknown fields, no padding), else WireError malformed. */
 export function decodeTwinSubtotal(bytes: Uint8Array): TwinSubtotal {
   const problem = strictEncodingProblem("TwinSubtotal", bytes);
   if (problem !== undefined) throw new WireError("malformed", `not a strict TwinSubtotal encoding: ${problem}`);
-  const w = decode<WireTwinSubtotal>("TwinSubtotal", bytes, { maxBytes: 1024, maxRepeated: 0 });
+  const w = decode("TwinSubtotal", bytes, { maxBytes: 1024, maxRepeated: 0 });
   return { twinId: w.twinId, recordCount: w.recordCount, amounts: amountsFromWire(w.amounts) };
 }
 

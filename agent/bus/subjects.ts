@@ -13,9 +13,9 @@ export class Subjects {
   nodeStatus(node: number): string {
     return `${this.prefix}.node.${node}.status`;
   }
-  /** audit of usage records: tfgrid.v1.node.<node>.usage.<period> */
-  nodeUsage(node: number, period: number | string): string {
-    return `${this.prefix}.node.${node}.usage.${period}`;
+  /** audit of usage records of one proof: tfgrid.v1.node.<node>.usage.<sequence> ("*": every proof) */
+  nodeUsage(node: number, sequence: number | "*"): string {
+    return `${this.prefix}.node.${node}.usage.${sequence}`;
   }
   /** the view agent N holds (capacity-agent peers) */
   nodePeers(node: number): string {

@@ -53,6 +53,3 @@ export function fits(want: Units, free: Units): boolean {
   return UNIT_NAMES.every((u) => want[u] <= free[u]);
 }
 
-export function cloneUnits(a: Units): Units {
-  return { cru: a.cru, mru: a.mru, sru: a.sru, hru: a.hru, ipv4u: a.ipv4u, gpu: a.gpu };
-}

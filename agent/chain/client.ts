@@ -10,7 +10,8 @@ import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/
 import type { ChainFarm, ChainNode, ChainResult, ChainTwin, Registration } from "./backend";
 import { ChainError } from "./errors";
 import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "./options";
-import { balanceFromWire, billFromWire, chainCallToWire, type TwinBalance, type TwinBill, type WireChainReply, type WireFarmInfo, type WireNodeInfo, type WireTwinInfo } from "./wire";
+import type { WireChainReply, WireFarmInfo, WireNodeInfo, WireTwinInfo } from "../wire/generated";
+import { balanceFromWire, billFromWire, chainCallToWire, type TwinBalance, type TwinBill } from "./wire";
 
 export interface ChainProof {
   /** the Signed{UsageProof} envelope as the chain accepted it */
@@ -105,7 +106,7 @@ export class ChainClient {
       throw new ChainError("bad_reply", `the reply on ${subject} is not signed by the pinned chain key`);
     }
     try {
-      return decode<WireChainReply>("ChainReply", o.value.payload, REPLY_LIMITS);
+      return decode("ChainReply", o.value.payload, REPLY_LIMITS);
     } catch (err) {
       throw new ChainError("bad_reply", `the chain's reply on ${subject} cannot be decoded: ${(err as Error).message}`, { cause: err });
     }

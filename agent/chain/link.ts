@@ -2,6 +2,7 @@ import type { Units } from "../capacity/units";
 import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import type { ChainBackend } from "./backend";
+import { RetryTimer } from "../util/retry";
 
 export interface ChainLinkOptions {
   farmId: number;
@@ -33,8 +34,7 @@ export type RegisterOutcome = ({ ok: true } & ChainIds) | { ok: false; what: "tw
 export class ChainLink {
   private readonly log: Logger;
   private total: Units;
-  private timer: NodeJS.Timeout | null = null;
-  private retryMs: number;
+  private readonly backoff: RetryTimer;
   private running = false;
   private again = false;
   private closed = false;
@@ -47,7 +47,7 @@ export class ChainLink {
   ) {
     this.log = m.logger.child({ module: "chain-link" });
     this.total = m.total;
-    this.retryMs = options.retryMinMs;
+    this.backoff = new RetryTimer({ minMs: options.retryMinMs, maxMs: options.retryMaxMs }, () => void this.register());
   }
 
   /**
@@ -122,7 +122,7 @@ export class ChainLink {
       this.retry();
       return false;
     }
-    this.retryMs = this.options.retryMinMs;
+    this.backoff.reset();
     this.unavailableLogged = false;
     this.registered = true;
     this.log.info({ event: "chain_registered", nodeId: r.nodeId, farmId: this.options.farmId, twinId: r.twinId, kind: r.kind, total: this.total }, "registered with the chain");
@@ -136,19 +136,11 @@ export class ChainLink {
   }
 
   private retry(): void {
-    if (this.closed || this.timer) return;
-    const delay = Math.round(this.retryMs * (0.8 + Math.random() * 0.4));
-    this.retryMs = Math.min(this.options.retryMaxMs, this.retryMs * 2);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.register();
-    }, delay);
-    this.timer.unref?.();
+    this.backoff.schedule();
   }
 
   close(): void {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.backoff.close();
   }
 }

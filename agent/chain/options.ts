@@ -1,4 +1,5 @@
 import { ChainError } from "./errors";
+import { intInRange } from "../util/ints";
 
 /** Options of ChainClient. */
 export interface ChainClientOptions {
@@ -35,10 +36,9 @@ export const CHAIN_REGISTRY_DEFAULTS: Required<ChainRegistryOptions> = { ttlMs: 
 
 /** An integer option in [min, max], else ChainError invalid_options naming the field. */
 export function intField(v: unknown, field: string, min: number, max: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new ChainError("invalid_options", `${field}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`, { field });
-  }
-  return v;
+  const r = intInRange(v, min, max);
+  if (!r.ok) throw new ChainError("invalid_options", `${field}: ${r.problem}`, { field });
+  return r.value;
 }
 
 export function parseChainRegistryOptions(raw: ChainRegistryOptions = {}): Required<ChainRegistryOptions> {

@@ -1,90 +1,10 @@
-import type { WireRejection } from "../api/messages";
 import type { Units } from "../capacity/units";
-import { amountsFromWire, amountsToWire, type AmountField, type UsageAmounts } from "../proofs/proof";
-import { toSafeNumber, type U64, type WireUnits, unitsToWire, WireError } from "../wire/codec";
+import { amountsFromWire, amountsToWire, type UsageAmounts } from "../proofs/proof";
+import { toSafeNumber, unitsToWire, WireError } from "../wire/codec";
+import type { WireChainCallInput, WireTwinBalance, WireTwinBalanceInput, WireTwinBill, WireTwinBillInput } from "../wire/generated";
 
-/** Wire shapes of chain.proto as `decode` returns them (64-bit integers as decimal strings). */
-export interface WireChainCall {
-  timestampMs: U64;
-  registerTwin: { twinId: number } | null;
-  registerNode: { nodeId: number; farmId: number; twinId: number; total: WireUnits | null } | null;
-  registerFarm: { farmId: number; twinId: number; name: string; access: number; allowTwins: number[]; disallowTwins: number[] } | null;
-  setPower: { nodeId: number; state: number; target: number } | null;
-}
-
-export interface WireChainQuery {
-  nodeId: number;
-  twinId: number;
-  wantProofs: boolean;
-  fromSequence: U64;
-  limit: number;
-  farmId: number;
-  billsTwinId: number;
-  billsNodeId: number;
-  billsSequence: U64;
-}
-
-export interface WireNodeInfo {
-  nodeId: number;
-  farmId: number;
-  twinId: number;
-  publicKey: Uint8Array;
-  scheme: number;
-  total: WireUnits | null;
-  registeredMs: U64;
-  updatedMs: U64;
-  lastSequence: U64;
-  lastPeriodEndMs: U64;
-  lastHash: Uint8Array;
-  powerState: number;
-  powerTarget: number;
-  powerChangedMs: U64;
-}
-
-export interface WireTwinInfo {
-  twinId: number;
-  publicKey: Uint8Array;
-  scheme: number;
-  registeredMs: U64;
-}
-
-export interface WireFarmInfo {
-  farmId: number;
-  twinId: number;
-  name: string;
-  registeredMs: U64;
-  updatedMs: U64;
-  nodeCount: number;
-  open: boolean;
-  allowedTwins: number[];
-}
-
-export interface WireChainReply {
-  ok: boolean;
-  rejection: WireRejection | null;
-  node: WireNodeInfo | null;
-  twin: WireTwinInfo | null;
-  proofs: Array<{ proof: Uint8Array; acceptedMs: U64 }>;
-  proofHash: Uint8Array;
-  timestampMs: U64;
-  farm: WireFarmInfo | null;
-  /** register calls: registered, updated, renamed or unchanged ("" from a chain before ids were assigned) */
-  outcome: string;
-  balance: WireTwinBalance | null;
-  bills: WireTwinBill[];
-  twinsInDebt: number[];
-  pricing: { cuPerHour: string; suPerHour: string; ipv4PerHour: string; nuPerGib: string } | null;
-}
-
-export interface WireChainEvent {
-  kind: string;
-  nodeId: number;
-  twinId: number;
-  sequence: U64;
-  proofHash: Uint8Array;
-  timestampMs: U64;
-  farmId: number;
-}
+/** chain.proto's messages as decode gives them (agent/wire/generated.ts), for the modules that speak to a chain. */
+export type { WireChainCall, WireChainEvent, WireChainQuery, WireChainReply, WireFarmInfo, WireNodeInfo, WireTwinBalance, WireTwinBill, WireTwinInfo } from "../wire/generated";
 
 /** A ChainCall payload (what ChainClient signs). */
 export function chainCallToWire(
@@ -95,8 +15,8 @@ export function chainCallToWire(
     registerFarm?: { farmId: number; twinId: number; name: string; access?: number; allowTwins?: number[]; disallowTwins?: number[] };
     setPower?: { nodeId: number; state: number; target: number };
   },
-): Record<string, unknown> {
-  const o: Record<string, unknown> = { timestampMs };
+): WireChainCallInput {
+  const o: WireChainCallInput = { timestampMs };
   if (call.registerTwin) o.registerTwin = call.registerTwin;
   if (call.registerNode) o.registerNode = { ...call.registerNode, total: unitsToWire(call.registerNode.total) };
   if (call.registerFarm) o.registerFarm = call.registerFarm;
@@ -142,32 +62,12 @@ export function parseFundAmount(s: string): { ok: true; amount: bigint } | { ok:
   return { ok: true, amount: BigInt(s) };
 }
 
-export interface WireTwinBill {
-  twinId: number;
-  nodeId: number;
-  sequence: U64;
-  periodStartMs: U64;
-  periodEndMs: U64;
-  amount: string;
-  amounts: Partial<Record<AmountField, U64>> | null;
-  farmId: number;
-  balanceAfter: string;
-  code: string;
-  recordCount: number;
-}
-
-export interface WireTwinBalance {
-  twinId: number;
-  balance: string;
-  inDebt: boolean;
-}
-
 function bigintOf(s: string, field: string): bigint {
   if (!/^-?(0|[1-9][0-9]*)$/.test(s)) throw new WireError("malformed", `${field}: ${JSON.stringify(s)} is not a decimal integer`);
   return BigInt(s);
 }
 
-export function billToWire(b: TwinBill): Record<string, unknown> {
+export function billToWire(b: TwinBill): WireTwinBillInput {
   return {
     twinId: b.twinId,
     nodeId: b.nodeId,
@@ -199,7 +99,7 @@ export function billFromWire(w: WireTwinBill): TwinBill {
   };
 }
 
-export function balanceToWire(b: TwinBalance): Record<string, unknown> {
+export function balanceToWire(b: TwinBalance): WireTwinBalanceInput {
   return { twinId: b.twinId, balance: b.balance.toString(), inDebt: b.inDebt };
 }
 

@@ -10,6 +10,7 @@ import { PowerError } from "../power/errors";
 import { parsePowerOptions, type PowerPolicyOptions } from "../power/options";
 import { parseChainUrl } from "../tfchain/options";
 import { ConfigError } from "./errors";
+import { intInRange } from "../util/ints";
 
 /**
  * The agent's configuration. One JSON file (`--config`), environment variables and flags; flags
@@ -179,6 +180,8 @@ export interface ConfigOverrides {
   noChain?: boolean;
   /** tfchain node URL (chain.url) */
   chainUrl?: string;
+  /** subject prefix (subjectPrefix); the environment only, as for the client commands */
+  subjectPrefix?: string;
   /** the NATS credential flags as given (--nats-nkey ...: bus/auth.ts NATS_AUTH_FLAGS); their variables are read there */
   natsAuth?: Record<string, unknown>;
 }
@@ -200,6 +203,7 @@ export const ENV_VARS: Record<Exclude<keyof ConfigOverrides, "natsAuth">, string
   metricsPort: "CAPACITY_AGENT_METRICS_PORT",
   noChain: "CAPACITY_AGENT_NO_CHAIN",
   chainUrl: "CAPACITY_AGENT_CHAIN_URL",
+  subjectPrefix: "CAPACITY_AGENT_SUBJECT_PREFIX",
 };
 
 export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
@@ -220,11 +224,9 @@ function isObj(v: unknown): v is Obj {
 }
 
 function intField(v: unknown, field: string, min: number, max: number): number {
-  const n = typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(field, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-  }
-  return n;
+  const r = intInRange(v, min, max, { digits: true });
+  if (!r.ok) throw new ConfigError(field, r.problem);
+  return r.value;
 }
 
 function numField(v: unknown, field: string, min: number, max: number): number {
@@ -239,6 +241,12 @@ function sizeField(v: unknown, field: string): number {
   const r = parseSize(v);
   if (!r.ok) throw new ConfigError(field, r.refusal);
   return r.value;
+}
+
+function subjectPrefixField(v: unknown, field: string): string {
+  const p = strField(v, field);
+  if (!SUBJECT_TOKEN_RE.test(p)) throw new ConfigError(field, "expected dot-separated tokens of letters, digits, _ or -");
+  return p;
 }
 
 /** A tfchain node URL: ws:// or wss:// with a host. */
@@ -326,9 +334,7 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   if (raw.keyFile !== undefined) c.keyFile = path.resolve(path.dirname(source), strField(raw.keyFile, "keyFile"));
   if (raw.registryFile !== undefined) c.registryFile = path.resolve(path.dirname(source), strField(raw.registryFile, "registryFile"));
   if (raw.subjectPrefix !== undefined) {
-    const p = strField(raw.subjectPrefix, "subjectPrefix");
-    if (!SUBJECT_TOKEN_RE.test(p)) throw new ConfigError("subjectPrefix", "expected dot-separated tokens of letters, digits, _ or -");
-    c.subjectPrefix = p;
+    c.subjectPrefix = subjectPrefixField(raw.subjectPrefix, "subjectPrefix");
   }
   if (raw.nats !== undefined) {
     if (!isObj(raw.nats)) throw new ConfigError("nats", "expected an object");
@@ -534,6 +540,7 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
     if (o.metricsPort !== undefined) c.metrics.port = intField(o.metricsPort, name("metricsPort", "--metrics-port"), 0, 65535);
     if (o.noChain) c.chain.enabled = false;
     if (o.chainUrl !== undefined) c.chain.url = chainUrlField(o.chainUrl, name("chainUrl", "--chain-url"));
+    if (o.subjectPrefix !== undefined) c.subjectPrefix = subjectPrefixField(o.subjectPrefix, name("subjectPrefix", "subjectPrefix"));
   }
   if (!c.chain.enabled && c.chain.url !== null) {
     throw new ConfigError("chain.url", "a tfchain URL is set (chain.url, --chain-url or CAPACITY_AGENT_CHAIN_URL) but the chain is off (chain.enabled false or --no-chain): drop one of them");

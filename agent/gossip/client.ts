@@ -3,18 +3,12 @@ import type { Subjects } from "../bus/subjects";
 import { DOMAIN } from "../identity/domains";
 import { envelopeReady, open, sameKey } from "../identity/envelope";
 import type { Registry } from "../registry/types";
-import { decode, encode, toSafeNumber, WireError, type U64 } from "../wire/codec";
+import { decode, encode, toSafeNumber, WireError } from "../wire/codec";
+import type { WirePeersReply } from "../wire/generated";
 import { GossipError } from "./errors";
 import { GOSSIP_DEFAULTS } from "./options";
 import { checkOrigin, readAnnouncement } from "./view";
 import type { Announcement } from "./wire";
-
-interface WirePeersReply {
-  nodeId: number;
-  timestampMs: U64;
-  peers: Array<{ announcement: { payload: Uint8Array; signer: Uint8Array; scheme: number; signature: Uint8Array } | null; ageMs: U64 }>;
-  truncated: boolean;
-}
 
 export interface PeersView {
   nodeId: number;
@@ -52,7 +46,7 @@ export async function queryPeers(bus: Bus, subjects: Subjects, nodeId: number, o
   }
   let r: WirePeersReply;
   try {
-    r = decode<WirePeersReply>("PeersReply", o.value.payload, PEERS_LIMITS);
+    r = decode("PeersReply", o.value.payload, PEERS_LIMITS);
   } catch (err) {
     if (err instanceof WireError) throw new GossipError("bad_reply", `node ${nodeId}'s peers reply: ${err.message}`, { cause: err });
     throw err;

@@ -55,7 +55,7 @@ export class Gossip {
     private readonly m: GossipModules,
   ) {
     this.log = m.logger.child({ module: "gossip" });
-    this.metrics = m.metrics ? createGossipMetrics(m.metrics.registry) : null;
+    this.metrics = m.metrics ? createGossipMetrics(m.metrics.registry, options.expiryHeartbeats) : null;
     this.announcer = new Announcer(options, { source: m.ledger, bus: m.bus, subjects: m.subjects, signer: m.signer, store: m.store, logger: m.logger, metrics: this.metrics, now: m.now });
     this.limiter = new RequestLimiter({ rate: options.requestRate, burst: 2 * options.requestRate }, options.answersPerSecond, 10_000, m.now);
     this.peersLimiter = new RequestLimiter({ rate: options.peersRate, burst: 2 * options.peersRate }, options.peersPerSecond, 10_000, m.now);

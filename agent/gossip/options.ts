@@ -1,4 +1,5 @@
 import { GossipError } from "./errors";
+import { intInRange } from "../util/ints";
 
 /** Options of the gossip module; `parseGossipOptions` checks each one and names the bad field. */
 export interface GossipOptions {
@@ -98,9 +99,8 @@ export function parseGossipOptions(raw: Partial<GossipOptions> & { nodeId: numbe
   const o = { ...GOSSIP_DEFAULTS, ...raw } as GossipOptions;
   for (const [field, [min, max]] of Object.entries(RANGES)) {
     const v = (o as unknown as Record<string, unknown>)[field];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-      throw new GossipError("invalid_options", `gossip.${field}: expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`, { field: `gossip.${field}` });
-    }
+    const r = intInRange(v, min, max);
+    if (!r.ok) throw new GossipError("invalid_options", `gossip.${field}: ${r.problem}`, { field: `gossip.${field}` });
   }
   if (o.scope !== "farm" && o.scope !== "grid") throw new GossipError("invalid_options", `gossip.scope: expected "farm" or "grid"`, { field: "gossip.scope" });
   if (o.syncMaxMs < o.syncQuietMs) throw new GossipError("invalid_options", "gossip.syncMaxMs: must not be below gossip.syncQuietMs", { field: "gossip.syncMaxMs" });

@@ -5,7 +5,8 @@
 import type { Units } from "../capacity/units";
 import { DOMAIN } from "../identity/domains";
 import { SCHEME_WIRE, signDomain, type SchemeName, type Signer } from "../identity/keys";
-import { decode, encode, toSafeNumber, unitsFromWire, unitsToWire, WireError, type U64, type WireUnits } from "../wire/codec";
+import { decode, encode, toSafeNumber, unitsFromWire, unitsToWire, WireError } from "../wire/codec";
+import type { WireSignedInput } from "../wire/generated";
 import { HEARTBEAT_RANGE_MS } from "./options";
 
 export type PowerState = "up" | "standby";
@@ -44,29 +45,6 @@ export interface HeldDeployment {
   id: number;
   version: number;
   twinId: number;
-}
-
-interface WireAnnouncement {
-  nodeId: number;
-  farmId: number;
-  twinId: number;
-  sequence: U64;
-  timestampMs: U64;
-  total: WireUnits | null;
-  reserved: WireUnits | null;
-  reservable: WireUnits | null;
-  used: WireUnits | null;
-  free: WireUnits | null;
-  deployments: number;
-  power: number;
-  heartbeatMs: number;
-  agentVersion: string;
-  holds: { id: U64; version: number; twinId: number } | null;
-  powerSinceMs: U64;
-  lastClaimMs: U64;
-  mac: string;
-  publicConfig: boolean;
-  powerReason: string;
 }
 
 /** The Signed envelope fields, as decoded (the payload is the encoded announcement). */
@@ -115,7 +93,7 @@ export function sealAnnouncement(signer: Signer, a: Announcement): { bytes: Uint
 }
 
 /** Re-encode a kept envelope (e.g. to serve it in a peers reply). */
-export function envelopeToWire(e: Envelope): Record<string, unknown> {
+export function envelopeToWire(e: Envelope): WireSignedInput {
   return { payload: e.payload, signer: e.signer, scheme: SCHEME_WIRE[e.scheme], signature: e.signature };
 }
 
@@ -126,7 +104,7 @@ function id(v: number, field: string): number {
 
 /** Decode and validate an announcement payload. Throws WireError("malformed") on anything off. */
 export function decodeAnnouncementPayload(payload: Uint8Array, maxBytes: number): Announcement {
-  const w = decode<WireAnnouncement>("CapacityAnnouncement", payload, { maxBytes, maxRepeated: 16 });
+  const w = decode("CapacityAnnouncement", payload, { maxBytes, maxRepeated: 16 });
   const power = w.power === 1 ? "up" : w.power === 2 ? "standby" : undefined;
   if (!power) throw new WireError("malformed", `power: unknown power state ${w.power}`);
   if (w.heartbeatMs < HEARTBEAT_RANGE_MS[0] || w.heartbeatMs > HEARTBEAT_RANGE_MS[1]) {
@@ -181,7 +159,7 @@ export function encodeFindRequest(q: FindQuery): Uint8Array {
 }
 
 export function decodeFindRequest(bytes: Uint8Array): FindQuery {
-  const w = decode<{ want: WireUnits | null; farmId: number; limit: number; deploymentId: U64; wakeable: boolean }>("FindRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
+  const w = decode("FindRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
   const deploymentId = toSafeNumber(w.deploymentId, "deploymentId");
   return { want: unitsFromWire(w.want, "want"), farmId: w.farmId, limit: w.limit, ...(deploymentId ? { deploymentId } : {}), ...(w.wakeable ? { wakeable: true } : {}) };
 }
@@ -190,6 +168,3 @@ export function encodeSyncRequest(farmId: number, requesterNodeId: number): Uint
   return encode("SyncRequest", { farmId, requesterNodeId });
 }
 
-export function decodeSyncRequest(bytes: Uint8Array): { farmId: number; requesterNodeId: number } {
-  return decode<{ farmId: number; requesterNodeId: number }>("SyncRequest", bytes, { maxBytes: 1024, maxRepeated: 16 });
-}

@@ -1,5 +1,6 @@
 import { invalidOption } from "./errors";
 import type { DiskClass } from "./types";
+import { intInRange } from "../util/ints";
 
 /** Options of the hardware module; `parseHardwareOptions` checks each one and names the bad field. */
 export interface HardwareOptions {
@@ -64,10 +65,9 @@ export function parseHardwareOptions(raw: unknown, path = "hardware"): HardwareO
   for (const [field, [min, max]] of Object.entries(RANGES) as Array<[keyof typeof RANGES, [number, number]]>) {
     const v = raw[field];
     if (v === undefined) continue;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-      throw invalidOption(`${path}.${field}`, `expected an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
-    }
-    o[field] = v;
+    const r = intInRange(v, min, max);
+    if (!r.ok) throw invalidOption(`${path}.${field}`, r.problem);
+    o[field] = r.value;
   }
   if (raw.cgroupRoot !== undefined) {
     const v = raw.cgroupRoot;

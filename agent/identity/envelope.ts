@@ -1,13 +1,7 @@
 import { decode, encode, WireError, type DecodeLimits } from "../wire/codec";
+import type { WireSigned } from "../wire/generated";
 import type { Domain } from "./domains";
 import { SCHEME_WIRE, schemeFromWire, schemeReady, signDomain, verifyDomain, type SchemeName, type Signer } from "./keys";
-
-interface WireSigned {
-  payload: Uint8Array;
-  signer: Uint8Array;
-  scheme: number;
-  signature: Uint8Array;
-}
 
 export interface Opened {
   payload: Uint8Array;
@@ -35,7 +29,7 @@ export type OpenResult = { ok: true; value: Opened } | { ok: false; code: "malfo
 export function open(bytes: Uint8Array, domain: Domain, limits?: DecodeLimits): OpenResult {
   let env: WireSigned;
   try {
-    env = decode<WireSigned>("Signed", bytes, limits);
+    env = decode("Signed", bytes, limits);
   } catch (err) {
     if (err instanceof WireError) return { ok: false, code: err.code, message: err.message };
     throw err;
@@ -58,7 +52,7 @@ export function open(bytes: Uint8Array, domain: Domain, limits?: DecodeLimits): 
 export async function envelopeReady(bytes: Uint8Array, limits?: DecodeLimits): Promise<void> {
   let scheme: number;
   try {
-    scheme = decode<WireSigned>("Signed", bytes, limits).scheme;
+    scheme = decode("Signed", bytes, limits).scheme;
   } catch {
     return;
   }

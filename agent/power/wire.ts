@@ -2,7 +2,7 @@
 import { DOMAIN } from "../identity/domains";
 import { open, seal, type Opened } from "../identity/envelope";
 import type { Signer } from "../identity/keys";
-import { decode, encode, toSafeNumber, WireError, type U64 } from "../wire/codec";
+import { decode, encode, toSafeNumber, WireError } from "../wire/codec";
 
 export type PowerKind = "intent" | "objection" | "wake" | "standby";
 const KIND_WIRE: Record<PowerKind, number> = { intent: 1, objection: 2, wake: 3, standby: 4 };
@@ -38,7 +38,7 @@ export function openPowerMessage(bytes: Uint8Array): { ok: true; message: PowerM
   const o = open(bytes, DOMAIN.PowerMessage, LIMITS);
   if (!o.ok) return o;
   try {
-    const w = decode<{ farmId: number; fromNodeId: number; fromTwinId: number; kind: number; targetNodeId: number; timestampMs: U64 }>("PowerMessage", o.value.payload, LIMITS);
+    const w = decode("PowerMessage", o.value.payload, LIMITS);
     const kind = KIND_NAME[w.kind];
     if (!kind) return { ok: false, code: "malformed", message: `kind: unknown power message kind ${w.kind}` };
     if ((w.fromNodeId === 0) === (w.fromTwinId === 0)) return { ok: false, code: "malformed", message: "exactly one of fromNodeId and fromTwinId must be set" };
@@ -58,7 +58,7 @@ export function openPowerReply(bytes: Uint8Array): { ok: true; reply: PowerReply
   const o = open(bytes, DOMAIN.PowerReply, LIMITS);
   if (!o.ok) return { ok: false, message: o.message };
   try {
-    const w = decode<{ nodeId: number; ok: boolean; code: string; message: string; power: number }>("PowerReply", o.value.payload, LIMITS);
+    const w = decode("PowerReply", o.value.payload, LIMITS);
     return { ok: true, signer: o.value.signer, reply: { nodeId: w.nodeId, ok: w.ok, code: w.code, message: w.message, power: w.power === 2 ? "standby" : "up" } };
   } catch (err) {
     if (err instanceof WireError) return { ok: false, message: err.message };

@@ -1,4 +1,5 @@
-import { decode, encode, toSafeNumber, WireError, type U64 } from "../wire/codec";
+import { decode, encode, toSafeNumber, WireError } from "../wire/codec";
+import type { WireUsageAmounts, WireUsageAmountsInput } from "../wire/generated";
 
 /**
  * Usage amounts (usage.proto UsageAmounts) as bigints: byte-seconds of a large node over a day
@@ -31,7 +32,7 @@ export function addAmounts(a: UsageAmounts, b: UsageAmounts): UsageAmounts {
   return r;
 }
 
-export function amountsToWire(a: UsageAmounts): Record<AmountField, string> {
+export function amountsToWire(a: UsageAmounts): WireUsageAmountsInput & Record<AmountField, string> {
   const r = {} as Record<AmountField, string>;
   for (const f of AMOUNT_FIELDS) {
     if (a[f] < 0n || a[f] > UINT64_MAX) throw new WireError("malformed", `${f}: ${a[f]} does not fit in uint64`);
@@ -40,7 +41,7 @@ export function amountsToWire(a: UsageAmounts): Record<AmountField, string> {
   return r;
 }
 
-export function amountsFromWire(w: Partial<Record<AmountField, U64>> | null | undefined): UsageAmounts {
+export function amountsFromWire(w: WireUsageAmounts | null | undefined): UsageAmounts {
   const r = zeroAmounts();
   if (!w) return r;
   for (const f of AMOUNT_FIELDS) r[f] = BigInt(w[f] ?? 0);
@@ -102,17 +103,8 @@ export function encodeRecord(r: UsageRecord): Uint8Array {
   });
 }
 
-interface WireRecord {
-  deploymentId: U64;
-  twinId: number;
-  firstVersion: number;
-  lastVersion: number;
-  servedMs: U64;
-  amounts: Partial<Record<AmountField, U64>> | null;
-}
-
 export function decodeRecord(bytes: Uint8Array): UsageRecord {
-  const w = decode<WireRecord>("UsageRecord", bytes, { maxBytes: 1024, maxRepeated: 0 });
+  const w = decode("UsageRecord", bytes, { maxBytes: 1024, maxRepeated: 0 });
   return {
     deploymentId: toSafeNumber(w.deploymentId, "deploymentId"),
     twinId: w.twinId,
@@ -139,24 +131,9 @@ export function encodeProofHeader(h: ProofHeader): Uint8Array {
   });
 }
 
-interface WireHeader {
-  nodeId: number;
-  farmId: number;
-  sequence: U64;
-  periodStartMs: U64;
-  periodEndMs: U64;
-  previousHash: Uint8Array;
-  recordCount: number;
-  totals: Partial<Record<AmountField, U64>> | null;
-  recordsRoot: Uint8Array;
-  downtimeMs: U64;
-  twinsRoot: Uint8Array;
-  twinCount: number;
-}
-
 /** Decode untrusted header bytes; shapes are checked (hash lengths, safe integers), not the rules. */
 export function decodeProofHeader(bytes: Uint8Array): ProofHeader {
-  const w = decode<WireHeader>("UsageProof", bytes, { maxBytes: 1024, maxRepeated: 0 });
+  const w = decode("UsageProof", bytes, { maxBytes: 1024, maxRepeated: 0 });
   if (w.previousHash.length !== 32) throw new WireError("malformed", `previousHash must be 32 bytes, got ${w.previousHash.length}`);
   if (w.recordsRoot.length !== 32) throw new WireError("malformed", `recordsRoot must be 32 bytes, got ${w.recordsRoot.length}`);
   const twinsRoot = w.twinsRoot ?? new Uint8Array(0);

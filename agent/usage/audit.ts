@@ -6,6 +6,7 @@ import { open, sameKey } from "../identity/envelope";
 import { hashesEqual, leafHash, merkleRoot, rootFromPath, verifyInclusion } from "../proofs/merkle";
 import { addAmounts, AMOUNT_FIELDS, decodeProofHeader, decodeRecord, proofHash, zeroAmounts, type ProofHeader, type UsageRecord } from "../proofs/proof";
 import { decode, encode, WireError } from "../wire/codec";
+import type { WireUsageAuditReply, WireUsageRecordsReply } from "../wire/generated";
 
 /** Why a record does or does not hold against the chain's root (stable codes, shown by `proofs verify`). */
 export type AuditCode =
@@ -32,15 +33,6 @@ export interface AuditResult {
   record?: UsageRecord;
 }
 
-interface WireAuditReply {
-  found: boolean;
-  rejection: { code: string; message: string } | null;
-  proof: Uint8Array;
-  record: Uint8Array;
-  leafIndex: number;
-  path: Array<{ hash: Uint8Array; left: boolean }>;
-}
-
 const hex = (b: Uint8Array): string => "0x" + Buffer.from(b).toString("hex");
 
 const REPLY_LIMITS = { maxBytes: 1024 * 1024, maxRepeated: 64 };
@@ -62,16 +54,16 @@ export function checkAudit(input: { sequence: number; deploymentId: number; chai
   }
   const o = open(input.reply, DOMAIN.UsageAuditReply, REPLY_LIMITS);
   if (!o.ok || !sameKey(o.value.signer, input.nodeKey)) return { sequence, code: "bad_reply", message: "the node's answer is not signed by its registered key" };
-  let r: WireAuditReply;
+  let r: WireUsageAuditReply;
   try {
-    r = decode<WireAuditReply>("UsageAuditReply", o.value.payload, REPLY_LIMITS);
+    r = decode("UsageAuditReply", o.value.payload, REPLY_LIMITS);
   } catch (err) {
     if (!(err instanceof WireError)) throw err;
     return { sequence, code: "bad_reply", message: `the node's answer cannot be decoded: ${err.message}` };
   }
   if (!r.found) return { sequence, code: "not_found", message: r.rejection?.message ?? `no record of deployment ${deploymentId} in proof ${sequence}` };
   const nodeProof = open(r.proof, DOMAIN.UsageProof, { maxBytes: 4096 });
-  if (!nodeProof.ok || Buffer.compare(Buffer.from(proofHash(nodeProof.value.payload)), Buffer.from(proofHash(chain.value.payload))) !== 0) {
+  if (!nodeProof.ok || !hashesEqual(proofHash(nodeProof.value.payload), proofHash(chain.value.payload))) {
     return { sequence, code: "proof_mismatch", message: `the node's proof ${sequence} is not the one the chain accepted` };
   }
   let record: UsageRecord;
@@ -133,26 +125,16 @@ export interface ListingResult {
   records?: ListedRecord[];
 }
 
-interface WireRecordsReply {
-  found: boolean;
-  rejection: { code: string; message: string } | null;
-  proof: Uint8Array;
-  recordCount: number;
-  startIndex: number;
-  records: Uint8Array[];
-  nextIndex: number;
-}
-
 /** Records per page asked by default, and the most a node puts in one page (agent/usage/service.ts). */
 export const LISTING_PAGE = 256;
 export const LISTING_PAGE_MAX = 1024;
 const PAGE_LIMITS = { maxBytes: 2 * 1024 * 1024, maxRepeated: LISTING_PAGE_MAX };
 
 /** Decode one page without judging it (the fetch loop needs next_index); undefined when it cannot be decoded. */
-function peekPage(bytes: Uint8Array): WireRecordsReply | undefined {
+function peekPage(bytes: Uint8Array): WireUsageRecordsReply | undefined {
   try {
-    const env = decode<{ payload: Uint8Array }>("Signed", bytes, PAGE_LIMITS);
-    return decode<WireRecordsReply>("UsageRecordsReply", env.payload, PAGE_LIMITS);
+    const env = decode("Signed", bytes, PAGE_LIMITS);
+    return decode("UsageRecordsReply", env.payload, PAGE_LIMITS);
   } catch (err) {
     if (!(err instanceof WireError)) throw err;
     return undefined;
@@ -184,9 +166,9 @@ export function checkListing(input: { sequence: number; chainProof: Uint8Array; 
   for (let p = 0; p < input.pages.length; p++) {
     const o = open(input.pages[p], DOMAIN.UsageRecordsReply, PAGE_LIMITS);
     if (!o.ok || !sameKey(o.value.signer, input.nodeKey)) return bad("bad_reply", `page ${p + 1} of the node's listing is not signed by its registered key${o.ok ? "" : ` (${o.message})`}`);
-    let r: WireRecordsReply;
+    let r: WireUsageRecordsReply;
     try {
-      r = decode<WireRecordsReply>("UsageRecordsReply", o.value.payload, PAGE_LIMITS);
+      r = decode("UsageRecordsReply", o.value.payload, PAGE_LIMITS);
     } catch (err) {
       if (!(err instanceof WireError)) throw err;
       return bad("bad_reply", `page ${p + 1} of the node's listing cannot be decoded: ${err.message}`);

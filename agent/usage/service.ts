@@ -12,6 +12,7 @@ import { decodeProofHeader, decodeRecord, ZERO_HASH } from "../proofs/proof";
 import { StoreError } from "../store/errors";
 import type { Store } from "../store/store";
 import { decode, encode, WireError } from "../wire/codec";
+import type { WireUsageAuditReplyInput, WireUsageRecordsReplyInput } from "../wire/generated";
 import { rejectionToWire, type UsageStatusView } from "../api/messages";
 import { LISTING_PAGE, LISTING_PAGE_MAX } from "./audit";
 import { meterPeriod } from "./meter";
@@ -20,6 +21,7 @@ import { UptimeLog, type UptimeStore } from "./uptime";
 
 /** What the usage service needs of the store: its outbox's and up-time log's tables, and the reservations it meters. */
 export type UsageStore = OutboxStore & UptimeStore & Pick<Store, "reservationsAt" | "reservationEvents">;
+import { RetryTimer } from "../util/retry";
 
 /** Where proofs go: the chain (ChainClient is one). Throws when the chain cannot be reached. */
 export interface ProofSink {
@@ -104,8 +106,7 @@ export class UsageService {
   private deferred = false;
   private periodTimer: NodeJS.Timeout | null = null;
   private aliveTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryMs: number;
+  private readonly retry: RetryTimer;
   private sending = false;
   private again = false;
   private closed = false;
@@ -124,7 +125,7 @@ export class UsageService {
     this.auditLimiter = new RequestLimiter({ rate, burst: 2 * rate }, options.auditsPerSecond ?? 200, 10_000, m.now);
     this.outbox = new UsageOutbox(m.store);
     this.uptime = new UptimeLog(m.store);
-    this.retryMs = options.retryMinMs;
+    this.retry = new RetryTimer({ minMs: options.retryMinMs, maxMs: options.retryMaxMs }, () => void this.send());
     this.metrics = m.metrics
       ? {
           built: m.metrics.registry.counter("capacity_agent_usage_proofs_built_total", "usage proofs built and put in the outbox"),
@@ -352,7 +353,7 @@ export class UsageService {
               this.retryLater();
               return;
             }
-            this.retryMs = this.options.retryMinMs;
+            this.retry.reset();
             this.metrics?.pending.set({}, this.outbox.pendingCount());
             this.metrics?.delivery.observe({}, (this.m.now() - p.periodEndMs) / 1000);
             this.log.info({ event: "usage_proof_delivered", sequence: p.sequence, code: r.code, attempts: p.attempts + 1 }, "usage proof delivered");
@@ -372,23 +373,13 @@ export class UsageService {
   }
 
   private retryLater(): void {
-    if (this.closed || this.retryTimer) return;
-    const jitter = 0.8 + Math.random() * 0.4;
-    const delay = Math.round(this.retryMs * jitter);
-    this.retryMs = Math.min(this.options.retryMaxMs, this.retryMs * 2);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      void this.send();
-    }, delay);
-    this.retryTimer.unref?.();
+    if (!this.closed) this.retry.schedule();
   }
 
   /** A reconnect to NATS may mean the chain is back: try at once. */
   private watchReconnects(): void {
     this.stopWatch = this.m.bus.onReconnect(() => {
-      if (this.retryTimer) clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-      this.retryMs = this.options.retryMinMs;
+      this.retry.cancel();
       void this.send();
     });
   }
@@ -411,12 +402,12 @@ export class UsageService {
 
   /** Answer `<prefix>.node.<node>.usage.<sequence>`: a deployment's record and its inclusion path. */
   audit(subject: string, data: Uint8Array): Uint8Array {
-    const reply = (v: Record<string, unknown>): Uint8Array => seal(this.m.signer, DOMAIN.UsageAuditReply, encode("UsageAuditReply", v));
+    const reply = (v: WireUsageAuditReplyInput): Uint8Array => seal(this.m.signer, DOMAIN.UsageAuditReply, encode("UsageAuditReply", v));
     const token = subject.slice(subject.lastIndexOf(".") + 1);
     if (!/^[1-9]\d{0,15}$/.test(token)) return reply({ found: false, rejection: rejectionToWire({ code: "malformed", message: `"${token}" is not a proof sequence number` }) });
     let deploymentId: number;
     try {
-      const q = decode<{ deploymentId: string; listRecords: boolean; startIndex: number; maxRecords: number }>("UsageAuditRequest", data, { maxBytes: 64, maxRepeated: 0 });
+      const q = decode("UsageAuditRequest", data, { maxBytes: 64, maxRepeated: 0 });
       if (q.listRecords) return this.listRecords(Number(token), q.startIndex, q.maxRecords);
       deploymentId = Number(q.deploymentId);
       if (!Number.isSafeInteger(deploymentId)) throw new WireError("malformed", "deploymentId is out of range");
@@ -439,7 +430,7 @@ export class UsageService {
    * at most `max` (0: LISTING_PAGE, capped at LISTING_PAGE_MAX) encoded records from leaf index `start` on.
    */
   private listRecords(sequence: number, start: number, max: number): Uint8Array {
-    const reply = (v: Record<string, unknown>): Uint8Array => seal(this.m.signer, DOMAIN.UsageRecordsReply, encode("UsageRecordsReply", v));
+    const reply = (v: WireUsageRecordsReplyInput): Uint8Array => seal(this.m.signer, DOMAIN.UsageRecordsReply, encode("UsageRecordsReply", v));
     const proof = this.outbox.proof(sequence);
     if (!proof) return reply({ found: false, rejection: rejectionToWire({ code: "not_found", message: `node ${this.options.nodeId} has no proof ${sequence}` }) });
     if (start > proof.recordCount) {
@@ -453,7 +444,8 @@ export class UsageService {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.periodTimer, this.aliveTimer, this.retryTimer]) if (t) clearTimeout(t);
+    for (const t of [this.periodTimer, this.aliveTimer]) if (t) clearTimeout(t);
+    this.retry.close();
     this.stopWatch?.();
     try {
       this.sub?.unsubscribe();

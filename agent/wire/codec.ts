@@ -2,6 +2,9 @@ import type * as protobuf from "protobufjs";
 import { protoType } from "./proto";
 import type { Units } from "../capacity/units";
 import { AgentError } from "../errors";
+import type { MessageName, WireInputOf, WireOf, WireUnits, WireUnitsInput } from "./generated";
+
+export type { MessageName, WireInputOf, WireOf, WireUnits, WireUnitsInput } from "./generated";
 
 /** 64-bit integers on the wire: we write numbers (or decimal strings) and read decimal strings. */
 export type U64 = number | string;
@@ -22,8 +25,11 @@ export interface DecodeLimits {
 
 export const DEFAULT_LIMITS: DecodeLimits = { maxBytes: 256 * 1024, maxRepeated: 1024 };
 
-/** Encode a plain object (camelCase fields) as the named message of package tfgrid.capacity.v1. */
-export function encode(typeName: string, value: object): Uint8Array {
+/**
+ * Encode a plain object (camelCase fields) as the named message of package tfgrid.capacity.v1.
+ * Its type (agent/wire/generated.ts, generated from the .proto) lets the compiler check the fields.
+ */
+export function encode<K extends MessageName>(typeName: K, value: WireInputOf<K>): Uint8Array {
   const t = protoType(typeName);
   return t.encode(t.fromObject(value as Record<string, unknown>)).finish();
 }
@@ -44,7 +50,7 @@ function checkRepeated(value: unknown, max: number, depth = 0): void {
  * Returns a plain object: every field present (proto3 defaults), 64-bit integers as decimal
  * strings, enums as numbers, bytes as Uint8Array.
  */
-export function decode<T>(typeName: string, bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LIMITS): T {
+export function decode<K extends MessageName>(typeName: K, bytes: Uint8Array, limits: DecodeLimits = DEFAULT_LIMITS): WireOf<K> {
   if (bytes.length > limits.maxBytes) {
     throw new WireError("too_large", `${typeName} of ${bytes.length} bytes exceeds the limit of ${limits.maxBytes}`);
   }
@@ -57,7 +63,7 @@ export function decode<T>(typeName: string, bytes: Uint8Array, limits: DecodeLim
   }
   const obj = t.toObject(msg, { longs: String, enums: Number, defaults: true, arrays: true, objects: true });
   checkRepeated(obj, limits.maxRepeated ?? DEFAULT_LIMITS.maxRepeated!);
-  return obj as T;
+  return obj as WireOf<K>;
 }
 
 /** A decoded uint64 as a JS number; refuses values beyond 2^53 instead of rounding them. */
@@ -67,16 +73,7 @@ export function toSafeNumber(v: U64, field: string): number {
   return n;
 }
 
-export interface WireUnits {
-  cru: U64;
-  mru: U64;
-  sru: U64;
-  hru: U64;
-  ipv4u: U64;
-  gpu: U64;
-}
-
-export function unitsToWire(u: Units): WireUnits {
+export function unitsToWire(u: Units): WireUnitsInput {
   return { cru: u.cru, mru: u.mru, sru: u.sru, hru: u.hru, ipv4u: u.ipv4u, gpu: u.gpu };
 }
 
@@ -126,7 +123,7 @@ function readVarint(b: Uint8Array, pos: number, what: string): { value: bigint; 
  * writing it empty. So every byte of an accepted encoding carries a value of a known field, and
  * two encodings of one message differ only in order and in explicit defaults.
  */
-export function strictEncodingProblem(typeName: string, bytes: Uint8Array): string | undefined {
+export function strictEncodingProblem(typeName: MessageName, bytes: Uint8Array): string | undefined {
   try {
     checkStrict(protoType(typeName), bytes, typeName);
     return undefined;

@@ -5,7 +5,8 @@ import type * as protobuf from "protobufjs";
 /**
  * The .proto files in proto/ are the wire contract and its single source of truth: they are
  * loaded at start-up with protobufjs reflection (which compiles fast encoders and decoders), so
- * there is no generated code that could drift from them.
+ * there is no generated code that could drift from them. Their TypeScript types are generated
+ * (agent/wire/generated.ts, by scripts/gen-proto-types; a unit test keeps them current).
  */
 export const PROTO_PACKAGE = "tfgrid.capacity.v1";
 

@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   let next = 0;
   const chainUs = timeIt(n, () => {
     const reply = open(server.handle("proof.settle", series[next++]), DOMAIN.ChainReply);
-    if (!reply.ok || !decode<{ ok: boolean }>("ChainReply", reply.value.payload).ok) throw new Error(`the chain refused proof ${next}`);
+    if (!reply.ok || !decode("ChainReply", reply.value.payload).ok) throw new Error(`the chain refused proof ${next}`);
   });
   const rawPub = crypto.createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), nodeKey.publicKey]), format: "der", type: "spki" });
   const sig = nodeKey.sign(msg);

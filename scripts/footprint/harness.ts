@@ -102,7 +102,7 @@ function expectOk(what: string, reply: Uint8Array, chainKey: Uint8Array): WireCh
   const o = open(reply, DOMAIN.ChainReply, { maxBytes: 1 << 20 });
   if (!o.ok) throw new Error(`${what}: the chain's reply does not verify: ${o.message}`);
   if (!sameKey(o.value.signer, chainKey)) throw new Error(`${what}: the reply is not signed by the chain key`);
-  const r = decode<WireChainReply>("ChainReply", o.value.payload, { maxBytes: 1 << 20, maxRepeated: 1000 });
+  const r = decode("ChainReply", o.value.payload, { maxBytes: 1 << 20, maxRepeated: 1000 });
   if (!r.ok) throw new Error(`${what} was refused: [${r.rejection?.code ?? "?"}] ${r.rejection?.message ?? ""}`);
   return r;
 }

@@ -59,7 +59,7 @@ test(`chain away for ${DOWN_PERIODS} periods with ${KILLS} agent SIGKILLs: every
     if (i === 0) return;
     const prev = proofs[i - 1];
     if (p.header.periodStartMs !== prev.header.periodEndMs) problems.push(`proof ${p.header.sequence} starts at ${p.header.periodStartMs}, the one before ended at ${prev.header.periodEndMs}`);
-    const prevHash = proofHash(decode<{ payload: Uint8Array }>("Signed", prev.proof).payload);
+    const prevHash = proofHash(decode("Signed", prev.proof).payload);
     if (!Buffer.from(p.header.previousHash).equals(Buffer.from(prevHash))) problems.push(`proof ${p.header.sequence} does not chain to ${prev.header.sequence}`);
   });
   const done = await eventually(async () => {

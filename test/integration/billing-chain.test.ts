@@ -18,7 +18,6 @@ import { ChainServer } from "../../agent/authority/server";
 import { ChainStore } from "../../agent/authority/store";
 import { DOMAIN } from "../../agent/identity/domains";
 import { open, seal } from "../../agent/identity/envelope";
-import type { WireChainReply } from "../../agent/chain/wire";
 import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
 import { silentLogger } from "../../agent/log/logger";
 import { leafHash, merkleRoot } from "../../agent/proofs/merkle";
@@ -111,7 +110,7 @@ test("fund: a registered twin or one the chain billed, a positive integer amount
     const raw = await nc.request(new Subjects().chain("fund"), encode("FundTwin", { twinId: reg.id, amount: bad }), { timeout: 5000 });
     const o = open(raw.data, DOMAIN.ChainReply, { maxBytes: 64 * 1024 });
     if (!o.ok) throw new Error(o.message);
-    const reply = decode<WireChainReply>("ChainReply", o.value.payload, { maxBytes: 64 * 1024, maxRepeated: 10 });
+    const reply = decode("ChainReply", o.value.payload, { maxBytes: 64 * 1024, maxRepeated: 10 });
     expect({ bad, ok: reply.ok, code: reply.rejection?.code }).toEqual({ bad, ok: false, code: "malformed" });
   }
   for (const bad of [0n, -5n]) await expect(chain.fund(reg.id, bad)).resolves.toMatchObject({ ok: false, code: "malformed" });

@@ -16,7 +16,7 @@ import { ChainRegistry, CompositeRegistry } from "../../agent/chain/registry";
 import { ChainServer } from "../../agent/authority/server";
 import { CHAIN_MIGRATIONS, ChainStore } from "../../agent/authority/store";
 import { ensureSchema, openDatabase } from "../../agent/store/store";
-import type { WireChainEvent, WireChainReply } from "../../agent/chain/wire";
+import type { WireChainEvent, WireChainReply } from "../../agent/wire/generated";
 import { DOMAIN } from "../../agent/identity/domains";
 import { open, seal } from "../../agent/identity/envelope";
 import { cryptoReady, signerFromSeed, type Signer } from "../../agent/identity/keys";
@@ -69,7 +69,7 @@ async function raw(call: string, data: Uint8Array): Promise<WireChainReply> {
   const o = open(m.data, DOMAIN.ChainReply, { maxBytes: 2 * 1024 * 1024 });
   if (!o.ok) throw new Error(o.message);
   expect(hex(o.value.signer)).toBe(hex(chainKey.publicKey));
-  return decode<WireChainReply>("ChainReply", o.value.payload, { maxBytes: 2 * 1024 * 1024, maxRepeated: 1000 });
+  return decode("ChainReply", o.value.payload, { maxBytes: 2 * 1024 * 1024, maxRepeated: 1000 });
 }
 
 // three contiguous hour-long periods that ended in the past, and room for a fourth before now
@@ -110,7 +110,7 @@ beforeAll(async () => {
       if (err) return;
       const o = open(msg.data, DOMAIN.ChainEvent);
       if (!o.ok) throw new Error(`an event does not verify: ${o.message}`);
-      events.push({ subject: msg.subject, event: decode<WireChainEvent>("ChainEvent", o.value.payload), signer: o.value.signer });
+      events.push({ subject: msg.subject, event: decode("ChainEvent", o.value.payload), signer: o.value.signer });
     },
   });
   await nc.flush();
@@ -293,7 +293,7 @@ test("garbage bytes are malformed (or too_large) on every subject and the chain 
     expect(await raw(call, new Uint8Array(64 * 1024))).toMatchObject({ ok: false, rejection: { code: "too_large" } });
   }
   // a Signed envelope whose signature does not verify
-  const env = decode<{ payload: Uint8Array; signer: Uint8Array; scheme: number; signature: Uint8Array }>("Signed", proofs[0]);
+  const env = decode("Signed", proofs[0]);
   env.signature = Uint8Array.from(env.signature); // decode may share the input's memory
   env.signature[0] ^= 1;
   expect(await raw("proof.submit", encode("Signed", env))).toMatchObject({ ok: false, rejection: { code: "bad_signature" } });

@@ -61,7 +61,7 @@ function expectChained(proofs: Proof[]): void {
 
 /** The chain returns each proof as the Signed envelope it accepted; the header is its payload. */
 function headerBytes(envelope: Uint8Array): Uint8Array {
-  return decode<{ payload: Uint8Array }>("Signed", envelope).payload;
+  return decode("Signed", envelope).payload;
 }
 
 beforeAll(async () => {

@@ -19,6 +19,7 @@ import { leafHash, merkleRoot } from "../../agent/proofs/merkle";
 import { addAmounts, amountsToJson, decodeRecord, encodeRecord, zeroAmounts } from "../../agent/proofs/proof";
 import { checkListing, fetchListing } from "../../agent/usage/audit";
 import { decode, encode } from "../../agent/wire/codec";
+import type { WireUsageRecordsReply } from "../../agent/wire/generated";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
 import { startNats, type NatsServerHandle } from "../utils/nats";
@@ -39,17 +40,8 @@ let deployedAt = 0;
 
 type Proof = Awaited<ReturnType<ChainClient["proofs"]>>[number];
 
-interface WirePage {
-  found: boolean;
-  proof: Uint8Array;
-  recordCount: number;
-  startIndex: number;
-  records: Uint8Array[];
-  nextIndex: number;
-}
-
-const openPage = (bytes: Uint8Array): WirePage => decode<WirePage>("UsageRecordsReply", decode<{ payload: Uint8Array }>("Signed", bytes).payload);
-const signPage = (signer: Signer, page: WirePage): Uint8Array => seal(signer, DOMAIN.UsageRecordsReply, encode("UsageRecordsReply", page));
+const openPage = (bytes: Uint8Array): WireUsageRecordsReply => decode("UsageRecordsReply", decode("Signed", bytes).payload);
+const signPage = (signer: Signer, page: WireUsageRecordsReply): Uint8Array => seal(signer, DOMAIN.UsageRecordsReply, encode("UsageRecordsReply", page));
 
 beforeAll(async () => {
   await cryptoReady();

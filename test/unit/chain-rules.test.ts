@@ -158,7 +158,7 @@ describe("checkProof accepts", () => {
 
   test("capacity raised mid-period: the proof is judged against the larger capacity", () => {
     const raisedAt = T0 + H + H / 2;
-    const upd = checkRegisterNode({ twin: TWIN11, mine: { record: node, state: after1 }, farm: undefined, nextId: 6 }, { timestampMs: raisedAt, nodeId: 5, farmId: 2, twinId: 11, total: { ...total, cru: 16 } }, { publicKey: KEY, scheme: "ed25519" }, true, raisedAt, policy);
+    const upd = checkRegisterNode({ twin: TWIN11, mine: { record: node, state: after1 }, farm: undefined, nextId: 6 }, { timestampMs: raisedAt, nodeId: 5, farmId: 2, twinId: 11, total: { ...total, cru: 16 } }, { publicKey: KEY, scheme: "ed25519" }, raisedAt, policy);
     expect(upd).toMatchObject({ ok: true, kind: "updated" });
     if (!upd.ok) return;
     const h = { ...second, totals: amounts({ cruSeconds: 4n * 16n * 3600n }) };
@@ -171,7 +171,7 @@ describe("checkProof accepts", () => {
 
   test("capacity lowered mid-period: the larger capacity still counts for that period, then the new one", () => {
     const loweredAt = T0 + H + H / 2;
-    const upd = checkRegisterNode({ twin: TWIN11, mine: { record: node, state: after1 }, farm: undefined, nextId: 6 }, { timestampMs: loweredAt, nodeId: 5, farmId: 2, twinId: 11, total: { ...total, cru: 2 } }, { publicKey: KEY, scheme: "ed25519" }, true, loweredAt, policy);
+    const upd = checkRegisterNode({ twin: TWIN11, mine: { record: node, state: after1 }, farm: undefined, nextId: 6 }, { timestampMs: loweredAt, nodeId: 5, farmId: 2, twinId: 11, total: { ...total, cru: 2 } }, { publicKey: KEY, scheme: "ed25519" }, loweredAt, policy);
     if (!upd.ok) throw new Error(upd.message);
     expect(upd.state.maxCapacity.cru).toBe(8);
     const h = { ...second, totals: amounts({ cruSeconds: 4n * 8n * 3600n }) };
@@ -212,7 +212,7 @@ describe("checkRegisterTwin / checkRegisterNode: the chain assigns ids and binds
   const call = { timestampMs: NOW, nodeId: 0, farmId: 2, twinId: 0, total };
 
   // `mine`: the twin the chain binds to the signer's key (undefined: none); new twins get id 12
-  const twinCases: Array<{ name: string; mine?: ChainTwinRecord; call: { timestampMs: number; twinId: number }; signer?: CallerKey; signerOk?: boolean; code: string; id?: number }> = [
+  const twinCases: Array<{ name: string; mine?: ChainTwinRecord; call: { timestampMs: number; twinId: number }; signer?: CallerKey; code: string; id?: number }> = [
     { name: "a new key, twin_id 0: the chain assigns the next id", call: { timestampMs: NOW, twinId: 0 }, code: "registered", id: 12 },
     { name: "a key that has a twin, twin_id 0: gets it back", mine: twin, call: { timestampMs: NOW, twinId: 0 }, code: "unchanged", id: 11 },
     { name: "a key that has a twin, naming it", mine: twin, call: { timestampMs: NOW, twinId: 11 }, code: "unchanged", id: 11 },
@@ -225,10 +225,9 @@ describe("checkRegisterTwin / checkRegisterNode: the chain assigns ids and binds
     { name: "a call from a clock far behind", call: { timestampMs: NOW - policy.maxClockSkewMs - 1, twinId: 0 }, code: "stale_request" },
     { name: "a call from a clock far ahead", call: { timestampMs: NOW + policy.maxClockSkewMs + 1, twinId: 0 }, code: "stale_request" },
     { name: "a twin id above u32", call: { timestampMs: NOW, twinId: 2 ** 32 }, code: "malformed" },
-    { name: "a bad signature", call: { timestampMs: NOW, twinId: 0 }, signerOk: false, code: "bad_signature" },
   ];
   test.each(twinCases)("twin: $name -> $code", (c) => {
-    const r = checkRegisterTwin(c.mine, c.call, c.signer ?? me, c.signerOk ?? true, NOW, policy, 12);
+    const r = checkRegisterTwin(c.mine, c.call, c.signer ?? me, NOW, policy, 12);
     expect(r.ok ? r.kind : r.code).toBe(c.code);
     if (r.ok) {
       expect(r.record.lastCallMs).toBe(c.call.timestampMs);
@@ -251,7 +250,6 @@ describe("checkRegisterTwin / checkRegisterNode: the chain assigns ids and binds
     farm?: ChainFarmRecord;
     call: Parameters<typeof checkRegisterNode>[1];
     signer?: CallerKey;
-    signerOk?: boolean;
     policy?: typeof policy;
     code: string;
     id?: number;
@@ -270,7 +268,6 @@ describe("checkRegisterTwin / checkRegisterNode: the chain assigns ids and binds
     { name: "a stale clock", twin, call: { ...call, timestampMs: NOW - 2 * policy.maxClockSkewMs }, code: "stale_request" },
     { name: "no capacity", twin, call: { ...call, total: undefined }, code: "malformed" },
     { name: "farm id 0", twin, call: { ...call, farmId: 0 }, code: "malformed" },
-    { name: "a bad signature", twin, call, signerOk: false, code: "bad_signature" },
     // farm admission
     { name: "into the twin's own closed farm", twin, farm: closedOwn, call, code: "registered" },
     { name: "into another twin's closed farm", twin, farm: closedOther, call: { ...call, farmId: 3 }, code: "unauthorized" },
@@ -288,7 +285,7 @@ describe("checkRegisterTwin / checkRegisterNode: the chain assigns ids and binds
     { name: "a replay in a farm that is not registered, requireFarm on (the timestamp is judged first)", twin, mine, call: { ...call, timestampMs: NOW - 10 }, policy: strict, code: "stale_request" },
   ];
   test.each(nodeCases)("node: $name -> $code", (c) => {
-    const r = checkRegisterNode({ twin: c.twin, mine: c.mine, farm: c.farm, nextId: 6 }, c.call, c.signer ?? me, c.signerOk ?? true, NOW, c.policy ?? policy);
+    const r = checkRegisterNode({ twin: c.twin, mine: c.mine, farm: c.farm, nextId: 6 }, c.call, c.signer ?? me, NOW, c.policy ?? policy);
     expect(r.ok ? r.kind : r.code).toBe(c.code);
     if (r.ok) {
       expect(r.record.nodeId).toBe(c.id ?? (c.mine ? 5 : 6));
@@ -299,7 +296,7 @@ describe("checkRegisterTwin / checkRegisterNode: the chain assigns ids and binds
   });
 
   test("a first registration binds the key and the twin and starts an empty proof chain", () => {
-    const r = checkRegisterNode({ twin, mine: undefined, farm: undefined, nextId: 6 }, call, me, true, NOW, policy);
+    const r = checkRegisterNode({ twin, mine: undefined, farm: undefined, nextId: 6 }, call, me, NOW, policy);
     expect(r).toMatchObject({ ok: true, kind: "registered", record: { nodeId: 6, farmId: 2, twinId: 11, publicKey: KEY, registeredMs: NOW, capacityUpdatedMs: NOW, lastCallMs: NOW }, state: { lastSequence: 0, lastHash: ZERO_HASH, maxCapacity: total } });
   });
 });
@@ -317,7 +314,7 @@ describe("checkRegisterFarm", () => {
   const none: Ctx = { existing: undefined, twin: owner, named: undefined, farmsOfTwin: 0, nextId: 3 };
   const mineCtx: Ctx = { ...none, existing: farm, named: farm, farmsOfTwin: 1 };
 
-  const cases: Array<{ name: string; ctx: Ctx; call: Parameters<typeof checkRegisterFarm>[1]; signer?: CallerKey; signerOk?: boolean; code: string }> = [
+  const cases: Array<{ name: string; ctx: Ctx; call: Parameters<typeof checkRegisterFarm>[1]; signer?: CallerKey; code: string }> = [
     // accepted
     { name: "farm_id 0 by a twin: a new farm with the next id", ctx: none, call: create, code: "registered" },
     { name: "a new farm without a name (farm-<id>)", ctx: none, call: { ...create, name: "" }, code: "registered" },
@@ -330,7 +327,6 @@ describe("checkRegisterFarm", () => {
     { name: "the owner allows a twin", ctx: mineCtx, call: { ...change, allowTwins: [40] }, code: "updated" },
     { name: "an sr25519 owner twin", ctx: { ...none, twin: { ...owner, scheme: "sr25519" } }, call: create, signer: { publicKey: KEY, scheme: "sr25519" }, code: "registered" },
     // refused
-    { name: "an envelope whose signature does not verify", ctx: none, call: create, signerOk: false, code: "bad_signature" },
     { name: "a key without a twin", ctx: { ...none, twin: undefined }, call: create, code: "unauthorized" },
     { name: "naming another twin as the owner", ctx: none, call: { ...create, twinId: 12 }, code: "unauthorized" },
     { name: "another key's twin record given", ctx: none, call: create, signer: other, code: "unauthorized" },
@@ -352,28 +348,28 @@ describe("checkRegisterFarm", () => {
     { name: "a rename to a name that is not printable", ctx: mineCtx, call: { ...change, name: "\u001b[31mred" }, code: "malformed" },
   ];
   test.each(cases)("$name -> $code", (c) => {
-    const r = checkRegisterFarm(c.ctx, c.call, c.signer ?? me, c.signerOk ?? true, NOW, policy);
+    const r = checkRegisterFarm(c.ctx, c.call, c.signer ?? me, NOW, policy);
     expect(r.ok ? r.kind : r.code).toBe(c.code);
     if (r.ok) expect(r.record.lastCallMs).toBe(c.call.timestampMs);
     else expect(r.message.length).toBeGreaterThan(10);
   });
 
   test("a new farm is bound to the signer's twin and closed; a rename keeps owner and registration time", () => {
-    const r = checkRegisterFarm(none, create, me, true, NOW, policy);
+    const r = checkRegisterFarm(none, create, me, NOW, policy);
     expect(r).toEqual({ ok: true, kind: "registered", record: { farmId: 3, twinId: 11, name: "freefarm", open: false, allowedTwins: [], registeredMs: NOW, updatedMs: NOW, lastCallMs: NOW } });
-    expect(checkRegisterFarm(none, { ...create, name: "" }, me, true, NOW, policy)).toMatchObject({ ok: true, record: { name: "farm-3" } });
+    expect(checkRegisterFarm(none, { ...create, name: "" }, me, NOW, policy)).toMatchObject({ ok: true, record: { name: "farm-3" } });
     const later = NOW + 1000;
-    const renamed = checkRegisterFarm({ ...mineCtx, named: undefined }, { ...change, timestampMs: later, name: "greenfarm" }, me, true, later, policy);
+    const renamed = checkRegisterFarm({ ...mineCtx, named: undefined }, { ...change, timestampMs: later, name: "greenfarm" }, me, later, policy);
     expect(renamed).toEqual({ ok: true, kind: "renamed", record: { ...farm, name: "greenfarm", updatedMs: later, lastCallMs: later } });
-    const allowed = checkRegisterFarm(mineCtx, { ...change, timestampMs: later, name: "", allowTwins: [40, 5] }, me, true, later, policy);
+    const allowed = checkRegisterFarm(mineCtx, { ...change, timestampMs: later, name: "", allowTwins: [40, 5] }, me, later, policy);
     expect(allowed).toMatchObject({ ok: true, kind: "updated", record: { allowedTwins: [5, 40], open: false } });
     if (!allowed.ok) return;
-    const removed = checkRegisterFarm({ ...mineCtx, existing: allowed.record }, { ...change, timestampMs: later + 1, disallowTwins: [5] }, me, true, later + 1, policy);
+    const removed = checkRegisterFarm({ ...mineCtx, existing: allowed.record }, { ...change, timestampMs: later + 1, disallowTwins: [5] }, me, later + 1, policy);
     expect(removed).toMatchObject({ ok: true, record: { allowedTwins: [40] } });
   });
 
   test("a key without a twin is told to register the twin first", () => {
-    const r = checkRegisterFarm({ ...none, twin: undefined }, create, me, true, NOW, policy);
+    const r = checkRegisterFarm({ ...none, twin: undefined }, create, me, NOW, policy);
     expect(r).toMatchObject({ ok: false, code: "unauthorized" });
     if (!r.ok) expect(r.message).toMatch(/register its twin first/);
   });

@@ -27,6 +27,14 @@ describe("config", () => {
     expect(loadConfig({ nats: "nats://a:1,nats://b:2" }, {}).nats.servers).toEqual(["nats://a:1", "nats://b:2"]);
   });
 
+  test("CAPACITY_AGENT_SUBJECT_PREFIX sets the subject prefix of run, over the file, as it does for the clients", () => {
+    expect(loadConfig({}, {}).subjectPrefix).toBe("tfgrid.v1");
+    const file = withFile({ subjectPrefix: "grid.a" });
+    expect(loadConfig({ config: file }, {}).subjectPrefix).toBe("grid.a");
+    expect(loadConfig({ config: file }, { CAPACITY_AGENT_SUBJECT_PREFIX: "grid.b" }).subjectPrefix).toBe("grid.b");
+    expect(() => loadConfig({}, { CAPACITY_AGENT_SUBJECT_PREFIX: "grid.>" })).toThrow(/CAPACITY_AGENT_SUBJECT_PREFIX: expected dot-separated tokens/);
+  });
+
   test("--data moves the dev key and registry with it", () => {
     const c = loadConfig({ data: "/tmp/x1" }, {});
     expect(c.keyFile).toBe("/tmp/x1/node-key.json");

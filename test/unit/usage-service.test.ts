@@ -548,7 +548,7 @@ function auditReply(reply: Uint8Array): WireAuditReply {
   const o = open(reply, DOMAIN.UsageAuditReply);
   if (!o.ok) throw new Error(`the audit reply does not open: ${o.message}`);
   expect(hex(o.value.signer)).toBe(hex(signer.publicKey));
-  return decode<WireAuditReply>("UsageAuditReply", o.value.payload);
+  return decode("UsageAuditReply", o.value.payload);
 }
 
 const auditRequest = (deploymentId: number): Uint8Array => encode("UsageAuditRequest", { deploymentId });

@@ -173,5 +173,5 @@ const HUMAN_TIME_KEYS = ["periodStart", "periodEnd", "acceptedMs"];
 
 /** The header bytes inside a Signed{UsageProof} envelope (the chain checked the signature already). */
 function decodeHeaderBytes(envelope: Uint8Array): Uint8Array {
-  return decode<{ payload: Uint8Array }>("Signed", envelope, { maxBytes: 4096 }).payload;
+  return decode("Signed", envelope, { maxBytes: 4096 }).payload;
 }

@@ -58,7 +58,8 @@ ${NATS_AUTH_HELP}
 The agent registers itself with the chain stand-in (capacity-agent chain) on the same NATS,
 resolves twin and node keys through it after the registry file, and sends it one usage proof
 per period; while no chain answers it keeps working and delivers the proofs later.
-Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. CAPACITY_AGENT_NODE_ID).`,
+Every flag also reads from an environment variable CAPACITY_AGENT_<FLAG> (e.g. CAPACITY_AGENT_NODE_ID);
+CAPACITY_AGENT_SUBJECT_PREFIX sets the subject prefix (config subjectPrefix; default tfgrid.v1).`,
   options: RUN_OPTIONS,
   async run({ values }, io) {
     const flags: ConfigOverrides = {

@@ -1,4 +1,0 @@
-export * from "./keys";
-export * from "./domains";
-export * from "./errors";
-export * from "./envelope";

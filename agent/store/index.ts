@@ -1,3 +1,0 @@
-export * from "./store";
-export * from "./errors";
-export * from "./lock";
