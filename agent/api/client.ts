@@ -6,6 +6,7 @@ import { envelopeReady, open } from "../identity/envelope";
 import { DOMAIN } from "../identity/domains";
 import { readDecisionReply, readStatusReply, STATUS_PAGE_MAX, type Decided, type StatusView, type WireGetReply } from "./messages";
 import type { Units } from "../capacity/units";
+import { readDecisionsReply, type DecisionsView } from "./decisions";
 
 export class NodeUnreachable extends Error {
   readonly code = "node_unreachable";
@@ -57,6 +58,11 @@ export class NodeClient {
       deployments.push(...page.deployments);
     }
     return { ...first, deployments, deploymentCount: Math.max(first.deploymentCount, deployments.length), more: false };
+  }
+
+  /** The node's recent decisions, newest first (`limit` 0: every one it keeps, at most 100). */
+  async decisions(node: number, limit = 0): Promise<DecisionsView> {
+    return readDecisionsReply(await this.request(node, this.subjects.nodeDecisions(node), encode("DecisionsRequest", { limit })));
   }
 
   async get(node: number, id: number): Promise<{ found: false; code: string; message: string } | { found: true; id: number; twinId: number; version: number; units: Units }> {
