@@ -398,7 +398,7 @@ export class Agent {
         reportPower: backend?.reportPower
           ? async (state) => {
               const r = await backend.reportPower!(signer, nodeId, state);
-              if (!r.ok) throw new Error(`${r.code}: ${r.message}`);
+              if (!r.ok) throw Object.assign(new Error(`${r.code}: ${r.message}`), { code: r.code });
             }
           : undefined,
       }));

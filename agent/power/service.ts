@@ -79,6 +79,8 @@ export class PowerService {
   /** wakes this node sent or is going through (announced: every observer sees `waking`) */
   readonly waking: WakingBoard;
   private bootTimer: NodeJS.Timeout | null = null;
+  /** the chain said it keeps no power state (unsupported_runtime): not asked again */
+  private reportUnsupported = false;
 
   constructor(
     readonly options: PowerServiceOptions,
@@ -217,10 +219,17 @@ export class PowerService {
   }
 
   private async report(state: "up" | "standby"): Promise<void> {
-    if (!this.m.reportPower) return;
+    if (!this.m.reportPower || this.reportUnsupported) return;
     try {
       await this.m.reportPower(state);
+      this.log.info({ event: "power_reported", state }, "power state reported to the chain");
     } catch (err) {
+      if ((err as { code?: unknown }).code === "unsupported_runtime") {
+        // a runtime without power calls (tfchain spec 49): said once, not tried again
+        this.reportUnsupported = true;
+        this.log.warn({ event: "power_report_unsupported", state, err: (err as Error).message }, "the chain keeps no power state; power changes stay local (gossip) and are not reported again");
+        return;
+      }
       this.log.warn({ event: "power_report_failed", state, err: String(err) }, "could not report the power state to the chain");
     }
   }

@@ -105,6 +105,14 @@ test("/metrics: decision, propagation and proof delivery histograms observed, ca
   expect(text).toContain("capacity_agent_chain_registered 1\n");
   expect(text).toMatch(/capacity_agent_build_info\{component="agent",node="[^"]+",version="[^"]+"\} 1/);
   expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+  // power metrics are there from the start (this agent does not manage power: it is up, its farm view empty)
+  expect(text).toContain('capacity_agent_power_state{state="up"} 1\n');
+  expect(text).toContain('capacity_agent_power_state{state="standby"} 0\n');
+  expect(text).toContain('capacity_agent_power_farm_nodes{state="waking"} 0\n');
+  expect(text).toContain('capacity_agent_power_transitions_total{from="up",to="standby"} 0\n');
+  expect(text).toContain('capacity_agent_power_wakes_sent_total{driver="zos"} 0\n');
+  expect(text).toContain('capacity_agent_power_standby_intents_total{from="self"} 0\n');
+  expect(text).toContain('capacity_agent_power_objections_total{direction="received"} 0\n');
   // the gauges say what the node's status says
   const s = JSON.parse((await cli(["status", "--node", String(nodeIds[0]), "--nats", nats.url, "--json"])).stdout) as Record<string, Record<string, number>>;
   expect(text).toContain(`capacity_agent_capacity_used_cores ${s.used.cru}\n`);
