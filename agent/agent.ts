@@ -17,7 +17,7 @@ import { MetricsServer } from "./metrics/http";
 import { chainHealthOf, healthOf } from "./metrics/health";
 import { Gossip } from "./gossip/gossip";
 import { gossipOptionsFrom } from "./gossip/options";
-import { powerServiceFrom } from "./power";
+import { powerServiceFrom, WakingBoard } from "./power";
 import { FileRegistry, upsertRegistryFile } from "./registry/file";
 import type { ChainBackend, ChainProofHead } from "./chain/backend";
 import { ChainClient } from "./chain/client";
@@ -339,6 +339,7 @@ export class Agent {
     this.ledger = new Ledger({ power: c.power.state, rented: c.power.rented, policy: c.capacity }, { store: this.store, logger: this.log, now: this.now, metrics: this.metrics }, report.total);
     this.hardware.onChange((r: HardwareReport) => this.ledger.setTotal(r.total));
     this.ledger.onChange(() => this.updateGauges());
+    this.metrics.power.own = () => this.ledger.powerState();
     this.updateGauges();
     const cap = capacityOf(report.total, c.capacity);
     this.log.info(
@@ -384,21 +385,23 @@ export class Agent {
     }
     this.usage = new UsageService(usageOptionsFrom(ec), { bus: this.bus, subjects: this.subjects, store: this.store, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, sink, onTwinsInDebt: (ids) => this.ledger.setTwinsInDebt(ids) });
     this.add(this.usage);
-    const gossip = new Gossip({ ...gossipOptionsFrom(ec), mac: c.power.mac || undefined, publicConfig: c.power.publicConfig }, { bus: this.bus, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now });
+    // wakes in progress: sent by the power service, announced by gossip (docs/power.md)
+    const waking = c.power.manage ? new WakingBoard(this.now) : undefined;
+    const gossip = new Gossip({ ...gossipOptionsFrom(ec), mac: c.power.mac || undefined, publicConfig: c.power.publicConfig }, { bus: this.bus, subjects: this.subjects, ledger: this.ledger, store: this.store, registry: this.registry, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, waking: waking && { list: () => waking.list(), onChange: (fn) => waking.onChange(fn) } });
     this.add(gossip);
     if (c.power.manage) {
       const backend = this.backend;
       const signer = this.signer;
       const nodeId = this.nodeId;
       this.add(powerServiceFrom(ec, {
-        bus: this.bus, subjects: this.subjects, signer, registry: this.registry, source: this.ledger, logger: this.log, now: this.now,
+        bus: this.bus, subjects: this.subjects, signer, registry: this.registry, source: this.ledger, logger: this.log, now: this.now, waking, metrics: this.metrics.power,
         peers: () => gossip.view.peers().map((p) => p.announcement),
         farmerKey: c.power.farmerKey ? parsePublicKey(c.power.farmerKey, "power.farmerKey") : undefined,
         farmTwin: async () => c.power.farmerTwinId ?? (backend ? (await backend.farm(c.farmId).catch(() => undefined))?.twinId : undefined),
         reportPower: backend?.reportPower
           ? async (state) => {
               const r = await backend.reportPower!(signer, nodeId, state);
-              if (!r.ok) throw new Error(`${r.code}: ${r.message}`);
+              if (!r.ok) throw Object.assign(new Error(`${r.code}: ${r.message}`), { code: r.code });
             }
           : undefined,
       }));

@@ -6,8 +6,8 @@
  *
  * Run: scripts/local-grid [--nodes N] [--farms F] [--nats URL] [--dir DIR] [--heartbeat S]
  *                         [--period S] [--no-chain] [--ssd] [--ipv4 K] [--log-level L] [--json]
-                         [--power dev [--power-fast]]
- *                         [--power dev [--power-fast]]
+                         [--power dev [--power-fast] [--power-boot S]]
+ *                         [--power dev [--power-fast] [--power-boot S]]
  * (the wrapper builds dist/ when needed, then runs: node dist/scripts/local-grid.js ...)
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -54,7 +54,9 @@ real hardware of this machine. Ctrl-C stops everything it started.
                    to standby (they keep running and refuse deployments with node_standby), peers
                    and deploy --auto wake them; the demo twin may send power wake/standby
   --power-fast     with --power: the policy in seconds, to watch it (state changes 10 s apart,
-                   claims quiet for 10 s, a check every 2 s, agreement window 1 s)
+                   claims quiet for 10 s, a check every 2 s, agreement window 1 s, boot 3 s)
+  --power-boot S   with --power: seconds a woken dev node takes to "boot" (announced waking
+                   meanwhile, so power status and the dashboard show it; default 0, 3 with --power-fast)
   --json           print one JSON line describing the grid when it is ready (for scripts and tests)`;
 
 interface NodeInfo {
@@ -123,6 +125,7 @@ async function main(): Promise<void> {
         json: { type: "boolean" },
         power: { type: "string" },
         "power-fast": { type: "boolean" },
+        "power-boot": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -144,6 +147,8 @@ async function main(): Promise<void> {
   const withChain = args["no-chain"] !== true;
   if (args.power !== undefined && args.power !== "dev") fail(`--power: only "dev" runs on a local grid (zos and command drive real machines), got ${JSON.stringify(args.power)}`);
   if (args["power-fast"] && args.power === undefined) fail("--power-fast needs --power dev");
+  if (args["power-boot"] !== undefined && args.power === undefined) fail("--power-boot needs --power dev");
+  const powerBoot = intOpt(args["power-boot"], "power-boot", args["power-fast"] ? 3 : 0, 0, 3600);
   const json = args.json === true;
   const say = (s: string): void => {
     if (!json) process.stdout.write(s + "\n");
@@ -204,7 +209,7 @@ async function main(): Promise<void> {
     const config = path.join(dir, "config.json");
     // --power dev: the demo twin acts as every farm's farmer (power wake/standby)
     const power = args.power
-      ? { manage: true, driver: "dev", farmerKey: twin.publicKey, ...(args["power-fast"] ? { minStateSeconds: 10, claimQuietSeconds: 10, checkSeconds: 2, windowSeconds: 1 } : {}) }
+      ? { manage: true, driver: "dev", farmerKey: twin.publicKey, devBootSeconds: powerBoot, ...(args["power-fast"] ? { minStateSeconds: 10, claimQuietSeconds: 10, checkSeconds: 2, windowSeconds: 1 } : {}) }
       : undefined;
     fs.writeFileSync(config, JSON.stringify({ hardware, ...(power ? { power } : {}) }, null, 2) + "\n");
     let twinId = DEMO_TWIN;

@@ -7,6 +7,7 @@ import { DOMAIN } from "../identity/domains";
 import { readDecisionReply, readStatusReply, STATUS_PAGE_MAX, type Decided, type StatusView } from "./messages";
 import type { Units } from "../capacity/units";
 import { AgentError } from "../errors";
+import { readDecisionsReply, type DecisionsView } from "./decisions";
 
 export class NodeUnreachable extends AgentError<"node_unreachable"> {
   constructor(node: number, cause: unknown) {
@@ -57,6 +58,11 @@ export class NodeClient {
       deployments.push(...page.deployments);
     }
     return { ...first, deployments, deploymentCount: Math.max(first.deploymentCount, deployments.length), more: false };
+  }
+
+  /** The node's recent decisions, newest first (`limit` 0: every one it keeps, at most 100). */
+  async decisions(node: number, limit = 0): Promise<DecisionsView> {
+    return readDecisionsReply(await this.request(node, this.subjects.nodeDecisions(node), encode("DecisionsRequest", { limit })));
   }
 
   async get(node: number, id: number): Promise<{ found: false; code: string; message: string } | { found: true; id: number; twinId: number; version: number; units: Units }> {

@@ -23,7 +23,7 @@ import { intInRange } from "../util/ints";
 export interface ApiLimits {
   /** requesters (connections, twins) whose buckets are kept; the least recently seen go first (default 10000) */
   maxRequesters: number;
-  /** reads (get, status) per second per requester; each started 16 KiB of reply counts as one more (default 50) */
+  /** reads (get, status, decisions) per second per requester; each started 16 KiB of reply counts as one more (default 50) */
   readRate: number;
   /** reads a requester may send at once before its rate applies (default 100) */
   readBurst: number;
@@ -77,7 +77,7 @@ export const API_LIMITS_RANGES: Record<keyof ApiLimits, [number, number]> = {
 /** One started block of this many reply bytes costs one read token. */
 export const READ_COST_BYTES = 16 * 1024;
 
-export type ApiOp = "deploy" | "delete" | "get" | "status";
+export type ApiOp = "deploy" | "delete" | "get" | "status" | "decisions";
 
 export interface ApiGateModules {
   now: () => number;

@@ -16,6 +16,7 @@ import { API_LIMITS_DEFAULTS, ApiGate, deployOwner, type ApiLimits, type ApiOp, 
 import type { ShedReason } from "../bus/limits";
 import { AGENT_VERSION } from "../version";
 import { refused } from "../result";
+import { DecisionLog, readDecisionsRequest, sealDecisionsRefusal, sealDecisionsReply, type DecisionResult } from "./decisions";
 
 export interface NodeApiOptions {
   nodeId: number;
@@ -60,6 +61,8 @@ export class NodeApi {
   private subs: BusSubscription[] = [];
   readonly gate: ApiGate;
   private readonly refusals = new Map<string, Uint8Array>();
+  /** the last decisions, served on node.<N>.decisions (api/decisions.ts) */
+  readonly decisions = new DecisionLog();
 
   constructor(
     private readonly options: NodeApiOptions,
@@ -78,6 +81,7 @@ export class NodeApi {
       [subjects.nodeDelete(id), (msg) => this.onDelete(msg.data), "delete"],
       [subjects.nodeGet(id), (msg, charge) => this.onGet(msg.data, charge), "get"],
       [subjects.nodeStatus(id), (msg, charge) => this.statusReply(msg.data, charge), "status"],
+      [subjects.nodeDecisions(id), (msg, charge) => this.decisionsReply(msg.data, charge), "decisions"],
     ];
     for (const [subject, handler, op] of routes) {
       const sub = bus.subscribe(subject, {
@@ -108,8 +112,8 @@ export class NodeApi {
   }
 
   /** A request refused before the ledger decided: logged, counted, answered. */
-  private refuse(op: "deploy" | "delete", rejection: Rejection, about: Refused = {}): Uint8Array {
-    this.refused(op, rejection, about);
+  private refuse(op: "deploy" | "delete", rejection: Rejection, about: Refused, t0: number): Uint8Array {
+    this.refused(op, rejection, about, t0);
     this.m.metrics?.apiErrors.inc({ code: rejection.code });
     return this.decisionReply(refused(rejection), about.id ?? 0, about.version ?? 0);
   }
@@ -119,7 +123,8 @@ export class NodeApi {
    * the deployment and twin as far as the request told them, and the requester (the twins whose
    * signatures a deploy carries; the key that signed a delete).
    */
-  private refused(op: "deploy" | "delete", r: Rejection, about: Refused): void {
+  private refused(op: "deploy" | "delete", r: Rejection, about: Refused, t0: number): void {
+    this.noteDecision(op, "refused", about.id ?? 0, about.version ?? 0, about.twinId ?? 0, t0, r);
     this.log.info(
       {
         event: op === "deploy" ? "deployment_rejected" : "deletion_rejected",
@@ -136,6 +141,11 @@ export class NodeApi {
       },
       op === "deploy" ? "deployment rejected" : "delete rejected",
     );
+  }
+
+  /** One entry of the recent decisions ring (every deploy and delete answered, refusals included). */
+  private noteDecision(op: "deploy" | "delete", result: DecisionResult, id: number, version: number, twinId: number, t0: number, rejection?: Rejection): void {
+    this.decisions.record({ op, result, deploymentId: id, version, twinId, timeMs: this.m.now(), latencyUs: Math.max(0, Math.round((performance.now() - t0) * 1000)), rejection });
   }
 
   private decisionReply(d: Decision, id: number, version: number): Uint8Array {
@@ -161,6 +171,8 @@ export class NodeApi {
         ? seal(this.m.signer, DOMAIN.GetReply, encode("GetReply", { found: false, rejection: rejectionToWire(r) }))
         : op === "status"
           ? seal(this.m.signer, DOMAIN.StatusReply, encode("StatusReply", { nodeId: this.options.nodeId, rejection: rejectionToWire(r) }))
+          : op === "decisions"
+            ? sealDecisionsRefusal(this.m.signer, this.options.nodeId, r)
           : this.decisionReply(refused(r), 0, 0);
     this.refusals.set(key, bytes);
     return bytes;
@@ -171,29 +183,30 @@ export class NodeApi {
     return { code: "too_large", message: `request of ${bytes.length} bytes exceeds the limit of ${this.options.maxRequestBytes}` };
   }
 
-  async onDeploy(bytes: Uint8Array): Promise<Uint8Array> {
+  async onDeploy(bytes: Uint8Array, t0 = performance.now()): Promise<Uint8Array> {
     const big = this.tooLarge(bytes);
-    if (big) return this.refuse("deploy", big);
+    if (big) return this.refuse("deploy", big, {}, t0);
     const owner = deployOwner(bytes, this.options.maxRequestBytes);
     if (owner !== undefined && !this.gate.twinAllowed("deploy", owner)) return this.refusal("deploy", "twin_rate");
     const v = await verifyDeployRequest(bytes, this.m.registry, { maxBytes: this.options.maxRequestBytes, maxRepeated: 1024 });
-    if (!v.ok) return this.refuse("deploy", v.refusal.rejection, v.refusal.about);
+    if (!v.ok) return this.refuse("deploy", v.refusal.rejection, v.refusal.about ?? {}, t0);
     const { spec, units, hash, signers } = v.value;
     const d = await this.m.ledger.deployDurably({ spec, units, hash }, bytes); // on disk (group commit) before the reply
     if (d.ok) {
       const ev = d.value.kind === "duplicate" ? "deployment_duplicate" : d.value.kind === "update" ? "deployment_updated" : "deployment_accepted";
       this.log.info({ event: ev, id: spec.id, version: spec.version, twinId: spec.twinId, units }, "deployment accepted");
+      this.noteDecision("deploy", d.value.kind, spec.id, spec.version, spec.twinId, t0);
     } else {
-      this.refused("deploy", d.refusal, { id: spec.id, version: spec.version, twinId: spec.twinId, signers });
+      this.refused("deploy", d.refusal, { id: spec.id, version: spec.version, twinId: spec.twinId, signers }, t0);
     }
     return this.decisionReply(d, spec.id, spec.version);
   }
 
-  async onDelete(bytes: Uint8Array): Promise<Uint8Array> {
+  async onDelete(bytes: Uint8Array, t0 = performance.now()): Promise<Uint8Array> {
     const big = this.tooLarge(bytes);
-    if (big) return this.refuse("delete", big);
+    if (big) return this.refuse("delete", big, {}, t0);
     const o = open(bytes, DOMAIN.DeleteRequest, { maxBytes: this.options.maxRequestBytes });
-    if (!o.ok) return this.refuse("delete", { code: o.code, message: o.message });
+    if (!o.ok) return this.refuse("delete", { code: o.code, message: o.message }, {}, t0);
     const requester = toHex(o.value.signer);
     let req: { id: string; twinId: number; timestampMs: string };
     let id: number;
@@ -203,25 +216,27 @@ export class NodeApi {
       id = toSafeNumber(req.id, "id");
       ts = toSafeNumber(req.timestampMs, "timestampMs");
     } catch (err) {
-      if (err instanceof WireError) return this.refuse("delete", { code: err.code, message: err.message }, { requester });
+      if (err instanceof WireError) return this.refuse("delete", { code: err.code, message: err.message }, { requester }, t0);
       throw err;
     }
     if (!this.gate.twinAllowed("delete", req.twinId)) return this.refusal("delete", "twin_rate");
     const about: Refused = { id, twinId: req.twinId, requester };
     const twin = await this.m.registry.twin(req.twinId);
-    if (!twin) return this.refuse("delete", { code: "unauthorized", message: `twin ${req.twinId} is not in the registry` }, about);
+    if (!twin) return this.refuse("delete", { code: "unauthorized", message: `twin ${req.twinId} is not in the registry` }, about, t0);
     if (!sameKey(twin.publicKey, o.value.signer) || !schemeAdmits(twin.scheme, o.value.scheme)) {
-      return this.refuse("delete", { code: "bad_signature", message: `the delete request is not signed by twin ${req.twinId}'s key` }, about);
+      return this.refuse("delete", { code: "bad_signature", message: `the delete request is not signed by twin ${req.twinId}'s key` }, about, t0);
     }
     const skew = Math.abs(this.m.now() - ts);
     if (skew > this.options.deleteSkewMs) {
-      return this.refuse("delete", { code: "stale_request", message: `the request's timestamp is ${Math.round(skew / 1000)} s from the node's clock (allowed ${this.options.deleteSkewMs / 1000} s); check the clock and send a fresh request` }, about);
+      return this.refuse("delete", { code: "stale_request", message: `the request's timestamp is ${Math.round(skew / 1000)} s from the node's clock (allowed ${this.options.deleteSkewMs / 1000} s); check the clock and send a fresh request` }, about, t0);
     }
     const d = await this.m.ledger.deleteDurably({ id, twinId: req.twinId });
     const a = d.ok ? d.value : undefined;
     const version = a ? (a.kind === "delete" ? a.previous.version : a.kind === "already_deleted" ? a.version : 0) : 0;
-    if (a) this.log.info({ event: a.kind === "delete" ? "deployment_deleted" : "deployment_duplicate", id, version, twinId: req.twinId }, "deployment deleted");
-    else if (!d.ok) this.refused("delete", d.refusal, about);
+    if (a) {
+      this.log.info({ event: a.kind === "delete" ? "deployment_deleted" : "deployment_duplicate", id, version, twinId: req.twinId }, "deployment deleted");
+      this.noteDecision("delete", a.kind === "delete" ? "delete" : "already_deleted", id, version, req.twinId, t0);
+    } else if (!d.ok) this.refused("delete", d.refusal, about, t0);
     return this.decisionReply(d, id, version);
   }
 
@@ -300,6 +315,22 @@ export class NodeApi {
     );
   }
 
+  /** The recent decisions, newest first (`limit` 0: all kept). */
+  decisionsReply(request: Uint8Array = new Uint8Array(), charge: Charge = () => null): Uint8Array {
+    let limit: number;
+    try {
+      limit = readDecisionsRequest(request);
+    } catch (err) {
+      if (!(err instanceof WireError)) throw err;
+      this.m.metrics?.apiErrors.inc({ code: err.code });
+      return sealDecisionsRefusal(this.m.signer, this.options.nodeId, { code: err.code, message: err.message });
+    }
+    const list = this.decisions.list(limit);
+    const shed = charge(REPLY_OVERHEAD_BYTES + DECISION_BYTES * list.length);
+    if (shed) return this.refusal("decisions", shed);
+    return sealDecisionsReply(this.m.signer, { nodeId: this.options.nodeId, decisions: list, kept: this.decisions.kept, total: this.decisions.total, timestampMs: this.m.now() });
+  }
+
   async close(): Promise<void> {
     this.gate.close();
     for (const s of this.subs) s.unsubscribe();
@@ -310,6 +341,8 @@ export class NodeApi {
 /** Reply size estimates for `charge`: envelope and summary, and one status entry per deployment. */
 const REPLY_OVERHEAD_BYTES = 512;
 const STATUS_BYTES_PER_DEPLOYMENT = 96;
+/** one decision entry (its rejection message included) */
+const DECISION_BYTES = 256;
 
 function rateLimited(reason: ShedReason): Rejection {
   const why =

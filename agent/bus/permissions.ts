@@ -7,7 +7,8 @@
  *   sync, and calls the chain (register, proof submission, queries); it receives only its own node
  *   subjects (`<p>.node.<node>.>`), so it answers no other node's requests; it reads announcements,
  *   find and sync requests, and answers requests it received (allow_responses);
- * - a deployer requests node subjects, find and sync, registers twins and farms and queries the
+ * - a deployer (a farmer's dashboard too) requests node subjects (deploy, delete, get, status,
+ *   decisions, peers, usage audits, power), find and sync, registers twins and farms and queries the
  *   chain; it reads announcements but answers nothing;
  * - the chain alone receives the chain's subjects and publishes the chain's events;
  * - every user reads only its own reply inboxes (`_INBOX.<user>.>`, nats.js `inboxPrefix`), so no

@@ -13,6 +13,10 @@ export class Subjects {
   nodeStatus(node: number): string {
     return `${this.prefix}.node.${node}.status`;
   }
+  /** the node's recent admission decisions (an in-memory ring) */
+  nodeDecisions(node: number): string {
+    return `${this.prefix}.node.${node}.decisions`;
+  }
   /** audit of usage records of one proof: tfgrid.v1.node.<node>.usage.<sequence> ("*": every proof) */
   nodeUsage(node: number, sequence: number | "*"): string {
     return `${this.prefix}.node.${node}.usage.${sequence}`;

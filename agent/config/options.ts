@@ -75,6 +75,8 @@ export interface AgentConfig {
     wakeCommand: string;
     /** zos driver: where wake-on-lan packets go (default 255.255.255.255:9) */
     wol: { address: string; port: number };
+    /** dev driver: seconds a woken dev node takes to "boot" (announced as waking meanwhile); default 0 */
+    devBootSeconds: number;
   };
   capacity: CapacityPolicy;
   /** raw hardware options, validated by the hardware module */
@@ -149,7 +151,7 @@ export function defaultConfig(): AgentConfig {
     idsExplicit: { nodeId: false, twinId: false },
     nats: { servers: ["nats://127.0.0.1:4222"], embedded: true, credentials: {} },
     subjectPrefix: "tfgrid.v1",
-    power: { state: "up", rented: false, manage: false, driver: "dev", mac: "", publicConfig: false, farmerTwinId: null, farmerKey: null, policy: {}, standbyCommand: "", wakeCommand: "", wol: { address: "255.255.255.255", port: 9 } },
+    power: { state: "up", rented: false, manage: false, driver: "dev", mac: "", publicConfig: false, farmerTwinId: null, farmerKey: null, policy: {}, standbyCommand: "", wakeCommand: "", wol: { address: "255.255.255.255", port: 9 }, devBootSeconds: 0 },
     capacity: { ...DEFAULT_POLICY, overprovision: { ...DEFAULT_POLICY.overprovision } },
     hardware: {},
     api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000, limits: { ...API_LIMITS_DEFAULTS } },
@@ -347,7 +349,7 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.power !== undefined) {
     if (!isObj(raw.power)) throw new ConfigError("power", "expected an object");
-    checkKeys(raw.power, ["state", "rented", "manage", "driver", "mac", "publicConfig", "farmerTwinId", "farmerKey", "standbyCommand", "wakeCommand", "wol", ...Object.keys(POWER_SECONDS)], "power");
+    checkKeys(raw.power, ["state", "rented", "manage", "driver", "mac", "publicConfig", "farmerTwinId", "farmerKey", "standbyCommand", "wakeCommand", "wol", "devBootSeconds", ...Object.keys(POWER_SECONDS)], "power");
     if (raw.power.state !== undefined) {
       if (raw.power.state !== "up" && raw.power.state !== "standby") throw new ConfigError("power.state", 'expected "up" or "standby"');
       c.power.state = raw.power.state;
@@ -372,6 +374,7 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
     }
     if (pw.standbyCommand !== undefined) c.power.standbyCommand = strField(pw.standbyCommand, "power.standbyCommand");
     if (pw.wakeCommand !== undefined) c.power.wakeCommand = strField(pw.wakeCommand, "power.wakeCommand");
+    if (pw.devBootSeconds !== undefined) c.power.devBootSeconds = intField(pw.devBootSeconds, "power.devBootSeconds", 0, 3600);
     if (pw.wol !== undefined) {
       if (!isObj(pw.wol)) throw new ConfigError("power.wol", "expected an object {address, port}");
       checkKeys(pw.wol, ["address", "port"], "power.wol");

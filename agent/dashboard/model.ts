@@ -3,13 +3,15 @@
  */
 import { addUnits, zeroUnits, type Units } from "../capacity/units";
 import type { Peer } from "../gossip/view";
+import { powerRows } from "../power/client";
 
 export interface DashboardNode {
   nodeId: number;
   farmId: number;
   twinId: number;
   sequence: number;
-  power: "up" | "standby";
+  /** waking: a node of the farm announces a wake it sent to this one (power/client.ts powerRows) */
+  power: "up" | "standby" | "waking";
   agentVersion: string;
   deployments: number;
   heartbeatMs: number;
@@ -30,12 +32,13 @@ export interface DashboardState {
   nowMs: number;
   nodes: DashboardNode[];
   /** sums over the nodes shown */
-  totals: { nodes: number; up: number; standby: number; deployments: number; total: Units; reserved: Units; reservable: Units; used: Units; free: Units };
+  totals: { nodes: number; up: number; standby: number; waking: number; deployments: number; total: Units; reserved: Units; reservable: Units; used: Units; free: Units };
 }
 
 export function dashboardState(peers: Peer[], farmId: number | null, nowMs: number): DashboardState {
-  const nodes = peers
-    .filter((p) => farmId === null || p.announcement.farmId === farmId)
+  const shown = peers.filter((p) => farmId === null || p.announcement.farmId === farmId);
+  const waking = new Set(powerRows(shown.map((p) => p.announcement)).filter((r) => r.state === "waking").map((r) => r.nodeId));
+  const nodes = shown
     .map((p): DashboardNode => {
       const a = p.announcement;
       return {
@@ -43,7 +46,7 @@ export function dashboardState(peers: Peer[], farmId: number | null, nowMs: numb
         farmId: a.farmId,
         twinId: a.twinId,
         sequence: a.sequence,
-        power: a.power,
+        power: waking.has(a.nodeId) ? "waking" : a.power,
         agentVersion: a.agentVersion,
         deployments: a.deployments,
         heartbeatMs: a.heartbeatMs,
@@ -57,7 +60,7 @@ export function dashboardState(peers: Peer[], farmId: number | null, nowMs: numb
       };
     })
     .sort((x, y) => x.nodeId - y.nodeId);
-  const totals = { nodes: nodes.length, up: 0, standby: 0, deployments: 0, total: zeroUnits(), reserved: zeroUnits(), reservable: zeroUnits(), used: zeroUnits(), free: zeroUnits() };
+  const totals = { nodes: nodes.length, up: 0, standby: 0, waking: 0, deployments: 0, total: zeroUnits(), reserved: zeroUnits(), reservable: zeroUnits(), used: zeroUnits(), free: zeroUnits() };
   for (const n of nodes) {
     totals[n.power]++;
     totals.deployments += n.deployments;

@@ -6,6 +6,8 @@ export interface DashboardOptions {
   maxClients: number;
   /** proofs listed per node */
   proofs: number;
+  /** recent decisions listed per node (node.<N>.decisions) */
+  decisions: number;
 }
 
-export const DASHBOARD_DEFAULTS: DashboardOptions = { host: "127.0.0.1", port: 8090, maxClients: 64, proofs: 10 };
+export const DASHBOARD_DEFAULTS: DashboardOptions = { host: "127.0.0.1", port: 8090, maxClients: 64, proofs: 10, decisions: 20 };

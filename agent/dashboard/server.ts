@@ -7,7 +7,8 @@
  *   GET /api/state         DashboardState (model.ts)
  *   GET /api/events        text/event-stream: `state` events (on every accepted announcement, at
  *                          most every 250 ms, and every second for the heartbeat ages)
- *   GET /api/node/<id>     {"status": node status | null, "statusError", "proofs": [...], "proofsError"}
+ *   GET /api/node/<id>     {"status": node status | null, "statusError", "decisions": [...] (newest first),
+ *                          "decisionsTotal", "decisionsError", "proofs": [...], "proofsError"}
  */
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -124,14 +125,27 @@ export class DashboardServer {
     if (node) {
       const id = Number(node[1]);
       if (id < 1 || id > 0xffffffff) return this.json(res, 400, { code: "invalid_node", message: "a node id is an integer from 1 to 4294967295" });
-      const [status, proofs] = await Promise.all([
+      const [status, decisions, proofs] = await Promise.all([
         this.m.node.status(id).then(
           (s) => ({ value: statusJson(s), error: null }),
           (err: unknown) => ({ value: null, error: (err as Error).message }),
         ),
+        this.m.node.decisions(id, this.options.decisions).then(
+          (d) => ({ value: d.decisions, total: d.total, error: null }),
+          (err: unknown) => ({ value: [], total: 0, error: (err as Error).message }),
+        ),
         this.recentProofs(id),
       ]);
-      return this.json(res, 200, { nodeId: id, status: status.value, statusError: status.error, proofs: proofs.value, proofsError: proofs.error });
+      return this.json(res, 200, {
+        nodeId: id,
+        status: status.value,
+        statusError: status.error,
+        decisions: decisions.value,
+        decisionsTotal: decisions.total,
+        decisionsError: decisions.error,
+        proofs: proofs.value,
+        proofsError: proofs.error,
+      });
     }
     return this.json(res, 404, { code: "not_found", message: "no such page; the dashboard serves /, /api/state, /api/events and /api/node/<id>" });
   }

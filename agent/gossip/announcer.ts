@@ -6,7 +6,7 @@ import type { Logger } from "../log/logger";
 import { AGENT_VERSION } from "../version";
 import type { GossipMetrics } from "./metrics";
 import { SequenceSource, type CounterStore } from "./sequence";
-import { sealAnnouncement, type Announcement, type Envelope } from "./wire";
+import { sealAnnouncement, type Announcement, type Envelope, type WakingNode } from "./wire";
 
 /** What the announcer reads; the Ledger is one. */
 export interface CapacitySource {
@@ -22,6 +22,8 @@ export interface CapacitySource {
   get?(id: number): { version: number; twinId: number } | undefined;
   /** power management fields of the announcement (docs/power.md); the Ledger has the times */
   powerInfo?(): { sinceMs: number; lastClaimMs: number; reason: string };
+  /** wakes in progress this node announces (power/waking.ts) */
+  waking?(): WakingNode[];
 }
 
 /** Where announcements go; a Bus is one. */
@@ -187,6 +189,8 @@ export class Announcer {
     }
     if (this.options.mac) a.mac = this.options.mac;
     if (this.options.publicConfig) a.publicConfig = true;
+    const waking = src.waking?.();
+    if (waking?.length) a.waking = waking;
     const { bytes, envelope } = sealAnnouncement(this.m.signer, a);
     this.dirty = false;
     this.latest = { announcement: a, envelope, bytes };

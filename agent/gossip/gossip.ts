@@ -12,7 +12,7 @@ import { createGossipMetrics, type GossipMetrics } from "./metrics";
 import type { GossipOptions } from "./options";
 import type { CounterStore } from "./sequence";
 import { PeerView } from "./peers";
-import { decodeFindRequest } from "./wire";
+import { decodeFindRequest, type WakingNode } from "./wire";
 
 export interface GossipModules {
   bus: Bus;
@@ -25,6 +25,28 @@ export interface GossipModules {
   logger: Logger;
   metrics: Metrics | null;
   now: () => number;
+  /** wakes in progress to announce (power management; power/waking.ts): listed, and a change re-announces */
+  waking?: { list(): WakingNode[]; onChange(fn: () => void): () => void };
+}
+
+/** The ledger as the announcer's source, with the wakes in progress (a change of either re-announces). */
+function withWaking(ledger: CapacitySource, waking: NonNullable<GossipModules["waking"]>): CapacitySource {
+  return {
+    capacity: () => ledger.capacity(),
+    used: () => ledger.used(),
+    free: () => ledger.free(),
+    deployments: () => ledger.deployments(),
+    powerState: () => ledger.powerState(),
+    state: () => ledger.state(),
+    get: ledger.get ? (id: number) => ledger.get!(id) : undefined,
+    powerInfo: ledger.powerInfo ? () => ledger.powerInfo!() : undefined,
+    waking: () => waking.list(),
+    onChange: (fn: () => void) => {
+      const a = ledger.onChange(fn);
+      const b = waking.onChange(fn);
+      return () => (a(), b());
+    },
+  };
 }
 
 /**
@@ -56,7 +78,7 @@ export class Gossip {
   ) {
     this.log = m.logger.child({ module: "gossip" });
     this.metrics = m.metrics ? createGossipMetrics(m.metrics.registry, options.expiryHeartbeats) : null;
-    this.announcer = new Announcer(options, { source: m.ledger, bus: m.bus, subjects: m.subjects, signer: m.signer, store: m.store, logger: m.logger, metrics: this.metrics, now: m.now });
+    this.announcer = new Announcer(options, { source: m.waking ? withWaking(m.ledger, m.waking) : m.ledger, bus: m.bus, subjects: m.subjects, signer: m.signer, store: m.store, logger: m.logger, metrics: this.metrics, now: m.now });
     this.limiter = new RequestLimiter({ rate: options.requestRate, burst: 2 * options.requestRate }, options.answersPerSecond, 10_000, m.now);
     this.peersLimiter = new RequestLimiter({ rate: options.peersRate, burst: 2 * options.peersRate }, options.peersPerSecond, 10_000, m.now);
     this.view = new PeerView(options, { bus: m.bus, subjects: m.subjects, registry: m.registry, signer: m.signer, logger: m.logger, metrics: this.metrics, now: m.now });

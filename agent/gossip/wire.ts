@@ -38,7 +38,19 @@ export interface Announcement {
   mac?: string;
   publicConfig?: boolean;
   powerReason?: string;
+  /** nodes this node is waking (a wake sent, not yet seen up); absent when none */
+  waking?: WakingNode[];
 }
+
+/** A wake in progress (gossip.proto WakingNode). */
+export interface WakingNode {
+  nodeId: number;
+  sinceMs: number;
+  reason: string;
+}
+
+/** At most this many wakes in progress in one announcement. */
+export const MAX_WAKING = 16;
 
 /** A deployment a node says it holds (gossip.proto DeploymentHeld). */
 export interface HeldDeployment {
@@ -81,6 +93,7 @@ export function encodeAnnouncement(a: Announcement): Uint8Array {
     ...(a.mac ? { mac: a.mac } : {}),
     ...(a.publicConfig ? { publicConfig: true } : {}),
     ...(a.powerReason ? { powerReason: a.powerReason } : {}),
+    ...(a.waking?.length ? { waking: a.waking.slice(0, MAX_WAKING) } : {}),
   });
 }
 
@@ -118,6 +131,10 @@ export function decodeAnnouncementPayload(payload: Uint8Array, maxBytes: number)
   for (const f of ["total", "reserved", "reservable", "used", "free"] as const) {
     if (!w[f]) throw new WireError("malformed", `${f}: missing`);
   }
+  const waking = (w.waking ?? []).map((x, i) => {
+    if (x.reason.length > 32 || !/^[a-z_]*$/.test(x.reason)) throw new WireError("malformed", `waking[${i}].reason: expected at most 32 lower-case letters or _`);
+    return { nodeId: id(x.nodeId, `waking[${i}].nodeId`), sinceMs: toSafeNumber(x.sinceMs, `waking[${i}].sinceMs`), reason: x.reason };
+  });
   return {
     nodeId: id(w.nodeId, "nodeId"),
     farmId: id(w.farmId, "farmId"),
@@ -139,6 +156,7 @@ export function decodeAnnouncementPayload(payload: Uint8Array, maxBytes: number)
     ...(w.mac ? { mac: w.mac.toLowerCase() } : {}),
     ...(w.publicConfig ? { publicConfig: true } : {}),
     ...(w.powerReason ? { powerReason: w.powerReason } : {}),
+    ...(waking.length ? { waking } : {}),
   };
 }
 

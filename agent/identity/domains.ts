@@ -19,6 +19,7 @@ export const DOMAIN = {
   UsageRecordsReply: "tfgrid.capacity.v1/UsageRecordsReply",
   PowerMessage: "tfgrid.capacity.v1/PowerMessage",
   PowerReply: "tfgrid.capacity.v1/PowerReply",
+  DecisionsReply: "tfgrid.capacity.v1/DecisionsReply",
 } as const;
 
 export type Domain = (typeof DOMAIN)[keyof typeof DOMAIN];

@@ -27,6 +27,33 @@ export function powerRowOf(a: Announcement): PowerStatusRow {
 }
 
 /**
+ * The farm's power rows from its nodes' announcements (pure): each node as it announces itself,
+ * except a node that is not up while a node announces waking it (a wake sent after its last
+ * change: the waker's `waking` list, or its own while a dev node boots) is `waking`, with the
+ * wake's time and reason. Nodes in `expected` that nobody announced are `down`.
+ */
+export function powerRows(announcements: Announcement[], expected: number[] = []): PowerStatusRow[] {
+  const rows = new Map<number, PowerStatusRow>(announcements.map((a) => [a.nodeId, powerRowOf(a)]));
+  const sinceOf = new Map(announcements.map((a) => [a.nodeId, a.powerSinceMs ?? 0]));
+  const wakes = new Map<number, { sinceMs: number; reason: string }>();
+  for (const a of announcements) {
+    for (const w of a.waking ?? []) {
+      const kept = wakes.get(w.nodeId);
+      if (!kept || kept.sinceMs > w.sinceMs) wakes.set(w.nodeId, w);
+    }
+  }
+  for (const [nodeId, w] of wakes) {
+    const row = rows.get(nodeId);
+    if (row?.state === "up") continue;
+    // a wake older than the node's last change of state is over (it woke and went back to sleep since)
+    if (row && (sinceOf.get(nodeId) ?? 0) > w.sinceMs) continue;
+    rows.set(nodeId, { nodeId, state: "waking", since: new Date(w.sinceMs).toISOString(), reason: w.reason });
+  }
+  for (const id of expected) if (!rows.has(id)) rows.set(id, { nodeId: id, state: "down", since: null, reason: "" });
+  return [...rows.values()].sort((a, b) => a.nodeId - b.nodeId);
+}
+
+/**
  * Ask farm F's nodes for their current signed announcements (`capacity.sync.<F>`), verify each
  * (against the registry when given) and return them by node id. A node that is powered off
  * (zos standby) does not answer: pass `expected` ids to list those as `down`.

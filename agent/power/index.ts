@@ -4,6 +4,7 @@ import { parsePowerOptions } from "./options";
 import { PowerService, type PowerServiceModules } from "./service";
 
 export { PowerService } from "./service";
+export { WakingBoard } from "./waking";
 
 /** The driver the config names (power.driver). */
 export function powerDriverFrom(c: AgentConfig["power"]): PowerDriver {
@@ -14,5 +15,5 @@ export function powerDriverFrom(c: AgentConfig["power"]): PowerDriver {
 
 /** The power component from the agent's configuration (only built when power.manage is on). */
 export function powerServiceFrom(c: Pick<AgentConfig, "nodeId" | "farmId" | "power">, m: Omit<PowerServiceModules, "driver">): PowerService {
-  return new PowerService({ nodeId: c.nodeId, farmId: c.farmId, policy: parsePowerOptions(c.power.policy), publicConfig: c.power.publicConfig }, { ...m, driver: powerDriverFrom(c.power) });
+  return new PowerService({ nodeId: c.nodeId, farmId: c.farmId, policy: parsePowerOptions(c.power.policy), publicConfig: c.power.publicConfig, devBootMs: c.power.devBootSeconds * 1000 }, { ...m, driver: powerDriverFrom(c.power) });
 }

@@ -20,6 +20,8 @@ import type { PowerDriver } from "./drivers";
 import type { PowerPolicyOptions } from "./options";
 import { standbyBlocker, type FarmNode } from "./policy";
 import { openPowerMessage, sealPowerMessage, sealPowerReply, type PowerMessage, type PowerReply } from "./wire";
+import type { PowerMetrics } from "./metrics";
+import { WakingBoard } from "./waking";
 
 /** What the service reads and changes on this node; the Ledger is one. */
 export interface PowerSource {
@@ -38,6 +40,8 @@ export interface PowerServiceOptions {
   publicConfig: boolean;
   /** requests whose timestamp is further than this from the local clock are refused as stale (default 5 min) */
   maxSkewMs?: number;
+  /** dev driver: how long a woken node takes to "boot", announced as waking meanwhile (default 0: up at once) */
+  devBootMs?: number;
 }
 
 export interface PowerServiceModules {
@@ -57,6 +61,10 @@ export interface PowerServiceModules {
   reportPower?(state: "up" | "standby"): Promise<void>;
   logger: Logger;
   now: () => number;
+  /** wakes in progress, announced by gossip (the agent shares one board with it); default: a board of its own */
+  waking?: WakingBoard;
+  /** power metrics (power/metrics.ts); null or absent: none */
+  metrics?: PowerMetrics | null;
 }
 
 export class PowerService {
@@ -68,6 +76,11 @@ export class PowerService {
   /** peers last seen in standby: kept when they leave the gossip view (a powered-off node is silent) */
   private readonly sleepers = new Map<number, FarmNode>();
   private closed = false;
+  /** wakes this node sent or is going through (announced: every observer sees `waking`) */
+  readonly waking: WakingBoard;
+  private bootTimer: NodeJS.Timeout | null = null;
+  /** the chain said it keeps no power state (unsupported_runtime): not asked again */
+  private reportUnsupported = false;
 
   constructor(
     readonly options: PowerServiceOptions,
@@ -75,6 +88,19 @@ export class PowerService {
   ) {
     this.log = m.logger.child({ module: "power" });
     this.agreement = new PowerAgreement(options.nodeId, options.policy);
+    this.waking = m.waking ?? new WakingBoard(m.now);
+  }
+
+  /** This node's state as observers see it: waking while a dev node boots after a wake. */
+  ownState(): "up" | "standby" | "waking" {
+    return this.waking.has(this.options.nodeId) ? "waking" : this.m.source.powerState();
+  }
+
+  /** Change this node's state, counted in capacity_agent_power_transitions_total. */
+  private setPower(to: "up" | "standby", reason: string): void {
+    const from = this.ownState();
+    this.m.source.setPower(to, reason);
+    if (from !== to) this.m.metrics?.transitions.inc({ from, to });
   }
 
   start(): void {
@@ -92,6 +118,15 @@ export class PowerService {
     );
     this.timer = setInterval(() => this.tick(), this.options.policy.checkMs);
     this.timer.unref();
+    const pm = this.m.metrics;
+    if (pm) {
+      pm.own = () => this.ownState();
+      pm.farm = () => {
+        const by = { up: 0, standby: 0, waking: 0 };
+        for (const n of this.view()) if (n.state in by) by[n.state as keyof typeof by]++;
+        return by;
+      };
+    }
     this.log.info({ event: "power_started", driver: this.m.driver.kind, checkMs: this.options.policy.checkMs }, "power management started");
   }
 
@@ -104,14 +139,23 @@ export class PowerService {
       deployments: s.deployments().length, publicConfig: this.options.publicConfig, lastClaimMs: info.lastClaimMs,
     };
     const out = new Map<number, FarmNode>([[self.nodeId, self]]);
+    const announcedWaking = new Set<number>();
     for (const a of this.m.peers()) {
       if (a.farmId !== this.options.farmId || a.nodeId === self.nodeId) continue;
       const n: FarmNode = { nodeId: a.nodeId, state: a.power, sinceMs: a.powerSinceMs ?? 0, total: a.reservable, used: a.used, deployments: a.deployments, publicConfig: a.publicConfig ?? false, lastClaimMs: a.lastClaimMs ?? 0 };
       out.set(n.nodeId, n);
       if (n.state === "standby") this.sleepers.set(n.nodeId, n);
       else this.sleepers.delete(n.nodeId);
+      // a woken node announced up: its wake is over
+      if (n.state === "up") this.waking.clear(n.nodeId);
+      for (const w of a.waking ?? []) announcedWaking.add(w.nodeId);
     }
     for (const [id, n] of this.sleepers) if (!out.has(id)) out.set(id, n);
+    // a node a peer (or this node) is waking counts as waking: no second wake, no standby meanwhile
+    for (const id of [...announcedWaking, ...this.waking.list().map((w) => w.nodeId)]) {
+      const n = out.get(id);
+      if (n && n.state === "standby" && id !== self.nodeId) out.set(id, { ...n, state: "waking" });
+    }
     return [...out.values()].sort((a, b) => a.nodeId - b.nodeId);
   }
 
@@ -135,10 +179,12 @@ export class PowerService {
       switch (a.kind) {
         case "intent":
           this.log.info({ event: "power_intent", windowMs: this.options.policy.windowMs }, "announced the intent to go to standby");
+          this.m.metrics?.intents.inc({ from: "self" });
           this.publish("intent", this.options.nodeId);
           break;
         case "object":
           this.log.info({ event: "power_objection", target: a.nodeId }, "objected to a peer's standby intent");
+          this.m.metrics?.objections.inc({ direction: "sent" });
           this.publish("objection", a.nodeId);
           break;
         case "abort":
@@ -160,23 +206,30 @@ export class PowerService {
   }
 
   private async goStandby(reason: string): Promise<void> {
-    this.m.source.setPower("standby", reason);
+    this.setPower("standby", reason);
     this.log.info({ event: "power_standby", reason }, "node goes to standby");
     await this.report("standby");
     try {
       await this.m.driver.standby();
     } catch (err) {
       this.log.error({ event: "power_driver_failed", op: "standby", err: String(err) }, "the power driver could not put the node to standby; it stays up");
-      this.m.source.setPower("up", "driver_failed");
+      this.setPower("up", "driver_failed");
       await this.report("up");
     }
   }
 
   private async report(state: "up" | "standby"): Promise<void> {
-    if (!this.m.reportPower) return;
+    if (!this.m.reportPower || this.reportUnsupported) return;
     try {
       await this.m.reportPower(state);
+      this.log.info({ event: "power_reported", state }, "power state reported to the chain");
     } catch (err) {
+      if ((err as { code?: unknown }).code === "unsupported_runtime") {
+        // a runtime without power calls (tfchain spec 49): said once, not tried again
+        this.reportUnsupported = true;
+        this.log.warn({ event: "power_report_unsupported", state, err: (err as Error).message }, "the chain keeps no power state; power changes stay local (gossip) and are not reported again");
+        return;
+      }
       this.log.warn({ event: "power_report_failed", state, err: String(err) }, "could not report the power state to the chain");
     }
   }
@@ -184,6 +237,9 @@ export class PowerService {
   /** Wake a peer: a signed WAKE request (a dev node, or one still listening) and the driver (wake-on-lan, command). */
   async wakePeer(nodeId: number, reason: string): Promise<void> {
     this.log.info({ event: "power_wake", target: nodeId, reason }, "waking a node");
+    // announced: peers, power status and the dashboard show the target waking until it is up
+    this.waking.note(nodeId, reason);
+    this.m.metrics?.wakesSent.inc({ driver: this.m.driver.kind });
     const m: PowerMessage = { farmId: this.options.farmId, fromNodeId: this.options.nodeId, fromTwinId: 0, kind: "wake", targetNodeId: nodeId, timestampMs: this.m.now() };
     this.m.bus.request(this.m.subjects.nodePower(nodeId), sealPowerMessage(this.m.signer, m), { timeout: 2000 }).catch(() => null);
     if (this.m.driver.kind === "dev") return;
@@ -228,13 +284,19 @@ export class PowerService {
     }
     if (this.m.source.powerState() !== "up") return;
     const now = this.m.now();
-    if (msg.kind === "intent" && msg.targetNodeId === msg.fromNodeId) this.act(this.agreement.onIntent(msg.fromNodeId, this.view(), now));
-    else if (msg.kind === "objection") this.agreement.onObjection(msg.targetNodeId);
+    if (msg.kind === "intent" && msg.targetNodeId === msg.fromNodeId) {
+      this.m.metrics?.intents.inc({ from: "peer" });
+      this.act(this.agreement.onIntent(msg.fromNodeId, this.view(), now));
+    } else if (msg.kind === "objection") {
+      if (msg.targetNodeId === this.options.nodeId) this.m.metrics?.objections.inc({ direction: "received" });
+      this.agreement.onObjection(msg.targetNodeId);
+    }
   }
 
   /** A WAKE or STANDBY request to this node. */
   async onRequest(data: Uint8Array): Promise<PowerReply> {
     const reply = (ok: boolean, code: string, message: string): PowerReply => ({ nodeId: this.options.nodeId, ok, code, message, power: this.m.source.powerState() });
+    if (this.closed) return reply(false, "node_closing", "the node is shutting down");
     if (data.length > 1024) return reply(false, "too_large", "a power request is at most 1024 bytes");
     await envelopeReady(data, { maxBytes: 1024 });
     const o = openPowerMessage(data);
@@ -257,8 +319,28 @@ export class PowerService {
     if (msg.kind === "standby" && msg.fromNodeId) return reply(false, "unauthorized", "a node may not put another node to standby; only the farm's twin may");
     if (msg.kind === "wake") {
       if (this.m.source.powerState() === "up") return reply(true, "already_up", "the node is up");
-      this.m.source.setPower("up", msg.fromTwinId ? "requested" : "woken");
-      this.log.info({ event: "power_woken", by: msg.fromTwinId ? `twin ${msg.fromTwinId}` : `node ${msg.fromNodeId}` }, "woken by request");
+      const reason = msg.fromTwinId ? "requested" : "woken";
+      const by = msg.fromTwinId ? `twin ${msg.fromTwinId}` : `node ${msg.fromNodeId}`;
+      const bootMs = this.m.driver.kind === "dev" ? (this.options.devBootMs ?? 0) : 0;
+      if (bootMs > 0) {
+        // a dev node "boots": announced as waking (by itself) until it is up
+        if (this.waking.has(this.options.nodeId)) return reply(true, "waking", "the node is waking");
+        this.m.metrics?.transitions.inc({ from: "standby", to: "waking" });
+        this.waking.note(this.options.nodeId, reason);
+        this.log.info({ event: "power_waking", by, bootMs }, "woken by request; booting");
+        this.bootTimer = setTimeout(() => {
+          this.bootTimer = null;
+          if (this.closed) return;
+          this.setPower("up", reason);
+          this.waking.clear(this.options.nodeId);
+          this.log.info({ event: "power_woken", by }, "up after booting");
+          void this.report("up");
+        }, bootMs);
+        this.bootTimer.unref();
+        return reply(true, "waking", `the node is waking (up in ${Math.round(bootMs / 1000)} s)`);
+      }
+      this.setPower("up", reason);
+      this.log.info({ event: "power_woken", by }, "woken by request");
       await this.report("up");
       return reply(true, "woken", "the node is up");
     }
@@ -276,6 +358,7 @@ export class PowerService {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     if (this.dueTimer) clearTimeout(this.dueTimer);
+    if (this.bootTimer) clearTimeout(this.bootTimer);
     for (const s of this.subs) {
       try {
         s.unsubscribe();

@@ -426,9 +426,30 @@ export interface WireCapacityAnnouncement {
   publicConfig: boolean;
   /** why the last power change: start, idle, usage_high, periodic, random, requested, deploy */
   powerReason: string;
+  /**
+   * Nodes this node is waking (docs/power.md): peers it sent a wake to, or itself while a dev node
+   * "boots", until the woken node announces up or the wake times out (10 min). At most 16.
+   */
+  waking: WireWakingNode[];
 }
 /** What encode("CapacityAnnouncement", value) accepts: the fields of WireCapacityAnnouncement, each optional. */
-export interface WireCapacityAnnouncementInput { nodeId?: number; farmId?: number; twinId?: number; sequence?: number | string; timestampMs?: number | string; total?: WireUnitsInput | null; reserved?: WireUnitsInput | null; used?: WireUnitsInput | null; free?: WireUnitsInput | null; deployments?: number; power?: number | WirePowerStateName; heartbeatMs?: number; agentVersion?: string; reservable?: WireUnitsInput | null; holds?: WireDeploymentHeldInput | null; powerSinceMs?: number | string; lastClaimMs?: number | string; mac?: string; publicConfig?: boolean; powerReason?: string; }
+export interface WireCapacityAnnouncementInput { nodeId?: number; farmId?: number; twinId?: number; sequence?: number | string; timestampMs?: number | string; total?: WireUnitsInput | null; reserved?: WireUnitsInput | null; used?: WireUnitsInput | null; free?: WireUnitsInput | null; deployments?: number; power?: number | WirePowerStateName; heartbeatMs?: number; agentVersion?: string; reservable?: WireUnitsInput | null; holds?: WireDeploymentHeldInput | null; powerSinceMs?: number | string; lastClaimMs?: number | string; mac?: string; publicConfig?: boolean; powerReason?: string; waking?: WireWakingNodeInput[]; }
+
+/**
+ * A wake in progress, as the waker announces it: every observer (peers, power status, the
+ * dashboard) sees the target `waking`, not only the node that sent the wake.
+ *
+ * What decode("WakingNode", bytes) returns (tfgrid/capacity/v1/gossip.proto).
+ */
+export interface WireWakingNode {
+  nodeId: number;
+  /** when the wake was sent (the waker's clock) */
+  sinceMs: string;
+  /** usage_high, periodic, random, requested */
+  reason: string;
+}
+/** What encode("WakingNode", value) accepts: the fields of WireWakingNode, each optional. */
+export interface WireWakingNodeInput { nodeId?: number; sinceMs?: number | string; reason?: string; }
 
 /**
  * A deployment a node holds, as it tells a deployer who asked find about its id.
@@ -770,6 +791,65 @@ export interface WireUsageStatus {
 export interface WireUsageStatusInput { periodMs?: number | string; lastSequence?: number | string; deliveredSequence?: number | string; pending?: number; meteredUntilMs?: number | string; lastCode?: string; chain?: boolean; twinsInGrace?: number[]; }
 
 /**
+ * Recent decisions: tfgrid.v1.node.<node>.decisions (request/reply). The node keeps its last
+ * decisions (100) in memory, not on disk: a restart empties the list. Newest first.
+ *
+ * What decode("DecisionsRequest", bytes) returns (tfgrid/capacity/v1/node.proto).
+ */
+export interface WireDecisionsRequest {
+  /** at most this many (0: every one kept) */
+  limit: number;
+}
+/** What encode("DecisionsRequest", value) accepts: the fields of WireDecisionsRequest, each optional. */
+export interface WireDecisionsRequestInput { limit?: number; }
+
+/** What decode("DecisionRecord", bytes) returns (tfgrid/capacity/v1/node.proto). */
+export interface WireDecisionRecord {
+  /** 1 for the first decision since the agent started, then +1 each */
+  seq: string;
+  /** the node's clock when it answered */
+  timeMs: string;
+  /** deploy or delete */
+  op: string;
+  /**
+   * create, update, duplicate (the same request again: nothing changed), delete,
+   * already_deleted, or refused (then `rejection` says why)
+   */
+  result: string;
+  /** 0 when the request did not tell (malformed) */
+  deploymentId: string;
+  version: number;
+  /** the owner, as far as the request told */
+  twinId: number;
+  /** refused only: code, message; unit, requested, free for insufficient_capacity */
+  rejection: WireRejection | null;
+  /** from the request's arrival at the handler to its reply, microseconds */
+  latencyUs: string;
+}
+/** What encode("DecisionRecord", value) accepts: the fields of WireDecisionRecord, each optional. */
+export interface WireDecisionRecordInput { seq?: number | string; timeMs?: number | string; op?: string; result?: string; deploymentId?: number | string; version?: number; twinId?: number; rejection?: WireRejectionInput | null; latencyUs?: number | string; }
+
+/**
+ * reply to decisions; the payload of a Signed envelope made by the node ("DecisionsReply").
+ *
+ * What decode("DecisionsReply", bytes) returns (tfgrid/capacity/v1/node.proto).
+ */
+export interface WireDecisionsReply {
+  nodeId: number;
+  /** newest first */
+  decisions: WireDecisionRecord[];
+  /** how many the node keeps at most */
+  kept: number;
+  /** decisions since the agent started (the newest's seq) */
+  total: string;
+  timestampMs: string;
+  /** set when the node refused to answer (rate_limited, malformed); the rest is empty */
+  rejection: WireRejection | null;
+}
+/** What encode("DecisionsReply", value) accepts: the fields of WireDecisionsReply, each optional. */
+export interface WireDecisionsReplyInput { nodeId?: number; decisions?: WireDecisionRecordInput[]; kept?: number; total?: number | string; timestampMs?: number | string; rejection?: WireRejectionInput | null; }
+
+/**
  * What was reserved over (part of) a period: units x seconds of time the node was up.
  * Memory and storage in byte-seconds; CPU, IPv4 and GPU in unit-seconds. Time the agent was down
  * is not in here (it is stated once, in UsageProof.downtime_ms, and never billed as served).
@@ -961,6 +1041,7 @@ export interface WireMessages {
   "Units": WireUnits;
   "Rejection": WireRejection;
   "CapacityAnnouncement": WireCapacityAnnouncement;
+  "WakingNode": WireWakingNode;
   "DeploymentHeld": WireDeploymentHeld;
   "SyncRequest": WireSyncRequest;
   "FindRequest": WireFindRequest;
@@ -983,6 +1064,9 @@ export interface WireMessages {
   "GetReply": WireGetReply;
   "StatusReply": WireStatusReply;
   "UsageStatus": WireUsageStatus;
+  "DecisionsRequest": WireDecisionsRequest;
+  "DecisionRecord": WireDecisionRecord;
+  "DecisionsReply": WireDecisionsReply;
   "UsageAmounts": WireUsageAmounts;
   "UsageRecord": WireUsageRecord;
   "UsageProof": WireUsageProof;
@@ -1016,6 +1100,7 @@ export interface WireInputs {
   "Units": WireUnitsInput;
   "Rejection": WireRejectionInput;
   "CapacityAnnouncement": WireCapacityAnnouncementInput;
+  "WakingNode": WireWakingNodeInput;
   "DeploymentHeld": WireDeploymentHeldInput;
   "SyncRequest": WireSyncRequestInput;
   "FindRequest": WireFindRequestInput;
@@ -1038,6 +1123,9 @@ export interface WireInputs {
   "GetReply": WireGetReplyInput;
   "StatusReply": WireStatusReplyInput;
   "UsageStatus": WireUsageStatusInput;
+  "DecisionsRequest": WireDecisionsRequestInput;
+  "DecisionRecord": WireDecisionRecordInput;
+  "DecisionsReply": WireDecisionsReplyInput;
   "UsageAmounts": WireUsageAmountsInput;
   "UsageRecord": WireUsageRecordInput;
   "UsageProof": WireUsageProofInput;

@@ -113,7 +113,7 @@ test("cold start: --help and an ed25519 `keys new` load none of the heavy librar
     return out.mods.map((m) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(m)?.[1]).filter((x): x is string => !!x);
   };
   const heavy = (pkgs: string[]): string[] => [...new Set(pkgs.filter((p) => /^@polkadot\/|^@nats-io\/|^protobufjs$|^pino$|^systeminformation$/.test(p)))];
-  for (const c of ["deploy", "delete", "status", "find", "peers", "registry", "proofs", "hardware", "keys"]) expect({ c, heavy: heavy(loaded([c, "--help"])) }).toEqual({ c, heavy: [] });
+  for (const c of ["deploy", "delete", "status", "decisions", "find", "peers", "registry", "proofs", "hardware", "keys"]) expect({ c, heavy: heavy(loaded([c, "--help"])) }).toEqual({ c, heavy: [] });
   expect(heavy(loaded(["--help"]))).toEqual([]);
   expect(heavy(loaded(["keys", "new", "--out", path.join(dir, "k.json")]))).toEqual([]);
   // an sr25519 key loads the WASM crypto it needs

@@ -5,7 +5,8 @@
  *     capacity gauges with units in their names, and `promtool check metrics` accepts it;
  *   - `capacity-agent dashboard` loaded in headless Chromium: the nodes it shows match each agent's
  *     `status`, a new deployment shows up live (SSE), a chosen node shows its deployments and
- *     proofs; a screenshot is kept in test-artifacts/dashboard.png;
+ *     proofs and recent decisions (refusals with their code, updating live); a screenshot is kept
+ *     in test-artifacts/dashboard.png;
  *   - `status --watch` redraws with fresh data.
  * Chromium (/usr/bin/chromium, Debian package "chromium") and promtool (Debian package
  * "prometheus") are needed: without them those tests say so and pass as skipped.
@@ -105,6 +106,14 @@ test("/metrics: decision, propagation and proof delivery histograms observed, ca
   expect(text).toContain("capacity_agent_chain_registered 1\n");
   expect(text).toMatch(/capacity_agent_build_info\{component="agent",node="[^"]+",version="[^"]+"\} 1/);
   expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+  // power metrics are there from the start (this agent does not manage power: it is up, its farm view empty)
+  expect(text).toContain('capacity_agent_power_state{state="up"} 1\n');
+  expect(text).toContain('capacity_agent_power_state{state="standby"} 0\n');
+  expect(text).toContain('capacity_agent_power_farm_nodes{state="waking"} 0\n');
+  expect(text).toContain('capacity_agent_power_transitions_total{from="up",to="standby"} 0\n');
+  expect(text).toContain('capacity_agent_power_wakes_sent_total{driver="zos"} 0\n');
+  expect(text).toContain('capacity_agent_power_standby_intents_total{from="self"} 0\n');
+  expect(text).toContain('capacity_agent_power_objections_total{direction="received"} 0\n');
   // the gauges say what the node's status says
   const s = JSON.parse((await cli(["status", "--node", String(nodeIds[0]), "--nats", nats.url, "--json"])).stdout) as Record<string, Record<string, number>>;
   expect(text).toContain(`capacity_agent_capacity_used_cores ${s.used.cru}\n`);
@@ -184,6 +193,19 @@ test("the dashboard in headless Chromium shows every node as its status says, up
     await page.waitForSelector('#node-status tr[data-deployment="2"]', { timeout: 10_000 });
     await page.waitForSelector('#node-status tr[data-deployment="3"]');
     await page.waitForSelector("#node-proofs tr[data-proof]", { timeout: 10_000 });
+    // its recent decisions (the node's `decisions`), newest first, as the node itself lists them
+    await page.waitForSelector('#node-decisions tr[data-deployment-id="3"][data-result="create"]', { timeout: 10_000 });
+    const READ_DECISIONS = `[...document.querySelectorAll("#node-decisions tr[data-decision]")].map((tr) => [Number(tr.getAttribute("data-decision")), tr.getAttribute("data-result"), tr.getAttribute("data-code"), Number(tr.getAttribute("data-deployment-id"))])`;
+    const fromNode = async (): Promise<unknown[]> => (await client.decisions(nodeIds[1], 20)).decisions.map((d) => [d.seq, d.result, d.rejection?.code ?? "", d.deploymentId]);
+    expect(await page.evaluate(READ_DECISIONS)).toEqual(await fromNode());
+    expect(((await page.evaluate(READ_DECISIONS)) as unknown[][]).slice(0, 2).map((r) => r[3])).toEqual([3, 2]);
+    // live: a refusal reaches the open panel with its code (no click, no reload)
+    const huge = parseDeployment({ id: 99, twinId: ownerTwin, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 1, memory: "100TiB", rootfs: "2GiB" }] });
+    if (!huge.ok) throw new Error(huge.refusal.message);
+    expect(await client.deploy(nodeIds[1], buildDeployRequest(huge.value, [{ twinId: ownerTwin, signer: owner }]))).toMatchObject({ accepted: false, code: "insufficient_capacity" });
+    await page.waitForSelector('#node-decisions tr[data-deployment-id="99"][data-code="insufficient_capacity"]', { timeout: 10_000 });
+    expect(await page.textContent('#node-decisions tr[data-deployment-id="99"]')).toMatch(/refused insufficient_capacity \(mru: requested 100 TiB, free [\d.]+ GiB\)/);
+    expect(await page.evaluate(READ_DECISIONS)).toEqual(await fromNode());
     // bad input gets a stable code and the dashboard keeps serving
     const bad = await fetch(`http://127.0.0.1:${port}/api/node/0`);
     expect([bad.status, ((await bad.json()) as { code: string }).code]).toEqual([400, "invalid_node"]);

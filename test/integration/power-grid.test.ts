@@ -1,9 +1,11 @@
 /**
  * Power management by the nodes themselves on a real local grid (scripts/local-grid --power dev
  * --power-fast: a real nats-server, the chain stand-in, three real agents with the policy in
- * seconds): idle nodes go to standby one by one and the farm always keeps an up node; the farm's
- * twin can wake a node and put one to standby (not the last up one); another twin cannot; and
- * deploy --auto wakes a sleeping node that fits when no awake node does.
+ * seconds, dev nodes "boot" for 10 s when woken): idle nodes go to standby one by one and the farm
+ * always keeps an up node; the farm's twin can wake a node and put one to standby (not the last up
+ * one); another twin cannot; a woken node is `waking` for every observer (power status, from the
+ * signed announcements of the node that woke it and its own) until it is up; and deploy --auto
+ * wakes a sleeping node that fits when no awake node does.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -12,6 +14,8 @@ import { Subjects } from "../../agent/bus/subjects";
 import { ChainClient } from "../../agent/chain/client";
 import { cryptoReady, loadKeyFile } from "../../agent/identity/keys";
 import { cli, tmpDir } from "../utils/agent";
+import { farmAnnouncements, powerRows } from "../../agent/power/client";
+import { openPowerReply, sealPowerMessage } from "../../agent/power/wire";
 import { eventually, startLocalGrid, type LocalGrid } from "../utils/grid";
 import { natsBus } from "../../agent/bus/nats";
 
@@ -33,7 +37,8 @@ async function status(): Promise<Row[]> {
 
 beforeAll(async () => {
   await cryptoReady();
-  grid = await startLocalGrid(["--nodes", "3", "--ipv4", "2", "--power", "dev", "--power-fast"]);
+  // woken dev nodes boot for 10 s: long enough for a CLI started on a busy machine to see them waking
+  grid = await startLocalGrid(["--nodes", "3", "--ipv4", "2", "--power", "dev", "--power-fast", "--power-boot", "10"]);
   dir = tmpDir("power-grid-");
   // watch the farm all along: it must never be without an up node
   watcher = (async () => {
@@ -110,10 +115,55 @@ test("the farm's twin: standby of the last up node is refused; wake works; anoth
   const refused = await cli(["power", "standby", "--node", String(up.nodeId), "--key", other, "--twin", String(otherId), "--nats", grid.info.nats, "--json"]);
   expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, code: "unauthorized" });
   const woke = await cli(["power", "wake", "--node", String(asleep.nodeId), ...twin()]);
-  expect(JSON.parse(woke.stdout)).toMatchObject({ ok: true, code: "woken", power: "up" });
-  const now = await status();
-  expect(now.find((r) => r.nodeId === asleep.nodeId)).toMatchObject({ state: "up", reason: "requested" });
+  // the dev node boots for 10 s: waking meanwhile, for every observer
+  expect(JSON.parse(woke.stdout)).toMatchObject({ ok: true, code: "waking", power: "standby" });
+  const [rowsNow, human] = await Promise.all([status(), cli(["power", "status", "--farm", "1", "--registry", grid.info.registry, "--nats", grid.info.nats])]);
+  const waking = rowsNow.find((r) => r.nodeId === asleep.nodeId)!;
+  expect(waking).toMatchObject({ state: "waking", reason: "requested" });
+  expect(Date.now() - Date.parse(waking.since!)).toBeLessThan(20_000);
+  expect(human.stdout).toMatch(new RegExp(`node ${asleep.nodeId}  waking\\s+since \\S+ \\(requested\\)`));
+  const upNow = await eventually(async () => {
+    const r = (await status()).find((x) => x.nodeId === asleep.nodeId)!;
+    return r.state === "up" ? r : null;
+  }, 25_000, `node ${asleep.nodeId} up after its boot`, 200);
+  expect(upNow.reason).toBe("requested");
+  expect(Date.parse(upNow.since!)).toBeGreaterThanOrEqual(Date.parse(waking.since!));
 }, 60_000);
+
+test("a wake relayed by an up node: the waker announces the sleeper as waking until it is up", async () => {
+  const rows = await eventually(async () => {
+    const r = await status();
+    return r.some((x) => x.state === "standby") ? r : null;
+  }, 60_000, "a node in standby again", 500);
+  const asleep = rows.find((r) => r.state === "standby")!;
+  const relay = rows.find((r) => r.state === "up")!;
+  const nc = await connect({ servers: grid.info.nats });
+  try {
+    const subjects = new Subjects();
+    const signer = await loadKeyFile(grid.info.twin.key);
+    // the farm's twin asks the up node to wake the sleeper (what deploy --auto does when the sleeper does not listen)
+    const req = sealPowerMessage(signer, { farmId: 1, fromNodeId: 0, fromTwinId: grid.info.twin.id, kind: "wake", targetNodeId: asleep.nodeId, timestampMs: Date.now() });
+    const reply = openPowerReply((await nc.request(subjects.nodePower(relay.nodeId), req, { timeout: 5000 })).data);
+    expect(reply).toMatchObject({ ok: true, reply: { nodeId: relay.nodeId, code: "wake_sent" } });
+    // both sign it: the waker's announcement lists the sleeper, and so does the booting node's own
+    const { announcements } = await farmAnnouncements(natsBus(nc), subjects, 1, { registry: null, timeoutMs: 1500 });
+    const byId = new Map(announcements.map((a) => [a.nodeId, a]));
+    expect(byId.get(relay.nodeId)!.waking?.map((w) => [w.nodeId, w.reason])).toEqual([[asleep.nodeId, "requested"]]);
+    expect(byId.get(asleep.nodeId)!.power).toBe("standby");
+    expect(powerRows(announcements).find((r) => r.nodeId === asleep.nodeId)).toMatchObject({ state: "waking", reason: "requested" });
+    // the waker's list alone makes it waking (a powered-off zos node announces nothing)
+    const silent = announcements.filter((a) => a.nodeId !== asleep.nodeId);
+    expect(powerRows(silent, [asleep.nodeId]).find((r) => r.nodeId === asleep.nodeId)).toMatchObject({ state: "waking", reason: "requested" });
+    await eventually(async () => (await status()).find((x) => x.nodeId === asleep.nodeId)!.state === "up" || null, 25_000, `node ${asleep.nodeId} up`, 200);
+    // up: the waker drops it from its announcement
+    await eventually(async () => {
+      const { announcements: again } = await farmAnnouncements(natsBus(nc), subjects, 1, { registry: null, timeoutMs: 1000 });
+      return again.find((a) => a.nodeId === relay.nodeId)?.waking === undefined || null;
+    }, 15_000, `node ${relay.nodeId} to stop announcing the wake`, 300);
+  } finally {
+    await nc.close();
+  }
+}, 90_000);
 
 test("deploy --auto wakes a standby node that fits when no awake node does", async () => {
   // back to one up node

@@ -19,6 +19,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: "deploy", summary: "sign a deployment file and send it to a node", load: () => (require("./deploy") as typeof import("./deploy")).deployCommand },
   { name: "delete", summary: "delete a deployment from a node (owner only)", load: () => (require("./delete") as typeof import("./delete")).deleteCommand },
   { name: "status", summary: "show a node's capacity and deployments", load: () => (require("./status") as typeof import("./status")).statusCommand },
+  { name: "decisions", summary: "show a node's recent admission decisions (accepted and refused, with codes)", load: () => (require("./decisions") as typeof import("./decisions")).decisionsCommand },
   { name: "registry", summary: "bind a twin or node id to a key: in a JSON registry file, or a twin or farm on the chain", load: () => (require("./registry") as typeof import("./registry")).registryCommand },
   { name: "find", summary: "find nodes with room for a request (scatter-gather over NATS, signed answers)", load: () => (require("./find") as typeof import("./find")).findCommand },
   { name: "peers", summary: "show the capacity view a node holds of its peers (from gossip)", load: () => (require("./peers") as typeof import("./peers")).peersCommand },

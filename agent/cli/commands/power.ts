@@ -1,6 +1,6 @@
 import { NodeClient } from "../../api/client";
 import { loadKeyFile } from "../../identity/keys";
-import { farmAnnouncements, powerRequest, powerRowOf } from "../../power/client";
+import { farmAnnouncements, powerRequest, powerRows } from "../../power/client";
 import { withNats } from "../client";
 import { EXIT_FAIL, EXIT_OK, JSON_OPTION, NATS_OPTION, UsageError, intFlag, req, type Command } from "../framework";
 import { registryFrom } from "./find";
@@ -14,8 +14,10 @@ export const powerCommand: Command = {
 Power management by the nodes themselves (docs/power.md).
   status    the power state of farm F's nodes, from their signed announcements (capacity.sync.<F>),
             verified against the registry when given. JSON: [{"nodeId","state","since","reason"}],
-            state up, standby, waking or down; nodes listed in --expect that did not answer are down
-            (a powered-off node is silent).
+            state up, standby, waking or down: waking while a node of the farm announces a wake
+            it sent to that node (or the node itself, booting), until it announces up (reason: why
+            it was woken: usage_high, periodic, random, requested); nodes listed in --expect that
+            did not answer and that nobody is waking are down (a powered-off node is silent).
   standby   ask node N to go to standby now (refused when it holds deployments, has a public config
             or is the farm's last up node). Signed by the farm's twin (--key, --twin).
   wake      ask node N to wake (a dev node; a powered-off node is woken by its peers, wake-on-lan).
@@ -38,12 +40,11 @@ Power management by the nodes themselves (docs/power.md).
         return Number(s.trim());
       });
       const { announcements, invalid } = await withNats(values, io, (bus, subjects) => farmAnnouncements(bus, subjects, farm, { registry }));
-      const rows = announcements.map(powerRowOf);
-      for (const id of expected) if (!rows.some((r) => r.nodeId === id)) rows.push({ nodeId: id, state: "down", since: null, reason: "" });
-      rows.sort((a, b) => a.nodeId - b.nodeId);
+      const rows = powerRows(announcements, expected);
       if (values.json) io.out(JSON.stringify(rows));
       else {
-        io.out(`farm ${farm}: ${rows.filter((r) => r.state === "up").length} up, ${rows.filter((r) => r.state === "standby").length} standby, ${rows.length} in all`);
+        const n = (state: string): number => rows.filter((r) => r.state === state).length;
+        io.out(`farm ${farm}: ${n("up")} up, ${n("waking")} waking, ${n("standby")} standby${n("down") ? `, ${n("down")} down` : ""}, ${rows.length} in all`);
         for (const r of rows) io.out(`  node ${r.nodeId}  ${r.state.padEnd(8)}${r.since ? ` since ${r.since}` : ""}${r.reason ? ` (${r.reason})` : ""}`);
       }
       if (invalid) io.err(`warning: ${invalid} answer${invalid === 1 ? "" : "s"} did not verify and ${invalid === 1 ? "was" : "were"} left out`);

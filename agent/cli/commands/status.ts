@@ -6,6 +6,8 @@ import { formatBytes, isoTime, unitsLine } from "../format";
 import type { StatusView, UsageStatusView } from "../../api/messages";
 import { UNIT_NAMES, type UnitName } from "../../capacity/units";
 import { redact } from "../../log/redact";
+import type { DecisionEntry } from "../../api/decisions";
+import { decisionLine } from "./decisions";
 
 function usageLine(u: UsageStatusView): string {
   const through = isoTime(u.meteredUntilMs);
@@ -32,8 +34,8 @@ export function capacityBars(s: Pick<StatusView, "reservable" | "used" | "free">
   });
 }
 
-/** One --watch frame (pure): the node's capacity, power, the NATS and chain state, its latest deployments. */
-export function watchFrame(f: { node: number; nowMs: number; intervalMs: number; nats: string; status: StatusView | null; error: string | null; tookMs: number; latest: number }): string {
+/** One --watch frame (pure): the node's capacity, power, the NATS and chain state, its last decisions and latest deployments. */
+export function watchFrame(f: { node: number; nowMs: number; intervalMs: number; nats: string; status: StatusView | null; error: string | null; tookMs: number; latest: number; decisions?: { total: number; list: DecisionEntry[] } | null }): string {
   const head = `capacity-agent status --watch: node ${f.node}   ${isoTime(f.nowMs)}   (every ${f.intervalMs / 1000} s; Ctrl-C to quit)`;
   const s = f.status;
   if (!s) return [head, "", `nats        ${f.nats}`, `node        did not answer: ${f.error ?? "no reply"}`, "", "retrying..."].join("\n");
@@ -50,12 +52,17 @@ export function watchFrame(f: { node: number; nowMs: number; intervalMs: number;
     "capacity (used of reservable)",
     ...capacityBars(s),
     "",
+    ...(f.decisions
+      ? [`decisions   ${f.decisions.total} since the agent started${f.decisions.list.length ? `, the last ${f.decisions.list.length}:` : ""}`, ...f.decisions.list.map((d) => `  ${decisionLine(d)}`), ""]
+      : f.decisions === null
+        ? ["decisions   - (the node does not serve node.<N>.decisions: an older agent)", ""]
+        : []),
     `deployments ${s.deployments.length}${latest.length ? `, latest ${latest.length} by id:` : ""}`,
     ...latest.map((d) => `  #${d.id} v${d.version} twin ${d.twinId}: ${unitsLine(d.units)}`),
   ].join("\n");
 }
 
-async function watch(client: NodeClient, bus: Bus, io: Io, o: { node: number; intervalMs: number; count: number | undefined; json: boolean }): Promise<void> {
+async function watch(client: NodeClient, bus: Bus, io: Io, o: { node: number; intervalMs: number; count: number | undefined; json: boolean; decisions: number }): Promise<void> {
   for (let frame = 0; o.count === undefined || frame < o.count; frame++) {
     if (frame > 0) {
       await new Promise<void>((resolve) => {
@@ -67,16 +74,20 @@ async function watch(client: NodeClient, bus: Bus, io: Io, o: { node: number; in
     const t0 = Date.now();
     let status: StatusView | null = null;
     let error: string | null = null;
+    let decisions: { total: number; list: DecisionEntry[] } | null = null;
     try {
-      status = await client.status(o.node);
+      // the last decisions ride along; a node that does not serve them (an older agent) still shows
+      const [s, d] = await Promise.all([client.status(o.node), client.decisions(o.node, o.decisions).catch(() => null)]);
+      status = s;
+      decisions = d ? { total: d.total, list: d.decisions } : null;
     } catch (err) {
       error = (err as Error).message;
     }
     const nats = bus.isClosed() ? "closed" : `connected to ${redact(bus.getServer())}`;
     if (o.json) {
-      io.out(JSON.stringify({ timeMs: t0, nats, error, status: status ? statusJson(status) : null }));
+      io.out(JSON.stringify({ timeMs: t0, nats, error, status: status ? statusJson(status) : null, decisions: decisions?.list ?? null }));
     } else {
-      io.out(CLEAR_SCREEN + watchFrame({ node: o.node, nowMs: t0, intervalMs: o.intervalMs, nats, status, error, tookMs: Date.now() - t0, latest: 8 }));
+      io.out(CLEAR_SCREEN + watchFrame({ node: o.node, nowMs: t0, intervalMs: o.intervalMs, nats, status, error, tookMs: Date.now() - t0, latest: 5, decisions }));
     }
   }
 }
@@ -111,9 +122,10 @@ with units cru, mru, sru, hru, ipv4u, gpu (memory and storage in bytes). The nod
 (100 deployments by default, up to 1000); status fetches every page: "deployments" is the full list. "usage" tells the last
 usage proof built and the last the chain acknowledged, how many wait, and the chain's last answer.
 With --watch the terminal is redrawn every interval: capacity bars per unit, power, the NATS
-connection, the chain's last answer to the node's usage proofs, and the latest deployments; a node
-that does not answer is shown as such and asked again. With --json, one JSON line per interval:
-{"timeMs","nats","error","status": <the JSON above> | null}.
+connection, the chain's last answer to the node's usage proofs, its last 8 decisions (accepted or
+refused with the code, from node.<N>.decisions; capacity-agent decisions) and the latest deployments;
+a node that does not answer is shown as such and asked again. With --json, one JSON line per
+interval: {"timeMs","nats","error","status": <the JSON above> | null,"decisions": [...] | null}.
   --node N          the node
   --nats URL        NATS server(s)
   --json            print JSON
@@ -127,7 +139,7 @@ that does not answer is shown as such and asked again. With --json, one JSON lin
     const count = intFlag(values, "count", { min: 1, max: 1_000_000_000 });
     if (!values.watch && (intervalMs !== undefined || count !== undefined)) throw new UsageError("--interval-ms and --count go with --watch");
     if (values.watch) {
-      await withNodeClient(values, io, (client, bus) => watch(client, bus, io, { node, intervalMs: intervalMs ?? 2000, count, json: values.json === true }));
+      await withNodeClient(values, io, (client, bus) => watch(client, bus, io, { node, intervalMs: intervalMs ?? 2000, count, json: values.json === true, decisions: 8 }));
       return EXIT_OK;
     }
     const s = await withNodeClient(values, io, (client) => client.status(node));
