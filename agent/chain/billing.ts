@@ -88,6 +88,8 @@ export interface TwinBill {
   balanceAfter: bigint;
   /** "" or twin_in_debt: the balance did not cover the bill */
   code: string;
+  /** the pricing policy version it was priced with (0: from before versions) */
+  pricingVersion: number;
 }
 
 export interface TwinBalance {
@@ -119,6 +121,7 @@ export interface WireTwinBill {
   balanceAfter: string;
   code: string;
   recordCount: number;
+  pricingVersion: number;
 }
 
 export interface WireTwinBalance {
@@ -145,6 +148,7 @@ export function billToWire(b: TwinBill): Record<string, unknown> {
     balanceAfter: b.balanceAfter.toString(),
     code: b.code,
     recordCount: b.recordCount,
+    pricingVersion: b.pricingVersion,
   };
 }
 
@@ -161,6 +165,7 @@ export function billFromWire(w: WireTwinBill): TwinBill {
     amount: bigintOf(w.amount, "amount"),
     balanceAfter: bigintOf(w.balanceAfter, "balanceAfter"),
     code: w.code,
+    pricingVersion: w.pricingVersion ?? 0,
   };
 }
 

@@ -75,7 +75,16 @@ export interface WireChainReply {
   balance: WireTwinBalance | null;
   bills: WireTwinBill[];
   twinsInDebt: number[];
-  pricing: { cuPerHour: string; suPerHour: string; ipv4PerHour: string; nuPerGib: string } | null;
+  pricing: WirePricing | null;
+  pricings: WirePricing[];
+}
+
+export interface WirePricing {
+  cuPerHour: string;
+  suPerHour: string;
+  ipv4PerHour: string;
+  nuPerGib: string;
+  version: number;
 }
 
 export interface WireChainEvent {
