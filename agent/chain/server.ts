@@ -515,7 +515,8 @@ export class ChainServer {
       const balance = this.m.store.balance(q.billsTwinId);
       body.balance = { twinId: q.billsTwinId, balance, inDebt: balance < 0n };
       const limit = Math.min(q.limit || MAX_BILLS_PER_QUERY, MAX_BILLS_PER_QUERY);
-      body.pricing = this.currentPricing();
+      // a query does not make a version: before the first priced proof the policy is unversioned (0)
+      body.pricing = this.pricing ?? { ...this.options.pricing, version: 0 };
       body.bills = this.m.store.bills(q.billsTwinId, { nodeId: q.billsNodeId, sequence: billsSequence, limit });
       // each bill is checked with the policy of its version, not today's
       body.pricings = [...new Set(body.bills.map((b) => b.pricingVersion).filter((v) => v > 0))].map((v) => ({ ...this.m.store.pricingOfVersion(v)!, version: v }));

@@ -436,6 +436,18 @@ export class ChainStore {
     return r ? BigInt(r.balance) : 0n;
   }
 
+  /** Everything the chain billed this twin so far (the sum of its balance changes' amounts). */
+  billedTotal(twinId: number): bigint {
+    let sum = 0n;
+    for (const r of this.db.prepare(`SELECT amount FROM twin_bills WHERE twin_id = ?`).iterate(twinId) as Iterable<{ amount: string }>) sum += BigInt(r.amount);
+    return sum;
+  }
+
+  /** Set a twin's balance (the tfchain verifier: the account's free balance minus what it billed). */
+  setBalance(twinId: number, balance: bigint): void {
+    this.db.prepare(`INSERT INTO balances (twin_id, balance) VALUES (?, ?) ON CONFLICT (twin_id) DO UPDATE SET balance = excluded.balance`).run(twinId, balance.toString());
+  }
+
   /** Add `amount` to a twin's balance (stand-in fund); the new balance. */
   fund(twinId: number, amount: bigint): bigint {
     return this.db.transaction(() => {

@@ -277,6 +277,12 @@ export class TfchainBackend implements ChainBackend {
     return count;
   }
 
+  /** An account's free balance in planck (10^-7 TFT). */
+  async freeBalance(account: string | Uint8Array): Promise<bigint> {
+    const info = (await this.read("system", "account", typeof account === "string" ? account : addressOf(account))) as { data: { free: { toBigInt(): bigint } } };
+    return info.data.free.toBigInt();
+  }
+
   async head(nodeId: number): Promise<ChainProofHead | undefined> {
     return this.modules.heads ? this.modules.heads(nodeId) : undefined;
   }
