@@ -34,6 +34,9 @@ import { ensurePrivateDir, FILE_MODE, tighten, type OnTightened } from "./store/
 import type { Units } from "./capacity/units";
 import { AgentError } from "./errors";
 
+/** The tfchain backend's proof remark in flight (docs/tfchain.md "Exactly once"), in the data dir. */
+export const TFCHAIN_INFLIGHT_FILE = "tfchain-inflight.json";
+
 /** A long-lived part of the agent that starts after the core and closes before it. */
 export interface Component {
   start(): Promise<void> | void;
@@ -286,7 +289,8 @@ export class Agent {
     // loaded only here: @polkadot/api is heavy and agents on the stand-in never need it
     const { TfchainBackend } = require("./tfchain/backend") as typeof import("./tfchain/backend");
     try {
-      return await TfchainBackend.connect({ url, connectTimeoutMs: this.config.chain.connectTimeoutMs }, { logger: this.log, heads });
+      // the proof remark in flight is kept in the data dir: after a crash it is resent as the same extrinsic (lands once)
+      return await TfchainBackend.connect({ url, connectTimeoutMs: this.config.chain.connectTimeoutMs, inflightFile: path.join(this.config.dataDir, TFCHAIN_INFLIGHT_FILE) }, { logger: this.log, heads });
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code === "chain_unavailable") {

@@ -7,7 +7,7 @@ import type { Logger } from "../log/logger";
 import { decodeProofHeader, proofHash, type ProofHeader } from "../proofs/proof";
 import { decode, encode, strictEncodingProblem, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
 import { checkSettlement, MAX_TWINS_PER_PROOF } from "./billing";
-import { pricingToJson, type PricingPolicy } from "../billing/pricing";
+import { pricingEquals, pricingToJson, type PricingPolicy, type VersionedPricing } from "../billing/pricing";
 import type { ChainMetrics } from "./metrics";
 import { RegistrationLimiter } from "./limits";
 import type { ChainOptions } from "./options";
@@ -51,7 +51,8 @@ interface ReplyBody {
   balance?: TwinBalance;
   bills?: TwinBill[];
   twinsInDebt?: number[];
-  pricing?: PricingPolicy;
+  pricing?: VersionedPricing;
+  pricings?: VersionedPricing[];
 }
 
 /** Largest proof.settle request: the envelope and MAX_TWINS_PER_PROOF subtotals of at most 128 bytes each (about 528 KiB, under NATS's default 1 MiB payload). */
@@ -82,6 +83,8 @@ export class ChainServer {
   private closed = false;
   /** registration rate limits (per key, global, new twins); in memory, bounded */
   readonly limiter: RegistrationLimiter;
+  /** the policy proofs are priced with now, and its version in the store (set on first use) */
+  private pricing: VersionedPricing | null = null;
 
   constructor(
     private readonly options: ChainOptions,
@@ -89,6 +92,23 @@ export class ChainServer {
   ) {
     this.log = m.logger.child({ module: "chain" });
     this.limiter = new RegistrationLimiter(options.limits);
+  }
+
+  /**
+   * Price proofs from now on with `policy` (docs/billing.md "Policy versions"): the store gives it
+   * a version (the latest when unchanged, else a new one), which every bill it prices names. The
+   * stand-in uses its configured policy; the tfchain verifier the farm's policy read from the chain.
+   */
+  usePricing(policy: PricingPolicy): VersionedPricing {
+    if (this.pricing && pricingEquals(this.pricing, policy)) return this.pricing;
+    const version = this.m.store.pricingVersionOf(policy, this.m.now());
+    if (this.pricing?.version !== version) this.log.info({ event: "pricing_version", version, pricing: pricingToJson(policy) }, "pricing policy in use");
+    this.pricing = { ...policy, version };
+    return this.pricing;
+  }
+
+  private currentPricing(): VersionedPricing {
+    return this.pricing ?? this.usePricing(this.options.pricing);
   }
 
   /** Subscribe to the chain subjects; resolves once the server has them (a flush round trip). */
@@ -178,7 +198,8 @@ export class ChainServer {
     if (body.balance) payload.balance = balanceToWire(body.balance);
     if (body.bills) payload.bills = body.bills.map(billToWire);
     if (body.twinsInDebt?.length) payload.twinsInDebt = body.twinsInDebt;
-    if (body.pricing) payload.pricing = pricingToJson(body.pricing);
+    if (body.pricing) payload.pricing = { ...pricingToJson(body.pricing), version: body.pricing.version };
+    if (body.pricings?.length) payload.pricings = body.pricings.map((p) => ({ ...pricingToJson(p), version: p.version }));
     return seal(this.m.signer, DOMAIN.ChainReply, encode("ChainReply", payload));
   }
 
@@ -400,10 +421,11 @@ export class ChainServer {
       return this.refuseProof(r, header, { node, proofHash: r.code === "duplicate" ? hash : undefined });
     }
     // billing: the twin subtotals must match the header before anything is stored
-    const settled = checkSettlement(header, twins, this.options.pricing);
+    const pricing = this.currentPricing();
+    const settled = checkSettlement(header, twins, pricing);
     if (!settled.ok) return this.refuseProof(settled, header);
     const ev = this.event("proof_accepted", { nodeId: header.nodeId, twinId: entry!.record.twinId, sequence: header.sequence, proofHash: hash }, now);
-    const billing = settled.charges.length > 0 ? { farmId: entry!.record.farmId, periodStartMs: header.periodStartMs, periodEndMs: header.periodEndMs, charges: settled.charges } : undefined;
+    const billing = settled.charges.length > 0 ? { farmId: entry!.record.farmId, periodStartMs: header.periodStartMs, periodEndMs: header.periodEndMs, charges: settled.charges, pricingVersion: pricing.version } : undefined;
     const bills = this.m.store.acceptProof(header.nodeId, r.next, canonical, now, ev, billing);
     this.publish(ev);
     const twinsInDebt = bills.filter((b) => b.balanceAfter < 0n).map((b) => b.twinId);
@@ -485,8 +507,11 @@ export class ChainServer {
       const balance = this.m.store.balance(q.billsTwinId);
       body.balance = { twinId: q.billsTwinId, balance, inDebt: balance < 0n };
       const limit = Math.min(q.limit || MAX_BILLS_PER_QUERY, MAX_BILLS_PER_QUERY);
-      body.pricing = this.options.pricing;
+      // a query does not make a version: before the first priced proof the policy is unversioned (0)
+      body.pricing = this.pricing ?? { ...this.options.pricing, version: 0 };
       body.bills = this.m.store.bills(q.billsTwinId, { nodeId: q.billsNodeId, sequence: billsSequence, limit });
+      // each bill is checked with the policy of its version, not today's
+      body.pricings = [...new Set(body.bills.map((b) => b.pricingVersion).filter((v) => v > 0))].map((v) => ({ ...this.m.store.pricingOfVersion(v)!, version: v }));
     }
     return this.accepted(call, body);
   }

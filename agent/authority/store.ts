@@ -8,6 +8,7 @@ import { ensureSchema, openDatabase } from "../store/store";
 import { decode, encode, unitsFromWire, unitsToWire } from "../wire/codec";
 import type { TwinBill } from "../chain/wire";
 import type { TwinCharge } from "./billing";
+import { parsePricing, pricingToJson, type PricingInput, type PricingPolicy } from "../billing/pricing";
 import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
 
 /** What accepting one proof charges (checked by billing.ts checkSettlement, priced by billing/pricing.ts). */
@@ -16,6 +17,8 @@ export interface ProofBilling {
   periodStartMs: number;
   periodEndMs: number;
   charges: TwinCharge[];
+  /** the version of the pricing policy the charges were priced with (pricing_versions) */
+  pricingVersion: number;
 }
 
 /**
@@ -124,9 +127,19 @@ export const CHAIN_MIGRATIONS = [
   `ALTER TABLE nodes ADD COLUMN power_state INTEGER NOT NULL DEFAULT 1;
    ALTER TABLE nodes ADD COLUMN power_target INTEGER NOT NULL DEFAULT 1;
    ALTER TABLE nodes ADD COLUMN power_changed_ms INTEGER NOT NULL DEFAULT 0;`,
+  // 6: pricing policy versions (docs/billing.md "Policy versions"): every policy the chain priced
+  // with, numbered from 1; each bill and bill summary names the version it was priced with (0: a
+  // bill from before versions, priced with the policy of that time, which was not kept)
+  `CREATE TABLE pricing_versions (
+     version INTEGER PRIMARY KEY,
+     policy TEXT NOT NULL,
+     since_ms INTEGER NOT NULL
+   );
+   ALTER TABLE twin_bills ADD COLUMN pricing_version INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE node_bills ADD COLUMN pricing_version INTEGER NOT NULL DEFAULT 0;`,
 ];
 
-export const CHAIN_TABLES = ["twins", "nodes", "proofs", "events", "refusals", "farms", "balances", "farm_balances", "twin_bills", "node_bills"] as const;
+export const CHAIN_TABLES = ["twins", "nodes", "proofs", "events", "refusals", "farms", "balances", "farm_balances", "twin_bills", "node_bills", "pricing_versions"] as const;
 export type ChainTable = (typeof CHAIN_TABLES)[number];
 
 /** A signed event to record with a change (stored in `events` in the same transaction). */
@@ -389,22 +402,22 @@ export class ChainStore {
     const bills: TwinBill[] = [];
     let total = 0n;
     const putBalance = this.db.prepare(`INSERT INTO balances (twin_id, balance) VALUES (?, ?) ON CONFLICT (twin_id) DO UPDATE SET balance = excluded.balance`);
-    const putBill = this.db.prepare(`INSERT INTO twin_bills (twin_id, node_id, sequence, amount, amounts, record_count, balance_after, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    const putBill = this.db.prepare(`INSERT INTO twin_bills (twin_id, node_id, sequence, amount, amounts, record_count, balance_after, code, pricing_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     for (const c of b.charges) {
       const before = this.balance(c.twinId);
       const after = before - c.amount;
       // debt: the balance did not cover the bill (it goes below zero; the twin is in grace)
       const code = after < 0n ? "twin_in_debt" : "";
       putBalance.run(c.twinId, after.toString());
-      putBill.run(c.twinId, nodeId, sequence, c.amount.toString(), Buffer.from(encode("UsageAmounts", amountsToWire(c.amounts))), c.recordCount, after.toString(), code);
+      putBill.run(c.twinId, nodeId, sequence, c.amount.toString(), Buffer.from(encode("UsageAmounts", amountsToWire(c.amounts))), c.recordCount, after.toString(), code, b.pricingVersion);
       total += c.amount;
-      bills.push({ twinId: c.twinId, nodeId, sequence, periodStartMs: b.periodStartMs, periodEndMs: b.periodEndMs, farmId: b.farmId, recordCount: c.recordCount, amounts: c.amounts, amount: c.amount, balanceAfter: after, code });
+      bills.push({ twinId: c.twinId, nodeId, sequence, periodStartMs: b.periodStartMs, periodEndMs: b.periodEndMs, farmId: b.farmId, recordCount: c.recordCount, amounts: c.amounts, amount: c.amount, balanceAfter: after, code, pricingVersion: b.pricingVersion });
     }
     const farm = this.farmBalance(b.farmId) + total;
     this.db.prepare(`INSERT INTO farm_balances (farm_id, balance) VALUES (?, ?) ON CONFLICT (farm_id) DO UPDATE SET balance = excluded.balance`).run(b.farmId, farm.toString());
     this.db
-      .prepare(`INSERT INTO node_bills (node_id, sequence, farm_id, period_start_ms, period_end_ms, twin_count, amount) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-      .run(nodeId, sequence, b.farmId, b.periodStartMs, b.periodEndMs, b.charges.length, total.toString());
+      .prepare(`INSERT INTO node_bills (node_id, sequence, farm_id, period_start_ms, period_end_ms, twin_count, amount, pricing_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(nodeId, sequence, b.farmId, b.periodStartMs, b.periodEndMs, b.charges.length, total.toString(), b.pricingVersion);
     return bills;
   }
 
@@ -422,6 +435,18 @@ export class ChainStore {
   farmBalance(farmId: number): bigint {
     const r = this.db.prepare(`SELECT balance FROM farm_balances WHERE farm_id = ?`).get(farmId) as { balance: string } | undefined;
     return r ? BigInt(r.balance) : 0n;
+  }
+
+  /** Everything the chain billed this twin so far (the sum of its balance changes' amounts). */
+  billedTotal(twinId: number): bigint {
+    let sum = 0n;
+    for (const r of this.db.prepare(`SELECT amount FROM twin_bills WHERE twin_id = ?`).iterate(twinId) as Iterable<{ amount: string }>) sum += BigInt(r.amount);
+    return sum;
+  }
+
+  /** Set a twin's balance (the tfchain verifier: the account's free balance minus what it billed). */
+  setBalance(twinId: number, balance: bigint): void {
+    this.db.prepare(`INSERT INTO balances (twin_id, balance) VALUES (?, ?) ON CONFLICT (twin_id) DO UPDATE SET balance = excluded.balance`).run(twinId, balance.toString());
   }
 
   /** Add `amount` to a twin's balance (stand-in fund); the new balance. */
@@ -450,7 +475,7 @@ export class ChainStore {
         `SELECT b.*, n.farm_id, n.period_start_ms, n.period_end_ms FROM twin_bills b JOIN node_bills n ON n.node_id = b.node_id AND n.sequence = b.sequence
          WHERE ${where.join(" AND ")} ORDER BY n.period_end_ms DESC, b.node_id DESC LIMIT ?`,
       )
-      .all(...args, filter.limit) as Array<{ twin_id: number; node_id: number; sequence: number; amount: string; amounts: Buffer; record_count: number; balance_after: string; code: string; farm_id: number; period_start_ms: number; period_end_ms: number }>;
+      .all(...args, filter.limit) as Array<{ twin_id: number; node_id: number; sequence: number; amount: string; amounts: Buffer; record_count: number; balance_after: string; code: string; farm_id: number; period_start_ms: number; period_end_ms: number; pricing_version: number }>;
     return rows.map((r) => ({
       twinId: r.twin_id,
       nodeId: r.node_id,
@@ -463,7 +488,30 @@ export class ChainStore {
       amount: BigInt(r.amount),
       balanceAfter: BigInt(r.balance_after),
       code: r.code,
+      pricingVersion: r.pricing_version,
     }));
+  }
+
+  /**
+   * The version of `policy`: the latest version when it is the same policy, else a new version
+   * (latest + 1) recorded from `nowMs`. Versions are never rewritten, so a bill's version always
+   * names the policy it was priced with.
+   */
+  pricingVersionOf(policy: PricingPolicy, nowMs: number): number {
+    return this.db.transaction(() => {
+      const text = JSON.stringify(pricingToJson(policy));
+      const last = this.db.prepare(`SELECT version, policy FROM pricing_versions ORDER BY version DESC LIMIT 1`).get() as { version: number; policy: string } | undefined;
+      if (last && last.policy === text) return last.version;
+      const version = (last?.version ?? 0) + 1;
+      this.db.prepare(`INSERT INTO pricing_versions (version, policy, since_ms) VALUES (?, ?, ?)`).run(version, text, nowMs);
+      return version;
+    })();
+  }
+
+  /** The policy of a version, if the chain priced with it. */
+  pricingOfVersion(version: number): PricingPolicy | undefined {
+    const r = this.db.prepare(`SELECT policy FROM pricing_versions WHERE version = ?`).get(version) as { policy: string } | undefined;
+    return r ? parsePricing(JSON.parse(r.policy) as PricingInput, "pricing_versions") : undefined;
   }
 
   private insertEvent(e: ChainEventRecord): void {

@@ -15,6 +15,8 @@ import { decodeProofHeader, type ProofHeader } from "../proofs/proof";
 import { decode } from "../wire/codec";
 import type { TfchainBackend } from "../tfchain/backend";
 import { TfchainError } from "../tfchain/errors";
+import { readFarmPricing } from "../tfchain/pricing";
+import { decodeTwinSubtotal } from "../billing/twins";
 
 /** A remark that is a proof envelope, as taken from a block. */
 export interface ProofRemark {
@@ -77,6 +79,8 @@ export interface VerifierModules {
   logger: Logger;
   /** set to each block's timestamp before its proofs are judged (the server's `now`) */
   setNow: (ms: number) => void;
+  /** mUSD per TFT when the runtime has no TFT price (tfchain/pricing.ts; default 1000) */
+  fallbackTftPriceMusd?: number;
 }
 
 /** Where the verifier is: the chain it follows and the last block it judged. */
@@ -203,6 +207,7 @@ export class ProofVerifier {
     if (!p) return undefined;
     await this.mirrorNode(p, nowMs);
     this.m.setNow(nowMs);
+    if (p.twins) await this.prepareCharges(p);
     const reply = this.m.server.handle(p.twins ? "proof.settle" : "proof.submit", bytes);
     const o = open(reply, DOMAIN.ChainReply);
     if (!o.ok) throw new TfchainError("bad_reply", `the rules answered with an envelope that does not open: ${o.message}`);
@@ -212,6 +217,43 @@ export class ProofVerifier {
     else this.counts.refused++;
     this.log.info({ event: "proof_judged", block: blockNumber, nodeId: p.header.nodeId, sequence: p.header.sequence, ok: r.ok, code }, "proof remark judged");
     return { ok: r.ok, code };
+  }
+
+  /**
+   * Before a proof with twin subtotals is judged (and, if accepted, charged in the store's
+   * transaction): price with the node's farm's pricing policy and TFT price read from tfchain, and
+   * set each billed twin's balance to its account's free balance on tfchain minus everything this
+   * verifier has billed it (docs/billing.md "Billing on tfchain"). The twin is mirrored into the
+   * store so that bills and balance queries answer for it. Subtotals that do not decode are left
+   * to the rules (malformed). A chain read that fails leaves the previous pricing and balance.
+   */
+  private async prepareCharges(p: ProofRemark): Promise<void> {
+    const entry = this.m.store.node(p.header.nodeId);
+    if (!entry) return;
+    try {
+      const fp = await readFarmPricing(this.m.backend.api, entry.record.farmId, this.m.fallbackTftPriceMusd);
+      this.m.server.usePricing(fp.pricing);
+    } catch (err) {
+      this.log.warn({ event: "pricing_unavailable", farmId: entry.record.farmId, err: (err as Error).message }, "farm pricing not readable from tfchain; pricing as before");
+    }
+    for (const bytes of p.twins ?? []) {
+      let twinId: number;
+      try {
+        twinId = decodeTwinSubtotal(bytes).twinId;
+      } catch {
+        return;
+      }
+      if (twinId === 0) return;
+      try {
+        const t = await this.m.backend.twin(twinId);
+        if (!t) continue;
+        if (!this.m.store.twin(twinId)) this.m.store.putTwin({ twinId, publicKey: t.publicKey, scheme: t.scheme, registeredMs: 0, updatedMs: 0, lastCallMs: 0 });
+        const free = await this.m.backend.freeBalance(t.publicKey);
+        this.m.store.setBalance(twinId, free - this.m.store.billedTotal(twinId));
+      } catch (err) {
+        this.log.warn({ event: "balance_unavailable", twinId, err: (err as Error).message }, "twin balance not readable from tfchain");
+      }
+    }
   }
 
   /**

@@ -57,6 +57,13 @@ export function parsePricing(raw: PricingInput = {}, fieldPrefix = "chain.pricin
   return out;
 }
 
+/** A policy with the chain's version of it (docs/billing.md "Policy versions"; 0: unversioned). */
+export type VersionedPricing = PricingPolicy & { version: number };
+
+export function pricingEquals(a: PricingPolicy, b: PricingPolicy): boolean {
+  return a.cuPerHour === b.cuPerHour && a.suPerHour === b.suPerHour && a.ipv4PerHour === b.ipv4PerHour && a.nuPerGib === b.nuPerGib;
+}
+
 export function pricingToJson(p: PricingPolicy): Record<keyof PricingPolicy, string> {
   return { cuPerHour: p.cuPerHour.toString(), suPerHour: p.suPerHour.toString(), ipv4PerHour: p.ipv4PerHour.toString(), nuPerGib: p.nuPerGib.toString() };
 }

@@ -1,5 +1,5 @@
 import { isNoResponders, type Bus } from "../bus/bus";
-import { parsePricing, type PricingPolicy } from "../billing/pricing";
+import { parsePricing, type VersionedPricing } from "../billing/pricing";
 import type { Subjects } from "../bus/subjects";
 import type { Units } from "../capacity/units";
 import { DOMAIN } from "../identity/domains";
@@ -10,7 +10,7 @@ import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/
 import type { ChainFarm, ChainNode, ChainResult, ChainTwin, Registration } from "./backend";
 import { ChainError } from "./errors";
 import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "./options";
-import type { WireChainReply, WireFarmInfo, WireNodeInfo, WireTwinInfo } from "../wire/generated";
+import type { WireChainReply, WireFarmInfo, WireNodeInfo, WirePricing, WireTwinInfo } from "../wire/generated";
 import { balanceFromWire, billFromWire, chainCallToWire, type TwinBalance, type TwinBill } from "./wire";
 
 export interface ChainProof {
@@ -201,13 +201,24 @@ export class ChainClient {
    * A twin's balance and bills, newest first (at most `limit`, the chain's default 100); only node
    * `nodeId`'s with it, only the bill of proof `sequence` with both. undefined: no such twin.
    */
-  async bills(twinId: number, filter: { nodeId?: number; sequence?: number; limit?: number } = {}): Promise<{ balance: TwinBalance; bills: TwinBill[]; pricing: PricingPolicy } | undefined> {
+  async bills(
+    twinId: number,
+    filter: { nodeId?: number; sequence?: number; limit?: number } = {},
+  ): Promise<{ balance: TwinBalance; bills: TwinBill[]; pricing: VersionedPricing; pricings: Map<number, VersionedPricing> } | undefined> {
     const r = await this.query({ billsTwinId: twinId, billsNodeId: filter.nodeId ?? 0, billsSequence: filter.sequence ?? 0, limit: filter.limit ?? 0 });
     if (!r) return undefined;
     if (!r.balance || r.balance.twinId !== twinId) throw new ChainError("bad_reply", `asked for twin ${twinId}'s bills, the chain answered without its balance`);
     try {
       if (!r.pricing) throw new Error("the reply holds no pricing policy");
-      return { balance: balanceFromWire(r.balance), bills: r.bills.map(billFromWire), pricing: parsePricing(r.pricing, "pricing") };
+      const versioned = (w: WirePricing, field: string): VersionedPricing => {
+        const { version, ...prices } = w;
+        return { ...parsePricing(prices, field), version: version ?? 0 };
+      };
+      const pricings = new Map<number, VersionedPricing>();
+      for (const w of r.pricings ?? []) pricings.set(w.version, versioned(w, "pricings"));
+      const pricing = versioned(r.pricing, "pricing");
+      if (pricing.version > 0) pricings.set(pricing.version, pricing);
+      return { balance: balanceFromWire(r.balance), bills: r.bills.map(billFromWire), pricing, pricings };
     } catch (err) {
       throw new ChainError("bad_reply", `the chain's bills of twin ${twinId}: ${(err as Error).message}`, { cause: err });
     }

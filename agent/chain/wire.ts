@@ -43,6 +43,8 @@ export interface TwinBill {
   balanceAfter: bigint;
   /** "" or twin_in_debt: the balance did not cover the bill */
   code: string;
+  /** the pricing policy version it was priced with (0: from before versions) */
+  pricingVersion: number;
 }
 
 export interface TwinBalance {
@@ -80,6 +82,7 @@ export function billToWire(b: TwinBill): WireTwinBillInput {
     balanceAfter: b.balanceAfter.toString(),
     code: b.code,
     recordCount: b.recordCount,
+    pricingVersion: b.pricingVersion,
   };
 }
 
@@ -96,6 +99,7 @@ export function billFromWire(w: WireTwinBill): TwinBill {
     amount: bigintOf(w.amount, "amount"),
     balanceAfter: bigintOf(w.balanceAfter, "balanceAfter"),
     code: w.code,
+    pricingVersion: w.pricingVersion ?? 0,
   };
 }
 

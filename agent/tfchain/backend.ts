@@ -1,3 +1,5 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
 import type { ApiPromise } from "@polkadot/api";
 import type { SignerOptions, SubmittableExtrinsic } from "@polkadot/api/types";
 import type { ISubmittableResult } from "@polkadot/types/types";
@@ -42,6 +44,28 @@ export interface TfchainBackendOptions extends TfchainOptions {
   nodeScheme?: SchemeName;
   /** where the node says it is (country, city, latitude, longitude) and its serial */
   node?: Omit<NodeDescription, "farmId" | "total">;
+  /**
+   * Where the proof remark in flight is kept (the signed extrinsic and its nonce) until its
+   * outcome is known: a restart resends exactly that extrinsic, so a remark lands once
+   * (the agent: <data>/tfchain-inflight.json). Without it a remark in flight at a crash may land twice.
+   */
+  inflightFile?: string;
+}
+
+/** A signed proof remark sent (or about to be) whose outcome is not yet known; kept on disk. */
+export interface InflightRemark {
+  /** the signing account (SS58) */
+  address: string;
+  /** the nonce it was signed with */
+  nonce: number;
+  /** blake2b-256 of the remark's bytes (hex): which proof it carries */
+  remarkHash: string;
+  /** the signed extrinsic (hex), resent as is */
+  extrinsic: string;
+  /** its hash (hex), searched for in blocks */
+  extrinsicHash: string;
+  /** the finalized block number when it was signed: it cannot be in an earlier block */
+  fromBlock: number;
 }
 
 interface Codec {
@@ -105,7 +129,7 @@ export class TfchainBackend implements ChainBackend {
 
   private constructor(
     readonly api: ApiPromise,
-    private readonly options: ResolvedTfchainOptions & Pick<TfchainBackendOptions, "twinScheme" | "nodeScheme" | "node">,
+    private readonly options: ResolvedTfchainOptions & Pick<TfchainBackendOptions, "twinScheme" | "nodeScheme" | "node" | "inflightFile">,
     private readonly modules: TfchainModules,
   ) {
     this.log = modules.logger.child({ module: "tfchain" });
@@ -114,7 +138,7 @@ export class TfchainBackend implements ChainBackend {
   static async connect(options: TfchainBackendOptions, modules: TfchainModules): Promise<TfchainBackend> {
     const resolved = resolveTfchainOptions(options);
     const api = await connectTfchain(resolved.url, resolved.connectTimeoutMs);
-    const b = new TfchainBackend(api, { ...resolved, twinScheme: options.twinScheme, nodeScheme: options.nodeScheme, node: options.node }, modules);
+    const b = new TfchainBackend(api, { ...resolved, twinScheme: options.twinScheme, nodeScheme: options.nodeScheme, node: options.node, inflightFile: options.inflightFile }, modules);
     const v = api.runtimeVersion;
     b.log.info({ event: "tfchain_connected", url: resolved.url, specName: v.specName.toString(), specVersion: v.specVersion.toNumber(), metadata: api.runtimeMetadata.version }, "connected to tfchain");
     return b;
@@ -252,6 +276,12 @@ export class TfchainBackend implements ChainBackend {
     return count;
   }
 
+  /** An account's free balance in planck (10^-7 TFT). */
+  async freeBalance(account: string | Uint8Array): Promise<bigint> {
+    const info = (await this.read("system", "account", typeof account === "string" ? account : addressOf(account))) as { data: { free: { toBigInt(): bigint } } };
+    return info.data.free.toBigInt();
+  }
+
   async head(nodeId: number): Promise<ChainProofHead | undefined> {
     return this.modules.heads ? this.modules.heads(nodeId) : undefined;
   }
@@ -282,14 +312,32 @@ export class TfchainBackend implements ChainBackend {
   }
 
   private async submitNow(signer: Signer, intent: CallIntent, tx: SubmittableExtrinsic<"promise">): Promise<Submitted> {
-    const what = `${intent.section}.${intent.method}`;
-    const account = (await this.read("system", "account", signer.address)) as { nonce: Codec };
-    const nonce = Number(account.nonce.toString());
+    await this.signTx(signer, tx, await this.accountNonce(signer.address));
+    return this.watch(`${intent.section}.${intent.method}`, tx, signer.address);
+  }
+
+  /** The account's next nonce as the chain's state has it. */
+  async accountNonce(address: string): Promise<number> {
+    const account = (await this.read("system", "account", address)) as { nonce: Codec };
+    return Number(account.nonce.toString());
+  }
+
+  /** Sign `tx` in place: immortal era, explicit nonce. */
+  private async signTx(signer: Signer, tx: SubmittableExtrinsic<"promise">, nonce: number): Promise<void> {
     // CheckGenesis and the immortal era sign over System.BlockHash(0), which is what the runtime
     // compares with; the RPC's block 0 hash can differ (chopsticks after resuming from its db)
     const genesis = ((await this.read("system", "blockHash", 0)) as Codec).toString();
     // genesisHash is honoured by @polkadot/api's option merge though SignerOptions does not declare it
     const signOptions = { signer: new ExtrinsicSigner(this.api.registry, signer), era: 0, nonce, genesisHash: genesis, blockHash: genesis } as unknown as Partial<SignerOptions>;
+    try {
+      await tx.signAsync(signer.address, signOptions);
+    } catch (err) {
+      throw new TfchainError("chain_unavailable", `signing ${tx.method.section}.${tx.method.method} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Send a signed extrinsic and wait until its block is finalized (or it is refused, or the timeout). */
+  private watch(what: string, tx: SubmittableExtrinsic<"promise">, address: string): Promise<Submitted> {
     return new Promise<Submitted>((resolve, reject) => {
       let unsub: (() => void) | undefined;
       let done = false;
@@ -305,7 +353,7 @@ export class TfchainBackend implements ChainBackend {
         () => finish({ ok: false, code: "timeout", message: `${what} was not in a finalized block within ${this.options.inclusionTimeoutMs} ms; it may still land: check the account's nonce before sending again` }),
         this.options.inclusionTimeoutMs,
       );
-      tx.signAndSend(signer.address, signOptions, (result: ISubmittableResult) => {
+      tx.send((result: ISubmittableResult) => {
         if (result.status.isInvalid || result.status.isDropped || result.status.isUsurped) {
           finish({ ok: false, code: "invalid_transaction", message: `${what}: the transaction pool reports ${result.status.type}` });
           return;
@@ -337,7 +385,8 @@ export class TfchainBackend implements ChainBackend {
           if (/disconnected|not connected|WebSocket is not connected|No response received/i.test(message)) {
             finish(new TfchainError("chain_unavailable", `${what}: ${message}`, { cause: err }));
           } else {
-            finish({ ok: false, code: invalidTxCode(message), message: `${what} refused: ${message}${invalidTxCode(message) === "insufficient_funds" ? ` (fund ${signer.address}; on a dev chain: scripts/tfchain-dev fund --url ${this.options.url} ${signer.address})` : ""}` });
+            const code = /already imported|1013/i.test(message) ? "already_imported" : invalidTxCode(message);
+            finish({ ok: false, code, message: `${what} refused: ${message}${code === "insufficient_funds" ? ` (fund ${address}; on a dev chain: scripts/tfchain-dev fund --url ${this.options.url} ${address})` : ""}` });
           }
         },
       );
@@ -427,10 +476,134 @@ export class TfchainBackend implements ChainBackend {
     // a proof that commits to twin subtotals (billing) carries them: ProofSubmission, as on proof.settle
     // (even none: a header with an empty twins_root is settled, as StandinBackend does)
     const remark = twins ? encode("ProofSubmission", { proof: envelope, twins }) : envelope;
-    const r = await this.submit(signer, remarkIntent(remark));
+    const r = await this.remarkOnce(signer, remark);
     if (!r.ok) return r;
     this.log.debug({ event: "proof_remarked", block: r.blockNumber, bytes: remark.length }, "proof in a finalized block");
     return { ok: true, code: "ok", proofHash: blake2b256(envelope) };
+  }
+
+  // ---- a proof remark lands once (docs/tfchain.md "Exactly once") ----
+
+  /**
+   * `system.remark(bytes)` signed by `signer`, landing at most once across restarts when
+   * `inflightFile` is set: the signed extrinsic and its nonce are written to disk before it is
+   * sent and removed once its outcome is known. A later call with the same bytes (the outbox
+   * resending after a crash) does not sign a second extrinsic: when the account's nonce has moved
+   * past the stored one, the stored extrinsic is looked for in the blocks since it was signed
+   * (found: delivered; not found: the nonce went to another transaction, so it is sent anew);
+   * otherwise the very same extrinsic (same nonce) is sent again, which the chain can include at
+   * most once.
+   */
+  remarkOnce(signer: Signer, bytes: Uint8Array): Promise<Submitted> {
+    if (!this.options.inflightFile) return this.submit(signer, remarkIntent(bytes));
+    this.schemes.set(signer.address, signer.scheme);
+    const run = this.queue.then(() => this.remarkOnceNow(signer, bytes));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async remarkOnceNow(signer: Signer, bytes: Uint8Array): Promise<Submitted> {
+    const what = "system.remark";
+    const remarkHash = Buffer.from(blake2b256(bytes)).toString("hex");
+    const stored = this.loadInflight();
+    if (stored && stored.address === signer.address && stored.remarkHash === remarkHash) {
+      const r = await this.resolveInflight(stored, what);
+      if (r) {
+        if (r.ok || r.code !== "timeout") this.clearInflight();
+        return r;
+      }
+      this.clearInflight();
+    } else if (stored) {
+      // another proof's remark (or another key's): the outbox moved on, so its outcome was recorded
+      this.clearInflight();
+    }
+    const rec = await this.prepareRemark(signer, bytes);
+    const r = await this.watch(what, this.api.tx(rec.extrinsic) as unknown as SubmittableExtrinsic<"promise">, signer.address);
+    if (r.ok || r.code !== "timeout") this.clearInflight();
+    return r;
+  }
+
+  /**
+   * Sign `system.remark(bytes)` with the account's next nonce and write it to `inflightFile`
+   * (not sent yet). Exposed for tests that simulate a crash between signing and sending.
+   */
+  async prepareRemark(signer: Signer, bytes: Uint8Array): Promise<InflightRemark> {
+    if (!this.options.inflightFile) throw new TfchainError("invalid_options", "prepareRemark needs inflightFile");
+    this.schemes.set(signer.address, signer.scheme);
+    const tx = this.build(remarkIntent(bytes));
+    const nonce = await this.accountNonce(signer.address);
+    const fromBlock = (await this.api.rpc.chain.getHeader(await this.api.rpc.chain.getFinalizedHead())).number.toNumber();
+    await this.signTx(signer, tx, nonce);
+    const rec: InflightRemark = { address: signer.address, nonce, remarkHash: Buffer.from(blake2b256(bytes)).toString("hex"), extrinsic: tx.toHex(), extrinsicHash: tx.hash.toHex(), fromBlock };
+    const file = this.options.inflightFile;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.tmp`;
+    const fd = fs.openSync(tmp, "w", 0o600);
+    try {
+      fs.writeSync(fd, JSON.stringify(rec) + "\n");
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+    return rec;
+  }
+
+  /** The outcome of a stored remark: in a block (ok), sent again and in a block, or undefined when it never landed and its nonce is gone. */
+  private async resolveInflight(rec: InflightRemark, what: string): Promise<Submitted | undefined> {
+    const nonce = await this.accountNonce(rec.address);
+    if (nonce <= rec.nonce) {
+      // not in a block yet: send the very same extrinsic (same nonce, same signature) again
+      this.log.info({ event: "proof_remark_resent", nonce: rec.nonce, extrinsic: rec.extrinsicHash }, "resending the proof remark that was in flight, with its nonce");
+      const r = await this.watch(what, this.api.tx(rec.extrinsic) as unknown as SubmittableExtrinsic<"promise">, rec.address);
+      if (r.ok) return r;
+      // already in the pool, or taken in a block meanwhile: look for it below
+      if (r.code !== "already_imported" && r.code !== "stale_nonce") return r;
+      await this.waitNonceAbove(rec.address, rec.nonce);
+    }
+    const found = await this.findExtrinsic(rec.extrinsicHash, rec.fromBlock);
+    if (found) {
+      this.log.info({ event: "proof_remark_recovered", block: found.blockNumber, nonce: rec.nonce }, "the proof remark in flight at the last stop is in a block: not sent again");
+      return { ok: true, blockHash: found.blockHash, blockNumber: found.blockNumber, events: [] };
+    }
+    this.log.info({ event: "proof_remark_lost", nonce: rec.nonce }, "the proof remark in flight at the last stop never landed and its nonce was used by another transaction: sending it anew");
+    return undefined;
+  }
+
+  private async waitNonceAbove(address: string, nonce: number): Promise<void> {
+    const deadline = Date.now() + this.options.inclusionTimeoutMs;
+    while ((await this.accountNonce(address)) <= nonce) {
+      if (Date.now() > deadline) throw new TfchainError("chain_unavailable", `the remark with nonce ${nonce} of ${address} is in the pool but not in a block within ${this.options.inclusionTimeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** The finalized block (from `fromBlock` on) that holds the extrinsic with this hash, if any. */
+  async findExtrinsic(extrinsicHash: string, fromBlock: number): Promise<{ blockHash: string; blockNumber: number } | undefined> {
+    const head = (await this.api.rpc.chain.getHeader(await this.api.rpc.chain.getFinalizedHead())).number.toNumber();
+    for (let n = Math.max(1, fromBlock); n <= head; n++) {
+      const hash = await this.api.rpc.chain.getBlockHash(n);
+      const block = await this.api.rpc.chain.getBlock(hash);
+      if (block.block.extrinsics.some((x) => x.hash.toHex() === extrinsicHash)) return { blockHash: hash.toHex(), blockNumber: n };
+    }
+    return undefined;
+  }
+
+  private loadInflight(): InflightRemark | undefined {
+    const file = this.options.inflightFile;
+    if (!file || !fs.existsSync(file)) return undefined;
+    try {
+      const r = JSON.parse(fs.readFileSync(file, "utf8")) as InflightRemark;
+      if (typeof r.address === "string" && Number.isSafeInteger(r.nonce) && typeof r.remarkHash === "string" && /^0x[0-9a-f]+$/.test(r.extrinsic) && typeof r.extrinsicHash === "string" && Number.isSafeInteger(r.fromBlock)) return r;
+    } catch {
+      // unreadable: a crash while writing it (the tmp file is renamed only when whole), so nothing was sent
+    }
+    this.log.warn({ event: "inflight_invalid", file }, "the in-flight remark file is not valid; ignoring it");
+    return undefined;
+  }
+
+  private clearInflight(): void {
+    if (this.options.inflightFile) fs.rmSync(this.options.inflightFile, { force: true });
   }
 
   async reportPower(signer: Signer, _nodeId: number, state: PowerState): Promise<ChainResult> {

@@ -8,7 +8,9 @@ export type TfchainErrorCode =
   /** the runtime lacks a call or storage item the adapter needs, or its arguments are unknown */
   | "unsupported_runtime"
   /** an answer that cannot be used: a stored value that does not decode, an event without the expected payload */
-  | "bad_reply";
+  | "bad_reply"
+  /** a farm or pricing policy that is not on the chain */
+  | "not_found";
 
 /** Errors of the tfchain adapter: a stable `code`, the bad field for options, `cause` kept. */
 export class TfchainError extends AgentError<TfchainErrorCode> {

@@ -23,7 +23,8 @@ export const TFGRID_LEGACY_TYPES: RegistryTypes = {
   Address: "MultiAddress",
   LookupSource: "MultiAddress",
   BalanceOf: "Balance",
-  BufferIndex: "u32",
+  // tftPriceModule.bufferRange (BufferIndex, BufferIndex) is 4 bytes in spec 49's storage
+  BufferIndex: "u16",
   U16F16: "[u8; 4]",
   ValueStruct: { value: "U16F16" },
   StorageVersion: { _enum: ["V1Struct", "V2Struct", "V3Struct", "V4Struct", "V5Struct"] },

@@ -180,9 +180,11 @@ export interface WireTwinBill {
   /** "" or twin_in_debt (the balance did not cover the bill) */
   code: string;
   recordCount: number;
+  /** the version of the pricing policy it was priced with (0: from before versions) */
+  pricingVersion: number;
 }
 /** What encode("TwinBill", value) accepts: the fields of WireTwinBill, each optional. */
-export interface WireTwinBillInput { twinId?: number; nodeId?: number; sequence?: number | string; periodStartMs?: number | string; periodEndMs?: number | string; amount?: string; amounts?: WireUsageAmountsInput | null; farmId?: number; balanceAfter?: string; code?: string; recordCount?: number; }
+export interface WireTwinBillInput { twinId?: number; nodeId?: number; sequence?: number | string; periodStartMs?: number | string; periodEndMs?: number | string; amount?: string; amounts?: WireUsageAmountsInput | null; farmId?: number; balanceAfter?: string; code?: string; recordCount?: number; pricingVersion?: number; }
 
 /** What decode("TwinBalance", bytes) returns (tfgrid/capacity/v1/chain.proto). */
 export interface WireTwinBalance {
@@ -280,11 +282,13 @@ export interface WireChainReply {
   bills: WireTwinBill[];
   /** proof.settle: twins of this proof whose balance is below zero */
   twinsInDebt: number[];
-  /** queries with bills_twin_id: the policy bills are priced with */
+  /** queries with bills_twin_id: the policy bills are priced with now */
   pricing: WirePricing | null;
+  /** queries with bills_twin_id: the policy of each version the returned bills name */
+  pricings: WirePricing[];
 }
 /** What encode("ChainReply", value) accepts: the fields of WireChainReply, each optional. */
-export interface WireChainReplyInput { ok?: boolean; rejection?: WireRejectionInput | null; node?: WireNodeInfoInput | null; twin?: WireTwinInfoInput | null; proofs?: WireStoredProofInput[]; proofHash?: Uint8Array; timestampMs?: number | string; farm?: WireFarmInfoInput | null; outcome?: string; balance?: WireTwinBalanceInput | null; bills?: WireTwinBillInput[]; twinsInDebt?: number[]; pricing?: WirePricingInput | null; }
+export interface WireChainReplyInput { ok?: boolean; rejection?: WireRejectionInput | null; node?: WireNodeInfoInput | null; twin?: WireTwinInfoInput | null; proofs?: WireStoredProofInput[]; proofHash?: Uint8Array; timestampMs?: number | string; farm?: WireFarmInfoInput | null; outcome?: string; balance?: WireTwinBalanceInput | null; bills?: WireTwinBillInput[]; twinsInDebt?: number[]; pricing?: WirePricingInput | null; pricings?: WirePricingInput[]; }
 
 /**
  * The pricing policy (docs/billing.md): prices in the smallest unit, decimal.
@@ -296,9 +300,11 @@ export interface WirePricing {
   suPerHour: string;
   ipv4PerHour: string;
   nuPerGib: string;
+  /** the chain's version of this policy (0: unversioned) */
+  version: number;
 }
 /** What encode("Pricing", value) accepts: the fields of WirePricing, each optional. */
-export interface WirePricingInput { cuPerHour?: string; suPerHour?: string; ipv4PerHour?: string; nuPerGib?: string; }
+export interface WirePricingInput { cuPerHour?: string; suPerHour?: string; ipv4PerHour?: string; nuPerGib?: string; version?: number; }
 
 /**
  * What the chain emits (published on tfgrid.v1.chain.events.<kind>), signed under "ChainEvent".

@@ -16,6 +16,9 @@ import { parseDeployment } from "../../agent/admission/spec";
 import { NodeClient } from "../../agent/api/client";
 import { buildDeployRequest } from "../../agent/api/messages";
 import { Subjects } from "../../agent/bus/subjects";
+import { ChainClient } from "../../agent/chain/client";
+import { silentLogger } from "../../agent/log/logger";
+import { TfchainBackend } from "../../agent/tfchain/backend";
 import { cryptoReady, loadKeyFile } from "../../agent/identity/keys";
 import { fundAccounts, PLANCK_PER_TFT } from "../../agent/tfchain/dev";
 import { cli, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
@@ -97,7 +100,8 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
     // zmount workloads need SSD capacity: every disk of this machine counts as one
     const hw = JSON.parse((await cli(["hardware", "--json"])).stdout) as { disks: Array<{ name: string }> };
     fs.writeFileSync(config, JSON.stringify({ hardware: { diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
-    verifier = await startDaemon(["verifier", "--chain-url", chain.url, "--data", path.join(dir, "verifier"), "--nats", nats.url], "verifier_ready");
+    // a TFT price of 1 mUSD where the runtime has none: the few seconds of a period then cost whole planck
+    verifier = await startDaemon(["verifier", "--chain-url", chain.url, "--data", path.join(dir, "verifier"), "--nats", nats.url, "--tft-price-musd", "1"], "verifier_ready");
   });
 
   afterAll(async () => {
@@ -182,5 +186,32 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
     const seen = judged();
     expect(seen.every(([, code]) => code === "ok")).toBe(true);
     expect(new Set(seen.map(([s]) => s)).size).toBe(seen.length);
+  });
+
+  it("bills the owner twin on tfchain: charged with the farm's pricing policy, its balance is its account's free balance minus its bills, bills verify holds", async () => {
+    const client = new ChainClient(natsBus(nc), new Subjects("tfgrid.v1"));
+    await waitLogged(async () => ((await client.bills(ownerTwin))?.bills.filter((b) => b.amount > 0n).length ?? 0) >= 2, 120_000, "two bills of the owner twin with an amount");
+    const r = (await client.bills(ownerTwin))!;
+    // policy 1 of the genesis at 1 mUSD per TFT (the runtime has no TFT price): value x 1000 planck
+    expect(r.pricing).toMatchObject({ cuPerHour: 320_000_000n, suPerHour: 150_000_000n, nuPerGib: 30_000_000n, ipv4PerHour: 49_000_000n, version: 1 });
+    const api = await TfchainBackend.connect({ url: chain.url }, { logger: silentLogger() });
+    let free: bigint;
+    try {
+      free = await api.freeBalance((await loadKeyFile(keys.owner)).publicKey);
+    } finally {
+      await api.close();
+    }
+    // newest first: the newest bill's balance is the free balance minus every bill so far
+    const spent = r.bills.reduce((a, b) => a + b.amount, 0n);
+    expect(spent).toBeGreaterThan(0n);
+    expect(r.bills[0].balanceAfter).toBe(free - spent);
+    expect(r.bills.every((b) => b.code === "" && b.pricingVersion === 1 && b.farmId === farmId)).toBe(true);
+    for (const b of r.bills.filter((x) => x.amount > 0n).slice(0, 2)) {
+      const v = await cli(["bills", "verify", "--twin", String(ownerTwin), "--node", String(nodeId), "--sequence", String(b.sequence), "--nats", nats.url, "--json"]);
+      expect({ sequence: b.sequence, code: v.code, out: v.stdout }).toEqual({ sequence: b.sequence, code: 0, out: expect.stringContaining('"holds":true') });
+    }
+    const bal = await cli(["balance", "--twin", String(ownerTwin), "--nats", nats.url, "--json"]);
+    expect(bal.code).toBe(0);
+    expect(BigInt((JSON.parse(bal.stdout) as { balance: string }).balance)).toBeLessThan(free);
   });
 });

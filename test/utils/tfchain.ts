@@ -50,8 +50,8 @@ export async function startTfchain(opts: { db?: string; port?: number; timeoutMs
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`tfchain-dev printed no URL within ${opts.timeoutMs ?? 60_000} ms:\n${stderr}`));
-    }, opts.timeoutMs ?? 60_000);
+      reject(new Error(`tfchain-dev printed no URL within ${opts.timeoutMs ?? 180_000} ms:\n${stderr}`));
+    }, opts.timeoutMs ?? 180_000);
     child.stdout.on("data", (d: Buffer) => {
       stdout += d.toString();
       const m = /^(ws:\/\/127\.0\.0\.1:\d+)$/m.exec(stdout);

@@ -21,6 +21,7 @@ export function billJson(b: TwinBill): Record<string, unknown> {
     records: b.recordCount,
     balanceAfter: b.balanceAfter.toString(),
     code: b.code || undefined,
+    pricingVersion: b.pricingVersion || undefined,
   };
 }
 
@@ -89,7 +90,13 @@ export const billsCommand: Command = {
         return EXIT_OK;
       }
       const listing = await auditListing(bus, subjects, chain, node!, sequence!, LISTING_PAGE);
-      const v = checkBill({ twinId: twin, bill, listing, pricing: r.pricing });
+      // the policy of the bill's version (a bill from before versions: the chain's policy now)
+      const pricing = bill.pricingVersion > 0 ? r.pricings.get(bill.pricingVersion) : r.pricing;
+      if (!pricing) {
+        io.err(`capacity-agent bills: [bad_reply] the chain names pricing version ${bill.pricingVersion} for this bill but did not send that policy`);
+        return EXIT_FAIL;
+      }
+      const v = checkBill({ twinId: twin, bill, listing, pricing });
       return report(io, values.json === true, twin, node!, sequence!, bill, v);
     });
   },

@@ -17,7 +17,7 @@ import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, natsServers, req, type Com
 export const verifierCommand: Command = {
   name: "verifier",
   help: `usage: capacity-agent verifier --chain-url URL --data DIR [--nats URL[,URL...]] [--key FILE]
-                               [--pretty] [--log-level LEVEL]
+                               [--tft-price-musd N] [--pretty] [--log-level LEVEL]
 
 Reads every finalized block of the tfchain at URL, takes each system.remark that parses as a
 usage-proof envelope and judges it with the chain stand-in's rules and codes (signed by the key
@@ -30,14 +30,19 @@ from there), and answers the stand-in's query subject (tfgrid.v1.chain.query), s
   --data DIR          where chain.db, the cursor and the default key live (required)
   --nats URLS         NATS server URLs, comma separated (default $CAPACITY_AGENT_NATS or nats://127.0.0.1:4222)
   --key FILE          the key its query replies are signed with (default <data>/verifier-key.json, created 0600)
+  --tft-price-musd N  mUSD per TFT when the runtime has no TFT price (default 1000); proofs with twin
+                      subtotals are charged with the farm's tfchain pricing policy (docs/billing.md)
   --pretty            human-readable logs instead of JSON
   --log-level LEVEL   fatal, error, warn, info (default), debug, trace, silent`,
-  options: { "chain-url": { type: "string" }, data: { type: "string" }, ...NATS_OPTION, key: { type: "string" }, pretty: { type: "boolean" }, "log-level": { type: "string" } },
+  options: { "chain-url": { type: "string" }, data: { type: "string" }, ...NATS_OPTION, key: { type: "string" }, "tft-price-musd": { type: "string" }, pretty: { type: "boolean" }, "log-level": { type: "string" } },
   async run({ values }, io) {
     const url = chainUrlFlag(values);
     const data = req(values, "data");
     const level = (values["log-level"] as string | undefined) ?? "info";
     if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
+    const tftRaw = values["tft-price-musd"] as string | undefined;
+    if (tftRaw !== undefined && !/^[1-9][0-9]{0,9}$/.test(tftRaw)) throw new UsageError(`--tft-price-musd must be a positive integer of mUSD, got ${JSON.stringify(tftRaw)}`);
+    const fallbackTftPriceMusd = tftRaw === undefined ? undefined : Number(tftRaw);
     const servers = natsServers(values, io.env);
     const subjects = new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1");
     const logger = createLogger({ level, pretty: values.pretty === true });
@@ -65,7 +70,7 @@ from there), and answers the stand-in's query subject (tfgrid.v1.chain.query), s
       let nowMs = Date.now();
       const bus = natsBus(nc);
       const server = new ChainServer(parseChainOptions({}), { bus, subjects, signer, store, logger, metrics: createChainMetrics(new MetricsRegistry()), now: () => nowMs });
-      verifier = new ProofVerifier(data, { backend, store, server, bus, subjects, logger, setNow: (ms) => (nowMs = ms) });
+      verifier = new ProofVerifier(data, { backend, store, server, bus, subjects, logger, setNow: (ms) => (nowMs = ms), fallbackTftPriceMusd });
       await verifier.start();
       log.info({ event: "verifier_ready", url, publicKey: toHex(signer.publicKey), store: store.file, nats: servers }, "verifier started");
     } catch (err) {
