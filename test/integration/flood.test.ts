@@ -140,11 +140,17 @@ test("a get flood from one connection is shed with rate_limited; a deploy is dec
   expect(deployMs).toBeLessThan(4000); // the client's timeout is 5 s: before the limits it hit it (node_unreachable)
 
   // every flood request is answered (served or refused) or counted as shed without a reply; wait for the answers to stop
+  // settled: no new reply for a whole second (25 ms, as before, was too short on a loaded machine:
+  // one served reply arrived after it and the counts below were off by one)
   let last = -1;
+  let quietSince = Date.now();
   await waitFor(() => {
-    const settled = replies === last;
-    last = replies;
-    return settled;
+    if (replies !== last) {
+      last = replies;
+      quietSince = Date.now();
+      return false;
+    }
+    return Date.now() - quietSince >= 1000;
   }, 30_000, "flood replies to settle");
   const cpu = floodCpu.end();
   clearInterval(sampler);
