@@ -38,6 +38,8 @@ const ROOT = path.resolve(__dirname, "..", "..");
 const DEV = path.join(ROOT, "dist", "scripts", "tfchain-dev.js");
 const BLOCKS_PER_DAY = 14_400;
 const PROOFS_PER_DAY = 24;
+/** spec 49's billing frequency in blocks (seen in ContractsToBillAt: each contract at creation + 600 k) */
+const BILLING_CYCLE_BLOCKS = 600;
 
 function fail(msg: string): never {
   return scriptFail("chain-footprint", msg);
@@ -206,7 +208,10 @@ export async function mainReal(argv: string[]): Promise<void> {
   }
   const list = (args.deployments ?? "1,20,100").split(",");
   if (list.some((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 200)) fail(`--deployments expects integers from 1 to 200, comma separated, got ${JSON.stringify(args.deployments)}`);
-  const billingBlocks = intOption(fail, args["billing-blocks"], "billing-blocks", 700, 1, BLOCKS_PER_DAY);
+  // spec 49 bills each contract once every 600 blocks (ContractsToBillAt: creation + 600 k), so 600
+  // blocks hold exactly one billing of each contract and scale to a day exactly (x 24); a window of
+  // 700, the earlier default, also holds one and scaled it by 20.6 (a day's billing 14% low)
+  const billingBlocks = intOption(fail, args["billing-blocks"], "billing-blocks", BILLING_CYCLE_BLOCKS, 1, BLOCKS_PER_DAY);
   await cryptoReady();
   let chain: { url: string; child: ChildProcess };
   try {
