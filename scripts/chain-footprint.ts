@@ -17,7 +17,7 @@
 import { parseArgs } from "node:util";
 import { cryptoReady } from "../agent/identity/keys";
 import { BILLING_TWINS, billingFootprint, measureOurs } from "./footprint/harness";
-import { BLOCKS_PER_DAY, DEFAULT_RESOURCE_REPORTS_PER_DAY, tfchainModel, type TfchainModelOptions } from "./footprint/model";
+import { BILLING_CYCLE_BLOCKS, BLOCKS_PER_DAY, DEFAULT_RESOURCE_REPORTS_PER_DAY, tfchainModel, type TfchainModelOptions } from "./footprint/model";
 import { compare, footprintReport, realReport } from "./footprint/report";
 import { intOption, scriptFail } from "./script-util";
 
@@ -51,7 +51,7 @@ async function mainReal(argv: string[]): Promise<void> {
   }
   const list = (args.deployments ?? "1,20,100").split(",");
   if (list.some((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 200)) fail(`--deployments expects integers from 1 to 200, comma separated, got ${JSON.stringify(args.deployments)}`);
-  const billingBlocks = intOption(fail, args["billing-blocks"], "billing-blocks", 700, 1, BLOCKS_PER_DAY);
+  const billingBlocks = intOption(fail, args["billing-blocks"], "billing-blocks", BILLING_CYCLE_BLOCKS, 1, BLOCKS_PER_DAY);
   await cryptoReady();
   const { measureReal, startChain } = require("./footprint/real") as typeof import("./footprint/real");
   let chain: Awaited<ReturnType<typeof startChain>>;

@@ -10,6 +10,7 @@
  * Workarounds for the old runtime (see docs/tfchain.md): Aura timestamp ahead of the clock on a
  * fresh chain, validate_transaction without the block hash for TaggedTransactionQueue < 3, the
  * legacy type definitions of agent/tfchain/types.ts given to chopsticks.
+ * One RPC method of its own, for measurements (scripts/chain-footprint --real): dev_storageDiff.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -68,6 +69,42 @@ function patchValidateExtrinsic(cs: Chopsticks): void {
   };
 }
 
+/**
+ * `dev_storageDiff(blockHash, prefixes?)`: the storage entries the block wrote, each as
+ * [key, value after the block, value before it] (hex; null where absent), only keys that start
+ * with one of `prefixes` when given. Read from the block's own storage layers in chopsticks, so it
+ * costs O(entries written), where a snapshot by state_getKeysPaged walks every block's layer
+ * (chopsticks keeps one per block) for each key and slows down as the chain grows. Entries whose
+ * value did not change (chopsticks also caches values read through a block in its layers) are
+ * left out.
+ */
+function registerStorageDiffRpc(cs: Chopsticks): void {
+  const plugins = require("@acala-network/chopsticks/plugins/index") as { rpcPluginHandlers: Record<string, unknown> };
+  type Layer = { get(key: string, cache: boolean): Promise<string | undefined> };
+  plugins.rpcPluginHandlers.dev_storageDiff = async ({ chain }: { chain: InstanceType<Chopsticks["Blockchain"]> }, params: unknown[]) => {
+    const [hash, prefixes] = params as [unknown, unknown];
+    if (typeof hash !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(hash)) throw new cs.ResponseError(-32602, "dev_storageDiff: expects a block hash");
+    if (prefixes !== undefined && prefixes !== null && !(Array.isArray(prefixes) && prefixes.every((p) => typeof p === "string" && /^0x[0-9a-fA-F]*$/.test(p)))) {
+      throw new cs.ResponseError(-32602, "dev_storageDiff: prefixes must be a list of hex strings");
+    }
+    const block = await chain.getBlock(hash as `0x${string}`);
+    if (!block) throw new cs.ResponseError(-32602, `dev_storageDiff: block ${hash} not found`);
+    const parent = await block.parentBlock;
+    const diff = (await block.storageDiff()) as Record<string, string | null | undefined>;
+    const out: Array<[string, string | null, string | null]> = [];
+    for (const [key, v] of Object.entries(diff)) {
+      if (Array.isArray(prefixes) && !(prefixes as string[]).some((p) => key.startsWith(p))) continue;
+      // uncached read of the parent's value (a cached read would add it to the parent's layer)
+      const before = parent ? await (parent.storage as unknown as Layer).get(key, false) : undefined;
+      const old = before === undefined || before === "Deleted" ? null : before;
+      const now = v ?? null;
+      if (now === old) continue;
+      out.push([key, now, old]);
+    }
+    return out;
+  };
+}
+
 async function serve(argv: string[]): Promise<void> {
   let args;
   try {
@@ -94,6 +131,7 @@ async function serve(argv: string[]): Promise<void> {
   // loaded after LOG_LEVEL is set: chopsticks reads it when its logger module loads
   const cs = require("@acala-network/chopsticks") as Chopsticks;
   patchValidateExtrinsic(cs);
+  registerStorageDiffRpc(cs);
 
   const ctx = await cs.setupWithServer({
     genesis: spec,

@@ -264,3 +264,10 @@ export function palletEstimate(m: { envelopeBytes: readonly number[]; stateBytes
   const eventBytes = m.eventBytes / days + proofs * SYSTEM_EVENT_BYTES_PER_EXTRINSIC;
   return { proofs, extrinsicBytes, storageBytes, eventBytes, stored: extrinsicBytes + storageBytes, emitted: eventBytes };
 }
+
+/**
+ * spec 49's billing frequency in blocks (seen in ContractsToBillAt: each contract at creation + 600 k):
+ * 600 blocks hold exactly one billing of each contract and scale to a day exactly (x 24), the
+ * default window of `--real --billing-blocks`.
+ */
+export const BILLING_CYCLE_BLOCKS = 600;

@@ -11,9 +11,10 @@
  * Bytes are read back from the runtime: block bytes = the signed extrinsics' encoded length in the
  * block bodies; events = the encoded EventRecords of those extrinsics (and of block
  * initialization/finalization, where billing happens); state = storage entries of TfgridModule and
- * SmartContractModule written (key + value per new or changed entry, after each extrinsic;
- * overwrites counted) and grown (net bytes). Fee bookkeeping (System.Account, Balances) is left out
- * on both sides.
+ * SmartContractModule written (key + value per new or changed entry, per block, i.e. per extrinsic
+ * or billing block; overwrites counted) and grown (net bytes), read from each block's own storage
+ * diff (dev_storageDiff of scripts/tfchain-dev). Fee bookkeeping (System.Account, Balances) is left
+ * out on both sides.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -58,81 +59,26 @@ function scale(a: Bytes, f: number): Bytes {
   return r;
 }
 
-type Snapshot = Map<string, number>;
-
 class Meter {
   private readonly prefixes: string[];
   constructor(private readonly b: TfchainBackend) {
     this.prefixes = ["TfgridModule", "SmartContractModule"].map((p) => xxhashAsHex(p, 128));
   }
 
-  /** key (hex) -> value length, for every entry under the measured pallets */
-  async snapshot(): Promise<Snapshot> {
-    const api = this.b.api;
-    const out: Snapshot = new Map();
-    for (const prefix of this.prefixes) {
-      let start: string | undefined;
-      for (;;) {
-        const keys = await api.rpc.state.getKeysPaged(prefix, 1000, start);
-        if (keys.length === 0) break;
-        for (let i = 0; i < keys.length; i += 200) {
-          const chunk = keys.slice(i, i + 200);
-          const values = (await api.rpc.state.queryStorageAt(chunk)) as unknown as Array<{ isSome?: boolean; unwrap?: () => { length: number }; length?: number; toU8a?: (b: boolean) => Uint8Array }>;
-          chunk.forEach((k, j) => {
-            const v = values[j];
-            const len = v && typeof v.isSome === "boolean" ? (v.isSome ? v.unwrap!().length : -1) : (v?.toU8a?.(true).length ?? -1);
-            if (len >= 0) out.set(k.toHex(), len);
-          });
-        }
-        if (keys.length < 1000) break;
-        start = keys[keys.length - 1].toHex();
-      }
-    }
-    return out;
-  }
-
-  /** writes between two snapshots: new or changed entries (key + value), and the net growth */
-  static diff(before: Snapshot, after: Snapshot, valuesBefore: Map<string, string>, valuesAfter: Map<string, string>): Pick<Bytes, "writes" | "writtenBytes" | "grownBytes"> {
-    let writes = 0;
-    let writtenBytes = 0;
-    let grownBytes = 0;
-    for (const [k, len] of after) {
-      const old = before.get(k);
-      const keyBytes = (k.length - 2) / 2;
-      if (old === undefined) {
-        writes++;
-        writtenBytes += keyBytes + len;
-        grownBytes += keyBytes + len;
-      } else if (valuesBefore.get(k) !== valuesAfter.get(k)) {
-        writes++;
-        writtenBytes += keyBytes + len;
-        grownBytes += len - old;
-      }
-    }
-    for (const [k, len] of before) if (!after.has(k)) grownBytes -= (k.length - 2) / 2 + len;
-    return { writes, writtenBytes, grownBytes };
-  }
-
-  /** values (hex) of the entries, to tell a rewrite from an unchanged entry */
-  async values(keys: Iterable<string>): Promise<Map<string, string>> {
-    const list = Array.from(keys);
-    const out = new Map<string, string>();
-    for (let i = 0; i < list.length; i += 200) {
-      const chunk = list.slice(i, i + 200);
-      const values = (await this.b.api.rpc.state.queryStorageAt(chunk)) as unknown as Array<{ toHex(): string }>;
-      chunk.forEach((k, j) => out.set(k, values[j]?.toHex() ?? ""));
-    }
-    return out;
-  }
-
   async head(): Promise<number> {
     return (await this.b.api.rpc.chain.getHeader()).number.toNumber();
   }
 
-  /** extrinsic and event bytes of blocks from+1..to: signed extrinsics, their events, and init/finalization events */
-  async blocks(from: number, to: number): Promise<Pick<Bytes, "extrinsics" | "blockBytes" | "events" | "eventBytes">> {
+  /**
+   * Bytes of blocks from+1..to: signed extrinsics, their events and init/finalization events, and
+   * the state each block wrote under the measured pallets (scripts/tfchain-dev's dev_storageDiff:
+   * key + value of each new or changed entry, the value before it for the growth). One extrinsic
+   * per block (instant block building), so a block's writes are its extrinsic's plus the block's
+   * own (billing in on_finalize); an entry rewritten in several blocks is counted in each.
+   */
+  async blocks(from: number, to: number): Promise<Bytes> {
     const api = this.b.api;
-    const r = { extrinsics: 0, blockBytes: 0, events: 0, eventBytes: 0 };
+    const r = zero();
     for (let n = from + 1; n <= to; n++) {
       const hash = await api.rpc.chain.getBlockHash(n);
       const block = await api.rpc.chain.getBlock(hash);
@@ -149,41 +95,38 @@ class Meter {
         r.events++;
         r.eventBytes += e.toU8a().length;
       }
+      const diff = (await api.rpc("dev_storageDiff" as never, hash.toHex() as never, this.prefixes as never)) as unknown as Array<[string, string | null, string | null]>;
+      for (const [k, now, old] of diff) {
+        const keyBytes = (k.length - 2) / 2;
+        const len = (v: string | null): number => (v === null ? 0 : (v.length - 2) / 2);
+        if (now === null) {
+          r.grownBytes -= keyBytes + len(old); // removed
+          continue;
+        }
+        r.writes++;
+        r.writtenBytes += keyBytes + len(now);
+        r.grownBytes += old === null ? keyBytes + len(now) : len(now) - len(old);
+      }
     }
     return r;
   }
 
-  /** Submit each intent (signed by `who`), measuring state after each, and the blocks they made. */
+  /** Submit each intent (signed by `who`), and measure the blocks they made. */
   async run(who: Signer, intents: CallIntent[]): Promise<Bytes> {
     const from = await this.head();
-    let snap = await this.snapshot();
-    let vals = await this.values(snap.keys());
-    const total = zero();
     for (const intent of intents) {
       const r = await this.b.submit(who, intent);
       if (!r.ok) throw new Error(`${intent.section}.${intent.method}: [${r.code}] ${r.message}`);
-      const next = await this.snapshot();
-      const nextVals = await this.values(next.keys());
-      const d = Meter.diff(snap, next, vals, nextVals);
-      total.writes += d.writes;
-      total.writtenBytes += d.writtenBytes;
-      total.grownBytes += d.grownBytes;
-      snap = next;
-      vals = nextVals;
     }
-    return { ...total, ...(await this.blocks(from, await this.head())) };
+    return this.blocks(from, await this.head());
   }
 
   /** Build `count` empty blocks (the runtime's own work: billing) and measure them. */
   async idle(count: number): Promise<Bytes> {
     const from = await this.head();
-    const snap = await this.snapshot();
-    const vals = await this.values(snap.keys());
     // in small steps: one RPC call must answer within the provider timeout
     for (let left = count; left > 0; left -= 10) await this.b.api.rpc("dev_newBlock" as never, { count: Math.min(10, left) } as never);
-    const next = await this.snapshot();
-    const d = Meter.diff(snap, next, vals, await this.values(next.keys()));
-    return { ...zero(), ...d, ...(await this.blocks(from, await this.head())) };
+    return this.blocks(from, await this.head());
   }
 }
 
@@ -280,8 +223,8 @@ export async function measureReal(chain: { url: string; child: ChildProcess }, d
       const reg = await backend.ensureNode(node, { farmId, total: resources });
       if (!reg.ok) throw new Error(`node: [${reg.code}] ${reg.message}`);
       const nodeId = reg.id;
-      const regBlocks = await meter.blocks(before, await meter.head());
-      const registrationOnce = add(tc, { ...zero(), ...regBlocks });
+      // createNode through the backend (the agent's own path), measured from its blocks
+      const registrationOnce = add(tc, await meter.blocks(before, await meter.head()));
       void twinId;
       await backend.ensureTwin(user);
       const contractsOnce = await meter.run(

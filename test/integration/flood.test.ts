@@ -3,7 +3,9 @@
  * nats-server, a real agent process, real keys. The flood is a bounded loop that sends 20,000
  * requests for a large deployment as fast as the client can; meanwhile a second connection
  * deploys. The deploy must be decided during the flood, the flooder gets `rate_limited`, status
- * answers afterwards, and the agent's resident memory stays bounded and comes back down.
+ * answers afterwards, and the agent's resident memory stays bounded and comes back down. CPU time
+ * of the agent process (/proc/PID/stat) is measured idle before the flood, over the flood and
+ * idle after it, and must come back to its idle level.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -19,6 +21,8 @@ import { decode, encode } from "../../agent/wire/codec";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
+import { cpuPercentOver, cpuWindow } from "../utils/proc";
+import { recordFigures } from "../faults/report";
 
 const FLOOD = 20_000;
 
@@ -87,6 +91,7 @@ test("a get flood from one connection is shed with rate_limited; a deploy is dec
   expect(await client.get(1, 1)).toMatchObject({ found: true, id: 1 });
   const pid = agent.child.pid!;
   const baseline = rss(pid);
+  const idleCpuPct = await cpuPercentOver(pid, 2000);
 
   // the flooder: one connection, one inbox, FLOOD get requests as fast as it can publish them
   const inbox = createInbox();
@@ -115,6 +120,7 @@ test("a get flood from one connection is shed with rate_limited; a deploy is dec
     }
   }, 20);
   let sent = 0;
+  const floodCpu = cpuWindow(pid);
   const flood = (async () => {
     while (sent < FLOOD) {
       for (let i = 0; i < 500 && sent < FLOOD; i++) flooder.publish(subject, getBody, { reply: `${inbox}.${sent++}` });
@@ -135,20 +141,25 @@ test("a get flood from one connection is shed with rate_limited; a deploy is dec
   expect(deployMs).toBeLessThan(4000); // the client's timeout is 5 s: before the limits it hit it (node_unreachable)
 
   // every flood request is answered (served or refused) or counted as shed without a reply; wait for the answers to stop
+  // settled: no new reply for a whole second (25 ms, as before, was too short on a loaded machine:
+  // one served reply arrived after it and the counts below were off by one)
   let last = -1;
+  let quietSince = Date.now();
   await waitFor(() => {
-    const settled = replies === last;
-    last = replies;
-    return settled;
+    if (replies !== last) {
+      last = replies;
+      quietSince = Date.now();
+      return false;
+    }
+    return Date.now() - quietSince >= 1000;
   }, 30_000, "flood replies to settle");
+  const cpu = floodCpu.end();
   clearInterval(sampler);
   sub.unsubscribe();
   // the deploy was decided during the flood: flood requests were still being sent, or answered, after it
   expect(sentAtDeploy < FLOOD || repliesAtDeploy < replies).toBe(true);
   const rateLimited = codes.get("rate_limited") ?? 0;
   const found = codes.get("found") ?? 0;
-  // eslint-disable-next-line no-console
-  console.log(JSON.stringify({ sent, replies, codes: Object.fromEntries(codes), deployMs, baselineMiB: +(baseline / MiB).toFixed(1), peakMiB: +(peak / MiB).toFixed(1) }));
   // the flooder got a few answers, many rate_limited replies (as many as the refusal budget of
   // 2000/s allows) and silence for the rest; nothing it got was unsigned or garbled
   expect(found).toBeGreaterThan(0);
@@ -181,6 +192,25 @@ test("a get flood from one connection is shed with rate_limited; a deploy is dec
   // memory: bounded during the flood, back near the baseline after it
   expect(peak - baseline).toBeLessThan(120 * MiB);
   await waitFor(() => rss(pid) - baseline < 40 * MiB, 20_000, `RSS back near the baseline (${(baseline / MiB).toFixed(1)} MiB)`);
+  const afterMiB = +(rss(pid) / MiB).toFixed(1);
+  // CPU: what the flood cost the agent, and its idle use after it
+  const afterCpuPct = await cpuPercentOver(pid, 2000);
+  recordFigures("get-flood", {
+    sent,
+    replies,
+    codes: JSON.stringify(Object.fromEntries(codes)),
+    deployMs,
+    baselineMiB: +(baseline / MiB).toFixed(1),
+    peakMiB: +(peak / MiB).toFixed(1),
+    afterMiB,
+    idleCpuPctBefore: +idleCpuPct.toFixed(1),
+    floodCpuS: cpu.cpuS,
+    floodWallS: cpu.wallS,
+    floodCpuPct: cpu.percent,
+    cpuUsPerRequest: Math.round((cpu.cpuS / FLOOD) * 1e6),
+    idleCpuPctAfter: +afterCpuPct.toFixed(1),
+  });
+  expect(afterCpuPct).toBeLessThan(idleCpuPct + 15);
 
   // the agent counted what it shed, and logged it once (not per request)
   const shedLogs = agent.logs.filter((l) => l.event === "requests_shed");
@@ -202,10 +232,14 @@ test("an audit flood from one connection is answered up to its rate, the rest wi
     },
   });
   const body = encode("UsageAuditRequest", { deploymentId: 1 });
+  const pid = agent.child.pid!;
+  const floodCpu = cpuWindow(pid);
   for (let i = 0; i < 2000; i++) flooder.publish(subjects.nodeUsage(1, 1), body, { reply: `${inbox}.${i}` });
   await flooder.flush();
   await waitFor(() => [...codes.values()].reduce((a, b) => a + b, 0) >= 2000, 20_000, "every audit to be answered");
+  const cpu = floodCpu.end();
   sub.unsubscribe();
+  recordFigures("audit-flood", { sent: 2000, codes: JSON.stringify(Object.fromEntries(codes)), floodCpuS: cpu.cpuS, floodWallS: cpu.wallS, floodCpuPct: cpu.percent, idleCpuPctAfter: +(await cpuPercentOver(pid, 2000)).toFixed(1) });
   // no proof 1 exists yet (hour-long periods): the answered ones say not_found, burst 40 and 20/s
   expect(codes.get("not_found") ?? 0).toBeGreaterThan(0);
   expect(codes.get("not_found") ?? 0).toBeLessThan(200);

@@ -2,7 +2,8 @@
  * Forged gossip and find floods against a real agent that resolves keys through a real chain
  * stand-in (issue 11 items 2 and 8): 20,000 validly signed announcements naming node ids nobody
  * registered must not turn into 20,000 chain lookups nor grow the agent's memory, and a find flood
- * from one connection is answered only up to its rate.
+ * from one connection is answered only up to its rate. CPU time of the agent process
+ * (/proc/PID/stat) is measured idle before each flood, over it and idle after it.
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -16,6 +17,8 @@ import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
+import { cpuPercentOver, cpuWindow } from "../utils/proc";
+import { recordFigures } from "../faults/report";
 
 const FORGED = 20_000;
 const MiB = 1024 * 1024;
@@ -68,10 +71,12 @@ test("20,000 forged announcements of unknown node ids: chain lookups rate-limite
   await nc.flush();
   const pid = agent.child.pid!;
   const baseline = rss(pid);
+  const idleCpuPct = await cpuPercentOver(pid, 2000);
   let peak = baseline;
   const sampler = setInterval(() => (peak = Math.max(peak, rss(pid))), 25);
   const dropped0 = await metric(/^capacity_agent_gossip_dropped_total\{reason="unknown_node"\} (\d+)$/gm);
   const t0 = Date.now();
+  const floodCpu = cpuWindow(pid);
   try {
     for (let i = 0; i < FORGED; i++) {
       const nodeId = 1_000_000 + i;
@@ -87,14 +92,31 @@ test("20,000 forged announcements of unknown node ids: chain lookups rate-limite
     spy.unsubscribe();
   }
   const seconds = (Date.now() - t0) / 1000;
+  const cpu = floodCpu.end();
   const shed = await metric(/^capacity_agent_requests_shed_total\{reason="global_rate",subject="chain_lookup"\} (\d+)$/gm);
-  // eslint-disable-next-line no-console
-  console.log(JSON.stringify({ forged: FORGED, seconds, chainRequests, shed, baselineMiB: +(baseline / MiB).toFixed(1), peakMiB: +(peak / MiB).toFixed(1) }));
   // node lookups: a burst of 100 and 50 a second (plus the agent's own few calls), not one per forged id
   expect(chainRequests).toBeLessThan(100 + 50 * seconds + 50);
   expect(shed).toBeGreaterThan(FORGED / 2);
   expect(peak - baseline).toBeLessThan(100 * MiB);
   await waitFor(() => rss(pid) - baseline < 40 * MiB, 20_000, "RSS back near the baseline");
+  const afterMiB = +(rss(pid) / MiB).toFixed(1);
+  const afterCpuPct = await cpuPercentOver(pid, 2000);
+  recordFigures("forged-announcements", {
+    forged: FORGED,
+    seconds,
+    chainRequests,
+    shed,
+    baselineMiB: +(baseline / MiB).toFixed(1),
+    peakMiB: +(peak / MiB).toFixed(1),
+    afterMiB,
+    idleCpuPctBefore: +idleCpuPct.toFixed(1),
+    floodCpuS: cpu.cpuS,
+    floodWallS: cpu.wallS,
+    floodCpuPct: cpu.percent,
+    cpuUsPerMessage: Math.round((cpu.cpuS / FORGED) * 1e6),
+    idleCpuPctAfter: +afterCpuPct.toFixed(1),
+  });
+  expect(afterCpuPct).toBeLessThan(idleCpuPct + 15);
   // the agent still answers
   expect(await nc.request(subjects.nodeStatus(1), new Uint8Array(), { timeout: 5000 })).toBeTruthy();
 });
@@ -106,7 +128,10 @@ test("a find flood from one connection is answered up to its rate; the rest are 
   const sub = nc.subscribe(`${inbox}.>`, { callback: (err, msg) => void (!err && msg.data.length > 0 && answers++) });
   const body = encodeFindRequest({ want: { cru: 1, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0 }, farmId: 0, limit: 0 });
   const shed0 = await metric(/^capacity_agent_requests_shed_total\{[^}]*subject="find"[^}]*\} (\d+)$/gm);
+  const pid = agent.child.pid!;
+  const idleCpuPct = await cpuPercentOver(pid, 2000);
   const t0 = Date.now();
+  const floodCpu = cpuWindow(pid);
   for (let i = 0; i < 5000; i++) {
     nc.publish(subjects.capacityFind(), body, { reply: `${inbox}.${i}` });
     if (i % 500 === 499) await new Promise((r) => setImmediate(r));
@@ -114,7 +139,11 @@ test("a find flood from one connection is answered up to its rate; the rest are 
   await nc.flush();
   await waitFor(async () => answers + (await metric(/^capacity_agent_requests_shed_total\{[^}]*subject="find"[^}]*\} (\d+)$/gm)) - shed0 >= 5000, 20_000, "every find to be answered or shed");
   const seconds = (Date.now() - t0) / 1000;
+  const cpu = floodCpu.end();
   sub.unsubscribe();
+  const afterCpuPct = await cpuPercentOver(pid, 2000);
+  recordFigures("find-flood", { sent: 5000, answers, seconds, rssMiB: +(rss(pid) / MiB).toFixed(1), idleCpuPctBefore: +idleCpuPct.toFixed(1), floodCpuS: cpu.cpuS, floodWallS: cpu.wallS, floodCpuPct: cpu.percent, idleCpuPctAfter: +afterCpuPct.toFixed(1) });
+  expect(afterCpuPct).toBeLessThan(idleCpuPct + 15);
   // burst 40, then 20 a second
   expect(answers).toBeGreaterThan(0);
   expect(answers).toBeLessThanOrEqual(40 + Math.ceil(20 * seconds));
