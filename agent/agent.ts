@@ -13,6 +13,7 @@ import { createKeyFile, loadKeyFile, parsePublicKey, toHex, type Signer } from "
 import type { Logger } from "./log/logger";
 import { redact, secretsOf } from "./log/redact";
 import { createMetrics, type Metrics } from "./metrics/metrics";
+import { PowerMetrics } from "./power/metrics";
 import { MetricsServer } from "./metrics/http";
 import { chainHealthOf, healthOf } from "./metrics/health";
 import { Gossip } from "./gossip/gossip";
@@ -57,6 +58,8 @@ export class AgentStartError extends AgentError<string> {
 export class Agent {
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** power management's series (power/metrics.ts), present from the start like every gauge */
+  readonly powerMetrics: PowerMetrics;
   readonly subjects: Subjects;
   signer!: Signer;
   registry!: Registry;
@@ -92,6 +95,7 @@ export class Agent {
   ) {
     this.log = logger.child({ module: "agent" });
     this.metrics = createMetrics();
+    this.powerMetrics = new PowerMetrics(this.metrics.registry);
     // read from live state at every scrape
     this.metrics.registry.onCollect(() => {
       this.metrics.natsConnected.set({}, this.nc && busHealth(this.nc).connected ? 1 : 0);
@@ -343,7 +347,7 @@ export class Agent {
     this.ledger = new Ledger({ power: c.power.state, rented: c.power.rented, policy: c.capacity }, { store: this.store, logger: this.log, now: this.now, metrics: this.metrics }, report.total);
     this.hardware.onChange((r: HardwareReport) => this.ledger.setTotal(r.total));
     this.ledger.onChange(() => this.updateGauges());
-    this.metrics.power.own = () => this.ledger.powerState();
+    this.powerMetrics.own = () => this.ledger.powerState();
     this.updateGauges();
     const cap = capacityOf(report.total, c.capacity);
     this.log.info(
@@ -398,7 +402,7 @@ export class Agent {
       const signer = this.signer;
       const nodeId = this.nodeId;
       this.add(powerServiceFrom(ec, {
-        bus: this.bus, subjects: this.subjects, signer, registry: this.registry, source: this.ledger, logger: this.log, now: this.now, waking, metrics: this.metrics.power,
+        bus: this.bus, subjects: this.subjects, signer, registry: this.registry, source: this.ledger, logger: this.log, now: this.now, waking, metrics: this.powerMetrics,
         peers: () => gossip.view.peers().map((p) => p.announcement),
         farmerKey: c.power.farmerKey ? parsePublicKey(c.power.farmerKey, "power.farmerKey") : undefined,
         farmTwin: async () => c.power.farmerTwinId ?? (backend ? (await backend.farm(c.farmId).catch(() => undefined))?.twinId : undefined),

@@ -7,7 +7,6 @@
 import * as prom from "prom-client";
 import { UNIT_NAMES, type UnitName, type Units } from "../capacity/units";
 import { AGENT_VERSION } from "../version";
-import { PowerMetrics } from "../power/metrics";
 
 export type Labels = Record<string, string>;
 
@@ -172,8 +171,6 @@ export interface Metrics {
   groupCommits: Counter;
   /** admission writes in those group commits (divided by groupCommits: the average group size) */
   groupCommitWrites: Counter;
-  /** power management (power/metrics.ts) */
-  power: PowerMetrics;
 }
 
 export function createMetrics(registry = new MetricsRegistry().withDefaults().withBuildInfo("agent")): Metrics {
@@ -189,6 +186,5 @@ export function createMetrics(registry = new MetricsRegistry().withDefaults().wi
     chainRegistered: registry.gauge("capacity_agent_chain_registered", "1 once the chain registered this node (0 when the chain is disabled or has not answered)"),
     groupCommits: registry.counter("capacity_agent_group_commits_total", "group commits of admission decisions (one fsync each)"),
     groupCommitWrites: registry.counter("capacity_agent_group_commit_writes_total", "admission writes in group commits"),
-    power: new PowerMetrics(registry),
   };
 }
