@@ -72,10 +72,11 @@ async function main(): Promise<void> {
   // the chain: register the node, then judge a hash-chained series of proofs
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-proofs-"));
   const store = ChainStore.open(dir);
-  const server = new ChainServer(parseChainOptions(), { bus: new MemoryBus(), subjects: new Subjects(), signer: chainKey, store, logger: silentLogger(), metrics: null, now: Date.now });
+  // the series starts n + 60 periods before now: the chain must accept a first proof that old
+  const server = new ChainServer(parseChainOptions({ policy: { firstProofLookbackMs: (n + 120) * periodMs } }), { bus: new MemoryBus(), subjects: new Subjects(), signer: chainKey, store, logger: silentLogger(), metrics: null, now: Date.now });
   // the node key's twin, then its node: the chain assigns both ids (1 and 1 on this fresh store)
   server.handle("twin.register", seal(nodeKey, DOMAIN.ChainCall, encode("ChainCall", chainCallToWire(Date.now() - 1, { registerTwin: { twinId: 0 } }))));
-  const reg = seal(nodeKey, DOMAIN.ChainCall, encode("ChainCall", chainCallToWire(Date.now(), { registerNode: { nodeId: 0, farmId: 1, twinId: 0, total: { cru: 64, mru: 512 * GiB, sru: 100_000 * GiB, hru: 0, ipv4u: 1000, gpu: 0 } } })));
+  const reg = seal(nodeKey, DOMAIN.ChainCall, encode("ChainCall", chainCallToWire(Date.now(), { registerNode: { nodeId: 0, farmId: 1, twinId: 0, total: { cru: 4096, mru: 8192 * GiB, sru: 100_000 * GiB, hru: 0, ipv4u: 1000, gpu: 0 } } })));
   server.handle("node.register", reg);
   // each proof goes with its twin subtotals (proof.settle), as the agent sends it
   const series: Uint8Array[] = [];
@@ -91,7 +92,8 @@ async function main(): Promise<void> {
   let next = 0;
   const chainUs = timeIt(n, () => {
     const reply = open(server.handle("proof.settle", series[next++]), DOMAIN.ChainReply);
-    if (!reply.ok || !decode("ChainReply", reply.value.payload).ok) throw new Error(`the chain refused proof ${next}`);
+    const r = reply.ok ? decode("ChainReply", reply.value.payload) : null;
+    if (!r?.ok) throw new Error(`the chain refused proof ${next}: ${r ? `[${r.rejection?.code}] ${r.rejection?.message}` : "the reply does not open"}`);
   });
   const rawPub = crypto.createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), nodeKey.publicKey]), format: "der", type: "spki" });
   const sig = nodeKey.sign(msg);
