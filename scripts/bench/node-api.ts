@@ -101,7 +101,8 @@ async function main(): Promise<void> {
     if (!r.ok) throw new Error(r.refusal.message);
     return r.value;
   };
-  const requests = Array.from({ length: 3 * n + 400 }, (_, i) => buildDeployRequest(spec(i + 1), [{ twinId: 7, signer: twinKey }]));
+  // one fresh request for each deploy below: n + 200 first, n serial, n concurrent, up to n/4 under the profiler, one per change-to-wire sample
+  const requests = Array.from({ length: 4 * n + wireSamples + 400 }, (_, i) => buildDeployRequest(spec(i + 1), [{ twinId: 7, signer: twinKey }]));
   const payload = requests[0];
 
   phase(`bare request/reply, ${n} serial`);
