@@ -21,7 +21,7 @@ import { decode, encode } from "../../agent/wire/codec";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
-import { cpuPercentOver, cpuWindow } from "../utils/proc";
+import { cpuPercentOver, cpuWindow, floodCpuFigures } from "../utils/proc";
 import { recordFigures } from "../faults/report";
 
 const FLOOD = 20_000;
@@ -203,12 +203,7 @@ test("a get flood from one connection is shed with rate_limited; a deploy is dec
     baselineMiB: +(baseline / MiB).toFixed(1),
     peakMiB: +(peak / MiB).toFixed(1),
     afterMiB,
-    idleCpuPctBefore: +idleCpuPct.toFixed(1),
-    floodCpuS: cpu.cpuS,
-    floodWallS: cpu.wallS,
-    floodCpuPct: cpu.percent,
-    cpuUsPerRequest: Math.round((cpu.cpuS / FLOOD) * 1e6),
-    idleCpuPctAfter: +afterCpuPct.toFixed(1),
+    ...floodCpuFigures(cpu, idleCpuPct, afterCpuPct, FLOOD),
   });
   expect(afterCpuPct).toBeLessThan(idleCpuPct + 15);
 

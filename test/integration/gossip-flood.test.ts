@@ -17,7 +17,7 @@ import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
-import { cpuPercentOver, cpuWindow } from "../utils/proc";
+import { cpuPercentOver, cpuWindow, floodCpuFigures } from "../utils/proc";
 import { recordFigures } from "../faults/report";
 
 const FORGED = 20_000;
@@ -109,12 +109,7 @@ test("20,000 forged announcements of unknown node ids: chain lookups rate-limite
     baselineMiB: +(baseline / MiB).toFixed(1),
     peakMiB: +(peak / MiB).toFixed(1),
     afterMiB,
-    idleCpuPctBefore: +idleCpuPct.toFixed(1),
-    floodCpuS: cpu.cpuS,
-    floodWallS: cpu.wallS,
-    floodCpuPct: cpu.percent,
-    cpuUsPerMessage: Math.round((cpu.cpuS / FORGED) * 1e6),
-    idleCpuPctAfter: +afterCpuPct.toFixed(1),
+    ...floodCpuFigures(cpu, idleCpuPct, afterCpuPct, FORGED),
   });
   expect(afterCpuPct).toBeLessThan(idleCpuPct + 15);
   // the agent still answers

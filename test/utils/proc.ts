@@ -53,3 +53,15 @@ export function cpuWindow(pid: number): { end(): { cpuS: number; wallS: number; 
     },
   };
 }
+
+/** The CPU figures of a flood (its window, idle use before and after, cost per input), as the flood tests record them. */
+export function floodCpuFigures(cpu: { cpuS: number; wallS: number; percent: number }, idleBeforePct: number, idleAfterPct: number, inputs: number): Record<string, number> {
+  return {
+    idleCpuPctBefore: +idleBeforePct.toFixed(1),
+    floodCpuS: cpu.cpuS,
+    floodWallS: cpu.wallS,
+    floodCpuPct: cpu.percent,
+    cpuUsPerInput: Math.round((cpu.cpuS / inputs) * 1e6),
+    idleCpuPctAfter: +idleAfterPct.toFixed(1),
+  };
+}
