@@ -7,6 +7,7 @@
  * as a metric label, and a message a person can act on.
  */
 import { GiB, UNIT_NAMES, unitsEqual, type UnitName, type Units } from "../capacity/units";
+import type { ChainNodeRegistration } from "../chain/backend";
 import { sameKey } from "../identity/envelope";
 import type { SchemeName } from "../identity/keys";
 import { hashesEqual } from "../proofs/merkle";
@@ -60,17 +61,7 @@ export interface ChainFarmRecord {
 }
 
 /** A node's registration as the chain keeps it. */
-export interface ChainNodeRecord {
-  nodeId: number;
-  farmId: number;
-  /** the node's twin: the twin bound to the node key (0 only in stores from before ids were assigned) */
-  twinId: number;
-  publicKey: Uint8Array;
-  scheme: SchemeName;
-  /** hardware capacity as last registered */
-  total: Units;
-  registeredMs: number;
-  updatedMs: number;
+export interface ChainNodeRecord extends ChainNodeRegistration {
   /** chain time of the last change of `total` (the first registration counts) */
   capacityUpdatedMs: number;
   /** timestamp of the last accepted ChainCall for this node */
