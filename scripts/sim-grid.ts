@@ -134,7 +134,7 @@ async function startAgent(i: number, signer: Signer, url: string, registry: File
   gossip.view.offer = async (...args: Parameters<typeof offer>) => {
     const v = await offer(...args);
     if (v && v.ok) {
-      const a = v.peer.announcement;
+      const a = v.value.peer.announcement;
       sim.seen.set(a.nodeId, a.sequence);
       sim.onSeen?.(a.nodeId, a.sequence);
     }

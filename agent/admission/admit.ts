@@ -71,13 +71,36 @@ function reject(code: RejectCode, message: string, extra: Partial<Rejection> = {
 }
 
 /** The first unit whose increase does not fit in what is free, or undefined. */
-export function firstShortfall(delta: Units, used: Units, reservable: Units): { unit: UnitName; requested: number; free: number } | undefined {
+export function firstShortfall(delta: Units, used: Units, reservable: Units): Shortfall | undefined {
   for (const u of UNIT_NAMES) {
     if (delta[u] <= 0) continue;
     const free = Math.max(0, reservable[u] - used[u]);
     if (delta[u] > free) return { unit: u, requested: delta[u], free };
   }
   return undefined;
+}
+
+export interface Shortfall {
+  unit: UnitName;
+  requested: number;
+  free: number;
+}
+
+/** What of a node's state decides whether new units fit on it. */
+export type Room = Pick<NodeState, "power" | "rented" | "used" | "reservable">;
+
+export type RoomRefusal = { code: "node_standby" } | ({ code: "gpu_requires_rent" | "insufficient_capacity" } & Shortfall);
+
+/**
+ * Whether a node takes `units`, growing by `delta` (a create: the units; an update: what it adds):
+ * power, then GPUs only on a rented node, then every unit's room. admitDeploy decides with it and
+ * the find responder answers with it, so a node answers a find exactly when it would admit the deploy.
+ */
+export function checkRoom(units: Units, delta: Units, room: Room): RoomRefusal | undefined {
+  if (room.power === "standby") return { code: "node_standby" };
+  if (units.gpu > 0 && !room.rented) return { code: "gpu_requires_rent", unit: "gpu", requested: units.gpu, free: 0 };
+  const short = firstShortfall(delta, room.used, room.reservable);
+  return short && { code: "insufficient_capacity", ...short };
 }
 
 export interface DeployInput {
@@ -114,18 +137,19 @@ export function admitDeploy(input: DeployInput, state: NodeState, now: number): 
   if (!existing && state.twinsInDebt?.has(spec.twinId)) {
     return reject("twin_in_debt", `twin ${spec.twinId} is in debt on the chain (its balance did not cover its last bill): fund it (\`capacity-agent balance --twin ${spec.twinId}\` shows it), then deploy again`);
   }
-  if (state.power === "standby") {
+  const no = checkRoom(units, existing ? diffUnits(units, existing.units) : units, state);
+  if (no?.code === "node_standby") {
     return reject("node_standby", "the node is in standby and takes no new deployments; wake it or choose another node");
   }
-  if (units.gpu > 0 && !state.rented) {
-    return reject("gpu_requires_rent", "GPU workloads are allowed only on a rented (dedicated) node", { unit: "gpu", requested: units.gpu, free: 0 });
+  if (no?.code === "gpu_requires_rent") {
+    const { code, ...short } = no;
+    return reject(code, "GPU workloads are allowed only on a rented (dedicated) node", short);
   }
-  const delta = existing ? diffUnits(units, existing.units) : units;
-  const short = firstShortfall(delta, state.used, state.reservable);
-  if (short) {
+  if (no) {
+    const { code, ...short } = no;
     const need = `${formatAmount(short.unit, short.requested)} ${short.unit}`;
     const what = existing ? `an update of deployment ${spec.id} needs ${need} more` : `deployment ${spec.id} needs ${need}`;
-    return reject("insufficient_capacity", `${what} but only ${formatAmount(short.unit, short.free)} is free`, short);
+    return reject(code, `${what} but only ${formatAmount(short.unit, short.free)} is free`, short);
   }
   const reservation: Reservation = {
     id: spec.id,

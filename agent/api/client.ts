@@ -68,7 +68,7 @@ export class NodeClient {
   async get(node: number, id: number): Promise<{ found: false; code: string; message: string } | { found: true; id: number; twinId: number; version: number; units: Units }> {
     const bytes = await this.request(node, this.subjects.nodeGet(node), encode("GetRequest", { id }));
     const o = open(bytes, DOMAIN.GetReply, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 });
-    if (!o.ok) throw new Error(`node reply: ${o.message}`);
+    if (!o.ok) throw new Error(`node reply: ${o.refusal.message}`);
     const r = decode("GetReply", o.value.payload, { maxBytes: 64 * 1024 * 1024, maxRepeated: 1 << 20 });
     if (!r.found || !r.summary) return { found: false, code: r.rejection?.code ?? "not_found", message: r.rejection?.message ?? "not found" };
     return { found: true, id: toSafeNumber(r.summary.id, "id"), twinId: r.summary.twinId, version: r.summary.version, units: unitsFromWire(r.summary.units) };

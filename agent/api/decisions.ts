@@ -116,7 +116,7 @@ const READ_LIMITS = { maxBytes: 1024 * 1024, maxRepeated: 10_000 };
 /** Decode a node's signed decisions reply; a refusal (rate_limited, malformed) throws NodeRefused. */
 export function readDecisionsReply(bytes: Uint8Array): DecisionsView {
   const o = open(bytes, DOMAIN.DecisionsReply, READ_LIMITS);
-  if (!o.ok) throw new WireError(o.code === "bad_signature" ? "malformed" : o.code, `node reply: ${o.message}`);
+  if (!o.ok) throw new WireError(o.refusal.code === "bad_signature" ? "malformed" : o.refusal.code, `node reply: ${o.refusal.message}`);
   const r = decode("DecisionsReply", o.value.payload, READ_LIMITS);
   if (r.rejection?.code) throw new NodeRefused(r.rejection.code, r.rejection.message);
   return {

@@ -64,7 +64,7 @@ export interface Decided {
 /** Decode a node's signed decision reply (deploy and delete). */
 export function readDecisionReply(bytes: Uint8Array): Decided {
   const o = open(bytes, DOMAIN.DecisionReply);
-  if (!o.ok) throw new WireError(o.code === "bad_signature" ? "malformed" : o.code, `node reply: ${o.message}`);
+  if (!o.ok) throw new WireError(o.refusal.code === "bad_signature" ? "malformed" : o.refusal.code, `node reply: ${o.refusal.message}`);
   const r = decode("DecisionReply", o.value.payload);
   const rej = r.rejection;
   const base = { id: toSafeNumber(r.id, "id"), version: r.version, duplicate: r.duplicate, nodeId: r.nodeId, signer: o.value.signer };
@@ -119,7 +119,7 @@ export const STATUS_PAGE_MAX = 1000;
 
 export function readStatusReply(bytes: Uint8Array): StatusView {
   const o = open(bytes, DOMAIN.StatusReply, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
-  if (!o.ok) throw new WireError(o.code === "bad_signature" ? "malformed" : o.code, `node reply: ${o.message}`);
+  if (!o.ok) throw new WireError(o.refusal.code === "bad_signature" ? "malformed" : o.refusal.code, `node reply: ${o.refusal.message}`);
   const s = decode("StatusReply", o.value.payload, { maxBytes: 16 * 1024 * 1024, maxRepeated: 100_000 });
   if (s.rejection?.code) throw new NodeRefused(s.rejection.code, s.rejection.message);
   return {

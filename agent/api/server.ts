@@ -206,7 +206,7 @@ export class NodeApi {
     const big = this.tooLarge(bytes);
     if (big) return this.refuse("delete", big, {}, t0);
     const o = open(bytes, DOMAIN.DeleteRequest, { maxBytes: this.options.maxRequestBytes });
-    if (!o.ok) return this.refuse("delete", { code: o.code, message: o.message }, {}, t0);
+    if (!o.ok) return this.refuse("delete", o.refusal, {}, t0);
     const requester = toHex(o.value.signer);
     let req: { id: string; twinId: number; timestampMs: string };
     let id: number;

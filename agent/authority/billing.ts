@@ -2,6 +2,7 @@ import { decodeTwinSubtotal, amountsEqual, firstDifference, twinsTree, type Twin
 import { price, type PricingPolicy } from "../billing/pricing";
 import { hashesEqual } from "../proofs/merkle";
 import { addAmounts, zeroAmounts, type AmountField, type ProofHeader, type UsageAmounts } from "../proofs/proof";
+import { ok, refused, type Result } from "../result";
 import { WireError } from "../wire/codec";
 import type { Refusal } from "./rules";
 
@@ -34,32 +35,32 @@ export interface TwinCharge {
  * header's totals and record count (the check that catches a node inflating one twin's subtotal
  * without inflating the totals). `twins` undefined: sent on proof.submit, without subtotals.
  */
-export function checkSettlement(header: ProofHeader, twins: readonly Uint8Array[] | undefined, pricing: PricingPolicy): { ok: true; charges: TwinCharge[] } | Refusal {
+export function checkSettlement(header: ProofHeader, twins: readonly Uint8Array[] | undefined, pricing: PricingPolicy): Result<TwinCharge[], Refusal> {
   const root = header.twinsRoot ?? new Uint8Array(0);
   if (root.length === 0) {
-    if (twins && twins.length > 0) return { ok: false, code: "malformed", message: "the proof header has no twins_root, so it takes no twin subtotals" };
-    return { ok: true, charges: [] };
+    if (twins && twins.length > 0) return refused({ code: "malformed", message: "the proof header has no twins_root, so it takes no twin subtotals" });
+    return ok([]);
   }
   if (twins === undefined) {
-    return { ok: false, code: "twins_missing", message: `the proof commits to ${header.twinCount ?? 0} twin subtotals: send it on proof.settle with them (docs/billing.md)` };
+    return refused({ code: "twins_missing", message: `the proof commits to ${header.twinCount ?? 0} twin subtotals: send it on proof.settle with them (docs/billing.md)` });
   }
-  if (twins.length !== (header.twinCount ?? 0)) return { ok: false, code: "twin_count_mismatch", message: `the header says ${header.twinCount ?? 0} twin subtotals, ${twins.length} were sent` };
+  if (twins.length !== (header.twinCount ?? 0)) return refused({ code: "twin_count_mismatch", message: `the header says ${header.twinCount ?? 0} twin subtotals, ${twins.length} were sent` });
   const subtotals: TwinSubtotal[] = [];
   for (let i = 0; i < twins.length; i++) {
     let t: TwinSubtotal;
     try {
       t = decodeTwinSubtotal(twins[i]);
     } catch (err) {
-      if (err instanceof WireError) return { ok: false, code: "malformed", message: `twin subtotal ${i}: ${err.message}` };
+      if (err instanceof WireError) return refused({ code: "malformed", message: `twin subtotal ${i}: ${err.message}` });
       throw err;
     }
-    if (t.twinId === 0) return { ok: false, code: "malformed", message: `twin subtotal ${i}: twin_id 0 is not a twin` };
-    if (t.recordCount === 0) return { ok: false, code: "malformed", message: `twin subtotal ${i} (twin ${t.twinId}): a subtotal sums at least one record` };
-    if (i > 0 && t.twinId <= subtotals[i - 1].twinId) return { ok: false, code: "malformed", message: `twin subtotal ${i}: twin ids must be strictly ascending (${subtotals[i - 1].twinId} then ${t.twinId})` };
+    if (t.twinId === 0) return refused({ code: "malformed", message: `twin subtotal ${i}: twin_id 0 is not a twin` });
+    if (t.recordCount === 0) return refused({ code: "malformed", message: `twin subtotal ${i} (twin ${t.twinId}): a subtotal sums at least one record` });
+    if (i > 0 && t.twinId <= subtotals[i - 1].twinId) return refused({ code: "malformed", message: `twin subtotal ${i}: twin ids must be strictly ascending (${subtotals[i - 1].twinId} then ${t.twinId})` });
     subtotals.push(t);
   }
   const got = twinsTree(twins).root;
-  if (!hashesEqual(got, root)) return { ok: false, code: "twins_root_mismatch", message: `the twin subtotals hash up to ${hex(got)}, not to the header's twins_root ${hex(root)}` };
+  if (!hashesEqual(got, root)) return refused({ code: "twins_root_mismatch", message: `the twin subtotals hash up to ${hex(got)}, not to the header's twins_root ${hex(root)}` });
   let sum = zeroAmounts();
   let records = 0;
   for (const t of subtotals) {
@@ -68,10 +69,10 @@ export function checkSettlement(header: ProofHeader, twins: readonly Uint8Array[
   }
   if (!amountsEqual(sum, header.totals)) {
     const f = firstDifference(sum, header.totals) as AmountField;
-    return { ok: false, code: "subtotal_mismatch", message: `the twin subtotals add up to ${f} ${sum[f]}, the header's totals say ${header.totals[f]}` };
+    return refused({ code: "subtotal_mismatch", message: `the twin subtotals add up to ${f} ${sum[f]}, the header's totals say ${header.totals[f]}` });
   }
-  if (records !== header.recordCount) return { ok: false, code: "subtotal_mismatch", message: `the twin subtotals count ${records} records, the header says ${header.recordCount}` };
-  return { ok: true, charges: subtotals.map((t) => ({ twinId: t.twinId, recordCount: t.recordCount, amounts: t.amounts, amount: price(t.amounts, pricing) })) };
+  if (records !== header.recordCount) return refused({ code: "subtotal_mismatch", message: `the twin subtotals count ${records} records, the header says ${header.recordCount}` });
+  return ok(subtotals.map((t) => ({ twinId: t.twinId, recordCount: t.recordCount, amounts: t.amounts, amount: price(t.amounts, pricing) })));
 }
 
 function hex(b: Uint8Array): string {

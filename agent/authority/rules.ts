@@ -7,10 +7,12 @@
  * as a metric label, and a message a person can act on.
  */
 import { GiB, UNIT_NAMES, unitsEqual, type UnitName, type Units } from "../capacity/units";
+import type { ChainNodeRegistration } from "../chain/backend";
 import { sameKey } from "../identity/envelope";
 import type { SchemeName } from "../identity/keys";
 import { hashesEqual } from "../proofs/merkle";
 import { ZERO_HASH, type AmountField, type ProofHeader } from "../proofs/proof";
+import { ok, refused, type Refused, type Result } from "../result";
 import type { ChainPolicy } from "./options";
 
 /** Codes of proof.submit refusals. */
@@ -22,7 +24,6 @@ export const CALL_REFUSALS = ["bad_signature", "unauthorized", "stale_request", 
 export type CallRefusalCode = (typeof CALL_REFUSALS)[number];
 
 export interface Refusal<C extends string = string> {
-  ok: false;
   code: C;
   message: string;
   /** for exceeds_capacity: the amount field that does not fit, its amount and the largest allowed */
@@ -60,17 +61,7 @@ export interface ChainFarmRecord {
 }
 
 /** A node's registration as the chain keeps it. */
-export interface ChainNodeRecord {
-  nodeId: number;
-  farmId: number;
-  /** the node's twin: the twin bound to the node key (0 only in stores from before ids were assigned) */
-  twinId: number;
-  publicKey: Uint8Array;
-  scheme: SchemeName;
-  /** hardware capacity as last registered */
-  total: Units;
-  registeredMs: number;
-  updatedMs: number;
+export interface ChainNodeRecord extends ChainNodeRegistration {
   /** chain time of the last change of `total` (the first registration counts) */
   capacityUpdatedMs: number;
   /** timestamp of the last accepted ChainCall for this node */
@@ -106,8 +97,12 @@ function maxUnits(a: Units, b: Units): Units {
   return r;
 }
 
-function refuse<C extends string>(code: C, message: string, extra: Partial<Refusal<C>> = {}): Refusal<C> {
-  return { ok: false, code, message, ...extra };
+function refusal<C extends string>(code: C, message: string, extra: Partial<Refusal<C>> = {}): Refusal<C> {
+  return { code, message, ...extra };
+}
+
+function refuse<C extends string>(code: C, message: string, extra: Partial<Refusal<C>> = {}): Refused<Refusal<C>> {
+  return refused(refusal(code, message, extra));
 }
 
 /** The proto (snake_case) name of an amount field: cruSeconds -> cru_seconds. */
@@ -166,7 +161,8 @@ export function capacityBounds(capacity: Units, periodMs: number, policy: ChainP
   return r;
 }
 
-export type ProofCheck = { ok: true; next: NodeChainState } | Refusal<ProofRefusalCode>;
+/** Accepted: the node's proof chain state after this proof. */
+export type ProofCheck = Result<NodeChainState, Refusal<ProofRefusalCode>>;
 
 /**
  * Judge a proof header against the node's chain state.
@@ -257,10 +253,7 @@ export function checkProof(
   // The period is judged; what the NEXT period is judged against: the current capacity, unless the
   // capacity changed after this period ended (allowing for clock skew), when the larger one is kept.
   const settled = node.capacityUpdatedMs + policy.maxClockSkewMs <= header.periodEndMs;
-  return {
-    ok: true,
-    next: { lastSequence: seq, lastPeriodEndMs: header.periodEndMs, lastHash: new Uint8Array(headerHash), maxCapacity: settled ? { ...node.total } : capacity },
-  };
+  return ok({ lastSequence: seq, lastPeriodEndMs: header.periodEndMs, lastHash: new Uint8Array(headerHash), maxCapacity: settled ? { ...node.total } : capacity });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,16 +301,16 @@ export interface RegisterNodeCall {
 function checkTimestamp(ts: number, lastCallMs: number | undefined, nowMs: number, policy: ChainPolicy, what: string): Refusal<CallRefusalCode> | undefined {
   const skew = Math.abs(nowMs - ts);
   if (skew > policy.maxClockSkewMs) {
-    return refuse("stale_request", `the call's timestamp is ${Math.round(skew / 1000)} s from the chain's clock (allowed ${policy.maxClockSkewMs / 1000} s); check the clock and send a fresh call`);
+    return refusal("stale_request", `the call's timestamp is ${Math.round(skew / 1000)} s from the chain's clock (allowed ${policy.maxClockSkewMs / 1000} s); check the clock and send a fresh call`);
   }
   if (lastCallMs !== undefined && ts <= lastCallMs) {
-    return refuse("stale_request", `the call's timestamp ${ts} is not after the last accepted call for ${what} (${lastCallMs}); a replayed call is refused, send a fresh one`);
+    return refusal("stale_request", `the call's timestamp ${ts} is not after the last accepted call for ${what} (${lastCallMs}); a replayed call is refused, send a fresh one`);
   }
   return undefined;
 }
 
 function checkId(v: number, field: string, allowZero = false): Refusal<CallRefusalCode> | undefined {
-  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 0xffffffff) return refuse("malformed", `${field} must be an integer from ${allowZero ? 0 : 1} to 4294967295, got ${v}`);
+  if (!Number.isInteger(v) || v < (allowZero ? 0 : 1) || v > 0xffffffff) return refusal("malformed", `${field} must be an integer from ${allowZero ? 0 : 1} to 4294967295, got ${v}`);
   return undefined;
 }
 
@@ -325,10 +318,10 @@ function sameSigner(rec: { publicKey: Uint8Array; scheme: SchemeName }, signer: 
   return sameKey(rec.publicKey, signer.publicKey) && rec.scheme === signer.scheme;
 }
 
-const NO_TWIN = (what: string): Refusal<CallRefusalCode> =>
+const NO_TWIN = (what: string): Refused<Refusal<CallRefusalCode>> =>
   refuse("unauthorized", `the signing key has no twin on the chain; register its twin first (twin.register with twin_id 0, \`capacity-agent registry add --chain --twin 0 --key KEYFILE\`), then ${what}`);
 
-export type TwinCheck = { ok: true; kind: "registered" | "unchanged"; record: ChainTwinRecord } | Refusal<CallRefusalCode>;
+export type TwinCheck = Result<{ kind: "registered" | "unchanged"; record: ChainTwinRecord }, Refusal<CallRefusalCode>>;
 
 /**
  * twin.register. `mine` is the twin the chain binds to the signer's key (undefined: none yet);
@@ -339,7 +332,7 @@ export type TwinCheck = { ok: true; kind: "registered" | "unchanged"; record: Ch
  */
 export function checkRegisterTwin(mine: ChainTwinRecord | undefined, call: RegisterTwinCall, signer: CallerKey, nowMs: number, policy: ChainPolicy, nextId: number): TwinCheck {
   const bad = checkId(call.twinId, "register_twin.twin_id", true);
-  if (bad) return bad;
+  if (bad) return refused(bad);
   if (mine && !sameSigner(mine, signer)) return refuse("unauthorized", `twin ${mine.twinId} is registered with another key`);
   if (call.twinId !== 0 && mine?.twinId !== call.twinId) {
     return refuse(
@@ -350,11 +343,11 @@ export function checkRegisterTwin(mine: ChainTwinRecord | undefined, call: Regis
     );
   }
   const stale = checkTimestamp(call.timestampMs, mine?.lastCallMs, nowMs, policy, `twin ${mine?.twinId ?? "(new)"}`);
-  if (stale) return stale;
-  if (mine) return { ok: true, kind: "unchanged", record: { ...mine, lastCallMs: call.timestampMs } };
+  if (stale) return refused(stale);
+  if (mine) return ok({ kind: "unchanged", record: { ...mine, lastCallMs: call.timestampMs } });
   const bid = checkId(nextId, "the next twin id");
-  if (bid) return bid;
-  return { ok: true, kind: "registered", record: { twinId: nextId, publicKey: new Uint8Array(signer.publicKey), scheme: signer.scheme, registeredMs: nowMs, updatedMs: nowMs, lastCallMs: call.timestampMs } };
+  if (bid) return refused(bid);
+  return ok({ kind: "registered", record: { twinId: nextId, publicKey: new Uint8Array(signer.publicKey), scheme: signer.scheme, registeredMs: nowMs, updatedMs: nowMs, lastCallMs: call.timestampMs } });
 }
 
 /** Longest farm name, in characters (Unicode code points). */
@@ -363,7 +356,7 @@ export const FARM_NAME_MAX = 64;
 /** Not printable: control, format, surrogate, private-use and unassigned code points, line and paragraph separators. */
 const NOT_PRINTABLE = /[\p{C}\p{Zl}\p{Zp}]/u;
 
-export type FarmCheck = { ok: true; kind: "registered" | "renamed" | "updated" | "unchanged"; record: ChainFarmRecord } | Refusal<CallRefusalCode>;
+export type FarmCheck = Result<{ kind: "registered" | "renamed" | "updated" | "unchanged"; record: ChainFarmRecord }, Refusal<CallRefusalCode>>;
 
 /** What checkRegisterFarm needs from the chain's storage. */
 export interface FarmContext {
@@ -393,7 +386,7 @@ export function checkRegisterFarm(ctx: FarmContext, call: RegisterFarmCall, sign
     checkId(call.farmId, "register_farm.farm_id", true) ??
     checkId(call.twinId, "register_farm.twin_id", true) ??
     [...call.allowTwins, ...call.disallowTwins].map((t) => checkId(t, "register_farm.allow_twins")).find((r) => r);
-  if (bad) return bad;
+  if (bad) return refused(bad);
   if (![0, 1, 2].includes(call.access)) return refuse("malformed", `register_farm.access must be KEEP, OPEN or CLOSED, got ${call.access}`);
   const chars = [...call.name];
   if (chars.length > FARM_NAME_MAX) return refuse("malformed", `register_farm.name has ${chars.length} characters; at most ${FARM_NAME_MAX} are allowed`);
@@ -415,10 +408,10 @@ export function checkRegisterFarm(ctx: FarmContext, call: RegisterFarmCall, sign
   }
   const target = call.farmId !== 0 ? existing : undefined;
   const stale = checkTimestamp(call.timestampMs, target?.lastCallMs, nowMs, policy, `farm ${call.farmId}`);
-  if (stale) return stale;
+  if (stale) return refused(stale);
   const id = target ? target.farmId : ctx.nextId;
   const bid = checkId(id, "the next farm id");
-  if (bid) return bid;
+  if (bid) return refused(bid);
   const name = call.name !== "" ? call.name : (target?.name ?? `farm-${id}`);
   if (ctx.named && ctx.named.farmId !== id) return refuse("name_taken", `farm ${ctx.named.farmId} is named "${name}" already; farm names are unique, choose another`);
   const allowed = new Set(target?.allowedTwins ?? []);
@@ -430,12 +423,12 @@ export function checkRegisterFarm(ctx: FarmContext, call: RegisterFarmCall, sign
   const open = call.access === 0 ? (target?.open ?? false) : call.access === 1;
   const allowedTwins = [...allowed].sort((a, b) => a - b);
   if (!target) {
-    return { ok: true, kind: "registered", record: { farmId: id, twinId: twin.twinId, name, open, allowedTwins, registeredMs: nowMs, updatedMs: nowMs, lastCallMs: call.timestampMs } };
+    return ok({ kind: "registered", record: { farmId: id, twinId: twin.twinId, name, open, allowedTwins, registeredMs: nowMs, updatedMs: nowMs, lastCallMs: call.timestampMs } });
   }
   const renamed = name !== target.name;
   const accessChanged = open !== target.open || allowedTwins.join(",") !== target.allowedTwins.join(",");
   const kind = renamed ? "renamed" : accessChanged ? "updated" : "unchanged";
-  return { ok: true, kind, record: { ...target, name, open, allowedTwins, updatedMs: kind === "unchanged" ? target.updatedMs : nowMs, lastCallMs: call.timestampMs } };
+  return ok({ kind, record: { ...target, name, open, allowedTwins, updatedMs: kind === "unchanged" ? target.updatedMs : nowMs, lastCallMs: call.timestampMs } });
 }
 
 /** Whether `farm` admits nodes of twin `twinId`: its owner's, any when open, else the allowed twins'. */
@@ -443,7 +436,7 @@ export function farmAdmits(farm: ChainFarmRecord, twinId: number): boolean {
   return farm.open || farm.twinId === twinId || farm.allowedTwins.includes(twinId);
 }
 
-export type NodeCheck = { ok: true; kind: "registered" | "updated" | "unchanged"; record: ChainNodeRecord; state: NodeChainState } | Refusal<CallRefusalCode>;
+export type NodeCheck = Result<{ kind: "registered" | "updated" | "unchanged"; record: ChainNodeRecord; state: NodeChainState }, Refusal<CallRefusalCode>>;
 
 /** What checkRegisterNode needs from the chain's storage. */
 export interface NodeContext {
@@ -472,7 +465,7 @@ export interface NodeContext {
  */
 export function checkRegisterNode(ctx: NodeContext, call: RegisterNodeCall, signer: CallerKey, nowMs: number, policy: ChainPolicy): NodeCheck {
   const bad = checkId(call.nodeId, "register_node.node_id", true) ?? checkId(call.farmId, "register_node.farm_id") ?? checkId(call.twinId, "register_node.twin_id", true);
-  if (bad) return bad;
+  if (bad) return refused(bad);
   if (!call.total) return refuse("malformed", "register_node.total is required: the node's hardware capacity");
   const { twin, mine, farm } = ctx;
   if (!twin) return NO_TWIN("the node (the node key is its twin's key)");
@@ -491,7 +484,7 @@ export function checkRegisterNode(ctx: NodeContext, call: RegisterNodeCall, sign
     );
   }
   const stale = checkTimestamp(call.timestampMs, rec?.lastCallMs, nowMs, policy, `node ${rec?.nodeId ?? "(new)"}`);
-  if (stale) return stale;
+  if (stale) return refused(stale);
   const known = farm && farm.farmId === call.farmId ? farm : undefined;
   if (policy.requireFarm && !known) {
     return refuse("unknown_farm", `farm ${call.farmId} is not registered on the chain, and this chain registers nodes only into registered farms; have the farm's owner register it first (farm.register, \`capacity-agent registry add --chain --farm 0 --twin OWNER --name NAME\`)`);
@@ -502,7 +495,7 @@ export function checkRegisterNode(ctx: NodeContext, call: RegisterNodeCall, sign
   const total = { ...call.total };
   if (!mine || !rec) {
     const bid = checkId(ctx.nextId, "the next node id");
-    if (bid) return bid;
+    if (bid) return refused(bid);
     const record: ChainNodeRecord = {
       nodeId: ctx.nextId,
       farmId: call.farmId,
@@ -515,7 +508,7 @@ export function checkRegisterNode(ctx: NodeContext, call: RegisterNodeCall, sign
       capacityUpdatedMs: nowMs,
       lastCallMs: call.timestampMs,
     };
-    return { ok: true, kind: "registered", record, state: initialNodeState(total) };
+    return ok({ kind: "registered", record, state: initialNodeState(total) });
   }
   const capacityChanged = !unitsEqual(rec.total, total);
   const changed = capacityChanged || rec.farmId !== call.farmId || rec.twinId !== twin.twinId;
@@ -529,5 +522,5 @@ export function checkRegisterNode(ctx: NodeContext, call: RegisterNodeCall, sign
     lastCallMs: call.timestampMs,
   };
   const state: NodeChainState = { ...mine.state, maxCapacity: maxUnits(mine.state.maxCapacity, total) };
-  return { ok: true, kind: changed ? "updated" : "unchanged", record, state };
+  return ok({ kind: changed ? "updated" : "unchanged", record, state });
 }

@@ -143,7 +143,7 @@ export class ChainServer {
       // a bug or an I/O failure (disk full): the call is refused, the chain stays up
       this.log.error({ event: "chain_internal_error", call, err }, "call failed");
       try {
-        reply = this.refuse(call, { ok: false, code: "internal", message: "the chain could not process the call; see its log" });
+        reply = this.refuse(call, { code: "internal", message: "the chain could not process the call; see its log" });
       } catch {
         return;
       }
@@ -161,7 +161,7 @@ export class ChainServer {
     // a proof with its twin subtotals may be larger than any other call: it is bounded by the most twins one proof may bill
     const limit = call === "proof.settle" ? Math.max(this.options.maxRequestBytes, SETTLE_MAX_BYTES) : this.options.maxRequestBytes;
     if (bytes.length > limit) {
-      const r: Refusal = { ok: false, code: "too_large", message: `request of ${bytes.length} bytes exceeds the limit of ${limit}` };
+      const r: Refusal = { code: "too_large", message: `request of ${bytes.length} bytes exceeds the limit of ${limit}` };
       return call === "proof.submit" || call === "proof.settle" ? this.refuseProof(r) : this.refuse(call, r);
     }
     switch (call) {
@@ -230,14 +230,14 @@ export class ChainServer {
   }
 
   private wireError(call: ChainCallName, err: unknown): Uint8Array {
-    if (err instanceof WireError) return this.refuse(call, { ok: false, code: err.code, message: err.message });
+    if (err instanceof WireError) return this.refuse(call, { code: err.code, message: err.message });
     throw err;
   }
 
   /** Open a Signed{ChainCall} and decode it; a refusal reply when it cannot be. */
   private openCall(call: ChainCallName, bytes: Uint8Array): { reply: Uint8Array } | { signer: Uint8Array; scheme: "ed25519" | "sr25519"; c: WireChainCall; ts: number } {
     const o = open(bytes, DOMAIN.ChainCall, { maxBytes: this.options.maxRequestBytes });
-    if (!o.ok) return { reply: this.refuse(call, { ok: false, code: o.code, message: o.message }) };
+    if (!o.ok) return { reply: this.refuse(call, { ...o.refusal }) };
     try {
       const c = decode("ChainCall", o.value.payload, { maxBytes: this.options.maxRequestBytes, maxRepeated: MAX_TWINS_PER_CALL });
       const ts = toSafeNumber(c.timestampMs, "timestamp_ms");
@@ -258,14 +258,15 @@ export class ChainServer {
     const oc = this.openCall(call, bytes);
     if ("reply" in oc) return oc.reply;
     const { c } = oc;
-    if (!c.registerTwin || c.registerNode || c.registerFarm) return this.refuse(call, { ok: false, code: "malformed", message: "a twin.register call carries register_twin and nothing else" });
+    if (!c.registerTwin || c.registerNode || c.registerFarm) return this.refuse(call, { code: "malformed", message: "a twin.register call carries register_twin and nothing else" });
     const now = this.m.now();
     const signer = { publicKey: oc.signer, scheme: oc.scheme };
     const mine = this.m.store.twinByKey(oc.signer, oc.scheme);
     const limited = this.limited(call, oc, !mine, now);
     if (limited) return limited;
-    const r = checkRegisterTwin(mine, { timestampMs: oc.ts, twinId: c.registerTwin.twinId }, signer, now, this.options.policy, this.m.store.nextId("twins"));
-    if (!r.ok) return this.refuse(call, r);
+    const checked = checkRegisterTwin(mine, { timestampMs: oc.ts, twinId: c.registerTwin.twinId }, signer, now, this.options.policy, this.m.store.nextId("twins"));
+    if (!checked.ok) return this.refuse(call, checked.refusal);
+    const r = checked.value;
     const twinId = r.record.twinId;
     const ev = r.kind === "registered" ? this.event("twin_registered", { twinId }, now) : undefined;
     this.m.store.putTwin(r.record, ev);
@@ -283,7 +284,7 @@ export class ChainServer {
     const oc = this.openCall(call, bytes);
     if ("reply" in oc) return oc.reply;
     const { c } = oc;
-    if (!c.registerNode || c.registerTwin || c.registerFarm) return this.refuse(call, { ok: false, code: "malformed", message: "a node.register call carries register_node and nothing else" });
+    if (!c.registerNode || c.registerTwin || c.registerFarm) return this.refuse(call, { code: "malformed", message: "a node.register call carries register_node and nothing else" });
     const rn = c.registerNode;
     let total;
     try {
@@ -296,8 +297,9 @@ export class ChainServer {
     if (limited) return limited;
     const twin = this.m.store.twinByKey(oc.signer, oc.scheme);
     const ctx = { twin, mine: twin ? this.m.store.nodeByTwin(twin.twinId) : undefined, farm: rn.farmId ? this.m.store.farm(rn.farmId) : undefined, nextId: this.m.store.nextId("nodes") };
-    const r = checkRegisterNode(ctx, { timestampMs: oc.ts, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total }, { publicKey: oc.signer, scheme: oc.scheme }, now, this.options.policy);
-    if (!r.ok) return this.refuse(call, r);
+    const checked = checkRegisterNode(ctx, { timestampMs: oc.ts, nodeId: rn.nodeId, farmId: rn.farmId, twinId: rn.twinId, total }, { publicKey: oc.signer, scheme: oc.scheme }, now, this.options.policy);
+    if (!checked.ok) return this.refuse(call, checked.refusal);
+    const r = checked.value;
     const { nodeId, twinId, farmId } = r.record;
     const kind = r.kind === "registered" ? "node_registered" : r.kind === "updated" ? "node_updated" : undefined;
     const ev = kind ? this.event(kind, { nodeId, twinId, farmId }, now) : undefined;
@@ -317,17 +319,17 @@ export class ChainServer {
     const oc = this.openCall(call, bytes);
     if ("reply" in oc) return oc.reply;
     const { c } = oc;
-    if (!c.setPower || c.registerTwin || c.registerNode || c.registerFarm) return this.refuse(call, { ok: false, code: "malformed", message: "a node.power call carries set_power and nothing else" });
+    if (!c.setPower || c.registerTwin || c.registerNode || c.registerFarm) return this.refuse(call, { code: "malformed", message: "a node.power call carries set_power and nothing else" });
     const sp = c.setPower;
-    if (![1, 2].includes(sp.state) || ![1, 2].includes(sp.target)) return this.refuse(call, { ok: false, code: "malformed", message: "set_power.state and .target must be UP (1) or STANDBY (2)" });
+    if (![1, 2].includes(sp.state) || ![1, 2].includes(sp.target)) return this.refuse(call, { code: "malformed", message: "set_power.state and .target must be UP (1) or STANDBY (2)" });
     const now = this.m.now();
-    if (Math.abs(now - oc.ts) > this.options.policy.maxClockSkewMs) return this.refuse(call, { ok: false, code: "stale_request", message: `the call's timestamp is more than ${this.options.policy.maxClockSkewMs / 1000} s from the chain's clock; check the clock and send a fresh call` });
+    if (Math.abs(now - oc.ts) > this.options.policy.maxClockSkewMs) return this.refuse(call, { code: "stale_request", message: `the call's timestamp is more than ${this.options.policy.maxClockSkewMs / 1000} s from the chain's clock; check the clock and send a fresh call` });
     const limited = this.limited(call, oc, false, now);
     if (limited) return limited;
     const entry = this.m.store.node(sp.nodeId);
-    if (!entry) return this.refuse(call, { ok: false, code: "unknown_node", message: `node ${sp.nodeId} is not registered on the chain` });
+    if (!entry) return this.refuse(call, { code: "unknown_node", message: `node ${sp.nodeId} is not registered on the chain` });
     if (entry.record.scheme !== oc.scheme || !sameKey(entry.record.publicKey, oc.signer)) {
-      return this.refuse(call, { ok: false, code: "unauthorized", message: `node.power for node ${sp.nodeId} must be signed by that node's key` });
+      return this.refuse(call, { code: "unauthorized", message: `node.power for node ${sp.nodeId} must be signed by that node's key` });
     }
     this.m.store.setNodePower(sp.nodeId, sp.state, sp.target, now);
     this.log.info({ event: "node_power", nodeId: sp.nodeId, state: sp.state === 2 ? "standby" : "up" }, "node reported its power");
@@ -346,7 +348,7 @@ export class ChainServer {
     const oc = this.openCall(call, bytes);
     if ("reply" in oc) return oc.reply;
     const { c } = oc;
-    if (!c.registerFarm || c.registerTwin || c.registerNode) return this.refuse(call, { ok: false, code: "malformed", message: "a farm.register call carries register_farm and nothing else" });
+    if (!c.registerFarm || c.registerTwin || c.registerNode) return this.refuse(call, { code: "malformed", message: "a farm.register call carries register_farm and nothing else" });
     const rf = c.registerFarm;
     const now = this.m.now();
     const limited = this.limited(call, oc, false, now);
@@ -354,14 +356,15 @@ export class ChainServer {
     const twin = this.m.store.twinByKey(oc.signer, oc.scheme);
     const existing = rf.farmId ? this.m.store.farm(rf.farmId) : undefined;
     const name = rf.name !== "" ? rf.name : (existing?.name ?? `farm-${this.m.store.nextId("farms")}`);
-    const r = checkRegisterFarm(
+    const checked = checkRegisterFarm(
       { existing, twin, named: this.m.store.farmByName(name), farmsOfTwin: twin ? this.m.store.farmCountOfTwin(twin.twinId) : 0, nextId: this.m.store.nextId("farms") },
       { timestampMs: oc.ts, farmId: rf.farmId, twinId: rf.twinId, name: rf.name, access: rf.access as FarmAccessWire, allowTwins: rf.allowTwins, disallowTwins: rf.disallowTwins },
       { publicKey: oc.signer, scheme: oc.scheme },
       now,
       this.options.policy,
     );
-    if (!r.ok) return this.refuse(call, r);
+    if (!checked.ok) return this.refuse(call, checked.refusal);
+    const r = checked.value;
     const { farmId, twinId } = r.record;
     const kind = r.kind === "registered" ? "farm_registered" : r.kind === "unchanged" ? undefined : "farm_updated";
     const ev = kind ? this.event(kind, { farmId, twinId }, now) : undefined;
@@ -383,7 +386,7 @@ export class ChainServer {
     try {
       sub = decode("ProofSubmission", bytes, { maxBytes: Math.max(this.options.maxRequestBytes, SETTLE_MAX_BYTES), maxRepeated: MAX_TWINS_PER_PROOF });
     } catch (err) {
-      if (err instanceof WireError) return this.refuseProof({ ok: false, code: err.code, message: err.message });
+      if (err instanceof WireError) return this.refuseProof({ code: err.code, message: err.message });
       throw err;
     }
     return this.onSubmitProof(sub.proof, sub.twins);
@@ -392,12 +395,12 @@ export class ChainServer {
   private onSubmitProof(bytes: Uint8Array, twins: Uint8Array[] | undefined): Uint8Array {
     const call = twins === undefined ? "proof.submit" : "proof.settle";
     const o = open(bytes, DOMAIN.UsageProof, { maxBytes: this.options.maxRequestBytes });
-    if (!o.ok) return this.refuseProof({ ok: false, code: o.code, message: o.message });
+    if (!o.ok) return this.refuseProof({ ...o.refusal });
     let header: ProofHeader;
     try {
       header = decodeProofHeader(o.value.payload);
     } catch (err) {
-      if (err instanceof WireError) return this.refuseProof({ ok: false, code: err.code, message: err.message });
+      if (err instanceof WireError) return this.refuseProof({ code: err.code, message: err.message });
       throw err;
     }
     // Store only what was signed and means something: a header must be a strict encoding of
@@ -407,26 +410,29 @@ export class ChainServer {
     // would keep forever.
     const problem = strictEncodingProblem("UsageProof", o.value.payload);
     if (problem !== undefined) {
-      return this.refuseProof({ ok: false, code: "malformed", message: `the proof header is not a strict UsageProof encoding: ${problem}; see "Header encoding" in docs/usage-proofs.md` }, header);
+      return this.refuseProof({ code: "malformed", message: `the proof header is not a strict UsageProof encoding: ${problem}; see "Header encoding" in docs/usage-proofs.md` }, header);
     }
     const canonical = encode("Signed", { payload: o.value.payload, signer: o.value.signer, scheme: SCHEME_WIRE[o.value.scheme], signature: o.value.signature });
     const entry = this.m.store.node(header.nodeId);
     const hash = proofHash(o.value.payload);
     const signerOk = !!entry && sameKey(entry.record.publicKey, o.value.signer) && entry.record.scheme === o.value.scheme;
     const now = this.m.now();
-    const r = checkProof(entry?.state, entry?.record, header, hash, signerOk, now, this.options.policy, (seq) => this.m.store.proofHashAt(header.nodeId, seq));
-    if (!r.ok) {
+    const checked = checkProof(entry?.state, entry?.record, header, hash, signerOk, now, this.options.policy, (seq) => this.m.store.proofHashAt(header.nodeId, seq));
+    if (!checked.ok) {
+      const r = checked.refusal;
       // the head lets an agent see where the chain stands (e.g. adopt it after losing its store)
       const node = entry && r.code !== "unknown_node" ? nodeInfoToWire(entry.record, entry.state) : undefined;
       return this.refuseProof(r, header, { node, proofHash: r.code === "duplicate" ? hash : undefined });
     }
+    const next = checked.value;
     // billing: the twin subtotals must match the header before anything is stored
     const pricing = this.currentPricing();
     const settled = checkSettlement(header, twins, pricing);
-    if (!settled.ok) return this.refuseProof(settled, header);
+    if (!settled.ok) return this.refuseProof(settled.refusal, header);
+    const charges = settled.value;
     const ev = this.event("proof_accepted", { nodeId: header.nodeId, twinId: entry!.record.twinId, sequence: header.sequence, proofHash: hash }, now);
-    const billing = settled.charges.length > 0 ? { farmId: entry!.record.farmId, periodStartMs: header.periodStartMs, periodEndMs: header.periodEndMs, charges: settled.charges, pricingVersion: pricing.version } : undefined;
-    const bills = this.m.store.acceptProof(header.nodeId, r.next, canonical, now, ev, billing);
+    const billing = charges.length > 0 ? { farmId: entry!.record.farmId, periodStartMs: header.periodStartMs, periodEndMs: header.periodEndMs, charges, pricingVersion: pricing.version } : undefined;
+    const bills = this.m.store.acceptProof(header.nodeId, next, canonical, now, ev, billing);
     this.publish(ev);
     const twinsInDebt = bills.filter((b) => b.balanceAfter < 0n).map((b) => b.twinId);
     if (bills.length > 0) {
@@ -439,7 +445,7 @@ export class ChainServer {
       { event: "proof_accepted", nodeId: header.nodeId, sequence: header.sequence, periodStartMs: header.periodStartMs, periodEndMs: header.periodEndMs, records: header.recordCount, hash: Buffer.from(hash).toString("hex") },
       "proof accepted",
     );
-    return this.accepted(call, { proofHash: hash, node: nodeInfoToWire(entry!.record, r.next), twinsInDebt });
+    return this.accepted(call, { proofHash: hash, node: nodeInfoToWire(entry!.record, next), twinsInDebt });
   }
 
   /** Stand-in only (dev grids): add to a registered twin's balance. */
@@ -454,7 +460,7 @@ export class ChainServer {
     // a registered twin, or one the chain already billed (a dev grid's twins may live in a registry
     // file only: their debt must be payable)
     if (!f.twinId || (!this.m.store.twin(f.twinId) && !this.m.store.hasBalance(f.twinId))) {
-      return this.refuse(call, { ok: false, code: "not_found", message: `twin ${f.twinId} is neither registered on the chain nor billed by it` });
+      return this.refuse(call, { code: "not_found", message: `twin ${f.twinId} is neither registered on the chain nor billed by it` });
     }
     const a = parseFundAmount(f.amount);
     if (!a.ok) return this.refuse(call, a);
@@ -484,26 +490,26 @@ export class ChainServer {
     } catch (err) {
       return this.wireError(call, err);
     }
-    if (!q.nodeId && !q.twinId && !q.farmId && !q.billsTwinId) return this.refuse(call, { ok: false, code: "malformed", message: "a query names a node_id, a twin_id, a farm_id or a bills_twin_id" });
+    if (!q.nodeId && !q.twinId && !q.farmId && !q.billsTwinId) return this.refuse(call, { code: "malformed", message: "a query names a node_id, a twin_id, a farm_id or a bills_twin_id" });
     const body: Omit<ReplyBody, "ok"> = {};
     if (q.nodeId) {
       const entry = this.m.store.node(q.nodeId);
-      if (!entry) return this.refuse(call, { ok: false, code: "not_found", message: `node ${q.nodeId} is not registered` });
+      if (!entry) return this.refuse(call, { code: "not_found", message: `node ${q.nodeId} is not registered` });
       body.node = this.nodeInfo(q.nodeId);
       if (q.wantProofs) body.proofs = this.proofsFor(entry.record, entry.state, from, q.limit);
     }
     if (q.twinId) {
       const twin = this.m.store.twin(q.twinId);
-      if (!twin) return this.refuse(call, { ok: false, code: "not_found", message: `twin ${q.twinId} is not registered` });
+      if (!twin) return this.refuse(call, { code: "not_found", message: `twin ${q.twinId} is not registered` });
       body.twin = twinInfoToWire(twin);
     }
     if (q.farmId) {
       const farm = this.m.store.farm(q.farmId);
-      if (!farm) return this.refuse(call, { ok: false, code: "not_found", message: `farm ${q.farmId} is not registered` });
+      if (!farm) return this.refuse(call, { code: "not_found", message: `farm ${q.farmId} is not registered` });
       body.farm = farmInfoToWire(farm, this.m.store.farmNodeCount(q.farmId));
     }
     if (q.billsTwinId) {
-      if (!this.m.store.twin(q.billsTwinId)) return this.refuse(call, { ok: false, code: "not_found", message: `twin ${q.billsTwinId} is not registered` });
+      if (!this.m.store.twin(q.billsTwinId)) return this.refuse(call, { code: "not_found", message: `twin ${q.billsTwinId} is not registered` });
       const balance = this.m.store.balance(q.billsTwinId);
       body.balance = { twinId: q.billsTwinId, balance, inDebt: balance < 0n };
       const limit = Math.min(q.limit || MAX_BILLS_PER_QUERY, MAX_BILLS_PER_QUERY);

@@ -53,7 +53,7 @@ function envelopeRemark(bytes: Uint8Array, maxBytes: number): ProofRemark | unde
   const o = open(bytes, DOMAIN.UsageProof, { maxBytes });
   let env: { payload: Uint8Array; signer: Uint8Array; scheme: "ed25519" | "sr25519" } | undefined;
   if (o.ok) env = o.value;
-  else if (o.code === "bad_signature") {
+  else if (o.refusal.code === "bad_signature") {
     // parse again without the signature check failing the parse: the envelope's fields are what matter here
     try {
       const raw = decode("Signed", bytes, { maxBytes, maxRepeated: 0 });
@@ -210,7 +210,7 @@ export class ProofVerifier {
     if (p.twins) await this.prepareCharges(p);
     const reply = this.m.server.handle(p.twins ? "proof.settle" : "proof.submit", bytes);
     const o = open(reply, DOMAIN.ChainReply);
-    if (!o.ok) throw new TfchainError("bad_reply", `the rules answered with an envelope that does not open: ${o.message}`);
+    if (!o.ok) throw new TfchainError("bad_reply", `the rules answered with an envelope that does not open: ${o.refusal.message}`);
     const r = decode("ChainReply", o.value.payload, { maxBytes: 1 << 20, maxRepeated: 1000 });
     const code = r.ok ? "ok" : (r.rejection?.code ?? "refused");
     if (r.ok) this.counts.accepted++;

@@ -4,16 +4,22 @@ import type { SchemeName, Signer } from "../identity/keys";
 /** The answer to a call: accepted (`duplicate`: the same proof was accepted before) or refused with a code. */
 export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array; twinsInDebt?: number[] } | { ok: false; code: string; message: string };
 
-/** A node as the chain knows it (chain.proto NodeInfo). */
-export interface ChainNode {
+/** A node's registration: what the chain binds to a node id, whichever chain keeps it. */
+export interface ChainNodeRegistration {
   nodeId: number;
   farmId: number;
+  /** the node's twin: the twin bound to the node key (0 only in stores from before ids were assigned) */
   twinId: number;
   publicKey: Uint8Array;
   scheme: SchemeName;
+  /** hardware capacity as last registered */
   total: Units;
   registeredMs: number;
   updatedMs: number;
+}
+
+/** A node as the chain knows it (chain.proto NodeInfo). */
+export interface ChainNode extends ChainNodeRegistration {
   /** 0 before the first proof */
   lastSequence: number;
   lastPeriodEndMs: number;

@@ -101,7 +101,7 @@ export class ChainClient {
       throw new ChainError("chain_unavailable", `the chain did not answer on ${subject} within ${this.timeoutMs} ms (${(err as Error).message}); is \`capacity-agent chain\` running on this NATS?`, { cause: err, noResponders });
     }
     const o = open(bytes, DOMAIN.ChainReply, REPLY_LIMITS);
-    if (!o.ok) throw new ChainError("bad_reply", `the chain's reply on ${subject} does not verify: ${o.message}`);
+    if (!o.ok) throw new ChainError("bad_reply", `the chain's reply on ${subject} does not verify: ${o.refusal.message}`);
     if (this.chainKey && !sameKey(this.chainKey, o.value.signer)) {
       throw new ChainError("bad_reply", `the reply on ${subject} is not signed by the pinned chain key`);
     }
@@ -272,7 +272,7 @@ export class ChainClient {
     const out: ChainProof[] = [];
     for (const p of r.proofs) {
       const o = open(p.proof, DOMAIN.UsageProof, { maxBytes: 64 * 1024 });
-      if (!o.ok) throw new ChainError("bad_reply", `a proof of node ${nodeId} from the chain does not verify: ${o.message}`);
+      if (!o.ok) throw new ChainError("bad_reply", `a proof of node ${nodeId} from the chain does not verify: ${o.refusal.message}`);
       let header: ProofHeader;
       let acceptedMs: number;
       try {

@@ -38,7 +38,7 @@ export async function queryPeers(bus: Bus, subjects: Subjects, nodeId: number, o
   }
   await envelopeReady(data, PEERS_LIMITS);
   const o = open(data, DOMAIN.PeersReply, PEERS_LIMITS);
-  if (!o.ok) throw new GossipError("bad_reply", `node ${nodeId}'s peers reply: ${o.message}`);
+  if (!o.ok) throw new GossipError("bad_reply", `node ${nodeId}'s peers reply: ${o.refusal.message}`);
   if (opts.registry) {
     const rec = await opts.registry.node(nodeId);
     if (!rec) throw new GossipError("bad_reply", `node ${nodeId} is not in the registry`);
@@ -61,11 +61,12 @@ export async function queryPeers(bus: Bus, subjects: Subjects, nodeId: number, o
     }
     const bytes = encode("Signed", e.announcement);
     await envelopeReady(bytes, { maxBytes: GOSSIP_DEFAULTS.maxAnnouncementBytes });
-    const rec = readAnnouncement(bytes, GOSSIP_DEFAULTS.maxAnnouncementBytes);
-    if (!rec.ok) {
+    const read = readAnnouncement(bytes, GOSSIP_DEFAULTS.maxAnnouncementBytes);
+    if (!read.ok) {
       invalid++;
       continue;
     }
+    const rec = read.value;
     const binding = opts.registry ? await opts.registry.node(rec.announcement.nodeId) : null;
     if (checkOrigin(rec, binding)) {
       invalid++;

@@ -91,8 +91,9 @@ export async function findCapacity(bus: Bus, subjects: Subjects, query: FindQuer
   let stopped = false;
   const consider = async (data: Uint8Array, stop: () => void): Promise<void> => {
     await envelopeReady(data, { maxBytes: GOSSIP_DEFAULTS.maxAnnouncementBytes });
-    const r = readAnnouncement(data, GOSSIP_DEFAULTS.maxAnnouncementBytes);
-    if (!r.ok) return count(r.reason);
+    const read = readAnnouncement(data, GOSSIP_DEFAULTS.maxAnnouncementBytes);
+    if (!read.ok) return count(read.refusal.reason);
+    const r = read.value;
     const a = r.announcement;
     const record = opts.registry ? await opts.registry.node(a.nodeId) : null;
     const bad = checkOrigin(r, record) ?? checkFresh(a, now(), rules);

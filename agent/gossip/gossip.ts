@@ -1,7 +1,7 @@
+import { checkRoom } from "../admission/admit";
 import type { Bus, BusMessage, BusSubscription } from "../bus/bus";
 import { RequestLimiter } from "../bus/limits";
 import type { Subjects } from "../bus/subjects";
-import { fits } from "../capacity/units";
 import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import type { Metrics } from "../metrics/metrics";
@@ -142,8 +142,10 @@ export class Gossip {
       this.metrics?.find.inc({ result: "holds" });
       return this.announcer.currentHolding({ id: q.deploymentId, version: held.version, twinId: held.twinId });
     }
-    // answer only when a deploy of `want` would be admitted: farm, power, every unit, GPUs only when rented
-    if ((q.farmId && q.farmId !== this.options.farmId) || (l.powerState() !== "up" && !q.wakeable) || !fits(q.want, l.free()) || (q.want.gpu > 0 && !l.state().rented)) {
+    // answer only when a deploy of `want` would be admitted in this farm; a wakeable find asks
+    // about the node as it would be once woken
+    const room = { power: q.wakeable ? "up" : l.powerState(), rented: l.state().rented, used: l.used(), reservable: l.capacity().reservable } as const;
+    if ((q.farmId && q.farmId !== this.options.farmId) || checkRoom(q.want, q.want, room)) {
       this.metrics?.find.inc({ result: "no_fit" });
       return null;
     }

@@ -5,6 +5,7 @@ import { sameKey, seal } from "../identity/envelope";
 import type { Signer } from "../identity/keys";
 import type { Logger } from "../log/logger";
 import type { Registry } from "../registry/types";
+import { refused } from "../result";
 import { encode } from "../wire/codec";
 import { gather } from "./gather";
 import type { GossipMetrics } from "./metrics";
@@ -85,17 +86,18 @@ export class PeerView {
   private async onAnnouncement(msg: BusMessage): Promise<void> {
     const claim = claimOf(msg.subject, this.m.subjects.prefix);
     if (claim === "ignore") return;
-    if ("ok" in claim) return this.count("gossip", claim, msg.subject);
+    if ("reason" in claim) return this.count("gossip", refused(claim), msg.subject);
     await this.offer(msg.data, "gossip", claim, msg.subject);
   }
 
   /** Judge one announcement (from gossip or a sync answer) and keep it when the rules accept it. */
   async offer(data: Uint8Array, source: Source, claim: Claim | undefined, subject: string): Promise<Verdict | null> {
-    const r = readAnnouncement(data, this.options.maxAnnouncementBytes);
-    if (!r.ok) {
-      this.count(source, r, subject);
-      return r;
+    const read = readAnnouncement(data, this.options.maxAnnouncementBytes);
+    if (!read.ok) {
+      this.count(source, read, subject);
+      return read;
     }
+    const r = read.value;
     if (sameKey(r.envelope.signer, this.m.signer.publicKey)) return null; // our own, echoed back
     const record = await this.m.registry.node(r.announcement.nodeId);
     const v = this.table.offer({ received: r, claim: claim ?? (source === "sync" && this.options.scope === "farm" ? { farmId: this.options.farmId, nodeId: r.announcement.nodeId } : undefined), record }, this.m.now());
@@ -105,19 +107,20 @@ export class PeerView {
 
   private count(source: Source, v: Verdict, subject: string): void {
     if (v.ok) {
-      const a = v.peer.announcement;
+      const a = v.value.peer.announcement;
       this.m.metrics?.accepted.inc({ source });
       this.m.metrics?.propagation.observe({ source }, (this.m.now() - a.timestampMs) / 1000);
       this.m.metrics?.peers.set({}, this.table.size);
       this.m.onChange?.();
-      if (v.joined) this.log.info({ event: "peer_joined", nodeId: a.nodeId, farmId: a.farmId, source, sequence: a.sequence }, "peer joined the view");
+      if (v.value.joined) this.log.info({ event: "peer_joined", nodeId: a.nodeId, farmId: a.farmId, source, sequence: a.sequence }, "peer joined the view");
       else this.log.trace({ event: "peer_updated", nodeId: a.nodeId, source, sequence: a.sequence }, "peer updated");
       return;
     }
-    this.m.metrics?.dropped.inc({ reason: v.reason });
+    const d = v.refusal;
+    this.m.metrics?.dropped.inc({ reason: d.reason });
     // duplicates are routine (a sync answer repeating what gossip brought); keep them out of debug
-    const level = v.reason === "duplicate" ? "trace" : "debug";
-    this.log[level]({ event: "announcement_dropped", reason: v.reason, nodeId: v.nodeId, source, subject, detail: v.detail }, "announcement dropped");
+    const level = d.reason === "duplicate" ? "trace" : "debug";
+    this.log[level]({ event: "announcement_dropped", reason: d.reason, nodeId: d.nodeId, source, subject, detail: d.detail }, "announcement dropped");
   }
 
   /** Remove peers that missed their heartbeats. */

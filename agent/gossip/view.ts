@@ -23,6 +23,7 @@ import { DOMAIN } from "../identity/domains";
 import { sameKey } from "../identity/envelope";
 import { schemeFromWire, verifyDomain } from "../identity/keys";
 import type { NodeRecord } from "../registry/types";
+import { ok, refused, type Result } from "../result";
 import { decode, WireError } from "../wire/codec";
 import { decodeAnnouncementPayload, type Announcement, type Envelope } from "./wire";
 
@@ -31,7 +32,6 @@ export const DROP_REASONS = ["too_large", "malformed", "wrong_subject", "unknown
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface Drop {
-  ok: false;
   reason: DropReason;
   /** a short human explanation for the debug log (no payload bytes) */
   detail: string;
@@ -41,7 +41,6 @@ export interface Drop {
 
 /** A decoded, not yet trusted announcement. */
 export interface Received {
-  ok: true;
   announcement: Announcement;
   envelope: Envelope;
 }
@@ -63,25 +62,25 @@ export interface Claim {
 }
 
 function drop(reason: DropReason, detail: string, nodeId?: number): Drop {
-  return { ok: false, reason, detail, ...(nodeId === undefined ? {} : { nodeId }) };
+  return { reason, detail, ...(nodeId === undefined ? {} : { nodeId }) };
 }
 
 /** Steps 1-2: size, envelope, payload. No signature work yet. */
-export function readAnnouncement(bytes: Uint8Array, maxBytes: number): Received | Drop {
-  if (bytes.length > maxBytes) return drop("too_large", `${bytes.length} bytes, limit ${maxBytes}`);
+export function readAnnouncement(bytes: Uint8Array, maxBytes: number): Result<Received, Drop> {
+  if (bytes.length > maxBytes) return refused(drop("too_large", `${bytes.length} bytes, limit ${maxBytes}`));
   let env: { payload: Uint8Array; signer: Uint8Array; scheme: number; signature: Uint8Array };
   let announcement: Announcement;
   try {
     env = decode("Signed", bytes, { maxBytes, maxRepeated: 16 });
     announcement = decodeAnnouncementPayload(env.payload, maxBytes);
   } catch (err) {
-    if (err instanceof WireError) return drop(err.code, err.message);
+    if (err instanceof WireError) return refused(drop(err.code, err.message));
     throw err;
   }
   const scheme = schemeFromWire(env.scheme);
-  if (!scheme) return drop("malformed", `unknown signature scheme ${env.scheme}`, announcement.nodeId);
-  if (env.signer.length !== 32 || env.signature.length !== 64) return drop("malformed", "signer must be 32 bytes and signature 64 bytes", announcement.nodeId);
-  return { ok: true, announcement, envelope: { payload: env.payload, signer: env.signer, scheme, signature: env.signature } };
+  if (!scheme) return refused(drop("malformed", `unknown signature scheme ${env.scheme}`, announcement.nodeId));
+  if (env.signer.length !== 32 || env.signature.length !== 64) return refused(drop("malformed", "signer must be 32 bytes and signature 64 bytes", announcement.nodeId));
+  return ok({ announcement, envelope: { payload: env.payload, signer: env.signer, scheme, signature: env.signature } });
 }
 
 /**
@@ -134,7 +133,8 @@ export interface Peer {
   receivedAt: number;
 }
 
-export type Verdict = { ok: true; peer: Peer; joined: boolean } | Drop;
+/** Kept (`joined`: the node is new to the view) or dropped. */
+export type Verdict = Result<{ peer: Peer; joined: boolean }, Drop>;
 
 export interface Offer {
   received: Received;
@@ -149,20 +149,18 @@ export function judge(offer: Offer, kept: Peer | undefined, highWater: number | 
   const { received, claim, record } = offer;
   const a = received.announcement;
   if (claim && (claim.nodeId !== a.nodeId || claim.farmId !== a.farmId)) {
-    return drop("wrong_subject", `subject names farm ${claim.farmId} node ${claim.nodeId}, the announcement farm ${a.farmId} node ${a.nodeId}`, a.nodeId);
+    return refused(drop("wrong_subject", `subject names farm ${claim.farmId} node ${claim.nodeId}, the announcement farm ${a.farmId} node ${a.nodeId}`, a.nodeId));
   }
-  const origin = checkOrigin(received, record);
-  if (origin) return origin;
-  const fresh = checkFresh(a, now, rules);
-  if (fresh) return fresh;
+  const bad = checkOrigin(received, record) ?? checkFresh(a, now, rules);
+  if (bad) return refused(bad);
   const high = Math.max(highWater ?? 0, kept?.announcement.sequence ?? 0);
   if (a.sequence <= high) {
     if (kept && a.sequence === kept.announcement.sequence && sameKey(kept.envelope.signature, received.envelope.signature)) {
-      return drop("duplicate", `sequence ${a.sequence} is the one kept`, a.nodeId);
+      return refused(drop("duplicate", `sequence ${a.sequence} is the one kept`, a.nodeId));
     }
-    return drop("replay", `sequence ${a.sequence} is not above ${high}`, a.nodeId);
+    return refused(drop("replay", `sequence ${a.sequence} is not above ${high}`, a.nodeId));
   }
-  return { ok: true, peer: { announcement: a, envelope: received.envelope, receivedAt: now }, joined: kept === undefined };
+  return ok({ peer: { announcement: a, envelope: received.envelope, receivedAt: now }, joined: kept === undefined });
 }
 
 /** True when `peer` has missed `expiryHeartbeats` of its own heartbeats at `now`. */
@@ -187,16 +185,17 @@ export class PeerTable {
     const kept = this.peers.get(id);
     const v = judge(offer, kept, this.highWater.get(id), now, this.rules);
     if (!v.ok) return v;
-    const farm = v.peer.announcement.farmId;
+    const { peer } = v.value;
+    const farm = peer.announcement.farmId;
     if (!kept || kept.announcement.farmId !== farm) {
-      if ((this.perFarm.get(farm) ?? 0) >= (this.rules.maxPeersPerFarm ?? Infinity)) return drop("view_full", `farm ${farm} already has ${this.rules.maxPeersPerFarm} peers in the view`, id);
-      if (!kept && this.peers.size >= (this.rules.maxPeers ?? Infinity)) return drop("view_full", `the view already holds ${this.rules.maxPeers} peers`, id);
+      if ((this.perFarm.get(farm) ?? 0) >= (this.rules.maxPeersPerFarm ?? Infinity)) return refused(drop("view_full", `farm ${farm} already has ${this.rules.maxPeersPerFarm} peers in the view`, id));
+      if (!kept && this.peers.size >= (this.rules.maxPeers ?? Infinity)) return refused(drop("view_full", `the view already holds ${this.rules.maxPeers} peers`, id));
       if (kept) this.countFarm(kept.announcement.farmId, -1);
       this.countFarm(farm, 1);
     }
-    this.peers.set(id, v.peer);
+    this.peers.set(id, peer);
     this.highWater.delete(id); // re-insert: Map order is the eviction order
-    this.highWater.set(id, v.peer.announcement.sequence);
+    this.highWater.set(id, peer.announcement.sequence);
     this.trimHighWater();
     return v;
   }

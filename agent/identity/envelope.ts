@@ -1,3 +1,4 @@
+import { ok, refused, type Result } from "../result";
 import { decode, encode, WireError, type DecodeLimits } from "../wire/codec";
 import type { WireSigned } from "../wire/generated";
 import type { Domain } from "./domains";
@@ -20,7 +21,13 @@ export function seal(signer: Signer, domain: Domain, payload: Uint8Array): Uint8
   });
 }
 
-export type OpenResult = { ok: true; value: Opened } | { ok: false; code: "malformed" | "too_large" | "bad_signature"; message: string };
+/** Why an envelope does not open. */
+export interface OpenRefusal {
+  code: "malformed" | "too_large" | "bad_signature";
+  message: string;
+}
+
+export type OpenResult = Result<Opened, OpenRefusal>;
 
 /**
  * Decode a Signed envelope and check its signature under `domain`. It does not say WHO may sign:
@@ -31,18 +38,18 @@ export function open(bytes: Uint8Array, domain: Domain, limits?: DecodeLimits): 
   try {
     env = decode("Signed", bytes, limits);
   } catch (err) {
-    if (err instanceof WireError) return { ok: false, code: err.code, message: err.message };
+    if (err instanceof WireError) return refused({ code: err.code, message: err.message });
     throw err;
   }
   const scheme = schemeFromWire(env.scheme);
-  if (!scheme) return { ok: false, code: "malformed", message: `unknown signature scheme ${env.scheme}` };
+  if (!scheme) return refused({ code: "malformed", message: `unknown signature scheme ${env.scheme}` });
   if (env.signer.length !== 32 || env.signature.length !== 64) {
-    return { ok: false, code: "malformed", message: "signer must be 32 bytes and signature 64 bytes" };
+    return refused({ code: "malformed", message: "signer must be 32 bytes and signature 64 bytes" });
   }
   if (!verifyDomain(scheme, env.signer, domain, env.payload, env.signature)) {
-    return { ok: false, code: "bad_signature", message: `signature does not verify for ${domain}` };
+    return refused({ code: "bad_signature", message: `signature does not verify for ${domain}` });
   }
-  return { ok: true, value: { payload: env.payload, signer: env.signer, scheme, signature: env.signature } };
+  return ok({ payload: env.payload, signer: env.signer, scheme, signature: env.signature });
 }
 
 /**

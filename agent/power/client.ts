@@ -68,11 +68,12 @@ export async function farmAnnouncements(bus: Bus, subjects: Subjects, farmId: nu
   let invalid = 0;
   for (const bytes of raw) {
     await envelopeReady(bytes, { maxBytes: GOSSIP_DEFAULTS.maxAnnouncementBytes });
-    const r = readAnnouncement(bytes, GOSSIP_DEFAULTS.maxAnnouncementBytes);
-    if (!r.ok || r.announcement.farmId !== farmId) {
+    const read = readAnnouncement(bytes, GOSSIP_DEFAULTS.maxAnnouncementBytes);
+    if (!read.ok || read.value.announcement.farmId !== farmId) {
       invalid++;
       continue;
     }
+    const r = read.value;
     const binding = opts.registry ? await opts.registry.node(r.announcement.nodeId) : null;
     if (checkOrigin(r, binding)) {
       invalid++;

@@ -36,7 +36,7 @@ export function sealPowerMessage(signer: Signer, m: PowerMessage): Uint8Array {
 /** Open and decode a Signed{PowerMessage}: the signature is checked, WHO signed is the caller's to check. */
 export function openPowerMessage(bytes: Uint8Array): { ok: true; message: PowerMessage; envelope: Opened } | { ok: false; code: "malformed" | "too_large" | "bad_signature"; message: string } {
   const o = open(bytes, DOMAIN.PowerMessage, LIMITS);
-  if (!o.ok) return o;
+  if (!o.ok) return { ok: false, ...o.refusal };
   try {
     const w = decode("PowerMessage", o.value.payload, LIMITS);
     const kind = KIND_NAME[w.kind];
@@ -56,7 +56,7 @@ export function sealPowerReply(signer: Signer, r: PowerReply): Uint8Array {
 
 export function openPowerReply(bytes: Uint8Array): { ok: true; reply: PowerReply; signer: Uint8Array } | { ok: false; message: string } {
   const o = open(bytes, DOMAIN.PowerReply, LIMITS);
-  if (!o.ok) return { ok: false, message: o.message };
+  if (!o.ok) return { ok: false, message: o.refusal.message };
   try {
     const w = decode("PowerReply", o.value.payload, LIMITS);
     return { ok: true, signer: o.value.signer, reply: { nodeId: w.nodeId, ok: w.ok, code: w.code, message: w.message, power: w.power === 2 ? "standby" : "up" } };

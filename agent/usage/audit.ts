@@ -165,7 +165,7 @@ export function checkListing(input: { sequence: number; chainProof: Uint8Array; 
   if (input.pages.length === 0) return bad("incomplete", `the node sent no page of proof ${sequence}`);
   for (let p = 0; p < input.pages.length; p++) {
     const o = open(input.pages[p], DOMAIN.UsageRecordsReply, PAGE_LIMITS);
-    if (!o.ok || !sameKey(o.value.signer, input.nodeKey)) return bad("bad_reply", `page ${p + 1} of the node's listing is not signed by its registered key${o.ok ? "" : ` (${o.message})`}`);
+    if (!o.ok || !sameKey(o.value.signer, input.nodeKey)) return bad("bad_reply", `page ${p + 1} of the node's listing is not signed by its registered key${o.ok ? "" : ` (${o.refusal.message})`}`);
     let r: WireUsageRecordsReply;
     try {
       r = decode("UsageRecordsReply", o.value.payload, PAGE_LIMITS);

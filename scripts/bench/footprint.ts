@@ -61,9 +61,9 @@ function heapPerPeer(signers: ReturnType<typeof signerFromSeed>[], make: (i: num
   const now = Date.now();
   msgs.forEach((m, i) => {
     const r = readAnnouncement(m, 4096);
-    if (!r.ok) throw new Error(r.reason);
-    const v = table.offer({ received: r, record: { id: i + 2, farmId: 1, twinId: i + 2, publicKey: signers[i].publicKey, scheme: "ed25519" } }, now);
-    if (!v.ok) throw new Error(`offer: ${v.reason}`);
+    if (!r.ok) throw new Error(r.refusal.reason);
+    const v = table.offer({ received: r.value, record: { id: i + 2, farmId: 1, twinId: i + 2, publicKey: signers[i].publicKey, scheme: "ed25519" } }, now);
+    if (!v.ok) throw new Error(`offer: ${v.refusal.reason}`);
   });
   msgs.length = 0; // the table keeps what it needs
   gc();

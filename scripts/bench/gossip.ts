@@ -53,7 +53,7 @@ function pipeline(signer: Signer, record: NodeRecord, n: number): { us: number; 
   const us = timeIt(n, (i) => {
     const sealed = sealAnnouncement(signer, announcement(1, i + 1, now)); // encode + sign
     const r = readAnnouncement(sealed.bytes, 4096); // decode envelope + payload
-    if (!r.ok || checkOrigin(r, record) !== null) throw new Error("pipeline failed"); // bind + verify
+    if (!r.ok || checkOrigin(r.value, record) !== null) throw new Error("pipeline failed"); // bind + verify
     bytes = sealed.bytes.length;
   });
   return { us, bytes };
@@ -96,8 +96,8 @@ async function main(): Promise<void> {
     let ok = 0;
     for (const m of part) {
       const r = readAnnouncement(m, 4096);
-      if (!r.ok) throw new Error(r.reason);
-      if (table.offer({ received: r, record: records[r.announcement.nodeId - 1] }, now).ok) ok++;
+      if (!r.ok) throw new Error(r.refusal.reason);
+      if (table.offer({ received: r.value, record: records[r.value.announcement.nodeId - 1] }, now).ok) ok++;
     }
     return ok;
   };

@@ -100,7 +100,7 @@ export interface Measurement {
 
 function expectOk(what: string, reply: Uint8Array, chainKey: Uint8Array): WireChainReply {
   const o = open(reply, DOMAIN.ChainReply, { maxBytes: 1 << 20 });
-  if (!o.ok) throw new Error(`${what}: the chain's reply does not verify: ${o.message}`);
+  if (!o.ok) throw new Error(`${what}: the chain's reply does not verify: ${o.refusal.message}`);
   if (!sameKey(o.value.signer, chainKey)) throw new Error(`${what}: the reply is not signed by the chain key`);
   const r = decode("ChainReply", o.value.payload, { maxBytes: 1 << 20, maxRepeated: 1000 });
   if (!r.ok) throw new Error(`${what} was refused: [${r.rejection?.code ?? "?"}] ${r.rejection?.message ?? ""}`);

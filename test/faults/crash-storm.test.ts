@@ -54,7 +54,7 @@ test(`crash storm: ${KILLS} SIGKILLs under load lose no acknowledged change and 
     callback: (err, msg) => {
       if (err) return;
       const o = open(msg.data, DOMAIN.CapacityAnnouncement);
-      if (!o.ok) return void problems.push(`announcement does not open: ${o.message}`);
+      if (!o.ok) return void problems.push(`announcement does not open: ${o.refusal.message}`);
       const a = decodeAnnouncementPayload(o.value.payload, 64 * 1024);
       if (seqs.length && a.sequence <= seqs[seqs.length - 1]) counts.seqBackwards++;
       seqs.push(a.sequence);

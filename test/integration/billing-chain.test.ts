@@ -109,7 +109,7 @@ test("fund: a registered twin or one the chain billed, a positive integer amount
   for (const bad of ["0", "-5", "1.5", "1e9", "", "1" + "0".repeat(25)]) {
     const raw = await nc.request(new Subjects().chain("fund"), encode("FundTwin", { twinId: reg.id, amount: bad }), { timeout: 5000 });
     const o = open(raw.data, DOMAIN.ChainReply, { maxBytes: 64 * 1024 });
-    if (!o.ok) throw new Error(o.message);
+    if (!o.ok) throw new Error(o.refusal.message);
     const reply = decode("ChainReply", o.value.payload, { maxBytes: 64 * 1024, maxRepeated: 10 });
     expect({ bad, ok: reply.ok, code: reply.rejection?.code }).toEqual({ bad, ok: false, code: "malformed" });
   }

@@ -67,7 +67,7 @@ function startServer(): Promise<void> {
 async function raw(call: string, data: Uint8Array): Promise<WireChainReply> {
   const m = await nc.request(subjects.chain(call), data, { timeout: 5000 });
   const o = open(m.data, DOMAIN.ChainReply, { maxBytes: 2 * 1024 * 1024 });
-  if (!o.ok) throw new Error(o.message);
+  if (!o.ok) throw new Error(o.refusal.message);
   expect(hex(o.value.signer)).toBe(hex(chainKey.publicKey));
   return decode("ChainReply", o.value.payload, { maxBytes: 2 * 1024 * 1024, maxRepeated: 1000 });
 }
@@ -109,7 +109,7 @@ beforeAll(async () => {
     callback: (err, msg) => {
       if (err) return;
       const o = open(msg.data, DOMAIN.ChainEvent);
-      if (!o.ok) throw new Error(`an event does not verify: ${o.message}`);
+      if (!o.ok) throw new Error(`an event does not verify: ${o.refusal.message}`);
       events.push({ subject: msg.subject, event: decode("ChainEvent", o.value.payload), signer: o.value.signer });
     },
   });

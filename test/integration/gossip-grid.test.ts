@@ -132,7 +132,9 @@ test("forged, replayed, other-node and malformed announcements published raw ent
   expect((await client.deploy(2, deployment([{ name: "pub", type: "ipv4" }]))).accepted).toBe(true);
   await eventually(() => captured["2"].length >= 1, 2000, "node 2's announcement");
   const old = captured["1"][0];
-  const oldSeq = (readAnnouncement(old, 4096) as { announcement: Announcement }).announcement.sequence;
+  const oldRead = readAnnouncement(old, 4096);
+  if (!oldRead.ok) throw new Error(oldRead.refusal.reason);
+  const oldSeq = oldRead.value.announcement.sequence;
   // a newer one of node 1 must be in every view before the old one is replayed
   expect((await client.deploy(1, deployment([{ name: "vm", type: "zmachine", cpu: 1, memory: "512MiB" }]))).accepted).toBe(true);
   for (const viewer of [2, 3]) await eventually(async () => ((await peerOf(viewer, 1))?.sequence ?? 0) > oldSeq, 2000, "a newer announcement of node 1");

@@ -177,8 +177,8 @@ export const PURE_CORES = [
   "agent/authority/billing.ts",
   "agent/bus/permissions.ts",
 ];
-/** What a pure core may import besides other pure cores: the error base class and result shape, integer ranges, encodings and the generated wire types, keys and signatures, options and errors, record types. */
-const PURE_VOCABULARY = /^agent\/(errors|result|util\/ints|wire\/(codec|generated)|identity\/(domains|envelope|keys|errors)|registry\/types|[a-z]+\/(options|errors))\.ts$/;
+/** What a pure core may import besides other pure cores: the error base class and result shape, integer ranges, encodings and the generated wire types, keys and signatures, options and errors, record types (the registry's, the chain's). */
+const PURE_VOCABULARY = /^agent\/(errors|result|util\/ints|wire\/(codec|generated)|identity\/(domains|envelope|keys|errors)|registry\/types|chain\/backend|[a-z]+\/(options|errors))\.ts$/;
 /** Packages that do I/O (files, network, processes, logs, metrics): never imported by a pure core. */
 const IO_PACKAGES = /^(node:(fs|net|http|https|http2|child_process|os|dgram|worker_threads|cluster|readline)|@nats-io\/|better-sqlite3$|pino|prom-client$|systeminformation$|@polkadot\/api)/;
 

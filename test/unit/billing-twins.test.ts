@@ -64,7 +64,7 @@ describe("twin subtotals (property, 200 seeded cases)", () => {
       expect(decodeProofHeader(encodeProofHeader(h))).toEqual(h);
       const s = checkSettlement(h, subs.map(encodeTwinSubtotal), PRICING_DEFAULTS);
       expect(s.ok).toBe(true);
-      if (s.ok) expect(s.charges.map((c) => c.amount)).toEqual(subs.map((t) => price(t.amounts, PRICING_DEFAULTS)));
+      if (s.ok) expect(s.value.map((c) => c.amount)).toEqual(subs.map((t) => price(t.amounts, PRICING_DEFAULTS)));
     }
   });
 
@@ -79,7 +79,7 @@ describe("twin subtotals (property, 200 seeded cases)", () => {
       // the header commits to the inflated list (a consistent root), but its totals are the records'
       const h = { ...honest, twinsRoot: twinsTree(inflated).root };
       const r = checkSettlement(h, inflated, PRICING_DEFAULTS);
-      expect(r).toMatchObject({ ok: false, code: "subtotal_mismatch" });
+      expect(r).toMatchObject({ ok: false, refusal: { code: "subtotal_mismatch" } });
     }
   });
 });
@@ -104,8 +104,8 @@ describe("checkSettlement refusals", () => {
     ["padded bytes", h, [new Uint8Array([...twins[0], 0x78, 0x01]), ...twins.slice(1)], "malformed"],
     ["subtotals on a header from before billing", { ...h, twinsRoot: undefined, twinCount: undefined }, twins, "malformed"],
   ];
-  test.each(cases.map(([n, h2, t, c]) => ({ n, h2, t, c })))("$n: $c", ({ h2: header, t, c: code }) => expect(checkSettlement(header, t, PRICING_DEFAULTS)).toMatchObject({ ok: false, code }));
-  test("a header from before billing bills nobody", () => expect(checkSettlement({ ...h, twinsRoot: undefined, twinCount: undefined }, undefined, PRICING_DEFAULTS)).toEqual({ ok: true, charges: [] }));
+  test.each(cases.map(([n, h2, t, c]) => ({ n, h2, t, c })))("$n: $c", ({ h2: header, t, c: code }) => expect(checkSettlement(header, t, PRICING_DEFAULTS)).toMatchObject({ ok: false, refusal: { code } }));
+  test("a header from before billing bills nobody", () => expect(checkSettlement({ ...h, twinsRoot: undefined, twinCount: undefined }, undefined, PRICING_DEFAULTS)).toEqual({ ok: true, value: [] }));
 });
 
 describe("no deployment is billed twice across periods (property, 50 seeded cases)", () => {

@@ -116,23 +116,23 @@ describe("checkProof refuses", () => {
     const r = checkProof(c.state, n, c.header, hashOf(c.header), c.signerOk ?? true, NOW, policy, stored);
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.code).toBe(c.code);
-    expect(r.message.length).toBeGreaterThan(10);
-    if (c.unit) expect(r.unit).toBe(c.unit);
+    expect(r.refusal.code).toBe(c.code);
+    expect(r.refusal.message.length).toBeGreaterThan(10);
+    if (c.unit) expect(r.refusal.unit).toBe(c.unit);
   });
 
   test("exceeds_capacity says the amount and the limit", () => {
     const h = { ...second, totals: amounts({ cruSeconds: 4n * 8n * 3600n + 1n }) };
     const r = checkProof(after1, node, h, hashOf(h), true, NOW, policy, stored);
-    expect(r).toMatchObject({ ok: false, code: "exceeds_capacity", unit: "cruSeconds", requested: 115201n, allowed: 115200n });
-    if (!r.ok) expect(r.message).toContain("cru_seconds 115201");
+    expect(r).toMatchObject({ ok: false, refusal: { code: "exceeds_capacity", unit: "cruSeconds", requested: 115201n, allowed: 115200n } });
+    if (!r.ok) expect(r.refusal.message).toContain("cru_seconds 115201");
   });
 });
 
 describe("checkProof accepts", () => {
   test("a first proof (sequence 1, zero previous hash) and records its head", () => {
     const r = checkProof(undefined, node, first, H1, true, NOW, policy, stored);
-    expect(r).toEqual({ ok: true, next: { lastSequence: 1, lastPeriodEndMs: T0 + H, lastHash: H1, maxCapacity: total } });
+    expect(r).toEqual({ ok: true, value: { lastSequence: 1, lastPeriodEndMs: T0 + H, lastHash: H1, maxCapacity: total } });
   });
 
   test("a first proof starting a little before the node registered (its period was aligned down)", () => {
@@ -142,7 +142,7 @@ describe("checkProof accepts", () => {
 
   test("the next proof: sequence + 1, contiguous, chained by hash", () => {
     const r = checkProof(after1, node, second, H2, true, NOW, policy, stored);
-    expect(r).toEqual({ ok: true, next: after2 });
+    expect(r).toEqual({ ok: true, value: after2 });
   });
 
   test("totals exactly at the limits (CRU 4x, every other unit 1x, CU and SU bounds)", () => {
@@ -159,32 +159,32 @@ describe("checkProof accepts", () => {
   test("capacity raised mid-period: the proof is judged against the larger capacity", () => {
     const raisedAt = T0 + H + H / 2;
     const upd = checkRegisterNode({ twin: TWIN11, mine: { record: node, state: after1 }, farm: undefined, nextId: 6 }, { timestampMs: raisedAt, nodeId: 5, farmId: 2, twinId: 11, total: { ...total, cru: 16 } }, { publicKey: KEY, scheme: "ed25519" }, raisedAt, policy);
-    expect(upd).toMatchObject({ ok: true, kind: "updated" });
+    expect(upd).toMatchObject({ ok: true, value: { kind: "updated" } });
     if (!upd.ok) return;
     const h = { ...second, totals: amounts({ cruSeconds: 4n * 16n * 3600n }) };
     // with the old capacity it would not fit
-    expect(checkProof(after1, node, h, hashOf(h), true, NOW, policy, stored)).toMatchObject({ ok: false, code: "exceeds_capacity" });
-    const r = checkProof(upd.state, upd.record, h, hashOf(h), true, NOW, policy, stored);
+    expect(checkProof(after1, node, h, hashOf(h), true, NOW, policy, stored)).toMatchObject({ ok: false, refusal: { code: "exceeds_capacity" } });
+    const r = checkProof(upd.value.state, upd.value.record, h, hashOf(h), true, NOW, policy, stored);
     expect(r.ok).toBe(true);
-    if (r.ok) expect(r.next.maxCapacity.cru).toBe(16);
+    if (r.ok) expect(r.value.maxCapacity.cru).toBe(16);
   });
 
   test("capacity lowered mid-period: the larger capacity still counts for that period, then the new one", () => {
     const loweredAt = T0 + H + H / 2;
     const upd = checkRegisterNode({ twin: TWIN11, mine: { record: node, state: after1 }, farm: undefined, nextId: 6 }, { timestampMs: loweredAt, nodeId: 5, farmId: 2, twinId: 11, total: { ...total, cru: 2 } }, { publicKey: KEY, scheme: "ed25519" }, loweredAt, policy);
-    if (!upd.ok) throw new Error(upd.message);
-    expect(upd.state.maxCapacity.cru).toBe(8);
+    if (!upd.ok) throw new Error(upd.refusal.message);
+    expect(upd.value.state.maxCapacity.cru).toBe(8);
     const h = { ...second, totals: amounts({ cruSeconds: 4n * 8n * 3600n }) };
-    const r = checkProof(upd.state, upd.record, h, hashOf(h), true, NOW, policy, stored);
-    if (!r.ok) throw new Error(r.message);
-    expect(r.next.maxCapacity.cru).toBe(2); // the change happened well before the period ended
+    const r = checkProof(upd.value.state, upd.value.record, h, hashOf(h), true, NOW, policy, stored);
+    if (!r.ok) throw new Error(r.refusal.message);
+    expect(r.value.maxCapacity.cru).toBe(2); // the change happened well before the period ended
   });
 
   test("a capacity change after the period ended keeps the larger capacity for the next proof", () => {
     const rec = { ...node, total: { ...total, cru: 2 }, capacityUpdatedMs: T0 + 2 * H + 1000 };
     const r = checkProof({ ...after1, maxCapacity: total }, rec, second, H2, true, NOW, policy, stored);
-    if (!r.ok) throw new Error(r.message);
-    expect(r.next.maxCapacity.cru).toBe(8);
+    if (!r.ok) throw new Error(r.refusal.message);
+    expect(r.value.maxCapacity.cru).toBe(8);
   });
 });
 
@@ -228,13 +228,13 @@ describe("checkRegisterTwin / checkRegisterNode: the chain assigns ids and binds
   ];
   test.each(twinCases)("twin: $name -> $code", (c) => {
     const r = checkRegisterTwin(c.mine, c.call, c.signer ?? me, NOW, policy, 12);
-    expect(r.ok ? r.kind : r.code).toBe(c.code);
+    expect(r.ok ? r.value.kind : r.refusal.code).toBe(c.code);
     if (r.ok) {
-      expect(r.record.lastCallMs).toBe(c.call.timestampMs);
-      expect(r.record.twinId).toBe(c.id);
-      expect(r.record.publicKey).toEqual((c.signer ?? me).publicKey);
+      expect(r.value.record.lastCallMs).toBe(c.call.timestampMs);
+      expect(r.value.record.twinId).toBe(c.id);
+      expect(r.value.record.publicKey).toEqual((c.signer ?? me).publicKey);
     } else {
-      expect(r.message.length).toBeGreaterThan(10);
+      expect(r.refusal.message.length).toBeGreaterThan(10);
     }
   });
 
@@ -286,18 +286,18 @@ describe("checkRegisterTwin / checkRegisterNode: the chain assigns ids and binds
   ];
   test.each(nodeCases)("node: $name -> $code", (c) => {
     const r = checkRegisterNode({ twin: c.twin, mine: c.mine, farm: c.farm, nextId: 6 }, c.call, c.signer ?? me, NOW, c.policy ?? policy);
-    expect(r.ok ? r.kind : r.code).toBe(c.code);
+    expect(r.ok ? r.value.kind : r.refusal.code).toBe(c.code);
     if (r.ok) {
-      expect(r.record.nodeId).toBe(c.id ?? (c.mine ? 5 : 6));
-      expect(r.record.twinId).toBe(11);
+      expect(r.value.record.nodeId).toBe(c.id ?? (c.mine ? 5 : 6));
+      expect(r.value.record.twinId).toBe(11);
     } else {
-      expect(r.message.length).toBeGreaterThan(10);
+      expect(r.refusal.message.length).toBeGreaterThan(10);
     }
   });
 
   test("a first registration binds the key and the twin and starts an empty proof chain", () => {
     const r = checkRegisterNode({ twin, mine: undefined, farm: undefined, nextId: 6 }, call, me, NOW, policy);
-    expect(r).toMatchObject({ ok: true, kind: "registered", record: { nodeId: 6, farmId: 2, twinId: 11, publicKey: KEY, registeredMs: NOW, capacityUpdatedMs: NOW, lastCallMs: NOW }, state: { lastSequence: 0, lastHash: ZERO_HASH, maxCapacity: total } });
+    expect(r).toMatchObject({ ok: true, value: { kind: "registered", record: { nodeId: 6, farmId: 2, twinId: 11, publicKey: KEY, registeredMs: NOW, capacityUpdatedMs: NOW, lastCallMs: NOW }, state: { lastSequence: 0, lastHash: ZERO_HASH, maxCapacity: total } } });
   });
 });
 
@@ -349,29 +349,29 @@ describe("checkRegisterFarm", () => {
   ];
   test.each(cases)("$name -> $code", (c) => {
     const r = checkRegisterFarm(c.ctx, c.call, c.signer ?? me, NOW, policy);
-    expect(r.ok ? r.kind : r.code).toBe(c.code);
-    if (r.ok) expect(r.record.lastCallMs).toBe(c.call.timestampMs);
-    else expect(r.message.length).toBeGreaterThan(10);
+    expect(r.ok ? r.value.kind : r.refusal.code).toBe(c.code);
+    if (r.ok) expect(r.value.record.lastCallMs).toBe(c.call.timestampMs);
+    else expect(r.refusal.message.length).toBeGreaterThan(10);
   });
 
   test("a new farm is bound to the signer's twin and closed; a rename keeps owner and registration time", () => {
     const r = checkRegisterFarm(none, create, me, NOW, policy);
-    expect(r).toEqual({ ok: true, kind: "registered", record: { farmId: 3, twinId: 11, name: "freefarm", open: false, allowedTwins: [], registeredMs: NOW, updatedMs: NOW, lastCallMs: NOW } });
-    expect(checkRegisterFarm(none, { ...create, name: "" }, me, NOW, policy)).toMatchObject({ ok: true, record: { name: "farm-3" } });
+    expect(r).toEqual({ ok: true, value: { kind: "registered", record: { farmId: 3, twinId: 11, name: "freefarm", open: false, allowedTwins: [], registeredMs: NOW, updatedMs: NOW, lastCallMs: NOW } } });
+    expect(checkRegisterFarm(none, { ...create, name: "" }, me, NOW, policy)).toMatchObject({ ok: true, value: { record: { name: "farm-3" } } });
     const later = NOW + 1000;
     const renamed = checkRegisterFarm({ ...mineCtx, named: undefined }, { ...change, timestampMs: later, name: "greenfarm" }, me, later, policy);
-    expect(renamed).toEqual({ ok: true, kind: "renamed", record: { ...farm, name: "greenfarm", updatedMs: later, lastCallMs: later } });
+    expect(renamed).toEqual({ ok: true, value: { kind: "renamed", record: { ...farm, name: "greenfarm", updatedMs: later, lastCallMs: later } } });
     const allowed = checkRegisterFarm(mineCtx, { ...change, timestampMs: later, name: "", allowTwins: [40, 5] }, me, later, policy);
-    expect(allowed).toMatchObject({ ok: true, kind: "updated", record: { allowedTwins: [5, 40], open: false } });
+    expect(allowed).toMatchObject({ ok: true, value: { kind: "updated", record: { allowedTwins: [5, 40], open: false } } });
     if (!allowed.ok) return;
-    const removed = checkRegisterFarm({ ...mineCtx, existing: allowed.record }, { ...change, timestampMs: later + 1, disallowTwins: [5] }, me, later + 1, policy);
-    expect(removed).toMatchObject({ ok: true, record: { allowedTwins: [40] } });
+    const removed = checkRegisterFarm({ ...mineCtx, existing: allowed.value.record }, { ...change, timestampMs: later + 1, disallowTwins: [5] }, me, later + 1, policy);
+    expect(removed).toMatchObject({ ok: true, value: { record: { allowedTwins: [40] } } });
   });
 
   test("a key without a twin is told to register the twin first", () => {
     const r = checkRegisterFarm({ ...none, twin: undefined }, create, me, NOW, policy);
-    expect(r).toMatchObject({ ok: false, code: "unauthorized" });
-    if (!r.ok) expect(r.message).toMatch(/register its twin first/);
+    expect(r).toMatchObject({ ok: false, refusal: { code: "unauthorized" } });
+    if (!r.ok) expect(r.refusal.message).toMatch(/register its twin first/);
   });
 });
 

@@ -125,9 +125,9 @@ describe("Announcer", () => {
     );
     const read = (i: number) => {
       const r = readAnnouncement(sent[i].data, 4096);
-      if (!r.ok) throw new Error(r.reason);
-      expect(checkOrigin(r, { id: 5, farmId: 2, twinId: 5, publicKey: signer.publicKey, scheme: "ed25519" })).toBeNull();
-      return r.announcement;
+      if (!r.ok) throw new Error(r.refusal.reason);
+      expect(checkOrigin(r.value, { id: 5, farmId: 2, twinId: 5, publicKey: signer.publicKey, scheme: "ed25519" })).toBeNull();
+      return r.value.announcement;
     };
     return { source, sent, a, read };
   }
@@ -231,8 +231,8 @@ describe("Announcer on the leading edge (virtual clock)", () => {
     );
     const read = (i: number) => {
       const r = readAnnouncement(sent[i].data, 4096);
-      if (!r.ok) throw new Error(r.reason);
-      return r.announcement;
+      if (!r.ok) throw new Error(r.refusal.reason);
+      return r.value.announcement;
     };
     a.start();
     sent.length = 0; // the start announcement is not what these tests look at

@@ -54,8 +54,8 @@ function ann(over: Partial<Announcement> = {}): Announcement {
 
 function received(bytes: Uint8Array): Received {
   const r = readAnnouncement(bytes, RULES.maxBytes);
-  if (!r.ok) throw new Error(`fixture did not decode: ${r.reason} ${r.detail}`);
-  return r;
+  if (!r.ok) throw new Error(`fixture did not decode: ${r.refusal.reason} ${r.refusal.detail}`);
+  return r.value;
 }
 
 const sealed = (signer: Signer, over: Partial<Announcement> = {}): Uint8Array => sealAnnouncement(signer, ann(over)).bytes;
@@ -77,7 +77,7 @@ describe("readAnnouncement: size and shape before any signature work", () => {
   ];
   test.each(cases)("%s -> %s", (_name, make, want) => {
     const r = readAnnouncement(make(), RULES.maxBytes);
-    expect(r.ok ? "ok" : r.reason).toBe(want);
+    expect(r.ok ? "ok" : r.refusal.reason).toBe(want);
   });
 });
 
@@ -93,7 +93,7 @@ describe("claimOf: what the subject claims", () => {
   ];
   test.each(cases)("%s -> %p", (subject, want) => {
     const c = claimOf(subject, "tfgrid.v1");
-    expect(c === "ignore" ? c : "ok" in c ? c.reason : c).toEqual(want);
+    expect(c === "ignore" ? c : "reason" in c ? c.reason : c).toEqual(want);
   });
 });
 
@@ -157,8 +157,8 @@ describe("judge: the rules, in order", () => {
     const r = received(c.bytes());
     const record = c.record ? c.record() : registry.get(r.announcement.nodeId);
     const v = judge({ received: r, claim: c.claim, record }, c.kept?.(), c.highWater, NOW, RULES);
-    expect(v.ok ? "accepted" : v.reason).toBe(c.want);
-    if (!v.ok) expect(v.detail).not.toMatch(/[\x00-\x08]/); // a readable detail, never raw bytes
+    expect(v.ok ? "accepted" : v.refusal.reason).toBe(c.want);
+    if (!v.ok) expect(v.refusal.detail).not.toMatch(/[\x00-\x08]/); // a readable detail, never raw bytes
   });
 
   test("without a registry (checkOrigin null) only the signature itself is checked", () => {
@@ -182,7 +182,7 @@ describe("PeerTable: sequence ordering over a stream of offers", () => {
     const got = seqs.map((s) => {
       if (!cache.has(s)) cache.set(s, sealed(keyA, { sequence: s }));
       const v = t.offer({ received: received(cache.get(s)!), record: registry.get(1) }, NOW);
-      return v.ok ? "accepted" : v.reason;
+      return v.ok ? "accepted" : v.refusal.reason;
     });
     expect(got).toEqual(want);
     expect(t.get(1)?.announcement.sequence).toBe(Math.max(...seqs));
@@ -192,8 +192,8 @@ describe("PeerTable: sequence ordering over a stream of offers", () => {
     const t = new PeerTable(RULES);
     const first = t.offer({ received: received(sealed(keyA, { sequence: 1 })), record: registry.get(1) }, NOW);
     const second = t.offer({ received: received(sealed(keyA, { sequence: 2 })), record: registry.get(1) }, NOW);
-    expect(first).toMatchObject({ ok: true, joined: true });
-    expect(second).toMatchObject({ ok: true, joined: false });
+    expect(first).toMatchObject({ ok: true, value: { joined: true } });
+    expect(second).toMatchObject({ ok: true, value: { joined: false } });
   });
 });
 
@@ -222,8 +222,8 @@ describe("expiry after 3 of the peer's OWN heartbeat intervals (injected clock)"
     expect(t.list().map((p) => p.announcement.nodeId)).toEqual([2]);
     const later = NOW + 5000;
     // the old announcement replayed after expiry: still a replay (the high-water mark stays)
-    expect(t.offer({ received: received(sealed(keyA, { sequence: 5, heartbeatMs: 1000, timestampMs: later })), record: registry.get(1) }, later)).toMatchObject({ ok: false, reason: "replay" });
-    expect(t.offer({ received: received(sealed(keyA, { sequence: 6, heartbeatMs: 1000, timestampMs: later })), record: registry.get(1) }, later)).toMatchObject({ ok: true, joined: true });
+    expect(t.offer({ received: received(sealed(keyA, { sequence: 5, heartbeatMs: 1000, timestampMs: later })), record: registry.get(1) }, later)).toMatchObject({ ok: false, refusal: { reason: "replay" } });
+    expect(t.offer({ received: received(sealed(keyA, { sequence: 6, heartbeatMs: 1000, timestampMs: later })), record: registry.get(1) }, later)).toMatchObject({ ok: true, value: { joined: true } });
     expect(t.expire(NOW + 30_001).map((p) => p.announcement.nodeId).sort()).toEqual([1, 2]);
     expect(t.size).toBe(0);
   });
@@ -244,23 +244,23 @@ describe("PeerTable: bounded view", () => {
 
   test("a farm holds at most maxPeersPerFarm peers; room frees when one expires; other farms are not affected", () => {
     const t = new PeerTable({ ...RULES, maxPeersPerFarm: 1 });
-    expect(offer(t, keyA, 1, 1, 1)).toMatchObject({ ok: true, joined: true });
-    expect(offer(t, keyB, 2, 1, 1)).toMatchObject({ ok: false, reason: "view_full", nodeId: 2 });
+    expect(offer(t, keyA, 1, 1, 1)).toMatchObject({ ok: true, value: { joined: true } });
+    expect(offer(t, keyB, 2, 1, 1)).toMatchObject({ ok: false, refusal: { reason: "view_full", nodeId: 2 } });
     expect(offer(t, keySr, 3, 2, 1)).toMatchObject({ ok: true });
     // a kept peer still updates
-    expect(offer(t, keyA, 1, 1, 2)).toMatchObject({ ok: true, joined: false });
+    expect(offer(t, keyA, 1, 1, 2)).toMatchObject({ ok: true, value: { joined: false } });
     expect(t.farmSize(1)).toBe(1);
     const later = NOW + 10_000;
     expect(t.expire(later).map((p) => p.announcement.nodeId).sort()).toEqual([1, 3]);
     expect(t.farmSize(1)).toBe(0);
-    expect(offer(t, keyB, 2, 1, 1, later)).toMatchObject({ ok: true, joined: true });
+    expect(offer(t, keyB, 2, 1, 1, later)).toMatchObject({ ok: true, value: { joined: true } });
   });
 
   test("the view holds at most maxPeers in all", () => {
     const t = new PeerTable({ ...RULES, maxPeers: 2 });
     expect(offer(t, keyA, 1, 1, 1).ok).toBe(true);
     expect(offer(t, keyB, 2, 1, 1).ok).toBe(true);
-    expect(offer(t, keySr, 3, 2, 1)).toMatchObject({ ok: false, reason: "view_full" });
+    expect(offer(t, keySr, 3, 2, 1)).toMatchObject({ ok: false, refusal: { reason: "view_full" } });
     expect(t.size).toBe(2);
   });
 });

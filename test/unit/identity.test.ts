@@ -49,12 +49,12 @@ describe("keys and signatures (real crypto)", () => {
     const env = seal(s, DOMAIN.StatusReply, new Uint8Array([1, 2]));
     const ok = open(env, DOMAIN.StatusReply);
     expect(ok.ok && Buffer.from(ok.value.payload)).toEqual(Buffer.from([1, 2]));
-    expect(open(env, DOMAIN.DecisionReply)).toMatchObject({ ok: false, code: "bad_signature" });
+    expect(open(env, DOMAIN.DecisionReply)).toMatchObject({ ok: false, refusal: { code: "bad_signature" } });
     const tampered = Uint8Array.from(env);
     tampered[3] ^= 1;
     expect(open(tampered, DOMAIN.StatusReply).ok).toBe(false);
-    expect(open(new Uint8Array([0xff, 0xff, 0xff]), DOMAIN.StatusReply)).toMatchObject({ ok: false, code: "malformed" });
-    expect(open(new Uint8Array(300 * 1024), DOMAIN.StatusReply)).toMatchObject({ ok: false, code: "too_large" });
+    expect(open(new Uint8Array([0xff, 0xff, 0xff]), DOMAIN.StatusReply)).toMatchObject({ ok: false, refusal: { code: "malformed" } });
+    expect(open(new Uint8Array(300 * 1024), DOMAIN.StatusReply)).toMatchObject({ ok: false, refusal: { code: "too_large" } });
   });
 
   test("key files: 0600, never overwritten, refused when readable by others, type checked", async () => {

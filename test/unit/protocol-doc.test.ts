@@ -90,7 +90,7 @@ test("every domain tag: a signature made by the document's rules opens in the ag
     expect({ tag, ok: open(env, domain).ok }).toEqual({ tag, ok: true });
     // the same signature under any other tag does not open
     const other = DOMAIN[names[(names.findIndex((n) => DOMAIN[n] === tag) + 1) % names.length]];
-    expect({ tag, other: open(env, other) }).toMatchObject({ tag, other: { ok: false, code: "bad_signature" } });
+    expect({ tag, other: open(env, other) }).toMatchObject({ tag, other: { ok: false, refusal: { code: "bad_signature" } } });
     // the agent's envelope is the document's layout, and its signature verifies over the document's signed bytes
     const sealed = Buffer.from(seal(agent, domain, payload));
     const sig = sealed.subarray(sealed.length - 64);

@@ -91,7 +91,7 @@ class ScriptedSink implements ProofSink {
     this.inFlight++;
     try {
       const o = open(envelope, DOMAIN.UsageProof);
-      if (!o.ok) throw new Error(`the sink got an envelope that does not open: ${o.message}`);
+      if (!o.ok) throw new Error(`the sink got an envelope that does not open: ${o.refusal.message}`);
       const sequence = decodeProofHeader(o.value.payload).sequence;
       this.onSubmit?.(sequence, envelope);
       const outcome = this.plan.shift() ?? "ok";
@@ -546,7 +546,7 @@ interface WireAuditReply {
 
 function auditReply(reply: Uint8Array): WireAuditReply {
   const o = open(reply, DOMAIN.UsageAuditReply);
-  if (!o.ok) throw new Error(`the audit reply does not open: ${o.message}`);
+  if (!o.ok) throw new Error(`the audit reply does not open: ${o.refusal.message}`);
   expect(hex(o.value.signer)).toBe(hex(signer.publicKey));
   return decode("UsageAuditReply", o.value.payload);
 }
@@ -628,7 +628,7 @@ describe("UsageService: audit", () => {
   const listRequest = (startIndex: number, maxRecords: number): Uint8Array => encode("UsageAuditRequest", { listRecords: true, startIndex, maxRecords });
   function listPage(reply: Uint8Array): { found: boolean; rejection: { code: string } | null; recordCount: number; startIndex: number; records: Uint8Array[]; nextIndex: number } {
     const o = open(reply, DOMAIN.UsageRecordsReply);
-    if (!o.ok) throw new Error(`the listing page does not open: ${o.message}`);
+    if (!o.ok) throw new Error(`the listing page does not open: ${o.refusal.message}`);
     expect(hex(o.value.signer)).toBe(hex(signer.publicKey));
     return decode("UsageRecordsReply", o.value.payload);
   }
