@@ -9,7 +9,7 @@ const BYTE_UNITS = new Set(["mru", "sru", "hru"]);
 export function decisionLine(d: DecisionEntry): string {
   const r = d.rejection;
   const amount = (v: number): string => (r?.unit && BYTE_UNITS.has(r.unit) ? formatBytes(v) : String(v));
-  const what = r ? `refused ${r.code}${r.unit ? ` (${r.unit}: requested ${amount(r.requested ?? 0)}, free ${amount(r.free ?? 0)})` : r.path ? ` (${r.path})` : ""}` : d.result;
+  const what = r ? `refused ${r.code}${r.unit ? ` (${r.unit}: requested ${amount(r.requested ?? 0)}, free ${amount(r.free ?? 0)})` : r.path ? ` (${r.path})` : ""}` : d.reason ? `${d.result} (${d.reason})` : d.result;
   const dep = d.deploymentId ? `#${d.deploymentId}${d.version ? ` v${d.version}` : ""}` : "-";
   const latency = d.latencyUs >= 1000 ? `${(d.latencyUs / 1000).toFixed(1)} ms` : `${d.latencyUs} µs`;
   return `${isoTime(d.timeMs)}  ${d.op.padEnd(6)} ${dep.padEnd(12)} twin ${String(d.twinId || "-").padEnd(6)} ${what}  (${latency})`;
