@@ -37,14 +37,17 @@ export interface TwinGrace {
 }
 
 /**
- * The node's new list after the chain told it `told` (the twins in debt of its newest judged
- * proof: the list replaces the previous one). A twin still in debt with the same grace end keeps
+ * The node's new list after the chain judged one of its proofs: `covered` are the twins with
+ * records in that proof, `told` those of them the chain says are in debt. A covered twin is in
+ * the list exactly when told; a twin the proof does not cover (e.g. its deployments are gone) keeps
+ * its entry, since the chain said nothing of it. A twin still in debt with the same grace end keeps
  * its `expired` mark, so its deletion is not done twice; a new grace end (it left debt and entered
  * again) is a new grace. Sorted by twin id.
  */
-export function mergeGrace(previous: readonly TwinGrace[], told: ReadonlyArray<{ twinId: number; graceEndMs: number }>): TwinGrace[] {
+export function mergeGrace(previous: readonly TwinGrace[], told: ReadonlyArray<{ twinId: number; graceEndMs: number }>, covered: ReadonlySet<number>): TwinGrace[] {
   const before = new Map(previous.map((g) => [g.twinId, g]));
   const out = new Map<number, TwinGrace>();
+  for (const g of previous) if (!covered.has(g.twinId)) out.set(g.twinId, g);
   for (const t of told) {
     const p = before.get(t.twinId);
     out.set(t.twinId, { twinId: t.twinId, graceEndMs: t.graceEndMs, expired: !!p && p.expired && p.graceEndMs === t.graceEndMs });

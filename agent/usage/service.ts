@@ -338,11 +338,11 @@ export class UsageService {
   private graceUnconfirmedLogged = false;
 
   /**
-   * The chain told the twins in debt (those of its newest judged proof, which names every twin with
-   * records on this node in its period): the list replaces the previous one (billing/grace.ts mergeGrace).
+   * The chain told which of a judged proof's twins (`covered`: those with records in it) are in
+   * debt: they replace those twins' entries (billing/grace.ts mergeGrace).
    */
-  private applyDebts(told: readonly TwinDebt[]): void {
-    const next = mergeGrace(this.grace, told);
+  private applyDebts(told: readonly TwinDebt[], covered: ReadonlySet<number>): void {
+    const next = mergeGrace(this.grace, told, covered);
     const changed = next.length !== this.grace.length || next.some((g, i) => g.twinId !== this.grace[i].twinId || g.graceEndMs !== this.grace[i].graceEndMs);
     this.setGrace(next);
     if (changed) this.log.info({ event: "twins_in_debt", twins: next.map((g) => g.twinId), grace: next.map((g) => ({ twinId: g.twinId, graceEndMs: g.graceEndMs })) }, "the chain's twins in debt changed: their new deployments are refused");
@@ -385,7 +385,7 @@ export class UsageService {
       this.verdictKnown = sequence;
       if (v.ok) this.log.info({ event: "proof_verdict", sequence, code: v.code, block: v.block, twinsInDebt: v.debts.map((d) => d.twinId) }, "the verifier accepted the proof");
       else this.log.error({ event: "proof_verdict", sequence, code: v.code, block: v.block }, "the verifier refused a proof this node put on the chain");
-      if (v.ok) this.applyDebts(v.debts);
+      if (v.ok) this.applyDebts(v.debts, this.twinsIn(sequence));
     } finally {
       this.askingVerdict = false;
     }
@@ -416,21 +416,50 @@ export class UsageService {
           }
           this.graceUnconfirmedLogged = false;
           if (!d.inDebt || d.graceEndMs > this.m.now()) {
-            const told = this.grace.filter((g) => g.twinId !== twinId).map((g) => ({ twinId: g.twinId, graceEndMs: g.graceEndMs }));
-            if (d.inDebt) told.push({ twinId, graceEndMs: d.graceEndMs });
             this.log.info({ event: "grace_left", twinId, inDebt: d.inDebt, graceEndMs: d.graceEndMs }, d.inDebt ? "the chain gives the twin a later grace end" : "the twin was funded in time: it keeps its deployments");
-            this.applyDebts(told);
+            this.applyDebts(d.inDebt ? [{ twinId, graceEndMs: d.graceEndMs }] : [], new Set([twinId]));
             continue;
           }
         }
         await this.m.onGraceExpired?.(twinId);
         this.setGrace(markExpired(this.grace, twinId));
       }
+      await this.recheckExpired();
     } catch (err) {
       this.log.error({ event: "grace_expiry_failed", err: String(err) }, "could not delete the deployments of a twin whose grace ended; retrying at the next tick");
     } finally {
       this.checkingGrace = false;
     }
+  }
+
+  /** when each expired twin was last asked about (in memory: a restart asks again) */
+  private readonly expiredAsked = new Map<number, number>();
+
+  /**
+   * A twin whose deployments were deleted has no records in later proofs, so no verdict speaks of
+   * it again: ask the chain about it at most once a minute, and drop it from the list (its new
+   * deployments pass again) once it is no longer in debt.
+   */
+  private async recheckExpired(): Promise<void> {
+    const sink = this.m.sink;
+    if (!sink?.debtOf) return;
+    const now = this.m.now();
+    for (const g of this.grace.filter((x) => x.expired)) {
+      if (this.closed) return;
+      if (now - (this.expiredAsked.get(g.twinId) ?? -Infinity) < 60_000) continue;
+      this.expiredAsked.set(g.twinId, now);
+      const d = await sink.debtOf(g.twinId).catch(() => undefined);
+      if (d && !d.inDebt) {
+        this.log.info({ event: "grace_left", twinId: g.twinId, inDebt: false }, "a twin whose deployments were deleted is out of debt: it may deploy again");
+        this.expiredAsked.delete(g.twinId);
+        this.applyDebts([], new Set([g.twinId]));
+      }
+    }
+  }
+
+  /** The twins with records in proof `sequence`. */
+  private twinsIn(sequence: number): Set<number> {
+    return new Set(this.outbox.records(sequence).map((r) => decodeRecord(r.bytes).twinId));
   }
 
   /**
@@ -483,7 +512,7 @@ export class UsageService {
             // the chain's answer to a newly accepted proof names its twins in debt (a duplicate says
             // nothing new); a chain that judges later is asked for its verdict instead
             if (sink.verdict) void this.askVerdict();
-            else if (r.code === "ok") this.applyDebts(r.debts ?? []);
+            else if (r.code === "ok") this.applyDebts(r.debts ?? [], this.twinsIn(p.sequence));
             continue;
           }
           this.tryWrite(() => this.outbox.markAttempt(p.sequence, r.code));
