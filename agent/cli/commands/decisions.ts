@@ -23,9 +23,10 @@ Node N's recent admission decisions, newest first (tfgrid.v1.node.<N>.decisions;
 signed by the node): every deploy and delete it answered, accepted or refused, from a ring of the
 last 100 it keeps in memory (a restart empties it; requests shed as rate_limited are not kept).
 JSON: {"nodeId","total","kept","decisions":[{"seq","timeMs","op","result","deploymentId","version",
-"twinId","latencyUs","rejection":{"code","message","unit","requested","free","path"}}]}
+"twinId","latencyUs","rejection":{"code","message","unit","requested","free","path"},"reason"}]}
 with op deploy or delete; result create, update, duplicate, delete, already_deleted or refused (then
 "rejection" says why; unit, requested and free for insufficient_capacity, in bytes for mru/sru/hru);
+"reason" grace_expired on a delete the node made itself (the twin's grace ended in debt);
 latencyUs from the request's arrival to its reply; total counts every decision since the agent started.
   --node N          the node
   --limit K         at most K decisions (default: all the node keeps)
