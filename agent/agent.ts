@@ -35,6 +35,12 @@ import { ensurePrivateDir, FILE_MODE, tighten, type OnTightened } from "./store/
 import type { Units } from "./capacity/units";
 import { AgentError } from "./errors";
 
+/** Whether the chain says the twin is in debt now, and its grace end; a twin the chain does not know is not in debt. */
+async function debtOf(client: ChainClient, twinId: number): Promise<{ inDebt: boolean; graceEndMs: number }> {
+  const r = await client.bills(twinId, { limit: 1 });
+  return r ? { inDebt: r.balance.inDebt, graceEndMs: r.balance.graceEndMs ?? 0 } : { inDebt: false, graceEndMs: 0 };
+}
+
 /** The tfchain backend's proof remark in flight (docs/tfchain.md "Exactly once"), in the data dir. */
 export const TFCHAIN_INFLIGHT_FILE = "tfchain-inflight.json";
 
@@ -305,6 +311,23 @@ export class Agent {
     }
   }
 
+  /**
+   * A twin's grace ended while it is still in debt: delete its deployments on this node, as tfchain
+   * deletes the contracts of a twin whose grace ended (docs/billing.md "Grace"). Each delete is
+   * durable and frees its capacity (gossip announces it); a delete that cannot be written (full
+   * disk) throws, so the twin is not marked done and the next tick tries again.
+   */
+  private async expireGrace(twinId: number): Promise<void> {
+    for (const d of this.ledger.deployments().filter((r) => r.twinId === twinId)) {
+      const t0 = performance.now();
+      const r = await this.ledger.deleteDurably({ id: d.id, twinId });
+      if (!r.ok) throw new AgentError(r.refusal.code, `deployment ${d.id} of twin ${twinId} could not be deleted: ${r.refusal.message}`);
+      if (r.value.kind !== "delete") continue;
+      this.api.decisions.record({ op: "delete", result: "delete", deploymentId: d.id, version: d.version, twinId, timeMs: this.now(), latencyUs: Math.round((performance.now() - t0) * 1000), reason: "grace_expired" });
+      this.log.warn({ event: "grace_expired", twinId, deploymentId: d.id, version: d.version }, "the twin's grace ended while in debt: its deployment was deleted");
+    }
+  }
+
   private updateGauges(): void {
     const cap = this.ledger.capacity();
     const m = this.metrics.capacity;
@@ -375,23 +398,37 @@ export class Agent {
       this.add(new MetricsServer({ host: c.metrics.host, port: c.metrics.port }, { registry: this.metrics.registry, logger: this.log, health: () => healthOf(busHealth(this.nc), c.chain.enabled ? chainHealthOf(this.usage?.status()) : null) }));
     }
     let sink: ProofSink | null = null;
-    if (this.backend && this.link) {
+    if (this.backend && this.link && this.chain) {
       const backend = this.backend;
       const link = this.link;
       this.hardware.onChange((r: HardwareReport) => link.setTotal(r.total));
       this.add(link);
+      // who says which twins are in debt: the stand-in in its answer to each proof; on tfchain the
+      // verifier, asked for its verdict, trusted only under the configured key (docs/billing.md "The verdict path")
+      const judge = c.chain.url ? (c.chain.verifierKey ? new ChainClient(this.bus, this.subjects, { chainKey: parsePublicKey(c.chain.verifierKey, "chain.verifierKey") }) : null) : this.chain;
+      if (c.chain.url && !judge) {
+        this.log.warn({ event: "verifier_untrusted" }, "no verifier key configured (chain.verifierKey, --verifier-key): no verdict on this node's proofs is trusted, so on tfchain no twin is refused as in debt and no grace is enforced");
+      } else if (c.chain.url) {
+        this.log.info({ event: "verifier_trusted", verifierKey: c.chain.verifierKey }, "verdicts on this node's proofs are trusted from the verifier with this key");
+      }
       sink = {
         head: (nodeId) => backend.head(nodeId),
         submitProof: async (envelope, twins) => {
-          // the reply's twins_in_debt reach admission through UsageService.onTwinsInDebt
+          // the reply's twins in debt reach admission through UsageService.onTwinsInDebt
           const r = await backend.submitProof(this.signer, envelope, twins);
           // the chain lost this node (a new chain store): register again, the proof is retried
           if (!r.ok && r.code === "unknown_node") link.refresh();
           return r;
         },
+        ...(c.chain.url && judge ? { verdict: (nodeId: number, sequence: number) => judge.verdict(nodeId, sequence) } : {}),
+        ...(judge ? { debtOf: (twinId: number) => debtOf(judge, twinId) } : {}),
       };
     }
-    this.usage = new UsageService(usageOptionsFrom(ec), { bus: this.bus, subjects: this.subjects, store: this.store, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, sink, onTwinsInDebt: (ids) => this.ledger.setTwinsInDebt(ids) });
+    this.usage = new UsageService(usageOptionsFrom(ec), {
+      bus: this.bus, subjects: this.subjects, store: this.store, signer: this.signer, logger: this.log, metrics: this.metrics, now: this.now, sink,
+      onTwinsInDebt: (ids) => this.ledger.setTwinsInDebt(ids),
+      onGraceExpired: (twinId) => this.expireGrace(twinId),
+    });
     this.add(this.usage);
     // wakes in progress: sent by the power service, announced by gossip (docs/power.md)
     const waking = c.power.manage ? new WakingBoard(this.now) : undefined;

@@ -29,6 +29,8 @@ export interface DecisionEntry {
   /** refused only */
   rejection?: { code: string; message: string; unit?: string; requested?: number; free?: number; path?: string };
   latencyUs: number;
+  /** a delete the node made itself: grace_expired (the twin's grace ended in debt, docs/billing.md "Grace") */
+  reason?: string;
 }
 
 /** The ring: `record` is O(1); `list` copies at most `kept` entries. */
@@ -53,6 +55,7 @@ export class DecisionLog {
       rejection: r ? { code: r.code, message: r.message, ...(r.unit ? { unit: r.unit, requested: r.requested ?? 0, free: r.free ?? 0 } : {}), ...(r.path ? { path: r.path } : {}) } : undefined,
     };
     if (!entry.rejection) delete entry.rejection;
+    if (!entry.reason) delete entry.reason;
     if (this.ring.length < this.kept) this.ring.push(entry);
     else this.ring[this.next] = entry;
     this.next = (this.next + 1) % this.kept;
@@ -91,6 +94,7 @@ export function sealDecisionsReply(signer: Signer, r: { nodeId: number; decision
         version: d.version,
         twinId: d.twinId,
         latencyUs: d.latencyUs,
+        ...(d.reason ? { reason: d.reason } : {}),
         ...(d.rejection ? { rejection: rejectionToWire(d.rejection as Rejection) } : {}),
       })),
     }),
@@ -136,6 +140,7 @@ export function readDecisionsReply(bytes: Uint8Array): DecisionsView {
         version: d.version,
         twinId: d.twinId,
         latencyUs: toSafeNumber(d.latencyUs, `decisions[${i}].latencyUs`),
+        ...(d.reason ? { reason: d.reason } : {}),
       };
       if (rej?.code) {
         e.rejection = {

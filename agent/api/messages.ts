@@ -20,6 +20,8 @@ export interface UsageStatusView {
   chain: boolean;
   /** twins in debt on the chain at the last accepted proof (docs/billing.md): their new deployments get twin_in_debt */
   twinsInGrace?: number[];
+  /** the same twins with their grace ends (docs/billing.md "Grace"); `expired`: their deployments were deleted */
+  grace?: Array<{ twinId: number; graceEndMs: number; expired: boolean }>;
 }
 
 export function rejectionToWire(r: Rejection): WireRejectionInput {
@@ -149,6 +151,7 @@ export function readStatusReply(bytes: Uint8Array): StatusView {
           lastCode: s.usage.lastCode,
           chain: s.usage.chain,
           twinsInGrace: s.usage.twinsInGrace ?? [],
+          grace: (s.usage.grace ?? []).map((g) => ({ twinId: g.twinId, graceEndMs: toSafeNumber(g.graceEndMs, "usage.grace.graceEndMs"), expired: g.expired })),
         }
       : undefined,
     storeFull: s.storeFull === true,

@@ -2,6 +2,7 @@ import { parsePricing, PricingError, type PricingInput, type PricingPolicy } fro
 import type { UnitName } from "../capacity/units";
 import { ChainError } from "../chain/errors";
 import { intField as int } from "../chain/options";
+import { TFCHAIN_GRACE_MS } from "../billing/grace";
 
 /**
  * The rules the chain enforces (rules.ts); what a pallet would keep as its configuration.
@@ -91,12 +92,18 @@ export interface ChainOptions {
   maxProofsPerQuery: number;
   /** refusal counters are written to the store at most this often, ms (default 1000) */
   refusalFlushMs: number;
+  /**
+   * how long a twin in debt keeps its deployments, ms, from the bill that put it in debt (default
+   * 14 days, tfchain's GracePeriod: billing/grace.ts); then nodes delete them (docs/billing.md "Grace")
+   */
+  graceMs: number;
 }
 
 export const CHAIN_DEFAULTS: Omit<ChainOptions, "policy" | "limits" | "pricing"> = {
   maxRequestBytes: 16 * 1024,
   maxProofsPerQuery: 1000,
   refusalFlushMs: 1000,
+  graceMs: TFCHAIN_GRACE_MS,
 };
 
 export function parseChainPolicy(raw: Partial<ChainPolicy> = {}): ChainPolicy {
@@ -139,5 +146,6 @@ export function parseChainOptions(
   int(o.maxRequestBytes, "chain.maxRequestBytes", 1024, 1024 * 1024);
   int(o.maxProofsPerQuery, "chain.maxProofsPerQuery", 1, 1000);
   int(o.refusalFlushMs, "chain.refusalFlushMs", 10, 3_600_000);
+  int(o.graceMs, "chain.graceMs", 1, 10 * 365 * 86_400_000);
   return o;
 }

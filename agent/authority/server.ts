@@ -14,7 +14,8 @@ import type { ChainOptions } from "./options";
 import { checkProof, checkRegisterFarm, checkRegisterNode, checkRegisterTwin, type ChainNodeRecord, type FarmAccessWire, type NodeChainState, type Refusal } from "./rules";
 import type { ChainStore } from "./store";
 import { balanceToWire, billToWire, parseFundAmount, type TwinBalance, type TwinBill } from "../chain/wire";
-import type { WireChainCall, WireChainQuery, WireChainReplyInput, WireFarmInfoInput, WireNodeInfoInput, WireTwinInfoInput } from "../wire/generated";
+import type { WireProofVerdictInput, WireChainCall, WireChainQuery, WireChainReplyInput, WireFarmInfoInput, WireNodeInfoInput, WireTwinInfoInput } from "../wire/generated";
+import { graceEnd } from "../billing/grace";
 import { farmInfoToWire, nodeInfoToWire, refusalToWire, twinInfoToWire } from "./encode";
 
 /** The calls the chain serves: `<prefix>.chain.<call>`. */
@@ -51,6 +52,8 @@ interface ReplyBody {
   balance?: TwinBalance;
   bills?: TwinBill[];
   twinsInDebt?: number[];
+  twinsGrace?: TwinBalance[];
+  verdict?: WireProofVerdictInput;
   pricing?: VersionedPricing;
   pricings?: VersionedPricing[];
 }
@@ -198,6 +201,8 @@ export class ChainServer {
     if (body.balance) payload.balance = balanceToWire(body.balance);
     if (body.bills) payload.bills = body.bills.map(billToWire);
     if (body.twinsInDebt?.length) payload.twinsInDebt = body.twinsInDebt;
+    if (body.twinsGrace?.length) payload.twinsGrace = body.twinsGrace.map(balanceToWire);
+    if (body.verdict) payload.verdict = body.verdict;
     if (body.pricing) payload.pricing = { ...pricingToJson(body.pricing), version: body.pricing.version };
     if (body.pricings?.length) payload.pricings = body.pricings.map((p) => ({ ...pricingToJson(p), version: p.version }));
     return seal(this.m.signer, DOMAIN.ChainReply, encode("ChainReply", payload));
@@ -445,7 +450,26 @@ export class ChainServer {
       { event: "proof_accepted", nodeId: header.nodeId, sequence: header.sequence, periodStartMs: header.periodStartMs, periodEndMs: header.periodEndMs, records: header.recordCount, hash: Buffer.from(hash).toString("hex") },
       "proof accepted",
     );
-    return this.accepted(call, { proofHash: hash, node: nodeInfoToWire(entry!.record, next), twinsInDebt });
+    return this.accepted(call, { proofHash: hash, node: nodeInfoToWire(entry!.record, next), twinsInDebt, twinsGrace: twinsInDebt.map((t) => this.balanceOf(t)) });
+  }
+
+  /** A twin's balance, and in debt since when and until when its grace runs (docs/billing.md "Grace"). */
+  private balanceOf(twinId: number): TwinBalance {
+    const balance = this.m.store.balance(twinId);
+    const since = this.m.store.debtSince(twinId);
+    return { twinId, balance, inDebt: balance < 0n, ...(since !== undefined ? { inDebtSinceMs: since, graceEndMs: graceEnd(since, this.options.graceMs) } : {}) };
+  }
+
+  /**
+   * The verdict on node `nodeId`'s proof `sequence`: the verifier's when it recorded one (tfchain),
+   * else accepted when the proof is stored (the stand-in judges as it is sent), else not judged yet.
+   * An accepted proof names its twins that are in debt now, with their grace ends.
+   */
+  private verdictOf(nodeId: number, sequence: number): WireProofVerdictInput {
+    const v = this.m.store.verdict(nodeId, sequence) ?? (this.m.store.proofHashAt(nodeId, sequence) ? { ok: true, code: "ok", block: 0 } : undefined);
+    if (!v) return { nodeId, sequence, judged: false };
+    const debts = v.ok ? this.m.store.twinsBilledIn(nodeId, sequence).map((t) => this.balanceOf(t)).filter((b) => b.inDebt) : [];
+    return { nodeId, sequence, judged: true, ok: v.ok, code: v.code, block: v.block, twinsInDebt: debts.map(balanceToWire) };
   }
 
   /** Stand-in only (dev grids): add to a registered twin's balance. */
@@ -464,9 +488,9 @@ export class ChainServer {
     }
     const a = parseFundAmount(f.amount);
     if (!a.ok) return this.refuse(call, a);
-    const balance = this.m.store.fund(f.twinId, a.amount);
+    const balance = this.m.store.fund(f.twinId, a.amount, this.m.now());
     this.log.info({ event: "twin_funded", twinId: f.twinId, amount: a.amount.toString(), balance: balance.toString() }, "twin funded");
-    return this.accepted(call, { balance: { twinId: f.twinId, balance, inDebt: balance < 0n } });
+    return this.accepted(call, { balance: this.balanceOf(f.twinId) });
   }
 
   private refuseProof(r: Refusal, header?: ProofHeader, extra: Omit<ReplyBody, "ok" | "rejection"> = {}): Uint8Array {
@@ -485,8 +509,10 @@ export class ChainServer {
       return this.wireError(call, err);
     }
     let billsSequence: number;
+    let verdictSequence: number;
     try {
       billsSequence = toSafeNumber(q.billsSequence, "bills_sequence");
+      verdictSequence = toSafeNumber(q.verdictSequence, "verdict_sequence");
     } catch (err) {
       return this.wireError(call, err);
     }
@@ -496,6 +522,7 @@ export class ChainServer {
       const entry = this.m.store.node(q.nodeId);
       if (!entry) return this.refuse(call, { code: "not_found", message: `node ${q.nodeId} is not registered` });
       body.node = this.nodeInfo(q.nodeId);
+      if (verdictSequence > 0) body.verdict = this.verdictOf(q.nodeId, verdictSequence);
       if (q.wantProofs) body.proofs = this.proofsFor(entry.record, entry.state, from, q.limit);
     }
     if (q.twinId) {
@@ -509,9 +536,9 @@ export class ChainServer {
       body.farm = farmInfoToWire(farm, this.m.store.farmNodeCount(q.farmId));
     }
     if (q.billsTwinId) {
-      if (!this.m.store.twin(q.billsTwinId)) return this.refuse(call, { code: "not_found", message: `twin ${q.billsTwinId} is not registered` });
-      const balance = this.m.store.balance(q.billsTwinId);
-      body.balance = { twinId: q.billsTwinId, balance, inDebt: balance < 0n };
+      // a twin billed by the chain without being registered on it (a dev grid's registry-file twin) has bills and a balance too
+      if (!this.m.store.twin(q.billsTwinId) && !this.m.store.hasBalance(q.billsTwinId)) return this.refuse(call, { code: "not_found", message: `twin ${q.billsTwinId} is not registered` });
+      body.balance = this.balanceOf(q.billsTwinId);
       const limit = Math.min(q.limit || MAX_BILLS_PER_QUERY, MAX_BILLS_PER_QUERY);
       // a query does not make a version: before the first priced proof the policy is unversioned (0)
       body.pricing = this.pricing ?? { ...this.options.pricing, version: 0 };

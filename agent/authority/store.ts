@@ -9,6 +9,7 @@ import { decode, encode, unitsFromWire, unitsToWire } from "../wire/codec";
 import type { TwinBill } from "../chain/wire";
 import type { TwinCharge } from "./billing";
 import { parsePricing, pricingToJson, type PricingInput, type PricingPolicy } from "../billing/pricing";
+import { debtSince } from "../billing/grace";
 import type { ChainFarmRecord, ChainNodeRecord, ChainTwinRecord, NodeChainState } from "./rules";
 
 /** What accepting one proof charges (checked by billing.ts checkSettlement, priced by billing/pricing.ts). */
@@ -137,9 +138,23 @@ export const CHAIN_MIGRATIONS = [
    );
    ALTER TABLE twin_bills ADD COLUMN pricing_version INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE node_bills ADD COLUMN pricing_version INTEGER NOT NULL DEFAULT 0;`,
+  // 7: grace (docs/billing.md "Grace"): since when each twin in debt is (a row while its balance is
+  // below zero); the tfchain verifier's verdict on each proof remark it judged, for nodes that ask
+  `CREATE TABLE debts (
+     twin_id INTEGER PRIMARY KEY,
+     since_ms INTEGER NOT NULL
+   );
+   CREATE TABLE verdicts (
+     node_id INTEGER NOT NULL,
+     sequence INTEGER NOT NULL,
+     ok INTEGER NOT NULL,
+     code TEXT NOT NULL,
+     block INTEGER NOT NULL,
+     PRIMARY KEY (node_id, sequence)
+   ) WITHOUT ROWID;`,
 ];
 
-export const CHAIN_TABLES = ["twins", "nodes", "proofs", "events", "refusals", "farms", "balances", "farm_balances", "twin_bills", "node_bills", "pricing_versions"] as const;
+export const CHAIN_TABLES = ["twins", "nodes", "proofs", "events", "refusals", "farms", "balances", "farm_balances", "twin_bills", "node_bills", "pricing_versions", "debts", "verdicts"] as const;
 export type ChainTable = (typeof CHAIN_TABLES)[number];
 
 /** A signed event to record with a change (stored in `events` in the same transaction). */
@@ -393,12 +408,12 @@ export class ChainStore {
       if (r.changes !== 1) throw new Error(`node ${nodeId} is not in the chain store`);
       this.db.prepare(`INSERT INTO proofs (node_id, sequence, proof, accepted_ms) VALUES (?, ?, ?, ?)`).run(nodeId, state.lastSequence, Buffer.from(proof), acceptedMs);
       this.insertEvent(event);
-      return billing ? this.charge(nodeId, state.lastSequence, billing) : [];
+      return billing ? this.charge(nodeId, state.lastSequence, billing, acceptedMs) : [];
     })();
   }
 
   /** Debit each twin, credit the farm, record the balance changes and the node's bill summary (inside acceptProof's transaction). */
-  private charge(nodeId: number, sequence: number, b: ProofBilling): TwinBill[] {
+  private charge(nodeId: number, sequence: number, b: ProofBilling, nowMs: number): TwinBill[] {
     const bills: TwinBill[] = [];
     let total = 0n;
     const putBalance = this.db.prepare(`INSERT INTO balances (twin_id, balance) VALUES (?, ?) ON CONFLICT (twin_id) DO UPDATE SET balance = excluded.balance`);
@@ -409,6 +424,7 @@ export class ChainStore {
       // debt: the balance did not cover the bill (it goes below zero; the twin is in grace)
       const code = after < 0n ? "twin_in_debt" : "";
       putBalance.run(c.twinId, after.toString());
+      this.trackDebt(c.twinId, after, nowMs);
       putBill.run(c.twinId, nodeId, sequence, c.amount.toString(), Buffer.from(encode("UsageAmounts", amountsToWire(c.amounts))), c.recordCount, after.toString(), code, b.pricingVersion);
       total += c.amount;
       bills.push({ twinId: c.twinId, nodeId, sequence, periodStartMs: b.periodStartMs, periodEndMs: b.periodEndMs, farmId: b.farmId, recordCount: c.recordCount, amounts: c.amounts, amount: c.amount, balanceAfter: after, code, pricingVersion: b.pricingVersion });
@@ -419,6 +435,39 @@ export class ChainStore {
       .prepare(`INSERT INTO node_bills (node_id, sequence, farm_id, period_start_ms, period_end_ms, twin_count, amount, pricing_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
       .run(nodeId, sequence, b.farmId, b.periodStartMs, b.periodEndMs, b.charges.length, total.toString(), b.pricingVersion);
     return bills;
+  }
+
+  /** Keep `debts` in step with a twin's new balance: grace starts when it goes below zero and ends at zero or above. */
+  private trackDebt(twinId: number, balance: bigint, nowMs: number): void {
+    const since = debtSince(this.debtSince(twinId), balance, nowMs);
+    if (since === undefined) this.db.prepare(`DELETE FROM debts WHERE twin_id = ?`).run(twinId);
+    else this.db.prepare(`INSERT INTO debts (twin_id, since_ms) VALUES (?, ?) ON CONFLICT (twin_id) DO NOTHING`).run(twinId, since);
+  }
+
+  /** Since when the twin is in debt (chain clock, ms); undefined when it is not. */
+  debtSince(twinId: number): number | undefined {
+    const r = this.db.prepare(`SELECT since_ms FROM debts WHERE twin_id = ?`).get(twinId) as { since_ms: number } | undefined;
+    return r?.since_ms;
+  }
+
+  /** Twins billed in node `nodeId`'s proof `sequence`, by id. */
+  twinsBilledIn(nodeId: number, sequence: number): number[] {
+    return (this.db.prepare(`SELECT twin_id FROM twin_bills WHERE node_id = ? AND sequence = ? ORDER BY twin_id`).all(nodeId, sequence) as Array<{ twin_id: number }>).map((r) => r.twin_id);
+  }
+
+  /**
+   * Record the verifier's verdict on a node's proof remark. An accepted verdict is never replaced
+   * (the same proof carried again is judged duplicate; another proof with that sequence is refused).
+   */
+  putVerdict(nodeId: number, sequence: number, ok: boolean, code: string, block: number): void {
+    this.db
+      .prepare(`INSERT INTO verdicts (node_id, sequence, ok, code, block) VALUES (?, ?, ?, ?, ?) ON CONFLICT (node_id, sequence) DO UPDATE SET ok = excluded.ok, code = excluded.code, block = excluded.block WHERE verdicts.ok = 0`)
+      .run(nodeId, sequence, ok ? 1 : 0, code, block);
+  }
+
+  verdict(nodeId: number, sequence: number): { ok: boolean; code: string; block: number } | undefined {
+    const r = this.db.prepare(`SELECT ok, code, block FROM verdicts WHERE node_id = ? AND sequence = ?`).get(nodeId, sequence) as { ok: number; code: string; block: number } | undefined;
+    return r && { ok: r.ok !== 0, code: r.code, block: r.block };
   }
 
   /** A twin's balance in the smallest unit (0 when it was never funded nor billed). */
@@ -445,15 +494,19 @@ export class ChainStore {
   }
 
   /** Set a twin's balance (the tfchain verifier: the account's free balance minus what it billed). */
-  setBalance(twinId: number, balance: bigint): void {
-    this.db.prepare(`INSERT INTO balances (twin_id, balance) VALUES (?, ?) ON CONFLICT (twin_id) DO UPDATE SET balance = excluded.balance`).run(twinId, balance.toString());
+  setBalance(twinId: number, balance: bigint, nowMs: number): void {
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO balances (twin_id, balance) VALUES (?, ?) ON CONFLICT (twin_id) DO UPDATE SET balance = excluded.balance`).run(twinId, balance.toString());
+      this.trackDebt(twinId, balance, nowMs);
+    })();
   }
 
   /** Add `amount` to a twin's balance (stand-in fund); the new balance. */
-  fund(twinId: number, amount: bigint): bigint {
+  fund(twinId: number, amount: bigint, nowMs: number): bigint {
     return this.db.transaction(() => {
       const after = this.balance(twinId) + amount;
       this.db.prepare(`INSERT INTO balances (twin_id, balance) VALUES (?, ?) ON CONFLICT (twin_id) DO UPDATE SET balance = excluded.balance`).run(twinId, after.toString());
+      this.trackDebt(twinId, after, nowMs);
       return after;
     })();
   }

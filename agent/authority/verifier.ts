@@ -207,7 +207,7 @@ export class ProofVerifier {
     if (!p) return undefined;
     await this.mirrorNode(p, nowMs);
     this.m.setNow(nowMs);
-    if (p.twins) await this.prepareCharges(p);
+    if (p.twins) await this.prepareCharges(p, nowMs);
     const reply = this.m.server.handle(p.twins ? "proof.settle" : "proof.submit", bytes);
     const o = open(reply, DOMAIN.ChainReply);
     if (!o.ok) throw new TfchainError("bad_reply", `the rules answered with an envelope that does not open: ${o.refusal.message}`);
@@ -215,6 +215,8 @@ export class ProofVerifier {
     const code = r.ok ? "ok" : (r.rejection?.code ?? "refused");
     if (r.ok) this.counts.accepted++;
     else this.counts.refused++;
+    // kept for the node, which learns only "in a block" from tfchain and asks for this (docs/billing.md "The verdict path")
+    if (code !== "duplicate") this.m.store.putVerdict(p.header.nodeId, p.header.sequence, r.ok, code, blockNumber);
     this.log.info({ event: "proof_judged", block: blockNumber, nodeId: p.header.nodeId, sequence: p.header.sequence, ok: r.ok, code }, "proof remark judged");
     return { ok: r.ok, code };
   }
@@ -227,7 +229,7 @@ export class ProofVerifier {
    * store so that bills and balance queries answer for it. Subtotals that do not decode are left
    * to the rules (malformed). A chain read that fails leaves the previous pricing and balance.
    */
-  private async prepareCharges(p: ProofRemark): Promise<void> {
+  private async prepareCharges(p: ProofRemark, nowMs: number): Promise<void> {
     const entry = this.m.store.node(p.header.nodeId);
     if (!entry) return;
     try {
@@ -249,7 +251,7 @@ export class ProofVerifier {
         if (!t) continue;
         if (!this.m.store.twin(twinId)) this.m.store.putTwin({ twinId, publicKey: t.publicKey, scheme: t.scheme, registeredMs: 0, updatedMs: 0, lastCallMs: 0 });
         const free = await this.m.backend.freeBalance(t.publicKey);
-        this.m.store.setBalance(twinId, free - this.m.store.billedTotal(twinId));
+        this.m.store.setBalance(twinId, free - this.m.store.billedTotal(twinId), nowMs);
       } catch (err) {
         this.log.warn({ event: "balance_unavailable", twinId, err: (err as Error).message }, "twin balance not readable from tfchain");
       }

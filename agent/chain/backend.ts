@@ -1,8 +1,21 @@
 import type { Units } from "../capacity/units";
 import type { SchemeName, Signer } from "../identity/keys";
 
-/** The answer to a call: accepted (`duplicate`: the same proof was accepted before) or refused with a code. */
-export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array; twinsInDebt?: number[] } | { ok: false; code: string; message: string };
+/** A twin the chain found in debt, and when its grace ends (chain clock, ms; 0: not told). */
+export interface TwinDebt {
+  twinId: number;
+  graceEndMs: number;
+}
+
+/**
+ * The answer to a call: accepted (`duplicate`: the same proof was accepted before) or refused with
+ * a code. An accepted proof.settle names the proof's twins in debt (`twinsInDebt`, and with their
+ * grace ends `debts`).
+ */
+export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array; twinsInDebt?: number[]; debts?: TwinDebt[] } | { ok: false; code: string; message: string };
+
+/** The chain's verdict on one of a node's proofs (ChainReply.verdict); `judged: false` until it has one. */
+export type ProofVerdict = { judged: false } | { judged: true; ok: boolean; code: string; debts: TwinDebt[]; block: number };
 
 /** A node's registration: what the chain binds to a node id, whichever chain keeps it. */
 export interface ChainNodeRegistration {

@@ -7,10 +7,10 @@ import { open, sameKey, seal } from "../identity/envelope";
 import { schemeFromWire, type Signer } from "../identity/keys";
 import { decodeProofHeader, type ProofHeader } from "../proofs/proof";
 import { decode, encode, toSafeNumber, unitsFromWire, WireError } from "../wire/codec";
-import type { ChainFarm, ChainNode, ChainResult, ChainTwin, Registration } from "./backend";
+import type { ChainFarm, ChainNode, ChainResult, ChainTwin, ProofVerdict, Registration, TwinDebt } from "./backend";
 import { ChainError } from "./errors";
 import { CHAIN_CLIENT_DEFAULTS, type ChainClientOptions } from "./options";
-import type { WireChainReply, WireFarmInfo, WireNodeInfo, WirePricing, WireTwinInfo } from "../wire/generated";
+import type { WireChainReply, WireFarmInfo, WireNodeInfo, WirePricing, WireTwinBalance, WireTwinInfo } from "../wire/generated";
 import { balanceFromWire, billFromWire, chainCallToWire, type TwinBalance, type TwinBill } from "./wire";
 
 export interface ChainProof {
@@ -112,11 +112,23 @@ export class ChainClient {
     }
   }
 
+  /** Twins in debt with their grace ends, as a reply lists them. */
+  private static debts(ws: readonly WireTwinBalance[]): TwinDebt[] {
+    try {
+      return ws.map((w) => ({ twinId: w.twinId, graceEndMs: toSafeNumber(w.graceEndMs ?? 0, "grace_end_ms") }));
+    } catch (err) {
+      throw new ChainError("bad_reply", `the chain's twins in debt: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   private static result(r: WireChainReply): ChainResult {
     const hash = r.proofHash.length ? new Uint8Array(r.proofHash) : undefined;
     if (r.ok) {
       const debt = r.twinsInDebt ?? [];
-      return { ok: true, code: "ok", ...(hash ? { proofHash: hash } : {}), ...(debt.length ? { twinsInDebt: debt } : {}) };
+      // a chain from before grace names the twins only: their grace end is unknown (0)
+      const told = new Map(ChainClient.debts(r.twinsGrace ?? []).map((d) => [d.twinId, d.graceEndMs]));
+      const debts = debt.map((twinId) => ({ twinId, graceEndMs: told.get(twinId) ?? 0 }));
+      return { ok: true, code: "ok", ...(hash ? { proofHash: hash } : {}), ...(debt.length ? { twinsInDebt: debt, debts } : {}) };
     }
     const code = r.rejection?.code || "unknown";
     if (code === "duplicate") return hash ? { ok: true, code: "duplicate", proofHash: hash } : { ok: true, code: "duplicate" };
@@ -224,7 +236,19 @@ export class ChainClient {
     }
   }
 
-  private async query(q: { nodeId?: number; twinId?: number; farmId?: number; wantProofs?: boolean; fromSequence?: number; limit?: number; billsTwinId?: number; billsNodeId?: number; billsSequence?: number }): Promise<WireChainReply | undefined> {
+  /**
+   * The chain's verdict on node `nodeId`'s proof `sequence` (on tfchain: the verifier's, made after
+   * the proof remark is in a block). Unknown node: not judged.
+   */
+  async verdict(nodeId: number, sequence: number): Promise<ProofVerdict> {
+    const r = await this.query({ nodeId, verdictSequence: sequence });
+    const v = r?.verdict;
+    if (!r || !v || !v.judged) return { judged: false };
+    if (v.nodeId !== nodeId || toSafeNumber(v.sequence, "verdict.sequence") !== sequence) throw new ChainError("bad_reply", `asked for the verdict on node ${nodeId}'s proof ${sequence}, the chain answered node ${v.nodeId}'s ${v.sequence}`);
+    return { judged: true, ok: v.ok, code: v.code, debts: ChainClient.debts(v.twinsInDebt), block: toSafeNumber(v.block, "verdict.block") };
+  }
+
+  private async query(q: { verdictSequence?: number; nodeId?: number; twinId?: number; farmId?: number; wantProofs?: boolean; fromSequence?: number; limit?: number; billsTwinId?: number; billsNodeId?: number; billsSequence?: number }): Promise<WireChainReply | undefined> {
     const r = await this.request("query", encode("ChainQuery", q));
     if (r.ok) return r;
     const code = r.rejection?.code ?? "unknown";

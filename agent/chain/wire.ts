@@ -51,6 +51,9 @@ export interface TwinBalance {
   twinId: number;
   balance: bigint;
   inDebt: boolean;
+  /** in debt: since when and when its grace ends (chain clock, ms; docs/billing.md "Grace") */
+  inDebtSinceMs?: number;
+  graceEndMs?: number;
 }
 
 /** The most a single fund call may add (dev grids), smallest unit. */
@@ -104,9 +107,11 @@ export function billFromWire(w: WireTwinBill): TwinBill {
 }
 
 export function balanceToWire(b: TwinBalance): WireTwinBalanceInput {
-  return { twinId: b.twinId, balance: b.balance.toString(), inDebt: b.inDebt };
+  return { twinId: b.twinId, balance: b.balance.toString(), inDebt: b.inDebt, inDebtSinceMs: b.inDebtSinceMs ?? 0, graceEndMs: b.graceEndMs ?? 0 };
 }
 
 export function balanceFromWire(w: WireTwinBalance): TwinBalance {
-  return { twinId: w.twinId, balance: bigintOf(w.balance, "balance"), inDebt: w.inDebt };
+  const since = toSafeNumber(w.inDebtSinceMs ?? 0, "in_debt_since_ms");
+  const end = toSafeNumber(w.graceEndMs ?? 0, "grace_end_ms");
+  return { twinId: w.twinId, balance: bigintOf(w.balance, "balance"), inDebt: w.inDebt, ...(since ? { inDebtSinceMs: since } : {}), ...(end ? { graceEndMs: end } : {}) };
 }

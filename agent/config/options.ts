@@ -132,6 +132,13 @@ export interface AgentConfig {
     url: string | null;
     /** with chain.url: connecting to tfchain at start gives up after this, ms (default 15000; then the agent does not start: chain_unavailable) */
     connectTimeoutMs: number;
+    /**
+     * with chain.url: the public key (0x hex) of the verifier (`capacity-agent verifier --key`)
+     * whose verdicts on this node's proofs the agent trusts: the twins in debt and their grace ends
+     * (docs/billing.md "The verdict path"). null (default): no verdict is trusted, so on tfchain no
+     * twin is refused as twin_in_debt and no grace is enforced (said at start in the log).
+     */
+    verifierKey: string | null;
   };
   log: { level: string; pretty: boolean };
   /** Prometheus endpoint (GET /metrics, /healthz); off unless a port is set */
@@ -157,7 +164,7 @@ export function defaultConfig(): AgentConfig {
     api: { maxRequestBytes: 256 * 1024, deleteSkewMs: 300_000, limits: { ...API_LIMITS_DEFAULTS } },
     gossip: { heartbeatSeconds: 30, scope: "farm" },
     usage: { periodSeconds: 3600 },
-    chain: { enabled: true, publicKey: null, registerWaitMs: 10_000, lookupsPerSecond: 50, url: null, connectTimeoutMs: 15_000 },
+    chain: { enabled: true, publicKey: null, registerWaitMs: 10_000, lookupsPerSecond: 50, url: null, connectTimeoutMs: 15_000, verifierKey: null },
     log: { level: "info", pretty: false },
     metrics: { host: "127.0.0.1", port: null },
   };
@@ -182,6 +189,8 @@ export interface ConfigOverrides {
   noChain?: boolean;
   /** tfchain node URL (chain.url) */
   chainUrl?: string;
+  /** the verifier's public key (chain.verifierKey) */
+  verifierKey?: string;
   /** subject prefix (subjectPrefix); the environment only, as for the client commands */
   subjectPrefix?: string;
   /** the NATS credential flags as given (--nats-nkey ...: bus/auth.ts NATS_AUTH_FLAGS); their variables are read there */
@@ -205,6 +214,7 @@ export const ENV_VARS: Record<Exclude<keyof ConfigOverrides, "natsAuth">, string
   metricsPort: "CAPACITY_AGENT_METRICS_PORT",
   noChain: "CAPACITY_AGENT_NO_CHAIN",
   chainUrl: "CAPACITY_AGENT_CHAIN_URL",
+  verifierKey: "CAPACITY_AGENT_VERIFIER_KEY",
   subjectPrefix: "CAPACITY_AGENT_SUBJECT_PREFIX",
 };
 
@@ -252,6 +262,11 @@ function subjectPrefixField(v: unknown, field: string): string {
 }
 
 /** A tfchain node URL: ws:// or wss:// with a host. */
+function hexKeyField(v: unknown, field: string): string {
+  if (typeof v !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(v)) throw new ConfigError(field, "expected a 32-byte public key as 0x hex (66 characters), as in a key file's publicKey");
+  return v;
+}
+
 function chainUrlField(v: unknown, field: string): string {
   try {
     return parseChainUrl(v, field);
@@ -445,7 +460,8 @@ export function applyFile(c: AgentConfig, raw: unknown, source: string): void {
   }
   if (raw.chain !== undefined) {
     if (!isObj(raw.chain)) throw new ConfigError("chain", "expected an object");
-    checkKeys(raw.chain, ["enabled", "publicKey", "registerWaitMs", "lookupsPerSecond", "url", "connectTimeoutMs"], "chain");
+    checkKeys(raw.chain, ["enabled", "publicKey", "registerWaitMs", "lookupsPerSecond", "url", "connectTimeoutMs", "verifierKey"], "chain");
+    if (raw.chain.verifierKey !== undefined) c.chain.verifierKey = raw.chain.verifierKey === null ? null : hexKeyField(raw.chain.verifierKey, "chain.verifierKey");
     if (raw.chain.connectTimeoutMs !== undefined) c.chain.connectTimeoutMs = intField(raw.chain.connectTimeoutMs, "chain.connectTimeoutMs", 1, 3_600_000);
     if (raw.chain.url !== undefined) c.chain.url = raw.chain.url === null ? null : chainUrlField(raw.chain.url, "chain.url");
     if (raw.chain.registerWaitMs !== undefined) c.chain.registerWaitMs = intField(raw.chain.registerWaitMs, "chain.registerWaitMs", 0, 3_600_000);
@@ -543,6 +559,7 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
     if (o.metricsPort !== undefined) c.metrics.port = intField(o.metricsPort, name("metricsPort", "--metrics-port"), 0, 65535);
     if (o.noChain) c.chain.enabled = false;
     if (o.chainUrl !== undefined) c.chain.url = chainUrlField(o.chainUrl, name("chainUrl", "--chain-url"));
+    if (o.verifierKey !== undefined) c.chain.verifierKey = hexKeyField(o.verifierKey, name("verifierKey", "--verifier-key"));
     if (o.subjectPrefix !== undefined) c.subjectPrefix = subjectPrefixField(o.subjectPrefix, name("subjectPrefix", "subjectPrefix"));
   }
   if (!c.chain.enabled && c.chain.url !== null) {

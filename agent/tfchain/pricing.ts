@@ -165,3 +165,18 @@ export async function readFarmPricing(api: ApiPromise, farmId: number, fallbackT
   const tftPrice = await readTftPrice(api, fallbackTftPriceMusd);
   return { farmId, policy, tftPrice, pricing: convertPricing(policy, tftPrice) };
 }
+
+/**
+ * The runtime's grace period for twins that cannot pay, ms: `smartContractModule.gracePeriod`
+ * (blocks) times the block time (twice `timestamp.minimumPeriod`), where the runtime exposes it as
+ * a constant; undefined where it does not (spec 49 and spec 132 do not: their value is in the
+ * runtime's code only).
+ */
+export function readGracePeriodMs(api: ApiPromise): number | undefined {
+  const consts = api.consts as unknown as Record<string, Record<string, { toString(): string } | undefined> | undefined>;
+  const blocks = consts.smartContractModule?.gracePeriod;
+  const minimum = consts.timestamp?.minimumPeriod;
+  if (!blocks || !minimum) return undefined;
+  const ms = Number(blocks.toString()) * 2 * Number(minimum.toString());
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined;
+}

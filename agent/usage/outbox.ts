@@ -5,7 +5,7 @@ import type { Store } from "../store/store";
  * Owner of the proof tables of the agent's store (schema module "usage"): `usage_proofs` (the
  * proof outbox: each proof, its envelope and its delivery state), `usage_records` (the records every
  * proof commits to, served to auditors) and `usage_head` (where the next proof goes on from; one
- * row). They change together: appending a proof writes it, its records and the new head in one
+ * row). The module's `usage_debts` is read and written by TwinDebts (./debts.ts). They change together: appending a proof writes it, its records and the new head in one
  * transaction. Nothing else reads or writes them. Every write is one SQLite transaction in the
  * store's WAL with synchronous=FULL, so it is on disk when it returns.
  *
@@ -39,6 +39,9 @@ const USAGE_SCHEMA = [
    INSERT INTO usage_head (id, sequence, period_end_ms, hash)
      SELECT 1, json_extract(value, '$.sequence'), json_extract(value, '$.periodEndMs'), unhex(json_extract(value, '$.hash')) FROM meta WHERE key = 'usage.head';
    DELETE FROM meta WHERE key = 'usage.head';`,
+  // version 3: the twins the chain says are in debt, with their grace ends (TwinDebts, ./debts.ts),
+  // so a restart neither forgets a grace nor deletes a twin's deployments twice
+  `CREATE TABLE usage_debts (twin_id INTEGER PRIMARY KEY, grace_end_ms INTEGER NOT NULL, expired INTEGER NOT NULL);`,
 ];
 
 /** Where metering goes on from: the end of the last proof (or the agent's first start), its sequence and hash. */

@@ -22,13 +22,28 @@ import { UptimeLog, type UptimeStore } from "./uptime";
 /** What the usage service needs of the store: its outbox's and up-time log's tables, and the reservations it meters. */
 export type UsageStore = OutboxStore & UptimeStore & Pick<Store, "reservationsAt" | "reservationEvents">;
 import { RetryTimer } from "../util/retry";
+import type { ProofVerdict, TwinDebt } from "../chain/backend";
+import { graceDue, markExpired, mergeGrace, type TwinGrace } from "../billing/grace";
+import { TwinDebts } from "./debts";
 
 /** Where proofs go: the chain (ChainClient is one). Throws when the chain cannot be reached. */
 export interface ProofSink {
-  /** `twins`: the encoded twin subtotals the header's twins_root commits to (they travel with the proof for billing) */
-  submitProof(envelope: Uint8Array, twins: Uint8Array[]): Promise<{ ok: true; code: string; twinsInDebt?: number[] } | { ok: false; code: string; message: string }>;
+  /**
+   * `twins`: the encoded twin subtotals the header's twins_root commits to (they travel with the
+   * proof for billing). An accepted answer names the proof's twins in debt (`debts`) unless the
+   * sink has `verdict`.
+   */
+  submitProof(envelope: Uint8Array, twins: Uint8Array[]): Promise<{ ok: true; code: string; debts?: TwinDebt[] } | { ok: false; code: string; message: string }>;
   /** the chain's head for this node, to go on from after the local store was lost */
   head?(nodeId: number): Promise<ChainHead | undefined>;
+  /**
+   * A chain that judges proofs after accepting them (tfchain: "in a block", then the verifier):
+   * its verdict on a delivered proof, asked until it has one. Throws when it cannot be asked or
+   * its answer is not trusted (not signed by the configured verifier key).
+   */
+  verdict?(nodeId: number, sequence: number): Promise<ProofVerdict>;
+  /** whether the chain says the twin is in debt now, and its grace end: asked before its deployments are deleted */
+  debtOf?(twinId: number): Promise<{ inDebt: boolean; graceEndMs: number }>;
 }
 
 /** Public traffic per deployment; the default source measures nothing (see README). */
@@ -69,8 +84,10 @@ export interface UsageModules {
   now: () => number;
   /** null: proofs are built and kept for audit, but not sent (no chain configured) */
   sink: ProofSink | null;
-  /** told the twins the chain found in debt at each newly accepted proof (admission refuses their new deployments) */
+  /** told the twins the chain says are in debt, at start and whenever the chain tells (admission refuses their new deployments) */
   onTwinsInDebt?: (twinIds: readonly number[]) => void;
+  /** a twin's grace ended and the chain still says it is in debt: delete its deployments on this node (resolves when done) */
+  onGraceExpired?: (twinId: number) => Promise<void>;
   network?: NetworkCounter;
 }
 
@@ -97,6 +114,7 @@ interface UsageMetrics {
 export class UsageService {
   readonly outbox: UsageOutbox;
   readonly uptime: UptimeLog;
+  readonly debts: TwinDebts;
   private readonly log: Logger;
   private readonly metrics: UsageMetrics | null;
   private uptimeId = 0;
@@ -125,7 +143,9 @@ export class UsageService {
     this.auditLimiter = new RequestLimiter({ rate, burst: 2 * rate }, options.auditsPerSecond ?? 200, 10_000, m.now);
     this.outbox = new UsageOutbox(m.store);
     this.uptime = new UptimeLog(m.store);
+    this.debts = new TwinDebts(m.store);
     this.retry = new RetryTimer({ minMs: options.retryMinMs, maxMs: options.retryMaxMs }, () => void this.send());
+    this.verdictRetry = new RetryTimer({ minMs: options.retryMinMs, maxMs: options.retryMaxMs }, () => void this.askVerdict());
     this.metrics = m.metrics
       ? {
           built: m.metrics.registry.counter("capacity_agent_usage_proofs_built_total", "usage proofs built and put in the outbox"),
@@ -141,6 +161,9 @@ export class UsageService {
     if (!this.outbox.head()) await this.initHead(now);
     this.uptimeStartMs = now;
     this.alive(now);
+    // what the chain said before a restart holds until it says otherwise
+    this.grace = this.debts.list();
+    this.m.onTwinsInDebt?.(this.grace.map((g) => g.twinId));
     this.closeDuePeriods();
     this.scheduleAlive();
     this.schedulePeriod();
@@ -163,8 +186,11 @@ export class UsageService {
     });
     this.watchReconnects();
     const head = this.outbox.head()!;
-    this.log.info({ event: "usage_started", periodMs: this.options.periodMs, sequence: head.sequence, meteredUntil: head.periodEndMs, pending: this.outbox.pendingCount(), chain: this.m.sink !== null }, "usage metering started");
+    this.log.info({ event: "usage_started", periodMs: this.options.periodMs, sequence: head.sequence, meteredUntil: head.periodEndMs, pending: this.outbox.pendingCount(), chain: this.m.sink !== null, twinsInGrace: this.grace.length }, "usage metering started");
     void this.send();
+    // a verdict made while this node was away is asked for now
+    void this.askVerdict();
+    void this.checkGrace();
   }
 
   /**
@@ -276,6 +302,7 @@ export class UsageService {
       try {
         this.alive(this.m.now()); // on a full disk: false, and the store logged store_full once
         if (this.deferred) this.closeDuePeriods();
+        void this.checkGrace();
       } catch (err) {
         this.log.error({ event: "usage_alive_failed", err: String(err) }, "could not mark the agent alive in the store");
       }
@@ -301,13 +328,138 @@ export class UsageService {
     this.periodTimer.unref?.();
   }
 
-  private twinsInDebt: number[] = [];
+  /** the twins the chain says are in debt, with their grace ends (kept in TwinDebts) */
+  private grace: TwinGrace[] = [];
+  private readonly verdictRetry: RetryTimer;
+  /** the delivered proof whose verdict was last applied (0: none since start) */
+  private verdictKnown = 0;
+  private askingVerdict = false;
+  private checkingGrace = false;
+  private graceUnconfirmedLogged = false;
 
-  private setTwinsInDebt(ids: number[]): void {
-    const changed = ids.length !== this.twinsInDebt.length || ids.some((t, i) => t !== this.twinsInDebt[i]);
-    this.twinsInDebt = [...ids];
-    if (changed) this.log.info({ event: "twins_in_debt", twins: ids }, "the chain's twins in debt changed: their new deployments are refused");
-    this.m.onTwinsInDebt?.(ids);
+  /**
+   * The chain told which of a judged proof's twins (`covered`: those with records in it) are in
+   * debt: they replace those twins' entries (billing/grace.ts mergeGrace).
+   */
+  private applyDebts(told: readonly TwinDebt[], covered: ReadonlySet<number>): void {
+    const next = mergeGrace(this.grace, told, covered);
+    const changed = next.length !== this.grace.length || next.some((g, i) => g.twinId !== this.grace[i].twinId || g.graceEndMs !== this.grace[i].graceEndMs);
+    this.setGrace(next);
+    if (changed) this.log.info({ event: "twins_in_debt", twins: next.map((g) => g.twinId), grace: next.map((g) => ({ twinId: g.twinId, graceEndMs: g.graceEndMs })) }, "the chain's twins in debt changed: their new deployments are refused");
+    this.m.onTwinsInDebt?.(next.map((g) => g.twinId));
+    void this.checkGrace();
+  }
+
+  private setGrace(list: TwinGrace[]): void {
+    this.grace = list;
+    // on a full disk the list holds in memory; the next change that finds room writes all of it
+    this.tryWrite(() => this.debts.replace(list));
+  }
+
+  /**
+   * On a chain that judges after accepting (tfchain with the verifier), ask for the verdict on the
+   * newest delivered proof until there is one; it says the twins in debt. Asked after each
+   * delivery, at start and after a reconnect, so a verdict made while the node was away is learnt.
+   */
+  async askVerdict(): Promise<void> {
+    const sink = this.m.sink;
+    if (!sink?.verdict || this.closed || this.askingVerdict) return;
+    const sequence = this.outbox.deliveredSequence();
+    if (sequence === 0 || sequence === this.verdictKnown) return;
+    this.askingVerdict = true;
+    try {
+      let v: ProofVerdict;
+      try {
+        v = await sink.verdict(this.options.nodeId, sequence);
+      } catch (err) {
+        this.log.warn({ event: "verdict_unavailable", sequence, code: (err as { code?: string }).code, err: (err as Error).message }, "no trusted verdict on the proof yet; asking again later");
+        if (!this.closed) this.verdictRetry.schedule();
+        return;
+      }
+      if (this.closed) return;
+      if (!v.judged) {
+        this.verdictRetry.schedule();
+        return;
+      }
+      this.verdictRetry.reset();
+      this.verdictKnown = sequence;
+      if (v.ok) this.log.info({ event: "proof_verdict", sequence, code: v.code, block: v.block, twinsInDebt: v.debts.map((d) => d.twinId) }, "the verifier accepted the proof");
+      else this.log.error({ event: "proof_verdict", sequence, code: v.code, block: v.block }, "the verifier refused a proof this node put on the chain");
+      if (v.ok) this.applyDebts(v.debts, this.twinsIn(sequence));
+    } finally {
+      this.askingVerdict = false;
+    }
+    // a newer proof was delivered while asking
+    if (this.outbox.deliveredSequence() !== this.verdictKnown) void this.askVerdict();
+  }
+
+  /**
+   * Delete the deployments of every twin whose grace has ended while in debt, once each: the
+   * chain is asked first whether the twin is still in debt (funded in time: it leaves the list);
+   * while the chain does not answer, nothing is deleted and the next tick asks again.
+   */
+  async checkGrace(): Promise<void> {
+    if (this.checkingGrace || this.closed) return;
+    this.checkingGrace = true;
+    try {
+      for (const twinId of graceDue(this.grace, this.m.now())) {
+        if (this.closed) return;
+        const sink = this.m.sink;
+        if (sink?.debtOf) {
+          let d: { inDebt: boolean; graceEndMs: number };
+          try {
+            d = await sink.debtOf(twinId);
+          } catch (err) {
+            if (!this.graceUnconfirmedLogged) this.log.warn({ event: "grace_unconfirmed", twinId, err: (err as Error).message }, "a twin's grace ended but the chain does not say whether it is still in debt; its deployments stay until it does");
+            this.graceUnconfirmedLogged = true;
+            return;
+          }
+          this.graceUnconfirmedLogged = false;
+          if (!d.inDebt || d.graceEndMs > this.m.now()) {
+            this.log.info({ event: "grace_left", twinId, inDebt: d.inDebt, graceEndMs: d.graceEndMs }, d.inDebt ? "the chain gives the twin a later grace end" : "the twin was funded in time: it keeps its deployments");
+            this.applyDebts(d.inDebt ? [{ twinId, graceEndMs: d.graceEndMs }] : [], new Set([twinId]));
+            continue;
+          }
+        }
+        await this.m.onGraceExpired?.(twinId);
+        this.setGrace(markExpired(this.grace, twinId));
+      }
+      await this.recheckExpired();
+    } catch (err) {
+      this.log.error({ event: "grace_expiry_failed", err: String(err) }, "could not delete the deployments of a twin whose grace ended; retrying at the next tick");
+    } finally {
+      this.checkingGrace = false;
+    }
+  }
+
+  /** when each expired twin was last asked about (in memory: a restart asks again) */
+  private readonly expiredAsked = new Map<number, number>();
+
+  /**
+   * A twin whose deployments were deleted has no records in later proofs, so no verdict speaks of
+   * it again: ask the chain about it at most once a minute, and drop it from the list (its new
+   * deployments pass again) once it is no longer in debt.
+   */
+  private async recheckExpired(): Promise<void> {
+    const sink = this.m.sink;
+    if (!sink?.debtOf) return;
+    const now = this.m.now();
+    for (const g of this.grace.filter((x) => x.expired)) {
+      if (this.closed) return;
+      if (now - (this.expiredAsked.get(g.twinId) ?? -Infinity) < 60_000) continue;
+      this.expiredAsked.set(g.twinId, now);
+      const d = await sink.debtOf(g.twinId).catch(() => undefined);
+      if (d && !d.inDebt) {
+        this.log.info({ event: "grace_left", twinId: g.twinId, inDebt: false }, "a twin whose deployments were deleted is out of debt: it may deploy again");
+        this.expiredAsked.delete(g.twinId);
+        this.applyDebts([], new Set([g.twinId]));
+      }
+    }
+  }
+
+  /** The twins with records in proof `sequence`. */
+  private twinsIn(sequence: number): Set<number> {
+    return new Set(this.outbox.records(sequence).map((r) => decodeRecord(r.bytes).twinId));
   }
 
   /**
@@ -357,8 +509,10 @@ export class UsageService {
             this.metrics?.pending.set({}, this.outbox.pendingCount());
             this.metrics?.delivery.observe({}, (this.m.now() - p.periodEndMs) / 1000);
             this.log.info({ event: "usage_proof_delivered", sequence: p.sequence, code: r.code, attempts: p.attempts + 1 }, "usage proof delivered");
-            // the chain's answer to a newly accepted proof names its twins in debt (a duplicate says nothing new)
-            if (r.code === "ok") this.setTwinsInDebt(r.twinsInDebt ?? []);
+            // the chain's answer to a newly accepted proof names its twins in debt (a duplicate says
+            // nothing new); a chain that judges later is asked for its verdict instead
+            if (sink.verdict) void this.askVerdict();
+            else if (r.code === "ok") this.applyDebts(r.debts ?? [], this.twinsIn(p.sequence));
             continue;
           }
           this.tryWrite(() => this.outbox.markAttempt(p.sequence, r.code));
@@ -381,6 +535,8 @@ export class UsageService {
     this.stopWatch = this.m.bus.onReconnect(() => {
       this.retry.cancel();
       void this.send();
+      this.verdictRetry.cancel();
+      void this.askVerdict();
     });
   }
 
@@ -396,7 +552,8 @@ export class UsageService {
       meteredUntilMs: head?.periodEndMs ?? 0,
       lastCode: pending?.lastCode ?? "",
       chain: this.m.sink !== null,
-      twinsInGrace: [...this.twinsInDebt],
+      twinsInGrace: this.grace.map((g) => g.twinId),
+      grace: this.grace.map((g) => ({ ...g })),
     };
   }
 
@@ -446,6 +603,7 @@ export class UsageService {
     this.closed = true;
     for (const t of [this.periodTimer, this.aliveTimer]) if (t) clearTimeout(t);
     this.retry.close();
+    this.verdictRetry.close();
     this.stopWatch?.();
     try {
       this.sub?.unsubscribe();

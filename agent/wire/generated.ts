@@ -127,9 +127,11 @@ export interface WireChainQuery {
   billsNodeId: number;
   /** with bills_node_id: only the bill of this proof */
   billsSequence: string;
+  /** with node_id: the chain's verdict on that node's proof (ChainReply.verdict) */
+  verdictSequence: string;
 }
 /** What encode("ChainQuery", value) accepts: the fields of WireChainQuery, each optional. */
-export interface WireChainQueryInput { nodeId?: number; twinId?: number; wantProofs?: boolean; fromSequence?: number | string; limit?: number; farmId?: number; billsTwinId?: number; billsNodeId?: number; billsSequence?: number | string; }
+export interface WireChainQueryInput { nodeId?: number; twinId?: number; wantProofs?: boolean; fromSequence?: number | string; limit?: number; farmId?: number; billsTwinId?: number; billsNodeId?: number; billsSequence?: number | string; verdictSequence?: number | string; }
 
 /**
  * A proof with the twin subtotals its twins_root commits to (encoded TwinSubtotals, sorted by
@@ -192,9 +194,13 @@ export interface WireTwinBalance {
   /** smallest unit, decimal; negative: debt */
   balance: string;
   inDebt: boolean;
+  /** in debt: since when (chain clock); 0 when not in debt */
+  inDebtSinceMs: string;
+  /** in debt: when its grace ends and nodes delete its deployments (docs/billing.md "Grace") */
+  graceEndMs: string;
 }
 /** What encode("TwinBalance", value) accepts: the fields of WireTwinBalance, each optional. */
-export interface WireTwinBalanceInput { twinId?: number; balance?: string; inDebt?: boolean; }
+export interface WireTwinBalanceInput { twinId?: number; balance?: string; inDebt?: boolean; inDebtSinceMs?: number | string; graceEndMs?: number | string; }
 
 /** What decode("NodeInfo", bytes) returns (tfgrid/capacity/v1/chain.proto). */
 export interface WireNodeInfo {
@@ -286,9 +292,36 @@ export interface WireChainReply {
   pricing: WirePricing | null;
   /** queries with bills_twin_id: the policy of each version the returned bills name */
   pricings: WirePricing[];
+  /** proof.settle: each of twins_in_debt with since when and its grace end */
+  twinsGrace: WireTwinBalance[];
+  /** queries with verdict_sequence */
+  verdict: WireProofVerdict | null;
 }
 /** What encode("ChainReply", value) accepts: the fields of WireChainReply, each optional. */
-export interface WireChainReplyInput { ok?: boolean; rejection?: WireRejectionInput | null; node?: WireNodeInfoInput | null; twin?: WireTwinInfoInput | null; proofs?: WireStoredProofInput[]; proofHash?: Uint8Array; timestampMs?: number | string; farm?: WireFarmInfoInput | null; outcome?: string; balance?: WireTwinBalanceInput | null; bills?: WireTwinBillInput[]; twinsInDebt?: number[]; pricing?: WirePricingInput | null; pricings?: WirePricingInput[]; }
+export interface WireChainReplyInput { ok?: boolean; rejection?: WireRejectionInput | null; node?: WireNodeInfoInput | null; twin?: WireTwinInfoInput | null; proofs?: WireStoredProofInput[]; proofHash?: Uint8Array; timestampMs?: number | string; farm?: WireFarmInfoInput | null; outcome?: string; balance?: WireTwinBalanceInput | null; bills?: WireTwinBillInput[]; twinsInDebt?: number[]; pricing?: WirePricingInput | null; pricings?: WirePricingInput[]; twinsGrace?: WireTwinBalanceInput[]; verdict?: WireProofVerdictInput | null; }
+
+/**
+ * The chain's verdict on one proof of a node (docs/billing.md "The verdict path"): on tfchain the
+ * verifier judges proof remarks after they are in a block and tells the node this way.
+ *
+ * What decode("ProofVerdict", bytes) returns (tfgrid/capacity/v1/chain.proto).
+ */
+export interface WireProofVerdict {
+  nodeId: number;
+  sequence: string;
+  /** false: not judged yet (ask again later); the rest is empty */
+  judged: boolean;
+  /** accepted (and charged) */
+  ok: boolean;
+  /** "ok" or the refusal code */
+  code: string;
+  /** accepted: the proof's twins in debt now, with their grace ends */
+  twinsInDebt: WireTwinBalance[];
+  /** tfchain: the block the proof remark is in (0 on the stand-in) */
+  block: string;
+}
+/** What encode("ProofVerdict", value) accepts: the fields of WireProofVerdict, each optional. */
+export interface WireProofVerdictInput { nodeId?: number; sequence?: number | string; judged?: boolean; ok?: boolean; code?: string; twinsInDebt?: WireTwinBalanceInput[]; block?: number | string; }
 
 /**
  * The pricing policy (docs/billing.md): prices in the smallest unit, decimal.
@@ -792,9 +825,22 @@ export interface WireUsageStatus {
   chain: boolean;
   /** twins the chain found in debt at the last accepted proof: their new deployments get twin_in_debt (docs/billing.md) */
   twinsInGrace: number[];
+  /** the same twins with their grace ends: then their deployments are deleted (grace_expired) */
+  grace: WireTwinGrace[];
 }
 /** What encode("UsageStatus", value) accepts: the fields of WireUsageStatus, each optional. */
-export interface WireUsageStatusInput { periodMs?: number | string; lastSequence?: number | string; deliveredSequence?: number | string; pending?: number; meteredUntilMs?: number | string; lastCode?: string; chain?: boolean; twinsInGrace?: number[]; }
+export interface WireUsageStatusInput { periodMs?: number | string; lastSequence?: number | string; deliveredSequence?: number | string; pending?: number; meteredUntilMs?: number | string; lastCode?: string; chain?: boolean; twinsInGrace?: number[]; grace?: WireTwinGraceInput[]; }
+
+/** What decode("TwinGrace", bytes) returns (tfgrid/capacity/v1/node.proto). */
+export interface WireTwinGrace {
+  twinId: number;
+  /** the chain's clock; 0: not told (an older chain) */
+  graceEndMs: string;
+  /** the grace ended while in debt: its deployments were deleted */
+  expired: boolean;
+}
+/** What encode("TwinGrace", value) accepts: the fields of WireTwinGrace, each optional. */
+export interface WireTwinGraceInput { twinId?: number; graceEndMs?: number | string; expired?: boolean; }
 
 /**
  * Recent decisions: tfgrid.v1.node.<node>.decisions (request/reply). The node keeps its last
@@ -831,9 +877,11 @@ export interface WireDecisionRecord {
   rejection: WireRejection | null;
   /** from the request's arrival at the handler to its reply, microseconds */
   latencyUs: string;
+  /** a delete the node made itself: grace_expired (the twin's grace ended in debt); "" otherwise */
+  reason: string;
 }
 /** What encode("DecisionRecord", value) accepts: the fields of WireDecisionRecord, each optional. */
-export interface WireDecisionRecordInput { seq?: number | string; timeMs?: number | string; op?: string; result?: string; deploymentId?: number | string; version?: number; twinId?: number; rejection?: WireRejectionInput | null; latencyUs?: number | string; }
+export interface WireDecisionRecordInput { seq?: number | string; timeMs?: number | string; op?: string; result?: string; deploymentId?: number | string; version?: number; twinId?: number; rejection?: WireRejectionInput | null; latencyUs?: number | string; reason?: string; }
 
 /**
  * reply to decisions; the payload of a Signed envelope made by the node ("DecisionsReply").
@@ -1041,6 +1089,7 @@ export interface WireMessages {
   "FarmInfo": WireFarmInfo;
   "StoredProof": WireStoredProof;
   "ChainReply": WireChainReply;
+  "ProofVerdict": WireProofVerdict;
   "Pricing": WirePricing;
   "ChainEvent": WireChainEvent;
   "Signed": WireSigned;
@@ -1070,6 +1119,7 @@ export interface WireMessages {
   "GetReply": WireGetReply;
   "StatusReply": WireStatusReply;
   "UsageStatus": WireUsageStatus;
+  "TwinGrace": WireTwinGrace;
   "DecisionsRequest": WireDecisionsRequest;
   "DecisionRecord": WireDecisionRecord;
   "DecisionsReply": WireDecisionsReply;
@@ -1100,6 +1150,7 @@ export interface WireInputs {
   "FarmInfo": WireFarmInfoInput;
   "StoredProof": WireStoredProofInput;
   "ChainReply": WireChainReplyInput;
+  "ProofVerdict": WireProofVerdictInput;
   "Pricing": WirePricingInput;
   "ChainEvent": WireChainEventInput;
   "Signed": WireSignedInput;
@@ -1129,6 +1180,7 @@ export interface WireInputs {
   "GetReply": WireGetReplyInput;
   "StatusReply": WireStatusReplyInput;
   "UsageStatus": WireUsageStatusInput;
+  "TwinGrace": WireTwinGraceInput;
   "DecisionsRequest": WireDecisionsRequestInput;
   "DecisionRecord": WireDecisionRecordInput;
   "DecisionsReply": WireDecisionsReplyInput;

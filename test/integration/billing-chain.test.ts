@@ -97,6 +97,10 @@ test("a proof billing 1000 twins fits in one proof.settle: each twin is debited 
   expect(store.farmBalance(4)).toBe(sum);
   const fp = store.footprint();
   expect([fp.twin_bills.rows, fp.node_bills.rows]).toEqual([1000, 1]);
+  // every one of them entered grace with this proof: one debt row each, the grace end told with it
+  expect(fp.debts.rows).toBe(1000);
+  const since = store.debtSince(subs[0].twinId)!;
+  expect(r.ok && r.debts?.[0]).toEqual({ twinId: subs[0].twinId, graceEndMs: since + 14 * 24 * 3600 * 1000 });
   // a replay is a duplicate and charges nothing again
   expect(await chain.settleProof(envelope, twins)).toMatchObject({ ok: true, code: "duplicate" });
   expect(store.farmBalance(4)).toBe(sum);
@@ -119,7 +123,10 @@ test("fund: a registered twin or one the chain billed, a positive integer amount
   // the test above) can pay its debt
   const debt = store.balance(1000);
   expect(debt).toBeLessThan(0n);
+  expect(store.debtSince(1000)).toBeGreaterThan(0);
   await expect(chain.fund(1000, -debt)).resolves.toMatchObject({ ok: true, balance: { twinId: 1000, balance: 0n } });
+  // funded back to zero: out of grace
+  expect(store.debtSince(1000)).toBeUndefined();
   await expect(chain.fund(reg.id, 5n)).resolves.toMatchObject({ ok: true, balance: { twinId: reg.id, balance: 5n, inDebt: false } });
   await expect(chain.fund(reg.id, 7n)).resolves.toMatchObject({ ok: true, balance: { balance: 12n } });
   expect(await chain.bills(999_999)).toBeUndefined();

@@ -45,7 +45,9 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
   let nodeId = 0;
   let nodeTwin = 0;
 
-  const runArgs = (): string[] => ["--chain-url", chain.url, "--nats", nats.url, "--data", data, "--farm-id", String(farmId), "--key", keys.node, "--config", config, "--period", String(PERIOD_S)];
+  /** the verifier's key (made by it at its first start): the agent trusts its verdicts only */
+  const verifierKey = (): string => (JSON.parse(fs.readFileSync(path.join(dir, "verifier", "verifier-key.json"), "utf8")) as { publicKey: string }).publicKey;
+  const runArgs = (): string[] => ["--chain-url", chain.url, "--nats", nats.url, "--data", data, "--farm-id", String(farmId), "--key", keys.node, "--config", config, "--period", String(PERIOD_S), "--verifier-key", verifierKey()];
 
   /** `run --chain-url`: ready once connected to tfchain; agent_started follows the registration extrinsics */
   async function startOnChain(): Promise<AgentProcess> {
@@ -119,6 +121,7 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
     nodeId = reg!.nodeId as number;
     nodeTwin = reg!.twinId as number;
     expect(agent.logs.find((l) => l.event === "agent_started")).toMatchObject({ nodeId, twinId: nodeTwin, farmId });
+    expect(agent.logs.find((l) => l.event === "verifier_trusted")).toMatchObject({ verifierKey: verifierKey() });
     // what tfchain holds for the node's key
     const info = await cli(["chain-info", "--chain-url", chain.url, "--key", keys.node, "--json"]);
     expect(info.code).toBe(0);
@@ -213,5 +216,38 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
     const bal = await cli(["balance", "--twin", String(ownerTwin), "--nats", nats.url, "--json"]);
     expect(bal.code).toBe(0);
     expect(BigInt((JSON.parse(bal.stdout) as { balance: string }).balance)).toBeLessThan(free);
+  });
+
+  it("a twin the verifier bills into debt is told to the node (the verifier's signed verdict): its new deployments are refused with twin_in_debt", async () => {
+    const file = path.join(dir, "debtor.json");
+    const made = await cli(["keys", "new", "--out", file, "--type", "ed25519"]);
+    expect(made.code).toBe(0);
+    const address = JSON.parse(made.stdout).address as string;
+    await fundAccounts(chain.url, [address], 1000n * PLANCK_PER_TFT);
+    const reg = await cli(["twin", "register", "--chain-url", chain.url, "--key", file, "--json"]);
+    expect(reg.code).toBe(0);
+    const debtor = (JSON.parse(reg.stdout) as { twinId: number }).twinId;
+    // the account is left with 1 planck: its first bill puts the twin in debt
+    await fundAccounts(chain.url, [address], 1n);
+    const signer = await loadKeyFile(file);
+    const client = new NodeClient(natsBus(nc), new Subjects("tfgrid.v1"));
+    const spec = (id: number) => {
+      const r = parseDeployment({ id, twinId: debtor, version: 1, workloads: [{ name: "vm", type: "zmachine", cpu: 2, memory: "4GiB", rootfs: "2GiB" }] });
+      if (!r.ok) throw new Error(r.refusal.message);
+      return buildDeployRequest(r.value, [{ twinId: debtor, signer }]);
+    };
+    expect(await client.deploy(nodeId, spec(301))).toMatchObject({ accepted: true });
+    const chainClient = new ChainClient(natsBus(nc), new Subjects("tfgrid.v1"));
+    await waitLogged(async () => (await chainClient.bills(debtor))?.balance.inDebt === true, 120_000, "the verifier bills the debtor into debt");
+    const balance = (await chainClient.bills(debtor))!.balance;
+    expect(balance.graceEndMs).toBe(balance.inDebtSinceMs! + 14 * 24 * 3600 * 1000);
+    // the node asks the verifier for its verdicts and learns it
+    await waitLogged(async () => ((await client.status(nodeId)).usage?.twinsInGrace ?? []).includes(debtor), 60_000, "the node shows the debtor in grace");
+    const status = await client.status(nodeId);
+    expect(status.usage!.grace).toContainEqual({ twinId: debtor, graceEndMs: balance.graceEndMs, expired: false });
+    expect(agent!.logs.some((l) => l.event === "proof_verdict" && Array.isArray(l.twinsInDebt) && (l.twinsInDebt as number[]).includes(debtor))).toBe(true);
+    expect(await client.deploy(nodeId, spec(302))).toMatchObject({ accepted: false, rejection: { code: "twin_in_debt" } });
+    // what it has keeps running in grace (14 days)
+    expect(await client.get(nodeId, 301)).toMatchObject({ found: true });
   });
 });

@@ -75,10 +75,10 @@ describe("config", () => {
   });
 
   test("chain and usage: on by default, a pinned key and a period from the file", () => {
-    expect(loadConfig({}, {}).chain).toEqual({ enabled: true, publicKey: null, registerWaitMs: 10_000, lookupsPerSecond: 50, url: null, connectTimeoutMs: 15_000 });
+    expect(loadConfig({}, {}).chain).toEqual({ enabled: true, publicKey: null, registerWaitMs: 10_000, lookupsPerSecond: 50, url: null, connectTimeoutMs: 15_000, verifierKey: null });
     const key = "0x" + "ab".repeat(32);
     const c = loadConfig({ config: withFile({ chain: { enabled: false, publicKey: key }, usage: { periodSeconds: 14400 } }) }, {});
-    expect(c.chain).toEqual({ enabled: false, publicKey: key, registerWaitMs: 10_000, lookupsPerSecond: 50, url: null, connectTimeoutMs: 15_000 });
+    expect(c.chain).toEqual({ enabled: false, publicKey: key, registerWaitMs: 10_000, lookupsPerSecond: 50, url: null, connectTimeoutMs: 15_000, verifierKey: null });
     expect(c.usage.periodSeconds).toBe(14400);
     expect(loadConfig({ period: "5" }, {}).usage.periodSeconds).toBe(5);
     expect(loadConfig({ noChain: true }, {}).chain.enabled).toBe(false);

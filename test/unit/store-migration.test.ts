@@ -144,7 +144,7 @@ test("an old data dir migrates: every version moves up, the head leaves meta for
   try {
     const outbox = new UsageOutbox(store);
     const uptime = new UptimeLog(store);
-    expect(schema(store).versions).toEqual({ core: 5, usage: 2, uptime: 1 });
+    expect(schema(store).versions).toEqual({ core: 5, usage: 3, uptime: 1 });
     expect(store.getMeta("usage.head")).toBeUndefined();
     expect(outbox.head()).toEqual({ sequence: 1, periodEndMs: S + HOUR, hash: proof1.hash });
     expect(uptime.intervals(S, S + 2 * HOUR)).toEqual([[S + 300_000, S + HOUR + 1_800_000]]);
@@ -167,7 +167,7 @@ test("an old data dir migrates: every version moves up, the head leaves meta for
   try {
     new UsageOutbox(again);
     new UptimeLog(again);
-    expect(schema(again).versions).toEqual({ core: 5, usage: 2, uptime: 1 });
+    expect(schema(again).versions).toEqual({ core: 5, usage: 3, uptime: 1 });
     expect(new UsageOutbox(again).head()?.sequence).toBe(1);
   } finally {
     again.close();
@@ -205,7 +205,7 @@ test("a data dir whose old agent never opened the usage tables migrates too", ()
   try {
     const outbox = new UsageOutbox(store);
     new UptimeLog(store);
-    expect(schema(store).versions).toEqual({ core: 5, usage: 2, uptime: 1 });
+    expect(schema(store).versions).toEqual({ core: 5, usage: 3, uptime: 1 });
     expect(outbox.head()).toBeUndefined();
   } finally {
     store.close();

@@ -87,7 +87,7 @@ class ScriptedSink implements ProofSink {
   /** what an accepted ("ok") answer says of twins in debt */
   debt: number[] = [];
 
-  async submitProof(envelope: Uint8Array, twins: Uint8Array[] = []): Promise<{ ok: true; code: string; twinsInDebt?: number[] } | { ok: false; code: string; message: string }> {
+  async submitProof(envelope: Uint8Array, twins: Uint8Array[] = []): Promise<{ ok: true; code: string; debts?: Array<{ twinId: number; graceEndMs: number }> } | { ok: false; code: string; message: string }> {
     this.inFlight++;
     try {
       const o = open(envelope, DOMAIN.UsageProof);
@@ -99,7 +99,7 @@ class ScriptedSink implements ProofSink {
       this.twinsSent.set(sequence, twins);
       switch (outcome) {
         case "ok":
-          return { ok: true, code: "ok", twinsInDebt: this.debt };
+          return { ok: true, code: "ok", debts: this.debt.map((twinId) => ({ twinId, graceEndMs: 0 })) };
         case "duplicate":
           return { ok: true, code: "duplicate" };
         case "refuse":

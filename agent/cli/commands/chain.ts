@@ -23,7 +23,8 @@ export const CHAIN_DEFAULT_DATA = "./.capacity-agent-chain";
 export const chainCommand: Command = {
   name: "chain",
   help: `usage: capacity-agent chain [--data DIR] [--nats URL[,URL...]] [--key FILE] [--require-farm]
-                            [--pricing FILE] [--pretty] [--log-level LEVEL] [--metrics-port PORT]
+                            [--pricing FILE] [--grace-period SECONDS] [--pretty] [--log-level LEVEL]
+                            [--metrics-port PORT]
        capacity-agent chain fund --twin T --amount A [--nats URL] [--json]
 
 Plays tfchain's role for capacity-agent: binds twin and node ids to keys, keeps farms (each owned
@@ -46,6 +47,8 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
   --pricing FILE      the pricing policy, JSON {"cuPerHour","suPerHour","ipv4PerHour","nuPerGib"}
                       (integers of the smallest unit; default tfchain's default policy values:
                       100000, 50000, 40000, 15000; docs/billing.md)
+  --grace-period S    how long a twin in debt keeps its deployments, from the bill that put it in
+                      debt; then its nodes delete them (default 1209600: 14 days, tfchain's grace)
   --pretty            human-readable logs instead of JSON
   --log-level LEVEL   fatal, error, warn, info (default), debug, trace, silent
   --metrics-port PORT serve Prometheus metrics on 127.0.0.1:PORT/metrics (and /healthz)`,
@@ -58,6 +61,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
     "log-level": { type: "string" },
     "metrics-port": { type: "string" },
     pricing: { type: "string" },
+    "grace-period": { type: "string" },
     twin: { type: "string" },
     amount: { type: "string" },
     json: { type: "boolean" },
@@ -72,6 +76,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
     const level = (values["log-level"] as string | undefined) ?? "info";
     if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
     const metricsPort = intFlag(values, "metrics-port", { min: 0, max: 65535 });
+    const grace = intFlag(values, "grace-period", { max: 10 * 365 * 86_400 });
     const servers = natsServers(values, io.env);
     const subjects = new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1");
     const bus = busCredentials("chain", values, io, servers);
@@ -110,7 +115,7 @@ Every reply and event is signed by the chain's key; pin it in clients with its p
         throw Object.assign(new Error(redact(`cannot connect to NATS at ${servers.join(", ")}: ${(err as Error).message} (pass --nats URL)`, secrets)), { code: "nats_unavailable" });
       });
       const registry = new MetricsRegistry().withDefaults().withBuildInfo("chain");
-      const options = parseChainOptions({ policy: { requireFarm: values["require-farm"] === true }, pricing: pricingFile(values.pricing as string | undefined) });
+      const options = parseChainOptions({ policy: { requireFarm: values["require-farm"] === true }, pricing: pricingFile(values.pricing as string | undefined), ...(grace !== undefined ? { graceMs: grace * 1000 } : {}) });
       server = new ChainServer(options, { bus: natsBus(nc), subjects, signer, store, logger, metrics: createChainMetrics(registry), now: Date.now });
       await server.start();
       if (metricsPort !== undefined) {

@@ -9,7 +9,7 @@ const BYTE_UNITS = new Set(["mru", "sru", "hru"]);
 export function decisionLine(d: DecisionEntry): string {
   const r = d.rejection;
   const amount = (v: number): string => (r?.unit && BYTE_UNITS.has(r.unit) ? formatBytes(v) : String(v));
-  const what = r ? `refused ${r.code}${r.unit ? ` (${r.unit}: requested ${amount(r.requested ?? 0)}, free ${amount(r.free ?? 0)})` : r.path ? ` (${r.path})` : ""}` : d.result;
+  const what = r ? `refused ${r.code}${r.unit ? ` (${r.unit}: requested ${amount(r.requested ?? 0)}, free ${amount(r.free ?? 0)})` : r.path ? ` (${r.path})` : ""}` : d.reason ? `${d.result} (${d.reason})` : d.result;
   const dep = d.deploymentId ? `#${d.deploymentId}${d.version ? ` v${d.version}` : ""}` : "-";
   const latency = d.latencyUs >= 1000 ? `${(d.latencyUs / 1000).toFixed(1)} ms` : `${d.latencyUs} µs`;
   return `${isoTime(d.timeMs)}  ${d.op.padEnd(6)} ${dep.padEnd(12)} twin ${String(d.twinId || "-").padEnd(6)} ${what}  (${latency})`;
@@ -23,9 +23,10 @@ Node N's recent admission decisions, newest first (tfgrid.v1.node.<N>.decisions;
 signed by the node): every deploy and delete it answered, accepted or refused, from a ring of the
 last 100 it keeps in memory (a restart empties it; requests shed as rate_limited are not kept).
 JSON: {"nodeId","total","kept","decisions":[{"seq","timeMs","op","result","deploymentId","version",
-"twinId","latencyUs","rejection":{"code","message","unit","requested","free","path"}}]}
+"twinId","latencyUs","rejection":{"code","message","unit","requested","free","path"},"reason"}]}
 with op deploy or delete; result create, update, duplicate, delete, already_deleted or refused (then
 "rejection" says why; unit, requested and free for insufficient_capacity, in bytes for mru/sru/hru);
+"reason" grace_expired on a delete the node made itself (the twin's grace ended in debt);
 latencyUs from the request's arrival to its reply; total counts every decision since the agent started.
   --node N          the node
   --limit K         at most K decisions (default: all the node keeps)

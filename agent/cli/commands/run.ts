@@ -22,6 +22,7 @@ export const RUN_OPTIONS = {
   "metrics-port": { type: "string" as const },
   "no-chain": { type: "boolean" as const },
   "chain-url": { type: "string" as const },
+  "verifier-key": { type: "string" as const },
   ...NATS_AUTH_FLAGS,
 };
 
@@ -30,7 +31,7 @@ export const runCommand: Command = {
   help: `usage: capacity-agent run [--config FILE] [--nats URL[,URL...]] [--data DIR] [--node-id N]
                           [--farm-id F] [--twin-id T] [--key FILE] [--registry FILE] [--pretty]
                           [--log-level LEVEL] [--heartbeat SECONDS] [--period SECONDS]
-                          [--metrics-port PORT] [--no-chain] [--chain-url URL]
+                          [--metrics-port PORT] [--no-chain] [--chain-url URL] [--verifier-key HEX]
                           [NATS credentials and TLS]
 
 With no options it runs on embedded defaults: a dev identity (node 1, farm 1) created in
@@ -54,6 +55,9 @@ commands run in the same directory find it, and the export line for other shells
                       twin and node are registered there (the farm of --farm-id must exist:
                       capacity-agent farm create), the node id is tfchain's, twins resolve from
                       its storage, proofs go in system.remark extrinsics (docs/tfchain.md)
+  --verifier-key HEX  with --chain-url: trust the verdicts (twins in debt, grace ends) of the
+                      verifier with this public key (0x hex; chain.verifierKey); without it
+                      no twin is refused as in debt on tfchain (docs/billing.md)
 ${NATS_AUTH_HELP}
 The agent registers itself with the chain stand-in (capacity-agent chain) on the same NATS,
 resolves twin and node keys through it after the registry file, and sends it one usage proof
@@ -78,6 +82,7 @@ CAPACITY_AGENT_SUBJECT_PREFIX sets the subject prefix (config subjectPrefix; def
       metricsPort: values["metrics-port"] as string | undefined,
       noChain: values["no-chain"] as boolean | undefined,
       chainUrl: values["chain-url"] as string | undefined,
+      verifierKey: values["verifier-key"] as string | undefined,
       natsAuth: values,
     };
     let config;

@@ -12,7 +12,13 @@ import { decisionLine } from "./decisions";
 function usageLine(u: UsageStatusView): string {
   const through = isoTime(u.meteredUntilMs);
   const chain = u.chain ? `delivered up to #${u.deliveredSequence}, ${u.pending} pending${u.lastCode ? ` (chain said ${u.lastCode})` : ""}` : "kept, not sent (chain disabled)";
-  const grace = u.twinsInGrace?.length ? `; twins in grace (in debt on the chain, new deployments refused): ${u.twinsInGrace.join(", ")}` : "";
+  const ends = new Map((u.grace ?? []).map((g) => [g.twinId, g]));
+  const twin = (t: number): string => {
+    const g = ends.get(t);
+    if (!g?.graceEndMs) return String(t);
+    return `${t} (${g.expired ? "grace ended, deployments deleted" : `until ${isoTime(g.graceEndMs)}`})`;
+  };
+  const grace = u.twinsInGrace?.length ? `; twins in grace (in debt on the chain, new deployments refused): ${u.twinsInGrace.map(twin).join(", ")}` : "";
   return `usage       proofs every ${u.periodMs / 1000} s, built up to #${u.lastSequence} (metered until ${through}), ${chain}${grace}`;
 }
 
@@ -117,7 +123,8 @@ export const statusCommand: Command = {
        capacity-agent status --node N --watch [--interval-ms MS] [--count K] [--nats URL] [--json]
 
 JSON: {"nodeId","farmId","total","reserved","reservable","used","free","power","deployments":[{"id","twinId","version","units"}],
-       "usage":{"periodMs","lastSequence","deliveredSequence","pending","meteredUntilMs","lastCode","chain","twinsInGrace"}}
+       "usage":{"periodMs","lastSequence","deliveredSequence","pending","meteredUntilMs","lastCode","chain","twinsInGrace",
+                 "grace":[{"twinId","graceEndMs","expired"}]}}
 with units cru, mru, sru, hru, ipv4u, gpu (memory and storage in bytes). The node answers in pages
 (100 deployments by default, up to 1000); status fetches every page: "deployments" is the full list. "usage" tells the last
 usage proof built and the last the chain acknowledged, how many wait, and the chain's last answer.

@@ -12,12 +12,14 @@ import { MetricsRegistry } from "../../metrics/metrics";
 import { TfchainBackend } from "../../tfchain/backend";
 import { chainUrlFlag } from "./tfchain-common";
 import { ProofVerifier } from "../../authority/verifier";
-import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, natsServers, req, type Command } from "../framework";
+import { EXIT_FAIL, EXIT_OK, NATS_OPTION, UsageError, intFlag, natsServers, req, type Command } from "../framework";
+import { readGracePeriodMs } from "../../tfchain/pricing";
+import { TFCHAIN_GRACE_MS } from "../../billing/grace";
 
 export const verifierCommand: Command = {
   name: "verifier",
   help: `usage: capacity-agent verifier --chain-url URL --data DIR [--nats URL[,URL...]] [--key FILE]
-                               [--tft-price-musd N] [--pretty] [--log-level LEVEL]
+                               [--tft-price-musd N] [--grace-period SECONDS] [--pretty] [--log-level LEVEL]
 
 Reads every finalized block of the tfchain at URL, takes each system.remark that parses as a
 usage-proof envelope and judges it with the chain stand-in's rules and codes (signed by the key
@@ -32,6 +34,10 @@ from there), and answers the stand-in's query subject (tfgrid.v1.chain.query), s
   --key FILE          the key its query replies are signed with (default <data>/verifier-key.json, created 0600)
   --tft-price-musd N  mUSD per TFT when the runtime has no TFT price (default 1000); proofs with twin
                       subtotals are charged with the farm's tfchain pricing policy (docs/billing.md)
+  --grace-period S    how long a twin in debt keeps its deployments (default: the runtime's
+                      smartContractModule.gracePeriod where it has that constant, else 14 days,
+                      tfchain's value). Nodes ask for the verdict on their proofs (twins in debt,
+                      grace ends) on the query subject and trust it under this verifier's key
   --pretty            human-readable logs instead of JSON
   --log-level LEVEL   fatal, error, warn, info (default), debug, trace, silent`,
   options: { "chain-url": { type: "string" }, data: { type: "string" }, ...NATS_OPTION, key: { type: "string" }, "tft-price-musd": { type: "string" }, pretty: { type: "boolean" }, "log-level": { type: "string" } },
@@ -43,6 +49,7 @@ from there), and answers the stand-in's query subject (tfgrid.v1.chain.query), s
     const tftRaw = values["tft-price-musd"] as string | undefined;
     if (tftRaw !== undefined && !/^[1-9][0-9]{0,9}$/.test(tftRaw)) throw new UsageError(`--tft-price-musd must be a positive integer of mUSD, got ${JSON.stringify(tftRaw)}`);
     const fallbackTftPriceMusd = tftRaw === undefined ? undefined : Number(tftRaw);
+    const graceSeconds = intFlag(values, "grace-period", { max: 10 * 365 * 86_400 });
     const servers = natsServers(values, io.env);
     const subjects = new Subjects(io.env.CAPACITY_AGENT_SUBJECT_PREFIX ?? "tfgrid.v1");
     const logger = createLogger({ level, pretty: values.pretty === true });
@@ -69,10 +76,11 @@ from there), and answers the stand-in's query subject (tfgrid.v1.chain.query), s
       backend = await TfchainBackend.connect({ url }, { logger });
       let nowMs = Date.now();
       const bus = natsBus(nc);
-      const server = new ChainServer(parseChainOptions({}), { bus, subjects, signer, store, logger, metrics: createChainMetrics(new MetricsRegistry()), now: () => nowMs });
+      const graceMs = graceSeconds !== undefined ? graceSeconds * 1000 : (readGracePeriodMs(backend.api) ?? TFCHAIN_GRACE_MS);
+      const server = new ChainServer(parseChainOptions({ graceMs }), { bus, subjects, signer, store, logger, metrics: createChainMetrics(new MetricsRegistry()), now: () => nowMs });
       verifier = new ProofVerifier(data, { backend, store, server, bus, subjects, logger, setNow: (ms) => (nowMs = ms), fallbackTftPriceMusd });
       await verifier.start();
-      log.info({ event: "verifier_ready", url, publicKey: toHex(signer.publicKey), store: store.file, nats: servers }, "verifier started");
+      log.info({ event: "verifier_ready", url, graceMs, publicKey: toHex(signer.publicKey), store: store.file, nats: servers }, "verifier started");
     } catch (err) {
       const e = err as { code?: string; message: string };
       logger.fatal({ event: "verifier_start_failed", code: e.code, err: e.message }, "verifier could not start");
