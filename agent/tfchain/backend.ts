@@ -25,11 +25,23 @@ import {
 } from "./calls";
 import { connectTfchain } from "./connect";
 import { TfchainError } from "./errors";
+import { ok, refused, type Result } from "../result";
 import { resolveTfchainOptions, type ResolvedTfchainOptions, type TfchainOptions } from "./options";
 import { ExtrinsicSigner } from "./signer";
 
 /** The outcome of one extrinsic: in a (finalized) block, or refused with a code. */
-export type Submitted = { ok: true; blockHash: string; blockNumber: number; events: { section: string; method: string; data: unknown[] }[] } | { ok: false; code: string; message: string };
+/** A transaction in a finalized block, with the events it raised. */
+export interface Included {
+  blockHash: string;
+  blockNumber: number;
+  events: { section: string; method: string; data: unknown[] }[];
+}
+/** Why a transaction is not in a block: a stable code (timeout, invalid_transaction, the runtime's error...) and a sentence. */
+export interface SubmitRefusal {
+  code: string;
+  message: string;
+}
+export type Submitted = Result<Included, SubmitRefusal>;
 
 export interface TfchainModules {
   logger: Logger;
@@ -301,7 +313,7 @@ export class TfchainBackend implements ChainBackend {
     const attempt = async (): Promise<Submitted> => {
       for (let i = 0; ; i++) {
         const r = await this.submitNow(signer, intent, i === 0 ? tx : this.build(intent));
-        if (r.ok || r.code !== "stale_nonce" || i >= 2) return r;
+        if (r.ok || r.refusal.code !== "stale_nonce" || i >= 2) return r;
         this.log.debug({ event: "tfchain_nonce_stale", call: `${intent.section}.${intent.method}`, attempt: i + 1 }, "stale nonce, resending");
         await new Promise((res) => setTimeout(res, 500));
       }
@@ -350,12 +362,12 @@ export class TfchainBackend implements ChainBackend {
         else resolve(r);
       };
       const timer = setTimeout(
-        () => finish({ ok: false, code: "timeout", message: `${what} was not in a finalized block within ${this.options.inclusionTimeoutMs} ms; it may still land: check the account's nonce before sending again` }),
+        () => finish(refused({ code: "timeout", message: `${what} was not in a finalized block within ${this.options.inclusionTimeoutMs} ms; it may still land: check the account's nonce before sending again` })),
         this.options.inclusionTimeoutMs,
       );
       tx.send((result: ISubmittableResult) => {
         if (result.status.isInvalid || result.status.isDropped || result.status.isUsurped) {
-          finish({ ok: false, code: "invalid_transaction", message: `${what}: the transaction pool reports ${result.status.type}` });
+          finish(refused({ code: "invalid_transaction", message: `${what}: the transaction pool reports ${result.status.type}` }));
           return;
         }
         if (!result.status.isFinalized) return;
@@ -365,15 +377,15 @@ export class TfchainBackend implements ChainBackend {
           const de = result.dispatchError;
           if (de.isModule) {
             const meta = this.api.registry.findMetaError(de.asModule);
-            finish({ ok: false, code: errorCode(meta.name), message: `${what} refused by the runtime: ${meta.section}.${meta.name}${meta.docs.length ? ` (${meta.docs.join(" ")})` : ""}` });
+            finish(refused({ code: errorCode(meta.name), message: `${what} refused by the runtime: ${meta.section}.${meta.name}${meta.docs.length ? ` (${meta.docs.join(" ")})` : ""}` }));
           } else {
-            finish({ ok: false, code: errorCode(de.type), message: `${what} failed: ${de.toString()}` });
+            finish(refused({ code: errorCode(de.type), message: `${what} failed: ${de.toString()}` }));
           }
           return;
         }
         this.api.rpc.chain.getHeader(blockHash).then(
-          (h) => finish({ ok: true, blockHash, blockNumber: h.number.toNumber(), events }),
-          () => finish({ ok: true, blockHash, blockNumber: -1, events }),
+          (h) => finish(ok({ blockHash, blockNumber: h.number.toNumber(), events })),
+          () => finish(ok({ blockHash, blockNumber: -1, events })),
         );
       }).then(
         (u) => {
@@ -386,15 +398,15 @@ export class TfchainBackend implements ChainBackend {
             finish(new TfchainError("chain_unavailable", `${what}: ${message}`, { cause: err }));
           } else {
             const code = /already imported|1013/i.test(message) ? "already_imported" : invalidTxCode(message);
-            finish({ ok: false, code, message: `${what} refused: ${message}${code === "insufficient_funds" ? ` (fund ${address}; on a dev chain: scripts/tfchain-dev fund --url ${this.options.url} ${address})` : ""}` });
+            finish(refused({ code, message: `${what} refused: ${message}${code === "insufficient_funds" ? ` (fund ${address}; on a dev chain: scripts/tfchain-dev fund --url ${this.options.url} ${address})` : ""}` }));
           }
         },
       );
     });
   }
 
-  private refusal(s: Submitted & { ok: false }): Registration {
-    return { ok: false, code: s.code, message: s.message };
+  private refusal(s: Submitted & { ok: false }): Registration & ChainResult & { ok: false } {
+    return { ok: false, code: s.refusal.code, message: s.refusal.message };
   }
 
   /** The account's accepted terms and conditions (none yet: a twin cannot be created). */
@@ -417,8 +429,8 @@ export class TfchainBackend implements ChainBackend {
     const r = await this.submit(signer, createTwinIntent());
     if (!r.ok) return this.refusal(r);
     const id = await this.twinIdOf(signer.address);
-    if (id === undefined) throw new TfchainError("bad_reply", `createTwin for ${signer.address} was in block ${r.blockHash} but twinIdByAccountID has no twin`);
-    this.log.info({ event: "twin_registered", twinId: id, address: signer.address, block: r.blockNumber }, "twin registered on tfchain");
+    if (id === undefined) throw new TfchainError("bad_reply", `createTwin for ${signer.address} was in block ${r.value.blockHash} but twinIdByAccountID has no twin`);
+    this.log.info({ event: "twin_registered", twinId: id, address: signer.address, block: r.value.blockNumber }, "twin registered on tfchain");
     return { ok: true, id, kind: "registered" };
   }
 
@@ -435,8 +447,8 @@ export class TfchainBackend implements ChainBackend {
     const r = await this.submit(signer, createFarmIntent(name));
     if (!r.ok) return this.refusal(r);
     const id = await this.farmIdByName(name);
-    if (id === undefined) throw new TfchainError("bad_reply", `createFarm "${name}" was in block ${r.blockHash} but farmIdByName has no farm`);
-    this.log.info({ event: "farm_registered", farmId: id, twinId, block: r.blockNumber }, "farm registered on tfchain");
+    if (id === undefined) throw new TfchainError("bad_reply", `createFarm "${name}" was in block ${r.value.blockHash} but farmIdByName has no farm`);
+    this.log.info({ event: "farm_registered", farmId: id, twinId, block: r.value.blockNumber }, "farm registered on tfchain");
     return { ok: true, id, kind: "registered", twinId };
   }
 
@@ -455,15 +467,15 @@ export class TfchainBackend implements ChainBackend {
       if (unitsEqual({ ...current.total, ipv4u: 0, gpu: 0 }, want)) return { ok: true, id: nodeId, kind: "unchanged" };
       const r = await this.submit(signer, updateNodeIntent(nodeId, desc));
       if (!r.ok) return this.refusal(r);
-      this.log.info({ event: "node_updated", nodeId, farmId: node.farmId, block: r.blockNumber }, "node resources updated on tfchain");
+      this.log.info({ event: "node_updated", nodeId, farmId: node.farmId, block: r.value.blockNumber }, "node resources updated on tfchain");
       return { ok: true, id: nodeId, kind: "updated" };
     }
     if (!(await this.farm(node.farmId))) return { ok: false, code: "farm_missing", message: `farm ${node.farmId} is not on the chain: the farmer creates it (capacity-agent farm create)` };
     const r = await this.submit(signer, createNodeIntent(desc));
     if (!r.ok) return this.refusal(r);
     const id = await this.nodeIdOfTwin(twinId);
-    if (id === undefined) throw new TfchainError("bad_reply", `createNode was in block ${r.blockHash} but nodeIdByTwinID(${twinId}) has no node`);
-    this.log.info({ event: "node_registered", nodeId: id, farmId: node.farmId, twinId, block: r.blockNumber }, "node registered on tfchain");
+    if (id === undefined) throw new TfchainError("bad_reply", `createNode was in block ${r.value.blockHash} but nodeIdByTwinID(${twinId}) has no node`);
+    this.log.info({ event: "node_registered", nodeId: id, farmId: node.farmId, twinId, block: r.value.blockNumber }, "node registered on tfchain");
     return { ok: true, id, kind: "registered" };
   }
 
@@ -477,8 +489,8 @@ export class TfchainBackend implements ChainBackend {
     // (even none: a header with an empty twins_root is settled, as StandinBackend does)
     const remark = twins ? encode("ProofSubmission", { proof: envelope, twins }) : envelope;
     const r = await this.remarkOnce(signer, remark);
-    if (!r.ok) return r;
-    this.log.debug({ event: "proof_remarked", block: r.blockNumber, bytes: remark.length }, "proof in a finalized block");
+    if (!r.ok) return this.refusal(r);
+    this.log.debug({ event: "proof_remarked", block: r.value.blockNumber, bytes: remark.length }, "proof in a finalized block");
     return { ok: true, code: "ok", proofHash: blake2b256(envelope) };
   }
 
@@ -509,7 +521,7 @@ export class TfchainBackend implements ChainBackend {
     if (stored && stored.address === signer.address && stored.remarkHash === remarkHash) {
       const r = await this.resolveInflight(stored, what);
       if (r) {
-        if (r.ok || r.code !== "timeout") this.clearInflight();
+        if (r.ok || r.refusal.code !== "timeout") this.clearInflight();
         return r;
       }
       this.clearInflight();
@@ -519,7 +531,7 @@ export class TfchainBackend implements ChainBackend {
     }
     const rec = await this.prepareRemark(signer, bytes);
     const r = await this.watch(what, this.api.tx(rec.extrinsic) as unknown as SubmittableExtrinsic<"promise">, signer.address);
-    if (r.ok || r.code !== "timeout") this.clearInflight();
+    if (r.ok || r.refusal.code !== "timeout") this.clearInflight();
     return r;
   }
 
@@ -558,13 +570,13 @@ export class TfchainBackend implements ChainBackend {
       const r = await this.watch(what, this.api.tx(rec.extrinsic) as unknown as SubmittableExtrinsic<"promise">, rec.address);
       if (r.ok) return r;
       // already in the pool, or taken in a block meanwhile: look for it below
-      if (r.code !== "already_imported" && r.code !== "stale_nonce") return r;
+      if (r.refusal.code !== "already_imported" && r.refusal.code !== "stale_nonce") return r;
       await this.waitNonceAbove(rec.address, rec.nonce);
     }
     const found = await this.findExtrinsic(rec.extrinsicHash, rec.fromBlock);
     if (found) {
       this.log.info({ event: "proof_remark_recovered", block: found.blockNumber, nonce: rec.nonce }, "the proof remark in flight at the last stop is in a block: not sent again");
-      return { ok: true, blockHash: found.blockHash, blockNumber: found.blockNumber, events: [] };
+      return ok({ blockHash: found.blockHash, blockNumber: found.blockNumber, events: [] });
     }
     this.log.info({ event: "proof_remark_lost", nonce: rec.nonce }, "the proof remark in flight at the last stop never landed and its nonce was used by another transaction: sending it anew");
     return undefined;
@@ -610,7 +622,7 @@ export class TfchainBackend implements ChainBackend {
     const tg = (this.api.tx as unknown as Record<string, Record<string, unknown>>).tfgridModule;
     if (!tg.changePowerState) return { ok: false, code: "unsupported_runtime", message: `runtime spec ${this.runtime().specVersion} keeps no power state (no tfgridModule.changePowerState)` };
     const r = await this.submit(signer, powerIntent(state === "up" || state === "waking"));
-    return r.ok ? { ok: true, code: "ok" } : r;
+    return r.ok ? { ok: true, code: "ok" } : this.refusal(r);
   }
 
   async close(): Promise<void> {

@@ -116,7 +116,7 @@ class Meter {
     const from = await this.head();
     for (const intent of intents) {
       const r = await this.b.submit(who, intent);
-      if (!r.ok) throw new Error(`${intent.section}.${intent.method}: [${r.code}] ${r.message}`);
+      if (!r.ok) throw new Error(`${intent.section}.${intent.method}: [${r.refusal.code}] ${r.refusal.message}`);
     }
     return this.blocks(from, await this.head());
   }
