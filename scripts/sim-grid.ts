@@ -315,7 +315,7 @@ async function main(): Promise<void> {
     // which Serf's start (other processes, another port) neither adds to nor takes from; its
     // tag changes are timed after the window, with the agents' figures all taken
     const SERF_N = Math.min(N, 100);
-    if (!NO_SERF) serf = startSerf({ n: SERF_N, formS: 60 });
+    if (!NO_SERF) serf = startSerf({ n: SERF_N, formS: 50 });
     // bytes per node per hour: /connz over an idle period (heartbeats only)
     {
       const ids = new Set(sims.map((s) => `sim-${s.nodeId}`));
