@@ -132,7 +132,8 @@ async function main(): Promise<void> {
     const t0 = process.hrtime.bigint();
     const agent = spawn(process.execPath, [...flags, CLI, "run", "--nats", nats.url, "--data", path.join(dir, "data"), "--no-chain", "--node-id", "1", "--farm-id", "1", "--twin-id", "1", "--key", keyFile, "--registry", regFile, "--log-level", "warn"], { stdio: "ignore" });
     children.push(agent);
-    await Promise.race([seen, new Promise((_, rej) => setTimeout(() => rej(new Error("no announcement from the agent within 60 s")), 60_000))]);
+    // unref'd: a pending 60 s timer kept the bench alive for a minute after its report
+    await Promise.race([seen, new Promise((_, rej) => setTimeout(() => rej(new Error("no announcement from the agent within 60 s")), 60_000).unref())]);
     const startMs = Number(firstAnn - t0) / 1e6;
     await new Promise((r) => setTimeout(r, settleS * 1000)); // settle (start-up garbage, JIT)
     const idleRss = rssMB(agent.pid!);
