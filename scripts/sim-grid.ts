@@ -11,14 +11,15 @@
  *   - catch-up: a newly started agent until it holds its farm's full view;
  *   - find over all agents: time to the first K answers and to the end of the request (deadline);
  *   - bytes in and out per node per hour, from the server's /connz, over an idle period (heartbeats);
- *   - Serf (`serf agent` on loopback, N members) spreading the same change as a tag, when installed.
+ *   - Serf (`serf agent` on loopback, min(N, 100) members) spreading the same change as a tag, when
+ *     installed (scripts/bench/serf.ts).
  *
  * Run: scripts/sim-grid --agents 100 --farms 1 [--changes 30] [--idle 10] [--heartbeat 30] [--json]
  * Every simulated agent verifies every announcement of its farm, on this machine's cores: a farm
  * of 1,000 costs 999 signature checks per change here, where the real grid spreads them over 999
  * machines. Read CPU-bound figures with that in mind (the report says when it was CPU-bound).
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -42,6 +43,7 @@ import { Store } from "../agent/store/store";
 import { intOption, scriptFail } from "./script-util";
 import { machine, percentile, phase, report, type Row } from "./bench/report";
 import { describe, profiled } from "./bench/profile";
+import { startSerf, type SerfCluster } from "./bench/serf";
 
 const fail = (m: string): never => scriptFail("sim-grid", m);
 function opt(flag: string, def: number, min: number, max: number): number {
@@ -49,7 +51,7 @@ function opt(flag: string, def: number, min: number, max: number): number {
   return intOption(fail, i >= 0 ? process.argv[i + 1] : undefined, flag, def, min, max);
 }
 if (process.argv.includes("--help")) {
-  process.stdout.write("usage: scripts/sim-grid --agents N --farms F [--changes K] [--idle SECONDS] [--heartbeat SECONDS] [--find-k K] [--no-serf] [--json]\n");
+  process.stdout.write("usage: scripts/sim-grid --agents N --farms F [--changes K] [--idle SECONDS] [--heartbeat SECONDS] [--find-k K] [--serf-rounds K] [--no-serf] [--json]\n");
   process.exit(0);
 }
 
@@ -60,6 +62,8 @@ const HEARTBEAT_S = opt("heartbeat", 30, 1, 3600);
 /** the idle window for bytes per hour: at least one heartbeat interval, so every agent sends one */
 const IDLE_S = opt("idle", HEARTBEAT_S + 5, 1, 3600);
 const FIND_K = opt("find-k", 20, 1, 100_000);
+const SERF_ROUNDS = opt("serf-rounds", 5, 1, 100);
+const NO_SERF = process.argv.includes("--no-serf");
 const log = silentLogger();
 const subjects = new Subjects();
 const farmOf = (i: number) => (i % F) + 1; // node ids 1..N, round robin over farms
@@ -144,51 +148,6 @@ async function startAgent(i: number, signer: Signer, url: string, registry: File
   return sim;
 }
 
-function serfBaseline(n: number): Row[] {
-  const serf = spawnSync("sh", ["-c", "command -v serf"], { encoding: "utf8" }).stdout.trim();
-  if (!serf || process.argv.includes("--no-serf")) return [{ name: `Serf tag spread to ${n} members`, value: NaN, unit: "ms", note: serf ? "skipped (--no-serf)" : "serf is not installed (apt-get install -y serf)" }];
-  return []; // filled by runSerf (async)
-}
-
-async function runSerf(n: number, dir: string): Promise<Row[]> {
-  const pre = serfBaseline(n);
-  if (pre.length) return pre;
-  const procs: ChildProcess[] = [];
-  const ports: Array<{ bind: number; rpc: number }> = [];
-  try {
-    for (let i = 0; i < n; i++) ports.push({ bind: await freePort(), rpc: await freePort() });
-    for (let i = 0; i < n; i++) {
-      const args = ["agent", "-node", `s${i}`, "-bind", `127.0.0.1:${ports[i].bind}`, "-rpc-addr", `127.0.0.1:${ports[i].rpc}`, "-tag", "free=0", "-log-level", "err"];
-      if (i > 0) args.push("-retry-join", `127.0.0.1:${ports[0].bind}`);
-      procs.push(spawn("serf", args, { stdio: "ignore", cwd: dir }));
-      if (i === 0) await new Promise((r) => setTimeout(r, 500));
-    }
-    const members = (i: number) => spawnSync("serf", ["members", "-rpc-addr", `127.0.0.1:${ports[i].rpc}`, "-status", "alive"], { encoding: "utf8" }).stdout;
-    const end = Date.now() + 60_000;
-    let alive = 0;
-    while ((alive = members(0).trim().split("\n").filter(Boolean).length) < n) {
-      if (Date.now() > end) return [{ name: `Serf tag spread to ${n} members`, value: NaN, unit: "ms", note: `the Serf cluster had ${alive} of ${n} members alive after 60 s` }];
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    // change a tag on member 0; poll a sample of members (polling costs a process each) until all see it
-    const sample = Array.from({ length: Math.min(n - 1, 10) }, (_, k) => 1 + Math.floor((k * (n - 1)) / Math.min(n - 1, 10)));
-    const times: number[] = [];
-    for (let round = 1; round <= 3; round++) {
-      const t0 = Date.now();
-      spawnSync("serf", ["tags", "-rpc-addr", `127.0.0.1:${ports[0].rpc}`, "-set", `free=${round}`]);
-      const pending = new Set(sample);
-      while (pending.size && Date.now() - t0 < 30_000) {
-        for (const m of [...pending]) if (members(m).includes(`free=${round}`)) pending.delete(m);
-        if (pending.size) await new Promise((r) => setTimeout(r, 20));
-      }
-      times.push(pending.size ? NaN : Date.now() - t0);
-    }
-    return [{ name: `Serf: a tag change seen by ${sample.length} sampled of ${n} members (median of 3)`, value: percentile(times, 50), unit: "ms", note: "polled with `serf members` every ~20 ms plus a process start each: a few ms of resolution lost" }];
-  } finally {
-    for (const p of procs) p.kill("SIGKILL");
-  }
-}
-
 async function main(): Promise<void> {
   await cryptoReady();
   const root = fs.mkdtempSync(path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir(), "sim-grid-"));
@@ -196,6 +155,7 @@ async function main(): Promise<void> {
   const sims: Sim[] = [];
   const extra: NatsConnection[] = [];
   const rows: Row[] = [];
+  let serf: Promise<SerfCluster> | null = null;
   const cpu0 = process.cpuUsage();
   try {
     const signers = Array.from({ length: N + 1 }, () => signerFromSeed("ed25519", crypto.randomBytes(32)));
@@ -351,6 +311,11 @@ async function main(): Promise<void> {
     }
 
     phase(`bytes per node per hour: idle ${IDLE_S} s`);
+    // the Serf members start while the agents idle: what is counted there is bytes on the wire,
+    // which Serf's start (other processes, another port) neither adds to nor takes from; its
+    // tag changes are timed after the window, with the agents' figures all taken
+    const SERF_N = Math.min(N, 100);
+    if (!NO_SERF) serf = startSerf({ n: SERF_N, formS: 50 });
     // bytes per node per hour: /connz over an idle period (heartbeats only)
     {
       const ids = new Set(sims.map((s) => `sim-${s.nodeId}`));
@@ -386,8 +351,17 @@ async function main(): Promise<void> {
 
     const cpu = process.cpuUsage(cpu0);
     rows.push({ name: "CPU of the simulation process (all agents), whole run", value: (cpu.user + cpu.system) / 1e6, unit: "s" });
-    phase("Serf baseline");
-    rows.push(...(await runSerf(Math.min(N, 100), root)));
+    if (serf) {
+      phase("Serf baseline: members forming");
+      const cluster = await serf;
+      phase("Serf baseline: tag changes");
+      const serfRows = await cluster.measure(SERF_ROUNDS, 20);
+      rows.push(...serfRows);
+      const serfAll = serfRows.find((r) => r.name.includes("until all"));
+      // the same members: a farm of SERF_N against a Serf cluster of SERF_N
+      if (serfAll && Number.isFinite(serfAll.value) && fanSize === SERF_N - 1)
+        rows.push({ name: `convergence p99 against Serf's tag spread to the same ${fanSize} peers (second baseline)`, value: c99, unit: "ms", baseline: { name: "Serf, median of all-members times", value: serfAll.value }, ratio: c99 / serfAll.value });
+    } else rows.push({ name: `Serf tag spread to ${SERF_N} members`, value: NaN, unit: "ms", note: "skipped (--no-serf)" });
     report({ bench: `sim-grid-${N}`, title: `sim-grid: ${N} agents in ${F} farm(s), one process, heartbeat ${HEARTBEAT_S} s; ${machine()}`, rows });
   } finally {
     for (const s of sims) {
@@ -396,6 +370,7 @@ async function main(): Promise<void> {
       s.store.close();
     }
     for (const nc of extra) await nc.close().catch(() => undefined);
+    if (serf) (await serf).close();
     server.child.kill("SIGTERM");
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -111,6 +111,14 @@ wire-bound. For that reason N = 1,000 is simulated as 10 farms of 100 (a farm of
 process needs 1,000,000 verifications just to start, and its heartbeats alone would need more
 than the 2 cores: 33 announcements/s x 999 verifies).
 
+The Serf baseline (sim-grid-100, \`scripts/bench/serf.ts\`): 100 \`serf agent\` processes on loopback
+with Serf's LAN defaults (gossip every 200 ms to 3 members, probe every 1 s, push-pull every 30 s;
+only \`-log-level err\`), each joining the first; they start while the agents idle for the
+bytes-per-hour window. One tag is changed on member 0 and every other member is asked over Serf's
+RPC (msgpack on TCP, from the bench process, every 20 ms) until its member list holds the new
+value. Serf's event handlers are no clock for this: the agent coalesces member events (1 s quiet,
+up to 3 s), so a handler hears of a change a second or more after the member knew it.
+
 ### What limits the targets that are missed
 
 Each missed target's evidence is measured in the same run and printed under it ("what limits it",

@@ -1,5 +1,6 @@
 /**
- * Footprint of one real agent process (`capacity-agent run --no-chain` on a real nats-server):
+ * Footprint of one real agent process (`capacity-agent run --no-chain` on a real nats-server, with
+ * node's flags from the systemd unit):
  *   - start to first announcement on the wire, against `node -e 0` in the same run;
  *   - RSS and CPU idle with an empty view, against an idle node process connected to NATS;
  *   - RSS and CPU holding a 1,000-peer view whose peers heartbeat every 30 s (33 announcements/s,
@@ -27,6 +28,19 @@ import { AGENT_VERSION } from "../../agent/version";
 import { arg, machine, report, type Row } from "./report";
 
 const CLI = path.join(__dirname, "..", "..", "agent", "cli", "main.js");
+const UNIT = path.join(__dirname, "..", "..", "..", "scripts", "capacity-agent.service");
+
+/**
+ * node's flags in the systemd unit's ExecStart (`/usr/bin/node FLAGS .../capacity-agent run`): the
+ * agent is measured as it is installed (test/integration/service-files.test.ts checks that the
+ * zinit service passes the same ones). The baselines run without them: plain node, as before.
+ */
+function serviceNodeFlags(): string[] {
+  const exec = /^ExecStart=(.*)$/m.exec(fs.readFileSync(UNIT, "utf8"));
+  if (!exec) throw new Error(`${UNIT}: no ExecStart`);
+  const argv = exec[1].trim().split(/\s+/);
+  return argv.slice(1, argv.findIndex((a) => a.endsWith("/bin/capacity-agent")));
+}
 const TICK = 100; // USER_HZ on Linux
 
 function rssMB(pid: number): number {
@@ -114,10 +128,12 @@ async function main(): Promise<void> {
     const keyFile = path.join(dir, "data", "node-key.json");
     const made = spawnSync(process.execPath, [CLI, "keys", "new", "--out", keyFile], { encoding: "utf8" });
     if (made.status !== 0) throw new Error(`keys new: ${made.stderr}`);
+    const flags = serviceNodeFlags();
     const t0 = process.hrtime.bigint();
-    const agent = spawn(process.execPath, [CLI, "run", "--nats", nats.url, "--data", path.join(dir, "data"), "--no-chain", "--node-id", "1", "--farm-id", "1", "--twin-id", "1", "--key", keyFile, "--registry", regFile, "--log-level", "warn"], { stdio: "ignore" });
+    const agent = spawn(process.execPath, [...flags, CLI, "run", "--nats", nats.url, "--data", path.join(dir, "data"), "--no-chain", "--node-id", "1", "--farm-id", "1", "--twin-id", "1", "--key", keyFile, "--registry", regFile, "--log-level", "warn"], { stdio: "ignore" });
     children.push(agent);
-    await Promise.race([seen, new Promise((_, rej) => setTimeout(() => rej(new Error("no announcement from the agent within 60 s")), 60_000))]);
+    // unref'd: a pending 60 s timer kept the bench alive for a minute after its report
+    await Promise.race([seen, new Promise((_, rej) => setTimeout(() => rej(new Error("no announcement from the agent within 60 s")), 60_000).unref())]);
     const startMs = Number(firstAnn - t0) / 1e6;
     await new Promise((r) => setTimeout(r, settleS * 1000)); // settle (start-up garbage, JIT)
     const idleRss = rssMB(agent.pid!);
@@ -158,12 +174,12 @@ async function main(): Promise<void> {
       { name: "RSS idle, empty view", value: idleRss, unit: "MB", baseline: { name: "idle node + nats.js connection", value: bareRss }, ratio: idleRss / bareRss },
       { name: "CPU idle, empty view (% of one core)", value: idleCpu, unit: "%", baseline: { name: "idle node + nats.js", value: bareCpu }, target: { text: "< 0.5% of a core", met: idleCpu < 0.5 } },
       { name: "RSS of idle node + nats.js + the agent's packages, required and unused (baseline)", value: pkgsRss, unit: "MB", baseline: { name: "idle node + nats.js connection", value: bareRss }, ratio: pkgsRss / bareRss, note: PACKAGES.join(", ") },
-      { name: `RSS holding a ${held}-peer view`, value: viewRss, unit: "MB", baseline: { name: "idle node + nats.js connection", value: bareRss }, ratio: viewRss / bareRss, target: { text: "<= 64 MB with 1,000 peers", met: viewRss <= 64 && held >= 1000 }, limits: `an idle node process with one NATS connection is ${bareRss.toFixed(1)} MB by itself; requiring the packages the agent runs with makes it ${pkgsRss.toFixed(1)} MB (+${(pkgsRss - bareRss).toFixed(1)} MB); the agent idle is ${idleRss.toFixed(1)} MB (+${(idleRss - pkgsRss).toFixed(1)} MB more: its own modules, store, timers and a V8 heap grown by start-up work), and the ${held}-peer view adds ${(viewRss - idleRss).toFixed(1)} MB (a PeerTable holds ${heapPeerKB.toFixed(2)} KB of heap per peer: ${((heapPeerKB * held) / 1024).toFixed(1)} MB for the view). The view is not what is over the target: node, nats.js and the packages are ${pkgsRss.toFixed(0)} MB before the agent does anything; @polkadot/util-crypto (+19 MB) is no longer loaded by run` },
+      { name: `RSS holding a ${held}-peer view`, value: viewRss, unit: "MB", baseline: { name: "idle node + nats.js connection", value: bareRss }, ratio: viewRss / bareRss, target: { text: "<= 64 MB with 1,000 peers", met: viewRss <= 64 && held >= 1000 }, limits: `an idle node process with one NATS connection is ${bareRss.toFixed(1)} MB by itself; requiring the packages the agent runs with makes it ${pkgsRss.toFixed(1)} MB (+${(pkgsRss - bareRss).toFixed(1)} MB); the agent idle is ${idleRss.toFixed(1)} MB (+${(idleRss - pkgsRss).toFixed(1)} MB more: its own modules, store, timers and a V8 heap grown by start-up work), and the ${held}-peer view adds ${(viewRss - idleRss).toFixed(1)} MB (a PeerTable holds ${heapPeerKB.toFixed(2)} KB of heap per peer: ${((heapPeerKB * held) / 1024).toFixed(1)} MB for the view). The view is not what is over the target: node, nats.js and the packages are ${pkgsRss.toFixed(0)} MB before the agent does anything; @polkadot/util-crypto (+19 MB) is no longer loaded by run; the agent runs with the unit's node flags (${flags.join(" ") || "none"}), the baselines without` },
       { name: `CPU with a ${held}-peer view, ${Math.round(peers / 30)} heartbeats/s arriving (% of one core)`, value: viewCpu, unit: "%" },
       { name: "memory per peer in the view (heap of a PeerTable, after full GCs)", value: heapPeerKB, unit: "KB", baseline: { name: "one announcement envelope", value: ann(0).length / 1024 }, ratio: heapPeerKB / (ann(0).length / 1024) },
       { name: "RSS difference per peer (agent process; GC-dependent, can be negative)", value: perPeerKB, unit: "KB" },
     ];
-    report({ bench: "footprint", title: `footprint of one agent, ${peers} peers, windows of ${windowS} s; ${machine()}`, rows });
+    report({ bench: "footprint", title: `footprint of one agent (node flags of the systemd unit: ${flags.join(" ") || "none"}), ${peers} peers, windows of ${windowS} s; ${machine()}`, rows });
   } finally {
     for (const c of children) c.kill("SIGTERM");
     await nc.close();

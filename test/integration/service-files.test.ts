@@ -45,12 +45,22 @@ function unitSettings(text: string): Map<string, string[]> {
   return out;
 }
 
+/** node's own flags in a service's command (what scripts/bench/footprint starts the agent with) */
+function nodeFlags(exec: string): string[] {
+  const argv = exec.split(/\s+/);
+  const bin = argv.indexOf(`${INSTALL_DIR}/bin/capacity-agent`);
+  expect(bin).toBeGreaterThan(0);
+  return argv.slice(1, bin);
+}
+
 /** The installed command, pointed at this checkout (the test's stand-in for /opt/capacity-agent). */
 function installedArgv(exec: string): string[] {
   const argv = exec.split(/\s+/);
   expect(argv[0]).toBe("/usr/bin/node");
-  expect(argv[1]).toBe(`${INSTALL_DIR}/bin/capacity-agent`);
-  return [process.execPath, path.join(ROOT, "bin", "capacity-agent"), ...argv.slice(2)];
+  const flags = nodeFlags(exec);
+  for (const f of flags) expect(f).toMatch(/^--[a-z-]+(=\S+)?$/);
+  expect(argv[1 + flags.length]).toBe(`${INSTALL_DIR}/bin/capacity-agent`);
+  return [process.execPath, ...flags, path.join(ROOT, "bin", "capacity-agent"), ...argv.slice(2 + flags.length)];
 }
 
 /**
@@ -162,6 +172,8 @@ test("the zinit service is valid for zinit and keeps its state on the cache disk
   const env = svc.env as Record<string, string>;
   for (const v of Object.values(env)) expect(typeof v).toBe("string");
   expect(env.CAPACITY_AGENT_DATA).toBe("/var/cache/modules/capacity-agent");
+  // one agent, one memory footprint: the flags the footprint bench measures are those of both services
+  expect(nodeFlags(svc.exec as string)).toEqual(nodeFlags(unitSettings(fs.readFileSync(UNIT, "utf8")).get("Service.ExecStart")![0]));
   const root = tmpDir("zinit-root-");
   fs.chmodSync(root, 0o755); // like /var/cache/modules
   const state = path.join(root, "capacity-agent");
