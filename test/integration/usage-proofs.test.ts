@@ -17,6 +17,7 @@ import { encodeProofHeader, proofHash, type ProofHeader } from "../../agent/proo
 import { decode } from "../../agent/wire/codec";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
+import { newKeys, registryFile, ssdConfig, stopAll } from "../utils/setup";
 import { startNats, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
 
@@ -68,16 +69,9 @@ beforeAll(async () => {
   await cryptoReady();
   nats = await startNats();
   dir = tmpDir("usage-");
-  for (const name of ["node", "owner", "forger", "chainTwin"]) {
-    keys[name] = path.join(dir, `${name}.json`);
-    expect((await cli(["keys", "new", "--out", keys[name]])).code).toBe(0);
-  }
-  const registry = path.join(dir, "registry.json");
-  expect((await cli(["registry", "add", "--file", registry, "--node", "1", "--farm", "1", "--key", keys.node])).code).toBe(0);
-  expect((await cli(["registry", "add", "--file", registry, "--twin", "7", "--key", keys.owner])).code).toBe(0);
-  const hw = JSON.parse((await cli(["hardware", "--json"])).stdout) as { disks: Array<{ name: string }> };
-  const config = path.join(dir, "config.json");
-  fs.writeFileSync(config, JSON.stringify({ hardware: { ipv4u: 1, diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
+  Object.assign(keys, await newKeys(dir, ["node", "owner", "forger", "chainTwin"]));
+  const registry = await registryFile(dir, { nodes: [{ id: 1, farm: 1, key: keys.node }], twins: [{ id: 7, key: keys.owner }] });
+  const config = await ssdConfig(dir, { ipv4u: 1 });
   chainArgs = ["--nats", nats.url, "--data", path.join(dir, "chain")];
   chainProc = await startChain(chainArgs);
   agentArgs = ["--nats", nats.url, "--data", path.join(dir, "data"), "--node-id", "1", "--farm-id", "1", "--key", keys.node, "--registry", registry, "--config", config, "--period", String(PERIOD_MS / 1000)];
@@ -107,12 +101,7 @@ async function fullProofs(n: number): Promise<{ all: Proof[]; full: Proof[] }> {
   }, (n + 2) * PERIOD_MS + 10_000, `${n} proofs with both deployments`);
 }
 
-afterAll(async () => {
-  await nc?.close();
-  await agent?.stop();
-  await chainProc?.stop();
-  await nats?.stop();
-});
+afterAll(() => stopAll(nc, agent, chainProc, nats));
 
 test("the node registers itself and its proofs form a contiguous, hash-chained series the chain accepts", async () => {
   const info = await eventually(() => chain.node(1), 10_000, "node 1 registered on the chain");

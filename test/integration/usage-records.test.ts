@@ -4,7 +4,6 @@
  * stores. The listing is read in small pages; a listing tampered with by the node's own key (a
  * record changed, one left out) does not pass the audit, through the library and through the CLI.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../../agent/api/client";
@@ -22,6 +21,7 @@ import { decode, encode } from "../../agent/wire/codec";
 import type { WireUsageRecordsReply } from "../../agent/wire/generated";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
+import { newKeys, registryFile, ssdConfig, stopAll } from "../utils/setup";
 import { startNats, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
 
@@ -47,17 +47,9 @@ beforeAll(async () => {
   await cryptoReady();
   nats = await startNats();
   dir = tmpDir("records-");
-  const keys: Record<string, string> = {};
-  for (const name of ["node", "owner", "forger"]) {
-    keys[name] = path.join(dir, `${name}.json`);
-    expect((await cli(["keys", "new", "--out", keys[name]])).code).toBe(0);
-  }
-  const registry = path.join(dir, "registry.json");
-  expect((await cli(["registry", "add", "--file", registry, "--node", "1", "--farm", "1", "--key", keys.node])).code).toBe(0);
-  expect((await cli(["registry", "add", "--file", registry, "--twin", "7", "--key", keys.owner])).code).toBe(0);
-  const hw = JSON.parse((await cli(["hardware", "--json"])).stdout) as { disks: Array<{ name: string }> };
-  const config = path.join(dir, "config.json");
-  fs.writeFileSync(config, JSON.stringify({ hardware: { diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
+  const keys = await newKeys(dir, ["node", "owner", "forger"]);
+  const registry = await registryFile(dir, { nodes: [{ id: 1, farm: 1, key: keys.node }], twins: [{ id: 7, key: keys.owner }] });
+  const config = await ssdConfig(dir);
   chainProc = await startChain(["--nats", nats.url, "--data", path.join(dir, "chain")]);
   agent = await startAgent(["--nats", nats.url, "--data", path.join(dir, "data"), "--node-id", "1", "--farm-id", "1", "--key", keys.node, "--registry", registry, "--config", config, "--period", String(PERIOD_MS / 1000)]);
   nodeKey = await loadKeyFile(keys.node);
@@ -74,12 +66,7 @@ beforeAll(async () => {
   deployedAt = Date.now();
 }, 60_000);
 
-afterAll(async () => {
-  await nc?.close();
-  await agent?.stop();
-  await chainProc?.stop();
-  await nats?.stop();
-});
+afterAll(() => stopAll(nc, agent, chainProc, nats));
 
 /** The first proof on the chain of a period that began with every deployment in place. */
 async function fullProof(): Promise<Proof> {
