@@ -21,6 +21,7 @@ import { TfchainBackend } from "../../agent/tfchain/backend";
 import { cryptoReady, loadKeyFile } from "../../agent/identity/keys";
 import { cli, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
+import { keyFiles } from "../utils/setup";
 import { createFarm, describeWith, fundedKeyFiles, registerTwin, startTfchain, tfchainSpec, type TfchainHandle } from "../utils/tfchain";
 import { natsBus } from "../../agent/bus/nats";
 
@@ -35,7 +36,7 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
   let verifier: AgentProcess;
   let agent: AgentProcess | undefined;
   const dir = tmpDir("tfchain-agent-");
-  const keys = { farmer: path.join(dir, "farmer.json"), node: path.join(dir, "node.json"), owner: path.join(dir, "owner.json") };
+  const keys = keyFiles(dir, ["farmer", "node", "owner"]);
   const data = path.join(dir, "data");
   const config = path.join(dir, "config.json");
   let farmId = 0;

@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { cryptoReady } from "../../agent/identity/keys";
 import { cli, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
+import { keyFiles } from "../utils/setup";
 import { createFarm, describeWith, fundedKeyFiles, registerTwin, startTfchain, tfchainSpec, type TfchainHandle } from "../utils/tfchain";
 
 jest.setTimeout(300_000);
@@ -21,7 +22,7 @@ describeWith(tfchainSpec(), "the tfchain power integration test")("power managem
   let nats: NatsServerHandle;
   let agent: AgentProcess | undefined;
   const dir = tmpDir("tfchain-power-");
-  const keys = { farmer: path.join(dir, "farmer.json"), node: path.join(dir, "node.json"), other: path.join(dir, "other.json") };
+  const keys = keyFiles(dir, ["farmer", "node", "other"]);
   const config = path.join(dir, "config.json");
   let farmId = 0;
   let farmerTwin = 0;

@@ -2,12 +2,16 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { cli } from "./agent";
 
+/** The key file paths DIR/<name>.json, by name. */
+export function keyFiles<N extends string>(dir: string, names: readonly N[]): Record<N, string> {
+  return Object.fromEntries(names.map((n) => [n, path.join(dir, `${n}.json`)])) as Record<N, string>;
+}
+
 /** New key files DIR/<name>.json (`keys new`), by name; a [name, scheme] pair picks the scheme. */
 export async function newKeys(dir: string, names: Array<string | [string, "ed25519" | "sr25519"]>): Promise<Record<string, string>> {
-  const keys: Record<string, string> = {};
+  const keys: Record<string, string> = keyFiles(dir, names.map((n) => (typeof n === "string" ? n : n[0])));
   for (const n of names) {
     const [name, type] = typeof n === "string" ? [n, undefined] : n;
-    keys[name] = path.join(dir, `${name}.json`);
     const r = await cli(["keys", "new", "--out", keys[name], ...(type ? ["--type", type] : [])]);
     if (r.code !== 0) throw new Error(`keys new ${name}: ${r.stderr}`);
   }
