@@ -10,10 +10,9 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { accountJwt, credsFileText, operatorJwt, userJwt } from "../agent/bus/jwt";
 import { nodeName, inboxPrefixFor, permissionsOf, serverConfig, serverConfigJwt, type Principal } from "../agent/bus/permissions";
-import { intOption, scriptFail } from "./script-util";
+import { scriptArgs, scriptFail } from "./script-util";
 
 const HELP = `usage: scripts/bus-config --out DIR --nodes ID:FARM[,ID:FARM...] [--deployers NAME[,NAME...]]
                          [--host H] [--port P] [--prefix P] [--tls-cert FILE --tls-key FILE]
@@ -50,63 +49,41 @@ Users: node-<id>, each deployer by its name, and chain. Node ids must be the ids
 const fail = (msg: string): never => scriptFail("bus-config", msg);
 
 function main(): void {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      options: {
-        out: { type: "string" },
-        nodes: { type: "string" },
-        deployers: { type: "string" },
-        host: { type: "string" },
-        port: { type: "string" },
-        prefix: { type: "string" },
-        "tls-cert": { type: "string" },
-        "tls-key": { type: "string" },
-        "tls-ca": { type: "string" },
-        "tls-verify": { type: "boolean" },
-        "client-cert": { type: "string" },
-        "client-key": { type: "string" },
-        jwt: { type: "boolean" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    return fail(`${(err as Error).message}\n\n${HELP}`);
-  }
-  if (values.help) {
-    process.stdout.write(HELP + "\n");
-    return;
-  }
-  const str = (k: string): string | undefined => values[k] as string | undefined;
-  const out = str("out") ?? fail("--out DIR is required");
-  const nodesArg = str("nodes") ?? fail("--nodes ID:FARM[,ID:FARM...] is required");
+  const cli = scriptArgs(
+    fail,
+    {
+      strings: ["out", "nodes", "deployers", "host", "port", "prefix", "tls-cert", "tls-key", "tls-ca", "client-cert", "client-key"],
+      booleans: ["tls-verify", "jwt", "json"],
+    },
+    { help: HELP },
+  );
+  const out = cli.str("out") ?? fail("--out DIR is required");
+  const nodesArg = cli.str("nodes") ?? fail("--nodes ID:FARM[,ID:FARM...] is required");
   const nodes = nodesArg.split(",").map((s) => {
     const m = /^\s*(\d+):(\d+)\s*$/.exec(s);
     if (!m || Number(m[1]) < 1 || Number(m[2]) < 1 || Number(m[1]) > 0xffffffff || Number(m[2]) > 0xffffffff) return fail(`--nodes: expected id:farm with positive integers, got ${JSON.stringify(s)}`);
     return { nodeId: Number(m[1]), farmId: Number(m[2]) };
   });
   if (new Set(nodes.map((n) => n.nodeId)).size !== nodes.length) fail("--nodes: a node id appears twice");
-  const deployers = (str("deployers") ?? "deployer").split(",").map((s) => s.trim());
+  const deployers = (cli.str("deployers") ?? "deployer").split(",").map((s) => s.trim());
   for (const d of deployers) {
     if (!/^[A-Za-z0-9_-]{1,48}$/.test(d)) fail(`--deployers: a name is letters, digits, _ or - (1 to 48), got ${JSON.stringify(d)}`);
     if (["chain", "operator", "account", "system-account"].includes(d) || /^node-\d+$/.test(d)) fail(`--deployers: ${d} is the name of a node, the chain or a --jwt key`);
   }
   if (new Set(deployers).size !== deployers.length) fail("--deployers: a name appears twice");
-  const host = str("host") ?? "127.0.0.1";
-  const port = intOption(fail, str("port"), "port", 4222, 1, 65535);
-  const prefix = str("prefix") ?? "tfgrid.v1";
+  const host = cli.str("host") ?? "127.0.0.1";
+  const port = cli.int("port", 4222, 1, 65535);
+  const prefix = cli.str("prefix") ?? "tfgrid.v1";
   if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) fail("--prefix: dot-separated tokens of letters, digits, _ or -");
-  const abs = (k: string): string | undefined => (str(k) === undefined ? undefined : path.resolve(str(k) as string));
-  const tlsCert = abs("tls-cert");
-  const tlsKey = abs("tls-key");
-  const tlsCa = abs("tls-ca");
-  const clientCert = abs("client-cert");
-  const clientKey = abs("client-key");
+  const abs = (f: string | undefined): string | undefined => (f === undefined ? undefined : path.resolve(f));
+  const tlsCert = abs(cli.str("tls-cert"));
+  const tlsKey = abs(cli.str("tls-key"));
+  const tlsCa = abs(cli.str("tls-ca"));
+  const clientCert = abs(cli.str("client-cert"));
+  const clientKey = abs(cli.str("client-key"));
   if ((tlsCert === undefined) !== (tlsKey === undefined)) fail("--tls-cert and --tls-key go together");
   if ((clientCert === undefined) !== (clientKey === undefined)) fail("--client-cert and --client-key go together");
-  if (values["tls-verify"] && (!tlsCert || !tlsCa)) fail("--tls-verify needs --tls-cert, --tls-key and --tls-ca");
+  if (cli.bool("tls-verify") && (!tlsCert || !tlsCa)) fail("--tls-verify needs --tls-cert, --tls-key and --tls-ca");
   for (const f of [tlsCert, tlsKey, tlsCa, clientCert, clientKey]) if (f && !fs.existsSync(f)) fail(`no such file: ${f}`);
 
   fs.mkdirSync(out, { recursive: true, mode: 0o700 });
@@ -136,7 +113,7 @@ function main(): void {
     writePrivate(seedFile, `# NATS ${kind} nkey seed of ${name} (public key ${publicKey}); keep it secret\n${seed}\n`);
     return { publicKey, seed, seedFile, kp };
   };
-  const jwtMode = values.jwt === true;
+  const jwtMode = cli.bool("jwt");
   const operator = jwtMode ? keyPair("operator", "operator") : null;
   const account = jwtMode ? keyPair("account", "account") : null;
   const systemAccount = jwtMode ? keyPair("system-account", "account") : null;
@@ -158,7 +135,7 @@ function main(): void {
   for (const d of deployers) add({ kind: "deployer", name: d });
   add({ kind: "chain", name: "chain" });
 
-  const serverTls = tlsCert && tlsKey ? { certFile: tlsCert, keyFile: tlsKey, caFile: tlsCa, verify: values["tls-verify"] === true } : undefined;
+  const serverTls = tlsCert && tlsKey ? { certFile: tlsCert, keyFile: tlsKey, caFile: tlsCa, verify: cli.bool("tls-verify") } : undefined;
   const conf =
     operator && account && systemAccount
       ? serverConfigJwt({
@@ -180,7 +157,7 @@ function main(): void {
     fs.writeFileSync(p.configFile, JSON.stringify(fragment, null, 2) + "\n", { mode: 0o600 });
   }
   const users = principals.map((p) => ({ name: p.name, kind: p.kind, nodeId: p.nodeId, farmId: p.farmId, publicKey: p.publicKey, seedFile: p.seedFile, credsFile: p.credsFile, configFile: p.configFile, inboxPrefix: inboxPrefixFor(p.name) }));
-  if (values.json) {
+  if (cli.bool("json")) {
     process.stdout.write(JSON.stringify({ url, serverConfig: confFile, users }) + "\n");
     return;
   }

@@ -14,12 +14,11 @@
  * test/unit/chain-footprint-model.test.ts), harness.ts (the measurement on the stand-in), real.ts
  * (the measurement on the tfchain runtime, for --real) and report.ts (tables and JSON).
  */
-import { parseArgs } from "node:util";
 import { cryptoReady } from "../agent/identity/keys";
 import { BILLING_TWINS, billingFootprint, measureOurs } from "./footprint/harness";
 import { BILLING_CYCLE_BLOCKS, BLOCKS_PER_DAY, DEFAULT_RESOURCE_REPORTS_PER_DAY, tfchainModel, type TfchainModelOptions } from "./footprint/model";
 import { compare, footprintReport, realReport } from "./footprint/report";
-import { intOption, scriptFail } from "./script-util";
+import { scriptArgs, scriptFail } from "./script-util";
 
 const HELP = `usage: scripts/chain-footprint [--period S] [--days N] [--deployments LIST]
                               [--resource-reports-per-day R] [--json]
@@ -39,62 +38,36 @@ of tfchain today, for each number of deployments (contracts) per node, and their
 function fail(msg: string): never {
   return scriptFail("chain-footprint", msg);
 }
-const intOpt = (v: string | undefined, flag: string, def: number, min: number, max: number): number => intOption(fail, v, flag, def, min, max);
 
 /** --real: measured on the tfchain runtime instead of modelled (footprint/real.ts, loaded only then). */
 async function mainReal(argv: string[]): Promise<void> {
-  let args;
-  try {
-    args = parseArgs({ args: argv, options: { real: { type: "boolean" }, deployments: { type: "string" }, "billing-blocks": { type: "string" }, spec: { type: "string" }, json: { type: "boolean" } } }).values;
-  } catch (err) {
-    fail((err as Error).message);
-  }
-  const list = (args.deployments ?? "1,20,100").split(",");
-  if (list.some((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 200)) fail(`--deployments expects integers from 1 to 200, comma separated, got ${JSON.stringify(args.deployments)}`);
-  const billingBlocks = intOption(fail, args["billing-blocks"], "billing-blocks", BILLING_CYCLE_BLOCKS, 1, BLOCKS_PER_DAY);
+  const cli = scriptArgs(fail, { strings: ["deployments", "billing-blocks", "spec"], booleans: ["real", "json"] }, { argv });
+  const list = (cli.str("deployments") ?? "1,20,100").split(",");
+  if (list.some((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 200)) fail(`--deployments expects integers from 1 to 200, comma separated, got ${JSON.stringify(cli.str("deployments"))}`);
+  const billingBlocks = cli.int("billing-blocks", BILLING_CYCLE_BLOCKS, 1, BLOCKS_PER_DAY);
   await cryptoReady();
   const { measureReal, startChain } = require("./footprint/real") as typeof import("./footprint/real");
   let chain: Awaited<ReturnType<typeof startChain>>;
   try {
-    chain = await startChain(args.spec);
+    chain = await startChain(cli.str("spec"));
   } catch (err) {
     fail(`--real needs the tfchain runtime: ${(err as Error).message}`);
   }
   const rows = await measureReal(chain, list.map(Number), billingBlocks);
-  process.stdout.write(realReport(rows, billingBlocks, args.json === true));
+  process.stdout.write(realReport(rows, billingBlocks, cli.bool("json")));
 }
 
 async function main(): Promise<void> {
   if (process.argv.slice(2).includes("--real")) return mainReal(process.argv.slice(2));
-  let args;
-  try {
-    args = parseArgs({
-      args: process.argv.slice(2),
-      options: {
-        period: { type: "string" },
-        days: { type: "string" },
-        deployments: { type: "string" },
-        "resource-reports-per-day": { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    return fail(`${(err as Error).message}\n\n${HELP}`);
-  }
-  if (args.help) {
-    process.stdout.write(HELP + "\n");
-    return;
-  }
-  const periodSeconds = intOpt(args.period, "period", 3600, 60, 86_400);
+  const cli = scriptArgs(fail, { strings: ["period", "days", "deployments", "resource-reports-per-day"], booleans: ["json"] }, { help: HELP });
+  const periodSeconds = cli.int("period", 3600, 60, 86_400);
   if (86_400 % periodSeconds !== 0) fail(`--period must divide a day (86400 s), got ${periodSeconds}`);
-  const days = intOpt(args.days, "days", 1, 1, 30);
-  const resourceReportsPerDay = intOpt(args["resource-reports-per-day"], "resource-reports-per-day", DEFAULT_RESOURCE_REPORTS_PER_DAY, 0, 1000);
-  const list = (args.deployments ?? "1,20,100").split(",").map((s) => s.trim());
-  if (list.some((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 400)) fail(`--deployments expects integers from 1 to 400, comma separated, got ${JSON.stringify(args.deployments)}`);
+  const days = cli.int("days", 1, 1, 30);
+  const resourceReportsPerDay = cli.int("resource-reports-per-day", DEFAULT_RESOURCE_REPORTS_PER_DAY, 0, 1000);
+  const list = (cli.str("deployments") ?? "1,20,100").split(",").map((s) => s.trim());
+  if (list.some((s) => !/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 400)) fail(`--deployments expects integers from 1 to 400, comma separated, got ${JSON.stringify(cli.str("deployments"))}`);
   const deployments = list.map(Number);
-  const json = args.json === true;
+  const json = cli.bool("json");
 
   await cryptoReady();
   const modelOptions: TfchainModelOptions = { resourceReportsPerDay };

@@ -6,7 +6,6 @@
  *
  * Run: scripts/local-grid [--nodes N] [--farms F] [--nats URL] [--dir DIR] [--heartbeat S]
  *                         [--period S] [--no-chain] [--ssd] [--ipv4 K] [--log-level L] [--json]
-                         [--power dev [--power-fast] [--power-boot S]]
  *                         [--power dev [--power-fast] [--power-boot S]]
  * (the wrapper builds dist/ when needed, then runs: node dist/scripts/local-grid.js ...)
  */
@@ -14,12 +13,11 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { findNatsServer, freePort, natsAnswers } from "../agent/bus/nats";
 import { redact } from "../agent/log/redact";
 import { createKeyFile } from "../agent/identity/keys";
 import { upsertRegistryFile } from "../agent/registry/file";
-import { intOption, scriptFail } from "./script-util";
+import { scriptArgs, scriptFail } from "./script-util";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const CLI = path.join(ROOT, "dist", "agent", "cli", "main.js");
@@ -73,7 +71,6 @@ interface NodeInfo {
 function fail(msg: string): never {
   return scriptFail("local-grid", msg);
 }
-const intOpt = (v: string | undefined, flag: string, def: number, min: number, max: number): number => intOption(fail, v, flag, def, min, max);
 
 /** Wait until `file` holds a JSON log line with `event`; returns it parsed. */
 async function waitForLine(file: string, event: string, child: ChildProcess, ms: number): Promise<Record<string, unknown>> {
@@ -107,53 +104,34 @@ function stopChild(child: ChildProcess, ms = 5000): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let args;
-  try {
-    args = parseArgs({
-      args: process.argv.slice(2),
-      options: {
-        nodes: { type: "string" },
-        farms: { type: "string" },
-        nats: { type: "string" },
-        dir: { type: "string" },
-        heartbeat: { type: "string" },
-        period: { type: "string" },
-        "no-chain": { type: "boolean" },
-        ssd: { type: "boolean" },
-        ipv4: { type: "string" },
-        "log-level": { type: "string" },
-        json: { type: "boolean" },
-        power: { type: "string" },
-        "power-fast": { type: "boolean" },
-        "power-boot": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    return fail(`${(err as Error).message}\n\n${HELP}`);
-  }
-  if (args.help) {
-    process.stdout.write(HELP + "\n");
-    return;
-  }
+  const cli = scriptArgs(
+    fail,
+    {
+      strings: ["nodes", "farms", "nats", "dir", "heartbeat", "period", "ipv4", "log-level", "power", "power-boot"],
+      booleans: ["no-chain", "ssd", "json", "power-fast"],
+    },
+    { help: HELP },
+  );
   if (!fs.existsSync(CLI)) fail(`${CLI} is missing: build first (npx tsc -p tsconfig.json)`);
-  const nodes = intOpt(args.nodes, "nodes", 3, 1, 200);
-  const farms = intOpt(args.farms, "farms", 1, 1, nodes);
-  const ipv4 = intOpt(args.ipv4, "ipv4", 0, 0, 1024);
-  const heartbeat = args.heartbeat ?? "30";
+  const nodes = cli.int("nodes", 3, 1, 200);
+  const farms = cli.int("farms", 1, 1, nodes);
+  const ipv4 = cli.int("ipv4", 0, 0, 1024);
+  const heartbeat = cli.str("heartbeat") ?? "30";
   if (!/^\d+(\.\d+)?$/.test(heartbeat) || Number(heartbeat) < 0.1 || Number(heartbeat) > 3600) fail(`--heartbeat expects seconds from 0.1 to 3600, got ${JSON.stringify(heartbeat)}`);
-  const period = String(intOpt(args.period, "period", 3600, 1, 14_400));
-  const withChain = args["no-chain"] !== true;
-  if (args.power !== undefined && args.power !== "dev") fail(`--power: only "dev" runs on a local grid (zos and command drive real machines), got ${JSON.stringify(args.power)}`);
-  if (args["power-fast"] && args.power === undefined) fail("--power-fast needs --power dev");
-  if (args["power-boot"] !== undefined && args.power === undefined) fail("--power-boot needs --power dev");
-  const powerBoot = intOpt(args["power-boot"], "power-boot", args["power-fast"] ? 3 : 0, 0, 3600);
-  const json = args.json === true;
+  const period = String(cli.int("period", 3600, 1, 14_400));
+  const withChain = !cli.bool("no-chain");
+  const powerDriver = cli.str("power");
+  if (powerDriver !== undefined && powerDriver !== "dev") fail(`--power: only "dev" runs on a local grid (zos and command drive real machines), got ${JSON.stringify(powerDriver)}`);
+  const powerFast = cli.bool("power-fast");
+  if (powerFast && powerDriver === undefined) fail("--power-fast needs --power dev");
+  if (cli.str("power-boot") !== undefined && powerDriver === undefined) fail("--power-boot needs --power dev");
+  const powerBoot = cli.int("power-boot", powerFast ? 3 : 0, 0, 3600);
+  const json = cli.bool("json");
+  const logLevel = cli.str("log-level") ?? "info";
   const say = (s: string): void => {
     if (!json) process.stdout.write(s + "\n");
   };
-  const dir = path.resolve(args.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), "local-grid-")));
+  const dir = path.resolve(cli.str("dir") ?? fs.mkdtempSync(path.join(os.tmpdir(), "local-grid-")));
   fs.mkdirSync(path.join(dir, "keys"), { recursive: true });
 
   const children: ChildProcess[] = [];
@@ -176,7 +154,7 @@ async function main(): Promise<void> {
 
   try {
     // NATS: the one given, else a new nats-server on a free loopback port
-    let natsUrl = args.nats;
+    let natsUrl = cli.str("nats");
     if (natsUrl) {
       if (!(await natsAnswers(natsUrl, 1000))) fail(`nothing answers at ${redact(natsUrl)}`);
     } else {
@@ -194,7 +172,7 @@ async function main(): Promise<void> {
 
     // hardware config shared by every agent: public IPv4 count, and disks classed SSD with --ssd
     const hardware: Record<string, unknown> = { ipv4u: ipv4 };
-    if (args.ssd) {
+    if (cli.bool("ssd")) {
       const hw = spawnSync(process.execPath, [CLI, "hardware", "--json"], { encoding: "utf8" });
       if (hw.status !== 0) throw new Error(`capacity-agent hardware failed: ${hw.stderr}`);
       const disks = (JSON.parse(hw.stdout) as { disks: Array<{ name: string }> }).disks;
@@ -208,8 +186,8 @@ async function main(): Promise<void> {
     const twin = JSON.parse(fs.readFileSync(twinKey, "utf8")) as { publicKey: string };
     const config = path.join(dir, "config.json");
     // --power dev: the demo twin acts as every farm's farmer (power wake/standby)
-    const power = args.power
-      ? { manage: true, driver: "dev", farmerKey: twin.publicKey, devBootSeconds: powerBoot, ...(args["power-fast"] ? { minStateSeconds: 10, claimQuietSeconds: 10, checkSeconds: 2, windowSeconds: 1 } : {}) }
+    const power = powerDriver
+      ? { manage: true, driver: "dev", farmerKey: twin.publicKey, devBootSeconds: powerBoot, ...(powerFast ? { minStateSeconds: 10, claimQuietSeconds: 10, checkSeconds: 2, windowSeconds: 1 } : {}) }
       : undefined;
     fs.writeFileSync(config, JSON.stringify({ hardware, ...(power ? { power } : {}) }, null, 2) + "\n");
     let twinId = DEMO_TWIN;
@@ -229,7 +207,7 @@ async function main(): Promise<void> {
     const chainLog = path.join(dir, "chain.log");
     if (withChain) {
       const out = fs.openSync(chainLog, "a");
-      chainChild = spawn(process.execPath, [CLI, "chain", "--nats", natsUrl, "--data", path.join(dir, "chain"), "--log-level", args["log-level"] ?? "info"], { stdio: ["ignore", out, out] });
+      chainChild = spawn(process.execPath, [CLI, "chain", "--nats", natsUrl, "--data", path.join(dir, "chain"), "--log-level", logLevel], { stdio: ["ignore", out, out] });
       fs.closeSync(out);
       chainChild.once("exit", (code, sig) => {
         if (!stopping) process.stderr.write(`local-grid: the chain stand-in exited (${sig ?? code}); see ${chainLog}\n`);
@@ -244,7 +222,7 @@ async function main(): Promise<void> {
       const idArgs = withChain ? [] : ["--node-id", String(n.nodeId)];
       const child = spawn(
         process.execPath,
-        [CLI, "run", "--nats", natsUrl!, "--data", n.data, ...idArgs, "--farm-id", String(n.farmId), "--key", n.key, "--registry", registry, "--config", config, "--heartbeat", heartbeat, "--period", period, "--log-level", args["log-level"] ?? "info"],
+        [CLI, "run", "--nats", natsUrl!, "--data", n.data, ...idArgs, "--farm-id", String(n.farmId), "--key", n.key, "--registry", registry, "--config", config, "--heartbeat", heartbeat, "--period", period, "--log-level", logLevel],
         { stdio: ["ignore", out, out] },
       );
       fs.closeSync(out);
@@ -303,7 +281,7 @@ async function main(): Promise<void> {
         say(`  ca proofs list --node ${infos[0].nodeId}                 # usage proofs the chain holds for node ${infos[0].nodeId} (one per ${period} s)`);
         say(`  ca proofs verify --node ${infos[0].nodeId} --deployment 1   # check a record against the chain's root`);
       }
-      if (!args.ssd) say(`     VMs need SSD; on a virtual machine every disk reports HDD: restart with --ssd`);
+      if (!cli.bool("ssd")) say(`     VMs need SSD; on a virtual machine every disk reports HDD: restart with --ssd`);
       say("");
       say("Ctrl-C stops everything.");
     }

@@ -40,29 +40,27 @@ import { cryptoReady, signerFromSeed, toHex, type Signer } from "../agent/identi
 import { silentLogger } from "../agent/log/logger";
 import { FileRegistry } from "../agent/registry/file";
 import { Store } from "../agent/store/store";
-import { intOption, scriptFail } from "./script-util";
+import { scriptArgs, scriptFail } from "./script-util";
 import { machine, percentile, phase, report, type Row } from "./bench/report";
 import { describe, profiled } from "./bench/profile";
 import { startSerf, type SerfCluster } from "./bench/serf";
 
 const fail = (m: string): never => scriptFail("sim-grid", m);
-function opt(flag: string, def: number, min: number, max: number): number {
-  const i = process.argv.indexOf(`--${flag}`);
-  return intOption(fail, i >= 0 ? process.argv[i + 1] : undefined, flag, def, min, max);
-}
-if (process.argv.includes("--help")) {
-  process.stdout.write("usage: scripts/sim-grid --agents N --farms F [--changes K] [--idle SECONDS] [--heartbeat SECONDS] [--find-k K] [--serf-rounds K] [--no-serf] [--json]\n");
-  process.exit(0);
-}
+// --no-serf, --json and --save-profile are read where they act (runSerf, bench/report, bench/profile)
+const cli = scriptArgs(
+  fail,
+  { strings: ["agents", "farms", "changes", "idle", "heartbeat", "find-k", "serf-rounds", "save-profile"], booleans: ["no-serf", "json"] },
+  { help: "usage: scripts/sim-grid --agents N --farms F [--changes K] [--idle SECONDS] [--heartbeat SECONDS] [--find-k K] [--serf-rounds K] [--no-serf] [--json]" },
+);
 
-const N = opt("agents", 100, 2, 5000);
-const F = opt("farms", 1, 1, N);
-const CHANGES = opt("changes", 30, 1, 10_000);
-const HEARTBEAT_S = opt("heartbeat", 30, 1, 3600);
+const N = cli.int("agents", 100, 2, 5000);
+const F = cli.int("farms", 1, 1, N);
+const CHANGES = cli.int("changes", 30, 1, 10_000);
+const HEARTBEAT_S = cli.int("heartbeat", 30, 1, 3600);
 /** the idle window for bytes per hour: at least one heartbeat interval, so every agent sends one */
-const IDLE_S = opt("idle", HEARTBEAT_S + 5, 1, 3600);
-const FIND_K = opt("find-k", 20, 1, 100_000);
-const SERF_ROUNDS = opt("serf-rounds", 5, 1, 100);
+const IDLE_S = cli.int("idle", HEARTBEAT_S + 5, 1, 3600);
+const FIND_K = cli.int("find-k", 20, 1, 100_000);
+const SERF_ROUNDS = cli.int("serf-rounds", 5, 1, 100);
 const NO_SERF = process.argv.includes("--no-serf");
 const log = silentLogger();
 const subjects = new Subjects();

@@ -14,11 +14,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { freePort } from "../agent/bus/nats";
 import { DEV_ACCOUNT_URIS, DEV_FUND_PLANCK, fundAccounts, PLANCK_PER_TFT } from "../agent/tfchain/dev";
 import { TFGRID_LEGACY_TYPES } from "../agent/tfchain/types";
-import { intOption, scriptFail } from "./script-util";
+import { scriptArgs, scriptFail } from "./script-util";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 /** The spec the issue names: ../shared/tfchain next to the repository (or $TFCHAIN_SPEC). */
@@ -106,27 +105,16 @@ function registerStorageDiffRpc(cs: Chopsticks): void {
 }
 
 async function serve(argv: string[]): Promise<void> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: { spec: { type: "string" }, port: { type: "string" }, db: { type: "string" }, "log-level": { type: "string" }, help: { type: "boolean" } },
-    }).values;
-  } catch (err) {
-    fail(`${(err as Error).message}\n\n${HELP}`);
-  }
-  if (args.help) {
-    process.stdout.write(HELP + "\n");
-    return;
-  }
-  const spec = path.resolve(args.spec ?? process.env.TFCHAIN_SPEC ?? DEFAULT_SPEC);
+  const cli = scriptArgs(fail, { strings: ["spec", "port", "db", "log-level"] }, { help: HELP, argv });
+  const spec = path.resolve(cli.str("spec") ?? process.env.TFCHAIN_SPEC ?? DEFAULT_SPEC);
   if (!fs.existsSync(spec)) {
     fail(`chain spec ${spec} not found: put the raw tfchain spec there, or pass --spec FILE or set TFCHAIN_SPEC (see docs/tfchain.md)`);
   }
-  const port = args.port === undefined ? await freePort() : intOption(fail, args.port, "port", 0, 1, 65535);
-  const db = args.db === undefined ? undefined : path.resolve(args.db);
+  const port = cli.str("port") === undefined ? await freePort() : cli.int("port", 0, 1, 65535);
+  const dbFlag = cli.str("db");
+  const db = dbFlag === undefined ? undefined : path.resolve(dbFlag);
   const resume = db !== undefined && fs.existsSync(db) && fs.statSync(db).size > 0;
-  process.env.LOG_LEVEL = args["log-level"] ?? process.env.LOG_LEVEL ?? "warn";
+  process.env.LOG_LEVEL = cli.str("log-level") ?? process.env.LOG_LEVEL ?? "warn";
 
   // loaded after LOG_LEVEL is set: chopsticks reads it when its logger module loads
   const cs = require("@acala-network/chopsticks") as Chopsticks;
@@ -180,23 +168,15 @@ async function serve(argv: string[]): Promise<void> {
 }
 
 async function fund(argv: string[]): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { url: { type: "string" }, amount: { type: "string" }, help: { type: "boolean" } } });
-  } catch (err) {
-    fail(`fund: ${(err as Error).message}\n\n${HELP}`);
-  }
-  if (parsed.values.help) {
-    process.stdout.write(HELP + "\n");
-    return;
-  }
-  const url = parsed.values.url;
-  if (!url || !/^wss?:\/\//.test(url)) fail(`fund: --url expects the chain's ws:// or wss:// URL, got ${JSON.stringify(url ?? "")}`);
-  if (parsed.positionals.length === 0) fail("fund: name at least one SS58 ADDRESS to fund");
-  const tft = intOption(fail, parsed.values.amount, "amount", Number(DEV_FUND_PLANCK / PLANCK_PER_TFT), 1, 1_000_000_000);
-  const funded = await fundAccounts(url, parsed.positionals, BigInt(tft) * PLANCK_PER_TFT).catch((err: unknown) => {
+  const failFund: (msg: string) => never = (msg) => fail(`fund: ${msg}`);
+  const cli = scriptArgs(failFund, { strings: ["url", "amount"] }, { help: HELP, argv, positionals: true });
+  const url = cli.str("url");
+  if (!url || !/^wss?:\/\//.test(url)) failFund(`--url expects the chain's ws:// or wss:// URL, got ${JSON.stringify(url ?? "")}`);
+  if (cli.positionals.length === 0) failFund("name at least one SS58 ADDRESS to fund");
+  const tft = cli.int("amount", Number(DEV_FUND_PLANCK / PLANCK_PER_TFT), 1, 1_000_000_000);
+  const funded = await fundAccounts(url, cli.positionals, BigInt(tft) * PLANCK_PER_TFT).catch((err: unknown) => {
     const e = err as { code?: string; message?: string };
-    fail(`fund: ${e.code ? `[${e.code}] ` : ""}${e.message ?? String(err)}`);
+    failFund(`${e.code ? `[${e.code}] ` : ""}${e.message ?? String(err)}`);
   });
   for (const f of funded) process.stdout.write(`${f.address} ${f.free.toString()}\n`);
 }
@@ -206,7 +186,7 @@ if (require.main === module) {
   const run = first === "fund" ? fund(rest) : serve(process.argv.slice(2));
   run.then(
     () => {
-      if (first === "fund" || process.argv.includes("--help")) process.exit(0);
+      if (first === "fund") process.exit(0);
     },
     (err: unknown) => {
       process.stderr.write(`tfchain-dev: ${(err as Error).stack ?? String(err)}\n`);

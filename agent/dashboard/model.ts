@@ -3,27 +3,17 @@
  */
 import { addUnits, zeroUnits, type Units } from "../capacity/units";
 import type { Peer } from "../gossip/view";
+import type { Announcement } from "../gossip/wire";
 import { powerRows } from "../power/client";
 
-export interface DashboardNode {
-  nodeId: number;
-  farmId: number;
-  twinId: number;
-  sequence: number;
+/** What the dashboard shows of a node's announcement, as the node announced it. */
+type Announced = Pick<Announcement, "nodeId" | "farmId" | "twinId" | "sequence" | "agentVersion" | "deployments" | "heartbeatMs" | "timestampMs" | "total" | "reserved" | "reservable" | "used" | "free">;
+
+export interface DashboardNode extends Announced {
   /** waking: a node of the farm announces a wake it sent to this one (power/client.ts powerRows) */
   power: "up" | "standby" | "waking";
-  agentVersion: string;
-  deployments: number;
-  heartbeatMs: number;
   /** time since the dashboard last heard from the node (its heartbeat age) */
   heardAgoMs: number;
-  /** the node's own clock when it announced */
-  timestampMs: number;
-  total: Units;
-  reserved: Units;
-  reservable: Units;
-  used: Units;
-  free: Units;
 }
 
 export interface DashboardState {

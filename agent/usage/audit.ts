@@ -5,6 +5,7 @@ import { DOMAIN } from "../identity/domains";
 import { open, sameKey } from "../identity/envelope";
 import { hashesEqual, leafHash, merkleRoot, rootFromPath, verifyInclusion } from "../proofs/merkle";
 import { addAmounts, AMOUNT_FIELDS, decodeProofHeader, decodeRecord, proofHash, zeroAmounts, type ProofHeader, type UsageRecord } from "../proofs/proof";
+import { ok, refused, type Result } from "../result";
 import { decode, encode, WireError } from "../wire/codec";
 import type { WireUsageAuditReply, WireUsageRecordsReply } from "../wire/generated";
 
@@ -38,20 +39,29 @@ const hex = (b: Uint8Array): string => "0x" + Buffer.from(b).toString("hex");
 const REPLY_LIMITS = { maxBytes: 1024 * 1024, maxRepeated: 64 };
 
 /**
+ * The proof the chain holds, opened: it must carry the node's registered signature and decode.
+ * The refusal is the message of a chain_proof_bad_signature result.
+ */
+function openChainProof(sequence: number, chainProof: Uint8Array, nodeKey: Uint8Array): Result<{ header: ProofHeader; hash: Uint8Array }, string> {
+  const chain = open(chainProof, DOMAIN.UsageProof, { maxBytes: 4096 });
+  if (!chain.ok || !sameKey(chain.value.signer, nodeKey)) return refused(`the chain's proof ${sequence} is not signed by the node's registered key`);
+  try {
+    return ok({ header: decodeProofHeader(chain.value.payload), hash: proofHash(chain.value.payload) });
+  } catch (err) {
+    return refused(`the chain's proof ${sequence} cannot be decoded: ${(err as Error).message}`);
+  }
+}
+
+/**
  * Check a deployment's record against the proof the CHAIN holds, independently of the node: the
  * chain's proof must carry the node's registered signature; the node's answer must be signed by
  * the same key, name the same proof (same hash), and its record must hash up to the chain's root.
  */
 export function checkAudit(input: { sequence: number; deploymentId: number; chainProof: Uint8Array; nodeKey: Uint8Array; reply: Uint8Array }): AuditResult {
   const { sequence, deploymentId } = input;
-  const chain = open(input.chainProof, DOMAIN.UsageProof, { maxBytes: 4096 });
-  if (!chain.ok || !sameKey(chain.value.signer, input.nodeKey)) return { sequence, code: "chain_proof_bad_signature", message: `the chain's proof ${sequence} is not signed by the node's registered key` };
-  let header: ProofHeader;
-  try {
-    header = decodeProofHeader(chain.value.payload);
-  } catch (err) {
-    return { sequence, code: "chain_proof_bad_signature", message: `the chain's proof ${sequence} cannot be decoded: ${(err as Error).message}` };
-  }
+  const chain = openChainProof(sequence, input.chainProof, input.nodeKey);
+  if (!chain.ok) return { sequence, code: "chain_proof_bad_signature", message: chain.refusal };
+  const { header } = chain.value;
   const o = open(input.reply, DOMAIN.UsageAuditReply, REPLY_LIMITS);
   if (!o.ok || !sameKey(o.value.signer, input.nodeKey)) return { sequence, code: "bad_reply", message: "the node's answer is not signed by its registered key" };
   let r: WireUsageAuditReply;
@@ -63,7 +73,7 @@ export function checkAudit(input: { sequence: number; deploymentId: number; chai
   }
   if (!r.found) return { sequence, code: "not_found", message: r.rejection?.message ?? `no record of deployment ${deploymentId} in proof ${sequence}` };
   const nodeProof = open(r.proof, DOMAIN.UsageProof, { maxBytes: 4096 });
-  if (!nodeProof.ok || !hashesEqual(proofHash(nodeProof.value.payload), proofHash(chain.value.payload))) {
+  if (!nodeProof.ok || !hashesEqual(proofHash(nodeProof.value.payload), chain.value.hash)) {
     return { sequence, code: "proof_mismatch", message: `the node's proof ${sequence} is not the one the chain accepted` };
   }
   let record: UsageRecord;
@@ -150,15 +160,9 @@ function peekPage(bytes: Uint8Array): WireUsageRecordsReply | undefined {
  */
 export function checkListing(input: { sequence: number; chainProof: Uint8Array; nodeKey: Uint8Array; pages: Uint8Array[] }): ListingResult {
   const { sequence } = input;
-  const chain = open(input.chainProof, DOMAIN.UsageProof, { maxBytes: 4096 });
-  if (!chain.ok || !sameKey(chain.value.signer, input.nodeKey)) return { sequence, code: "chain_proof_bad_signature", message: `the chain's proof ${sequence} is not signed by the node's registered key` };
-  let header: ProofHeader;
-  try {
-    header = decodeProofHeader(chain.value.payload);
-  } catch (err) {
-    return { sequence, code: "chain_proof_bad_signature", message: `the chain's proof ${sequence} cannot be decoded: ${(err as Error).message}` };
-  }
-  const chainHash = proofHash(chain.value.payload);
+  const chain = openChainProof(sequence, input.chainProof, input.nodeKey);
+  if (!chain.ok) return { sequence, code: "chain_proof_bad_signature", message: chain.refusal };
+  const { header, hash: chainHash } = chain.value;
   const records: ListedRecord[] = [];
   let expected = 0;
   const bad = (code: ListingCode, message: string): ListingResult => ({ sequence, code, message, header });

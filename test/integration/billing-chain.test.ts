@@ -4,53 +4,40 @@
  * proof.settle; each twin is debited and the farm credited with the sum; fund validates its input.
  */
 import * as crypto from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { price, PRICING_DEFAULTS } from "../../agent/billing/pricing";
-import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../../agent/billing/twins";
+import { twinSubtotals } from "../../agent/billing/twins";
 import { Subjects } from "../../agent/bus/subjects";
 import { GiB, TiB } from "../../agent/capacity/units";
 import { ChainClient } from "../../agent/chain/client";
-import { parseChainOptions } from "../../agent/authority/options";
-import { ChainServer } from "../../agent/authority/server";
-import { ChainStore } from "../../agent/authority/store";
 import { DOMAIN } from "../../agent/identity/domains";
-import { open, seal } from "../../agent/identity/envelope";
+import { open } from "../../agent/identity/envelope";
 import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
-import { silentLogger } from "../../agent/log/logger";
-import { leafHash, merkleRoot } from "../../agent/proofs/merkle";
-import { addAmounts, encodeProofHeader, encodeRecord, zeroAmounts, ZERO_HASH, type UsageRecord } from "../../agent/proofs/proof";
+import { addAmounts, zeroAmounts, ZERO_HASH, type UsageRecord } from "../../agent/proofs/proof";
 import { decode, encode } from "../../agent/wire/codec";
+import { buildProof } from "../../agent/proofs/build";
+import { InProcessChain } from "../utils/chain-server";
 import { startNats, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
 
 let nats: NatsServerHandle;
 let nc: NatsConnection;
-let store: ChainStore;
-let server: ChainServer;
+let standin: InProcessChain;
 let chain: ChainClient;
-let dir: string;
 const H = 3_600_000;
 
 beforeAll(async () => {
   await cryptoReady();
   nats = await startNats();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "billing-chain-"));
-  store = ChainStore.open(dir);
+  standin = await InProcessChain.start(nats.url, { options: { limits: { perKeyBurst: 1000 } }, dirPrefix: "billing-chain-" });
   nc = await connect({ servers: nats.url });
-  server = new ChainServer(parseChainOptions({ limits: { perKeyBurst: 1000 } }), { bus: natsBus(nc), subjects: new Subjects(), signer: signerFromSeed("ed25519", crypto.randomBytes(32)), store, logger: silentLogger(), metrics: null, now: Date.now });
-  await server.start();
   chain = new ChainClient(natsBus(nc), new Subjects());
 });
 
 afterAll(async () => {
-  await server?.close();
   await nc?.close();
-  store?.close();
+  await standin?.stop();
   await nats?.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test("a proof billing 1000 twins fits in one proof.settle: each twin is debited its price, the farm credited the sum, the unfunded twins reported in debt", async () => {
@@ -67,23 +54,9 @@ test("a proof billing 1000 twins fits in one proof.settle: each twin is debited 
     amounts: { ...zeroAmounts(), cruSeconds: 3600n, mruByteSeconds: BigInt(2 * GiB) * 3600n, ipv4Seconds: BigInt(i % 2) * 3600n, cuMicroHours: 500_000n + BigInt(i), suMicroHours: 0n },
   }));
   const subs = twinSubtotals(records);
-  const twins = subs.map(encodeTwinSubtotal);
   const start = Math.floor(Date.now() / H) * H - H;
-  const header = encodeProofHeader({
-    nodeId: reg.id,
-    farmId: 4,
-    sequence: 1,
-    periodStartMs: start,
-    periodEndMs: start + H,
-    previousHash: ZERO_HASH,
-    recordCount: records.length,
-    totals: records.reduce((t, r) => addAmounts(t, r.amounts), zeroAmounts()),
-    recordsRoot: merkleRoot(records.map((r) => leafHash(encodeRecord(r)))),
-    downtimeMs: 0,
-    twinsRoot: twinsTree(twins).root,
-    twinCount: twins.length,
-  });
-  const envelope = seal(node, DOMAIN.UsageProof, header);
+  const totals = records.reduce((t, r) => addAmounts(t, r.amounts), zeroAmounts());
+  const { envelope, twins } = buildProof({ sequence: 0, periodEndMs: start, hash: ZERO_HASH }, { nodeId: reg.id, farmId: 4, periodEndMs: start + H, records, totals, downtimeMs: 0 }, node);
   expect(encode("ProofSubmission", { proof: envelope, twins }).length).toBeGreaterThan(16 * 1024); // above the other calls' limit
   const r = await chain.settleProof(envelope, twins);
   expect(r).toMatchObject({ ok: true, code: "ok" });
@@ -92,18 +65,18 @@ test("a proof billing 1000 twins fits in one proof.settle: each twin is debited 
   for (const t of subs) {
     const want = price(t.amounts, PRICING_DEFAULTS);
     sum += want;
-    expect(store.balance(t.twinId)).toBe(-want);
+    expect(standin.store.balance(t.twinId)).toBe(-want);
   }
-  expect(store.farmBalance(4)).toBe(sum);
-  const fp = store.footprint();
+  expect(standin.store.farmBalance(4)).toBe(sum);
+  const fp = standin.store.footprint();
   expect([fp.twin_bills.rows, fp.node_bills.rows]).toEqual([1000, 1]);
   // every one of them entered grace with this proof: one debt row each, the grace end told with it
   expect(fp.debts.rows).toBe(1000);
-  const since = store.debtSince(subs[0].twinId)!;
+  const since = standin.store.debtSince(subs[0].twinId)!;
   expect(r.ok && r.debts?.[0]).toEqual({ twinId: subs[0].twinId, graceEndMs: since + 14 * 24 * 3600 * 1000 });
   // a replay is a duplicate and charges nothing again
   expect(await chain.settleProof(envelope, twins)).toMatchObject({ ok: true, code: "duplicate" });
-  expect(store.farmBalance(4)).toBe(sum);
+  expect(standin.store.farmBalance(4)).toBe(sum);
 });
 
 test("fund: a registered twin or one the chain billed, a positive integer amount; an unknown twin and its bills are not_found", async () => {
@@ -121,12 +94,12 @@ test("fund: a registered twin or one the chain billed, a positive integer amount
   await expect(chain.fund(999_999, 5n)).resolves.toMatchObject({ ok: false, code: "not_found" });
   // a twin the chain billed without its being registered (a dev grid's registry-file twin, billed in
   // the test above) can pay its debt
-  const debt = store.balance(1000);
+  const debt = standin.store.balance(1000);
   expect(debt).toBeLessThan(0n);
-  expect(store.debtSince(1000)).toBeGreaterThan(0);
+  expect(standin.store.debtSince(1000)).toBeGreaterThan(0);
   await expect(chain.fund(1000, -debt)).resolves.toMatchObject({ ok: true, balance: { twinId: 1000, balance: 0n } });
   // funded back to zero: out of grace
-  expect(store.debtSince(1000)).toBeUndefined();
+  expect(standin.store.debtSince(1000)).toBeUndefined();
   await expect(chain.fund(reg.id, 5n)).resolves.toMatchObject({ ok: true, balance: { twinId: reg.id, balance: 5n, inDebt: false } });
   await expect(chain.fund(reg.id, 7n)).resolves.toMatchObject({ ok: true, balance: { balance: 12n } });
   expect(await chain.bills(999_999)).toBeUndefined();

@@ -6,7 +6,6 @@
  * totals stay as metered, by `bills verify` when it inflates the totals too.
  */
 import { randomBytes } from "node:crypto";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NodeClient } from "../../agent/api/client";
@@ -23,6 +22,7 @@ import { addAmounts, encodeProofHeader, encodeRecord, zeroAmounts, ZERO_HASH, ty
 import { encode } from "../../agent/wire/codec";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
+import { ssdConfig, stopAll } from "../utils/setup";
 import { startNats, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
 
@@ -41,9 +41,7 @@ beforeAll(async () => {
   await cryptoReady();
   nats = await startNats();
   dir = tmpDir("billing-");
-  const hw = JSON.parse((await cli(["hardware", "--json"])).stdout) as { disks: Array<{ name: string }> };
-  const config = path.join(dir, "config.json");
-  fs.writeFileSync(config, JSON.stringify({ hardware: { ipv4u: 2, diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
+  const config = await ssdConfig(dir, { ipv4u: 2 });
   chainProc = await startChain(["--nats", nats.url, "--data", path.join(dir, "chain")]);
   for (const n of ["a", "b"]) agents.push(await startAgent(["--nats", nats.url, "--data", path.join(dir, n), "--farm-id", "1", "--config", config, "--period", String(PERIOD_MS / 1000)]));
   nc = await connect({ servers: nats.url });
@@ -74,12 +72,7 @@ beforeAll(async () => {
   deployedAt = Date.now();
 }, 90_000);
 
-afterAll(async () => {
-  await nc?.close();
-  for (const a of agents) await a.stop();
-  await chainProc?.stop();
-  await nats?.stop();
-});
+afterAll(() => stopAll(nc, agents, chainProc, nats));
 
 test("two twins on two nodes, three periods: each twin is billed per period and node, its balance falls by exactly its bills, and bills verify holds", async () => {
   // three full periods with every deployment in place, on both nodes, billed to both twins

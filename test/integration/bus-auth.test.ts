@@ -8,21 +8,17 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { connectAuth, freePort, natsAnswers } from "../../agent/bus/nats";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { BusCredentials } from "../../agent/bus/auth";
-import { ROOT, cli, startAgent, startChain, tmpDir, type AgentProcess, type CliResult } from "../utils/agent";
-import { natsBin, waitFor } from "../utils/nats";
-import { spawn, type ChildProcess } from "node:child_process";
-
-const BUS_CONFIG = path.join(ROOT, "dist", "scripts", "bus-config.js");
+import { cli, startAgent, startChain, tmpDir, type AgentProcess, type CliResult } from "../utils/agent";
+import { connectWatched, securedBus, type BusUser } from "../utils/bus-config";
+import { waitFor, type NatsServerHandle } from "../utils/nats";
 
 let dir: string;
 let url: string;
-let server: ChildProcess;
-let serverLog = "";
+let server: NatsServerHandle;
 let tls: { caFile: string; certFile: string; keyFile: string };
-let users: Record<string, { seedFile: string; configFile: string; inboxPrefix: string; publicKey: string }>;
+let users: Record<string, BusUser>;
 const agents: AgentProcess[] = [];
 let chain: AgentProcess;
 let registry: string;
@@ -54,14 +50,8 @@ function creds(user: string | null, withTls = true): BusCredentials {
 }
 
 /** A client connection as `user` (null: no credentials), made the way the agent makes its own. */
-async function connectAs(user: string | null, withTls = true): Promise<{ nc: NatsConnection; errors: string[] }> {
-  const nc = await connect({ servers: [url], ...(connectAuth([url], creds(user, withTls)).options as object), timeout: 3000, maxReconnectAttempts: 0 });
-  open.push(nc);
-  const errors: string[] = [];
-  void (async () => {
-    for await (const s of nc.status()) if (s.type === "error") errors.push(String((s as { error?: unknown }).error));
-  })().catch(() => undefined);
-  return { nc, errors };
+function connectAs(user: string | null, withTls = true): Promise<{ nc: NatsConnection; errors: string[] }> {
+  return connectWatched(url, creds(user, withTls), open);
 }
 
 /** The CLI's flags for `user` (TLS included). */
@@ -79,18 +69,8 @@ beforeAll(async () => {
   dir = tmpDir("bus-auth-");
   makeCertificates();
   tls = { caFile: path.join(dir, "ca.pem"), certFile: path.join(dir, "client.pem"), keyFile: path.join(dir, "client-key.pem") };
-  const port = await freePort();
-  const out = execFileSync(process.execPath, [BUS_CONFIG, "--out", path.join(dir, "bus"), "--nodes", "1:1,2:1", "--deployers", "alice", "--port", String(port), "--tls-cert", path.join(dir, "server.pem"), "--tls-key", path.join(dir, "server-key.pem"), "--tls-ca", tls.caFile, "--tls-verify", "--client-cert", tls.certFile, "--client-key", tls.keyFile, "--json"], { encoding: "utf8" });
-  const info = JSON.parse(out) as { url: string; serverConfig: string; users: Array<{ name: string; seedFile: string; configFile: string; inboxPrefix: string; publicKey: string }> };
-  url = info.url;
-  users = Object.fromEntries(info.users.map((u) => [u.name, u]));
+  ({ url, users, server } = await securedBus(path.join(dir, "bus"), ["--nodes", "1:1,2:1", "--deployers", "alice", "--tls-cert", path.join(dir, "server.pem"), "--tls-key", path.join(dir, "server-key.pem"), "--tls-ca", tls.caFile, "--tls-verify", "--client-cert", tls.certFile, "--client-key", tls.keyFile]));
   expect(Object.keys(users).sort()).toEqual(["alice", "chain", "node-1", "node-2"]);
-  server = spawn(natsBin(), ["-c", info.serverConfig], { stdio: ["ignore", "ignore", "pipe"] });
-  server.stderr?.on("data", (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-20_000)));
-  await waitFor(async () => {
-    if (server.exitCode !== null) throw new Error(`nats-server exited: ${serverLog}`);
-    return natsAnswers(url, 300);
-  }, 10_000, "the secured nats-server");
 
   for (const name of ["node1", "node2", "owner"]) {
     keys[name] = path.join(dir, `${name}.json`);
@@ -112,11 +92,7 @@ afterAll(async () => {
   for (const nc of open) await nc.close().catch(() => undefined);
   for (const a of agents) await a.stop();
   await chain?.stop();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once("exit", r));
-    server.kill("SIGTERM");
-    await exited;
-  }
+  await server?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

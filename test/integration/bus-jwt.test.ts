@@ -4,40 +4,26 @@
  * connects with its creds file and serves a deployer; the permissions in a user's JWT hold; a user
  * JWT signed by an account the operator never signed, and a client without credentials, are refused.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { connectAuth, freePort, natsAnswers } from "../../agent/bus/nats";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { credsFileText, decodeJwtClaims, userJwt } from "../../agent/bus/jwt";
 import { permissionsOf } from "../../agent/bus/permissions";
-import { ROOT, cli, startAgent, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
-import { natsBin, waitFor } from "../utils/nats";
-
-const BUS_CONFIG = path.join(ROOT, "dist", "scripts", "bus-config.js");
+import { cli, startAgent, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
+import { connectWatched, securedBus, type BusUser } from "../utils/bus-config";
+import { waitFor, type NatsServerHandle } from "../utils/nats";
 
 let dir: string;
 let url: string;
-let server: ChildProcess;
-let serverLog = "";
+let server: NatsServerHandle;
 let agent: AgentProcess;
-let users: Record<string, { credsFile: string; inboxPrefix: string; configFile: string; publicKey: string }>;
+let users: Record<string, BusUser>;
 const open: NatsConnection[] = [];
 let registry: string;
 
 beforeAll(async () => {
   dir = tmpDir("bus-jwt-");
-  const port = await freePort();
-  const out = execFileSync(process.execPath, [BUS_CONFIG, "--out", path.join(dir, "bus"), "--nodes", "1:1,2:1", "--deployers", "alice", "--port", String(port), "--jwt", "--json"], { encoding: "utf8" });
-  const info = JSON.parse(out) as { url: string; serverConfig: string; users: Array<{ name: string; credsFile: string; inboxPrefix: string; configFile: string; publicKey: string }> };
-  url = info.url;
-  users = Object.fromEntries(info.users.map((u) => [u.name, u]));
-  server = spawn(natsBin(), ["-c", info.serverConfig], { stdio: ["ignore", "ignore", "pipe"] });
-  server.stderr?.on("data", (d: Buffer) => (serverLog = (serverLog + d.toString()).slice(-20_000)));
-  await waitFor(async () => {
-    if (server.exitCode !== null) throw new Error(`nats-server exited: ${serverLog}`);
-    return natsAnswers(url, 300);
-  }, 10_000, "nats-server in operator mode");
+  ({ url, users, server } = await securedBus(path.join(dir, "bus"), ["--nodes", "1:1,2:1", "--deployers", "alice", "--jwt"]));
   const key = path.join(dir, "node.json");
   expect((await cli(["keys", "new", "--out", key])).code).toBe(0);
   registry = path.join(dir, "registry.json");
@@ -48,22 +34,12 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const nc of open) await nc.close().catch(() => undefined);
   await agent?.stop();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server.once("exit", r));
-    server.kill("SIGTERM");
-    await exited;
-  }
+  await server?.stop();
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function connectWith(credsFile: string | null, inboxPrefix?: string): Promise<{ nc: NatsConnection; errors: string[] }> {
-  const nc = await connect({ servers: [url], ...(connectAuth([url], credsFile ? { credsFile, inboxPrefix } : {}).options as object), timeout: 3000, maxReconnectAttempts: 0 });
-  open.push(nc);
-  const errors: string[] = [];
-  void (async () => {
-    for await (const s of nc.status()) if (s.type === "error") errors.push(String((s as { error?: unknown }).error));
-  })().catch(() => undefined);
-  return { nc, errors };
+function connectWith(credsFile: string | null, inboxPrefix?: string): Promise<{ nc: NatsConnection; errors: string[] }> {
+  return connectWatched(url, credsFile ? { credsFile, inboxPrefix } : {}, open);
 }
 
 test("the agent connects with its creds file and a deployer reaches it with its own", async () => {

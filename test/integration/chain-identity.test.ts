@@ -15,6 +15,7 @@ import { sealAnnouncement, type Announcement } from "../../agent/gossip/wire";
 import { cryptoReady, signerFromSeed } from "../../agent/identity/keys";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually, viewOf } from "../utils/grid";
+import { newKeys, stopAll } from "../utils/setup";
 import { startNats, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
 
@@ -42,7 +43,7 @@ beforeAll(async () => {
   await cryptoReady();
   nats = await startNats();
   dir = tmpDir("chain-ids-");
-  for (const name of ["a", "b", "c", "d"]) expect((await cli(["keys", "new", "--out", path.join(dir, `${name}.json`)])).code).toBe(0);
+  await newKeys(dir, ["a", "b", "c", "d"]);
   chainArgs = ["--nats", nats.url, "--data", path.join(dir, "chain")];
   chainProc = await startChain(chainArgs);
   nc = await connect({ servers: nats.url });
@@ -50,10 +51,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await nc?.close();
-  for (const a of agents) await a.stop();
-  await chainProc?.stop();
-  await nats?.stop();
+  await stopAll(nc, agents, chainProc, nats);
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -6,23 +6,17 @@
  * does not move.
  */
 import * as crypto from "node:crypto";
-import * as fs from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Subjects } from "../../agent/bus/subjects";
 import { GiB, TiB, type Units } from "../../agent/capacity/units";
 import { ChainClient } from "../../agent/chain/client";
 import { createChainMetrics } from "../../agent/authority/metrics";
-import { parseChainOptions } from "../../agent/authority/options";
-import { ChainServer } from "../../agent/authority/server";
-import { ChainStore } from "../../agent/authority/store";
 import { DOMAIN } from "../../agent/identity/domains";
 import { seal } from "../../agent/identity/envelope";
 import { cryptoReady, signerFromSeed, type Signer } from "../../agent/identity/keys";
-import { silentLogger } from "../../agent/log/logger";
 import { MetricsRegistry } from "../../agent/metrics/metrics";
 import { proofHash, ZERO_HASH } from "../../agent/proofs/proof";
+import { InProcessChain } from "../utils/chain-server";
 import { startNats, type NatsServerHandle } from "../utils/nats";
 import { writeFields, type Field } from "../utils/protowriter";
 import { natsBus } from "../../agent/bus/nats";
@@ -35,11 +29,8 @@ const total: Units = { cru: 8, mru: 16 * GiB, sru: 500 * GiB, hru: 2 * TiB, ipv4
 const base = Math.floor(Date.now() / H) * H - 5 * H;
 
 let nats: NatsServerHandle;
-let dir: string;
-let serverNc: NatsConnection;
+let standin: InProcessChain;
 let nc: NatsConnection;
-let store: ChainStore;
-let server: ChainServer;
 let client: ChainClient;
 let nodeKey: Signer;
 
@@ -62,27 +53,19 @@ function fields(sequence: number, previousHash: Uint8Array): Field[] {
 beforeAll(async () => {
   await cryptoReady();
   nats = await startNats();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "chain-enc-"));
   nodeKey = key();
-  serverNc = await connect({ servers: nats.url });
+  standin = await InProcessChain.start(nats.url, { metrics: createChainMetrics(new MetricsRegistry()), dirPrefix: "chain-enc-" });
   nc = await connect({ servers: nats.url });
-  const chainKey = key();
-  store = ChainStore.open(dir);
-  server = new ChainServer(parseChainOptions(), { bus: natsBus(serverNc), subjects: new Subjects(), signer: chainKey, store, logger: silentLogger(), metrics: createChainMetrics(new MetricsRegistry()), now: Date.now });
-  await server.start();
-  client = new ChainClient(natsBus(nc), new Subjects(), { chainKey: chainKey.publicKey, timeoutMs: 3000 });
+  client = new ChainClient(natsBus(nc), new Subjects(), { chainKey: standin.key.publicKey, timeoutMs: 3000 });
   // the chain assigns ids: the node key's twin first, then its node
   expect(await client.registerTwin(nodeKey)).toMatchObject({ ok: true, kind: "registered" });
   expect(await client.registerNode(nodeKey, { farmId: FARM, total })).toEqual({ ok: true, id: NODE, kind: "registered" });
 });
 
 afterAll(async () => {
-  await server?.close();
-  store?.close();
   await nc?.close();
-  await serverNc?.close();
+  await standin?.stop();
   await nats?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test("idle-period headers from another encoder are accepted and chained; padded ones are refused naming the difference", async () => {

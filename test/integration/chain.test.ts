@@ -13,7 +13,6 @@ import { ChainClient } from "../../agent/chain/client";
 import { createChainMetrics, type ChainMetrics } from "../../agent/authority/metrics";
 import { parseChainOptions } from "../../agent/authority/options";
 import { ChainRegistry, CompositeRegistry } from "../../agent/chain/registry";
-import { ChainServer } from "../../agent/authority/server";
 import { CHAIN_MIGRATIONS, ChainStore } from "../../agent/authority/store";
 import { ensureSchema, openDatabase } from "../../agent/store/store";
 import type { WireChainEvent, WireChainReply } from "../../agent/wire/generated";
@@ -25,6 +24,7 @@ import { MetricsRegistry } from "../../agent/metrics/metrics";
 import { encodeProofHeader, proofHash, zeroAmounts, ZERO_HASH, type ProofHeader } from "../../agent/proofs/proof";
 import { decode, encode, unitsToWire } from "../../agent/wire/codec";
 import { eventually } from "../utils/grid";
+import { InProcessChain } from "../utils/chain-server";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
 
@@ -38,11 +38,8 @@ let NODE_TWIN = 0;
 const total: Units = { cru: 8, mru: 16 * GiB, sru: 500 * GiB, hru: 2 * TiB, ipv4u: 1, gpu: 0 };
 
 let nats: NatsServerHandle;
-let dir: string;
-let serverNc: NatsConnection;
+let standin: InProcessChain;
 let nc: NatsConnection;
-let store: ChainStore;
-let server: ChainServer;
 let metrics: ChainMetrics;
 let client: ChainClient;
 let chainKey: Signer;
@@ -55,13 +52,6 @@ const subjects = new Subjects();
 
 const key = (): Signer => signerFromSeed("ed25519", new Uint8Array(crypto.randomBytes(32)));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
-
-function startServer(): Promise<void> {
-  store = ChainStore.open(dir);
-  // generous per-key limits: these tests send many calls with one key (the limits have their own test)
-  server = new ChainServer(parseChainOptions({ limits: { perKeyBurst: 1000 } }), { bus: natsBus(serverNc), subjects, signer: chainKey, store, logger: silentLogger(), metrics, now: Date.now });
-  return server.start();
-}
 
 /** A raw request to a chain subject; the reply opened and decoded (it must be signed by the chain key). */
 async function raw(call: string, data: Uint8Array): Promise<WireChainReply> {
@@ -97,12 +87,10 @@ function header(sequence: number, previousHash: Uint8Array, p: Partial<ProofHead
 beforeAll(async () => {
   await cryptoReady();
   nats = await startNats();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "chain-"));
   chainKey = key();
   nodeKey = key();
   twinKey = signerFromSeed("sr25519", new Uint8Array(crypto.randomBytes(32)));
   forger = key();
-  serverNc = await connect({ servers: nats.url });
   nc = await connect({ servers: nats.url });
   metrics = createChainMetrics(new MetricsRegistry());
   eventSub = nc.subscribe(subjects.chain("events.>"), {
@@ -114,7 +102,8 @@ beforeAll(async () => {
     },
   });
   await nc.flush();
-  await startServer();
+  // generous per-key limits: these tests send many calls with one key (the limits have their own test)
+  standin = await InProcessChain.start(nats.url, { options: { limits: { perKeyBurst: 1000 } }, metrics, key: chainKey, subjects });
   client = new ChainClient(natsBus(nc), subjects, { chainKey: chainKey.publicKey, timeoutMs: 3000 });
 });
 
@@ -132,12 +121,9 @@ function buildProofs(): void {
 
 afterAll(async () => {
   eventSub?.unsubscribe();
-  await server?.close();
-  store?.close();
   await nc?.close();
-  await serverNc?.close();
+  await standin?.stop();
   await nats?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test("the chain assigns twin and node ids and binds them to the registering keys, and says so", async () => {
@@ -281,7 +267,7 @@ test("forged, replayed, out-of-order and over-capacity proofs are refused with t
   expect(metrics.refusals.get({ code: "duplicate" })).toBe(before.duplicate + 2);
   expect(metrics.refusals.get({ code: "gap" })).toBe(before.gap + 1);
   expect(metrics.refusals.get({ code: "exceeds_capacity" })).toBe(before.exceeds_capacity + 2);
-  expect(store.proofCount(NODE)).toBe(3);
+  expect(standin.store.proofCount(NODE)).toBe(3);
   expect((await client.proofs(NODE, 1, 10)).map((p) => hex(p.proof))).toEqual(proofs.map(hex));
 });
 
@@ -330,20 +316,19 @@ test("ChainRegistry resolves through the chain, caches, shares concurrent lookup
 test("the chain's state survives a close and reopen of its store; a stale registry entry is served meanwhile", async () => {
   const reg = new ChainRegistry({ ttlMs: 0, negativeTtlMs: 0 }, { client: new ChainClient(natsBus(nc), subjects, { timeoutMs: 500 }), logger: silentLogger() });
   expect(await reg.node(NODE)).toMatchObject({ id: NODE });
-  const footprint = store.footprint();
+  const footprint = standin.store.footprint();
   expect(footprint.proofs.rows).toBe(3);
   expect(footprint.nodes.rows).toBe(2);
   expect(footprint.twins.rows).toBe(3);
   expect(footprint.total.bytes).toBeGreaterThan(0);
 
-  await server.close();
-  store.close();
+  await standin.close();
   // the chain is away: the registry serves what it knew
   expect(await reg.node(NODE)).toMatchObject({ id: NODE });
   expect(await reg.node(4243)).toBeUndefined();
 
-  await startServer();
-  expect(store.refusals()).toMatchObject({ bad_signature: expect.any(Number), duplicate: 2, gap: 1, exceeds_capacity: 2 });
+  await standin.open();
+  expect(standin.store.refusals()).toMatchObject({ bad_signature: expect.any(Number), duplicate: 2, gap: 1, exceeds_capacity: 2 });
   const n = await client.node(NODE);
   expect(n).toMatchObject({ lastSequence: 3, lastPeriodEndMs: headers[2].periodEndMs, total });
   expect((await client.proofs(NODE, 1, 10)).map((p) => hex(p.proof))).toEqual(proofs.map(hex));
@@ -352,8 +337,8 @@ test("the chain's state survives a close and reopen of its store; a stale regist
   const fourth = encodeProofHeader(header(4, proofHash(encodeProofHeader(headers[2]))));
   expect(await client.submitProof(seal(nodeKey, DOMAIN.UsageProof, fourth))).toEqual({ ok: true, code: "ok", proofHash: proofHash(fourth) });
   expect(await client.submitProof(proofs[2])).toMatchObject({ ok: true, code: "duplicate" });
-  expect(store.proofCount(NODE)).toBe(4);
-  expect(store.events().map((e) => e.kind)).toEqual([
+  expect(standin.store.proofCount(NODE)).toBe(4);
+  expect(standin.store.events().map((e) => e.kind)).toEqual([
     "twin_registered",
     "twin_registered",
     "node_registered",
@@ -462,23 +447,12 @@ test("farms: created by a twin (the chain assigns the id), changed by their owne
     ["tfgrid.v1.chain.events.farm_registered", F, TWIN],
     ["tfgrid.v1.chain.events.farm_registered", 2, b.twinId],
   ]);
-  expect(store.footprint().farms.rows).toBe(2);
+  expect(standin.store.footprint().farms.rows).toBe(2);
 
   // a second chain, on a fresh store, that registers nodes only into registered farms
-  const strictDir = fs.mkdtempSync(path.join(os.tmpdir(), "chain-strict-"));
   const strictSubjects = new Subjects("strict.v1");
-  const strictStore = ChainStore.open(strictDir);
-  const strictServer = new ChainServer(parseChainOptions({ policy: { requireFarm: true } }), {
-    bus: natsBus(serverNc),
-    subjects: strictSubjects,
-    signer: chainKey,
-    store: strictStore,
-    logger: silentLogger(),
-    metrics: null,
-    now: Date.now,
-  });
+  const strictChain = await InProcessChain.start(nats.url, { options: { policy: { requireFarm: true } }, key: chainKey, subjects: strictSubjects, dirPrefix: "chain-strict-" });
   try {
-    await strictServer.start();
     const strict = new ChainClient(natsBus(nc), strictSubjects, { chainKey: chainKey.publicKey, timeoutMs: 3000 });
     expect(await strict.registerTwin(twinKey)).toEqual({ ok: true, id: 1, kind: "registered" });
     const refused = await strict.registerNode(twinKey, { farmId: 9, total });
@@ -493,24 +467,20 @@ test("farms: created by a twin (the chain assigns the id), changed by their owne
     expect(await strict.registerNode(twinKey, { farmId: 10, total })).toMatchObject({ ok: false, code: "unknown_farm" });
     expect((await strict.node(1))?.farmId).toBe(1);
   } finally {
-    await strictServer.close();
-    strictStore.close();
-    fs.rmSync(strictDir, { recursive: true, force: true });
+    await strictChain.stop();
   }
   // the first chain was not involved
   expect(await client.farm(9)).toBeUndefined();
 });
 
 test("a registration flood is rate_limited (per key, and new twins over all keys); the chain keeps a bounded state and answers its owners", async () => {
-  const floodDir = fs.mkdtempSync(path.join(os.tmpdir(), "chain-flood-"));
   const floodSubjects = new Subjects("flood.v1");
-  const floodStore = ChainStore.open(floodDir);
   // the defaults, but remembering at most 500 keys' buckets
-  const options = parseChainOptions({ limits: { maxTrackedKeys: 500 } });
+  const raw = { limits: { maxTrackedKeys: 500 } };
+  const options = parseChainOptions(raw);
   const floodMetrics = createChainMetrics(new MetricsRegistry());
-  const floodServer = new ChainServer(options, { bus: natsBus(serverNc), subjects: floodSubjects, signer: chainKey, store: floodStore, logger: silentLogger(), metrics: floodMetrics, now: Date.now });
+  const floodChain = await InProcessChain.start(nats.url, { options: raw, metrics: floodMetrics, key: chainKey, subjects: floodSubjects, dirPrefix: "chain-flood-" });
   try {
-    await floodServer.start();
     const flood = new ChainClient(natsBus(nc), floodSubjects, { chainKey: chainKey.publicKey, timeoutMs: 10_000 });
     // one key, many calls: a burst, then rate_limited
     const one = key();
@@ -532,18 +502,16 @@ test("a registration flood is rate_limited (per key, and new twins over all keys
     expect(ok).toBeGreaterThan(0);
     expect(ok).toBeLessThanOrEqual(allowed);
     expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.code === "rate_limited")).toBe(true);
-    expect(floodStore.footprint().twins.rows).toBe(ok + 1);
+    expect(floodChain.store.footprint().twins.rows).toBe(ok + 1);
     // the limiter remembers a bounded number of keys, and forgets them once their buckets refilled
-    expect(floodServer.limiter.trackedKeys).toBeLessThanOrEqual(500);
-    await eventually(() => floodServer.limiter.trackedKeys <= 1, 10_000, "the flood's buckets to be forgotten");
+    expect(floodChain.server.limiter.trackedKeys).toBeLessThanOrEqual(500);
+    await eventually(() => floodChain.server.limiter.trackedKeys <= 1, 10_000, "the flood's buckets to be forgotten");
     expect(floodMetrics.refusals.get({ code: "rate_limited" })).toBe(N - ok + burst.filter((r) => !r.ok).length);
     // an existing twin, calling at its own pace, is still answered
     await new Promise((r) => setTimeout(r, 600));
     expect(await flood.registerTwin(one)).toMatchObject({ ok: true, kind: "unchanged" });
   } finally {
-    await floodServer.close();
-    floodStore.close();
-    fs.rmSync(floodDir, { recursive: true, force: true });
+    await floodChain.stop();
   }
 });
 

@@ -24,6 +24,7 @@ import { CLEAR_SCREEN } from "../../agent/cli/commands/status";
 import { loadKeyFile, type Signer } from "../../agent/identity/keys";
 import { ROOT, cli, startAgent, startChain, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
+import { ssdConfig, stopAll } from "../utils/setup";
 import { startNats, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
 
@@ -49,6 +50,17 @@ async function deploy(node: number, id: number, memory: string): Promise<void> {
   expect(await client.deploy(node, buildDeployRequest(r.value, [{ twinId: ownerTwin, signer: owner }]))).toMatchObject({ accepted: true });
 }
 
+/** The power lines of a new agent's /metrics that does not manage power. */
+const POWER_METRICS_AT_START = [
+  'capacity_agent_power_state{state="up"} 1\n',
+  'capacity_agent_power_state{state="standby"} 0\n',
+  'capacity_agent_power_farm_nodes{state="waking"} 0\n',
+  'capacity_agent_power_transitions_total{from="up",to="standby"} 0\n',
+  'capacity_agent_power_wakes_sent_total{driver="zos"} 0\n',
+  'capacity_agent_power_standby_intents_total{from="self"} 0\n',
+  'capacity_agent_power_objections_total{direction="received"} 0\n',
+];
+
 async function metricsText(i: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${metricsPorts[i]}/metrics`)).text();
 }
@@ -60,9 +72,7 @@ beforeAll(async () => {
   expect((await cli(["keys", "new", "--out", ownerKey])).code).toBe(0);
   // no registry file: twins and nodes resolve through the chain
   const registry = path.join(dir, "registry.json");
-  const hw = JSON.parse((await cli(["hardware", "--json"])).stdout) as { disks: Array<{ name: string }> };
-  const config = path.join(dir, "config.json");
-  fs.writeFileSync(config, JSON.stringify({ hardware: { diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
+  const config = await ssdConfig(dir);
   chainProc = await startChain(["--nats", nats.url, "--data", path.join(dir, "chain")]);
   // the deployer's twin on the chain (the chain assigns its id), funded: the chain bills it every
   // period (2 s), and a twin in debt could not deploy (twin_in_debt)
@@ -85,12 +95,7 @@ beforeAll(async () => {
   await deploy(nodeIds[1], 2, "2GiB");
 }, 90_000);
 
-afterAll(async () => {
-  await nc?.close();
-  for (const a of agents) await a.stop();
-  await chainProc?.stop();
-  await nats?.stop();
-});
+afterAll(() => stopAll(nc, agents, chainProc, nats));
 
 test("/metrics: decision, propagation and proof delivery histograms observed, capacity with units in the names, NATS and chain gauges", async () => {
   const text = await eventually(async () => {
@@ -107,13 +112,7 @@ test("/metrics: decision, propagation and proof delivery histograms observed, ca
   expect(text).toMatch(/capacity_agent_build_info\{component="agent",node="[^"]+",version="[^"]+"\} 1/);
   expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
   // power metrics are there from the start (this agent does not manage power: it is up, its farm view empty)
-  expect(text).toContain('capacity_agent_power_state{state="up"} 1\n');
-  expect(text).toContain('capacity_agent_power_state{state="standby"} 0\n');
-  expect(text).toContain('capacity_agent_power_farm_nodes{state="waking"} 0\n');
-  expect(text).toContain('capacity_agent_power_transitions_total{from="up",to="standby"} 0\n');
-  expect(text).toContain('capacity_agent_power_wakes_sent_total{driver="zos"} 0\n');
-  expect(text).toContain('capacity_agent_power_standby_intents_total{from="self"} 0\n');
-  expect(text).toContain('capacity_agent_power_objections_total{direction="received"} 0\n');
+  for (const line of POWER_METRICS_AT_START) expect(text).toContain(line);
   // the gauges say what the node's status says
   const s = JSON.parse((await cli(["status", "--node", String(nodeIds[0]), "--nats", nats.url, "--json"])).stdout) as Record<string, Record<string, number>>;
   expect(text).toContain(`capacity_agent_capacity_used_cores ${s.used.cru}\n`);

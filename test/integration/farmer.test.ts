@@ -15,6 +15,7 @@ import { Subjects } from "../../agent/bus/subjects";
 import { cryptoReady, loadKeyFile, toHex, type Signer } from "../../agent/identity/keys";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
 import { natsBin, startNats, waitFor, type NatsServerHandle } from "../utils/nats";
+import { newKeys, registryFile, stopAll } from "../utils/setup";
 
 let nats: NatsServerHandle;
 let agent: AgentProcess;
@@ -34,14 +35,8 @@ beforeAll(async () => {
   await cryptoReady();
   nats = await startNats();
   const dir = tmpDir("farmer-");
-  const keys: Record<string, string> = {};
-  for (const name of ["node", "owner", "stranger"]) {
-    keys[name] = path.join(dir, `${name}.json`);
-    expect((await cli(["keys", "new", "--out", keys[name]])).code).toBe(0);
-  }
-  const registry = path.join(dir, "registry.json");
-  expect((await cli(["registry", "add", "--file", registry, "--node", "1", "--farm", "1", "--key", keys.node])).code).toBe(0);
-  expect((await cli(["registry", "add", "--file", registry, "--twin", "7", "--key", keys.owner])).code).toBe(0);
+  const keys = await newKeys(dir, ["node", "owner", "stranger"]);
+  const registry = await registryFile(dir, { nodes: [{ id: 1, farm: 1, key: keys.node }], twins: [{ id: 7, key: keys.owner }] });
   metricsPort = await freePort();
   // the paging test deploys 250 deployments as one twin: above the default per-twin write rate
   const config = path.join(dir, "config.json");
@@ -53,11 +48,7 @@ beforeAll(async () => {
   client = new NodeClient(natsBus(nc), new Subjects());
 });
 
-afterAll(async () => {
-  await nc?.close();
-  await agent?.stop();
-  await nats?.stop();
-});
+afterAll(() => stopAll(nc, agent, nats));
 
 /** The refusal lines for deployment `id`, once `n` are there. */
 async function refusals(id: number, n = 1): Promise<Array<Record<string, unknown>>> {

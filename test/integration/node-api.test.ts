@@ -13,7 +13,9 @@ import { GiB } from "../../agent/capacity/units";
 import { cryptoReady, loadKeyFile, type Signer } from "../../agent/identity/keys";
 import { encode } from "../../agent/wire/codec";
 import { cli, startAgent, tmpDir, type AgentProcess } from "../utils/agent";
+import { ISSUE_EXAMPLE } from "../utils/deployments";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { registryFile, ssdConfig, stopAll } from "../utils/setup";
 import { natsBus } from "../../agent/bus/nats";
 
 let nats: NatsServerHandle;
@@ -45,15 +47,9 @@ beforeAll(async () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ type, address: expect.stringMatching(/^5/), publicKey: expect.stringMatching(/^0x[0-9a-f]{64}$/) });
   }
-  const registry = path.join(dir, "registry.json");
-  expect((await cli(["registry", "add", "--file", registry, "--node", "1", "--farm", "1", "--key", keys.node])).code).toBe(0);
-  expect((await cli(["registry", "add", "--file", registry, "--twin", "7", "--key", keys.owner])).code).toBe(0);
-  expect((await cli(["registry", "add", "--file", registry, "--twin", "8", "--key", keys.other])).code).toBe(0);
-  // Virtual disks report rotational=1; class every disk SSD so VMs have room, and give the node
-  // one public IPv4 (farm-assigned) to race for.
-  const hw = JSON.parse((await cli(["hardware", "--json"])).stdout) as { disks: Array<{ name: string }> };
-  const config = path.join(dir, "config.json");
-  fs.writeFileSync(config, JSON.stringify({ hardware: { ipv4u: 1, diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
+  const registry = await registryFile(dir, { nodes: [{ id: 1, farm: 1, key: keys.node }], twins: [{ id: 7, key: keys.owner }, { id: 8, key: keys.other }] });
+  // every disk SSD so VMs have room, and one public IPv4 (farm-assigned) to race for
+  const config = await ssdConfig(dir, { ipv4u: 1 });
   agentArgs = ["--nats", nats.url, "--data", path.join(dir, "data"), "--node-id", "1", "--farm-id", "1", "--key", keys.node, "--registry", registry, "--config", config];
   agent = await startAgent(agentArgs);
   owner = await loadKeyFile(keys.owner);
@@ -62,27 +58,14 @@ beforeAll(async () => {
   client = new NodeClient(natsBus(nc), new Subjects());
 });
 
-afterAll(async () => {
-  await nc?.close();
-  await agent?.stop();
-  await nats?.stop();
-});
+afterAll(() => stopAll(nc, agent, nats));
 
 test("a signed deployment sent with the CLI is accepted and shows in status", async () => {
   const file = path.join(dir, "d42.json");
   fs.writeFileSync(
     file,
-    JSON.stringify({
-      id: 42,
-      twinId: 7,
-      version: 1,
-      workloads: [
-        { name: "vm1", type: "zmachine", cpu: 2, memory: "4GiB", rootfs: "10GiB" },
-        { name: "data", type: "zmount", size: "50GiB" },
-        { name: "pub", type: "ipv4" },
-      ],
-      signatureRequirement: { weightRequired: 1, requests: [{ twinId: 7, weight: 1, required: true }] },
-    }),
+    // without the 0-db namespace: it reserves HDD, and every disk of this node counts as SSD
+    JSON.stringify({ ...ISSUE_EXAMPLE, workloads: ISSUE_EXAMPLE.workloads.filter((w) => w.type !== "zdb") }),
   );
   const r = await cli(["deploy", "--node", "1", "--file", file, "--key", keys.owner, "--nats", nats.url, "--json"]);
   expect(r.code).toBe(0);

@@ -9,7 +9,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { ROOT, requireBuilt, tmpDir } from "../utils/agent";
+import { ROOT, onLines, requireBuilt, tmpDir } from "../utils/agent";
 import { startNats, type NatsServerHandle } from "../utils/nats";
 
 const UNIT = path.join(ROOT, "scripts", "capacity-agent.service");
@@ -78,25 +78,14 @@ async function runAsInstalled(argv: string[], env: Record<string, string>, cwd: 
   const logs: Array<Record<string, unknown>> = [];
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  let buf = "";
   const started = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no agent_started within 20 s: ${err}`)), 20_000);
-    child.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString();
-      let i: number;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const l = JSON.parse(line) as Record<string, unknown>;
-          logs.push(l);
-          if (l.event === "agent_started") {
-            clearTimeout(timer);
-            resolve();
-          }
-        } catch {
-          /* not JSON */
-        }
+    onLines(child.stdout!, (_line, l) => {
+      if (!l) return;
+      logs.push(l);
+      if (l.event === "agent_started") {
+        clearTimeout(timer);
+        resolve();
       }
     });
     child.once("exit", (code) => {

@@ -9,7 +9,6 @@
  * chain spec (test data outside the repository) is absent.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDeployment } from "../../agent/admission/spec";
@@ -19,11 +18,12 @@ import { Subjects } from "../../agent/bus/subjects";
 import { ChainClient } from "../../agent/chain/client";
 import { silentLogger } from "../../agent/log/logger";
 import { TfchainBackend } from "../../agent/tfchain/backend";
-import { cryptoReady, loadKeyFile } from "../../agent/identity/keys";
 import { fundAccounts, PLANCK_PER_TFT } from "../../agent/tfchain/dev";
+import { cryptoReady, loadKeyFile } from "../../agent/identity/keys";
 import { cli, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
-import { describeWith, startTfchain, tfchainSpec, type TfchainHandle } from "../utils/tfchain";
+import { keyFiles } from "../utils/setup";
+import { createFarm, describeWith, fundedKeyFiles, registerTwin, startTfchain, tfchainSpec, type TfchainHandle } from "../utils/tfchain";
 import { natsBus } from "../../agent/bus/nats";
 
 jest.setTimeout(300_000);
@@ -37,7 +37,7 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
   let verifier: AgentProcess;
   let agent: AgentProcess | undefined;
   const dir = tmpDir("tfchain-agent-");
-  const keys = { farmer: path.join(dir, "farmer.json"), node: path.join(dir, "node.json"), owner: path.join(dir, "owner.json") };
+  const keys = keyFiles(dir, ["farmer", "node", "owner"]);
   const data = path.join(dir, "data");
   const config = path.join(dir, "config.json");
   let farmId = 0;
@@ -82,23 +82,10 @@ describeWith(tfchainSpec(), "the tfchain agent integration test")("an agent on t
     nats = await startNats();
     nc = await connect({ servers: nats.url });
     // the owner twin signs with ed25519: tfchain records its account only, the node must try both schemes
-    const types = { farmer: "sr25519", node: "ed25519", owner: "ed25519" } as const;
-    const addresses: string[] = [];
-    for (const [name, file] of Object.entries(keys)) {
-      const made = await cli(["keys", "new", "--out", file, "--type", types[name as keyof typeof keys]]);
-      expect(made.code).toBe(0);
-      addresses.push(JSON.parse(made.stdout).address as string);
-    }
-    await fundAccounts(chain.url, addresses, 1000n * PLANCK_PER_TFT);
-    const flags = (key: string): string[] => ["--chain-url", chain.url, "--key", key, "--json"];
-    const farmerTwin = await cli(["twin", "register", ...flags(keys.farmer)]);
-    expect(farmerTwin.code).toBe(0);
-    const farm = await cli(["farm", "create", ...flags(keys.farmer), "--name", "agent-" + crypto.randomBytes(3).toString("hex")]);
-    expect(farm.code).toBe(0);
-    farmId = (JSON.parse(farm.stdout) as { farmId: number }).farmId;
-    const owner = await cli(["twin", "register", ...flags(keys.owner)]);
-    expect(owner.code).toBe(0);
-    ownerTwin = (JSON.parse(owner.stdout) as { twinId: number }).twinId;
+    await fundedKeyFiles(chain.url, [[keys.farmer, "sr25519"], [keys.node, "ed25519"], [keys.owner, "ed25519"]]);
+    await registerTwin(chain.url, keys.farmer);
+    farmId = await createFarm(chain.url, keys.farmer, "agent");
+    ownerTwin = await registerTwin(chain.url, keys.owner);
     // zmount workloads need SSD capacity: every disk of this machine counts as one
     const hw = JSON.parse((await cli(["hardware", "--json"])).stdout) as { disks: Array<{ name: string }> };
     fs.writeFileSync(config, JSON.stringify({ hardware: { diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));

@@ -7,14 +7,13 @@
  * (power_report_unsupported, code unsupported_runtime), keeps the change local (announced over
  * gossip) and does not try again. Skipped with a message when the chain spec is absent.
  */
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { cryptoReady } from "../../agent/identity/keys";
-import { fundAccounts, PLANCK_PER_TFT } from "../../agent/tfchain/dev";
 import { cli, startDaemon, tmpDir, type AgentProcess } from "../utils/agent";
 import { startNats, waitFor, type NatsServerHandle } from "../utils/nats";
-import { describeWith, startTfchain, tfchainSpec, type TfchainHandle } from "../utils/tfchain";
+import { keyFiles } from "../utils/setup";
+import { createFarm, describeWith, fundedKeyFiles, registerTwin, startTfchain, tfchainSpec, type TfchainHandle } from "../utils/tfchain";
 
 jest.setTimeout(300_000);
 
@@ -23,7 +22,7 @@ describeWith(tfchainSpec(), "the tfchain power integration test")("power managem
   let nats: NatsServerHandle;
   let agent: AgentProcess | undefined;
   const dir = tmpDir("tfchain-power-");
-  const keys = { farmer: path.join(dir, "farmer.json"), node: path.join(dir, "node.json"), other: path.join(dir, "other.json") };
+  const keys = keyFiles(dir, ["farmer", "node", "other"]);
   const config = path.join(dir, "config.json");
   let farmId = 0;
   let farmerTwin = 0;
@@ -34,23 +33,10 @@ describeWith(tfchainSpec(), "the tfchain power integration test")("power managem
     await cryptoReady();
     chain = await startTfchain();
     nats = await startNats();
-    const addresses: string[] = [];
-    for (const file of Object.values(keys)) {
-      const made = await cli(["keys", "new", "--out", file, "--type", "sr25519"]);
-      expect(made.code).toBe(0);
-      addresses.push(JSON.parse(made.stdout).address as string);
-    }
-    await fundAccounts(chain.url, addresses, 1000n * PLANCK_PER_TFT);
-    const flags = (key: string): string[] => ["--chain-url", chain.url, "--key", key, "--json"];
-    const farmer = await cli(["twin", "register", ...flags(keys.farmer)]);
-    expect(farmer.code).toBe(0);
-    farmerTwin = (JSON.parse(farmer.stdout) as { twinId: number }).twinId;
-    const other = await cli(["twin", "register", ...flags(keys.other)]);
-    expect(other.code).toBe(0);
-    otherTwin = (JSON.parse(other.stdout) as { twinId: number }).twinId;
-    const farm = await cli(["farm", "create", ...flags(keys.farmer), "--name", "power-" + crypto.randomBytes(3).toString("hex")]);
-    expect(farm.code).toBe(0);
-    farmId = (JSON.parse(farm.stdout) as { farmId: number }).farmId;
+    await fundedKeyFiles(chain.url, Object.values(keys).map((file) => [file, "sr25519"]));
+    farmerTwin = await registerTwin(chain.url, keys.farmer);
+    otherTwin = await registerTwin(chain.url, keys.other);
+    farmId = await createFarm(chain.url, keys.farmer, "power");
     // the node starts in standby (a node that was put to sleep); the policy checks once an hour, so
     // only the requests below change its state. No farmer in the config: the farm's owner on tfchain is it.
     fs.writeFileSync(config, JSON.stringify({ power: { state: "standby", manage: true, driver: "dev", checkSeconds: 3600, windowSeconds: 60, minStateSeconds: 1800 } }));

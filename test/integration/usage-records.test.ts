@@ -4,12 +4,6 @@
  * stores. The listing is read in small pages; a listing tampered with by the node's own key (a
  * record changed, one left out) does not pass the audit, through the library and through the CLI.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { NodeClient } from "../../agent/api/client";
-import { buildDeployRequest } from "../../agent/api/messages";
-import { parseDeployment } from "../../agent/admission/spec";
 import { Subjects } from "../../agent/bus/subjects";
 import { ChainClient } from "../../agent/chain/client";
 import { DOMAIN } from "../../agent/identity/domains";
@@ -20,23 +14,17 @@ import { addAmounts, amountsToJson, decodeRecord, encodeRecord, zeroAmounts } fr
 import { checkListing, fetchListing } from "../../agent/usage/audit";
 import { decode, encode } from "../../agent/wire/codec";
 import type { WireUsageRecordsReply } from "../../agent/wire/generated";
-import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
+import { cli } from "../utils/agent";
 import { eventually } from "../utils/grid";
-import { startNats, type NatsServerHandle } from "../utils/nats";
+import { startMeteredNode, type MeteredNode } from "../utils/metered-node";
 import { natsBus } from "../../agent/bus/nats";
 
 const PERIOD_MS = 5000;
 const DEPLOYMENTS = [3, 5, 8, 13, 21];
-let nats: NatsServerHandle;
-let chainProc: AgentProcess;
-let agent: AgentProcess;
-let nc: NatsConnection;
-let chain: ChainClient;
-let dir: string;
+let node: MeteredNode;
 let nodeKey: Signer;
 let forger: Signer;
 const subjects = new Subjects();
-let deployedAt = 0;
 
 type Proof = Awaited<ReturnType<ChainClient["proofs"]>>[number];
 
@@ -45,51 +33,22 @@ const signPage = (signer: Signer, page: WireUsageRecordsReply): Uint8Array => se
 
 beforeAll(async () => {
   await cryptoReady();
-  nats = await startNats();
-  dir = tmpDir("records-");
-  const keys: Record<string, string> = {};
-  for (const name of ["node", "owner", "forger"]) {
-    keys[name] = path.join(dir, `${name}.json`);
-    expect((await cli(["keys", "new", "--out", keys[name]])).code).toBe(0);
-  }
-  const registry = path.join(dir, "registry.json");
-  expect((await cli(["registry", "add", "--file", registry, "--node", "1", "--farm", "1", "--key", keys.node])).code).toBe(0);
-  expect((await cli(["registry", "add", "--file", registry, "--twin", "7", "--key", keys.owner])).code).toBe(0);
-  const hw = JSON.parse((await cli(["hardware", "--json"])).stdout) as { disks: Array<{ name: string }> };
-  const config = path.join(dir, "config.json");
-  fs.writeFileSync(config, JSON.stringify({ hardware: { diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
-  chainProc = await startChain(["--nats", nats.url, "--data", path.join(dir, "chain")]);
-  agent = await startAgent(["--nats", nats.url, "--data", path.join(dir, "data"), "--node-id", "1", "--farm-id", "1", "--key", keys.node, "--registry", registry, "--config", config, "--period", String(PERIOD_MS / 1000)]);
-  nodeKey = await loadKeyFile(keys.node);
-  forger = await loadKeyFile(keys.forger);
-  nc = await connect({ servers: nats.url });
-  chain = new ChainClient(natsBus(nc), subjects);
-  const owner = await loadKeyFile(keys.owner);
-  const client = new NodeClient(natsBus(nc), subjects);
-  for (const [i, id] of DEPLOYMENTS.entries()) {
-    const r = parseDeployment({ id, twinId: 7, version: 1, workloads: [{ name: "d", type: "zmount", size: `${i + 1}GiB` }] });
-    if (!r.ok) throw new Error(r.refusal.message);
-    expect(await client.deploy(1, buildDeployRequest(r.value, [{ twinId: 7, signer: owner }]))).toMatchObject({ accepted: true });
-  }
-  deployedAt = Date.now();
+  node = await startMeteredNode({ dirPrefix: "records-", periodS: PERIOD_MS / 1000, otherKeys: ["forger"], deployments: DEPLOYMENTS.map((id, i) => ({ id, workloads: [{ name: "d", type: "zmount", size: `${i + 1}GiB` }] })) });
+  nodeKey = await loadKeyFile(node.keys.node);
+  forger = await loadKeyFile(node.keys.forger);
 }, 60_000);
 
-afterAll(async () => {
-  await nc?.close();
-  await agent?.stop();
-  await chainProc?.stop();
-  await nats?.stop();
-});
+afterAll(() => node?.stop());
 
 /** The first proof on the chain of a period that began with every deployment in place. */
 async function fullProof(): Promise<Proof> {
-  return eventually(async () => (await chain.proofs(1, 1, 1000)).find((p) => p.header.periodStartMs >= deployedAt) ?? null, 4 * PERIOD_MS + 10_000, "a proof with every deployment");
+  return eventually(async () => (await node.chain.proofs(1, 1, 1000)).find((p) => p.header.periodStartMs >= node.deployedAt) ?? null, 4 * PERIOD_MS + 10_000, "a proof with every deployment");
 }
 
 test("the node lists a proof's records in signed pages; the records hash up to the chain's root and add up to its totals", async () => {
   const p = await fullProof();
   expect(p.header.recordCount).toBe(DEPLOYMENTS.length);
-  const pages = await fetchListing(natsBus(nc), subjects, 1, p.header.sequence, { pageSize: 2, maxPages: 10 });
+  const pages = await fetchListing(natsBus(node.nc), subjects, 1, p.header.sequence, { pageSize: 2, maxPages: 10 });
   expect(pages.map((b) => openPage(b).records.length)).toEqual([2, 2, 1]);
   expect(pages.map((b) => openPage(b).startIndex)).toEqual([0, 2, 4]);
   // recomputed here from the raw pages, not through checkListing
@@ -102,7 +61,7 @@ test("the node lists a proof's records in signed pages; the records hash up to t
   const result = checkListing({ sequence: p.header.sequence, chainProof: p.proof, nodeKey: nodeKey.publicKey, pages });
   expect(result).toMatchObject({ code: "holds" });
 
-  const out = await cli(["proofs", "records", "--node", "1", "--sequence", String(p.header.sequence), "--page-size", "2", "--nats", nats.url, "--json"]);
+  const out = await cli(["proofs", "records", "--node", "1", "--sequence", String(p.header.sequence), "--page-size", "2", "--nats", node.nats.url, "--json"]);
   expect(out.stderr).toBe("");
   expect(out.code).toBe(0);
   const rows = JSON.parse(out.stdout) as Array<{ index: number; deploymentId: number; twinId: number; servedMs: number; amounts: Record<string, string>; leaf: string }>;
@@ -112,7 +71,7 @@ test("the node lists a proof's records in signed pages; the records hash up to t
   expect(rows[2].amounts.sruByteSeconds).toBe(String(5n * 3n * 1024n ** 3n));
   expect(rows.map((r) => r.leaf)).toEqual(leaves.map((l) => "0x" + Buffer.from(l).toString("hex")));
 
-  const audit = await cli(["proofs", "audit", "--node", "1", "--sequence", String(p.header.sequence), "--page-size", "2", "--nats", nats.url, "--json"]);
+  const audit = await cli(["proofs", "audit", "--node", "1", "--sequence", String(p.header.sequence), "--page-size", "2", "--nats", node.nats.url, "--json"]);
   expect(audit.stderr).toBe("");
   expect(audit.code).toBe(0);
   expect(JSON.parse(audit.stdout)).toMatchObject({ nodeId: 1, sequence: p.header.sequence, holds: true, code: "holds", records: DEPLOYMENTS.length, root: "0x" + Buffer.from(p.header.recordsRoot).toString("hex") });
@@ -120,7 +79,7 @@ test("the node lists a proof's records in signed pages; the records hash up to t
 
 test("a listing the node re-signed with a record changed, one left out, or signed by another key fails the audit", async () => {
   const p = await fullProof();
-  const pages = await fetchListing(natsBus(nc), subjects, 1, p.header.sequence, { pageSize: 2, maxPages: 10 });
+  const pages = await fetchListing(natsBus(node.nc), subjects, 1, p.header.sequence, { pageSize: 2, maxPages: 10 });
   const check = (tampered: Uint8Array[]) => checkListing({ sequence: p.header.sequence, chainProof: p.proof, nodeKey: nodeKey.publicKey, pages: tampered });
 
   // a record changed (its served time halved), re-signed by the node's own key
@@ -155,23 +114,23 @@ test("a listing the node re-signed with a record changed, one left out, or signe
 
 test("proofs audit and proofs records refuse a node that serves a tampered listing (exit 1, stable code)", async () => {
   const p = await fullProof();
-  const honest = await fetchListing(natsBus(nc), subjects, 1, p.header.sequence, { pageSize: 1024, maxPages: 2 });
+  const honest = await fetchListing(natsBus(node.nc), subjects, 1, p.header.sequence, { pageSize: 1024, maxPages: 2 });
   expect(honest).toHaveLength(1);
   const page = openPage(honest[0]);
   const r = decodeRecord(page.records[4]);
   const lie = signPage(nodeKey, { ...page, records: [...page.records.slice(0, 4), encodeRecord({ ...r, amounts: { ...r.amounts, cuMicroHours: r.amounts.cuMicroHours + 1000n } })] });
   // the real agent stops answering; a liar holding the node's key takes its subject
-  await agent.stop();
-  const liar = nc.subscribe(subjects.nodeUsage(1, "*"), {
+  await node.agent.stop();
+  const liar = node.nc.subscribe(subjects.nodeUsage(1, "*"), {
     callback: (_e, m) => {
       m.respond(lie);
     },
   });
   try {
-    const audit = await cli(["proofs", "audit", "--node", "1", "--sequence", String(p.header.sequence), "--nats", nats.url, "--json"]);
+    const audit = await cli(["proofs", "audit", "--node", "1", "--sequence", String(p.header.sequence), "--nats", node.nats.url, "--json"]);
     expect(audit.code).toBe(1);
     expect(JSON.parse(audit.stdout)).toMatchObject({ holds: false, code: "root_mismatch" });
-    const records = await cli(["proofs", "records", "--node", "1", "--sequence", String(p.header.sequence), "--nats", nats.url, "--json"]);
+    const records = await cli(["proofs", "records", "--node", "1", "--sequence", String(p.header.sequence), "--nats", node.nats.url, "--json"]);
     expect(records.code).toBe(1);
     expect(records.stdout).toBe("");
     expect(records.stderr).toContain("[root_mismatch]");
@@ -179,7 +138,7 @@ test("proofs audit and proofs records refuse a node that serves a tampered listi
     liar.unsubscribe();
   }
   // nobody answers now: a stable code, not a stack trace
-  const gone = await cli(["proofs", "audit", "--node", "1", "--sequence", String(p.header.sequence), "--nats", nats.url, "--json"]);
+  const gone = await cli(["proofs", "audit", "--node", "1", "--sequence", String(p.header.sequence), "--nats", node.nats.url, "--json"]);
   expect(gone.code).toBe(1);
   expect(JSON.parse(gone.stdout)).toMatchObject({ holds: false, code: "node_unreachable" });
 }, 60_000);

@@ -4,21 +4,14 @@ import { encodeTwinSubtotal, twinSubtotals, twinsTree } from "../../agent/billin
 import { checkBill } from "../../agent/billing/verify";
 import { checkSettlement } from "../../agent/authority/billing";
 import { addAmounts, AMOUNT_FIELDS, decodeProofHeader, encodeProofHeader, encodeRecord, zeroAmounts, ZERO_HASH, type ProofHeader, type UsageRecord } from "../../agent/proofs/proof";
-import { leafHash, merkleRoot } from "../../agent/proofs/merkle";
+import { signerFromSeed } from "../../agent/identity/keys";
+import { buildProof } from "../../agent/proofs/build";
 import type { ListingResult } from "../../agent/usage/audit";
 import { meterPeriod, type MeterEvent, type MeterReservation } from "../../agent/usage/meter";
+import { rng } from "../utils/rng";
 
-/** mulberry32: a seeded generator, so a failing case can be replayed */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const NODE_KEY = signerFromSeed("ed25519", new Uint8Array(32).fill(3));
+
 const int = (r: () => number, n: number): number => Math.floor(r() * n);
 const u = (p: Partial<Units>): Units => ({ cru: 0, mru: 0, sru: 0, hru: 0, ipv4u: 0, gpu: 0, ...p });
 
@@ -33,21 +26,10 @@ function randomRecords(r: () => number): UsageRecord[] {
   return out;
 }
 
-function headerOf(records: UsageRecord[], twins: Uint8Array[] = twinSubtotals(records).map(encodeTwinSubtotal)): ProofHeader {
-  return {
-    nodeId: 3,
-    farmId: 1,
-    sequence: 5,
-    periodStartMs: 0,
-    periodEndMs: 3_600_000,
-    previousHash: ZERO_HASH,
-    recordCount: records.length,
-    totals: records.reduce((t, x) => addAmounts(t, x.amounts), zeroAmounts()),
-    recordsRoot: merkleRoot(records.map((x) => leafHash(encodeRecord(x)))),
-    downtimeMs: 0,
-    twinsRoot: twinsTree(twins).root,
-    twinCount: twins.length,
-  };
+/** The header a node builds for `records` (proof 5 of node 3, farm 1, the hour from 0), made by buildProof. */
+function headerOf(records: UsageRecord[]): ProofHeader {
+  const totals = records.reduce((t, x) => addAmounts(t, x.amounts), zeroAmounts());
+  return buildProof({ sequence: 4, periodEndMs: 0, hash: ZERO_HASH }, { nodeId: 3, farmId: 1, periodEndMs: 3_600_000, records, totals, downtimeMs: 0 }, NODE_KEY).header;
 }
 
 describe("twin subtotals (property, 200 seeded cases)", () => {

@@ -14,17 +14,7 @@ import { PowerAgreement, type AgreementAction } from "../../agent/power/agreemen
 import { parsePowerOptions, type PowerPolicyOptions } from "../../agent/power/options";
 import { standbyAllowed, type FarmNode } from "../../agent/power/policy";
 import { zeroUnits, type Units } from "../../agent/capacity/units";
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from "../utils/rng";
 
 type Msg = { at: number; to: number; kind: "ann"; node: FarmNode } | { at: number; to: number; kind: "intent"; from: number } | { at: number; to: number; kind: "object"; target: number };
 

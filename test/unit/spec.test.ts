@@ -1,18 +1,6 @@
 import { deploymentUnits, parseDeployment, rootfsMinimum, workloadUnits, type WorkloadSpec } from "../../agent/admission/spec";
 import { GiB, MiB } from "../../agent/capacity/units";
-
-const ISSUE_EXAMPLE = {
-  id: 42,
-  twinId: 7,
-  version: 1,
-  workloads: [
-    { name: "vm1", type: "zmachine", cpu: 2, memory: "4GiB", rootfs: "10GiB" },
-    { name: "data", type: "zmount", size: "50GiB" },
-    { name: "db", type: "zdb", size: "100GiB", mode: "user" },
-    { name: "pub", type: "ipv4" },
-  ],
-  signatureRequirement: { weightRequired: 1, requests: [{ twinId: 7, weight: 1, required: true }] },
-};
+import { ISSUE_EXAMPLE } from "../utils/deployments";
 
 const w = (p: Partial<WorkloadSpec>): WorkloadSpec => ({ name: "w", type: "zmachine", cpu: 0, memory: 0, rootfs: 0, size: 0, mode: "", gpus: [], cache: 0, v4: false, ...p });
 

@@ -18,54 +18,29 @@ import { UptimeLog } from "../../agent/usage/uptime";
  * A data dir written by agents from before the tables got one owner each (core schema 4, usage
  * schema 1 with the up-time table and the reservation_events index in it, the proof head as JSON
  * in the store's meta table) opens with this code, migrates, keeps every row, and metering goes on
- * from where it stopped. The old statements are copied here verbatim: they are what is on disk.
+ * from where it stopped. The old statements are in fixtures/schema-before-table-owners.sql, a frozen
+ * copy of what is on disk.
  */
 
-const OLD_CORE = [
-  `CREATE TABLE deployments (
-     id INTEGER PRIMARY KEY,
-     twin_id INTEGER NOT NULL,
-     version INTEGER NOT NULL,
-     units TEXT NOT NULL,
-     hash TEXT NOT NULL,
-     request BLOB NOT NULL,
-     created_ms INTEGER NOT NULL,
-     updated_ms INTEGER NOT NULL
-   )`,
-  `CREATE TABLE tombstones (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, deleted_ms INTEGER NOT NULL)`,
-  `CREATE TABLE reservation_events (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     at_ms INTEGER NOT NULL,
-     deployment_id INTEGER NOT NULL,
-     twin_id INTEGER NOT NULL,
-     version INTEGER NOT NULL,
-     kind TEXT NOT NULL,
-     units TEXT NOT NULL
-   )`,
-  `CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
-];
+/** The old migrations of `module`, from the frozen schema file: one step per "-- migration MODULE" line. */
+function oldMigrations(module: string): string[] {
+  const text = fs.readFileSync(path.join(__dirname, "fixtures", "schema-before-table-owners.sql"), "utf8");
+  const steps: Array<{ module: string; sql: string[] }> = [];
+  for (const line of text.split("\n")) {
+    const m = /^-- migration (\w+)$/.exec(line);
+    if (m) steps.push({ module: m[1], sql: [] });
+    else if (steps.length > 0 && !line.startsWith("--")) steps[steps.length - 1].sql.push(line);
+  }
+  return steps.filter((s) => s.module === module).map((s) => s.sql.join("\n").trim());
+}
+const OLD_CORE = oldMigrations("core");
+const OLD_USAGE = oldMigrations("usage");
 
-const OLD_USAGE = [
-  `CREATE TABLE usage_uptime (id INTEGER PRIMARY KEY AUTOINCREMENT, start_ms INTEGER NOT NULL, alive_ms INTEGER NOT NULL);
-   CREATE TABLE usage_proofs (
-     sequence INTEGER PRIMARY KEY,
-     period_start_ms INTEGER NOT NULL,
-     period_end_ms INTEGER NOT NULL,
-     header BLOB NOT NULL,
-     envelope BLOB NOT NULL,
-     hash BLOB NOT NULL,
-     record_count INTEGER NOT NULL,
-     state TEXT NOT NULL,
-     attempts INTEGER NOT NULL DEFAULT 0,
-     last_code TEXT,
-     created_ms INTEGER NOT NULL,
-     delivered_ms INTEGER
-   );
-   CREATE INDEX usage_proofs_pending ON usage_proofs(state, sequence);
-   CREATE TABLE usage_records (sequence INTEGER NOT NULL, idx INTEGER NOT NULL, deployment_id INTEGER NOT NULL, record BLOB NOT NULL, PRIMARY KEY (sequence, idx));
-   CREATE INDEX usage_records_deployment ON usage_records(sequence, deployment_id);
-   CREATE INDEX reservation_events_at ON reservation_events(at_ms);`,
-];
+test("the frozen schema file holds core schema 4 and usage schema 1", () => {
+  expect([OLD_CORE.length, OLD_USAGE.length]).toEqual([4, 1]);
+  expect(OLD_CORE[0]).toMatch(/^CREATE TABLE deployments \(/);
+  expect(OLD_USAGE[0]).toContain("CREATE INDEX reservation_events_at ON reservation_events(at_ms);");
+});
 
 const HOUR = 3_600_000;
 const S = 472_222 * HOUR;

@@ -62,28 +62,37 @@ export function startChain(args: string[], env: NodeJS.ProcessEnv = {}): Promise
   return startDaemon(["chain", ...args], "chain_started", env);
 }
 
+/** Call `fn` with each whole line `stream` writes, and the line parsed when it is JSON (a log line). */
+export function onLines(stream: NodeJS.ReadableStream, fn: (line: string, json: Record<string, unknown> | undefined) => void): void {
+  let buf = "";
+  stream.on("data", (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let json: Record<string, unknown> | undefined;
+      try {
+        json = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        /* not JSON */
+      }
+      fn(line, json);
+    }
+  });
+}
+
 /** Start a long-running CLI command that logs JSON lines; resolves once it logs `readyEvent`. */
 export async function startDaemon(argv: string[], readyEvent: string, env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<AgentProcess> {
   requireBuilt();
   const child = spawn(process.execPath, [CLI, ...argv], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], cwd });
   const logs: Array<Record<string, unknown>> = [];
   const lines: string[] = [];
-  let buf = "";
   let stderr = "";
   const waiters: Array<() => void> = [];
-  child.stdout!.on("data", (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      lines.push(line);
-      try {
-        logs.push(JSON.parse(line));
-      } catch {
-        /* not JSON */
-      }
-    }
+  onLines(child.stdout!, (line, json) => {
+    lines.push(line);
+    if (json) logs.push(json);
     for (const w of waiters.splice(0)) w();
   });
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));

@@ -37,24 +37,33 @@ export async function startNats(opts: { cluster?: { name: string; port: number; 
     args.push("--cluster_name", opts.cluster.name, "--cluster", `nats://127.0.0.1:${opts.cluster.port}`);
     if (opts.cluster.routes.length) args.push("--routes", opts.cluster.routes.map((p) => `nats://127.0.0.1:${p}`).join(","));
   }
+  const handle = await spawnNats(args, `nats://127.0.0.1:${port}`, `nats-server on ${port}`, () => fs.rmSync(dir, { recursive: true, force: true }));
+  return { ...handle, port, clusterPort: opts.cluster?.port };
+}
+
+/** A nats-server from a configuration file (scripts/bus-config writes them) that serves at `url`; resolves once it answers. */
+export async function startNatsWithConfig(configFile: string, url: string): Promise<NatsServerHandle> {
+  return { ...(await spawnNats(["-c", configFile], url, `nats-server of ${configFile}`)), port: Number(new URL(url).port) };
+}
+
+async function spawnNats(args: string[], url: string, what: string, onExit: () => void = () => undefined): Promise<Omit<NatsServerHandle, "port" | "clusterPort">> {
   const child = spawn(natsBin(), args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const url = `nats://127.0.0.1:${port}`;
   await waitFor(async () => {
     if (child.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
     return natsAnswers(url, 300);
-  }, 10_000, `nats-server on ${port}`);
+  }, 10_000, what);
   const stopWith = (sig: NodeJS.Signals) => (): Promise<void> =>
     new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once("exit", () => {
-        fs.rmSync(dir, { recursive: true, force: true });
+        onExit();
         resolve();
       });
       child.kill(sig);
     });
-  return { url, port, clusterPort: opts.cluster?.port, child, stop: stopWith("SIGTERM"), kill: stopWith("SIGKILL") };
+  return { url, child, stop: stopWith("SIGTERM"), kill: stopWith("SIGKILL") };
 }
 
 /** A three-server cluster on loopback (for failover tests). */

@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { freePort } from "../../agent/bus/nats";
-import { ROOT } from "./agent";
+import { fundAccounts, PLANCK_PER_TFT } from "../../agent/tfchain/dev";
+import { cli, ROOT } from "./agent";
 
 export const DEV_SCRIPT = path.join(ROOT, "dist", "scripts", "tfchain-dev.js");
 
@@ -72,4 +74,31 @@ export async function startTfchain(opts: { db?: string; port?: number; timeoutMs
       child.kill(sig);
     });
   return { url, port, db: opts.db, child, stop: () => waitExit("SIGTERM"), kill: async () => void (await waitExit("SIGKILL")) };
+}
+
+/** New key files (`keys new`, each with its scheme), their accounts funded with 1000 TFT on the chain at `chainUrl`. */
+export async function fundedKeyFiles(chainUrl: string, files: Array<[string, "ed25519" | "sr25519"]>): Promise<void> {
+  const addresses: string[] = [];
+  for (const [file, type] of files) {
+    const made = await cli(["keys", "new", "--out", file, "--type", type]);
+    if (made.code !== 0) throw new Error(`keys new ${file}: ${made.stderr}`);
+    addresses.push(JSON.parse(made.stdout).address as string);
+  }
+  await fundAccounts(chainUrl, addresses, 1000n * PLANCK_PER_TFT);
+}
+
+/** `twin register` on tfchain with `key`: the twin id. */
+export async function registerTwin(chainUrl: string, key: string): Promise<number> {
+  return (JSON.parse(await tfchainCli(["twin", "register", "--chain-url", chainUrl, "--key", key, "--json"])) as { twinId: number }).twinId;
+}
+
+/** `farm create` on tfchain by `key`'s twin, named `prefix`-<random>: the farm id. */
+export async function createFarm(chainUrl: string, key: string, prefix: string): Promise<number> {
+  return (JSON.parse(await tfchainCli(["farm", "create", "--chain-url", chainUrl, "--key", key, "--json", "--name", `${prefix}-${crypto.randomBytes(3).toString("hex")}`])) as { farmId: number }).farmId;
+}
+
+async function tfchainCli(args: string[]): Promise<string> {
+  const r = await cli(args);
+  if (r.code !== 0) throw new Error(`${args.slice(0, 2).join(" ")}: ${r.stderr}`);
+  return r.stdout;
 }
