@@ -15,10 +15,11 @@ import { parseDeployment } from "../../agent/admission/spec";
 import { Subjects } from "../../agent/bus/subjects";
 import { natsBus } from "../../agent/bus/nats";
 import { ChainClient } from "../../agent/chain/client";
-import { cryptoReady, loadKeyFile, type Signer } from "../../agent/identity/keys";
+import { cryptoReady, type Signer } from "../../agent/identity/keys";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
 import { startNats, type NatsServerHandle } from "../utils/nats";
+import { chainTwins, ssdConfig } from "../utils/setup";
 
 const GRACE_S = 3;
 let nats: NatsServerHandle;
@@ -43,23 +44,14 @@ beforeAll(async () => {
   dir = tmpDir("billing-grace-");
   chainProc = await startChain(["--nats", nats.url, "--data", path.join(dir, "chain"), "--grace-period", String(GRACE_S)]);
   // a VM's root filesystem needs SSD capacity: every disk of this machine counts as one
-  const hw = JSON.parse((await cli(["hardware", "--json"])).stdout) as { disks: Array<{ name: string }> };
-  const config = path.join(dir, "config.json");
-  fs.writeFileSync(config, JSON.stringify({ hardware: { diskOverrides: Object.fromEntries(hw.disks.map((d) => [d.name, "ssd"])) } }));
+  const config = await ssdConfig(dir);
   agentArgs = ["--nats", nats.url, "--data", path.join(dir, "node"), "--farm-id", "1", "--period", "1", "--config", config];
   agent = await startAgent(agentArgs);
   nc = await connect({ servers: nats.url });
   chain = new ChainClient(natsBus(nc), new Subjects());
   client = new NodeClient(natsBus(nc), new Subjects());
   await eventually(async () => await chain.node(1), 15_000, "node 1 registered");
-  for (const n of [1, 2]) {
-    const file = path.join(dir, `twin${n}.json`);
-    expect((await cli(["keys", "new", "--out", file])).code).toBe(0);
-    const signer = await loadKeyFile(file);
-    const r = await chain.registerTwin(signer);
-    if (!r.ok) throw new Error(r.message);
-    twins.push({ id: r.id, signer });
-  }
+  twins.push(...(await chainTwins(dir, chain, 2)));
   // never funded: the first bill puts both in debt
   for (const [i, t] of twins.entries()) {
     await eventually(async () => {

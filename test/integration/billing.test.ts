@@ -22,7 +22,7 @@ import { addAmounts, encodeProofHeader, encodeRecord, zeroAmounts, ZERO_HASH, ty
 import { encode } from "../../agent/wire/codec";
 import { cli, startAgent, startChain, tmpDir, type AgentProcess } from "../utils/agent";
 import { eventually } from "../utils/grid";
-import { ssdConfig, stopAll } from "../utils/setup";
+import { chainTwins, ssdConfig, stopAll } from "../utils/setup";
 import { startNats, type NatsServerHandle } from "../utils/nats";
 import { natsBus } from "../../agent/bus/nats";
 
@@ -48,12 +48,8 @@ beforeAll(async () => {
   chain = new ChainClient(natsBus(nc), new Subjects());
   await eventually(async () => (await chain.node(1)) && (await chain.node(2)), 15_000, "nodes 1 and 2 registered");
   const client = new NodeClient(natsBus(nc), new Subjects());
-  for (const n of [1, 2]) {
-    const file = path.join(dir, `twin${n}.json`);
-    expect((await cli(["keys", "new", "--out", file])).code).toBe(0);
-    const signer = await loadKeyFile(file);
-    const r = await chain.registerTwin(signer);
-    if (!r.ok) throw new Error(r.message);
+  for (const [i, r] of (await chainTwins(dir, chain, 2)).entries()) {
+    const n = i + 1;
     twins.push(r.id);
     const funded = await cli(["chain", "fund", "--twin", String(r.id), "--amount", FUND.toString(), "--nats", nats.url, "--json"]);
     expect(funded.code).toBe(0);
@@ -64,7 +60,7 @@ beforeAll(async () => {
       const spec = parseDeployment({ id: n * 10 + node, twinId: r.id, version: 1, workloads });
       if (!spec.ok) throw new Error(spec.refusal.message);
       await eventually(async () => {
-        const d = await client.deploy(node, buildDeployRequest(spec.value, [{ twinId: r.id, signer }]));
+        const d = await client.deploy(node, buildDeployRequest(spec.value, [{ twinId: r.id, signer: r.signer }]));
         return d.accepted ? d : null;
       }, 15_000, `twin ${r.id}'s deployment on node ${node}`);
     }

@@ -117,8 +117,13 @@ test("the farm's twin: standby of the last up node is refused; wake works; anoth
   const woke = await cli(["power", "wake", "--node", String(asleep.nodeId), ...twin()]);
   // the dev node boots for 10 s: waking meanwhile, for every observer
   expect(JSON.parse(woke.stdout)).toMatchObject({ ok: true, code: "waking", power: "standby" });
-  const [rowsNow, human] = await Promise.all([status(), cli(["power", "status", "--farm", "1", "--registry", grid.info.registry, "--nats", grid.info.nats])]);
-  const waking = rowsNow.find((r) => r.nodeId === asleep.nodeId)!;
+  // the waker announces the wake with its next signed announcement: on a loaded machine that can
+  // come a little after the command's answer, well inside the 10 s boot
+  const { waking, human } = await eventually(async () => {
+    const [rowsNow, human] = await Promise.all([status(), cli(["power", "status", "--farm", "1", "--registry", grid.info.registry, "--nats", grid.info.nats])]);
+    const waking = rowsNow.find((r) => r.nodeId === asleep.nodeId)!;
+    return waking.state === "waking" ? { waking, human } : null;
+  }, 5_000, `node ${asleep.nodeId} waking for every observer`, 100);
   expect(waking).toMatchObject({ state: "waking", reason: "requested" });
   expect(Date.now() - Date.parse(waking.since!)).toBeLessThan(20_000);
   expect(human.stdout).toMatch(new RegExp(`node ${asleep.nodeId}  waking\\s+since \\S+ \\(requested\\)`));

@@ -1,5 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
+import type { ChainClient } from "../../agent/chain/client";
+import { loadKeyFile, type Signer } from "../../agent/identity/keys";
 import { cli } from "./agent";
 
 /** The key file paths DIR/<name>.json, by name. */
@@ -16,6 +18,19 @@ export async function newKeys(dir: string, names: Array<string | [string, "ed255
     if (r.code !== 0) throw new Error(`keys new ${name}: ${r.stderr}`);
   }
   return keys;
+}
+
+/** New twins DIR/twin<n>.json (`keys new`) registered on the chain stand-in; their chain ids and keys, in order. */
+export async function chainTwins(dir: string, chain: ChainClient, count: number): Promise<Array<{ id: number; signer: Signer }>> {
+  const keys = await newKeys(dir, Array.from({ length: count }, (_, i) => `twin${i + 1}`));
+  const twins: Array<{ id: number; signer: Signer }> = [];
+  for (const file of Object.values(keys)) {
+    const signer = await loadKeyFile(file);
+    const r = await chain.registerTwin(signer);
+    if (!r.ok) throw new Error(`twin registration: [${r.code}] ${r.message}`);
+    twins.push({ id: r.id, signer });
+  }
+  return twins;
 }
 
 /** DIR/registry.json binding node and twin ids to key files (`registry add --file`); its path. */
