@@ -9,10 +9,10 @@ export interface TwinDebt {
 
 /**
  * The answer to a call: accepted (`duplicate`: the same proof was accepted before) or refused with
- * a code. An accepted proof.settle names the proof's twins in debt (`twinsInDebt`, and with their
- * grace ends `debts`).
+ * a code. An accepted proof.settle names the proof's twins in debt with their
+ * grace ends (`debts`).
  */
-export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array; twinsInDebt?: number[]; debts?: TwinDebt[] } | { ok: false; code: string; message: string };
+export type ChainResult = { ok: true; code: "ok" | "duplicate"; proofHash?: Uint8Array; debts?: TwinDebt[] } | { ok: false; code: string; message: string };
 
 /** The chain's verdict on one of a node's proofs (ChainReply.verdict); `judged: false` until it has one. */
 export type ProofVerdict = { judged: false } | { judged: true; ok: boolean; code: string; debts: TwinDebt[]; block: number };

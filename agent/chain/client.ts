@@ -128,7 +128,7 @@ export class ChainClient {
       // a chain from before grace names the twins only: their grace end is unknown (0)
       const told = new Map(ChainClient.debts(r.twinsGrace ?? []).map((d) => [d.twinId, d.graceEndMs]));
       const debts = debt.map((twinId) => ({ twinId, graceEndMs: told.get(twinId) ?? 0 }));
-      return { ok: true, code: "ok", ...(hash ? { proofHash: hash } : {}), ...(debt.length ? { twinsInDebt: debt, debts } : {}) };
+      return { ok: true, code: "ok", ...(hash ? { proofHash: hash } : {}), ...(debt.length ? { debts } : {}) };
     }
     const code = r.rejection?.code || "unknown";
     if (code === "duplicate") return hash ? { ok: true, code: "duplicate", proofHash: hash } : { ok: true, code: "duplicate" };

@@ -47,9 +47,13 @@ function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 }
+/** utime + stime of a /proc stat line (the fields after the command name, which may hold spaces) */
+function statTicks(stat: string): number {
+  const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]);
+}
 function cpuTicks(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
-  return Number(f[11]) + Number(f[12]); // utime + stime
+  return statTicks(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
 }
 /** CPU ticks of each thread of pid, by role: the JavaScript thread (tid = pid) or the thread's name (V8 workers, libuv pool...) */
 function threadTicks(pid: number): Map<string, number> {
@@ -64,8 +68,7 @@ function threadTicks(pid: number): Map<string, number> {
     let name = Number(tid) === pid ? "JavaScript thread" : stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")).replace(/[0-9]+$/, "").trim();
     // node names only some of its threads: the unnamed ones are V8's platform workers (GC, compiler) and the libuv pool
     if (name === "node") name = "V8 and libuv worker threads";
-    const f = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
-    out.set(name, (out.get(name) ?? 0) + Number(f[11]) + Number(f[12]));
+    out.set(name, (out.get(name) ?? 0) + statTicks(stat));
   }
   return out;
 }

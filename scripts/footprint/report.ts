@@ -142,70 +142,59 @@ export function footprintReport(results: readonly Result[], billing: readonly Bi
   }
 
   const out: string[] = [];
+  /** a titled table, indented, after a blank line */
+  const section = (title: string, ...args: Parameters<typeof table>): void => {
+    out.push("", title, ...table(...args).map((l) => `  ${l}`));
+  };
   out.push("chain-footprint: bytes per node-day for usage reporting -- tfchain today (MODELLED) vs capacity-agent usage proofs (MEASURED on the chain stand-in)");
   out.push("");
   out.push("assumptions:");
   for (const l of lines) out.push(`  - ${l}`);
-  out.push("");
-  out.push(`MEASURED ours (per node-day; ${results[0].measured.proofs / days} proofs of ${periodSeconds} s a day, ${days} day(s)):`);
-  out.push(
-    ...table(
-      ["D", "proofs", ...CHAIN_TABLES.map((t) => `+${t}`), "+footprint", "node entry rewrites", "call payloads", "events emitted", "node-side audit records"],
-      results.map(({ measured: m }) => [
-        String(m.deployments),
-        fmt(m.proofs / days),
-        ...CHAIN_TABLES.map((t) => fmt(m.growth[t].bytes / days)),
-        fmt(m.growth.total.bytes / days),
-        `${fmt(m.nodeRewriteBytes / days)} (${m.nodeEntryBytes} x ${fmt(m.proofs / days)})`,
-        fmt(m.callPayloadBytes / days),
-        `${fmt(m.eventBytes / days)} (${fmt(m.eventsPublished / days)})`,
-        `${fmt(m.auditRecordBytes / days)} (${fmt(m.auditRecords / days)})`,
-      ]),
-      ["r", "r", ...CHAIN_TABLES.map(() => "r" as const), "r", "r", "r", "r", "r"],
-    ).map((l) => `  ${l}`),
+  section(
+    `MEASURED ours (per node-day; ${results[0].measured.proofs / days} proofs of ${periodSeconds} s a day, ${days} day(s)):`,
+    ["D", "proofs", ...CHAIN_TABLES.map((t) => `+${t}`), "+footprint", "node entry rewrites", "call payloads", "events emitted", "node-side audit records"],
+    results.map(({ measured: m }) => [
+      String(m.deployments),
+      fmt(m.proofs / days),
+      ...CHAIN_TABLES.map((t) => fmt(m.growth[t].bytes / days)),
+      fmt(m.growth.total.bytes / days),
+      `${fmt(m.nodeRewriteBytes / days)} (${m.nodeEntryBytes} x ${fmt(m.proofs / days)})`,
+      fmt(m.callPayloadBytes / days),
+      `${fmt(m.eventBytes / days)} (${fmt(m.eventsPublished / days)})`,
+      `${fmt(m.auditRecordBytes / days)} (${fmt(m.auditRecords / days)})`,
+    ]),
+    ["r", "r", ...CHAIN_TABLES.map(() => "r" as const), "r", "r", "r", "r", "r"],
   );
   out.push(`  ${independence}`);
-  out.push("");
-  out.push("MODELLED tfchain (per node-day): calls, extrinsic bytes, state writes (bytes), events (bytes)");
-  out.push(
-    ...table(
-      ["D", "item", "calls", "extrinsics", "state writes", "events"],
-      results.flatMap(({ model }) => [
-        ...MODEL_ITEMS.map((name) => {
-          const it = model.items[name];
-          return [String(model.deployments), it.call, fmt(it.calls), fmt(it.extrinsicBytes), `${fmt(it.storageBytes)} (${fmt(it.stateWrites)})`, `${fmt(it.eventBytes)} (${fmt(it.events)})`];
-        }),
-        [String(model.deployments), "total", fmt(model.total.calls), fmt(model.total.extrinsicBytes), `${fmt(model.total.storageBytes)} (${fmt(model.total.stateWrites)})`, `${fmt(model.total.eventBytes)} (${fmt(model.total.events)})`],
-      ]),
-      ["r", "l", "r", "r", "r", "r"],
-    ).map((l) => `  ${l}`),
+  section(
+    "MODELLED tfchain (per node-day): calls, extrinsic bytes, state writes (bytes), events (bytes)",
+    ["D", "item", "calls", "extrinsics", "state writes", "events"],
+    results.flatMap(({ model }) => [
+      ...MODEL_ITEMS.map((name) => {
+        const it = model.items[name];
+        return [String(model.deployments), it.call, fmt(it.calls), fmt(it.extrinsicBytes), `${fmt(it.storageBytes)} (${fmt(it.stateWrites)})`, `${fmt(it.eventBytes)} (${fmt(it.events)})`];
+      }),
+      [String(model.deployments), "total", fmt(model.total.calls), fmt(model.total.extrinsicBytes), `${fmt(model.total.storageBytes)} (${fmt(model.total.stateWrites)})`, `${fmt(model.total.eventBytes)} (${fmt(model.total.events)})`],
+    ]),
+    ["r", "l", "r", "r", "r", "r"],
   );
-  out.push("");
-  out.push("bytes per node-day: tfchain MODELLED (stored = extrinsics + state writes; emitted = events) vs ours MEASURED (stored = footprint growth without the events table + node entry rewrites; emitted = events published)");
-  out.push(
-    ...table(
-      ["D", "tfchain stored", "tfchain emitted", "ours stored", "ours emitted", "stored ratio", "emitted ratio"],
-      results.map(({ row }) => [String(row.deployments), fmt(row.tfchain.stored), fmt(row.tfchain.emitted), fmt(row.ours.stored), fmt(row.ours.emitted), ratio(row.ratio.stored), ratio(row.ratio.emitted)]),
-      ["r", "r", "r", "r", "r", "r", "r"],
-    ).map((l) => `  ${l}`),
+  section(
+    "bytes per node-day: tfchain MODELLED (stored = extrinsics + state writes; emitted = events) vs ours MEASURED (stored = footprint growth without the events table + node entry rewrites; emitted = events published)",
+    ["D", "tfchain stored", "tfchain emitted", "ours stored", "ours emitted", "stored ratio", "emitted ratio"],
+    results.map(({ row }) => [String(row.deployments), fmt(row.tfchain.stored), fmt(row.tfchain.emitted), fmt(row.ours.stored), fmt(row.ours.emitted), ratio(row.ratio.stored), ratio(row.ratio.emitted)]),
+    ["r", "r", "r", "r", "r", "r", "r"],
   );
-  out.push("");
-  out.push("ours as a pallet, ESTIMATED (measured proof envelopes + signed extrinsic overhead + system events; measured state and events)");
-  out.push(
-    ...table(
-      ["D", "extrinsics", "state writes", "pallet stored", "pallet emitted", "tfchain/pallet stored", "tfchain/pallet emitted"],
-      results.map(({ row }) => [String(row.deployments), fmt(row.pallet.extrinsicBytes), fmt(row.pallet.storageBytes), fmt(row.pallet.stored), fmt(row.pallet.emitted), ratio(row.ratio.palletStored), ratio(row.ratio.palletEmitted)]),
-      ["r", "r", "r", "r", "r", "r", "r"],
-    ).map((l) => `  ${l}`),
+  section(
+    "ours as a pallet, ESTIMATED (measured proof envelopes + signed extrinsic overhead + system events; measured state and events)",
+    ["D", "extrinsics", "state writes", "pallet stored", "pallet emitted", "tfchain/pallet stored", "tfchain/pallet emitted"],
+    results.map(({ row }) => [String(row.deployments), fmt(row.pallet.extrinsicBytes), fmt(row.pallet.storageBytes), fmt(row.pallet.stored), fmt(row.pallet.emitted), ratio(row.ratio.palletStored), ratio(row.ratio.palletEmitted)]),
+    ["r", "r", "r", "r", "r", "r", "r"],
   );
-  out.push("");
-  out.push("billing per node-day: ours MEASURED (twin_bills + node_bills rows written, balances of the twins and the farm rewritten each period; nothing is emitted) vs tfchain MODELLED (bill_contract_for_block per contract: extrinsics + state writes; ContractBilled events)");
-  out.push(
-    ...table(
-      ["D", "twins", "ours bill rows", "ours bill bytes", "ours balance rewrites", "ours stored", "tfchain stored", "tfchain emitted", "stored ratio"],
-      billing.map((b) => [String(b.deployments), String(b.twins), fmt(b.ours.billRows), fmt(b.ours.billBytes), fmt(b.ours.balanceRewriteBytes), fmt(b.ours.stored), fmt(b.tfchain.stored), fmt(b.tfchain.emitted), ratio(b.ratio)]),
-      ["r", "r", "r", "r", "r", "r", "r", "r", "r"],
-    ).map((l) => `  ${l}`),
+  section(
+    "billing per node-day: ours MEASURED (twin_bills + node_bills rows written, balances of the twins and the farm rewritten each period; nothing is emitted) vs tfchain MODELLED (bill_contract_for_block per contract: extrinsics + state writes; ContractBilled events)",
+    ["D", "twins", "ours bill rows", "ours bill bytes", "ours balance rewrites", "ours stored", "tfchain stored", "tfchain emitted", "stored ratio"],
+    billing.map((b) => [String(b.deployments), String(b.twins), fmt(b.ours.billRows), fmt(b.ours.billBytes), fmt(b.ours.balanceRewriteBytes), fmt(b.ours.stored), fmt(b.tfchain.stored), fmt(b.tfchain.emitted), ratio(b.ratio)]),
+    ["r", "r", "r", "r", "r", "r", "r", "r", "r"],
   );
   return out.join("\n") + "\n";
 }
