@@ -46,7 +46,7 @@ import { describe, profiled } from "./bench/profile";
 import { startSerf, type SerfCluster } from "./bench/serf";
 
 const fail = (m: string): never => scriptFail("sim-grid", m);
-// --no-serf, --json and --save-profile are read where they act (runSerf, bench/report, bench/profile)
+// --json and --save-profile are read where they act (bench/report, bench/profile)
 const cli = scriptArgs(
   fail,
   { strings: ["agents", "farms", "changes", "idle", "heartbeat", "find-k", "serf-rounds", "save-profile"], booleans: ["no-serf", "json"] },
@@ -61,7 +61,7 @@ const HEARTBEAT_S = cli.int("heartbeat", 30, 1, 3600);
 const IDLE_S = cli.int("idle", HEARTBEAT_S + 5, 1, 3600);
 const FIND_K = cli.int("find-k", 20, 1, 100_000);
 const SERF_ROUNDS = cli.int("serf-rounds", 5, 1, 100);
-const NO_SERF = process.argv.includes("--no-serf");
+const NO_SERF = cli.bool("no-serf");
 const log = silentLogger();
 const subjects = new Subjects();
 const farmOf = (i: number) => (i % F) + 1; // node ids 1..N, round robin over farms
